@@ -1,0 +1,176 @@
+// Package storage is the contract between samtal's services and its
+// storage backends: one small interface per area (accounts, roster,
+// offline messages, ...), a Store that bundles them, and the errors every
+// backend returns. It holds no SQL and parses no XML: payloads that are
+// XML are opaque strings here.
+//
+// Users are named by their bare JID in canonical (prepared) form,
+// "local@domain"; contacts and other addresses are canonical JID strings.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns, checked with errors.Is.
+var (
+	ErrNotFound = errors.New("storage: not found")
+	ErrExists   = errors.New("storage: already exists")
+	ErrQuota    = errors.New("storage: quota exceeded")
+)
+
+// Store bundles every area. Backends return one from their Open function.
+type Store interface {
+	Accounts() Accounts
+	Roster() Roster
+	Offline() Offline
+	VCards() VCards
+	Private() Private
+	Blocklist() Blocklist
+	// Close flushes pending writes and releases the backend.
+	Close() error
+}
+
+// Hash names a SCRAM hash function.
+type Hash string
+
+// The SCRAM hashes samtal stores keys for.
+const (
+	SHA1   Hash = "SHA-1"
+	SHA256 Hash = "SHA-256"
+)
+
+// SCRAMKeys are the stored credentials of one hash (RFC 5802 §3): the
+// password itself is never stored.
+type SCRAMKeys struct {
+	Salt       []byte
+	Iterations int
+	StoredKey  []byte
+	ServerKey  []byte
+}
+
+// Account is one user account.
+type Account struct {
+	User    string // bare JID
+	Created time.Time
+	Keys    map[Hash]SCRAMKeys
+}
+
+// Accounts stores user accounts and their credentials.
+type Accounts interface {
+	// Create adds an account; ErrExists if the user exists.
+	Create(ctx context.Context, a Account) error
+	// Get returns an account or ErrNotFound.
+	Get(ctx context.Context, user string) (Account, error)
+	// SetKeys replaces the credentials of an existing account.
+	SetKeys(ctx context.Context, user string, keys map[Hash]SCRAMKeys) error
+	// Delete removes the account and everything that belongs to it in
+	// every area of the store; ErrNotFound if there was no such account.
+	Delete(ctx context.Context, user string) error
+	// List returns the bare JIDs of the accounts of one domain, sorted.
+	List(ctx context.Context, domain string) ([]string, error)
+}
+
+// Subscription is the RFC 6121 subscription state of a roster item.
+type Subscription string
+
+// Subscription states (RFC 6121 §2.1.2.5).
+const (
+	SubNone Subscription = "none"
+	SubTo   Subscription = "to"
+	SubFrom Subscription = "from"
+	SubBoth Subscription = "both"
+)
+
+// RosterItem is one contact in a user's roster.
+type RosterItem struct {
+	Contact      string // bare JID
+	Name         string
+	Subscription Subscription
+	Ask          bool // an outbound subscription request is pending
+	Approved     bool // the user pre-approved an inbound request
+	Groups       []string
+}
+
+// PendingSubscription is an inbound subscription request that the user has
+// not answered yet; the server keeps it to show it again at every login
+// (RFC 6121 §3.1.3).
+type PendingSubscription struct {
+	From   string // bare JID of the requester
+	Stanza string // the presence stanza as received, XML
+}
+
+// Roster stores rosters with a version number per user that grows with
+// every change (RFC 6121 §2.6).
+type Roster interface {
+	// Items returns every item of the user's roster and its version.
+	Items(ctx context.Context, user string) (items []RosterItem, version int64, err error)
+	// Item returns one item or ErrNotFound.
+	Item(ctx context.Context, user, contact string) (RosterItem, error)
+	// Put creates or replaces an item and returns the new roster version.
+	// ErrQuota when a new item would make the roster longer than limit
+	// items (limit <= 0: no limit).
+	Put(ctx context.Context, user string, item RosterItem, limit int) (version int64, err error)
+	// Delete removes an item and returns the new version; ErrNotFound if
+	// there was none.
+	Delete(ctx context.Context, user, contact string) (version int64, err error)
+	// AddPending stores (or replaces) an inbound subscription request.
+	AddPending(ctx context.Context, user string, p PendingSubscription) error
+	// RemovePending forgets an inbound request; no error if there was none.
+	RemovePending(ctx context.Context, user, from string) error
+	// Pending lists the user's unanswered inbound requests, oldest first.
+	Pending(ctx context.Context, user string) ([]PendingSubscription, error)
+}
+
+// OfflineMessage is a message kept for a user who had no available
+// resource when it arrived.
+type OfflineMessage struct {
+	ID     int64 // increasing per store
+	Stored time.Time
+	Stanza string // XML, with the addressing it had on arrival
+}
+
+// Offline stores messages for users who are offline (RFC 6121 §8.5.2.2.1).
+type Offline interface {
+	// Push stores a message; ErrQuota when the user already has limit
+	// messages (limit <= 0: no limit). The message is durable when Push
+	// returns.
+	Push(ctx context.Context, user string, stanza string, limit int) error
+	// List returns the user's messages, oldest first.
+	List(ctx context.Context, user string) ([]OfflineMessage, error)
+	// Delete removes the user's messages with ID <= upTo, after they were
+	// delivered.
+	Delete(ctx context.Context, user string, upTo int64) error
+	// Count returns how many messages the user has waiting.
+	Count(ctx context.Context, user string) (int, error)
+	// Expire removes every message stored before t and returns how many.
+	Expire(ctx context.Context, before time.Time) (int64, error)
+}
+
+// VCards stores one vcard-temp document per user (XEP-0054).
+type VCards interface {
+	// Get returns the stored vCard XML or ErrNotFound.
+	Get(ctx context.Context, user string) (string, error)
+	// Put replaces the user's vCard; an empty vcard removes it.
+	Put(ctx context.Context, user, vcard string) error
+}
+
+// Private stores private XML per user and namespace (XEP-0049).
+type Private interface {
+	// Get returns the stored XML of one namespace or ErrNotFound.
+	Get(ctx context.Context, user, namespace string) (string, error)
+	// Put replaces the XML of one namespace.
+	Put(ctx context.Context, user, namespace, xml string) error
+}
+
+// Blocklist stores the JIDs each user blocks (XEP-0191).
+type Blocklist interface {
+	// List returns the blocked JIDs, sorted.
+	List(ctx context.Context, user string) ([]string, error)
+	// Add blocks JIDs; already blocked ones are kept.
+	Add(ctx context.Context, user string, jids []string) error
+	// Remove unblocks JIDs; none at all unblocks everyone.
+	Remove(ctx context.Context, user string, jids []string) error
+}

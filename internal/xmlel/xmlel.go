@@ -1,0 +1,377 @@
+// Package xmlel is the small element tree that every part of samtal passes
+// stanzas around in.
+//
+// A stanza's own namespace (jabber:client on client streams, jabber:server
+// on server streams, jabber:component:accept on component streams) is stored
+// as the empty Space: the same element can then be written to any kind of
+// stream, and the writer puts the right content namespace back where XML
+// needs it (RFC 6120 §4.8.3). Prefixes are not kept: an element is written
+// with default namespace declarations, which is the same XML.
+package xmlel
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Namespaces that the tree itself knows about.
+const (
+	NSXML       = "http://www.w3.org/XML/1998/namespace"
+	NSClient    = "jabber:client"
+	NSServer    = "jabber:server"
+	NSComponent = "jabber:component:accept"
+)
+
+// IsContentNS reports whether ns is one of the stanza namespaces that the
+// tree stores as the empty Space.
+func IsContentNS(ns string) bool {
+	return ns == NSClient || ns == NSServer || ns == NSComponent
+}
+
+// Attr is one attribute. Space is empty for an unprefixed attribute and
+// NSXML for xml:lang and its kin.
+type Attr struct {
+	Space string
+	Local string
+	Value string
+}
+
+// Node is a child of an element: an *Element or a Text.
+type Node interface{ isNode() }
+
+// Text is character data, unescaped.
+type Text string
+
+func (Text) isNode() {}
+
+// Element is one XML element with its attributes and children.
+type Element struct {
+	Space    string // namespace URI; "" is the stream's content namespace
+	Local    string
+	Attrs    []Attr
+	Children []Node
+}
+
+func (*Element) isNode() {}
+
+// New returns an element with the given namespace, name and unprefixed
+// attributes given as name, value pairs.
+func New(space, local string, attrs ...string) *Element {
+	e := &Element{Space: space, Local: local}
+	if len(attrs) > 0 {
+		e.Attrs = make([]Attr, 0, len(attrs)/2)
+		for i := 0; i+1 < len(attrs); i += 2 {
+			if attrs[i+1] != "" {
+				e.Attrs = append(e.Attrs, Attr{Local: attrs[i], Value: attrs[i+1]})
+			}
+		}
+	}
+	return e
+}
+
+// Is reports whether e has the given namespace and local name.
+func (e *Element) Is(space, local string) bool {
+	return e != nil && e.Local == local && e.Space == space
+}
+
+// Attr returns the value of the unprefixed attribute name, or "".
+func (e *Element) Attr(name string) string {
+	for i := range e.Attrs {
+		if e.Attrs[i].Local == name && e.Attrs[i].Space == "" {
+			return e.Attrs[i].Value
+		}
+	}
+	return ""
+}
+
+// HasAttr reports whether the unprefixed attribute name is present.
+func (e *Element) HasAttr(name string) bool {
+	for i := range e.Attrs {
+		if e.Attrs[i].Local == name && e.Attrs[i].Space == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Lang returns xml:lang.
+func (e *Element) Lang() string {
+	for i := range e.Attrs {
+		if e.Attrs[i].Local == "lang" && e.Attrs[i].Space == NSXML {
+			return e.Attrs[i].Value
+		}
+	}
+	return ""
+}
+
+// SetAttr sets the unprefixed attribute name; an empty value removes it.
+func (e *Element) SetAttr(name, value string) {
+	for i := range e.Attrs {
+		if e.Attrs[i].Local == name && e.Attrs[i].Space == "" {
+			if value == "" {
+				e.Attrs = append(e.Attrs[:i], e.Attrs[i+1:]...)
+				return
+			}
+			e.Attrs[i].Value = value
+			return
+		}
+	}
+	if value != "" {
+		e.Attrs = append(e.Attrs, Attr{Local: name, Value: value})
+	}
+}
+
+// Child returns the first child element with the namespace and name, or nil.
+// An empty local matches any name in the namespace.
+func (e *Element) Child(space, local string) *Element {
+	if e == nil {
+		return nil
+	}
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok && c.Space == space && (local == "" || c.Local == local) {
+			return c
+		}
+	}
+	return nil
+}
+
+// Elements returns the child elements, in order.
+func (e *Element) Elements() []*Element {
+	var out []*Element
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FirstElement returns the first child element, or nil.
+func (e *Element) FirstElement() *Element {
+	if e == nil {
+		return nil
+	}
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// ChildText returns the text of the first matching child, or "".
+func (e *Element) ChildText(space, local string) string {
+	if c := e.Child(space, local); c != nil {
+		return c.Text()
+	}
+	return ""
+}
+
+// Text returns the element's own character data, concatenated.
+func (e *Element) Text() string {
+	if e == nil {
+		return ""
+	}
+	if len(e.Children) == 1 {
+		if t, ok := e.Children[0].(Text); ok {
+			return string(t)
+		}
+	}
+	var b strings.Builder
+	for _, n := range e.Children {
+		if t, ok := n.(Text); ok {
+			b.WriteString(string(t))
+		}
+	}
+	return b.String()
+}
+
+// Append adds children and returns e, so that trees can be built inline.
+func (e *Element) Append(children ...*Element) *Element {
+	for _, c := range children {
+		if c != nil {
+			e.Children = append(e.Children, c)
+		}
+	}
+	return e
+}
+
+// AppendText adds character data and returns e.
+func (e *Element) AppendText(s string) *Element {
+	if s != "" {
+		e.Children = append(e.Children, Text(s))
+	}
+	return e
+}
+
+// TextElement returns <local xmlns=space>text</local>.
+func TextElement(space, local, text string) *Element {
+	return New(space, local).AppendText(text)
+}
+
+// RemoveChildren drops every child element that matches keep == false.
+func (e *Element) RemoveChildren(drop func(*Element) bool) {
+	out := e.Children[:0]
+	for _, n := range e.Children {
+		if c, ok := n.(*Element); ok && drop(c) {
+			continue
+		}
+		out = append(out, n)
+	}
+	for i := len(out); i < len(e.Children); i++ {
+		e.Children[i] = nil
+	}
+	e.Children = out
+}
+
+// Copy returns a deep copy of e.
+func (e *Element) Copy() *Element {
+	if e == nil {
+		return nil
+	}
+	c := &Element{Space: e.Space, Local: e.Local}
+	if len(e.Attrs) > 0 {
+		c.Attrs = append([]Attr(nil), e.Attrs...)
+	}
+	if len(e.Children) > 0 {
+		c.Children = make([]Node, len(e.Children))
+		for i, n := range e.Children {
+			if ce, ok := n.(*Element); ok {
+				c.Children[i] = ce.Copy()
+			} else {
+				c.Children[i] = n
+			}
+		}
+	}
+	return c
+}
+
+// ShallowCopy returns a copy of e with its own attribute slice and children
+// slice; the children themselves are shared. It is the cheap way to change a
+// stanza's addressing before passing it on.
+func (e *Element) ShallowCopy() *Element {
+	c := &Element{Space: e.Space, Local: e.Local}
+	c.Attrs = append(make([]Attr, 0, len(e.Attrs)+1), e.Attrs...)
+	c.Children = append([]Node(nil), e.Children...)
+	return c
+}
+
+// AppendXML writes e to dst as XML. content is the namespace that the
+// empty Space stands for on the stream being written (for example
+// jabber:client); the top-level element does not repeat it.
+func (e *Element) AppendXML(dst []byte, content string) []byte {
+	return e.appendXML(dst, "", content, true)
+}
+
+func (e *Element) appendXML(dst []byte, parent, content string, top bool) []byte {
+	dst = append(dst, '<')
+	dst = append(dst, e.Local...)
+	if e.Space != parent {
+		switch {
+		case e.Space != "":
+			dst = appendAttr(dst, "xmlns", e.Space)
+		case !top:
+			dst = appendAttr(dst, "xmlns", content)
+		}
+	}
+	prefixes := 0
+	for _, a := range e.Attrs {
+		switch a.Space {
+		case "":
+			dst = appendAttr(dst, a.Local, a.Value)
+		case NSXML:
+			dst = appendAttr(dst, "xml:"+a.Local, a.Value)
+		default:
+			p := "ns" + string(rune('0'+prefixes%10))
+			prefixes++
+			dst = appendAttr(dst, "xmlns:"+p, a.Space)
+			dst = appendAttr(dst, p+":"+a.Local, a.Value)
+		}
+	}
+	if len(e.Children) == 0 {
+		return append(dst, '/', '>')
+	}
+	dst = append(dst, '>')
+	for _, n := range e.Children {
+		switch c := n.(type) {
+		case *Element:
+			dst = c.appendXML(dst, e.Space, content, false)
+		case Text:
+			dst = EscapeText(dst, string(c))
+		}
+	}
+	dst = append(dst, '<', '/')
+	dst = append(dst, e.Local...)
+	return append(dst, '>')
+}
+
+func appendAttr(dst []byte, name, value string) []byte {
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	dst = append(dst, '=', '\'')
+	dst = EscapeAttr(dst, value)
+	return append(dst, '\'')
+}
+
+// String returns e as XML on a client stream; for logs and tests.
+func (e *Element) String() string {
+	return string(e.AppendXML(nil, NSClient))
+}
+
+// EscapeText appends s escaped for character data. Characters that XML 1.0
+// does not allow are replaced by U+FFFD so that the output stays
+// well-formed whatever the input.
+func EscapeText(dst []byte, s string) []byte {
+	return escape(dst, s, false)
+}
+
+// EscapeAttr appends s escaped for a single-quoted attribute value.
+func EscapeAttr(dst []byte, s string) []byte {
+	return escape(dst, s, true)
+}
+
+func escape(dst []byte, s string, attr bool) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		var rep string
+		width := 1
+		switch {
+		case c == '<':
+			rep = "&lt;"
+		case c == '>':
+			rep = "&gt;"
+		case c == '&':
+			rep = "&amp;"
+		case attr && c == '\'':
+			rep = "&apos;"
+		case attr && c == '"':
+			rep = "&quot;"
+		case attr && c == '\n':
+			rep = "&#xA;"
+		case attr && c == '\r':
+			rep = "&#xD;"
+		case attr && c == '\t':
+			rep = "&#x9;"
+		case c == '\r':
+			rep = "&#xD;"
+		case c < 0x20 && c != '\n' && c != '\t':
+			rep = "\uFFFD"
+		case c >= utf8.RuneSelf:
+			r, w := utf8.DecodeRuneInString(s[i:])
+			width = w
+			if (r == utf8.RuneError && w == 1) || r == 0xFFFE || r == 0xFFFF || (r >= 0xD800 && r <= 0xDFFF) {
+				rep = "\uFFFD"
+			}
+		}
+		if rep == "" {
+			i += width
+			continue
+		}
+		dst = append(dst, s[last:i]...)
+		dst = append(dst, rep...)
+		i += width
+		last = i
+	}
+	return append(dst, s[last:]...)
+}
