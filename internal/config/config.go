@@ -1,0 +1,241 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole server configuration. Its zero value is not useful:
+// start from Default, Load or Parse.
+type Config struct {
+	// LogLevel is one of "debug", "info", "warn" and "error".
+	LogLevel string `toml:"log_level"`
+	// DataDir holds certificates, the SQLite database and uploads.
+	DataDir string `toml:"data_dir"`
+	// Storage selects the database: "" for SQLite at <DataDir>/samtal.db,
+	// or "sqlite:PATH". See StoragePath.
+	Storage string `toml:"storage"`
+	// Registration is the default in-band registration policy of hosts.
+	Registration Policy `toml:"registration"`
+	// SCRAMIterations is the PBKDF2 iteration count for new SCRAM keys.
+	SCRAMIterations int `toml:"scram_iterations"`
+	// HideVersion makes XEP-0092 version queries answer without the
+	// version.
+	HideVersion bool `toml:"hide_version"`
+	// ResourceConflict is ConflictReplace or ConflictReject.
+	ResourceConflict string `toml:"resource_conflict"`
+
+	Listen     Listen      `toml:"listen"`
+	Hosts      []Host      `toml:"host"`
+	Components []Component `toml:"component"`
+	Limits     Limits      `toml:"limits"`
+	Retention  Retention   `toml:"retention"`
+
+	// src locates keys in the file the Config was parsed from and records
+	// which keys the command line overrode. It is never modified once set:
+	// copies of a Config share it.
+	src *source
+}
+
+// Policy is an in-band registration policy (XEP-0077).
+type Policy string
+
+// Registration policies.
+const (
+	// PolicyClosed refuses in-band registration.
+	PolicyClosed Policy = "closed"
+	// PolicyInvite registers only with an invitation.
+	PolicyInvite Policy = "invite"
+	// PolicyOpen lets anyone register.
+	PolicyOpen Policy = "open"
+)
+
+func (p Policy) valid() bool {
+	return p == PolicyClosed || p == PolicyInvite || p == PolicyOpen
+}
+
+// Values of Config.ResourceConflict: what a bind of a resource that is
+// already in use does (RFC 6120 §7.7.2.2).
+const (
+	// ConflictReplace terminates the old session and binds the new one
+	// (§7.7.2.2, option 2b).
+	ConflictReplace = "replace"
+	// ConflictReject refuses the new bind with <conflict/>.
+	ConflictReject = "reject"
+)
+
+// Listen is the [listen] section: the addresses the server listens on.
+type Listen struct {
+	// C2S are client listeners that offer STARTTLS.
+	C2S []string `toml:"c2s"`
+	// C2STLS are client listeners that start with TLS (XEP-0368).
+	C2STLS []string `toml:"c2s_tls"`
+	// Component are listeners for external components (XEP-0114).
+	Component []string `toml:"component"`
+	// Admin serves Prometheus /metrics and health checks; "" disables it.
+	Admin string `toml:"admin"`
+	// AdminPublic allows Admin on an address that is not loopback.
+	AdminPublic bool `toml:"admin_public"`
+	// AllowPlaintext accepts clients that do not start TLS. Validation
+	// allows it only when every C2S listener is on loopback.
+	AllowPlaintext bool `toml:"allow_plaintext"`
+}
+
+// Host is one [[host]] table: a virtual host the server serves.
+type Host struct {
+	// Domain is the domain of the host, "example.org".
+	Domain string `toml:"domain"`
+	// Cert and Key are paths of the PEM certificate chain and private key,
+	// relative to the working directory. Both empty means a self-signed
+	// certificate generated in <DataDir>/certs/.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// Registration overrides Config.Registration for this host when not
+	// empty. See Policy.
+	Registration Policy `toml:"registration"`
+	// Contact holds the addresses published with XEP-0157.
+	Contact Contact `toml:"contact"`
+}
+
+// Policy returns the registration policy of h, def when h has none of its
+// own.
+func (h Host) Policy(def Policy) Policy {
+	if h.Registration != "" {
+		return h.Registration
+	}
+	return def
+}
+
+// Contact holds the contact addresses of a host (XEP-0157), as URIs:
+// "mailto:abuse@example.org", "xmpp:admin@example.org",
+// "https://example.org/support".
+type Contact struct {
+	Abuse    []string `toml:"abuse"`
+	Admin    []string `toml:"admin"`
+	Feedback []string `toml:"feedback"`
+	Sales    []string `toml:"sales"`
+	Security []string `toml:"security"`
+	Status   []string `toml:"status"`
+	Support  []string `toml:"support"`
+}
+
+// Component is one [[component]] table: an external component (XEP-0114).
+type Component struct {
+	// Domain is the domain the component serves.
+	Domain string `toml:"domain"`
+	// Secret is the shared secret of the handshake.
+	Secret string `toml:"secret"`
+}
+
+// Limits is the [limits] section: the bounds that keep one client from
+// taking the server down.
+type Limits struct {
+	// MaxStanzaBytes bounds the size of one stanza.
+	MaxStanzaBytes int `toml:"max_stanza_bytes"`
+	// MaxDepth bounds the nesting of XML elements in a stanza.
+	MaxDepth int `toml:"max_depth"`
+	// ReadRate and ReadBurst are the token bucket of bytes read per
+	// connection: bytes per second and bucket size.
+	ReadRate  int `toml:"read_rate"`
+	ReadBurst int `toml:"read_burst"`
+	// StanzaRate is the number of stanzas per second per session; the
+	// burst is twice that.
+	StanzaRate int `toml:"stanza_rate"`
+	// SessionsPerAccount bounds the sessions bound at once to one account.
+	SessionsPerAccount int `toml:"sessions_per_account"`
+	// UnauthPerIP and UnauthTotal bound connections that have not
+	// authenticated yet, per remote IP address and in total.
+	UnauthPerIP int `toml:"unauth_per_ip"`
+	UnauthTotal int `toml:"unauth_total"`
+	// AuthTimeout is the time a connection has to authenticate.
+	AuthTimeout Duration `toml:"auth_timeout"`
+	// IdleTimeout is the silence after which the server pings a peer; a
+	// peer silent for another minute is dead.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// AuthFailuresPerIP is the number of failed authentications from one
+	// IP address before the back-off starts to grow.
+	AuthFailuresPerIP int `toml:"auth_failures_per_ip"`
+	// RosterItems bounds the roster of one account.
+	RosterItems int `toml:"roster_items"`
+	// OfflineMessages bounds the messages stored for one offline account.
+	OfflineMessages int `toml:"offline_messages"`
+	// VCardBytes bounds the size of one vCard.
+	VCardBytes int `toml:"vcard_bytes"`
+	// OutQueueBytes bounds the outgoing queue of one session; a reader
+	// that does not keep up is disconnected.
+	OutQueueBytes int `toml:"out_queue_bytes"`
+}
+
+// Retention is the [retention] section: how long stored data is kept.
+type Retention struct {
+	// Offline is how long an offline message waits for its recipient.
+	Offline Duration `toml:"offline"`
+}
+
+// Default returns the configuration of a zero-config start: one host
+// "localhost" with a self-signed certificate, client listeners on loopback
+// and data in ./samtal-data.
+func Default() Config {
+	return Config{
+		LogLevel:         "info",
+		DataDir:          "./samtal-data",
+		Registration:     PolicyClosed,
+		SCRAMIterations:  10000,
+		ResourceConflict: ConflictReplace,
+		Listen: Listen{
+			C2S:    []string{"127.0.0.1:5222"},
+			C2STLS: []string{"127.0.0.1:5223"},
+			Admin:  "127.0.0.1:5280",
+		},
+		Hosts: []Host{{Domain: "localhost"}},
+		Limits: Limits{
+			MaxStanzaBytes:     262144,
+			MaxDepth:           32,
+			ReadRate:           65536,
+			ReadBurst:          262144,
+			StanzaRate:         200,
+			SessionsPerAccount: 10,
+			UnauthPerIP:        20,
+			UnauthTotal:        2000,
+			AuthTimeout:        Duration(30 * time.Second),
+			IdleTimeout:        Duration(5 * time.Minute),
+			AuthFailuresPerIP:  10,
+			RosterItems:        1000,
+			OfflineMessages:    1000,
+			VCardBytes:         131072,
+			OutQueueBytes:      1048576,
+		},
+		Retention: Retention{
+			Offline: Duration(30 * 24 * time.Hour),
+		},
+	}
+}
+
+// Host returns the host with the given domain, which must be in the
+// canonical form the configuration uses (lowercase, Unicode for IDNs).
+func (c Config) Host(domain string) (Host, bool) {
+	for _, h := range c.Hosts {
+		if h.Domain == domain {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// sqlitePrefix introduces an explicit SQLite path in Config.Storage.
+const sqlitePrefix = "sqlite:"
+
+// StoragePath returns the path of the SQLite database: PATH for
+// "sqlite:PATH", <DataDir>/samtal.db when Storage is empty, and "" when
+// the storage is not SQLite. A relative path is relative to the working
+// directory, as DataDir is.
+func (c Config) StoragePath() string {
+	switch {
+	case c.Storage == "":
+		return filepath.Join(c.DataDir, "samtal.db")
+	case strings.HasPrefix(c.Storage, sqlitePrefix):
+		return strings.TrimPrefix(c.Storage, sqlitePrefix)
+	}
+	return ""
+}

@@ -1,0 +1,345 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MinSCRAMIterations is the least PBKDF2 iteration count for SCRAM keys
+// (RFC 7677 §4 recommends at least 4096).
+const MinSCRAMIterations = 4096
+
+// Validate returns a *Problems listing every problem of c, nil if there is
+// none. Problems with keys from a file carry its name and, best effort, the
+// line and column of the key.
+func (c Config) Validate() error {
+	var ps Problems
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.add("log_level", `unknown log level %q: want "debug", "info", "warn" or "error"`, c.LogLevel)
+	}
+	if c.DataDir == "" {
+		ps.add("data_dir", "must not be empty")
+	}
+	ps.section("storage", validateStorage(c.Storage))
+	if !c.Registration.valid() {
+		ps.add("registration", "unknown policy %q: want %q, %q or %q", c.Registration, PolicyClosed, PolicyInvite, PolicyOpen)
+	}
+	if c.SCRAMIterations < MinSCRAMIterations {
+		ps.add("scram_iterations", "must be at least %d", MinSCRAMIterations)
+	}
+	switch c.ResourceConflict {
+	case ConflictReplace, ConflictReject:
+	default:
+		ps.add("resource_conflict", "unknown value %q: want %q or %q", c.ResourceConflict, ConflictReplace, ConflictReject)
+	}
+
+	ps.section("listen", c.Listen.Validate())
+
+	if len(c.Hosts) == 0 {
+		ps.add("host", "at least one [[host]] is needed")
+	}
+	hosts := make(map[string]int)
+	for i, h := range c.Hosts {
+		key := fmt.Sprintf("host[%d]", i)
+		ps.section(key, h.Validate())
+		if j, ok := hosts[h.Domain]; ok && h.Domain != "" {
+			ps.add(key+".domain", "duplicate domain %q, also in host[%d]", h.Domain, j)
+			continue
+		}
+		hosts[h.Domain] = i
+	}
+	components := make(map[string]int)
+	for i, cp := range c.Components {
+		key := fmt.Sprintf("component[%d]", i)
+		ps.section(key, cp.Validate())
+		if j, ok := hosts[cp.Domain]; ok && cp.Domain != "" {
+			ps.add(key+".domain", "%q is the domain of host[%d]", cp.Domain, j)
+			continue
+		}
+		if j, ok := components[cp.Domain]; ok && cp.Domain != "" {
+			ps.add(key+".domain", "duplicate domain %q, also in component[%d]", cp.Domain, j)
+			continue
+		}
+		components[cp.Domain] = i
+	}
+
+	ps.section("limits", c.Limits.Validate())
+	ps.section("retention", c.Retention.Validate())
+
+	for i := range ps {
+		ps[i] = c.src.locate(ps[i])
+	}
+	ps.sortByPosition()
+	return ps.err()
+}
+
+// validateStorage checks Config.Storage. It never repeats the value, which
+// may hold a password.
+func validateStorage(s string) error {
+	switch {
+	case s == "":
+		return nil
+	case strings.HasPrefix(s, sqlitePrefix):
+		if strings.TrimPrefix(s, sqlitePrefix) == "" {
+			return errors.New(`"sqlite:" needs a path, "sqlite:/var/lib/samtal/samtal.db"`)
+		}
+		return nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return errors.New("PostgreSQL storage is not supported yet")
+	}
+	return errors.New(`unknown storage: want "" for SQLite in data_dir, or "sqlite:PATH"`)
+}
+
+// Validate returns a *Problems listing every problem of the [listen]
+// section, nil if there is none.
+func (l Listen) Validate() error {
+	var ps Problems
+	type bound struct {
+		key  string
+		host string // "" for every interface
+		port int
+	}
+	var all []bound
+	check := func(key, addr string) (loopback bool) {
+		host, port, err := splitAddr(addr)
+		if err != nil {
+			ps.add(key, "%v", err)
+			return true // reported already
+		}
+		if isWildcard(host) {
+			host = ""
+		}
+		for _, b := range all {
+			if b.port == port && (b.host == host || b.host == "" || host == "") {
+				ps.add(key, "address %s is already used by listen.%s", addr, b.key)
+				break
+			}
+		}
+		all = append(all, bound{key, host, port})
+		return isLoopback(host)
+	}
+	for i, a := range l.C2S {
+		key := fmt.Sprintf("c2s[%d]", i)
+		if !check(key, a) && l.AllowPlaintext {
+			ps.add("allow_plaintext", "plaintext is only for loopback, and listen.%s is %s", key, a)
+		}
+	}
+	for i, a := range l.C2STLS {
+		check(fmt.Sprintf("c2s_tls[%d]", i), a)
+	}
+	for i, a := range l.Component {
+		check(fmt.Sprintf("component[%d]", i), a)
+	}
+	if l.Admin != "" && !check("admin", l.Admin) && !l.AdminPublic {
+		ps.add("admin", "%s is not a loopback address; set admin_public = true to serve metrics on it", l.Admin)
+	}
+	return ps.err()
+}
+
+// splitAddr splits a listen address "host:port". The host must be an IP
+// address, "localhost", or empty for every interface: a listener on a
+// name that resolves to several addresses would bind only one of them.
+func splitAddr(addr string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid port in %q: want 1 to 65535", addr)
+	}
+	if host == "" || host == "localhost" {
+		return host, port, nil
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return "", 0, fmt.Errorf("invalid host in %q: want an IP address, localhost, or none for every interface", addr)
+	}
+	return host, port, nil
+}
+
+func isWildcard(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return host == "" || err == nil && a.IsUnspecified()
+}
+
+func isLoopback(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && a.IsLoopback()
+}
+
+// Validate returns a *Problems listing every problem of the host, nil if
+// there is none. It reads the certificate and key files.
+func (h Host) Validate() error {
+	var ps Problems
+	if !validDomain(h.Domain) {
+		ps.add("domain", "invalid domain %q: want lowercase letters, digits and hyphens in dot-separated labels of 1 to 63 characters", h.Domain)
+	}
+	if h.Registration != "" && !h.Registration.valid() {
+		ps.add("registration", "unknown policy %q: want %q, %q, %q, or \"\" for the default", h.Registration, PolicyClosed, PolicyInvite, PolicyOpen)
+	}
+	switch {
+	case h.Cert != "" && h.Key == "":
+		ps.add("cert", "set without key: give both, or neither for a self-signed certificate")
+	case h.Cert == "" && h.Key != "":
+		ps.add("key", "set without cert: give both, or neither for a self-signed certificate")
+	case h.Cert != "":
+		certOK := checkFile(&ps, "cert", h.Cert)
+		keyOK := checkFile(&ps, "key", h.Key)
+		if certOK && keyOK {
+			if _, err := tls.LoadX509KeyPair(h.Cert, h.Key); err != nil {
+				ps.add("cert", "cannot load %s with key %s: %v", h.Cert, h.Key, strings.TrimPrefix(err.Error(), "tls: "))
+			}
+		}
+	}
+	ps.section("contact", h.Contact.Validate())
+	return ps.err()
+}
+
+// checkFile reports whether path is a regular file, adding a problem if it
+// is not. Anything else (a device, a pipe) could block the reading.
+func checkFile(ps *Problems, key, path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		ps.add(key, "%s: %v", path, err)
+		return false
+	}
+	if !fi.Mode().IsRegular() {
+		ps.add(key, "%s is not a regular file", path)
+		return false
+	}
+	return true
+}
+
+// validDomain reports whether s is a domain samtal can serve: dot-separated
+// labels of 1 to 63 characters that are lowercase letters, digits and
+// hyphens (not first or last). Letters may be Unicode, for IDNs in their
+// Unicode form. It is not a full IDNA check.
+func validDomain(s string) bool {
+	if s == "" || len(s) > 253 || !utf8.ValidString(s) {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if n := utf8.RuneCountInString(label); n < 1 || n > 63 {
+			return false
+		}
+		if strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			case r < utf8.RuneSelf:
+				return false
+			case unicode.IsUpper(r) || unicode.IsTitle(r):
+				return false
+			case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r):
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Validate returns a *Problems listing every address that is not a URI,
+// nil if there is none.
+func (c Contact) Validate() error {
+	var ps Problems
+	lists := []struct {
+		key   string
+		addrs []string
+	}{
+		{"abuse", c.Abuse}, {"admin", c.Admin}, {"feedback", c.Feedback},
+		{"sales", c.Sales}, {"security", c.Security}, {"status", c.Status},
+		{"support", c.Support},
+	}
+	for _, l := range lists {
+		for i, a := range l.addrs {
+			u, err := url.Parse(a)
+			if err != nil || u.Scheme == "" || u.Opaque == "" && u.Host == "" && u.Path == "" {
+				ps.add(fmt.Sprintf("%s[%d]", l.key, i), "invalid address %q: want a URI such as \"mailto:abuse@example.org\" or \"xmpp:admin@example.org\"", a)
+			}
+		}
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the component,
+// nil if there is none.
+func (c Component) Validate() error {
+	var ps Problems
+	if !validDomain(c.Domain) {
+		ps.add("domain", "invalid domain %q: want lowercase letters, digits and hyphens in dot-separated labels of 1 to 63 characters", c.Domain)
+	}
+	if c.Secret == "" {
+		ps.add("secret", "must be set: the component authenticates with it")
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the [limits]
+// section, nil if there is none.
+func (l Limits) Validate() error {
+	var ps Problems
+	ints := []struct {
+		key string
+		v   int
+	}{
+		{"max_stanza_bytes", l.MaxStanzaBytes},
+		{"max_depth", l.MaxDepth},
+		{"read_rate", l.ReadRate},
+		{"read_burst", l.ReadBurst},
+		{"stanza_rate", l.StanzaRate},
+		{"sessions_per_account", l.SessionsPerAccount},
+		{"unauth_per_ip", l.UnauthPerIP},
+		{"unauth_total", l.UnauthTotal},
+		{"auth_failures_per_ip", l.AuthFailuresPerIP},
+		{"roster_items", l.RosterItems},
+		{"offline_messages", l.OfflineMessages},
+		{"vcard_bytes", l.VCardBytes},
+		{"out_queue_bytes", l.OutQueueBytes},
+	}
+	for _, f := range ints {
+		if f.v <= 0 {
+			ps.add(f.key, "must be positive")
+		}
+	}
+	if l.AuthTimeout <= 0 {
+		ps.add("auth_timeout", "must be positive")
+	}
+	if l.IdleTimeout <= 0 {
+		ps.add("idle_timeout", "must be positive")
+	}
+	if l.UnauthPerIP > l.UnauthTotal && l.UnauthTotal > 0 {
+		ps.add("unauth_per_ip", "is more than unauth_total (%d)", l.UnauthTotal)
+	}
+	if l.OutQueueBytes < l.MaxStanzaBytes && l.OutQueueBytes > 0 {
+		ps.add("out_queue_bytes", "is less than max_stanza_bytes (%d): one stanza would not fit", l.MaxStanzaBytes)
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the [retention]
+// section, nil if there is none.
+func (r Retention) Validate() error {
+	var ps Problems
+	if r.Offline <= 0 {
+		ps.add("offline", "must be positive")
+	}
+	return ps.err()
+}
