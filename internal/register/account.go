@@ -1,0 +1,123 @@
+package register
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// handle answers jabber:iq:register from an authenticated user to their
+// host or their own account (XEP-0077 §3.1, §3.2, §3.3).
+func (r *Register) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
+	user := st.From.Bare()
+	own := st.To.Equal(user) || (st.To.IsDomain() && st.To.Domain() == user.Domain())
+	if user.Local() == "" || !own {
+		// Only a user of this host has an account here to manage.
+		return nil, stanza.E(stanza.Forbidden)
+	}
+	q := st.Payload()
+	if q.Local != "query" {
+		return nil, stanza.E(stanza.BadRequest)
+	}
+	if st.Type() == "get" {
+		// XEP-0077 §3.1: an entity that is registered gets <registered/>
+		// and what is on file; the password is not.
+		return xmlel.New(NS, "query").Append(
+			xmlel.TextElement(NS, "instructions", "You are registered. Send a new password to change it, or remove the account."),
+			xmlel.New(NS, "registered"),
+			xmlel.TextElement(NS, "username", user.Local()),
+			xmlel.New(NS, "password"),
+		), nil
+	}
+	if q.Child(NS, "remove") != nil {
+		return nil, r.remove(ctx, st, user)
+	}
+	return nil, r.changePassword(ctx, q, user)
+}
+
+// changePassword sets new keys for the user (XEP-0077 §3.3).
+func (r *Register) changePassword(ctx context.Context, q *xmlel.Element, user jid.JID) error {
+	sub := parseSubmission(q)
+	if sub.username == "" {
+		// XEP-0077 §3.3: bad-request when the request is not complete.
+		return stanza.E(stanza.BadRequest).WithText("the username is required")
+	}
+	if !sameUser(sub.username, user) {
+		return stanza.E(stanza.Forbidden).WithText("you can only change your own password")
+	}
+	if sub.password == "" {
+		// XEP-0077 §3.3: an empty password never replaces the existing
+		// one.
+		return stanza.E(stanza.NotAcceptable).WithText("the password must not be empty")
+	}
+	keys, err := r.deriveKeys(sub.password)
+	if err != nil {
+		return err
+	}
+	err = r.accounts.SetKeys(ctx, user.String(), keys)
+	if errors.Is(err, storage.ErrNotFound) {
+		return stanza.E(stanza.RegistrationRequired)
+	}
+	return err
+}
+
+// sameUser reports whether username names the account user: its
+// localpart, as XEP-0077 §3.3 sends it, or its bare JID, as the data
+// forms of XEP-0077 §3.2 and §3.3 do.
+func sameUser(username string, user jid.JID) bool {
+	if strings.Contains(username, "@") {
+		j, err := jid.Parse(username)
+		return err == nil && j.Equal(user)
+	}
+	j, err := jid.New(username, user.Domain(), "")
+	return err == nil && j.Equal(user)
+}
+
+// remove deletes the user's account (XEP-0077 §3.2): the result goes to
+// the requesting session first, then every session of the account ends
+// with <not-authorized/>, then OnRemove runs.
+func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) error {
+	if len(st.Payload().Elements()) != 1 {
+		// XEP-0077 §3.2: bad-request when <remove/> is not the only
+		// child.
+		return stanza.E(stanza.BadRequest)
+	}
+	err := r.accounts.Delete(ctx, user.String())
+	if errors.Is(err, storage.ErrNotFound) {
+		return stanza.E(stanza.RegistrationRequired)
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Info("register: account removed", "host", user.Domain())
+	sessions := r.sessions.Resources(user)
+	result := st.Result()
+	if st.El.Attr("to") == "" {
+		// The request went to the account without a 'to': the answer
+		// comes from the server with no 'from' (RFC 6120 §8.1.2.1).
+		result.SetAttr("from", "")
+	}
+	for _, res := range sessions {
+		if res.Session.JID().Equal(st.From) {
+			res.Session.Send(result)
+		}
+	}
+	// XEP-0077 §3.2: "the server SHOULD then return a <not-authorized/>
+	// stream error and terminate all active sessions for the entity".
+	for _, res := range sessions {
+		res.Session.CloseWithError(stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
+	}
+	if r.cfg.OnRemove != nil {
+		r.cfg.OnRemove(ctx, user)
+	}
+	// The mux answers the request again; the session has ended, so that
+	// copy is dropped. A request that did not come from one of the
+	// account's sessions gets it.
+	return nil
+}
