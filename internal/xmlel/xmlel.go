@@ -10,6 +10,7 @@
 package xmlel
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -274,18 +275,36 @@ func (e *Element) appendXML(dst []byte, parent, content string, top bool) []byte
 			dst = appendAttr(dst, "xmlns", content)
 		}
 	}
-	prefixes := 0
-	for _, a := range e.Attrs {
+	for i, a := range e.Attrs {
 		switch a.Space {
 		case "":
 			dst = appendAttr(dst, a.Local, a.Value)
 		case NSXML:
-			dst = appendAttr(dst, "xml:"+a.Local, a.Value)
+			dst = append(dst, " xml:"...)
+			dst = appendValue(dst, a.Local, a.Value)
 		default:
-			p := "ns" + string(rune('0'+prefixes%10))
-			prefixes++
-			dst = appendAttr(dst, "xmlns:"+p, a.Space)
-			dst = appendAttr(dst, p+":"+a.Local, a.Value)
+			// One prefix per namespace, named after the first attribute
+			// in it: a prefix declared twice on one element, or two
+			// declarations per namespace, would not be well-formed or
+			// would needlessly count against the reader's MaxAttrs.
+			first := i
+			for j := range i {
+				if e.Attrs[j].Space == a.Space {
+					first = j
+					break
+				}
+			}
+			if first == i {
+				dst = append(dst, " xmlns:ns"...)
+				dst = strconv.AppendInt(dst, int64(i), 10)
+				dst = append(dst, '=', '\'')
+				dst = EscapeAttr(dst, a.Space)
+				dst = append(dst, '\'')
+			}
+			dst = append(dst, " ns"...)
+			dst = strconv.AppendInt(dst, int64(first), 10)
+			dst = append(dst, ':')
+			dst = appendValue(dst, a.Local, a.Value)
 		}
 	}
 	if len(e.Children) == 0 {
@@ -307,6 +326,11 @@ func (e *Element) appendXML(dst []byte, parent, content string, top bool) []byte
 
 func appendAttr(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
+	return appendValue(dst, name, value)
+}
+
+// appendValue appends name='value'.
+func appendValue(dst []byte, name, value string) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, '=', '\'')
 	dst = EscapeAttr(dst, value)

@@ -1,0 +1,73 @@
+package xmlel
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestAppendXMLForeignAttrs checks attributes in other namespaces: each
+// namespace is declared once per element, with a prefix of its own, however
+// many attributes there are. (Prefixes used to wrap around after ten, which
+// declared ns0 twice on one element: not well-formed.)
+func TestAppendXMLForeignAttrs(t *testing.T) {
+	e := New("urn:x", "a", "plain", "p")
+	for i := range 12 {
+		e.Attrs = append(e.Attrs, Attr{Space: "urn:one", Local: fmt.Sprintf("n%d", i), Value: "1"})
+	}
+	e.Attrs = append(e.Attrs,
+		Attr{Space: "urn:two", Local: "n0", Value: "2"},
+		Attr{Space: NSXML, Local: "lang", Value: "en"},
+		Attr{Space: "urn:one", Local: "last", Value: "<'&\">"})
+	out := string(e.AppendXML(nil, NSClient))
+	for _, ns := range []string{"urn:one", "urn:two"} {
+		if n := strings.Count(out, "='"+ns+"'"); n != 1 {
+			t.Errorf("AppendXML() = %s: %s declared %d times, want once", out, ns, n)
+		}
+	}
+	d := xml.NewDecoder(bytes.NewReader([]byte(out)))
+	tok, err := d.Token()
+	if err != nil {
+		t.Fatalf("AppendXML() = %s: %v", out, err)
+	}
+	var got []Attr
+	seen := map[string]bool{}
+	for _, a := range tok.(xml.StartElement).Attr {
+		if a.Name.Space == "xmlns" || a.Name.Local == "xmlns" {
+			continue
+		}
+		if seen[a.Name.Space+" "+a.Name.Local] {
+			t.Errorf("AppendXML() = %s: duplicate attribute %v", out, a.Name)
+		}
+		seen[a.Name.Space+" "+a.Name.Local] = true
+		got = append(got, Attr{Space: a.Name.Space, Local: a.Name.Local, Value: a.Value})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(e.Attrs) {
+		t.Errorf("AppendXML() = %s\nread back %v\nwant %v", out, got, e.Attrs)
+	}
+}
+
+func TestAppendXMLNamespaces(t *testing.T) {
+	e := New("", "message", "to", "a@b").Append(
+		New("urn:xmpp:forward:0", "forwarded").Append(
+			New("", "message").Append(TextElement("", "body", "hi"))),
+		TextElement("", "body", "a\r\nb <&> ]]>\x01"))
+	want := `<message to='a@b'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><body>hi</body></message></forwarded>` +
+		"<body>a&#xD;\nb &lt;&amp;&gt; ]]&gt;\uFFFD</body></message>"
+	if got := string(e.AppendXML(nil, NSClient)); got != want {
+		t.Errorf("AppendXML() =\n%s\nwant\n%s", got, want)
+	}
+	if got := New(NSClient, "iq").String(); got != `<iq xmlns='jabber:client'/>` {
+		t.Errorf("String() = %s", got)
+	}
+}
+
+func TestEscapeAttr(t *testing.T) {
+	got := string(EscapeAttr(nil, "a\tb\nc\rd'e\"f<g>&\uFFFE"))
+	want := "a&#x9;b&#xA;c&#xD;d&apos;e&quot;f&lt;g&gt;&amp;\uFFFD"
+	if got != want {
+		t.Errorf("EscapeAttr() = %q, want %q", got, want)
+	}
+}

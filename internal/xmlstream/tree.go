@@ -1,0 +1,171 @@
+package xmlstream
+
+import (
+	"sync"
+
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// str is a string the scanner produced. It holds no pointer, so that the
+// records below cost the garbage collector nothing while a stanza is read.
+// Strings are made only when the element is complete, all at once (see
+// build).
+type str struct {
+	off int32 // offset in s.sb; or the index in internTable or r.hns
+	n   int32 // length in s.sb; or strInterned or strHeader
+}
+
+const (
+	strInterned = -1 // internTable[off]
+	strHeader   = -2 // r.hns[off].uri: a namespace the header declared
+)
+
+// binding is one namespace declaration; an empty prefix is the default.
+type binding struct {
+	prefix, uri str
+}
+
+// hbinding is a namespace declaration of the stream header, which outlives
+// the scratch space.
+type hbinding struct {
+	prefix, uri string
+}
+
+// elemRec, attrRec and nodeRec are an element, attribute and child node
+// before build makes them into xmlel values.
+type elemRec struct {
+	space, local str
+	a0, a1       int32 // attributes: s.attrs[a0:a1]
+	k0, k1       int32 // children: s.kids[k0:k1]
+}
+
+type attrRec struct {
+	space, local, value str
+}
+
+type nodeRec struct {
+	elem int32 // index in s.elems, or -1 for text
+	text str
+}
+
+// openRec is an element whose end tag has not come yet.
+type openRec struct {
+	elem          int32
+	prefix, local str   // the tag's name, which the end tag must repeat
+	pend0         int32 // its children so far are s.pend[pend0:]
+	ns0           int32 // its declarations are s.ns[ns0:]
+}
+
+// rawAttr is an attribute of the start tag being read: its name as offsets
+// in the tag, its value decoded.
+type rawAttr struct {
+	name  qname
+	value str
+}
+
+// scratch is the work space for reading one element. It is pooled: a
+// stream holds it only while an element is arriving, so that thousands of
+// idle streams do not each keep what their largest stanza needed.
+type scratch struct {
+	sb    []byte // decoded strings of the element
+	elems []elemRec
+	attrs []attrRec
+	kids  []nodeRec // children of closed elements, each element's together
+	pend  []nodeRec // children of open elements
+	open  []openRec
+	raw   []rawAttr
+	ns    []binding // declarations of the open elements
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// reset empties s, dropping slices that a large element grew.
+func (s *scratch) reset() {
+	s.sb = trim(s.sb, 4096)
+	s.elems = trim(s.elems, 64)
+	s.attrs = trim(s.attrs, 64)
+	s.kids = trim(s.kids, 64)
+	s.pend = trim(s.pend, 64)
+	s.open = trim(s.open, 32)
+	s.raw = trim(s.raw, 64)
+	s.ns = trim(s.ns, 16)
+}
+
+func trim[T any](x []T, keep int) []T {
+	if cap(x) > keep {
+		return nil
+	}
+	return x[:0]
+}
+
+// shareMax is the most string bytes of one element that share one
+// allocation. Sharing makes a small stanza cost one allocation for all its
+// strings instead of one each; the bound keeps a retained string (a JID
+// kept in a roster, say) from holding a large stanza in memory.
+const shareMax = 512
+
+// build makes the element that the scratch space describes, elems[0] being
+// the root, with one allocation each for the elements, attributes, child
+// lists and strings (plus one per text node, which is an interface value).
+func (r *Reader) build() *xmlel.Element {
+	s := r.s
+	var all string
+	if len(s.sb) <= shareMax {
+		all = string(s.sb)
+	}
+	es := make([]xmlel.Element, len(s.elems))
+	var as []xmlel.Attr
+	if len(s.attrs) > 0 {
+		as = make([]xmlel.Attr, len(s.attrs))
+		for i, a := range s.attrs {
+			as[i] = xmlel.Attr{Space: r.str(a.space, all), Local: r.str(a.local, all), Value: r.str(a.value, all)}
+		}
+	}
+	var ns []xmlel.Node
+	if len(s.kids) > 0 {
+		ns = make([]xmlel.Node, len(s.kids))
+		for i, k := range s.kids {
+			if k.elem >= 0 {
+				ns[i] = &es[k.elem]
+			} else {
+				ns[i] = xmlel.Text(r.str(k.text, all))
+			}
+		}
+	}
+	for i, e := range s.elems {
+		el := &es[i]
+		el.Space = r.str(e.space, all)
+		el.Local = r.str(e.local, all)
+		// Full slice expressions: appending to one element's attributes
+		// or children must not write over its neighbour's.
+		if e.a1 > e.a0 {
+			el.Attrs = as[e.a0:e.a1:e.a1]
+		}
+		if e.k1 > e.k0 {
+			el.Children = ns[e.k0:e.k1:e.k1]
+		}
+	}
+	return &es[0]
+}
+
+// str returns x as a string; all is s.sb as one string, or "" if the
+// strings of this element do not share one allocation.
+func (r *Reader) str(x str, all string) string {
+	switch {
+	case x.n == 0:
+		return ""
+	case x.n > 0 && all != "":
+		return all[x.off : x.off+x.n]
+	case x.n > 0:
+		return string(r.s.sb[x.off : x.off+x.n])
+	}
+	return r.constant(x)
+}
+
+// constant returns x, which is not in s.sb, without allocating.
+func (r *Reader) constant(x str) string {
+	if x.n == strInterned {
+		return internTable[x.off]
+	}
+	return r.hns[x.off].uri
+}
