@@ -20,9 +20,10 @@ type Config struct {
 	Registration Policy `toml:"registration"`
 	// SCRAMIterations is the PBKDF2 iteration count for new SCRAM keys.
 	SCRAMIterations int `toml:"scram_iterations"`
-	// HideVersion makes XEP-0092 version queries answer without the
-	// version.
+	// HideVersion makes the server refuse XEP-0092 version queries.
 	HideVersion bool `toml:"hide_version"`
+	// SASLChannelBinding offers the SCRAM -PLUS mechanisms.
+	SASLChannelBinding bool `toml:"sasl_channel_binding"`
 	// ResourceConflict is ConflictReplace or ConflictReject.
 	ResourceConflict string `toml:"resource_conflict"`
 
@@ -178,11 +179,12 @@ type Retention struct {
 // and data in ./samtal-data.
 func Default() Config {
 	return Config{
-		LogLevel:         "info",
-		DataDir:          "./samtal-data",
-		Registration:     PolicyClosed,
-		SCRAMIterations:  10000,
-		ResourceConflict: ConflictReplace,
+		LogLevel:           "info",
+		DataDir:            "./samtal-data",
+		Registration:       PolicyClosed,
+		SCRAMIterations:    10000,
+		SASLChannelBinding: true,
+		ResourceConflict:   ConflictReplace,
 		Listen: Listen{
 			C2S:    []string{"127.0.0.1:5222"},
 			C2STLS: []string{"127.0.0.1:5223"},

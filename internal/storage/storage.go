@@ -6,6 +6,18 @@
 //
 // Users are named by their bare JID in canonical (prepared) form,
 // "local@domain"; contacts and other addresses are canonical JID strings.
+//
+// All data of a user belongs to their account. Reads for a user who has no
+// account find nothing (an empty result, or ErrNotFound where one item is
+// asked for); writes that would store data for such a user return
+// ErrNotFound, so that no data can outlive Accounts.Delete. Removing
+// something that is not there is not an error unless a method says so.
+//
+// "Sorted" means in byte order, as sort.Strings sorts. Times are kept to
+// the microsecond and returned in UTC.
+//
+// The conformance suite in package storagetest checks every backend
+// against this contract.
 package storage
 
 import (
@@ -29,6 +41,7 @@ type Store interface {
 	VCards() VCards
 	Private() Private
 	Blocklist() Blocklist
+	Invites() Invites
 	// Close flushes pending writes and releases the backend.
 	Close() error
 }
@@ -53,8 +66,8 @@ type SCRAMKeys struct {
 
 // Account is one user account.
 type Account struct {
-	User    string // bare JID
-	Created time.Time
+	User    string    // bare JID
+	Created time.Time // Create stores the current time when it is zero
 	Keys    map[Hash]SCRAMKeys
 }
 
@@ -64,7 +77,8 @@ type Accounts interface {
 	Create(ctx context.Context, a Account) error
 	// Get returns an account or ErrNotFound.
 	Get(ctx context.Context, user string) (Account, error)
-	// SetKeys replaces the credentials of an existing account.
+	// SetKeys replaces the credentials of an existing account; ErrNotFound
+	// if there is none.
 	SetKeys(ctx context.Context, user string, keys map[Hash]SCRAMKeys) error
 	// Delete removes the account and everything that belongs to it in
 	// every area of the store; ErrNotFound if there was no such account.
@@ -116,7 +130,9 @@ type Roster interface {
 	// Delete removes an item and returns the new version; ErrNotFound if
 	// there was none.
 	Delete(ctx context.Context, user, contact string) (version int64, err error)
-	// AddPending stores (or replaces) an inbound subscription request.
+	// AddPending stores an inbound subscription request. A newer request
+	// from the same JID replaces the stanza and keeps its place in the
+	// order.
 	AddPending(ctx context.Context, user string, p PendingSubscription) error
 	// RemovePending forgets an inbound request; no error if there was none.
 	RemovePending(ctx context.Context, user, from string) error
@@ -127,7 +143,7 @@ type Roster interface {
 // OfflineMessage is a message kept for a user who had no available
 // resource when it arrived.
 type OfflineMessage struct {
-	ID     int64 // increasing per store
+	ID     int64 // increasing per store, never reused
 	Stored time.Time
 	Stanza string // XML, with the addressing it had on arrival
 }
@@ -173,4 +189,18 @@ type Blocklist interface {
 	Add(ctx context.Context, user string, jids []string) error
 	// Remove unblocks JIDs; none at all unblocks everyone.
 	Remove(ctx context.Context, user string, jids []string) error
+}
+
+// Invites stores invitations to register on hosts with an invite-only
+// policy (XEP-0401). Only the SHA-256 hash of each token is stored, so a
+// copy of the store lets no one register.
+type Invites interface {
+	// Add stores an invitation for host that expires at expires.
+	Add(ctx context.Context, hash []byte, host string, expires time.Time) error
+	// Use spends the invitation with this hash if it is for host and
+	// has not expired at now, and reports whether it did. Two concurrent
+	// Uses of one invitation never both report true.
+	Use(ctx context.Context, hash []byte, host string, now time.Time) (bool, error)
+	// Expire removes the invitations that expired before t.
+	Expire(ctx context.Context, before time.Time) (int64, error)
 }

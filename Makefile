@@ -1,0 +1,20 @@
+# samtal: the two commands a newcomer needs are `make run` and `make test`.
+.PHONY: run build test test-go test-fuzz deps vet
+
+run:
+	go run ./cmd/samtal
+
+build:
+	go build -o bin/samtal ./cmd/samtal
+
+# The whole test suite: installs the interop clients when they are
+# missing, then runs vet, the Go tests (unit and black-box), and a short
+# run of every fuzz target.
+test:
+	./scripts/test.sh
+
+deps:
+	./scripts/deps.sh
+
+vet:
+	go vet ./...

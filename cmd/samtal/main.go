@@ -1,0 +1,191 @@
+// Command samtal is the samtal messaging server and its administration
+// tool.
+//
+//	samtal [serve] [flags]          start the server (no config needed)
+//	samtal config check FILE        report every mistake in a config file
+//	samtal user add|passwd|remove|list ...
+//	samtal version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"samtal.org/samtal/internal/config"
+	"samtal.org/samtal/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: samtal <command> [arguments]
+
+commands:
+  serve [flags]                  start the server (the default command)
+  config check FILE              check a configuration file and list every mistake
+  user add JID                   create an account (password from standard input)
+  user passwd JID                change an account's password
+  user remove JID                remove an account and everything it stored
+  user list [DOMAIN]             list accounts
+  version                        print the version
+
+Run "samtal serve -h" for the server's flags.
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return serve(args, stdout, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
+	case "user":
+		return userCmd(args[1:], stdin, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "samtal", server.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "samtal: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// commonFlags are the flags that locate and override the configuration;
+// every command that touches the server's data takes them.
+type commonFlags struct {
+	configFile string
+	o          config.Overrides
+	c2s, tls   stringList
+	plain      bool
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, serverFlags bool) {
+	fs.StringVar(&c.configFile, "config", "", "configuration `file` (TOML)")
+	fs.StringVar(&c.o.DataDir, "data-dir", "", "data `directory` (default ./samtal-data)")
+	fs.StringVar(&c.o.Domain, "domain", "", "serve this one `domain` instead of the configured hosts")
+	if !serverFlags {
+		return
+	}
+	fs.StringVar(&c.o.Registration, "registration", "", "in-band registration `policy`: closed, invite or open")
+	fs.StringVar(&c.o.LogLevel, "log-level", "", "log `level`: debug, info, warn or error")
+	fs.Var(&c.c2s, "c2s", "client listener `address` with STARTTLS (repeatable)")
+	fs.Var(&c.tls, "c2s-tls", "client listener `address` with direct TLS (repeatable)")
+	fs.StringVar(&c.o.Admin, "admin", "", "admin (metrics) listener `address`")
+	fs.BoolVar(&c.plain, "allow-plaintext", false, "allow clients without TLS on loopback listeners (development only)")
+}
+
+// load returns the configuration: defaults, the file, then the flags.
+func (c *commonFlags) load(fs *flag.FlagSet) (config.Config, error) {
+	cfg := config.Default()
+	if c.configFile != "" {
+		var err error
+		if cfg, err = config.Load(c.configFile); err != nil {
+			return cfg, err
+		}
+	}
+	c.o.C2S, c.o.C2STLS = c.c2s, c.tls
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "allow-plaintext" {
+			c.o.AllowPlaintext = &c.plain
+		}
+	})
+	c.o.Apply(&cfg)
+	return cfg, cfg.Validate()
+}
+
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("samtal serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := c.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+		return 1
+	}
+	log := server.NewLogger(cfg.LogLevel, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: %v\n", err)
+		return 1
+	}
+	hosts := make([]string, len(cfg.Hosts))
+	for i, h := range cfg.Hosts {
+		hosts[i] = h.Domain
+	}
+	fmt.Fprintf(stdout, "samtal %s serving %s\n", server.Version, strings.Join(hosts, ", "))
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(stdout, "  %s\n", a)
+	}
+	fmt.Fprintf(stdout, "data in %s\n", cfg.DataDir)
+	dataFlag := ""
+	if c.configFile != "" {
+		dataFlag = " --config " + c.configFile
+	} else if c.o.DataDir != "" {
+		dataFlag = " --data-dir " + c.o.DataDir
+	}
+	fmt.Fprintf(stdout, "create the first account with:  samtal user add%s admin@%s\n", dataFlag, hosts[0])
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "samtal: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return 0
+}
+
+func configCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "check" {
+		fmt.Fprint(stderr, "usage: samtal config check FILE\n")
+		return 2
+	}
+	cfg, err := config.Load(args[1])
+	if err == nil {
+		err = cfg.Validate()
+	}
+	var ps *config.Problems
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "%s: ok\n", args[1])
+		return 0
+	case errors.As(err, &ps):
+		for _, p := range *ps {
+			fmt.Fprintln(stdout, p.String())
+		}
+		fmt.Fprintf(stdout, "%d problem(s)\n", len(*ps))
+	default:
+		fmt.Fprintf(stdout, "%s: %v\n", args[1], err)
+	}
+	return 1
+}

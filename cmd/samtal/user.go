@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/server"
+	"samtal.org/samtal/internal/storage"
+)
+
+// userCmd administers accounts directly in the store. SQLite's locking
+// makes this safe while the server runs.
+func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "usage: samtal user add|passwd|remove|list [flags] [JID|DOMAIN]\n")
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("samtal user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs, false)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cfg, err := c.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := server.OpenStore(ctx, cfg, nil, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: storage: %v\n", err)
+		return 1
+	}
+	defer store.Close()
+
+	if sub == "list" {
+		domains := fs.Args()
+		if len(domains) == 0 {
+			for _, h := range cfg.Hosts {
+				domains = append(domains, h.Domain)
+			}
+		}
+		for _, d := range domains {
+			users, err := store.Accounts().List(ctx, d)
+			if err != nil {
+				fmt.Fprintf(stderr, "samtal: %v\n", err)
+				return 1
+			}
+			for _, u := range users {
+				fmt.Fprintln(stdout, u)
+			}
+		}
+		return 0
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "usage: samtal user %s [flags] JID\n", sub)
+		return 2
+	}
+	user, err := jid.Parse(fs.Arg(0))
+	if err != nil || user.Local() == "" || user.Resource() != "" {
+		fmt.Fprintf(stderr, "samtal: %q is not a valid account address (user@domain)\n", fs.Arg(0))
+		return 1
+	}
+	if _, ok := cfg.Host(user.Domain()); !ok {
+		fmt.Fprintf(stderr, "samtal: %s is not a host of this server\n", user.Domain())
+		return 1
+	}
+	switch sub {
+	case "add", "passwd":
+		password, err := readPassword(stdin, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "samtal: %v\n", err)
+			return 1
+		}
+		keys, err := deriveKeys(password, cfg.SCRAMIterations)
+		if err != nil {
+			fmt.Fprintf(stderr, "samtal: %v\n", err)
+			return 1
+		}
+		if sub == "add" {
+			err = store.Accounts().Create(ctx, storage.Account{User: user.String(), Created: time.Now(), Keys: keys})
+			if errors.Is(err, storage.ErrExists) {
+				fmt.Fprintf(stderr, "samtal: %s already exists\n", user)
+				return 1
+			}
+		} else {
+			err = store.Accounts().SetKeys(ctx, user.String(), keys)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			fmt.Fprintf(stderr, "samtal: %s does not exist\n", user)
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "samtal: %v\n", err)
+			return 1
+		}
+		if sub == "add" {
+			fmt.Fprintf(stdout, "created %s\n", user)
+		} else {
+			fmt.Fprintf(stdout, "password of %s changed\n", user)
+		}
+	case "remove":
+		if err := store.Accounts().Delete(ctx, user.String()); errors.Is(err, storage.ErrNotFound) {
+			fmt.Fprintf(stderr, "samtal: %s does not exist\n", user)
+			return 1
+		} else if err != nil {
+			fmt.Fprintf(stderr, "samtal: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "removed %s\n", user)
+	default:
+		fmt.Fprintf(stderr, "samtal: unknown user command %q\n", sub)
+		return 2
+	}
+	return 0
+}
+
+// deriveKeys computes the stored SCRAM keys of both hashes for a password.
+func deriveKeys(password string, iterations int) (map[storage.Hash]storage.SCRAMKeys, error) {
+	keys := make(map[storage.Hash]storage.SCRAMKeys, 2)
+	for _, h := range []sasl.Hash{sasl.SHA1, sasl.SHA256} {
+		k, err := sasl.DeriveKeys(h, password, sasl.NewSalt(), iterations)
+		if err != nil {
+			return nil, fmt.Errorf("password: %w", err)
+		}
+		keys[storage.Hash(h)] = storage.SCRAMKeys{Salt: k.Salt, Iterations: k.Iterations, StoredKey: k.StoredKey, ServerKey: k.ServerKey}
+	}
+	return keys, nil
+}
+
+// readPassword asks twice on a terminal, without echo, or reads the first
+// line of standard input when it is not a terminal (for scripts).
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords differ")
+		}
+		if len(a) == 0 {
+			return "", errors.New("empty password")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty password (give it on standard input)")
+	}
+	return line, nil
+}

@@ -1,0 +1,285 @@
+// Package c2s serves client-to-server streams (RFC 6120): it accepts
+// connections, negotiates STARTTLS, SASL and resource binding, and then
+// runs one session per connection that hands the client's stanzas to the
+// core and writes stanzas for the client through a bounded queue.
+//
+// Each connection has one reader goroutine (read, parse, handle in order)
+// and, once bound, one writer goroutine that drains the queue and writes
+// everything pending in one write. Send never blocks: a client whose queue
+// grows past its byte limit is disconnected.
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"samtal.org/samtal/internal/metrics"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// Config is what the c2s service needs to know; the server fills it from
+// the configuration file.
+type Config struct {
+	TLS               *tls.Config // certificates by SNI; nil: no TLS
+	Limits            xmlstream.Limits
+	ReadRate          int
+	ReadBurst         int
+	StanzaRate        int
+	AuthTimeout       time.Duration
+	IdleTimeout       time.Duration
+	IdleGrace         time.Duration
+	SessionsPerAcct   int
+	OutQueueBytes     int
+	ReplaceOnConflict bool
+	UnauthPerIP       int
+	UnauthTotal       int
+	AuthFailuresPerIP int
+	// FakeSecret makes the SCRAM answers for unknown users look like
+	// those for real ones.
+	FakeSecret      []byte
+	SCRAMIterations int
+	// NoChannelBinding hides the SCRAM -PLUS mechanisms.
+	NoChannelBinding bool
+}
+
+// Core is what a bound session hands its stanzas to.
+type Core interface {
+	// Outbound handles a stanza sent by the client; From is the
+	// session's full JID and To is prepared (or zero when absent).
+	Outbound(ctx context.Context, s router.Session, st *stanza.Stanza)
+	// Ended is called once after a bound session ended, for example to
+	// broadcast unavailable presence.
+	Ended(ctx context.Context, s router.Session)
+}
+
+// PreAuth is what a connection offers before authentication: in-band
+// registration (XEP-0077) and its stream features.
+type PreAuth struct {
+	// Serve answers a request and returns the response to send.
+	Serve func(ctx context.Context, host string, st *stanza.Stanza) *xmlel.Element
+	// Features returns the stream features to announce for a host.
+	Features func(host string) []*xmlel.Element
+}
+
+// PreAuthFactory makes the pre-authentication handler of one connection,
+// which may keep state (an accepted invitation) for that connection only.
+type PreAuthFactory func() PreAuth
+
+// Metrics are the counters the service updates.
+type Metrics struct {
+	Sessions    *metrics.Gauge
+	StanzasIn   *metrics.CounterVec // label: kind
+	StanzasOut  *metrics.CounterVec // label: kind
+	StreamErrs  *metrics.CounterVec // label: condition
+	AuthResults *metrics.CounterVec // label: mechanism, result
+}
+
+// NewMetrics registers the c2s metrics in reg.
+func NewMetrics(reg *metrics.Registry) *Metrics {
+	return &Metrics{
+		Sessions:    reg.NewGauge("samtal_c2s_sessions", "Bound client sessions.").With(),
+		StanzasIn:   reg.NewCounter("samtal_c2s_stanzas_in_total", "Stanzas received from clients.", "kind"),
+		StanzasOut:  reg.NewCounter("samtal_c2s_stanzas_out_total", "Stanzas queued for clients.", "kind"),
+		StreamErrs:  reg.NewCounter("samtal_c2s_stream_errors_total", "Stream errors sent to clients.", "condition"),
+		AuthResults: reg.NewCounter("samtal_c2s_auth_total", "SASL authentication attempts.", "mechanism", "result"),
+	}
+}
+
+// Service accepts client connections.
+type Service struct {
+	cfg     Config
+	router  *router.Router
+	creds   sasl.Credentials
+	core    Core
+	preAuth PreAuthFactory
+	log     *slog.Logger
+	m       *Metrics
+	gate    *transport.Gate
+	fails   *penalty
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*Session]struct{}
+}
+
+// New returns a service; call Listen to accept connections.
+func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAuth PreAuthFactory, log *slog.Logger, m *Metrics) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.IdleGrace == 0 {
+		cfg.IdleGrace = time.Minute
+	}
+	return &Service{
+		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,
+		gate:  transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
+		fails: newPenalty(cfg.AuthFailuresPerIP),
+		ctx:   ctx, cancel: cancel,
+		conns: make(map[*Session]struct{}),
+	}
+}
+
+// Listen accepts connections on ln until Close. directTLS makes every
+// connection start with a TLS handshake (XEP-0368); allowPlain lets
+// clients skip STARTTLS (only for loopback listeners).
+func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var delay time.Duration
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Out of file descriptors and the like: back off instead
+				// of spinning (as net/http does).
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("c2s accept failed", "err", err)
+				time.Sleep(delay)
+				continue
+			}
+			delay = 0
+			release, ok := s.gate.Enter(transport.IP(c))
+			if !ok {
+				// Too many unauthenticated connections: answer with a
+				// stream error rather than a silent close.
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					refuse(c, stream.Error{Condition: stream.PolicyViolation, Text: "too many connections"})
+				}()
+				continue
+			}
+			sess := newSession(s, c, directTLS, allowPlain, release)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				sess.serve(s.ctx)
+			}()
+		}
+	}()
+}
+
+// refuse answers a connection that will not be served with a stream
+// header and a stream error, within a short deadline.
+func refuse(c net.Conn, e stream.Error) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second)) // best effort
+	b := stream.Header{ContentNS: xmlel.NSClient}.Append(nil)
+	b = stream.AppendElement(b, e.Element(), xmlel.NSClient)
+	b = append(b, stream.Close...)
+	_, _ = c.Write(b) // the peer may be gone already
+}
+
+// Sessions returns the number of open connections.
+func (s *Service) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Service) track(sess *Session, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[sess] = struct{}{}
+	} else {
+		delete(s.conns, sess)
+	}
+}
+
+// Close stops accepting, ends every stream with system-shutdown and waits
+// until the sessions are gone or ctx ends.
+func (s *Service) Close(ctx context.Context) {
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	sessions := make([]*Session, 0, len(s.conns))
+	for c := range s.conns {
+		sessions = append(sessions, c)
+	}
+	s.mu.Unlock()
+	for _, c := range sessions {
+		c.CloseWithError(stream.Error{Condition: stream.SystemShutdown})
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.cancel()
+}
+
+// penalty slows down answers to clients from an IP that keeps failing to
+// authenticate: after limit failures each further failure waits twice as
+// long as the last, up to half a minute. Failures are forgotten after ten
+// quiet minutes.
+type penalty struct {
+	mu    sync.Mutex
+	limit int
+	fails map[string]*strikes
+}
+
+type strikes struct {
+	n    int
+	last time.Time
+}
+
+func newPenalty(limit int) *penalty {
+	return &penalty{limit: limit, fails: make(map[string]*strikes)}
+}
+
+// fail records a failure and returns how long to wait before answering.
+func (p *penalty) fail(key string) time.Duration {
+	if p.limit <= 0 {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if len(p.fails) > 100000 {
+		for k, v := range p.fails {
+			if now.Sub(v.last) > 10*time.Minute {
+				delete(p.fails, k)
+			}
+		}
+	}
+	st := p.fails[key]
+	if st == nil || now.Sub(st.last) > 10*time.Minute {
+		st = &strikes{}
+		p.fails[key] = st
+	}
+	st.n++
+	st.last = now
+	if st.n <= p.limit {
+		return 0
+	}
+	d := time.Second << min(st.n-p.limit-1, 5)
+	return min(d, 30*time.Second)
+}
+
+func (p *penalty) succeed(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.fails, key)
+}

@@ -1,0 +1,607 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// Namespaces of stream features announced after authentication.
+const (
+	nsRosterVer   = "urn:xmpp:features:rosterver"
+	nsPreApproval = "urn:xmpp:features:pre-approval"
+	nsSASLCB      = "urn:xmpp:sasl-cb:0"
+	nsPing        = "urn:xmpp:ping"
+)
+
+// maxAuthAttempts is how many SASL failures one stream may have before it
+// is closed (RFC 6120 §6.4.5 lets the server choose).
+const maxAuthAttempts = 3
+
+// Session is one client connection and, once bound, one resource.
+type Session struct {
+	svc     *Service
+	raw     *transport.Conn
+	conn    net.Conn // raw, or TLS on top of it
+	tls     *tls.Conn
+	r       *xmlstream.Reader
+	release func() // leaves the unauthenticated gate
+	plainOK bool
+	direct  bool
+
+	host     string
+	streamID string
+	user     string // bare JID string once authenticated
+	jid      jid.JID
+	bound    bool
+	ip       string
+
+	q       *transport.Queue // outgoing, filled by Send from any goroutine
+	preAuth PreAuth
+
+	tokens float64
+	last   time.Time
+}
+
+func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
+	s := &Session{
+		svc:     svc,
+		release: release,
+		plainOK: plainOK,
+		direct:  direct,
+		ip:      transport.IP(c),
+		preAuth: svc.preAuth(),
+	}
+	s.raw = transport.Wrap(c, transport.ConnConfig{
+		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
+		Idle: svc.cfg.AuthTimeout,
+	})
+	s.conn = s.raw
+	s.q = transport.NewQueue(s.conn, svc.cfg.OutQueueBytes)
+	s.r = xmlstream.NewReader(s.conn, svc.cfg.Limits)
+	return s
+}
+
+// JID returns the bound full JID.
+func (s *Session) JID() jid.JID { return s.jid }
+
+// Host returns the domain the client connected to.
+func (s *Session) Host() string { return s.host }
+
+// serve runs the connection to its end.
+func (s *Session) serve(ctx context.Context) {
+	s.svc.track(s, true)
+	defer s.svc.track(s, false)
+	defer func() {
+		if p := recover(); p != nil {
+			s.svc.log.Error("c2s session panic", "panic", p)
+		}
+		s.finish(ctx)
+	}()
+	err := s.run(ctx)
+	var se stream.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		s.CloseWithError(se)
+	case errors.Is(err, transport.ErrIdle):
+		s.CloseWithError(stream.Error{Condition: stream.ConnectionTimeout})
+	default:
+		if e, ok := stream.FromParseError(err); ok {
+			s.CloseWithError(e)
+		}
+	}
+}
+
+// finish releases everything the session holds; it runs once.
+func (s *Session) finish(ctx context.Context) {
+	// Let the writer flush a final stream error, briefly.
+	s.q.Finish(2 * time.Second)
+	if s.release != nil {
+		s.release()
+	}
+	if s.bound {
+		s.svc.m.Sessions.Add(-1)
+		if s.svc.router.Unbind(s) {
+			s.svc.core.Ended(ctx, s)
+		}
+	}
+}
+
+func (s *Session) run(ctx context.Context) error {
+	if s.direct {
+		if s.svc.cfg.TLS == nil {
+			return errors.New("c2s: direct TLS without certificates")
+		}
+		if err := s.startTLS(); err != nil {
+			return err
+		}
+	}
+	for {
+		restart, err := s.negotiate(ctx)
+		if err != nil || !restart {
+			return err
+		}
+	}
+}
+
+// negotiate reads a stream header, sends features and handles the
+// negotiation until a restart (true) or until the stream ends.
+func (s *Session) negotiate(ctx context.Context) (restart bool, err error) {
+	hdr, err := s.r.Header()
+	if err != nil {
+		if e, ok := stream.FromParseError(err); ok {
+			s.openStream("")
+			return false, e
+		}
+		return false, err
+	}
+	to := hdr.Attr("to")
+	if d, err := jid.Parse(to); err == nil {
+		to = d.Domain()
+	}
+	if s.host != "" && to != s.host {
+		s.openStream(s.host)
+		return false, stream.Error{Condition: stream.HostUnknown, Text: "the host changed on restart"}
+	}
+	s.openStream(to)
+	switch {
+	case hdr.Space != stream.NS || hdr.Local != "stream":
+		return false, stream.Error{Condition: stream.InvalidNamespace}
+	case s.r.ContentNS() != xmlel.NSClient:
+		return false, stream.Error{Condition: stream.InvalidNamespace}
+	case !versionOK(hdr.Attr("version")):
+		return false, stream.Error{Condition: stream.UnsupportedVersion}
+	case to == "" || !s.svc.router.IsLocal(to):
+		return false, stream.Error{Condition: stream.HostUnknown}
+	}
+	s.host = to
+	if s.user == "" {
+		return s.preAuthLoop(ctx)
+	}
+	return false, s.boundLoop(ctx)
+}
+
+// versionOK accepts 1.x (RFC 6120 §4.7.5); a missing version means a
+// pre-RFC 3920 stream, which is not supported.
+func versionOK(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major == "1"
+}
+
+func (s *Session) openStream(host string) {
+	s.streamID = randomID(16)
+	hdr := stream.Header{From: host, ID: s.streamID, Lang: "en", ContentNS: xmlel.NSClient}
+	s.writeDirect(hdr.Append(nil))
+}
+
+func (s *Session) secure() bool { return s.tls != nil }
+
+// preAuthLoop offers STARTTLS or SASL and handles them.
+func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
+	features := xmlel.New(stream.NS, "features")
+	var mechs []string
+	if !s.secure() && s.svc.cfg.TLS != nil {
+		st := xmlel.New(stream.NSTLS, "starttls")
+		if !s.plainOK {
+			st.Append(xmlel.New(stream.NSTLS, "required"))
+		}
+		features.Append(st)
+	}
+	if s.secure() || s.plainOK {
+		bindings := s.channelBindings()
+		mechs = sasl.Names(s.secure(), bindings)
+		m := xmlel.New(stream.NSSASL, "mechanisms")
+		for _, name := range mechs {
+			m.Append(xmlel.TextElement(stream.NSSASL, "mechanism", name))
+		}
+		features.Append(m)
+		if len(bindings) > 0 {
+			cb := xmlel.New(nsSASLCB, "sasl-channel-binding")
+			for _, t := range sasl.ChannelBindingTypes(bindings) {
+				cb.Append(xmlel.New(nsSASLCB, "channel-binding", "type", t))
+			}
+			features.Append(cb)
+		}
+		if s.preAuth.Features != nil {
+			features.Append(s.preAuth.Features(s.host)...)
+		}
+	}
+	s.writeDirect(stream.AppendElement(nil, features, xmlel.NSClient))
+
+	failures := 0
+	for {
+		el, err := s.r.Next()
+		if err != nil {
+			return false, s.endOfStream(err)
+		}
+		switch {
+		case el.Is(stream.NSTLS, "starttls"):
+			if s.secure() || s.svc.cfg.TLS == nil {
+				s.writeDirect(stream.AppendElement(nil, xmlel.New(stream.NSTLS, "failure"), xmlel.NSClient))
+				return false, nil
+			}
+			s.writeDirect(xmlel.New(stream.NSTLS, "proceed").AppendXML(nil, xmlel.NSClient))
+			if err := s.startTLS(); err != nil {
+				return false, err
+			}
+			return true, nil
+		case el.Is(stream.NSSASL, "auth"):
+			if !s.secure() && !s.plainOK {
+				return false, stream.Error{Condition: stream.PolicyViolation, Text: "STARTTLS is required"}
+			}
+			ok, err := s.authenticate(el, mechs)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				s.r.Reset(s.conn)
+				return true, nil
+			}
+			if failures++; failures >= maxAuthAttempts {
+				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
+			}
+		case el.Local == stanza.IQ && el.Space == "" && (s.secure() || s.plainOK):
+			st, err := s.inboundStanza(el, true)
+			if err != nil {
+				return false, err
+			}
+			if st == nil {
+				continue
+			}
+			if resp := s.preAuth.Serve(ctx, s.host, st); resp != nil {
+				resp.SetAttr("to", "")
+				s.writeDirect(resp.AppendXML(nil, xmlel.NSClient))
+			}
+		case stanza.IsStanza(el):
+			return false, stream.Error{Condition: stream.NotAuthorized}
+		default:
+			return false, stream.Error{Condition: stream.UnsupportedStanzaType}
+		}
+	}
+}
+
+// endOfStream turns the end of the input into the right close: a clean
+// close tag is answered with ours.
+func (s *Session) endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		s.Close()
+		return nil
+	}
+	return err
+}
+
+func (s *Session) startTLS() error {
+	tc := tls.Server(s.raw, s.svc.cfg.TLS)
+	_ = tc.SetDeadline(time.Now().Add(s.svc.cfg.AuthTimeout)) // bounds the handshake
+	if err := tc.HandshakeContext(s.svc.ctx); err != nil {
+		return fmt.Errorf("c2s: tls handshake: %w", err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	s.tls = tc
+	s.conn = tc
+	s.q.SetConn(tc)
+	if s.direct && tc.ConnectionState().ServerName != "" {
+		s.host = strings.ToLower(tc.ConnectionState().ServerName)
+		if !s.svc.router.IsLocal(s.host) {
+			s.host = "" // the stream header will name the host
+		}
+	}
+	s.r.Reset(s.conn)
+	return nil
+}
+
+func (s *Session) channelBindings() []sasl.ChannelBinding {
+	if s.tls == nil || s.svc.cfg.NoChannelBinding {
+		return nil
+	}
+	cs := s.tls.ConnectionState()
+	var out []sasl.ChannelBinding
+	if data, err := sasl.TLSExporter(cs); err == nil {
+		out = append(out, sasl.ChannelBinding{Type: "tls-exporter", Data: data})
+	}
+	if cert := s.localCert(); cert != nil {
+		out = append(out, sasl.ChannelBinding{Type: "tls-server-end-point", Data: sasl.TLSServerEndPoint(cert)})
+	}
+	return out
+}
+
+// authenticate runs one SASL exchange; ok reports success.
+func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok bool, err error) {
+	name := auth.Attr("mechanism")
+	ex, err := sasl.Start(name, sasl.Config{
+		Creds:      s.credsFor(),
+		TLS:        s.secure(),
+		Bindings:   s.channelBindings(),
+		Advertised: advertised,
+		FakeSecret: s.svc.cfg.FakeSecret,
+		Iterations: s.svc.cfg.SCRAMIterations,
+	})
+	if err != nil {
+		s.saslFailure(name, err)
+		return false, nil
+	}
+	in, err := sasl.Decode(strings.TrimSpace(auth.Text()))
+	for {
+		var out []byte
+		var done bool
+		if err == nil {
+			out, done, err = ex.Step(in)
+		}
+		if err != nil {
+			if d := s.svc.fails.fail(s.ip); d > 0 {
+				time.Sleep(d)
+			}
+			s.saslFailure(name, err)
+			return false, nil
+		}
+		if done {
+			user := ex.Username()
+			bare, perr := jid.New(user, s.host, "")
+			if perr != nil {
+				s.saslFailure(name, sasl.ErrNotAuthorized)
+				return false, nil
+			}
+			if az := ex.Authzid(); az != "" {
+				if a, perr := jid.Parse(az); perr != nil || !a.Equal(bare) {
+					s.saslFailure(name, sasl.ErrInvalidAuthzid)
+					return false, nil
+				}
+			}
+			s.svc.fails.succeed(s.ip)
+			s.user = bare.String()
+			s.svc.m.AuthResults.With(name, "success").Inc()
+			success := xmlel.New(stream.NSSASL, "success")
+			if len(out) > 0 {
+				success.AppendText(base64.StdEncoding.EncodeToString(out))
+			}
+			s.writeDirect(success.AppendXML(nil, xmlel.NSClient))
+			// Authenticated: this connection no longer counts against
+			// the unauthenticated limits.
+			s.release()
+			return true, nil
+		}
+		ch := xmlel.New(stream.NSSASL, "challenge")
+		if len(out) > 0 {
+			ch.AppendText(base64.StdEncoding.EncodeToString(out))
+		}
+		s.writeDirect(ch.AppendXML(nil, xmlel.NSClient))
+		el, rerr := s.r.Next()
+		if rerr != nil {
+			return false, s.endOfStream(rerr)
+		}
+		switch {
+		case el.Is(stream.NSSASL, "response"):
+			in, err = sasl.Decode(strings.TrimSpace(el.Text()))
+		case el.Is(stream.NSSASL, "abort"):
+			s.writeDirect(xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, "aborted")).AppendXML(nil, xmlel.NSClient))
+			return false, nil
+		default:
+			return false, stream.Error{Condition: stream.UnsupportedStanzaType}
+		}
+	}
+}
+
+func (s *Session) saslFailure(mech string, err error) {
+	cond := "not-authorized"
+	switch {
+	case errors.Is(err, sasl.ErrInvalidMechanism):
+		cond = "invalid-mechanism"
+	case errors.Is(err, sasl.ErrMalformed):
+		cond = "malformed-request"
+	case errors.Is(err, sasl.ErrIncorrectEncoding):
+		cond = "incorrect-encoding"
+	case errors.Is(err, sasl.ErrInvalidAuthzid):
+		cond = "invalid-authzid"
+	case errors.Is(err, sasl.ErrEncryptionRequired):
+		cond = "encryption-required"
+	}
+	if len(mech) > 32 {
+		mech = "other"
+	}
+	s.svc.m.AuthResults.With(mech, cond).Inc()
+	s.svc.log.Debug("c2s authentication failed", "mechanism", mech, "condition", cond)
+	f := xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, cond))
+	s.writeDirect(f.AppendXML(nil, xmlel.NSClient))
+}
+
+// credsFor scopes credential lookups to the stream's host.
+func (s *Session) credsFor() sasl.Credentials {
+	return hostCreds{host: s.host, c: s.svc.creds}
+}
+
+type hostCreds struct {
+	host string
+	c    sasl.Credentials
+}
+
+// Keys looks the user up as user@host.
+func (h hostCreds) Keys(username string, hash sasl.Hash) (sasl.Keys, error) {
+	bare, err := jid.New(username, h.host, "")
+	if err != nil {
+		return sasl.Keys{}, sasl.ErrNoSuchUser
+	}
+	return h.c.Keys(bare.String(), hash)
+}
+
+// boundLoop offers binding and then serves stanzas until the stream ends.
+func (s *Session) boundLoop(ctx context.Context) error {
+	features := xmlel.New(stream.NS, "features").Append(
+		xmlel.New(stream.NSBind, "bind"),
+		xmlel.New(stream.NSSession, "session").Append(xmlel.New(stream.NSSession, "optional")),
+		xmlel.New(nsRosterVer, "ver"),
+		xmlel.New(nsPreApproval, "sub"),
+	)
+	s.writeDirect(stream.AppendElement(nil, features, xmlel.NSClient))
+	for {
+		el, err := s.r.Next()
+		if err != nil {
+			return s.endOfStream(err)
+		}
+		if !stanza.IsStanza(el) {
+			if el.Is(stream.NS, "error") {
+				return nil
+			}
+			return stream.Error{Condition: stream.UnsupportedStanzaType}
+		}
+		if !s.bound {
+			if err := s.bind(ctx, el); err != nil {
+				return err
+			}
+			continue
+		}
+		st, err := s.inboundStanza(el, false)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			continue
+		}
+		s.throttle()
+		s.svc.m.StanzasIn.With(el.Local).Inc()
+		if st.Kind() == stanza.IQ {
+			if p := st.Payload(); p != nil && p.Is(stream.NSSession, "session") && st.To.IsZero() {
+				s.Send(st.Result()) // legacy session establishment (RFC 3921)
+				continue
+			}
+		}
+		s.svc.core.Outbound(ctx, s, st)
+	}
+}
+
+// inboundStanza checks a stanza's addresses (RFC 6120 §8.1.2.1: the
+// server stamps 'from'; a client may only claim its own JID) and prepares
+// them. It answers a malformed 'to' itself and returns nil then.
+func (s *Session) inboundStanza(el *xmlel.Element, preAuth bool) (*stanza.Stanza, error) {
+	st := &stanza.Stanza{El: el}
+	if !preAuth {
+		if from := el.Attr("from"); from != "" {
+			f, err := jid.Parse(from)
+			if err != nil || !(f.Equal(s.jid) || (f.IsBare() && f.Equal(s.jid.Bare()))) {
+				return nil, stream.Error{Condition: stream.InvalidFrom}
+			}
+		}
+		st.From = s.jid
+		el.SetAttr("from", s.jid.String())
+	}
+	if to := el.Attr("to"); to != "" {
+		t, err := jid.Parse(to)
+		if err != nil {
+			if reply := stanza.ErrorReply(el, stanza.E(stanza.JIDMalformed)); reply != nil {
+				reply.SetAttr("from", "")
+				s.send(reply, preAuth)
+			}
+			return nil, nil
+		}
+		st.To = t
+		if t.String() != to {
+			el.SetAttr("to", t.String())
+		}
+	}
+	return st, nil
+}
+
+func (s *Session) send(el *xmlel.Element, direct bool) {
+	if direct {
+		s.writeDirect(el.AppendXML(nil, xmlel.NSClient))
+		return
+	}
+	s.Send(el)
+}
+
+// bind handles resource binding (RFC 6120 §7), the only stanza accepted
+// before a resource is bound.
+func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
+	b := el.Child(stream.NSBind, "bind")
+	if el.Local != stanza.IQ || el.Attr("type") != "set" || b == nil {
+		if el.Local == stanza.IQ && el.Attr("type") != "result" && el.Attr("type") != "error" {
+			s.writeDirect(stanza.ErrorReply(el, stanza.E(stanza.NotAuthorized)).AppendXML(nil, xmlel.NSClient))
+			return nil
+		}
+		return stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+	}
+	resource := strings.TrimSpace(b.ChildText(stream.NSBind, "resource"))
+	if resource == "" {
+		resource = randomID(10)
+	}
+	bare, _ := jid.Parse(s.user) // validated at authentication
+	full, err := bare.WithResource(resource)
+	if err != nil {
+		s.writeDirect(stanza.ErrorReply(el, stanza.E(stanza.BadRequest)).AppendXML(nil, xmlel.NSClient))
+		return nil
+	}
+	s.jid = full
+	s.q.Start()
+	old, err := s.svc.router.Bind(s, s.svc.cfg.ReplaceOnConflict, s.svc.cfg.SessionsPerAcct)
+	switch {
+	case errors.Is(err, router.ErrConflict):
+		s.Send(stanza.ErrorReply(el, stanza.E(stanza.Conflict)))
+		return nil
+	case errors.Is(err, router.ErrTooManySessions):
+		s.Send(stanza.ErrorReply(el, stanza.E(stanza.ResourceConstraint)))
+		return nil
+	}
+	if old != nil {
+		old.CloseWithError(stream.Error{Condition: stream.Conflict, Text: "replaced by a new session"})
+	}
+	s.bound = true
+	s.svc.m.Sessions.Add(1)
+	idle := s.svc.cfg.IdleTimeout
+	s.raw.SetIdle(idle, s.svc.cfg.IdleGrace, s.ping)
+	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
+		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", full.String())))
+	s.Send(res)
+	return nil
+}
+
+// ping probes a silent client (XEP-0199); any answer, or anything else
+// the client sends, counts as alive.
+func (s *Session) ping() {
+	s.Send(xmlel.New("", stanza.IQ, "type", "get", "id", "ping-"+randomID(6), "from", s.host, "to", s.jid.String()).
+		Append(xmlel.New(nsPing, "ping")))
+}
+
+// throttle delays the reader when the client sends stanzas faster than
+// its rate (burst twice the rate): a flood slows the flooder only.
+func (s *Session) throttle() {
+	rate := float64(s.svc.cfg.StanzaRate)
+	if rate <= 0 {
+		return
+	}
+	now := time.Now()
+	if s.last.IsZero() {
+		s.tokens = 2 * rate
+	} else {
+		s.tokens = min(2*rate, s.tokens+now.Sub(s.last).Seconds()*rate)
+	}
+	s.last = now
+	s.tokens--
+	if s.tokens < 0 {
+		time.Sleep(time.Duration(-s.tokens / rate * float64(time.Second)))
+		s.tokens = 0
+		s.last = time.Now()
+	}
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:n]
+}

@@ -1,0 +1,195 @@
+// Package im is the instant-messaging core of RFC 6121 for local users:
+// rosters (§2), presence subscriptions (§3), presence exchange (§4),
+// message delivery by priority with offline storage (§8.5, XEP-0160,
+// XEP-0203) and blocking (XEP-0191), which decides what may reach a user
+// at all.
+//
+// Stanzas reach it from two sides: Outbound receives what a bound client
+// sent, Handle what anyone (a local user, a remote server, a component)
+// sent to a local host or user.
+package im
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// Config holds the limits of the IM core.
+type Config struct {
+	RosterItems     int // per user; <= 0 no limit
+	OfflineMessages int // per user; <= 0 no limit
+}
+
+// Service is the IM core. It is safe for concurrent use.
+type Service struct {
+	cfg    Config
+	router *router.Router
+	store  storage.Store
+	mux    *iq.Mux
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
+	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
+}
+
+// New returns the IM core and registers its requests (roster, blocking)
+// in mux.
+func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *slog.Logger) *Service {
+	s := &Service{
+		cfg: cfg, router: r, store: store, mux: mux, log: log,
+		directed: make(map[jid.JID]map[jid.JID]bool),
+		blocks:   make(map[jid.JID][]jid.JID),
+	}
+	mux.Handle(iq.Account, NSRoster, s.handleRoster)
+	mux.Handle(iq.Account, NSBlocking, s.handleBlocking)
+	mux.AddFeature(iq.Account, NSBlocking)
+	mux.AddFeature(iq.Server, NSBlocking, NSMsgOffline)
+	return s
+}
+
+// Outbound handles a stanza sent by a bound client.
+func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.Stanza) {
+	from := sess.JID()
+	switch st.Kind() {
+	case stanza.Presence:
+		s.outboundPresence(ctx, st)
+		return
+	case stanza.IQ:
+		if st.To.IsZero() || st.To.Equal(from.Bare()) {
+			if st.IsRequest() {
+				st.To = from.Bare()
+				if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
+					resp.SetAttr("from", "")
+					sess.Send(resp)
+				}
+			}
+			return
+		}
+		if st.To.IsDomain() && s.router.IsLocal(st.To.Domain()) {
+			if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
+				sess.Send(resp)
+			}
+			return
+		}
+	}
+	if st.To.IsZero() {
+		// A message with no 'to' is addressed to the user's own bare JID
+		// (RFC 6120 §8.1.1.1).
+		st.To = from.Bare()
+		st.El.SetAttr("to", st.To.String())
+	}
+	if s.isBlocked(ctx, from.Bare(), st.To) {
+		if st.Kind() != stanza.Presence {
+			sess.Send(stanza.ErrorReply(st.El, stanza.E(stanza.NotAcceptable).WithExtra(xmlel.New(NSBlockingErrors, "blocked"))))
+		}
+		return
+	}
+	s.router.Route(ctx, st)
+}
+
+// Handle handles a stanza addressed to a local host or user.
+func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
+	if st.To.Local() == "" {
+		s.handleServer(ctx, st)
+		return
+	}
+	user := st.To.Bare()
+	if !st.From.IsZero() && !st.From.Bare().Equal(user) && s.isBlocked(ctx, user, st.From) {
+		// XEP-0191 §3.5: nothing from a blocked entity reaches the user;
+		// presence is dropped silently, the rest is refused as if the
+		// user did not exist.
+		if st.Kind() != stanza.Presence {
+			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		}
+		return
+	}
+	switch st.Kind() {
+	case stanza.Message:
+		s.deliverMessage(ctx, st)
+	case stanza.Presence:
+		s.inboundPresence(ctx, st)
+	case stanza.IQ:
+		s.deliverIQ(ctx, st)
+	}
+}
+
+// handleServer answers stanzas to the host itself.
+func (s *Service) handleServer(ctx context.Context, st *stanza.Stanza) {
+	if st.Kind() != stanza.IQ {
+		return // RFC 6120 §10.3.1: the server may ignore these
+	}
+	if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
+		s.routeBack(ctx, st, resp)
+	}
+}
+
+// routeBack routes a response to the sender of st.
+func (s *Service) routeBack(ctx context.Context, st *stanza.Stanza, resp *xmlel.Element) {
+	s.router.Route(ctx, &stanza.Stanza{El: resp, From: st.To, To: st.From})
+}
+
+// deliverIQ applies RFC 6120 §10.5.3 to an iq for a local user.
+func (s *Service) deliverIQ(ctx context.Context, st *stanza.Stanza) {
+	if st.To.IsBare() {
+		if !st.IsRequest() {
+			return // responses to the bare JID belong to the server
+		}
+		if !s.exists(ctx, st.To) {
+			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+			return
+		}
+		if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
+			s.routeBack(ctx, st, resp)
+		}
+		return
+	}
+	if sess := s.router.Session(st.To); sess != nil {
+		sess.Send(st.El)
+		return
+	}
+	if st.IsRequest() {
+		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+	}
+}
+
+// exists reports whether a local account exists; a user with sessions
+// does.
+func (s *Service) exists(ctx context.Context, user jid.JID) bool {
+	if len(s.router.Resources(user)) > 0 {
+		return true
+	}
+	_, err := s.store.Accounts().Get(ctx, user.String())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.log.Error("im: account lookup failed", "err", err)
+	}
+	return err == nil
+}
+
+// Ended broadcasts unavailable presence for a session that went away
+// without saying so (RFC 6121 §4.5.2), and forgets what it held.
+func (s *Service) Ended(ctx context.Context, sess router.Session) {
+	full := sess.JID()
+	s.unavailable(ctx, full, xmlel.New("", stanza.Presence, "type", "unavailable", "from", full.String()))
+	if len(s.router.Resources(full.Bare())) == 0 {
+		s.mu.Lock()
+		delete(s.blocks, full.Bare())
+		s.mu.Unlock()
+	}
+}
+
+// sendTo routes a new stanza from a local user to someone.
+func (s *Service) sendTo(ctx context.Context, el *xmlel.Element, from, to jid.JID) {
+	el.SetAttr("from", from.String())
+	el.SetAttr("to", to.String())
+	s.router.Route(ctx, &stanza.Stanza{El: el, From: from, To: to})
+}

@@ -1,0 +1,165 @@
+package im
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// Namespaces that decide whether a message is worth keeping offline.
+const (
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsHints      = "urn:xmpp:hints"
+)
+
+// deliverMessage applies RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID).
+func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
+	typ := st.Type()
+	if st.To.IsFull() {
+		if sess := s.router.Session(st.To); sess != nil {
+			sess.Send(st.El)
+			return
+		}
+		switch typ {
+		case "groupchat":
+			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+			return
+		case "error":
+			return
+		}
+		// §8.5.3.2.1: chat, normal and headline to a resource that is gone
+		// are treated as sent to the bare JID.
+	}
+	user := st.To.Bare()
+	var best []router.Resource
+	top := 0
+	var nonNegative []router.Resource
+	for _, r := range s.router.Resources(user) {
+		if !r.Available || r.Priority < 0 {
+			continue
+		}
+		nonNegative = append(nonNegative, r)
+		switch {
+		case len(best) == 0 || r.Priority > top:
+			best, top = []router.Resource{r}, r.Priority
+		case r.Priority == top:
+			best = append(best, r)
+		}
+	}
+	switch typ {
+	case "groupchat":
+		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		return
+	case "headline":
+		for _, r := range nonNegative {
+			r.Session.Send(st.El)
+		}
+		return
+	case "error":
+		for _, r := range best {
+			r.Session.Send(st.El)
+		}
+		return
+	}
+	if len(best) > 0 {
+		// §8.5.2.1.1: to the highest-priority resources, all of them on
+		// a tie, so that every device the user looks at shows the chat.
+		for _, r := range best {
+			r.Session.Send(st.El)
+		}
+		return
+	}
+	s.storeOffline(ctx, st)
+}
+
+// storeOffline keeps a message for a user with no available resource
+// (XEP-0160), or refuses it when the user does not exist or has too many
+// waiting.
+func (s *Service) storeOffline(ctx context.Context, st *stanza.Stanza) {
+	user := st.To.Bare()
+	if !s.exists(ctx, user) {
+		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		return
+	}
+	if !worthStoring(st.El) {
+		return
+	}
+	el := st.El.ShallowCopy()
+	el.Append(delay(user.Domain(), time.Now()).AppendText("Offline storage"))
+	err := s.store.Offline().Push(ctx, user.String(), el.String(), s.cfg.OfflineMessages)
+	switch {
+	case errors.Is(err, storage.ErrQuota):
+		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
+	case err != nil:
+		s.log.Error("im: offline store failed", "err", err)
+		s.router.Bounce(ctx, st, stanza.E(stanza.InternalServerError))
+	}
+}
+
+// worthStoring reports whether a message is kept offline: chat and
+// normal messages with content, not bare chat-state notifications
+// (XEP-0085 §5.4) nor messages marked no-store (XEP-0334).
+func worthStoring(el *xmlel.Element) bool {
+	switch el.Attr("type") {
+	case "", "normal", "chat":
+	default:
+		return false
+	}
+	content := false
+	for _, c := range el.Elements() {
+		switch {
+		case c.Space == nsHints && (c.Local == "no-store" || c.Local == "no-permanent-store"):
+			return false
+		case c.Space == nsHints && c.Local == "store":
+			content = true
+		case c.Space == nsChatStates, c.Space == "" && c.Local == "thread":
+		default:
+			content = true
+		}
+	}
+	return content
+}
+
+// deliverOffline sends a newly available resource what waited for the
+// user, then forgets it (XEP-0160 §4).
+func (s *Service) deliverOffline(ctx context.Context, full jid.JID) {
+	sess := s.router.Session(full)
+	if sess == nil {
+		return
+	}
+	user := full.Bare().String()
+	msgs, err := s.store.Offline().List(ctx, user)
+	if err != nil {
+		s.log.Error("im: offline load failed", "err", err)
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	for _, m := range msgs {
+		el, err := parseStored(m.Stanza)
+		if err != nil {
+			s.log.Error("im: stored offline message unreadable", "id", m.ID, "err", err)
+			continue
+		}
+		sess.Send(el)
+	}
+	if err := s.store.Offline().Delete(ctx, user, msgs[len(msgs)-1].ID); err != nil {
+		s.log.Error("im: offline delete failed", "err", err)
+	}
+}
+
+// storedLimits bound stanzas read back from storage: they were written by
+// the server, but a damaged database must not take it down.
+var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
+
+func parseStored(s string) (*xmlel.Element, error) {
+	return xmlstream.Parse([]byte(s), storedLimits)
+}

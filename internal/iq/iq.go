@@ -1,0 +1,158 @@
+// Package iq dispatches info/query requests that the server answers itself
+// (RFC 6120 §8.2.3) to the service that handles their payload namespace,
+// and keeps what those services advertise in service discovery (XEP-0030):
+// features, identities and items.
+package iq
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// Target says who a request is addressed to.
+type Target int
+
+// Targets of requests the server answers.
+const (
+	// Server: the request is to a host domain ("to" is the domain).
+	Server Target = iota
+	// Account: the request is to a user's bare JID, answered by the server
+	// on the user's behalf (RFC 6120 §10.3.3); a request with no "to" from
+	// the user is addressed to their own account.
+	Account
+)
+
+// Handler answers one request. It returns the payload of the result (nil
+// for an empty result) or an error; a stanza.Error goes to the requester
+// as it is, any other error as internal-server-error and into the log.
+type Handler func(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error)
+
+// Identity is a disco#info identity.
+type Identity struct{ Category, Type, Name string }
+
+// Mux routes requests by target and payload namespace. Register handlers
+// before serving; lookups are safe for concurrent use.
+type Mux struct {
+	mu         sync.RWMutex
+	handlers   map[Target]map[string]Handler
+	features   map[Target]map[string]bool
+	identities []Identity
+	extensions []func(domain string) *xmlel.Element
+	log        *slog.Logger
+}
+
+// NewMux returns an empty mux.
+func NewMux(log *slog.Logger) *Mux {
+	return &Mux{
+		handlers: map[Target]map[string]Handler{Server: {}, Account: {}},
+		features: map[Target]map[string]bool{Server: {}, Account: {}},
+		log:      log,
+	}
+}
+
+// Handle registers h for requests to t whose payload is in namespace ns.
+func (m *Mux) Handle(t Target, ns string, h Handler) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.handlers[t][ns] = h
+}
+
+// AddFeature advertises features for t in disco#info.
+func (m *Mux) AddFeature(t Target, features ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range features {
+		m.features[t][f] = true
+	}
+}
+
+// AddIdentity advertises a server identity.
+func (m *Mux) AddIdentity(id Identity) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.identities = append(m.identities, id)
+}
+
+// AddExtension adds a XEP-0128 data form to the server's disco#info
+// (XEP-0157 contact addresses use it). f may return nil.
+func (m *Mux) AddExtension(f func(domain string) *xmlel.Element) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.extensions = append(m.extensions, f)
+}
+
+// Features returns the sorted features advertised for t.
+func (m *Mux) Features(t Target) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.features[t]))
+	for f := range m.features[t] {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Identities returns the server identities.
+func (m *Mux) Identities() []Identity {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]Identity(nil), m.identities...)
+}
+
+// Extensions returns the extension forms for a host domain.
+func (m *Mux) Extensions(domain string) []*xmlel.Element {
+	m.mu.RLock()
+	fs := append([]func(string) *xmlel.Element(nil), m.extensions...)
+	m.mu.RUnlock()
+	var out []*xmlel.Element
+	for _, f := range fs {
+		if el := f(domain); el != nil {
+			out = append(out, el)
+		}
+	}
+	return out
+}
+
+// Has reports whether a handler exists for t and ns.
+func (m *Mux) Has(t Target, ns string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.handlers[t][ns] != nil
+}
+
+// Serve answers a request and returns the response to send back: a result
+// or an error iq (service-unavailable for an unknown namespace, RFC 6120
+// §8.4). It returns nil for stanzas that are not requests.
+func (m *Mux) Serve(ctx context.Context, t Target, st *stanza.Stanza) *xmlel.Element {
+	if !st.IsRequest() {
+		return nil
+	}
+	payload := st.Payload()
+	if payload == nil || len(st.El.Elements()) != 1 {
+		// RFC 6120 §8.2.3: a get or set carries exactly one payload.
+		return stanza.ErrorReply(st.El, stanza.E(stanza.BadRequest))
+	}
+	m.mu.RLock()
+	h := m.handlers[t][payload.Space]
+	m.mu.RUnlock()
+	if h == nil {
+		return stanza.ErrorReply(st.El, stanza.E(stanza.ServiceUnavailable))
+	}
+	res, err := h(ctx, st)
+	if err != nil {
+		var se stanza.Error
+		if !errors.As(err, &se) {
+			m.log.Error("iq handler failed", "ns", payload.Space, "err", err)
+			se = stanza.E(stanza.InternalServerError)
+		}
+		return stanza.ErrorReply(st.El, se)
+	}
+	return st.Result(res)
+}

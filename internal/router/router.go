@@ -1,0 +1,289 @@
+// Package router decides where a stanza goes (RFC 6120 §10): to a local
+// user (handed to the local delivery service, which applies RFC 6121), to a
+// component or internal service by its domain, or to a remote domain. It
+// also keeps the table of bound resources of local users, which delivery,
+// presence broadcast and resource binding all read.
+package router
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// Session is a bound client resource as the router sees it.
+type Session interface {
+	// JID returns the session's full JID.
+	JID() jid.JID
+	// Send queues an element for the client. It never blocks: a session
+	// that cannot keep up closes itself.
+	Send(el *xmlel.Element)
+	// CloseWithError ends the session's stream with a stream error, for
+	// example conflict when a new bind takes its resource (RFC 6120
+	// §7.7.2.2) or not-authorized when its account is removed.
+	CloseWithError(e stream.Error)
+}
+
+// Handler receives stanzas for a domain.
+type Handler interface {
+	Handle(ctx context.Context, st *stanza.Stanza)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, st *stanza.Stanza)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, st *stanza.Stanza) { f(ctx, st) }
+
+// Resource is the router's record of one bound resource.
+type Resource struct {
+	Session    Session
+	Priority   int
+	Available  bool           // sent available presence and not unavailable since
+	Interested bool           // requested the roster (RFC 6121 §1.3)
+	Presence   *xmlel.Element // last available presence broadcast, or nil
+}
+
+// ErrConflict is returned by Bind when the resource is taken and the policy
+// is to refuse the new bind.
+var ErrConflict = errors.New("router: resource conflict")
+
+// ErrTooManySessions is returned by Bind when the account already has as
+// many sessions as it may.
+var ErrTooManySessions = errors.New("router: too many sessions")
+
+// Router routes stanzas. It is safe for concurrent use.
+type Router struct {
+	mu       sync.RWMutex
+	hosts    map[string]bool
+	domains  map[string]Handler // components and internal services by domain
+	accounts map[jid.JID]map[string]*Resource
+
+	local  Handler // local users and host domains
+	remote Handler // anything else (federation); nil bounces
+}
+
+// New returns a router for the given local host domains.
+func New(hosts []string) *Router {
+	r := &Router{
+		hosts:    make(map[string]bool, len(hosts)),
+		domains:  make(map[string]Handler),
+		accounts: make(map[jid.JID]map[string]*Resource),
+	}
+	for _, h := range hosts {
+		r.hosts[h] = true
+	}
+	return r
+}
+
+// SetLocal sets the handler for stanzas to local hosts and their users.
+func (r *Router) SetLocal(h Handler) { r.local = h }
+
+// SetRemote sets the handler for stanzas to domains that are not served
+// here.
+func (r *Router) SetRemote(h Handler) { r.remote = h }
+
+// IsLocal reports whether domain is one of the server's hosts.
+func (r *Router) IsLocal(domain string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.hosts[domain]
+}
+
+// Hosts returns the local host domains.
+func (r *Router) Hosts() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.hosts))
+	for h := range r.hosts {
+		out = append(out, h)
+	}
+	return out
+}
+
+// AddDomain routes every stanza for domain to h (components and internal
+// services such as the group chat service).
+func (r *Router) AddDomain(domain string, h Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.domains[domain] = h
+}
+
+// RemoveDomain stops routing domain to its handler.
+func (r *Router) RemoveDomain(domain string, h Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.domains[domain] == h {
+		delete(r.domains, domain)
+	}
+}
+
+// HasDomain reports whether a component or service serves domain.
+func (r *Router) HasDomain(domain string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.domains[domain]
+	return ok
+}
+
+// Route delivers a stanza whose from and to are set and prepared.
+func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
+	d := st.To.Domain()
+	r.mu.RLock()
+	local := r.hosts[d]
+	h := r.domains[d]
+	r.mu.RUnlock()
+	switch {
+	case local:
+		r.local.Handle(ctx, st)
+	case h != nil:
+		h.Handle(ctx, st)
+	case r.remote != nil:
+		r.remote.Handle(ctx, st)
+	default:
+		r.Bounce(ctx, st, stanza.E(stanza.RemoteServerNotFound))
+	}
+}
+
+// Bounce answers st with a stanza error, routed back to its sender.
+// Errors are not answered (RFC 6120 §8.3.1), nor is presence other than
+// subscription requests, which the sender would not expect.
+func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e stanza.Error) {
+	if st.Kind() == stanza.Presence && st.Type() != "subscribe" {
+		return
+	}
+	el := stanza.ErrorReply(st.El, e)
+	if el == nil || st.From.IsZero() {
+		return
+	}
+	r.Route(ctx, &stanza.Stanza{El: el, From: st.To, To: st.From})
+}
+
+// Bind registers a session under its full JID. If the resource is in use,
+// replace decides: true ends the old session (it is returned), false
+// refuses with ErrConflict. max > 0 limits the sessions of one account.
+func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error) {
+	full := s.JID()
+	bare := full.Bare()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.accounts[bare]
+	if res == nil {
+		res = make(map[string]*Resource)
+		r.accounts[bare] = res
+	}
+	if prev, ok := res[full.Resource()]; ok {
+		if !replace {
+			return nil, ErrConflict
+		}
+		old = prev.Session
+	} else if max > 0 && len(res) >= max {
+		return nil, ErrTooManySessions
+	}
+	res[full.Resource()] = &Resource{Session: s}
+	return old, nil
+}
+
+// Unbind removes the session if it is still the one bound to its JID, and
+// reports whether it was.
+func (r *Router) Unbind(s Session) bool {
+	full := s.JID()
+	bare := full.Bare()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.accounts[bare]
+	if res == nil || res[full.Resource()] == nil || res[full.Resource()].Session != s {
+		return false
+	}
+	delete(res, full.Resource())
+	if len(res) == 0 {
+		delete(r.accounts, bare)
+	}
+	return true
+}
+
+// IsBound reports whether a resource is bound under full.
+func (r *Router) IsBound(full jid.JID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.accounts[full.Bare()][full.Resource()]
+	return ok
+}
+
+// Session returns the session bound to a full JID, or nil.
+func (r *Router) Session(full jid.JID) Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+		return res.Session
+	}
+	return nil
+}
+
+// Resources returns a snapshot of the resources bound for a bare JID.
+func (r *Router) Resources(bare jid.JID) []Resource {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	res := r.accounts[bare]
+	if len(res) == 0 {
+		return nil
+	}
+	out := make([]Resource, 0, len(res))
+	for _, v := range res {
+		out = append(out, *v)
+	}
+	return out
+}
+
+// SetPresence records the availability of a resource. A nil presence
+// marks it unavailable. It reports whether the resource was available
+// before.
+func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int) (wasAvailable bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.accounts[full.Bare()][full.Resource()]
+	if res == nil {
+		return false
+	}
+	wasAvailable = res.Available
+	res.Available = presence != nil
+	res.Presence = presence
+	res.Priority = priority
+	return wasAvailable
+}
+
+// SetInterested marks a resource as having requested the roster.
+func (r *Router) SetInterested(full jid.JID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+		res.Interested = true
+	}
+}
+
+// Count returns the number of bound sessions.
+func (r *Router) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, res := range r.accounts {
+		n += len(res)
+	}
+	return n
+}
+
+// Each calls f for every bound session; f must not call back into r.
+func (r *Router) Each(f func(Session)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, res := range r.accounts {
+		for _, v := range res {
+			f(v.Session)
+		}
+	}
+}

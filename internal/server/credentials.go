@@ -1,0 +1,34 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"time"
+
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/storage"
+)
+
+// credentials gives SASL the stored SCRAM keys of accounts.
+type credentials struct{ accounts storage.Accounts }
+
+// Keys returns the keys of user (a bare JID) for a hash.
+func (c credentials) Keys(user string, h sasl.Hash) (sasl.Keys, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := c.accounts.Get(ctx, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return sasl.Keys{}, sasl.ErrNoSuchUser
+	}
+	if err != nil {
+		return sasl.Keys{}, err
+	}
+	k, ok := a.Keys[storage.Hash(h)]
+	if !ok {
+		return sasl.Keys{}, sasl.ErrNoSuchUser
+	}
+	return sasl.Keys{Salt: k.Salt, Iterations: k.Iterations, StoredKey: k.StoredKey, ServerKey: k.ServerKey}, nil
+}
+
+func numGoroutine() int { return runtime.NumGoroutine() }

@@ -1,0 +1,290 @@
+// Package server builds every part of samtal from a Config, starts them in
+// order and stops them in reverse: storage, certificates, routing, the
+// services, then the listeners. It is the only package that knows them
+// all.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"samtal.org/samtal/internal/c2s"
+	"samtal.org/samtal/internal/certs"
+	"samtal.org/samtal/internal/component"
+	"samtal.org/samtal/internal/config"
+	"samtal.org/samtal/internal/im"
+	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/metrics"
+	"samtal.org/samtal/internal/register"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlite"
+	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// Version is the samtal version, set at build time.
+var Version = "0.1.0-dev"
+
+// Server is a running samtal.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   storage.Store
+	reg     *metrics.Registry
+	router  *router.Router
+	invites register.Invites
+	c2s     *c2s.Service
+	closers []func(ctx context.Context)
+	addrs   []string
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// OpenStore opens the store the configuration names, for the server and
+// for the administration commands that work on the same data.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, observe func(string, time.Duration)) (storage.Store, error) {
+	path := cfg.StoragePath()
+	if path == "" {
+		return nil, fmt.Errorf("storage %q is not supported by this build", cfg.Storage)
+	}
+	return sqlite.Open(ctx, path, sqlite.Options{Logger: log, Observe: observe})
+}
+
+// Start builds and starts a server. It returns once every listener is
+// open, or with the first error.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, reg: metrics.NewRegistry(), done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			s.shutdown(context.Background())
+		}
+	}()
+
+	storeLatency := s.reg.NewHistogram("samtal_storage_seconds", "Storage operation latency.", metrics.DefaultBuckets, "op")
+	store, err := OpenStore(ctx, cfg, log, func(op string, d time.Duration) { storeLatency.With(op).ObserveDuration(d) })
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	s.store = store
+	s.closers = append(s.closers, func(context.Context) {
+		if err := store.Close(); err != nil {
+			log.Error("storage close failed", "err", err)
+		}
+	})
+
+	var domains []certs.Domain
+	var hosts []string
+	for _, h := range cfg.Hosts {
+		hosts = append(hosts, h.Domain)
+		domains = append(domains, certs.Domain{Name: h.Domain, CertFile: h.Cert, KeyFile: h.Key, AltNames: []string{"*." + h.Domain}})
+	}
+	certStore, err := certs.Load(domains, filepath.Join(cfg.DataDir, "certs"))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := loadSecret(filepath.Join(cfg.DataDir, "secret"))
+	if err != nil {
+		return nil, err
+	}
+
+	s.router = router.New(hosts)
+	s.invites = register.StoredInvites{Store: store.Invites()}
+	mux := iq.NewMux(log)
+	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
+	s.router.SetLocal(core)
+	reg, _ := s.services(mux, store)
+
+	l := cfg.Limits
+	s.c2s = c2s.New(c2s.Config{
+		TLS:               certStore.ServerConfig("xmpp-client"),
+		Limits:            xmlstream.Limits{MaxStanzaBytes: l.MaxStanzaBytes, MaxDepth: l.MaxDepth},
+		ReadRate:          l.ReadRate,
+		ReadBurst:         l.ReadBurst,
+		StanzaRate:        l.StanzaRate,
+		AuthTimeout:       time.Duration(l.AuthTimeout),
+		IdleTimeout:       time.Duration(l.IdleTimeout),
+		SessionsPerAcct:   l.SessionsPerAccount,
+		OutQueueBytes:     l.OutQueueBytes,
+		ReplaceOnConflict: cfg.ResourceConflict != config.ConflictReject,
+		UnauthPerIP:       l.UnauthPerIP,
+		UnauthTotal:       l.UnauthTotal,
+		AuthFailuresPerIP: l.AuthFailuresPerIP,
+		FakeSecret:        secret,
+		SCRAMIterations:   cfg.SCRAMIterations,
+		NoChannelBinding:  !cfg.SASLChannelBinding,
+	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
+	s.closers = append(s.closers, s.c2s.Close)
+
+	for _, addr := range cfg.Listen.C2S {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("c2s listener: %w", err)
+		}
+		s.c2s.Listen(ln, false, cfg.Listen.AllowPlaintext && transport.IsLoopback(addr))
+		s.addrs = append(s.addrs, "c2s (STARTTLS) on "+ln.Addr().String())
+	}
+	for _, addr := range cfg.Listen.C2STLS {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("c2s direct TLS listener: %w", err)
+		}
+		s.c2s.Listen(ln, true, false)
+		s.addrs = append(s.addrs, "c2s (direct TLS) on "+ln.Addr().String())
+	}
+	if len(cfg.Listen.Component) > 0 {
+		secrets := make(map[string]string, len(cfg.Components))
+		for _, c := range cfg.Components {
+			secrets[c.Domain] = c.Secret
+		}
+		comp := component.New(component.Config{
+			Secrets:       secrets,
+			Limits:        xmlstream.Limits{MaxStanzaBytes: l.MaxStanzaBytes, MaxDepth: l.MaxDepth},
+			AuthTimeout:   time.Duration(l.AuthTimeout),
+			IdleTimeout:   time.Duration(l.IdleTimeout),
+			OutQueueBytes: l.OutQueueBytes,
+		}, s.router, log)
+		s.closers = append(s.closers, comp.Close)
+		for _, addr := range cfg.Listen.Component {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("component listener: %w", err)
+			}
+			comp.Listen(ln)
+			s.addrs = append(s.addrs, "components (XEP-0114) on "+ln.Addr().String())
+		}
+	}
+	if err := s.startAdmin(); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.retention(bg)
+	ok = true
+	return s, nil
+}
+
+// Addrs describes the listeners, for the start-up message.
+func (s *Server) Addrs() []string { return s.addrs }
+
+// Store returns the server's store.
+func (s *Server) Store() storage.Store { return s.store }
+
+// Shutdown stops the server gracefully: listeners close, clients are told
+// system-shutdown, queues drain, the store closes.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.shutdown(ctx)
+}
+
+func (s *Server) shutdown(ctx context.Context) {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i](ctx)
+	}
+	s.closers = nil
+}
+
+// startAdmin serves /metrics and /health on the admin address.
+func (s *Server) startAdmin() error {
+	addr := s.cfg.Listen.Admin
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	s.reg.NewGaugeFunc("samtal_goroutines", "Goroutines in the process.", func() float64 { return float64(numGoroutine()) })
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.reg.Handler())
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener failed", "err", err)
+		}
+	}()
+	s.closers = append(s.closers, func(ctx context.Context) { _ = srv.Shutdown(ctx) })
+	s.addrs = append(s.addrs, "admin (metrics) on http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// retention removes what is older than the configured retention, hourly.
+func (s *Server) retention(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
+			n, err := s.store.Offline().Expire(ctx, time.Now().Add(-d))
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("offline retention failed", "err", err)
+			} else if n > 0 {
+				s.log.Info("offline messages expired", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// loadSecret reads the server secret, creating it on first start. It
+// keys the fake SCRAM salts of unknown users, so it must not change
+// between restarts.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	b = make([]byte, 32)
+	_, _ = rand.Read(b) // never fails on Linux
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	return b, nil
+}
+
+// NewLogger returns the logger for a level name. At debug level logs may
+// hold addresses and JIDs, and it says so.
+func NewLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	if l == slog.LevelDebug {
+		log.Warn("debug logging is on: the log may contain IP addresses and JIDs")
+	}
+	return log
+}

@@ -1,0 +1,155 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"samtal.org/samtal/internal/storage"
+)
+
+type accounts struct{ s *Store }
+
+const sqlAccountsGet = `
+SELECT a.created, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
+FROM accounts a LEFT JOIN account_keys k ON k.account = a.jid
+WHERE a.jid = ?`
+
+func (a accounts) Create(ctx context.Context, acc storage.Account) error {
+	defer a.s.done("accounts.create", time.Now())
+	created := acc.Created
+	if created.IsZero() {
+		created = a.s.now()
+	}
+	err := a.s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO accounts (jid, domain, created) VALUES (?, ?, ?)",
+			acc.User, domainOf(acc.User), micros(created)); err != nil {
+			return err
+		}
+		return insertKeys(ctx, tx, acc.User, acc.Keys)
+	})
+	return wrapErr("accounts create", err)
+}
+
+func insertKeys(ctx context.Context, tx *sql.Tx, user string, keys map[storage.Hash]storage.SCRAMKeys) error {
+	for h, k := range keys {
+		if _, err := tx.ExecContext(ctx, `
+INSERT INTO account_keys (account, hash, salt, iterations, stored_key, server_key)
+VALUES (?, ?, ?, ?, ?, ?)`,
+			user, string(h), nonNil(k.Salt), k.Iterations, nonNil(k.StoredKey), nonNil(k.ServerKey)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonNil turns a nil slice into an empty one: the driver binds nil as
+// NULL, which the NOT NULL BLOB columns refuse.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func (a accounts) Get(ctx context.Context, user string) (storage.Account, error) {
+	defer a.s.done("accounts.get", time.Now())
+	acc, err := a.get(ctx, user)
+	return acc, wrapErr("accounts get", err)
+}
+
+func (a accounts) get(ctx context.Context, user string) (storage.Account, error) {
+	rows, err := a.s.accountsGet.QueryContext(ctx, user)
+	if err != nil {
+		return storage.Account{}, err
+	}
+	defer rows.Close()
+	acc := storage.Account{User: user}
+	found := false
+	for rows.Next() {
+		var (
+			created            int64
+			hash               sql.NullString
+			salt, stored, srvr []byte
+			iter               sql.NullInt64
+		)
+		if err := rows.Scan(&created, &hash, &salt, &iter, &stored, &srvr); err != nil {
+			return storage.Account{}, err
+		}
+		if !found {
+			found = true
+			acc.Created = fromMicros(created)
+			acc.Keys = make(map[storage.Hash]storage.SCRAMKeys)
+		}
+		if hash.Valid {
+			acc.Keys[storage.Hash(hash.String)] = storage.SCRAMKeys{
+				Salt:       salt,
+				Iterations: int(iter.Int64),
+				StoredKey:  stored,
+				ServerKey:  srvr,
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return storage.Account{}, err
+	}
+	if !found {
+		return storage.Account{}, storage.ErrNotFound
+	}
+	return acc, nil
+}
+
+func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Hash]storage.SCRAMKeys) error {
+	defer a.s.done("accounts.setkeys", time.Now())
+	err := a.s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE jid = ?", user).Scan(&one); err != nil {
+			return err // sql.ErrNoRows: no such account
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM account_keys WHERE account = ?", user); err != nil {
+			return err
+		}
+		return insertKeys(ctx, tx, user, keys)
+	})
+	return wrapErr("accounts set keys", err)
+}
+
+// Delete removes the account row; ON DELETE CASCADE removes the rows of
+// every area in the same transaction (the statement is one).
+func (a accounts) Delete(ctx context.Context, user string) error {
+	defer a.s.done("accounts.delete", time.Now())
+	res, err := a.s.w.ExecContext(ctx, "DELETE FROM accounts WHERE jid = ?", user)
+	if err != nil {
+		return wrapErr("accounts delete", err)
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = storage.ErrNotFound
+	}
+	return wrapErr("accounts delete", err)
+}
+
+func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
+	defer a.s.done("accounts.list", time.Now())
+	users, err := queryStrings(ctx, a.s.r, "SELECT jid FROM accounts WHERE domain = ? ORDER BY jid", domain)
+	return users, wrapErr("accounts list", err)
+}
+
+// queryStrings returns the one text column of every row of a query.
+func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the black-box tests drive samtal with, when it is missing:
+# Debian's slixmpp (run with /usr/bin/python3) and go-sendxmpp.
+set -euo pipefail
+
+missing=()
+/usr/bin/python3 -c 'import slixmpp' 2>/dev/null || missing+=(python3-slixmpp)
+command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,269 @@
+// Package e2e tests the real samtal binary from the outside: it builds it,
+// starts it on loopback ports with a temporary configuration, and drives
+// it with independent clients (slixmpp, go-sendxmpp) and raw sockets.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the samtal binary built once for all tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "samtal-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "samtal")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/samtal")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building samtal:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Server is a samtal process under test.
+type Server struct {
+	t       *testing.T
+	Dir     string
+	Config  string
+	Domain  string
+	C2S     string // STARTTLS listener
+	TLS     string // direct TLS listener
+	Admin   string
+	Comp    string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	stopped bool
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Options adjust the generated configuration.
+type Options struct {
+	Registration string // closed (default), invite, open
+	Extra        string // appended TOML (top-level keys must come first: use Top)
+	Top          string // top-level TOML keys
+	Limits       string // keys of the [limits] table
+}
+
+// StartServer starts samtal with a fresh data directory.
+func StartServer(t *testing.T, o Options) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t)}
+	if o.Registration == "" {
+		o.Registration = "closed"
+	}
+	cfg := fmt.Sprintf(`data_dir = %q
+registration = %q
+log_level = "debug"
+%s
+[listen]
+c2s = [%q]
+c2s_tls = [%q]
+admin = %q
+component = [%q]
+
+[[host]]
+domain = "localhost"
+contact = { abuse = ["mailto:abuse@localhost"] }
+
+[[component]]
+domain = "bot.localhost"
+secret = "component-secret"
+
+[limits]
+auth_timeout = "10s"
+%s
+%s
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
+	s.Config = filepath.Join(dir, "samtal.toml")
+	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	t := s.t
+	s.out = &syncBuffer{}
+	s.cmd = exec.Command(binary, "serve", "--config", s.Config)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.stopped = false
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.out.String(), "create the first account") {
+			return
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("samtal did not start:\n%s", s.out.String())
+}
+
+// Stop ends the server with SIGTERM and waits for it.
+func (s *Server) Stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+		s.t.Errorf("samtal did not stop on SIGTERM within 15s")
+	}
+	if s.t.Failed() {
+		s.t.Logf("server output:\n%s", s.out.String())
+	}
+}
+
+// Kill ends the server with SIGKILL.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.stopped = true
+}
+
+// Restart starts the server again on the same configuration and data.
+func (s *Server) Restart() {
+	s.Stop()
+	s.start()
+}
+
+// Output returns what the server printed so far.
+func (s *Server) Output() string { return s.out.String() }
+
+// CA returns the path of the self-signed certificate of the domain.
+func (s *Server) CA() string {
+	return filepath.Join(s.Dir, "data", "certs", s.Domain+".crt")
+}
+
+// Samtal runs a samtal administration command on this server's data.
+func (s *Server) Samtal(stdin string, args ...string) (string, error) {
+	args = append(args[:1:1], append([]string{"--config", s.Config}, args[1:]...)...)
+	cmd := exec.Command(binary, append([]string{"user"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// AddUser creates an account with the samtal user command.
+func (s *Server) AddUser(local, password string) {
+	s.t.Helper()
+	if out, err := s.Samtal(password+"\n", "add", local+"@"+s.Domain); err != nil {
+		s.t.Fatalf("samtal user add %s: %v\n%s", local, err, out)
+	}
+}
+
+// Port returns the port of a host:port address.
+func Port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// python is Debian's interpreter, which has python3-slixmpp.
+const python = "/usr/bin/python3"
+
+// requireTool fails the test when an interop tool is missing: the test
+// command installs them, so a missing one is a broken setup, not a skip.
+func requireTool(t *testing.T, check func() error, what string) {
+	t.Helper()
+	if err := check(); err != nil {
+		if os.Getenv("SAMTAL_SKIP_INTEROP") != "" {
+			t.Skipf("%s missing and SAMTAL_SKIP_INTEROP set: %v", what, err)
+		}
+		t.Fatalf("%s is missing (run `make test`, which installs it): %v", what, err)
+	}
+}
+
+func requireSlixmpp(t *testing.T) {
+	requireTool(t, func() error { return exec.Command(python, "-c", "import slixmpp").Run() }, "python3-slixmpp")
+}
+
+// Slix runs a slixmpp scenario against s.
+func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) {
+	t.Helper()
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
+	args = append(args, users...)
+	cmd := exec.CommandContext(ctx, python, args...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("slixmpp %s:\n%s", scenario, out)
+	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
+		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the server output lines containing s.
+func (b *syncBuffer) lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), s) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
