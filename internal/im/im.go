@@ -40,6 +40,8 @@ type Service struct {
 	mu       sync.Mutex
 	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
 	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
+
+	hooks []Hooks
 }
 
 // New returns the IM core and registers its requests (roster, blocking)
@@ -94,6 +96,9 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 		}
 		return
 	}
+	if st.Kind() == stanza.Message && !s.messageSent(ctx, sess, st) {
+		return
+	}
 	s.router.Route(ctx, st)
 }
 
@@ -115,7 +120,9 @@ func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 	}
 	switch st.Kind() {
 	case stanza.Message:
-		s.deliverMessage(ctx, st)
+		if s.messageArrived(ctx, st) {
+			s.deliverMessage(ctx, st)
+		}
 	case stanza.Presence:
 		s.inboundPresence(ctx, st)
 	case stanza.IQ:

@@ -25,6 +25,7 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 	if st.To.IsFull() {
 		if sess := s.router.Session(st.To); sess != nil {
 			sess.Send(st.El)
+			s.messageDelivered(ctx, st, []router.Session{sess})
 			return
 		}
 		switch typ {
@@ -58,25 +59,30 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
 		return
 	case "headline":
-		for _, r := range nonNegative {
-			r.Session.Send(st.El)
-		}
+		s.sendAll(ctx, st, nonNegative)
 		return
 	case "error":
-		for _, r := range best {
-			r.Session.Send(st.El)
-		}
+		s.sendAll(ctx, st, best)
 		return
 	}
 	if len(best) > 0 {
 		// §8.5.2.1.1: to the highest-priority resources, all of them on
 		// a tie, so that every device the user looks at shows the chat.
-		for _, r := range best {
-			r.Session.Send(st.El)
-		}
+		s.sendAll(ctx, st, best)
 		return
 	}
 	s.storeOffline(ctx, st)
+	s.messageDelivered(ctx, st, nil)
+}
+
+// sendAll delivers a message to resources and tells the hooks.
+func (s *Service) sendAll(ctx context.Context, st *stanza.Stanza, to []router.Resource) {
+	sessions := make([]router.Session, len(to))
+	for i, r := range to {
+		r.Session.Send(st.El)
+		sessions[i] = r.Session
+	}
+	s.messageDelivered(ctx, st, sessions)
 }
 
 // storeOffline keeps a message for a user with no available resource

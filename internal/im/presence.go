@@ -55,6 +55,7 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 	}
 	prio := priority(st.El)
 	initial := !s.router.SetPresence(full, st.El, prio)
+	s.presenceSent(ctx, full, st.El, initial)
 	user := full.Bare()
 	items, _, err := s.store.Roster().Items(ctx, user.String())
 	if err != nil {
@@ -108,6 +109,9 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 // got directed presence (RFC 6121 §4.5.2, §4.6.3).
 func (s *Service) unavailable(ctx context.Context, full jid.JID, el *xmlel.Element) {
 	was := s.router.SetPresence(full, nil, 0)
+	if was {
+		s.presenceSent(ctx, full, nil, false)
+	}
 	s.mu.Lock()
 	directed := s.directed[full]
 	delete(s.directed, full)
@@ -289,6 +293,7 @@ func (s *Service) inboundPresence(ctx context.Context, st *stanza.Stanza) {
 	case "probe":
 		s.probe(ctx, st)
 	default:
+		s.presenceArrived(ctx, st)
 		if st.To.IsFull() {
 			if sess := s.router.Session(st.To); sess != nil {
 				sess.Send(st.El)

@@ -1,0 +1,82 @@
+package im
+
+import (
+	"context"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// Hooks let other services see the messages and presence of local users
+// without the IM core knowing them: the archive (XEP-0313) stamps and
+// stores messages, carbons (XEP-0280) copy them to the user's other
+// devices, PEP (XEP-0163) follows presence and entity capabilities. Hooks
+// run in the order they were added, in the goroutine that routes the
+// stanza, so they must not block for long.
+type Hooks struct {
+	// MessageSent sees a message a local user's session sent, before it
+	// is routed; it may change st.El. Returning false stops the message
+	// (the hook has handled it).
+	MessageSent func(ctx context.Context, sess router.Session, st *stanza.Stanza) bool
+	// MessageArrived sees a message for a local user, after blocking and
+	// before delivery; it may change st.El (a stanza-id, say). Returning
+	// false stops it.
+	MessageArrived func(ctx context.Context, st *stanza.Stanza) bool
+	// MessageDelivered learns which sessions got a message for a local
+	// user; none means it was stored offline or dropped.
+	MessageDelivered func(ctx context.Context, st *stanza.Stanza, to []router.Session)
+	// PresenceSent sees the broadcast presence of a local resource; el is
+	// nil when the resource became unavailable. initial is true for the
+	// first available presence of the session.
+	PresenceSent func(ctx context.Context, full jid.JID, el *xmlel.Element, initial bool)
+	// PresenceArrived sees available or unavailable presence that others
+	// sent to a local user.
+	PresenceArrived func(ctx context.Context, st *stanza.Stanza)
+}
+
+// AddHooks registers hooks; call it before the server serves.
+func (s *Service) AddHooks(h Hooks) { s.hooks = append(s.hooks, h) }
+
+func (s *Service) messageSent(ctx context.Context, sess router.Session, st *stanza.Stanza) bool {
+	for _, h := range s.hooks {
+		if h.MessageSent != nil && !h.MessageSent(ctx, sess, st) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) messageArrived(ctx context.Context, st *stanza.Stanza) bool {
+	for _, h := range s.hooks {
+		if h.MessageArrived != nil && !h.MessageArrived(ctx, st) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) messageDelivered(ctx context.Context, st *stanza.Stanza, to []router.Session) {
+	for _, h := range s.hooks {
+		if h.MessageDelivered != nil {
+			h.MessageDelivered(ctx, st, to)
+		}
+	}
+}
+
+func (s *Service) presenceSent(ctx context.Context, full jid.JID, el *xmlel.Element, initial bool) {
+	for _, h := range s.hooks {
+		if h.PresenceSent != nil {
+			h.PresenceSent(ctx, full, el, initial)
+		}
+	}
+}
+
+func (s *Service) presenceArrived(ctx context.Context, st *stanza.Stanza) {
+	for _, h := range s.hooks {
+		if h.PresenceArrived != nil {
+			h.PresenceArrived(ctx, st)
+		}
+	}
+}
