@@ -149,11 +149,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  %s\n", a)
 	}
 	fmt.Fprintf(stdout, "data in %s\n", cfg.DataDir)
+	// The account command must find the same store and hosts.
 	dataFlag := ""
 	if c.configFile != "" {
-		dataFlag = " --config " + c.configFile
-	} else if c.o.DataDir != "" {
-		dataFlag = " --data-dir " + c.o.DataDir
+		dataFlag += " --config " + c.configFile
+	}
+	if c.o.DataDir != "" {
+		dataFlag += " --data-dir " + c.o.DataDir
+	}
+	if c.o.Domain != "" {
+		dataFlag += " --domain " + c.o.Domain
 	}
 	fmt.Fprintf(stdout, "create the first account with:  samtal user add%s admin@%s\n", dataFlag, hosts[0])
 	<-ctx.Done()
