@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"VCards", vcardTests},
 		{"Private", privateTests},
 		{"Blocklist", blocklistTests},
+		{"Invites", inviteTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
@@ -681,6 +682,82 @@ var blocklistTests = []subtest{
 		wantErr(t, "Remove from an empty list", s.Blocklist().Remove(ctx, alice, []string{}), nil)
 		wantErr(t, "Add after Remove", s.Blocklist().Add(ctx, alice, []string{"b.example"}), nil)
 		checkBlocked(t, s, alice, "b.example")
+	}},
+}
+
+func inviteHash(n byte) []byte { return bytes.Repeat([]byte{n}, 32) }
+
+// useInvite fails unless Use reports want.
+func useInvite(t *testing.T, s storage.Store, hash []byte, host string, now time.Time, want bool) {
+	t.Helper()
+	ok, err := s.Invites().Use(t.Context(), hash, host, now)
+	wantErr(t, "Invites.Use", err, nil)
+	if ok != want {
+		t.Fatalf("Use(%x, %q, %v) = %v, want %v", hash[:2], host, now, ok, want)
+	}
+}
+
+var inviteTests = []subtest{
+	{"UseOnce", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		h := inviteHash(1)
+		wantErr(t, "Add", s.Invites().Add(ctx, h, "example.org", now.Add(time.Hour)), nil)
+		useInvite(t, s, inviteHash(2), "example.org", now, false) // unknown
+		useInvite(t, s, h, "other.example", now, false)           // another host
+		useInvite(t, s, h, "example.org", now, true)
+		useInvite(t, s, h, "example.org", now, false) // spent
+	}},
+	{"Expired", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		h := inviteHash(1)
+		wantErr(t, "Add", s.Invites().Add(ctx, h, "example.org", now), nil)
+		useInvite(t, s, h, "example.org", now.Add(time.Second), false)
+		useInvite(t, s, h, "example.org", now.Add(-time.Second), true)
+	}},
+	{"Expire", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		for i, exp := range []time.Duration{-2 * time.Hour, -time.Hour, time.Hour} {
+			wantErr(t, "Add", s.Invites().Add(ctx, inviteHash(byte(i)), "example.org", now.Add(exp)), nil)
+		}
+		n, err := s.Invites().Expire(ctx, now)
+		wantErr(t, "Expire", err, nil)
+		if n != 2 {
+			t.Errorf("Expire = %d, want 2", n)
+		}
+		// Expire removed them: they do not come back valid at an earlier now.
+		useInvite(t, s, inviteHash(0), "example.org", now.Add(-3*time.Hour), false)
+		useInvite(t, s, inviteHash(2), "example.org", now, true)
+	}},
+	{"ConcurrentUse", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		h := inviteHash(1)
+		wantErr(t, "Add", s.Invites().Add(ctx, h, "example.org", now.Add(time.Hour)), nil)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			used int
+		)
+		for range 8 {
+			wg.Go(func() {
+				ok, err := s.Invites().Use(ctx, h, "example.org", now)
+				if err != nil {
+					t.Errorf("Use = %v", err)
+				}
+				if ok {
+					mu.Lock()
+					used++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if used != 1 {
+			t.Errorf("%d concurrent Uses of one invitation succeeded, want 1", used)
+		}
 	}},
 }
 
