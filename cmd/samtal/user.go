@@ -41,7 +41,7 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := server.OpenStore(ctx, cfg, nil, nil)
+	store, err := server.OpenAdminStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "samtal: storage: %v\n", err)
 		return 1

@@ -51,14 +51,24 @@ type Server struct {
 	done    chan struct{}
 }
 
-// OpenStore opens the store the configuration names, for the server and
-// for the administration commands that work on the same data.
+// OpenStore opens the store the configuration names for the server.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, observe func(string, time.Duration)) (storage.Store, error) {
+	return openStore(ctx, cfg, sqlite.Options{Logger: log, Observe: observe})
+}
+
+// OpenAdminStore opens the store for an administration command that may
+// share it with a running server. SQLite favours the process that is
+// already writing, so the command waits its turn for up to a minute.
+func OpenAdminStore(ctx context.Context, cfg config.Config) (storage.Store, error) {
+	return openStore(ctx, cfg, sqlite.Options{BusyTimeout: time.Minute})
+}
+
+func openStore(ctx context.Context, cfg config.Config, opt sqlite.Options) (storage.Store, error) {
 	path := cfg.StoragePath()
 	if path == "" {
 		return nil, fmt.Errorf("storage %q is not supported by this build", cfg.Storage)
 	}
-	return sqlite.Open(ctx, path, sqlite.Options{Logger: log, Observe: observe})
+	return sqlite.Open(ctx, path, opt)
 }
 
 // Start builds and starts a server. It returns once every listener is
