@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"VCards", vcardTests},
 		{"Private", privateTests},
 		{"Blocklist", blocklistTests},
+		{"Pubsub", pubsubTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
