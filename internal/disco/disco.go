@@ -195,6 +195,9 @@ func (d *Disco) accountInfo(ctx context.Context, st *stanza.Stanza) (*xmlel.Elem
 	// XEP-0030 §3.1: the primary identity of a bare JID is account, "most
 	// likely" of type registered.
 	q := xmlel.New(NSInfo, "query").Append(identity(iq.Identity{Category: "account", Type: "registered"}))
+	for _, id := range d.mux.AccountIdentities() {
+		q.Append(identity(id))
+	}
 	for _, f := range d.mux.Features(iq.Account) {
 		q.Append(xmlel.New(NSInfo, "feature", "var", f))
 	}

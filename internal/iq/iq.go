@@ -44,6 +44,7 @@ type Mux struct {
 	handlers   map[Target]map[string]Handler
 	features   map[Target]map[string]bool
 	identities []Identity
+	accountIDs []Identity
 	extensions []func(domain string) *xmlel.Element
 	log        *slog.Logger
 
@@ -131,6 +132,29 @@ func (m *Mux) AddIdentity(id Identity) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.identities = append(m.identities, id)
+}
+
+// AddAccountIdentity advertises an identity of every account besides
+// account/registered, such as pubsub/pep (XEP-0163 §6.1).
+func (m *Mux) AddAccountIdentity(id Identity) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.accountIDs = append(m.accountIDs, id)
+}
+
+// AccountIdentities returns the identities added with AddAccountIdentity.
+func (m *Mux) AccountIdentities() []Identity {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]Identity(nil), m.accountIDs...)
+}
+
+// Handler returns the handler registered for t and ns, or nil; a service
+// that extends another wraps it and registers the wrapper.
+func (m *Mux) Handler(t Target, ns string) Handler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.handlers[t][ns]
 }
 
 // AddExtension adds a XEP-0128 data form to the server's disco#info
