@@ -23,11 +23,11 @@ import (
 
 // Avatar namespaces.
 const (
-	NSAvatarData    = "urn:xmpp:avatar:data"     // XEP-0084
-	NSAvatarMeta    = "urn:xmpp:avatar:metadata" // XEP-0084
-	NSVCard         = "vcard-temp"               // XEP-0054
-	NSVCardUpdate   = "vcard-temp:x:update"      // XEP-0153
-	NSVCardConvert  = "urn:xmpp:pep-vcard-conversion:0"
+	NSAvatarData   = "urn:xmpp:avatar:data"     // XEP-0084
+	NSAvatarMeta   = "urn:xmpp:avatar:metadata" // XEP-0084
+	NSVCard        = "vcard-temp"               // XEP-0054
+	NSVCardUpdate  = "vcard-temp:x:update"      // XEP-0153
+	NSVCardConvert = "urn:xmpp:pep-vcard-conversion:0"
 )
 
 // wrapVCard makes a vCard with a photo publish the avatar in PEP
