@@ -65,7 +65,7 @@ type session struct {
 	got      []*xmlel.Element
 }
 
-func (s *session) JID() jid.JID                 { return s.full }
+func (s *session) JID() jid.JID                  { return s.full }
 func (s *session) CloseWithError(_ stream.Error) {}
 func (s *session) Send(el *xmlel.Element) {
 	if el.Local == stanza.IQ && el.Attr("type") == "get" {
