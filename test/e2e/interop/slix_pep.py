@@ -29,6 +29,7 @@ OMEMO2_BUNDLES = "urn:xmpp:omemo:2:bundles"
 BOOKMARKS2 = "urn:xmpp:bookmarks:1"
 AVATAR_META = "urn:xmpp:avatar:metadata"
 AVATAR_DATA = "urn:xmpp:avatar:data"
+NICK = "http://jabber.org/protocol/nick"
 # A 1x1 PNG.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
@@ -134,7 +135,7 @@ async def scenario_omemo(args):
     whitelist node is readable by its owner only; the last item reaches
     a contact that comes online."""
     a_jid, b_jid, c_jid = (jid(args, u) for u in args.users[:3])
-    interests = (LEGACY_DEVICES, OMEMO2_DEVICES)
+    interests = (LEGACY_DEVICES, OMEMO2_DEVICES, NICK)
     a = await PepClient(a_jid, args.password, args, interests=interests).online()
     b = await PepClient(b_jid + "/phone", args.password, args, interests=interests).online()
     c = await PepClient(c_jid, args.password, args).online()
@@ -175,6 +176,14 @@ async def scenario_omemo(args):
     got = await c.items(a_jid, OMEMO2_BUNDLES, max_items=1)
     expect(list(got) == ["2003"], "max_items=1 returns the newest item")
     expect(b.events.empty(), "no notification for nodes the contact is not interested in (filtered)")
+
+    # User nickname (XEP-0172), with the default presence access model.
+    await a.publish(NICK, "current", f"<nick xmlns='{NICK}'>Alice</nick>")
+    m = await b.pep_event(NICK)
+    _, p = payload_of(m)
+    expect(p.text == "Alice", "the contact got the nickname (XEP-0172)")
+    cond, _ = await pep_error(c.items(a_jid, NICK))
+    expect(cond == "not-authorized", "a stranger cannot read the nickname")
 
     # Preconditions.
     cond, _ = await pep_error(a.publish(OMEMO2_DEVICES, "current", devices2(2002), access_model="whitelist"))
