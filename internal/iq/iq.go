@@ -45,6 +45,7 @@ type Mux struct {
 	features   map[Target]map[string]bool
 	identities []Identity
 	accountIDs []Identity
+	items      []ItemsFunc
 	extensions []func(domain string) *xmlel.Element
 	log        *slog.Logger
 
@@ -147,6 +148,33 @@ func (m *Mux) AccountIdentities() []Identity {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return append([]Identity(nil), m.accountIDs...)
+}
+
+// ItemsFunc lists disco#items of an account (XEP-0030 §4) that a
+// requester may see, such as PEP nodes (XEP-0163 §6.2).
+type ItemsFunc func(ctx context.Context, account, requester jid.JID) ([]*xmlel.Element, error)
+
+// AddAccountItems adds a source of disco#items for accounts.
+func (m *Mux) AddAccountItems(f ItemsFunc) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.items = append(m.items, f)
+}
+
+// AccountItems returns the items of an account that requester may see.
+func (m *Mux) AccountItems(ctx context.Context, account, requester jid.JID) ([]*xmlel.Element, error) {
+	m.mu.RLock()
+	fs := append([]ItemsFunc(nil), m.items...)
+	m.mu.RUnlock()
+	var out []*xmlel.Element
+	for _, f := range fs {
+		items, err := f(ctx, account, requester)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
 }
 
 // Handler returns the handler registered for t and ns, or nil; a service

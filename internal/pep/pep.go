@@ -137,6 +137,7 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 		features = append(features, NS+"#"+f)
 	}
 	mux.AddFeature(iq.Account, features...)
+	mux.AddAccountItems(s.discoItems)
 	s.wrapVCard()
 	s.wrapPrivate()
 	return s
@@ -394,4 +395,31 @@ func (s *Service) purge(ctx context.Context, owner jid.JID, name string) error {
 	}
 	defer s.lock(owner)()
 	return notFound(s.store.Pubsub().Purge(ctx, owner.String(), name))
+}
+
+// discoItems lists the nodes the requester may retrieve items from, as
+// disco#items of the account (XEP-0163 §6.2: "only those nodes to which
+// the contact is allowed to subscribe or from which the contact is
+// allowed to retrieve items").
+func (s *Service) discoItems(ctx context.Context, owner, from jid.JID) ([]*xmlel.Element, error) {
+	nodes, err := s.store.Pubsub().Nodes(ctx, owner.String())
+	if err != nil {
+		return nil, err
+	}
+	var out []*xmlel.Element
+	for _, n := range nodes {
+		cfg, err := decodeConfig(n.Config)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.mayRetrieve(ctx, owner, from, cfg); err != nil {
+			var se stanza.Error
+			if errors.As(err, &se) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, xmlel.New(stanza.NSDiscoItems, "item", "jid", owner.String(), "node", n.Name))
+	}
+	return out, nil
 }

@@ -210,6 +210,16 @@ async def scenario_omemo(args):
     got = await b.items(a_jid, "urn:xmpp:test:mood")
     expect("1" in got, "... but is by a contact")
 
+    # Node discovery lists what the requester may read (XEP-0163 §6.2).
+    seen = await c["xep_0030"].get_items(a_jid, timeout=TIMEOUT)
+    nodes = {i[1] for i in seen["disco_items"]["items"]}
+    expect(OMEMO2_BUNDLES in nodes and LEGACY_DEVICES in nodes and "urn:xmpp:test:mood" not in nodes
+           and "urn:xmpp:test:secret" not in nodes, "disco#items shows a stranger the open nodes only")
+    seen = await b["xep_0030"].get_items(a_jid, timeout=TIMEOUT)
+    nodes = {i[1] for i in seen["disco_items"]["items"]}
+    expect("urn:xmpp:test:mood" in nodes and "urn:xmpp:test:secret" not in nodes,
+           "... and a contact the presence nodes too")
+
     # The last item on presence.
     await b.offline()
     await a.publish(LEGACY_DEVICES, "current", devicelist(1001, 1005), access_model="open")
