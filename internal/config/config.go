@@ -163,6 +163,12 @@ type Limits struct {
 	OfflineMessages int `toml:"offline_messages"`
 	// VCardBytes bounds the size of one vCard.
 	VCardBytes int `toml:"vcard_bytes"`
+	// PEPNodes bounds the PEP nodes of one account (XEP-0163),
+	// PEPItems the items one node keeps (what max_items "max" means),
+	// and PEPItemBytes the size of one item.
+	PEPNodes     int `toml:"pep_nodes"`
+	PEPItems     int `toml:"pep_items"`
+	PEPItemBytes int `toml:"pep_item_bytes"`
 	// OutQueueBytes bounds the outgoing queue of one session; a reader
 	// that does not keep up is disconnected.
 	OutQueueBytes int `toml:"out_queue_bytes"`
@@ -206,6 +212,9 @@ func Default() Config {
 			RosterItems:        1000,
 			OfflineMessages:    1000,
 			VCardBytes:         131072,
+			PEPNodes:           100,
+			PEPItems:           1000,
+			PEPItemBytes:       131072,
 			OutQueueBytes:      1048576,
 		},
 		Retention: Retention{

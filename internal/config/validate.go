@@ -312,6 +312,9 @@ func (l Limits) Validate() error {
 		{"roster_items", l.RosterItems},
 		{"offline_messages", l.OfflineMessages},
 		{"vcard_bytes", l.VCardBytes},
+		{"pep_nodes", l.PEPNodes},
+		{"pep_items", l.PEPItems},
+		{"pep_item_bytes", l.PEPItemBytes},
 		{"out_queue_bytes", l.OutQueueBytes},
 	}
 	for _, f := range ints {

@@ -195,6 +195,9 @@ func (d *Disco) accountInfo(ctx context.Context, st *stanza.Stanza) (*xmlel.Elem
 	// XEP-0030 §3.1: the primary identity of a bare JID is account, "most
 	// likely" of type registered.
 	q := xmlel.New(NSInfo, "query").Append(identity(iq.Identity{Category: "account", Type: "registered"}))
+	for _, id := range d.mux.AccountIdentities() {
+		q.Append(identity(id))
+	}
 	for _, f := range d.mux.Features(iq.Account) {
 		q.Append(xmlel.New(NSInfo, "feature", "var", f))
 	}
@@ -213,19 +216,25 @@ func (d *Disco) accountItems(ctx context.Context, st *stanza.Stanza) (*xmlel.Ele
 		return nil, err
 	}
 	q := xmlel.New(NSItems, "query", "node", node)
-	ok, err := d.authorized(ctx, st.From, st.To)
+	if node != "" {
+		ok, err := d.authorized(ctx, st.From, st.To)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// XEP-0030 §8: an empty result set, as for an account that
+			// does not exist.
+			return q, nil
+		}
+		return nil, stanza.E(stanza.ItemNotFound)
+	}
+	// Services list what the requester may see, whoever it is: PEP
+	// nodes with the open access model are for anyone (XEP-0163 §6.2).
+	items, err := d.mux.AccountItems(ctx, st.To, st.From)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		// XEP-0030 §8: an empty result set, as for an account that does
-		// not exist.
-		return q, nil
-	}
-	if node != "" {
-		return nil, stanza.E(stanza.ItemNotFound)
-	}
-	return q, nil
+	return q.Append(items...), nil
 }
 
 // authorized reports whether from may discover the account user

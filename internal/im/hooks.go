@@ -29,8 +29,13 @@ type Hooks struct {
 	MessageDelivered func(ctx context.Context, st *stanza.Stanza, to []router.Session)
 	// PresenceSent sees the broadcast presence of a local resource; el is
 	// nil when the resource became unavailable. initial is true for the
-	// first available presence of the session.
+	// first available presence of the session. It may add to el before
+	// it goes out (XEP-0398 puts the avatar hash in it).
 	PresenceSent func(ctx context.Context, full jid.JID, el *xmlel.Element, initial bool)
+	// PresenceDirected sees presence that a local resource directs to one
+	// entity (RFC 6121 §4.6), such as a room join, before it is routed;
+	// it may change st.El.
+	PresenceDirected func(ctx context.Context, st *stanza.Stanza)
 	// PresenceArrived sees available or unavailable presence that others
 	// sent to a local user.
 	PresenceArrived func(ctx context.Context, st *stanza.Stanza)
@@ -69,6 +74,14 @@ func (s *Service) presenceSent(ctx context.Context, full jid.JID, el *xmlel.Elem
 	for _, h := range s.hooks {
 		if h.PresenceSent != nil {
 			h.PresenceSent(ctx, full, el, initial)
+		}
+	}
+}
+
+func (s *Service) presenceDirected(ctx context.Context, st *stanza.Stanza) {
+	for _, h := range s.hooks {
+		if h.PresenceDirected != nil {
+			h.PresenceDirected(ctx, st)
 		}
 	}
 }

@@ -68,12 +68,10 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 		return
 	case stanza.IQ:
 		if st.To.IsZero() || st.To.Equal(from.Bare()) {
-			if st.IsRequest() {
-				st.To = from.Bare()
-				if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
-					resp.SetAttr("from", "")
-					sess.Send(resp)
-				}
+			st.To = from.Bare()
+			if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
+				resp.SetAttr("from", "")
+				sess.Send(resp)
 			}
 			return
 		}
@@ -149,7 +147,11 @@ func (s *Service) routeBack(ctx context.Context, st *stanza.Stanza, resp *xmlel.
 func (s *Service) deliverIQ(ctx context.Context, st *stanza.Stanza) {
 	if st.To.IsBare() {
 		if !st.IsRequest() {
-			return // responses to the bare JID belong to the server
+			// Responses to the bare JID belong to the server: they
+			// answer requests it sent on the user's behalf (PEP asks
+			// contacts for their entity capabilities).
+			s.mux.Serve(ctx, iq.Account, st)
+			return
 		}
 		if !s.exists(ctx, st.To) {
 			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))

@@ -163,6 +163,7 @@ func (s *Service) sendDirected(ctx context.Context, st *stanza.Stanza) {
 		}
 	}
 	s.mu.Unlock()
+	s.presenceDirected(ctx, st)
 	s.router.Route(ctx, st)
 }
 

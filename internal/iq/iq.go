@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -43,8 +44,19 @@ type Mux struct {
 	handlers   map[Target]map[string]Handler
 	features   map[Target]map[string]bool
 	identities []Identity
+	accountIDs []Identity
+	items      []ItemsFunc
 	extensions []func(domain string) *xmlel.Element
 	log        *slog.Logger
+
+	pmu     sync.Mutex
+	pending map[string]pending // requests the server sent, by id
+}
+
+// pending is a request the server sent and waits an answer to.
+type pending struct {
+	peer jid.JID // who must answer
+	ch   chan *stanza.Stanza
 }
 
 // NewMux returns an empty mux.
@@ -53,6 +65,50 @@ func NewMux(log *slog.Logger) *Mux {
 		handlers: map[Target]map[string]Handler{Server: {}, Account: {}},
 		features: map[Target]map[string]bool{Server: {}, Account: {}},
 		log:      log,
+		pending:  make(map[string]pending),
+	}
+}
+
+// MaxPending bounds the requests the server waits answers to at once.
+const MaxPending = 1000
+
+// ErrTooManyPending is returned by Await when MaxPending requests wait.
+var ErrTooManyPending = errors.New("iq: too many requests waiting for an answer")
+
+// Await registers a request with id that the server is about to send to
+// peer, and returns a channel that gets the answer (a result or error iq
+// from peer, passed to Serve) and a function to call when done waiting.
+// The id must be unguessable, so that no one else can answer in peer's
+// place.
+func (m *Mux) Await(id string, peer jid.JID) (<-chan *stanza.Stanza, func(), error) {
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	if len(m.pending) >= MaxPending {
+		return nil, nil, ErrTooManyPending
+	}
+	ch := make(chan *stanza.Stanza, 1)
+	m.pending[id] = pending{peer: peer, ch: ch}
+	return ch, func() {
+		m.pmu.Lock()
+		delete(m.pending, id)
+		m.pmu.Unlock()
+	}, nil
+}
+
+// answer hands a result or error iq to the request it answers, if the
+// server waits for one with that id from that sender.
+func (m *Mux) answer(st *stanza.Stanza) {
+	if t := st.Type(); t != "result" && t != "error" {
+		return
+	}
+	m.pmu.Lock()
+	p, ok := m.pending[st.ID()]
+	if ok && p.peer.Equal(st.From) {
+		delete(m.pending, st.ID())
+	}
+	m.pmu.Unlock()
+	if ok && p.peer.Equal(st.From) {
+		p.ch <- st // buffered, and each id is answered once
 	}
 }
 
@@ -77,6 +133,56 @@ func (m *Mux) AddIdentity(id Identity) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.identities = append(m.identities, id)
+}
+
+// AddAccountIdentity advertises an identity of every account besides
+// account/registered, such as pubsub/pep (XEP-0163 §6.1).
+func (m *Mux) AddAccountIdentity(id Identity) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.accountIDs = append(m.accountIDs, id)
+}
+
+// AccountIdentities returns the identities added with AddAccountIdentity.
+func (m *Mux) AccountIdentities() []Identity {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]Identity(nil), m.accountIDs...)
+}
+
+// ItemsFunc lists disco#items of an account (XEP-0030 §4) that a
+// requester may see, such as PEP nodes (XEP-0163 §6.2).
+type ItemsFunc func(ctx context.Context, account, requester jid.JID) ([]*xmlel.Element, error)
+
+// AddAccountItems adds a source of disco#items for accounts.
+func (m *Mux) AddAccountItems(f ItemsFunc) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.items = append(m.items, f)
+}
+
+// AccountItems returns the items of an account that requester may see.
+func (m *Mux) AccountItems(ctx context.Context, account, requester jid.JID) ([]*xmlel.Element, error) {
+	m.mu.RLock()
+	fs := append([]ItemsFunc(nil), m.items...)
+	m.mu.RUnlock()
+	var out []*xmlel.Element
+	for _, f := range fs {
+		items, err := f(ctx, account, requester)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+// Handler returns the handler registered for t and ns, or nil; a service
+// that extends another wraps it and registers the wrapper.
+func (m *Mux) Handler(t Target, ns string) Handler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.handlers[t][ns]
 }
 
 // AddExtension adds a XEP-0128 data form to the server's disco#info
@@ -129,9 +235,13 @@ func (m *Mux) Has(t Target, ns string) bool {
 
 // Serve answers a request and returns the response to send back: a result
 // or an error iq (service-unavailable for an unknown namespace, RFC 6120
-// §8.4). It returns nil for stanzas that are not requests.
+// §8.4). A response goes to the request the server sent (see Await);
+// Serve returns nil for it.
 func (m *Mux) Serve(ctx context.Context, t Target, st *stanza.Stanza) *xmlel.Element {
 	if !st.IsRequest() {
+		if st.Kind() == stanza.IQ {
+			m.answer(st)
+		}
 		return nil
 	}
 	payload := st.Payload()

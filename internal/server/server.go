@@ -25,6 +25,7 @@ import (
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/metrics"
+	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/storage"
@@ -121,6 +122,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
 	reg, _ := s.services(mux, store)
+	// After the vCard and private storage services, whose handlers PEP
+	// wraps for its conversions.
+	pepService := pep.New(pep.Config{
+		MaxNodes:      cfg.Limits.PEPNodes,
+		MaxItems:      cfg.Limits.PEPItems,
+		MaxItemBytes:  cfg.Limits.PEPItemBytes,
+		MaxVCardBytes: cfg.Limits.VCardBytes,
+	}, s.router, store, mux, log)
+	s.closers = append(s.closers, func(context.Context) { pepService.Close() })
+	core.AddHooks(im.Hooks{
+		PresenceSent:     pepService.PresenceSent,
+		PresenceArrived:  pepService.PresenceArrived,
+		PresenceDirected: pepService.PresenceDirected,
+	})
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{

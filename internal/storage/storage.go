@@ -42,6 +42,7 @@ type Store interface {
 	Private() Private
 	Blocklist() Blocklist
 	Invites() Invites
+	Pubsub() Pubsub
 	// Close flushes pending writes and releases the backend.
 	Close() error
 }
@@ -203,4 +204,56 @@ type Invites interface {
 	Use(ctx context.Context, hash []byte, host string, now time.Time) (bool, error)
 	// Expire removes the invitations that expired before t.
 	Expire(ctx context.Context, before time.Time) (int64, error)
+}
+
+// PubsubNode is one node of a user's personal publish-subscribe service
+// (XEP-0163).
+type PubsubNode struct {
+	Name string
+	// Config is the node configuration in the form its service encodes
+	// it; opaque here.
+	Config string
+}
+
+// PubsubItem is one published item of a node.
+type PubsubItem struct {
+	ID        string
+	Published time.Time // Publish stores the current time when it is zero
+	Payload   string    // the item's payload, XML; empty for none
+}
+
+// Pubsub stores the nodes of each user's personal pubsub service and
+// their items, which are kept in publication order: an item published
+// again under the same ID becomes the newest (XEP-0060 §12.1).
+type Pubsub interface {
+	// Nodes returns the user's nodes, sorted by name.
+	Nodes(ctx context.Context, user string) ([]PubsubNode, error)
+	// Node returns one node or ErrNotFound.
+	Node(ctx context.Context, user, node string) (PubsubNode, error)
+	// CreateNode adds a node; ErrExists if it exists, ErrQuota when the
+	// user already has limit nodes (limit <= 0: no limit).
+	CreateNode(ctx context.Context, user string, n PubsubNode, limit int) error
+	// ConfigureNode replaces the configuration of a node and removes its
+	// oldest items beyond maxItems (maxItems <= 0: no limit);
+	// ErrNotFound if there is no such node.
+	ConfigureNode(ctx context.Context, user string, n PubsubNode, maxItems int) error
+	// DeleteNode removes a node and its items; ErrNotFound if there was
+	// none.
+	DeleteNode(ctx context.Context, user, node string) error
+	// Publish stores an item as the newest of the node, replacing an item
+	// with the same ID, then removes the oldest items beyond maxItems
+	// (maxItems <= 0: no limit). ErrNotFound if there is no such node.
+	Publish(ctx context.Context, user, node string, it PubsubItem, maxItems int) error
+	// Items returns the newest items of a node, newest first, at most max
+	// of them (max <= 0: all). ErrNotFound if there is no such node.
+	Items(ctx context.Context, user, node string, max int) ([]PubsubItem, error)
+	// Item returns one item; ErrNotFound if the node or the item does not
+	// exist.
+	Item(ctx context.Context, user, node, id string) (PubsubItem, error)
+	// Retract removes one item; ErrNotFound if the node or the item does
+	// not exist.
+	Retract(ctx context.Context, user, node, id string) error
+	// Purge removes every item of a node; ErrNotFound if there is no such
+	// node.
+	Purge(ctx context.Context, user, node string) error
 }

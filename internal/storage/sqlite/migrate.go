@@ -12,8 +12,14 @@ import (
 )
 
 // migrationFiles holds the schema changes, one file each, named
-// NNNN_what.sql and numbered from 0001 without gaps. A released file is
-// never edited: a change to the schema is a new file.
+// NNNN_what.sql and numbered from 0001 in increasing order. A released
+// file is never edited: a change to the schema is a new file.
+//
+// The numbers may have gaps: areas are developed side by side, each with
+// its number reserved, and a database that was created before a lower
+// number arrived gets that migration applied when it does. Migrations are
+// therefore written to be independent of one another's order when their
+// numbers are close.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -32,15 +38,15 @@ func loadMigrations() ([]migration, error) {
 		return nil, err
 	}
 	var ms []migration
-	for i, name := range names { // fs.Glob sorts
+	for _, name := range names { // fs.Glob sorts
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || len(num) != 4 {
 			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
 		}
-		if v != i+1 {
-			return nil, fmt.Errorf("migration %s: want number %04d", base, i+1)
+		if v < 1 || (len(ms) > 0 && v <= ms[len(ms)-1].version) {
+			return nil, fmt.Errorf("migration %s: number %04d is not above the one before", base, v)
 		}
 		b, err := migrationFiles.ReadFile(name)
 		if err != nil {
@@ -62,8 +68,10 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	}
 	// Usually there is nothing to do: find out without taking the write
 	// lock, which another process may hold for a while.
-	if v, err := schemaVersion(ctx, w); err == nil && v == len(ms) {
-		return nil
+	if n, err := schemaCount(ctx, w); err == nil && n == len(ms) {
+		if v, err := schemaVersion(ctx, w); err == nil && v == ms[len(ms)-1].version {
+			return nil
+		}
 	}
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
@@ -77,15 +85,33 @@ func migrate(ctx context.Context, w *sql.DB) error {
 ) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&current); err != nil {
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_version")
+	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if current > len(ms) {
-		return fmt.Errorf("%w: the database has schema version %d, this samtal knows up to %d; run a newer samtal or restore a backup",
-			ErrSchemaNewer, current, len(ms))
+	current := 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		applied[v] = true
+		current = max(current, v)
 	}
-	for _, m := range ms[current:] {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if newest := ms[len(ms)-1].version; current > newest {
+		return fmt.Errorf("%w: the database has schema version %d, this samtal knows up to %d; run a newer samtal or restore a backup",
+			ErrSchemaNewer, current, newest)
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
 		}
@@ -99,6 +125,13 @@ func migrate(ctx context.Context, w *sql.DB) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	return nil
+}
+
+// schemaCount returns how many migrations were applied.
+func schemaCount(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM schema_version").Scan(&n)
+	return n, err
 }
 
 // schemaVersion returns the newest migration applied, or an error when

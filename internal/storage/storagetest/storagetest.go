@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Private", privateTests},
 		{"Blocklist", blocklistTests},
 		{"Invites", inviteTests},
+		{"Pubsub", pubsubTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},

@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// TestPEP drives PEP with slixmpp: OMEMO device lists and bundles of both
+// namespaces with publish-options, +notify delivery through entity
+// capabilities, the last item on presence, preconditions, access models,
+// bookmarks in step between private storage and XEP-0402, and vCard
+// avatars published as XEP-0084.
+func TestPEP(t *testing.T) {
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	const pw = "correct horse battery staple"
+	for _, u := range []string{"pa", "pb", "pc", "bk", "bx", "ea", "eb"} {
+		s.AddUser(u, pw)
+	}
+	t.Run("omemo", func(t *testing.T) { s.slixPEP(t, "omemo", pw, "pa", "pb", "pc") })
+	t.Run("bookmarks", func(t *testing.T) { s.slixPEP(t, "bookmarks", pw, "bk", "bx") })
+	t.Run("avatar", func(t *testing.T) { s.slixPEP(t, "avatar", pw, "ea", "eb") })
+}
+
+// slixPEP runs a scenario of interop/slix_pep.py.
+func (s *Server) slixPEP(t *testing.T, scenario, password string, users ...string) {
+	t.Helper()
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"interop/slix_pep.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
+	args = append(args, users...)
+	cmd := exec.CommandContext(ctx, python, args...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("slixmpp %s:\n%s", scenario, out)
+	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
+		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
+	}
+}
