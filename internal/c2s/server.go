@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
@@ -51,7 +52,35 @@ type Config struct {
 	SCRAMIterations int
 	// NoChannelBinding hides the SCRAM -PLUS mechanisms.
 	NoChannelBinding bool
+
+	// ResumeWindow is how long a session whose connection was lost
+	// waits to be resumed (XEP-0198 §5); zero offers no resumption.
+	ResumeWindow time.Duration
+	// MaxUnacked and MaxUnackedBytes bound what one session keeps until
+	// its client acknowledges it; past either the session ends.
+	MaxUnacked      int
+	MaxUnackedBytes int
+	// AckEvery and AckDelay decide when the server asks for an ack: when
+	// AckEvery stanzas wait for one, or AckDelay after the first.
+	AckEvery int
+	AckDelay time.Duration
+	// Location is the address ("host:port") where a client should
+	// resume its session, sent in <enabled/>; empty sends none.
+	Location string
+	// CSIBuffer bounds the stanzas held back for an inactive client
+	// (XEP-0352); a full buffer is sent.
+	CSIBuffer int
 }
+
+// Defaults of the stream management and client state settings that are
+// zero in a Config.
+const (
+	DefaultMaxUnacked      = 1000
+	DefaultMaxUnackedBytes = 1 << 20
+	DefaultAckEvery        = 5
+	DefaultAckDelay        = 2 * time.Second
+	DefaultCSIBuffer       = 100
+)
 
 // Core is what a bound session hands its stanzas to.
 type Core interface {
@@ -61,6 +90,14 @@ type Core interface {
 	// Ended is called once after a bound session ended, for example to
 	// broadcast unavailable presence.
 	Ended(ctx context.Context, s router.Session)
+}
+
+// Redeliverer is implemented by a Core that takes back the messages the
+// client of an ended session did not acknowledge (XEP-0198 §4): it treats
+// them as sent to the user while the resource gone is unavailable, so that
+// they reach another resource or offline storage.
+type Redeliverer interface {
+	Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Element, at time.Time)
 }
 
 // PreAuth is what a connection offers before authentication: in-band
@@ -115,6 +152,9 @@ type Service struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*Session]struct{}
+
+	smMu      sync.Mutex
+	resumable map[string]*outbox // by SM-ID
 }
 
 // New returns a service; call Listen to accept connections.
@@ -123,12 +163,28 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 	if cfg.IdleGrace == 0 {
 		cfg.IdleGrace = time.Minute
 	}
+	if cfg.MaxUnacked == 0 {
+		cfg.MaxUnacked = DefaultMaxUnacked
+	}
+	if cfg.MaxUnackedBytes == 0 {
+		cfg.MaxUnackedBytes = DefaultMaxUnackedBytes
+	}
+	if cfg.AckEvery <= 0 {
+		cfg.AckEvery = DefaultAckEvery
+	}
+	if cfg.AckDelay <= 0 {
+		cfg.AckDelay = DefaultAckDelay
+	}
+	if cfg.CSIBuffer <= 0 {
+		cfg.CSIBuffer = DefaultCSIBuffer
+	}
 	return &Service{
 		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,
 		gate:  transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
 		fails: newPenalty(cfg.AuthFailuresPerIP),
 		ctx:   ctx, cancel: cancel,
-		conns: make(map[*Session]struct{}),
+		conns:     make(map[*Session]struct{}),
+		resumable: make(map[string]*outbox),
 	}
 }
 
@@ -226,6 +282,17 @@ func (s *Service) Close(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+	}
+	// Sessions waiting to be resumed end now, while storage is still
+	// open for what their clients did not acknowledge.
+	s.smMu.Lock()
+	waiting := make([]*outbox, 0, len(s.resumable))
+	for _, b := range s.resumable {
+		waiting = append(waiting, b)
+	}
+	s.smMu.Unlock()
+	for _, b := range waiting {
+		b.end()
 	}
 	s.cancel()
 }

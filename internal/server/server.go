@@ -130,6 +130,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		FakeSecret:        secret,
 		SCRAMIterations:   cfg.SCRAMIterations,
 		NoChannelBinding:  !cfg.SASLChannelBinding,
+		ResumeWindow:      time.Duration(cfg.Stream.ResumeWindow),
+		MaxUnacked:        cfg.Stream.MaxUnacked,
+		MaxUnackedBytes:   cfg.Stream.MaxUnackedBytes,
+		AckEvery:          cfg.Stream.AckEvery,
+		AckDelay:          time.Duration(cfg.Stream.AckDelay),
+		Location:          cfg.Stream.Location,
+		CSIBuffer:         cfg.Stream.CSIBuffer,
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
 	s.closers = append(s.closers, s.c2s.Close)
 

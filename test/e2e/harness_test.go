@@ -224,11 +224,19 @@ func requireSlixmpp(t *testing.T) {
 // Slix runs a slixmpp scenario against s.
 func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) {
 	t.Helper()
+	s.SlixWith(t, nil, scenario, password, users...)
+}
+
+// SlixWith runs a slixmpp scenario with extra arguments.
+func (s *Server) SlixWith(t *testing.T, extra []string, scenario, password string, users ...string) {
+	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(args, extra...)
+	args = append(args, "--users")
 	args = append(args, users...)
 	cmd := exec.CommandContext(ctx, python, args...)
 	out, err := cmd.CombinedOutput()
