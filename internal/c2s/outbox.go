@@ -28,6 +28,11 @@ type outbox struct {
 	conn  *Session // the connection writing for the session; nil while detached
 	owner *Session // the session the router knows
 	ended bool
+	// starting holds stanzas back until the client has learnt that it
+	// is bound: nothing may come before the bind result or the SASL2
+	// <success/>.
+	starting bool
+	early    []*xmlel.Element
 
 	// Stream management (XEP-0198).
 	sm        bool   // enabled
@@ -56,7 +61,19 @@ type unacked struct {
 }
 
 func newOutbox(svc *Service, s *Session) *outbox {
-	return &outbox{svc: svc, jid: s.jid, conn: s, owner: s}
+	return &outbox{svc: svc, jid: s.jid, conn: s, owner: s, starting: true}
+}
+
+// start lets stanzas through, those that came while starting first.
+func (b *outbox) start() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.starting = false
+	early := b.early
+	b.early = nil
+	for _, el := range early {
+		b.pass(el)
+	}
 }
 
 // send passes el to the client, or holds it back while the client is
@@ -68,16 +85,25 @@ func (b *outbox) send(el *xmlel.Element) {
 		b.svc.late(el, b.jid)
 		return
 	}
+	if b.starting {
+		b.early = append(b.early, el)
+		b.mu.Unlock()
+		return
+	}
+	b.pass(el)
+	b.mu.Unlock()
+}
+
+// pass sends el or holds it back. b.mu is held.
+func (b *outbox) pass(el *xmlel.Element) {
 	if b.inactive {
 		if !important(el) {
 			b.hold(el)
-			b.mu.Unlock()
 			return
 		}
 		b.flushHeld()
 	}
 	b.emit(el)
-	b.mu.Unlock()
 }
 
 // emit writes el to the connection, if any, and keeps it until the client
@@ -237,7 +263,10 @@ func (b *outbox) end() {
 		}
 	}
 	owner, queue, usedMAM := b.owner, b.queue, b.usedMAM
-	b.queue, b.bytes, b.held = nil, 0, nil // held: presence and chat states for a resource that is gone
+	for _, el := range b.early {
+		queue = append(queue, unacked{el: el, at: time.Now()})
+	}
+	b.queue, b.bytes, b.held, b.early = nil, 0, nil, nil // held: presence and chat states for a resource that is gone
 	b.mu.Unlock()
 
 	svc := b.svc

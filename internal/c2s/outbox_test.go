@@ -62,6 +62,7 @@ func detachedBox(t *testing.T, svc *Service) *outbox {
 	b := newOutbox(svc, s)
 	b.conn = nil
 	b.sm = true
+	b.starting = false
 	s.box = b
 	svc.m.Sessions.Add(1)
 	return b

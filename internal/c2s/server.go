@@ -23,6 +23,7 @@ import (
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
@@ -70,6 +71,14 @@ type Config struct {
 	// CSIBuffer bounds the stanzas held back for an inactive client
 	// (XEP-0352); a full buffer is sent.
 	CSIBuffer int
+
+	// FastTokens stores FAST tokens (XEP-0484); nil offers no FAST.
+	FastTokens storage.FastTokens
+	// FASTLifetime is how long a FAST token is valid.
+	FASTLifetime time.Duration
+	// Carbons enables message carbons for Bind 2 (XEP-0386); nil
+	// does not offer them inline.
+	Carbons Carbons
 }
 
 // Defaults of the stream management and client state settings that are
@@ -80,6 +89,7 @@ const (
 	DefaultAckEvery        = 5
 	DefaultAckDelay        = 2 * time.Second
 	DefaultCSIBuffer       = 100
+	DefaultFASTLifetime    = 21 * 24 * time.Hour
 )
 
 // Core is what a bound session hands its stanzas to.
@@ -177,6 +187,9 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 	}
 	if cfg.CSIBuffer <= 0 {
 		cfg.CSIBuffer = DefaultCSIBuffer
+	}
+	if cfg.FASTLifetime <= 0 {
+		cfg.FASTLifetime = DefaultFASTLifetime
 	}
 	return &Service{
 		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,

@@ -66,6 +66,8 @@ type Session struct {
 	ending atomic.Bool
 	// replaced is set when another connection resumed the session.
 	replaced atomic.Bool
+	// clientID is the client's XEP-0388 user-agent id, or "".
+	clientID string
 
 	tokens float64
 	last   time.Time
@@ -242,6 +244,10 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			m.Append(xmlel.TextElement(stream.NSSASL, "mechanism", name))
 		}
 		features.Append(m)
+		if s.secure() {
+			// XEP-0388 §4: SASL2 only on an encrypted stream.
+			features.Append(s.sasl2Feature(mechs))
+		}
 		if len(bindings) > 0 {
 			cb := xmlel.New(nsSASLCB, "sasl-channel-binding")
 			for _, t := range sasl.ChannelBindingTypes(bindings) {
@@ -283,6 +289,18 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			if ok {
 				s.r.Reset(s.conn)
 				return true, nil
+			}
+			if failures++; failures >= maxAuthAttempts {
+				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
+			}
+		case el.Is(nsSASL2, "authenticate") && s.secure():
+			ok, err := s.authenticate2(ctx, el, mechs)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				// XEP-0388 §2.6.1: the stream goes on without a restart.
+				return false, s.serveStanzas(ctx)
 			}
 			if failures++; failures >= maxAuthAttempts {
 				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
@@ -619,7 +637,8 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 	}
 	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
 		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", s.jid.String())))
-	s.Send(res)
+	s.write(res)
+	s.box.start()
 	return nil
 }
 

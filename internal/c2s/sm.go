@@ -101,6 +101,12 @@ func wantsResume(v string) bool { return v == "true" || v == "1" }
 // error when the client's 'h' is impossible. On success the session's
 // unacknowledged stanzas are already queued after the answer.
 func (s *Session) resume(el *xmlel.Element) (*xmlel.Element, error) {
+	return s.resumeWith(el, func(resumed *xmlel.Element) *xmlel.Element { return resumed })
+}
+
+// resumeWith resumes as resume does; wrap makes the element to send in
+// place of <resumed/> (SASL2 puts it in its <success/>, XEP-0198 §9.2).
+func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element) *xmlel.Element) (*xmlel.Element, error) {
 	if s.svc.cfg.ResumeWindow <= 0 {
 		return smFailed(stanza.FeatureNotImplemented), nil
 	}
@@ -138,7 +144,8 @@ func (s *Session) resume(el *xmlel.Element) (*xmlel.Element, error) {
 	s.box = b
 	s.q.Start()
 	resumed := xmlel.New(nsSM, "resumed", "h", strconv.FormatUint(uint64(b.in), 10), "previd", b.id)
-	s.writeNonza(resumed)
+	s.bound = true
+	s.writeNonza(wrap(resumed))
 	b.resend()
 	// XEP-0352 §4.2: a resumed stream starts active.
 	b.inactive = false
@@ -149,7 +156,6 @@ func (s *Session) resume(el *xmlel.Element) (*xmlel.Element, error) {
 		old.replaced.Store(true)
 		old.closeStream(stream.Error{Condition: stream.Conflict, Text: "the session was resumed elsewhere"}, false, false)
 	}
-	s.bound = true
 	s.raw.SetIdle(s.svc.cfg.IdleTimeout, s.svc.cfg.IdleGrace, s.ping)
 	return nil, nil
 }
