@@ -216,6 +216,33 @@ func TestOutboxEndHandsBackUnacked(t *testing.T) {
 	}
 }
 
+func TestOutboxEndLeavesArchivedToTheArchive(t *testing.T) {
+	svc, core := testService(t, Config{})
+	b := detachedBox(t, svc)
+	archived := msg("archived")
+	archived.Append(xmlel.New("urn:xmpp:sid:0", "stanza-id", "by", "juliet@example.org", "id", "x1"))
+	foreign := msg("foreign id")
+	foreign.Append(xmlel.New("urn:xmpp:sid:0", "stanza-id", "by", "romeo@example.org", "id", "x2"))
+	b.send(archived)
+	b.send(foreign)
+	b.queriedArchive()
+	b.end()
+	// The client syncs the archive when it comes back: only the message
+	// the user's archive does not hold comes back.
+	if got := strings.Join(core.undelivered, ","); got != "foreign id" {
+		t.Errorf("undelivered = %q, want only the message without the user's stanza-id", got)
+	}
+
+	svc2, core2 := testService(t, Config{})
+	b2 := detachedBox(t, svc2)
+	b2.send(archived)
+	b2.end()
+	// A client that never used the archive gets it back.
+	if got := strings.Join(core2.undelivered, ","); got != "archived" {
+		t.Errorf("without archive use undelivered = %q, want the message", got)
+	}
+}
+
 func TestImportant(t *testing.T) {
 	parse := func(s string) *xmlel.Element {
 		el, err := xmlstream.Parse([]byte(s), xmlstream.Limits{})

@@ -288,7 +288,7 @@ func (s *Session) bind2(req *xmlel.Element) (bound, failure *xmlel.Element) {
 	for _, c := range req.Elements() {
 		switch {
 		case c.Is(nsSM, "enable"):
-			bound.Append(s.enableSM(c))
+			bound.Append(s.enableSM(c, false))
 		case c.Is(nsCarbons, "enable"):
 			// XEP-0386 §3: this must succeed and has no answer.
 			if cb := s.svc.cfg.Carbons; cb != nil {

@@ -57,18 +57,19 @@ func (svc *Service) lookup(id string) *outbox {
 
 // enableSM handles <enable/> (XEP-0198 §3) and returns the answer:
 // <enabled/>, resumable when the client asks and the server allows it, or
-// <failed/>.
-func (s *Session) enableSM(el *xmlel.Element) *xmlel.Element {
+// <failed/>. With write it also sends the answer, before any stanza that
+// the new counter counts (§4: the count starts after <enabled/>).
+func (s *Session) enableSM(el *xmlel.Element, write bool) *xmlel.Element {
 	b := s.box
 	if b == nil {
 		// §3: only after resource binding.
-		return smFailed(stanza.UnexpectedRequest)
+		return s.smAnswer(smFailed(stanza.UnexpectedRequest), write)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sm {
 		// §3: at most one attempt.
-		return smFailed(stanza.UnexpectedRequest)
+		return s.smAnswer(smFailed(stanza.UnexpectedRequest), write)
 	}
 	b.sm = true
 	b.in, b.acked = 0, 0
@@ -87,7 +88,14 @@ func (s *Session) enableSM(el *xmlel.Element) *xmlel.Element {
 			enabled.SetAttr("location", loc)
 		}
 	}
-	return enabled
+	return s.smAnswer(enabled, write)
+}
+
+func (s *Session) smAnswer(el *xmlel.Element, write bool) *xmlel.Element {
+	if write {
+		s.writeNonza(el)
+	}
+	return el
 }
 
 // wantsResume reads the xs:boolean 'resume' attribute.
@@ -208,7 +216,7 @@ func (s *Session) nonza(el *xmlel.Element) (bool, error) {
 		}
 		return true, nil
 	case el.Is(nsSM, "enable"):
-		s.writeNonza(s.enableSM(el))
+		s.enableSM(el, true)
 		return true, nil
 	case el.Is(nsSM, "resume"):
 		if s.bound {

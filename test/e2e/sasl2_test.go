@@ -399,3 +399,64 @@ func TestSASL2Bind2FAST(t *testing.T) {
 		}
 	}
 }
+
+// endpoint returns the tls-server-end-point channel-binding data (RFC
+// 5929 §4.1) of the server's ECDSA-SHA256 certificate.
+func (c *raw) endpoint() []byte {
+	cs := c.conn.(*tls.Conn).ConnectionState()
+	h := sha256.Sum256(cs.PeerCertificates[0].Raw)
+	return h[:]
+}
+
+// TestFASTRotation checks token rotation (XEP-0484 §3.5) with
+// HT-SHA-256-ENDP: a token used in the second half of its life brings a
+// new one; the old one keeps working until the new one is used, a newer
+// unused token replaces an older unused one, and using the new one ends
+// the old.
+func TestFASTRotation(t *testing.T) {
+	s := StartServer(t, Options{Extra: "[stream]\nfast_token_lifetime = \"10s\"\n"})
+	s.AddUser("romeo", "juliet&more")
+	ua := uuid4()
+	login := func(token string) *xmlel.Element {
+		t.Helper()
+		c := dialRaw(t, s.C2S)
+		f := c.starttls("localhost")
+		if !slices.Contains(texts(f.Child(xSASL2, "authentication").Child(xSASL2, "inline").Child(xFAST, "fast"), xFAST, "mechanism"), "HT-SHA-256-ENDP") {
+			t.Fatalf("HT-SHA-256-ENDP not offered: %v", f)
+		}
+		return c.fastAuth("HT-SHA-256-ENDP", "romeo", token, ua, "<fast xmlns='urn:xmpp:fast:0'/>", c.endpoint())
+	}
+	c := dialRaw(t, s.C2S)
+	c.starttls("localhost")
+	c.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" +
+		b64([]byte("\x00romeo\x00juliet&more")) + "</initial-response><user-agent id='" + ua + "'/>" +
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-ENDP'/></authenticate>")
+	t1 := c.next().Child(xFAST, "token").Attr("token")
+
+	el := login(t1)
+	if !el.Is(xSASL2, "success") || el.Child(xFAST, "token") != nil {
+		t.Fatalf("a young token: want success without rotation, got %v", el)
+	}
+	time.Sleep(6 * time.Second) // into the second half of its life
+	el = login(t1)
+	t2 := el.Child(xFAST, "token")
+	if !el.Is(xSASL2, "success") || t2 == nil {
+		t.Fatalf("an old token: want success with a new token, got %v", el)
+	}
+	// The old token still works until the new one is used, and brings a
+	// newer one that replaces the unused t2.
+	el = login(t1)
+	t3 := el.Child(xFAST, "token")
+	if !el.Is(xSASL2, "success") || t3 == nil {
+		t.Fatalf("the old token before the new one is used: %v", el)
+	}
+	if el := login(t2.Attr("token")); !el.Is(xSASL2, "failure") {
+		t.Errorf("a replaced unused token works: %v", el)
+	}
+	if el := login(t3.Attr("token")); !el.Is(xSASL2, "success") || el.Child(xFAST, "token") != nil {
+		t.Errorf("the newest token: %v", el)
+	}
+	if el := login(t1); !el.Is(xSASL2, "failure") {
+		t.Errorf("the old token works after the new one was used: %v", el)
+	}
+}
