@@ -229,6 +229,11 @@ func (b *outbox) detach(c *Session) bool {
 		b.reqTimer.Stop()
 		b.reqTimer = nil
 	}
+	// Nobody reads while the client is away: what can wait is held as
+	// for an inactive client, one presence per sender, rather than
+	// filling the queue towards its bound. A resumed stream starts
+	// active (XEP-0352 §4.2) and gets it then.
+	b.inactive = true
 	b.expiry = time.AfterFunc(b.window, b.end)
 	return true
 }

@@ -3,8 +3,10 @@ package c2s
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
 )
@@ -240,6 +243,39 @@ func TestOutboxEndLeavesArchivedToTheArchive(t *testing.T) {
 	// A client that never used the archive gets it back.
 	if got := strings.Join(core2.undelivered, ","); got != "archived" {
 		t.Errorf("without archive use undelivered = %q, want the message", got)
+	}
+}
+
+func TestDetachedHoldsPresence(t *testing.T) {
+	svc, _ := testService(t, Config{ResumeWindow: time.Minute})
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	go io.Copy(io.Discard, c2)
+	s := &Session{svc: svc, jid: jid.MustParse("juliet@example.org/balcony"), q: transport.NewQueue(c1, 0)}
+	if _, err := svc.router.Bind(s, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := newOutbox(svc, s)
+	s.box = b
+	b.start()
+	b.sm, b.window = true, time.Minute
+	b.id = svc.register(b)
+	b.send(msg("before"))
+	if !b.detach(s) {
+		t.Fatal("detach = false for a resumable session")
+	}
+	defer b.end()
+	for i := range 50 {
+		b.send(xmlel.New("", "presence", "from", fmt.Sprintf("c%d@example.org/r", i%5)))
+	}
+	b.mu.Lock()
+	queued, held := len(b.queue), len(b.held)
+	b.mu.Unlock()
+	if queued != 1 || held != 5 {
+		t.Errorf("while detached: %d queued, %d held; want 1 and one presence per sender (5)", queued, held)
+	}
+	if svc.lookup(b.id) != b {
+		t.Error("the detached session cannot be found for resumption")
 	}
 }
 

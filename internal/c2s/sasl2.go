@@ -14,7 +14,6 @@ import (
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
-	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -138,8 +137,8 @@ func (s *Session) authenticate2(ctx context.Context, auth *xmlel.Element, advert
 		extra = append(extra, smFailedEl)
 	}
 	if b := auth.Child(nsBind2, "bind"); b != nil {
-		bound, failure := s.bind2(b)
-		if failure != nil {
+		bound, ok := s.bind2(ctx, b)
+		if !ok {
 			// The bind failed: the client is authenticated but bound to
 			// nothing, and may bind the RFC 6120 way.
 			s.writeNonza(success(extra...))
@@ -274,17 +273,26 @@ func metricMech(m string) string {
 }
 
 // bind2 binds a resource as Bind 2 asks (XEP-0386 §3) and enables what
-// the client asked for with it. It returns the <bound/> element, or the
-// failure when no resource could be bound.
-func (s *Session) bind2(req *xmlel.Element) (bound, failure *xmlel.Element) {
+// the client asked for with it. It returns the <bound/> element, or false
+// when no resource could be bound.
+//
+// NOTSPEC(XEP-0386 §3): offline messages are not cleared "as they will be
+// provided by MAM": they are delivered on initial presence as for any
+// session, because the archive may be off or hold less than the offline
+// store (messages from before the archive was on, or past its retention).
+func (s *Session) bind2(ctx context.Context, req *xmlel.Element) (*xmlel.Element, bool) {
 	resource := s.bind2Resource(req.ChildText(nsBind2, "tag"))
 	// A resource derived from the client's id is that client's: a
 	// session it left behind gives way (XEP-0386 §3).
 	replace := s.svc.cfg.ReplaceOnConflict || s.clientID != ""
 	if cond := s.bindResource(resource, replace); cond != "" {
-		return nil, stanza.E(cond).Element()
+		s.svc.log.Debug("c2s Bind 2 failed", "condition", cond)
+		return nil, false
 	}
-	bound = xmlel.New(nsBind2, "bound")
+	bound := xmlel.New(nsBind2, "bound")
+	if f := s.svc.cfg.Bound; f != nil {
+		bound.Append(f(ctx, s.jid)...)
+	}
 	for _, c := range req.Elements() {
 		switch {
 		case c.Is(nsSM, "enable"):
@@ -298,7 +306,7 @@ func (s *Session) bind2(req *xmlel.Element) (bound, failure *xmlel.Element) {
 			s.box.setInactive(c.Local == "inactive")
 		}
 	}
-	return bound, nil
+	return bound, true
 }
 
 // bind2Resource makes the resource of a Bind 2 session: the client's tag

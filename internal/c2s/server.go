@@ -79,6 +79,10 @@ type Config struct {
 	// Carbons enables message carbons for Bind 2 (XEP-0386); nil
 	// does not offer them inline.
 	Carbons Carbons
+	// Bound returns elements for Bind 2's <bound/> that describe the
+	// new session's account, such as the archive's <metadata/>
+	// (XEP-0386 §3, XEP-0313); nil adds none.
+	Bound func(ctx context.Context, full jid.JID) []*xmlel.Element
 }
 
 // Defaults of the stream management and client state settings that are

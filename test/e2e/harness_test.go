@@ -29,7 +29,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "samtal")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/samtal")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("SAMTAL_E2E_RACE") != "" {
+		// The race detector in the server under test.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../../cmd/samtal")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building samtal:", err)
@@ -152,6 +157,9 @@ func (s *Server) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-done
 		s.t.Errorf("samtal did not stop on SIGTERM within 15s")
+	}
+	if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+		s.t.Errorf("the race detector found a data race in the server")
 	}
 	if s.t.Failed() {
 		s.t.Logf("server output:\n%s", s.out.String())

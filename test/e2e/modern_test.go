@@ -111,3 +111,87 @@ func TestStreamManagementBound(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamManagementWire checks the XEP-0198 elements on the wire
+// against the XEP's examples: the feature, enable before binding
+// (refused), <enabled/> with its id, max and location, acks both ways,
+// a second enable, an 'h' that acknowledges too much, and resumption by
+// another user or of an unknown id.
+func TestStreamManagementWire(t *testing.T) {
+	s := StartServer(t, Options{Extra: "[stream]\nresume_window = \"60s\"\nlocation = \"127.0.0.1:5222\"\n"})
+	s.AddUser("wire", "pw-w")
+	s.AddUser("thief", "pw-t")
+	c := dialRaw(t, s.C2S)
+	c.starttls("localhost")
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + b64([]byte("\x00wire\x00pw-w")) + "</auth>")
+	if el := c.next(); el.Local != "success" {
+		t.Fatalf("auth: %v", el)
+	}
+	c.r.Reset(c.conn)
+	c.open("localhost")
+	if f := c.next(); f.Child(xSM, "sm") == nil || f.Child(xCSI, "csi") == nil {
+		t.Fatalf("features lack <sm/> or <csi/>: %v", f)
+	}
+	// §3: not before binding.
+	c.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	if el := c.next(); !el.Is(xSM, "failed") || el.Child("urn:ietf:params:xml:ns:xmpp-stanzas", "unexpected-request") == nil {
+		t.Fatalf("enable before bind: %v", el)
+	}
+	c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>wire</resource></bind></iq>")
+	c.next()
+	c.send("<enable xmlns='urn:xmpp:sm:3' resume='1' max='30'/>")
+	en := c.next()
+	if !en.Is(xSM, "enabled") || en.Attr("resume") != "true" || en.Attr("id") == "" || en.Attr("max") != "30" || en.Attr("location") != "127.0.0.1:5222" {
+		t.Fatalf("enabled: %v", en)
+	}
+	id := en.Attr("id")
+	if strings.Contains(id, "wire") {
+		t.Errorf("the SM-ID %q shows the user", id)
+	}
+	c.send("<enable xmlns='urn:xmpp:sm:3'/>")
+	if el := c.next(); !el.Is(xSM, "failed") {
+		t.Fatalf("second enable: %v", el)
+	}
+	c.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq><presence/><r xmlns='urn:xmpp:sm:3'/>")
+	sent := 0
+	for {
+		el := c.next()
+		if el.Is(xSM, "a") {
+			if el.Attr("h") != "2" {
+				t.Errorf("<a/> h=%s, want 2", el.Attr("h"))
+			}
+			break
+		}
+		if el.Local == "iq" || el.Local == "presence" || el.Local == "message" {
+			sent++
+		}
+	}
+	c.send(fmt.Sprintf("<a xmlns='urn:xmpp:sm:3' h='%d'/>", sent))
+	// Someone else cannot take the session over, nor can an unknown id.
+	th := dialRaw(t, s.C2S)
+	th.starttls("localhost")
+	th.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + b64([]byte("\x00thief\x00pw-t")) + "</auth>")
+	th.next()
+	th.r.Reset(th.conn)
+	th.open("localhost")
+	th.next()
+	for _, previd := range []string{id, "no-such-id"} {
+		th.send("<resume xmlns='urn:xmpp:sm:3' h='0' previd='" + previd + "'/>")
+		if el := th.next(); !el.Is(xSM, "failed") || el.Child("urn:ietf:params:xml:ns:xmpp-stanzas", "item-not-found") == nil {
+			t.Errorf("resume of %q by another user: %v", previd, el)
+		}
+	}
+	// §6: acknowledging more than was sent ends the stream.
+	c.send(fmt.Sprintf("<a xmlns='urn:xmpp:sm:3' h='%d'/>", sent+10))
+	for {
+		el := c.next()
+		if el.Is(xStream, "error") {
+			hc := el.Child(xSM, "handled-count-too-high")
+			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", "undefined-condition") == nil || hc == nil ||
+				hc.Attr("h") != fmt.Sprint(sent+10) || hc.Attr("send-count") != fmt.Sprint(sent) {
+				t.Errorf("stream error %v, want undefined-condition with handled-count-too-high h=%d send-count=%d", el, sent+10, sent)
+			}
+			break
+		}
+	}
+}
