@@ -135,7 +135,7 @@ func (b *outbox) emit(el *xmlel.Element) {
 func (b *outbox) overflow() {
 	b.svc.log.Info("c2s client acknowledges too little, ending its session")
 	if c := b.conn; c != nil {
-		c.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too many unacknowledged stanzas"}, false, false)
+		c.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too many unacknowledged stanzas"}, true, false)
 		return
 	}
 	go b.end()

@@ -219,6 +219,36 @@ func TestOutboxEndHandsBackUnacked(t *testing.T) {
 	}
 }
 
+func TestOutboxEndAnswersRequests(t *testing.T) {
+	svc, core := testService(t, Config{})
+	var mu sync.Mutex
+	var routed []*xmlel.Element
+	svc.router.SetLocal(router.HandlerFunc(func(_ context.Context, st *stanza.Stanza) {
+		mu.Lock()
+		defer mu.Unlock()
+		routed = append(routed, st.El)
+	}))
+	b := detachedBox(t, svc)
+	b.send(xmlel.New("", "iq", "type", "get", "id", "q1", "from", "romeo@example.org/orchard", "to", "juliet@example.org/balcony").
+		Append(xmlel.New("urn:xmpp:ping", "ping")))
+	b.send(xmlel.New("", "iq", "type", "result", "id", "q2", "from", "romeo@example.org/orchard", "to", "juliet@example.org/balcony"))
+	b.send(xmlel.New("", "presence", "from", "romeo@example.org/orchard"))
+	b.end()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(routed) != 1 {
+		t.Fatalf("routed %d stanzas, want one error reply: %v", len(routed), routed)
+	}
+	e := routed[0]
+	if e.Attr("type") != "error" || e.Attr("id") != "q1" || e.Attr("to") != "romeo@example.org/orchard" ||
+		e.Child("", "error").Child(stanza.NSStanzas, "service-unavailable") == nil {
+		t.Errorf("reply to an unanswered request: %v", e)
+	}
+	if len(core.undelivered) != 0 {
+		t.Errorf("iq or presence handed to the core: %v", core.undelivered)
+	}
+}
+
 func TestOutboxEndLeavesArchivedToTheArchive(t *testing.T) {
 	svc, core := testService(t, Config{})
 	b := detachedBox(t, svc)

@@ -195,3 +195,65 @@ func TestStreamManagementWire(t *testing.T) {
 		}
 	}
 }
+
+// collectBodies logs in as user, sends initial presence and returns how
+// often each body starting with prefix arrived within a few seconds.
+func collectBodies(t *testing.T, s *Server, user, pw, prefix string, want int) map[string]int {
+	t.Helper()
+	c := dialRaw(t, s.C2S)
+	c.login("localhost", user, pw)
+	c.send("<presence/>")
+	seen := map[string]int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if len(seen) >= want {
+			// Wait a little for duplicates.
+			if d := time.Now().Add(time.Second); d.Before(deadline) {
+				deadline = d
+			}
+		}
+		_ = c.conn.SetReadDeadline(deadline)
+		el, err := c.r.Next()
+		if err != nil {
+			return seen
+		}
+		if b := el.ChildText("", "body"); strings.HasPrefix(b, prefix) {
+			seen[b]++
+		}
+	}
+}
+
+// TestStreamManagementShutdown checks that a session waiting to be
+// resumed when the server stops loses nothing: what its client did not
+// acknowledge, and what arrived while it waited, is in offline storage
+// after the restart.
+func TestStreamManagementShutdown(t *testing.T) {
+	s := StartServer(t, Options{})
+	s.AddUser("sleeper", "pw-z")
+	s.AddUser("sender", "pw-s")
+	z := dialRaw(t, s.C2S)
+	full := z.login("localhost", "sleeper", "pw-z")
+	z.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/><presence/>")
+	snd := dialRaw(t, s.C2S)
+	snd.login("localhost", "sender", "pw-s")
+	for i := range 3 {
+		snd.send(fmt.Sprintf("<message to='%s' type='chat'><body>kept %d</body></message>", full, i))
+	}
+	time.Sleep(500 * time.Millisecond)
+	z.conn.Close() // gone without a word, nothing acknowledged
+	time.Sleep(500 * time.Millisecond)
+	for i := 3; i < 6; i++ {
+		snd.send(fmt.Sprintf("<message to='sleeper@localhost' type='chat'><body>kept %d</body></message>", i))
+	}
+	time.Sleep(500 * time.Millisecond)
+	s.Restart()
+	seen := collectBodies(t, s, "sleeper", "pw-z", "kept ", 6)
+	if len(seen) != 6 {
+		t.Errorf("%d of 6 messages survived the restart: %v", len(seen), seen)
+	}
+	for b, n := range seen {
+		if n != 1 {
+			t.Errorf("%q arrived %d times", b, n)
+		}
+	}
+}
