@@ -137,8 +137,10 @@ func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element
 		b.mu.Unlock()
 		return nil, handledTooHigh(uint32(h), sent)
 	}
-	s.jid = b.jid
+	// Whoever finds s through the router from now on sends through b.
+	s.jid, s.box = b.jid, b
 	if !s.svc.router.Rebind(b.owner, s) {
+		s.box = nil
 		b.mu.Unlock()
 		return smFailed(stanza.ItemNotFound), nil
 	}
@@ -149,7 +151,6 @@ func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element
 	}
 	b.owner, b.conn = s, s
 	b.requested = false
-	s.box = b
 	s.q.Start()
 	resumed := xmlel.New(nsSM, "resumed", "h", strconv.FormatUint(uint64(b.in), 10), "previd", b.id)
 	s.bound = true
