@@ -43,6 +43,7 @@ type outbox struct {
 	queue     []unacked
 	bytes     int  // of queue
 	requested bool // an <r/> is unanswered
+	overfull  bool // the queue passed its bound: the session is ending
 	reqTimer  *time.Timer
 	expiry    *time.Timer
 	usedMAM   bool // the client queried its archive (XEP-0313)
@@ -133,6 +134,10 @@ func (b *outbox) emit(el *xmlel.Element) {
 // the queue would otherwise grow without bound. What it holds goes where
 // stanzas for an unavailable resource go (see end). b.mu is held.
 func (b *outbox) overflow() {
+	if b.overfull {
+		return // ending already; what still comes is kept for the end
+	}
+	b.overfull = true
 	b.svc.log.Info("c2s client acknowledges too little, ending its session")
 	if c := b.conn; c != nil {
 		c.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too many unacknowledged stanzas"}, true, false)
