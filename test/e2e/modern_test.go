@@ -257,3 +257,48 @@ func TestStreamManagementShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamManagementTakeover resumes a session whose old connection is
+// still open (XEP-0198 §5): the old stream ends with conflict, the new
+// one gets <resumed/> and what the client had not acknowledged.
+func TestStreamManagementTakeover(t *testing.T) {
+	s := StartServer(t, Options{})
+	s.AddUser("twice", "pw-2")
+	a := dialRaw(t, s.C2S)
+	full := a.login("localhost", "twice", "pw-2")
+	a.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	en := a.next()
+	if !en.Is(xSM, "enabled") {
+		t.Fatalf("enable: %v", en)
+	}
+	a.send(fmt.Sprintf("<message to='%s' id='self'><body>unacked</body></message><r xmlns='urn:xmpp:sm:3'/>", full))
+	for {
+		if el := a.next(); el.Is(xSM, "a") {
+			break
+		}
+	}
+	b := dialRaw(t, s.C2S)
+	b.starttls("localhost")
+	b.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + b64([]byte("\x00twice\x00pw-2")) + "</auth>")
+	b.next()
+	b.r.Reset(b.conn)
+	b.open("localhost")
+	b.next()
+	b.send("<resume xmlns='urn:xmpp:sm:3' h='0' previd='" + en.Attr("id") + "'/>")
+	res := b.next()
+	if !res.Is(xSM, "resumed") || res.Attr("previd") != en.Attr("id") || res.Attr("h") != "1" {
+		t.Fatalf("want <resumed h='1'/>, got %v", res)
+	}
+	if el := b.next(); el.ChildText("", "body") != "unacked" || el.Child("urn:xmpp:delay", "delay") == nil {
+		t.Errorf("re-sent: %v, want the unacknowledged message with a delay stamp", el)
+	}
+	if got := a.streamError(); got != "conflict" {
+		t.Errorf("old stream ended with %q, want conflict", got)
+	}
+	b.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		if el := b.next(); el.Attr("id") == "p" {
+			break
+		}
+	}
+}
