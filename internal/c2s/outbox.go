@@ -240,6 +240,7 @@ func (b *outbox) detach(c *Session) bool {
 	// active (XEP-0352 §4.2) and gets it then.
 	b.inactive = true
 	b.expiry = time.AfterFunc(b.window, b.end)
+	b.svc.m.Waiting.Add(1)
 	return true
 }
 
@@ -267,6 +268,9 @@ func (b *outbox) end() {
 		return
 	}
 	b.ended = true
+	if b.conn == nil {
+		b.svc.m.Waiting.Add(-1)
+	}
 	for _, t := range []*time.Timer{b.reqTimer, b.expiry} {
 		if t != nil {
 			t.Stop()
@@ -375,6 +379,7 @@ func (svc *Service) undelivered(ctx context.Context, full jid.JID, u unacked, us
 	if el.Space != "" {
 		return
 	}
+	svc.m.Undelivered.With(el.Local).Inc()
 	st := &stanza.Stanza{El: el, To: full}
 	if f, err := jid.Parse(el.Attr("from")); err == nil {
 		st.From = f

@@ -134,6 +134,9 @@ type Metrics struct {
 	StanzasOut  *metrics.CounterVec // label: kind
 	StreamErrs  *metrics.CounterVec // label: condition
 	AuthResults *metrics.CounterVec // label: mechanism, result
+	Waiting     *metrics.Gauge      // sessions waiting to be resumed
+	Resumptions *metrics.CounterVec // label: result (resumed, failed)
+	Undelivered *metrics.CounterVec // label: kind; stanzas handed back when a session ended
 }
 
 // NewMetrics registers the c2s metrics in reg.
@@ -144,6 +147,9 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		StanzasOut:  reg.NewCounter("samtal_c2s_stanzas_out_total", "Stanzas queued for clients.", "kind"),
 		StreamErrs:  reg.NewCounter("samtal_c2s_stream_errors_total", "Stream errors sent to clients.", "condition"),
 		AuthResults: reg.NewCounter("samtal_c2s_auth_total", "SASL authentication attempts.", "mechanism", "result"),
+		Waiting:     reg.NewGauge("samtal_c2s_sessions_waiting", "Sessions waiting for their client to resume them (XEP-0198).").With(),
+		Resumptions: reg.NewCounter("samtal_c2s_resumptions_total", "Stream resumption attempts (XEP-0198).", "result"),
+		Undelivered: reg.NewCounter("samtal_c2s_undelivered_total", "Unacknowledged stanzas handed back when a session ended.", "kind"),
 	}
 }
 

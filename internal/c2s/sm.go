@@ -112,9 +112,21 @@ func (s *Session) resume(el *xmlel.Element) (*xmlel.Element, error) {
 	return s.resumeWith(el, func(resumed *xmlel.Element) *xmlel.Element { return resumed })
 }
 
-// resumeWith resumes as resume does; wrap makes the element to send in
-// place of <resumed/> (SASL2 puts it in its <success/>, XEP-0198 §9.2).
+// resumeWith resumes as resume does, sending wrap(<resumed/>) in place of
+// <resumed/> (SASL2 puts it in its <success/>, XEP-0198 §9.2), and counts
+// the outcome.
 func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element) *xmlel.Element) (*xmlel.Element, error) {
+	failed, err := s.takeOver(el, wrap)
+	result := "resumed"
+	if failed != nil || err != nil {
+		result = "failed"
+	}
+	s.svc.m.Resumptions.With(result).Inc()
+	return failed, err
+}
+
+// takeOver does the work of resumeWith.
+func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) *xmlel.Element) (*xmlel.Element, error) {
 	if s.svc.cfg.ResumeWindow <= 0 {
 		return smFailed(stanza.FeatureNotImplemented), nil
 	}
@@ -148,6 +160,9 @@ func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element
 	if b.expiry != nil {
 		b.expiry.Stop()
 		b.expiry = nil
+	}
+	if old == nil {
+		s.svc.m.Waiting.Add(-1)
 	}
 	b.owner, b.conn = s, s
 	b.requested = false
@@ -229,6 +244,7 @@ func (s *Session) nonza(el *xmlel.Element) (bool, error) {
 			s.writeNonza(failed)
 		}
 		return true, err
+
 	case el.Is(nsCSI, "active"), el.Is(nsCSI, "inactive"):
 		if b := s.box; b != nil {
 			b.setInactive(el.Local == "inactive")
