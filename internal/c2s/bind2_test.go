@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -84,7 +85,7 @@ func TestBind2EnablesCarbons(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc.Listen(ln, false, false)
-	t.Cleanup(func() { svc.Close(t.Context()) })
+	t.Cleanup(func() { svc.Close(context.Background()) })
 
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
