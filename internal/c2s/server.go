@@ -18,10 +18,12 @@ import (
 	"sync"
 	"time"
 
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
@@ -51,7 +53,48 @@ type Config struct {
 	SCRAMIterations int
 	// NoChannelBinding hides the SCRAM -PLUS mechanisms.
 	NoChannelBinding bool
+
+	// ResumeWindow is how long a session whose connection was lost
+	// waits to be resumed (XEP-0198 §5); zero offers no resumption.
+	ResumeWindow time.Duration
+	// MaxUnacked and MaxUnackedBytes bound what one session keeps until
+	// its client acknowledges it; past either the session ends.
+	MaxUnacked      int
+	MaxUnackedBytes int
+	// AckEvery and AckDelay decide when the server asks for an ack: when
+	// AckEvery stanzas wait for one, or AckDelay after the first.
+	AckEvery int
+	AckDelay time.Duration
+	// Location is the address ("host:port") where a client should
+	// resume its session, sent in <enabled/>; empty sends none.
+	Location string
+	// CSIBuffer bounds the stanzas held back for an inactive client
+	// (XEP-0352); a full buffer is sent.
+	CSIBuffer int
+
+	// FastTokens stores FAST tokens (XEP-0484); nil offers no FAST.
+	FastTokens storage.FastTokens
+	// FASTLifetime is how long a FAST token is valid.
+	FASTLifetime time.Duration
+	// Carbons enables message carbons for Bind 2 (XEP-0386); nil
+	// does not offer them inline.
+	Carbons Carbons
+	// Bound returns elements for Bind 2's <bound/> that describe the
+	// new session's account, such as the archive's <metadata/>
+	// (XEP-0386 §3, XEP-0313); nil adds none.
+	Bound func(ctx context.Context, full jid.JID) []*xmlel.Element
 }
+
+// Defaults of the stream management and client state settings that are
+// zero in a Config.
+const (
+	DefaultMaxUnacked      = 1000
+	DefaultMaxUnackedBytes = 1 << 20
+	DefaultAckEvery        = 5
+	DefaultAckDelay        = 2 * time.Second
+	DefaultCSIBuffer       = 100
+	DefaultFASTLifetime    = 21 * 24 * time.Hour
+)
 
 // Core is what a bound session hands its stanzas to.
 type Core interface {
@@ -61,6 +104,14 @@ type Core interface {
 	// Ended is called once after a bound session ended, for example to
 	// broadcast unavailable presence.
 	Ended(ctx context.Context, s router.Session)
+}
+
+// Redeliverer is implemented by a Core that takes back the messages the
+// client of an ended session did not acknowledge (XEP-0198 §4): it treats
+// them as sent to the user while the resource gone is unavailable, so that
+// they reach another resource or offline storage.
+type Redeliverer interface {
+	Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Element, at time.Time)
 }
 
 // PreAuth is what a connection offers before authentication: in-band
@@ -83,6 +134,9 @@ type Metrics struct {
 	StanzasOut  *metrics.CounterVec // label: kind
 	StreamErrs  *metrics.CounterVec // label: condition
 	AuthResults *metrics.CounterVec // label: mechanism, result
+	Waiting     *metrics.Gauge      // sessions waiting to be resumed
+	Resumptions *metrics.CounterVec // label: result (resumed, failed)
+	Undelivered *metrics.CounterVec // label: kind; stanzas handed back when a session ended
 }
 
 // NewMetrics registers the c2s metrics in reg.
@@ -93,6 +147,9 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		StanzasOut:  reg.NewCounter("samtal_c2s_stanzas_out_total", "Stanzas queued for clients.", "kind"),
 		StreamErrs:  reg.NewCounter("samtal_c2s_stream_errors_total", "Stream errors sent to clients.", "condition"),
 		AuthResults: reg.NewCounter("samtal_c2s_auth_total", "SASL authentication attempts.", "mechanism", "result"),
+		Waiting:     reg.NewGauge("samtal_c2s_sessions_waiting", "Sessions waiting for their client to resume them (XEP-0198).").With(),
+		Resumptions: reg.NewCounter("samtal_c2s_resumptions_total", "Stream resumption attempts (XEP-0198).", "result"),
+		Undelivered: reg.NewCounter("samtal_c2s_undelivered_total", "Unacknowledged stanzas handed back when a session ended.", "kind"),
 	}
 }
 
@@ -115,6 +172,9 @@ type Service struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*Session]struct{}
+
+	smMu      sync.Mutex
+	resumable map[string]*outbox // by SM-ID
 }
 
 // New returns a service; call Listen to accept connections.
@@ -123,12 +183,31 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 	if cfg.IdleGrace == 0 {
 		cfg.IdleGrace = time.Minute
 	}
+	if cfg.MaxUnacked == 0 {
+		cfg.MaxUnacked = DefaultMaxUnacked
+	}
+	if cfg.MaxUnackedBytes == 0 {
+		cfg.MaxUnackedBytes = DefaultMaxUnackedBytes
+	}
+	if cfg.AckEvery <= 0 {
+		cfg.AckEvery = DefaultAckEvery
+	}
+	if cfg.AckDelay <= 0 {
+		cfg.AckDelay = DefaultAckDelay
+	}
+	if cfg.CSIBuffer <= 0 {
+		cfg.CSIBuffer = DefaultCSIBuffer
+	}
+	if cfg.FASTLifetime <= 0 {
+		cfg.FASTLifetime = DefaultFASTLifetime
+	}
 	return &Service{
 		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,
 		gate:  transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
 		fails: newPenalty(cfg.AuthFailuresPerIP),
 		ctx:   ctx, cancel: cancel,
-		conns: make(map[*Session]struct{}),
+		conns:     make(map[*Session]struct{}),
+		resumable: make(map[string]*outbox),
 	}
 }
 
@@ -226,6 +305,17 @@ func (s *Service) Close(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+	}
+	// Sessions waiting to be resumed end now, while storage is still
+	// open for what their clients did not acknowledge.
+	s.smMu.Lock()
+	waiting := make([]*outbox, 0, len(s.resumable))
+	for _, b := range s.resumable {
+		waiting = append(waiting, b)
+	}
+	s.smMu.Unlock()
+	for _, b := range waiting {
+		b.end()
 	}
 	s.cancel()
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"samtal.org/samtal/internal/jid"
@@ -56,6 +57,18 @@ type Session struct {
 	q       *transport.Queue // outgoing, filled by Send from any goroutine
 	preAuth PreAuth
 
+	// box is the bound session's state that a resumption carries over to
+	// another connection (XEP-0198); nil until bound.
+	box *outbox
+	// ending is set when the stream ends in a way that ends the session
+	// too: a clean close, a stream error for a fault. A connection that
+	// is merely lost leaves a resumable session waiting instead.
+	ending atomic.Bool
+	// replaced is set when another connection resumed the session.
+	replaced atomic.Bool
+	// clientID is the client's XEP-0388 user-agent id, or "".
+	clientID string
+
 	tokens float64
 	last   time.Time
 }
@@ -93,35 +106,53 @@ func (s *Session) serve(ctx context.Context) {
 		if p := recover(); p != nil {
 			s.svc.log.Error("c2s session panic", "panic", p)
 		}
-		s.finish(ctx)
+		s.finish()
 	}()
 	err := s.run(ctx)
 	var se stream.Error
 	switch {
 	case err == nil:
+		// A clean close (XEP-0198 §7: the session ends with it), or a
+		// connection whose session was resumed elsewhere.
+		s.ending.Store(true)
 	case errors.As(err, &se):
-		s.CloseWithError(se)
+		s.closeStream(se, true, false)
 	case errors.Is(err, transport.ErrIdle):
-		s.CloseWithError(stream.Error{Condition: stream.ConnectionTimeout})
+		// The client went silent: its network may be gone, and a
+		// resumable session waits for it.
+		s.closeStream(stream.Error{Condition: stream.ConnectionTimeout}, true, true)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The connection was cut, possibly inside a stanza: nobody is
+		// left to read a stream error.
 	default:
 		if e, ok := stream.FromParseError(err); ok {
-			s.CloseWithError(e)
+			s.closeStream(e, true, false)
 		}
 	}
 }
 
-// finish releases everything the session holds; it runs once.
-func (s *Session) finish(ctx context.Context) {
+// finish releases everything the connection holds; it runs once. A
+// bound session ends with it unless it waits to be resumed, or another
+// connection has taken it over.
+func (s *Session) finish() {
 	// Let the writer flush a final stream error, briefly.
 	s.q.Finish(2 * time.Second)
 	if s.release != nil {
 		s.release()
 	}
-	if s.bound {
-		s.svc.m.Sessions.Add(-1)
-		if s.svc.router.Unbind(s) {
-			s.svc.core.Ended(ctx, s)
-		}
+	b := s.box
+	if b == nil {
+		return
+	}
+	if !s.ending.Load() && b.detach(s) {
+		s.svc.log.Debug("c2s session waits to be resumed")
+		return
+	}
+	b.mu.Lock()
+	mine := b.conn == s
+	b.mu.Unlock()
+	if mine {
+		b.end()
 	}
 }
 
@@ -213,6 +244,10 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			m.Append(xmlel.TextElement(stream.NSSASL, "mechanism", name))
 		}
 		features.Append(m)
+		if s.secure() {
+			// XEP-0388 §4: SASL2 only on an encrypted stream.
+			features.Append(s.sasl2Feature(mechs))
+		}
 		if len(bindings) > 0 {
 			cb := xmlel.New(nsSASLCB, "sasl-channel-binding")
 			for _, t := range sasl.ChannelBindingTypes(bindings) {
@@ -258,6 +293,18 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			if failures++; failures >= maxAuthAttempts {
 				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
 			}
+		case el.Is(nsSASL2, "authenticate") && s.secure():
+			ok, err := s.authenticate2(ctx, el, mechs)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				// XEP-0388 §2.6.1: the stream goes on without a restart.
+				return false, s.serveStanzas(ctx)
+			}
+			if failures++; failures >= maxAuthAttempts {
+				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
+			}
 		case el.Local == stanza.IQ && el.Space == "" && (s.secure() || s.plainOK):
 			st, err := s.inboundStanza(el, true)
 			if err != nil {
@@ -282,6 +329,7 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 // close tag is answered with ours.
 func (s *Session) endOfStream(err error) error {
 	if errors.Is(err, io.EOF) {
+		s.ending.Store(true)
 		s.Close()
 		return nil
 	}
@@ -443,23 +491,54 @@ func (h hostCreds) Keys(username string, hash sasl.Hash) (sasl.Keys, error) {
 
 // boundLoop offers binding and then serves stanzas until the stream ends.
 func (s *Session) boundLoop(ctx context.Context) error {
-	features := xmlel.New(stream.NS, "features").Append(
-		xmlel.New(stream.NSBind, "bind"),
-		xmlel.New(stream.NSSession, "session").Append(xmlel.New(stream.NSSession, "optional")),
-		xmlel.New(nsRosterVer, "ver"),
-		xmlel.New(nsPreApproval, "sub"),
-	)
-	s.writeDirect(stream.AppendElement(nil, features, xmlel.NSClient))
+	s.writeDirect(stream.AppendElement(nil, s.postAuthFeatures(), xmlel.NSClient))
+	return s.serveStanzas(ctx)
+}
+
+// postAuthFeatures are the stream features of an authenticated stream:
+// resource binding until a resource is bound, stream management until it
+// is enabled (XEP-0198 §2), client state indication (XEP-0352 §3.1).
+func (s *Session) postAuthFeatures() *xmlel.Element {
+	f := xmlel.New(stream.NS, "features")
+	if !s.bound {
+		f.Append(
+			xmlel.New(stream.NSBind, "bind"),
+			xmlel.New(stream.NSSession, "session").Append(xmlel.New(stream.NSSession, "optional")),
+		)
+	}
+	f.Append(xmlel.New(nsRosterVer, "ver"), xmlel.New(nsPreApproval, "sub"))
+	if b := s.box; b == nil || !b.smEnabled() {
+		f.Append(xmlel.New(nsSM, "sm"))
+	}
+	f.Append(xmlel.New(nsCSI, "csi"))
+	return f
+}
+
+// serveStanzas reads until the stream ends: binding first, then stanzas
+// for the core, and the stream management and client state elements.
+func (s *Session) serveStanzas(ctx context.Context) error {
 	for {
 		el, err := s.r.Next()
 		if err != nil {
 			return s.endOfStream(err)
 		}
+		if s.replaced.Load() {
+			// Another connection resumed the session: what still
+			// arrives here belongs to a stream that is over.
+			return nil
+		}
 		if !stanza.IsStanza(el) {
 			if el.Is(stream.NS, "error") {
 				return nil
 			}
-			return stream.Error{Condition: stream.UnsupportedStanzaType}
+			ok, err := s.nonza(el)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return stream.Error{Condition: stream.UnsupportedStanzaType}
+			}
+			continue
 		}
 		if !s.bound {
 			if err := s.bind(ctx, el); err != nil {
@@ -467,23 +546,34 @@ func (s *Session) boundLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		st, err := s.inboundStanza(el, false)
-		if err != nil {
+		if err := s.handle(ctx, el); err != nil {
 			return err
 		}
-		if st == nil {
-			continue
-		}
-		s.throttle()
-		s.svc.m.StanzasIn.With(el.Local).Inc()
-		if st.Kind() == stanza.IQ {
-			if p := st.Payload(); p != nil && p.Is(stream.NSSession, "session") && st.To.IsZero() {
-				s.Send(st.Result()) // legacy session establishment (RFC 3921)
-				continue
-			}
-		}
-		s.svc.core.Outbound(ctx, s, st)
+		// XEP-0198 §4: handled, whatever became of it.
+		s.box.handled()
 	}
+}
+
+// handle passes one stanza from the bound client on.
+func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
+	st, err := s.inboundStanza(el, false)
+	if err != nil || st == nil {
+		return err
+	}
+	s.throttle()
+	s.svc.m.StanzasIn.With(el.Local).Inc()
+	if st.Kind() == stanza.IQ {
+		p := st.Payload()
+		if p != nil && p.Is(stream.NSSession, "session") && st.To.IsZero() {
+			s.Send(st.Result()) // legacy session establishment (RFC 3921)
+			return nil
+		}
+		if p != nil && p.Space == nsMAM && st.IsRequest() {
+			s.box.queriedArchive()
+		}
+	}
+	s.svc.core.Outbound(ctx, s, st)
+	return nil
 }
 
 // inboundStanza checks a stanza's addresses (RFC 6120 §8.1.2.1: the
@@ -541,34 +631,45 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 	if resource == "" {
 		resource = randomID(10)
 	}
+	if cond := s.bindResource(resource, s.svc.cfg.ReplaceOnConflict); cond != "" {
+		s.Send(stanza.ErrorReply(el, stanza.E(cond)))
+		return nil
+	}
+	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
+		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", s.jid.String())))
+	s.write(res)
+	s.box.start()
+	return nil
+}
+
+// bindResource binds resource to the session, or returns the stanza error
+// condition that says why not. replace decides what happens to another
+// session bound to the same resource (RFC 6120 §7.7.2.2).
+func (s *Session) bindResource(resource string, replace bool) stanza.Condition {
 	bare, _ := jid.Parse(s.user) // validated at authentication
 	full, err := bare.WithResource(resource)
 	if err != nil {
-		s.writeDirect(stanza.ErrorReply(el, stanza.E(stanza.BadRequest)).AppendXML(nil, xmlel.NSClient))
-		return nil
+		return stanza.BadRequest
 	}
 	s.jid = full
 	s.q.Start()
-	old, err := s.svc.router.Bind(s, s.svc.cfg.ReplaceOnConflict, s.svc.cfg.SessionsPerAcct)
+	s.box = newOutbox(s.svc, s)
+	old, err := s.svc.router.Bind(s, replace, s.svc.cfg.SessionsPerAcct)
 	switch {
 	case errors.Is(err, router.ErrConflict):
-		s.Send(stanza.ErrorReply(el, stanza.E(stanza.Conflict)))
-		return nil
+		s.box = nil
+		return stanza.Conflict
 	case errors.Is(err, router.ErrTooManySessions):
-		s.Send(stanza.ErrorReply(el, stanza.E(stanza.ResourceConstraint)))
-		return nil
+		s.box = nil
+		return stanza.ResourceConstraint
 	}
 	if old != nil {
 		old.CloseWithError(stream.Error{Condition: stream.Conflict, Text: "replaced by a new session"})
 	}
 	s.bound = true
 	s.svc.m.Sessions.Add(1)
-	idle := s.svc.cfg.IdleTimeout
-	s.raw.SetIdle(idle, s.svc.cfg.IdleGrace, s.ping)
-	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
-		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", full.String())))
-	s.Send(res)
-	return nil
+	s.raw.SetIdle(s.svc.cfg.IdleTimeout, s.svc.cfg.IdleGrace, s.ping)
+	return ""
 }
 
 // ping probes a silent client (XEP-0199); any answer, or anything else

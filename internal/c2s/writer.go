@@ -8,33 +8,68 @@ import (
 	"samtal.org/samtal/internal/xmlel"
 )
 
-// Send queues el for the client. It never blocks. If the queue passes its
-// byte limit the client is not reading fast enough and the session ends
-// with a policy-violation stream error.
+// Send queues el for the client. It never blocks. A bound session sends
+// through its outbox, which holds back what can wait while the client is
+// inactive and keeps what it has not acknowledged.
 func (s *Session) Send(el *xmlel.Element) {
-	ok, over := s.q.Append(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
-	if !ok {
+	if b := s.box; b != nil {
+		b.send(el)
 		return
 	}
+	s.write(el)
+}
+
+// write queues el on this connection and returns its size in bytes (0
+// when the stream is closing). If the queue passes its byte limit the
+// client is not reading fast enough and the stream ends with a
+// policy-violation stream error; a resumable session waits for the
+// client to come back.
+func (s *Session) write(el *xmlel.Element) int {
+	size := 0
+	ok, over := s.q.Append(func(b []byte) []byte {
+		n := len(b)
+		b = stream.AppendElement(b, el, xmlel.NSClient)
+		size = len(b) - n
+		return b
+	})
+	if !ok {
+		return 0
+	}
 	if over {
-		s.svc.log.Info("c2s client too slow, closing its session")
-		s.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too slow"}, false)
-		return
+		s.svc.log.Info("c2s client too slow, closing its stream")
+		s.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too slow"}, false, true)
+		return size
 	}
 	if el.Space == "" {
 		s.svc.m.StanzasOut.With(el.Local).Inc()
 	}
+	return size
+}
+
+// writeNonza queues an element that is not a stanza (stream management).
+func (s *Session) writeNonza(el *xmlel.Element) {
+	s.q.Append(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
 }
 
 // CloseWithError ends the stream with a stream error, after what is
-// already queued (the result of an account removal, for example).
+// already queued (the result of an account removal, for example), and
+// with it the session.
 func (s *Session) CloseWithError(e stream.Error) {
-	s.closeStream(e, true)
+	if b := s.box; b != nil {
+		b.closeWithError(e)
+		return
+	}
+	s.closeStream(e, true, false)
 }
 
 // closeStream ends the stream with an error; a client too slow to read
 // loses what was queued instead, so that the error is all it still gets.
-func (s *Session) closeStream(e stream.Error, keepPending bool) {
+// resumable tells whether the session may wait to be resumed (a lost
+// client) or ends with the stream (a fault, a replaced session).
+func (s *Session) closeStream(e stream.Error, keepPending, resumable bool) {
+	if !resumable {
+		s.ending.Store(true)
+	}
 	if s.q.Closing() {
 		return
 	}

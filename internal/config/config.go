@@ -31,6 +31,7 @@ type Config struct {
 	Hosts      []Host      `toml:"host"`
 	Components []Component `toml:"component"`
 	Limits     Limits      `toml:"limits"`
+	Stream     Stream      `toml:"stream"`
 	Retention  Retention   `toml:"retention"`
 
 	// src locates keys in the file the Config was parsed from and records
@@ -174,6 +175,33 @@ type Limits struct {
 	OutQueueBytes int `toml:"out_queue_bytes"`
 }
 
+// Stream is the [stream] section: what a client session keeps for its
+// client, and how long: stream management (XEP-0198), client state
+// indication (XEP-0352) and FAST tokens (XEP-0484).
+type Stream struct {
+	// ResumeWindow is how long a session whose connection was lost waits
+	// for its client to resume it; "0s" offers no resumption.
+	ResumeWindow Duration `toml:"resume_window"`
+	// MaxUnacked and MaxUnackedBytes bound the stanzas one session keeps
+	// until its client acknowledges them; past either the session ends.
+	MaxUnacked      int `toml:"max_unacked"`
+	MaxUnackedBytes int `toml:"max_unacked_bytes"`
+	// AckEvery and AckDelay decide when the server asks the client for
+	// an ack: once that many stanzas wait for one, or that long after the
+	// first.
+	AckEvery int      `toml:"ack_every"`
+	AckDelay Duration `toml:"ack_delay"`
+	// Location is where clients should resume their sessions,
+	// "host:port" of this node's client listener; "" for anywhere.
+	Location string `toml:"location"`
+	// CSIBuffer bounds the stanzas held back while a client says it is
+	// inactive; a full buffer is sent.
+	CSIBuffer int `toml:"csi_buffer"`
+	// FASTTokenLifetime is how long a FAST token lets a client log in
+	// without its password.
+	FASTTokenLifetime Duration `toml:"fast_token_lifetime"`
+}
+
 // Retention is the [retention] section: how long stored data is kept.
 type Retention struct {
 	// Offline is how long an offline message waits for its recipient.
@@ -216,6 +244,15 @@ func Default() Config {
 			PEPItems:           1000,
 			PEPItemBytes:       131072,
 			OutQueueBytes:      1048576,
+		},
+		Stream: Stream{
+			ResumeWindow:      Duration(5 * time.Minute),
+			MaxUnacked:        1000,
+			MaxUnackedBytes:   1048576,
+			AckEvery:          5,
+			AckDelay:          Duration(2 * time.Second),
+			CSIBuffer:         100,
+			FASTTokenLifetime: Duration(21 * 24 * time.Hour),
 		},
 		Retention: Retention{
 			Offline: Duration(30 * 24 * time.Hour),

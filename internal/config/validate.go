@@ -75,6 +75,7 @@ func (c Config) Validate() error {
 	}
 
 	ps.section("limits", c.Limits.Validate())
+	ps.section("stream", c.Stream.Validate())
 	ps.section("retention", c.Retention.Validate())
 
 	for i := range ps {
@@ -333,6 +334,44 @@ func (l Limits) Validate() error {
 	}
 	if l.OutQueueBytes < l.MaxStanzaBytes && l.OutQueueBytes > 0 {
 		ps.add("out_queue_bytes", "is less than max_stanza_bytes (%d): one stanza would not fit", l.MaxStanzaBytes)
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the [stream]
+// section, nil if there is none.
+func (st Stream) Validate() error {
+	var ps Problems
+	if st.ResumeWindow < 0 {
+		ps.add("resume_window", "must not be negative")
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"max_unacked", st.MaxUnacked},
+		{"max_unacked_bytes", st.MaxUnackedBytes},
+		{"ack_every", st.AckEvery},
+		{"csi_buffer", st.CSIBuffer},
+	} {
+		if f.v <= 0 {
+			ps.add(f.key, "must be positive")
+		}
+	}
+	if st.AckEvery > st.MaxUnacked && st.MaxUnacked > 0 {
+		ps.add("ack_every", "is more than max_unacked (%d)", st.MaxUnacked)
+	}
+	if st.AckDelay <= 0 {
+		ps.add("ack_delay", "must be positive")
+	}
+	if st.FASTTokenLifetime <= 0 {
+		ps.add("fast_token_lifetime", "must be positive")
+	}
+	if st.Location != "" {
+		host, port, err := net.SplitHostPort(st.Location)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			ps.add("location", "%q is not host:port", st.Location)
+		}
 	}
 	return ps.err()
 }

@@ -89,6 +89,11 @@ func (s *Service) sendAll(ctx context.Context, st *stanza.Stanza, to []router.Re
 // (XEP-0160), or refuses it when the user does not exist or has too many
 // waiting.
 func (s *Service) storeOffline(ctx context.Context, st *stanza.Stanza) {
+	s.storeOfflineAt(ctx, st, time.Now())
+}
+
+// storeOfflineAt stores a message that arrived at t.
+func (s *Service) storeOfflineAt(ctx context.Context, st *stanza.Stanza, t time.Time) {
 	user := st.To.Bare()
 	if !s.exists(ctx, user) {
 		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
@@ -98,7 +103,7 @@ func (s *Service) storeOffline(ctx context.Context, st *stanza.Stanza) {
 		return
 	}
 	el := st.El.ShallowCopy()
-	el.Append(delay(user.Domain(), time.Now()).AppendText("Offline storage"))
+	el.Append(delay(user.Domain(), t).AppendText("Offline storage"))
 	err := s.store.Offline().Push(ctx, user.String(), el.String(), s.cfg.OfflineMessages)
 	switch {
 	case errors.Is(err, storage.ErrQuota):

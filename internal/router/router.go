@@ -207,6 +207,26 @@ func (r *Router) Unbind(s Session) bool {
 	return true
 }
 
+// Rebind hands the resource bound by old to s, which must have the same
+// full JID, keeping its presence, priority and interest: a stream resumed
+// on a new connection (XEP-0198 §5) takes over its session without the
+// resource going offline in between. It reports false when old is no
+// longer bound.
+func (r *Router) Rebind(old, s Session) bool {
+	full := s.JID()
+	if !old.JID().Equal(full) {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := r.accounts[full.Bare()][full.Resource()]
+	if res == nil || res.Session != old {
+		return false
+	}
+	res.Session = s
+	return true
+}
+
 // IsBound reports whether a resource is bound under full.
 func (r *Router) IsBound(full jid.JID) bool {
 	r.mu.RLock()

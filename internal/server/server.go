@@ -155,6 +155,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		FakeSecret:        secret,
 		SCRAMIterations:   cfg.SCRAMIterations,
 		NoChannelBinding:  !cfg.SASLChannelBinding,
+		ResumeWindow:      time.Duration(cfg.Stream.ResumeWindow),
+		MaxUnacked:        cfg.Stream.MaxUnacked,
+		MaxUnackedBytes:   cfg.Stream.MaxUnackedBytes,
+		AckEvery:          cfg.Stream.AckEvery,
+		AckDelay:          time.Duration(cfg.Stream.AckDelay),
+		Location:          cfg.Stream.Location,
+		CSIBuffer:         cfg.Stream.CSIBuffer,
+		FastTokens:        store.FastTokens(),
+		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
 	s.closers = append(s.closers, s.c2s.Close)
 
@@ -258,6 +267,11 @@ func (s *Server) retention(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		if n, err := s.store.FastTokens().Expire(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Error("FAST token expiry failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("FAST tokens expired", "count", n)
+		}
 		if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
 			n, err := s.store.Offline().Expire(ctx, time.Now().Add(-d))
 			if err != nil && ctx.Err() == nil {

@@ -43,6 +43,7 @@ type Store interface {
 	Blocklist() Blocklist
 	Invites() Invites
 	Pubsub() Pubsub
+	FastTokens() FastTokens
 	// Close flushes pending writes and releases the backend.
 	Close() error
 }
@@ -256,4 +257,48 @@ type Pubsub interface {
 	// Purge removes every item of a node; ErrNotFound if there is no such
 	// node.
 	Purge(ctx context.Context, user, node string) error
+}
+
+// Slots of a FAST token: a new token waits in FastNew until the client
+// first uses it, then takes the place of the one in FastCurrent
+// (XEP-0484 §7.1). A client has at most one token in each.
+const (
+	FastNew     = "new"
+	FastCurrent = "current"
+)
+
+// FastToken is a token that lets one client of a user authenticate
+// without its password (XEP-0484). The store holds the seed the server
+// derives the token from with a key of its own, never the token: a copy
+// of the store authenticates no one.
+type FastToken struct {
+	Client    []byte // the client: a hash of its XEP-0388 user-agent id
+	Slot      string // FastNew or FastCurrent
+	Mechanism string // the HT-* mechanism the token is bound to
+	Seed      []byte
+	Expires   time.Time
+	Count     int64 // the highest replay counter used with the token
+}
+
+// FastTokens stores the FAST tokens of users' clients.
+type FastTokens interface {
+	// Put stores a token in its slot, replacing the one there. When the
+	// user already has tokens for maxClients other clients (maxClients
+	// > 0), those of the client whose newest token expires first go.
+	// ErrNotFound if the user has no account.
+	Put(ctx context.Context, user string, t FastToken, maxClients int) error
+	// List returns the tokens of one client of a user.
+	List(ctx context.Context, user string, client []byte) ([]FastToken, error)
+	// Use records an authentication with the token in slot: a token in
+	// FastNew moves to FastCurrent, replacing the token there. A count
+	// above zero must be higher than the token's Count, which it
+	// becomes. Use reports false, changing nothing, when the token is
+	// gone or the count is not higher; two Uses with the same count
+	// never both report true.
+	Use(ctx context.Context, user string, client []byte, slot string, count int64) (bool, error)
+	// Delete removes the token of a client in slot, or every token of
+	// the client when slot is "".
+	Delete(ctx context.Context, user string, client []byte, slot string) error
+	// Expire removes the tokens that expired before t.
+	Expire(ctx context.Context, before time.Time) (int64, error)
 }

@@ -56,6 +56,9 @@ const (
 type Error struct {
 	Condition Condition
 	Text      string
+	// Extra is an application-specific condition (RFC 6120 §4.9.4),
+	// such as XEP-0198's <handled-count-too-high/>, or nil.
+	Extra *xmlel.Element
 }
 
 func (e Error) Error() string {
@@ -70,6 +73,9 @@ func (e Error) Element() *xmlel.Element {
 	el := xmlel.New(NS, "error").Append(xmlel.New(NSErrors, string(e.Condition)))
 	if e.Text != "" {
 		el.Append(xmlel.TextElement(NSErrors, "text", e.Text))
+	}
+	if e.Extra != nil {
+		el.Append(e.Extra)
 	}
 	return el
 }

@@ -29,7 +29,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "samtal")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/samtal")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("SAMTAL_E2E_RACE") != "" {
+		// The race detector in the server under test.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../../cmd/samtal")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building samtal:", err)
@@ -153,6 +158,9 @@ func (s *Server) Stop() {
 		<-done
 		s.t.Errorf("samtal did not stop on SIGTERM within 15s")
 	}
+	if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+		s.t.Errorf("the race detector found a data race in the server")
+	}
 	if s.t.Failed() {
 		s.t.Logf("server output:\n%s", s.out.String())
 	}
@@ -224,11 +232,19 @@ func requireSlixmpp(t *testing.T) {
 // Slix runs a slixmpp scenario against s.
 func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) {
 	t.Helper()
+	s.SlixWith(t, nil, scenario, password, users...)
+}
+
+// SlixWith runs a slixmpp scenario with extra arguments.
+func (s *Server) SlixWith(t *testing.T, extra []string, scenario, password string, users ...string) {
+	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(args, extra...)
+	args = append(args, "--users")
 	args = append(args, users...)
 	cmd := exec.CommandContext(ctx, python, args...)
 	out, err := cmd.CombinedOutput()

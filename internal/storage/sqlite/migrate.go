@@ -13,13 +13,10 @@ import (
 
 // migrationFiles holds the schema changes, one file each, named
 // NNNN_what.sql and numbered from 0001 in increasing order. A released
-// file is never edited: a change to the schema is a new file.
-//
-// The numbers may have gaps: areas are developed side by side, each with
-// its number reserved, and a database that was created before a lower
-// number arrived gets that migration applied when it does. Migrations are
-// therefore written to be independent of one another's order when their
-// numbers are close.
+// file is never edited: a change to the schema is a new file. Work done
+// in parallel reserves its numbers ahead, so a number may be missing for
+// a while; each migration is applied once, in order of its number,
+// whenever it arrives, and the database records every one applied.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -42,11 +39,11 @@ func loadMigrations() ([]migration, error) {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 {
+		if !ok || err != nil || len(num) != 4 || v < 1 {
 			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
 		}
-		if v < 1 || (len(ms) > 0 && v <= ms[len(ms)-1].version) {
-			return nil, fmt.Errorf("migration %s: number %04d is not above the one before", base, v)
+		if len(ms) > 0 && v <= ms[len(ms)-1].version {
+			return nil, fmt.Errorf("migration %s: number %04d is used twice", base, v)
 		}
 		b, err := migrationFiles.ReadFile(name)
 		if err != nil {
@@ -66,12 +63,14 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
+	last := 0
+	if len(ms) > 0 {
+		last = ms[len(ms)-1].version
+	}
 	// Usually there is nothing to do: find out without taking the write
 	// lock, which another process may hold for a while.
-	if n, err := schemaCount(ctx, w); err == nil && n == len(ms) {
-		if v, err := schemaVersion(ctx, w); err == nil && v == ms[len(ms)-1].version {
-			return nil
-		}
+	if n, v, err := schemaVersion(ctx, w); err == nil && n == len(ms) && v == last {
+		return nil
 	}
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
@@ -85,12 +84,11 @@ func migrate(ctx context.Context, w *sql.DB) error {
 ) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	applied := map[int]bool{}
+	applied := make(map[int]bool)
 	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_version")
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	current := 0
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
@@ -98,15 +96,20 @@ func migrate(ctx context.Context, w *sql.DB) error {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
 		applied[v] = true
-		current = max(current, v)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if newest := ms[len(ms)-1].version; current > newest {
-		return fmt.Errorf("%w: the database has schema version %d, this samtal knows up to %d; run a newer samtal or restore a backup",
-			ErrSchemaNewer, current, newest)
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("%w: the database has schema version %d, which this samtal (up to %d) does not know; run a newer samtal or restore a backup",
+				ErrSchemaNewer, v, last)
+		}
 	}
 	for _, m := range ms {
 		if applied[m.version] {
@@ -127,17 +130,9 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	return nil
 }
 
-// schemaCount returns how many migrations were applied.
-func schemaCount(ctx context.Context, db *sql.DB) (int, error) {
-	var n int
-	err := db.QueryRowContext(ctx, "SELECT count(*) FROM schema_version").Scan(&n)
-	return n, err
-}
-
-// schemaVersion returns the newest migration applied, or an error when
-// there is no schema_version table yet.
-func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
-	var v int
-	err := db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_version").Scan(&v)
-	return v, err
+// schemaVersion returns how many migrations were applied and the newest
+// one, or an error when there is no schema_version table yet.
+func schemaVersion(ctx context.Context, db *sql.DB) (n, newest int, err error) {
+	err = db.QueryRowContext(ctx, "SELECT count(*), coalesce(max(version), 0) FROM schema_version").Scan(&n, &newest)
+	return n, newest, err
 }

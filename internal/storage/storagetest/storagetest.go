@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Blocklist", blocklistTests},
 		{"Invites", inviteTests},
 		{"Pubsub", pubsubTests},
+		{"FastTokens", fastTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
@@ -848,6 +849,7 @@ func (d userData) store(t *testing.T, s storage.Store) {
 		wantErr(t, "Private.Put", s.Private().Put(ctx, d.user, ns, x), nil)
 	}
 	wantErr(t, "Blocklist.Add", s.Blocklist().Add(ctx, d.user, d.blocked), nil)
+	wantErr(t, "FastTokens.Put", s.FastTokens().Put(ctx, d.user, fastToken(d.user, storage.FastNew), 0), nil)
 }
 
 func (d userData) check(t *testing.T, s storage.Store) {
@@ -870,6 +872,7 @@ func (d userData) check(t *testing.T, s storage.Store) {
 	blocked := slices.Clone(d.blocked)
 	sort.Strings(blocked)
 	checkBlocked(t, s, d.user, blocked...)
+	checkFast(t, s, d.user, []byte(d.user), fastToken(d.user, storage.FastNew))
 }
 
 // checkGone checks that user has nothing in any area.
@@ -888,6 +891,7 @@ func checkGone(t *testing.T, s storage.Store, user string, namespaces []string) 
 		wantErr(t, "Private.Get", err, storage.ErrNotFound)
 	}
 	checkBlocked(t, s, user)
+	checkFast(t, s, user, []byte(user))
 }
 
 var deleteAccountTests = []subtest{

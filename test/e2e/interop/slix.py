@@ -15,7 +15,7 @@ TIMEOUT = 15
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, args, mech=None, priority=0):
+    def __init__(self, jid, password, args, mech=None, priority=0, plugins=()):
         super().__init__(jid, password, sasl_mech=mech)
         self.args = args
         self.ca_certs = args.ca
@@ -23,9 +23,12 @@ class Client(slixmpp.ClientXMPP):
         self.messages = asyncio.Queue()
         self.errors = asyncio.Queue()
         self.presences = asyncio.Queue()
+        self.log = []  # ("presence", from, show) and ("message", body), in arrival order
         self.failed = asyncio.get_event_loop().create_future()
-        for p in ("xep_0030", "xep_0077", "xep_0191", "xep_0199", "xep_0203"):
+        for p in ("xep_0030", "xep_0077", "xep_0191", "xep_0199", "xep_0203") + tuple(plugins):
             self.register_plugin(p)
+        self.add_event_handler("presence", lambda p: self.log.append(("presence", str(p["from"]), p["show"])))
+        self.add_event_handler("message", lambda m: self.log.append(("message", m["body"])))
         self.add_event_handler("session_start", self._start)
         self.add_event_handler("message", self._message)
         self.add_event_handler("message_error", self._message)
@@ -240,6 +243,149 @@ async def scenario_blocking(args):
     await b.offline()
 
 
+async def cut(c):
+    """Cut a client's TCP connection without closing its stream, as a
+    phone losing its network does: the client stops reading, then its
+    socket is aborted with unread data, which resets the connection."""
+    c.transport.pause_reading()
+    await asyncio.sleep(1.0)  # the server writes into buffers nobody reads
+    c.abort()
+    try:
+        await c.wait_until("disconnected", TIMEOUT)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def bodies(c, prefix, n, settle=1.5):
+    """Collect the bodies starting with prefix until n arrived, then wait
+    a little more for duplicates."""
+    got = []
+    deadline = asyncio.get_event_loop().time() + TIMEOUT
+    while len(got) < n:
+        left = deadline - asyncio.get_event_loop().time()
+        if left <= 0:
+            break
+        try:
+            m = await asyncio.wait_for(c.messages.get(), left)
+        except asyncio.TimeoutError:
+            break
+        if m["body"].startswith(prefix):
+            got.append(m)
+    await asyncio.sleep(settle)
+    while not c.messages.empty():
+        m = c.messages.get_nowait()
+        if m["body"].startswith(prefix):
+            got.append(m)
+    return got
+
+
+def exactly_once(got, prefix, n):
+    want = [f"{prefix}{i}" for i in range(n)]
+    seen = [m["body"] for m in got]
+    return sorted(seen, key=lambda b: int(b[len(prefix):])) == want and len(seen) == n
+
+
+async def scenario_sm_resume(args):
+    """Stream management (XEP-0198): the TCP connection of a receiving
+    client is cut while 50 messages are in flight; the client resumes its
+    session on a new connection and gets each of them exactly once, and
+    the session never looked offline to the user's other resource."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid + "/phone", args.password, args, plugins=("xep_0198",)).online()
+    sm = b["xep_0198"]
+    expect(sm.sm_id is not None and sm.enabled_in, "stream management enabled with resumption")
+    # Another resource of the user, at a negative priority so that it gets
+    # no messages, watches the phone's presence.
+    watcher = await Client(b_jid + "/watcher", args.password, args, priority=-1).online()
+    a = await Client(a_jid, args.password, args).online()
+    await asyncio.sleep(0.5)
+    watcher.log.clear()
+
+    b.transport.pause_reading()
+    for i in range(50):
+        a.send_message(mto=b_jid, mbody=f"sm {i}", mtype="chat")
+    await cut(b)
+    expect(sm.sm_id is not None, "the client kept its session to resume it")
+    resumed = asyncio.ensure_future(b.wait_until("session_resumed", TIMEOUT))
+    b.connect(address=("127.0.0.1", args.port))
+    await resumed
+    expect(True, "the session was resumed on a new connection")
+    got = await bodies(b, "sm ", 50)
+    expect(exactly_once(got, "sm ", 50), f"all 50 messages arrived exactly once after resumption (got {len(got)})")
+    expect([m["body"] for m in got] == [f"sm {i}" for i in range(50)], "in the order they were sent")
+    expect(all(m["delay"]["stamp"] is not None for m in got), "each re-sent message carries a delay stamp (XEP-0203)")
+    flaps = [e for e in watcher.log if e[0] == "presence" and e[1] == str(b.boundjid)]
+    expect(not flaps, "the resumed resource's presence never changed for the user's other resource")
+    # The resumed session still works both ways.
+    a.send_message(mto=b_jid, mbody="after", mtype="chat")
+    m = await b.next_message()
+    expect(m["body"] == "after", "messages after resumption arrive")
+    b.send_message(mto=a_jid, mbody="reply", mtype="chat")
+    m = await a.next_message()
+    expect(m["body"] == "reply", "the resumed session sends")
+    for c in (a, b, watcher):
+        await c.offline()
+
+
+async def scenario_sm_offline(args):
+    """Stream management (XEP-0198): the TCP connection of a receiving
+    client is cut while 50 messages are in flight and the client does not
+    come back within the resumption window; the messages it never
+    acknowledged go to offline storage and reach its next session exactly
+    once, with a delay stamp."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid, args.password, args, plugins=("xep_0198",)).online()
+    expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption")
+    a = await Client(a_jid, args.password, args).online()
+    b.transport.pause_reading()
+    for i in range(50):
+        a.send_message(mto=b_jid, mbody=f"lost {i}", mtype="chat")
+    await cut(b)
+    await asyncio.sleep(args.window + 2)
+    b2 = await Client(b_jid, args.password, args).online()
+    got = await bodies(b2, "lost ", 50)
+    expect(exactly_once(got, "lost ", 50), f"all 50 unacknowledged messages came from offline storage exactly once (got {len(got)})")
+    expect(all(m["delay"]["stamp"] is not None for m in got), "each carries a delay stamp (XEP-0203)")
+    await a.offline()
+    await b2.offline()
+
+
+async def scenario_csi(args):
+    """Client state indication (XEP-0352): while the client is inactive
+    presence is held back, one per sender; a message brings it out first,
+    in order, and <active/> flushes what is held."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid + "/phone", args.password, args, plugins=("xep_0352",)).online()
+    expect(b["xep_0352"].enabled, "the server offers CSI")
+    other = await Client(b_jid + "/desk", args.password, args, priority=-1).online()
+    a = await Client(a_jid, args.password, args).online()
+    await asyncio.sleep(0.5)
+    desk = str(other.boundjid)
+    b["xep_0352"].send_inactive()
+    await asyncio.sleep(0.3)
+    b.log.clear()
+    for show in ("away", "dnd", "xa"):
+        other.send_presence(pshow=show, ppriority=-1)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    expect(not [e for e in b.log if e[0] == "presence"], "no presence reaches an inactive client")
+    a.send_message(mto=b_jid, mbody="wake", mtype="chat")
+    await b.next_message()
+    await asyncio.sleep(0.3)
+    seen = [e for e in b.log if e[0] == "message" or e[1] == desk]
+    expect(seen == [("presence", desk, "xa"), ("message", "wake")],
+           f"a message flushes the held presence first, the newest one per sender ({seen})")
+    b.log.clear()
+    other.send_presence(pshow="chat", ppriority=-1)
+    await asyncio.sleep(1.0)
+    expect(not [e for e in b.log if e[0] == "presence"], "still inactive: presence held again")
+    b["xep_0352"].send_active()
+    await asyncio.sleep(1.0)
+    expect([e for e in b.log if e[0] == "presence"] == [("presence", desk, "chat")], "<active/> flushes the held presence")
+    for c in (a, b, other):
+        await c.offline()
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario")
@@ -250,6 +396,7 @@ async def main():
     p.add_argument("--password", required=True)
     p.add_argument("--users", nargs="+", required=True)
     p.add_argument("--debug", action="store_true")
+    p.add_argument("--window", type=float, default=0, help="the server's resume window in seconds")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
     fn = globals().get("scenario_" + args.scenario)

@@ -1,0 +1,425 @@
+package c2s
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// outbox is the state of a bound session that outlives its connection:
+// everything sent to the client passes through it. It holds back what
+// can wait while the client is inactive (XEP-0352), counts and keeps what
+// the client has not acknowledged (XEP-0198), and survives the loss of
+// the connection for the resumption window, so that a new connection can
+// take the session over where the old one stopped.
+//
+// Lock order: outbox.mu, then router, then the connection's queue. Core
+// and storage are never called with mu held.
+type outbox struct {
+	svc *Service
+	jid jid.JID
+
+	mu    sync.Mutex
+	conn  *Session // the connection writing for the session; nil while detached
+	owner *Session // the session the router knows
+	ended bool
+	// starting holds stanzas back until the client has learnt that it
+	// is bound: nothing may come before the bind result or the SASL2
+	// <success/>.
+	starting bool
+	early    []*xmlel.Element
+
+	// Stream management (XEP-0198).
+	sm        bool   // enabled
+	id        string // SM-ID when resumable, "" otherwise
+	window    time.Duration
+	in        uint32 // stanzas from the client handled ('h' we send)
+	acked     uint32 // the client's last 'h': stanzas it handled
+	queue     []unacked
+	bytes     int  // of queue
+	requested bool // an <r/> is unanswered
+	overfull  bool // the queue passed its bound: the session is ending
+	reqTimer  *time.Timer
+	expiry    *time.Timer
+	usedMAM   bool // the client queried its archive (XEP-0313)
+
+	// Client state indication (XEP-0352).
+	inactive bool
+	held     []*xmlel.Element
+}
+
+// unacked is a stanza sent while stream management is on and not yet
+// acknowledged by the client.
+type unacked struct {
+	el   *xmlel.Element
+	size int
+	at   time.Time // when it was first sent, for the delay stamp on re-sending
+}
+
+func newOutbox(svc *Service, s *Session) *outbox {
+	return &outbox{svc: svc, jid: s.jid, conn: s, owner: s, starting: true}
+}
+
+// start lets stanzas through, those that came while starting first.
+func (b *outbox) start() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.starting = false
+	early := b.early
+	b.early = nil
+	for _, el := range early {
+		b.pass(el)
+	}
+}
+
+// send passes el to the client, or holds it back while the client is
+// inactive and el can wait.
+func (b *outbox) send(el *xmlel.Element) {
+	b.mu.Lock()
+	if b.ended {
+		b.mu.Unlock()
+		b.svc.late(el, b.jid)
+		return
+	}
+	if b.starting {
+		b.early = append(b.early, el)
+		b.mu.Unlock()
+		return
+	}
+	b.pass(el)
+	b.mu.Unlock()
+}
+
+// pass sends el or holds it back. b.mu is held.
+func (b *outbox) pass(el *xmlel.Element) {
+	if b.inactive {
+		if !important(el) {
+			b.hold(el)
+			return
+		}
+		b.flushHeld()
+	}
+	b.emit(el)
+}
+
+// emit writes el to the connection, if any, and keeps it until the client
+// acknowledges it when stream management is on. b.mu is held.
+func (b *outbox) emit(el *xmlel.Element) {
+	size := 0
+	if b.conn != nil {
+		size = b.conn.write(el)
+	}
+	if !b.sm || b.ended {
+		return
+	}
+	if size == 0 {
+		size = len(stream.AppendElement(nil, el, xmlel.NSClient))
+	}
+	b.queue = append(b.queue, unacked{el: el, size: size, at: time.Now()})
+	b.bytes += size
+	cfg := &b.svc.cfg
+	if (cfg.MaxUnacked > 0 && len(b.queue) > cfg.MaxUnacked) || (cfg.MaxUnackedBytes > 0 && b.bytes > cfg.MaxUnackedBytes) {
+		b.overflow()
+		return
+	}
+	b.maybeRequest()
+}
+
+// overflow ends a session whose client leaves too much unacknowledged:
+// the queue would otherwise grow without bound. What it holds goes where
+// stanzas for an unavailable resource go (see end). b.mu is held.
+func (b *outbox) overflow() {
+	if b.overfull {
+		return // ending already; what still comes is kept for the end
+	}
+	b.overfull = true
+	b.svc.log.Info("c2s client acknowledges too little, ending its session")
+	if c := b.conn; c != nil {
+		c.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too many unacknowledged stanzas"}, true, false)
+		return
+	}
+	go b.end()
+}
+
+// maybeRequest asks the client for an ack (XEP-0198 §4) when AckEvery
+// stanzas wait for one, or AckDelay after the first: one request at a
+// time, so that a busy stream carries few of them. b.mu is held.
+func (b *outbox) maybeRequest() {
+	if b.requested || b.conn == nil || len(b.queue) == 0 {
+		return
+	}
+	cfg := &b.svc.cfg
+	if len(b.queue) >= cfg.AckEvery {
+		b.request()
+		return
+	}
+	if b.reqTimer == nil {
+		b.reqTimer = time.AfterFunc(cfg.AckDelay, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.reqTimer = nil
+			if !b.requested && b.conn != nil && len(b.queue) > 0 && !b.ended {
+				b.request()
+			}
+		})
+	}
+}
+
+func (b *outbox) request() {
+	b.requested = true
+	if b.reqTimer != nil {
+		b.reqTimer.Stop()
+		b.reqTimer = nil
+	}
+	b.conn.writeNonza(xmlel.New(nsSM, "r"))
+}
+
+// ack handles the client's 'h' (on <a/> or <resume/>): the stanzas it
+// counts are done with. It reports false, and changes nothing, when h
+// counts more stanzas than were sent (XEP-0198 §6).
+func (b *outbox) ack(h uint32) (ok bool, sent uint32) {
+	n, ok := acked(b.acked, h, len(b.queue))
+	if !ok {
+		return false, b.acked + uint32(len(b.queue))
+	}
+	for _, u := range b.queue[:n] {
+		b.bytes -= u.size
+	}
+	clear(b.queue[:n])
+	b.queue = b.queue[n:]
+	if len(b.queue) == 0 {
+		b.queue = nil // give back a large array
+	}
+	b.acked = h
+	return true, 0
+}
+
+// acked returns how many of the waiting stanzas the client's 'h' covers:
+// h counts stanzas modulo 2^32 (XEP-0198 §4), so the difference is taken
+// in uint32. It is not ok when h counts more than were sent.
+func acked(last, h uint32, waiting int) (int, bool) {
+	n := h - last // wraps around at 2^32 as the counter does
+	if uint64(n) > uint64(waiting) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// handled counts a stanza from the client as handled.
+func (b *outbox) handled() {
+	b.mu.Lock()
+	if b.sm {
+		b.in++ // wraps around at 2^32 (XEP-0198 §4)
+	}
+	b.mu.Unlock()
+}
+
+// detach keeps the session for resumption after its connection c was
+// lost, and reports whether it did: only a resumable session whose
+// connection c still is.
+func (b *outbox) detach(c *Session) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != c || b.ended || b.id == "" {
+		return false
+	}
+	b.conn = nil
+	b.requested = false
+	if b.reqTimer != nil {
+		b.reqTimer.Stop()
+		b.reqTimer = nil
+	}
+	// Nobody reads while the client is away: what can wait is held as
+	// for an inactive client, one presence per sender, rather than
+	// filling the queue towards its bound. A resumed stream starts
+	// active (XEP-0352 §4.2) and gets it then.
+	b.inactive = true
+	b.expiry = time.AfterFunc(b.window, b.end)
+	b.svc.m.Waiting.Add(1)
+	return true
+}
+
+// closeWithError ends the session's stream; a session waiting to be
+// resumed ends at once.
+func (b *outbox) closeWithError(e stream.Error) {
+	b.mu.Lock()
+	c, ended := b.conn, b.ended
+	b.mu.Unlock()
+	switch {
+	case c != nil:
+		c.closeStream(e, true, false)
+	case !ended:
+		go b.end()
+	}
+}
+
+// end ends the session once: it leaves the router, the core broadcasts
+// its unavailable presence, and what the client did not acknowledge goes
+// where stanzas for an unavailable resource go (XEP-0198 §4).
+func (b *outbox) end() {
+	b.mu.Lock()
+	if b.ended {
+		b.mu.Unlock()
+		return
+	}
+	b.ended = true
+	if b.conn == nil {
+		b.svc.m.Waiting.Add(-1)
+	}
+	for _, t := range []*time.Timer{b.reqTimer, b.expiry} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	owner, queue, usedMAM := b.owner, b.queue, b.usedMAM
+	for _, el := range b.early {
+		queue = append(queue, unacked{el: el, at: time.Now()})
+	}
+	b.queue, b.bytes, b.held, b.early = nil, 0, nil, nil // held: presence and chat states for a resource that is gone
+	b.mu.Unlock()
+
+	svc := b.svc
+	svc.forget(b)
+	svc.m.Sessions.Add(-1)
+	ctx := svc.ctx
+	if svc.router.Unbind(owner) {
+		svc.core.Ended(ctx, owner)
+	}
+	for _, u := range queue {
+		svc.undelivered(ctx, b.jid, u, usedMAM)
+	}
+}
+
+// setInactive switches the client state (XEP-0352 §3); becoming active
+// sends what was held back, in order.
+func (b *outbox) setInactive(inactive bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inactive = inactive
+	if !inactive {
+		b.flushHeld()
+	}
+}
+
+// hold keeps an unimportant stanza for later. A newer presence from the
+// same sender replaces the older one, which would only be overwritten
+// when it arrives; a full buffer is sent rather than grown. b.mu is held.
+func (b *outbox) hold(el *xmlel.Element) {
+	if el.Local == stanza.Presence && el.Space == "" {
+		from := el.Attr("from")
+		for i, h := range b.held {
+			if h.Local == stanza.Presence && h.Space == "" && h.Attr("from") == from {
+				b.held = append(b.held[:i], b.held[i+1:]...)
+				break
+			}
+		}
+	}
+	b.held = append(b.held, el)
+	if len(b.held) >= b.svc.cfg.CSIBuffer {
+		b.flushHeld()
+	}
+}
+
+// flushHeld sends the held stanzas in the order they came. b.mu is held.
+func (b *outbox) flushHeld() {
+	held := b.held
+	b.held = nil
+	for _, el := range held {
+		b.emit(el)
+		if b.ended {
+			return
+		}
+	}
+}
+
+// resend writes what the client has not acknowledged again after a
+// resumption (XEP-0198 §5), each message and presence with a delay stamp
+// of its first sending (XEP-0203) unless it has one. b.mu is held.
+func (b *outbox) resend() {
+	for i := range b.queue {
+		u := &b.queue[i]
+		if (u.el.Local == stanza.Message || u.el.Local == stanza.Presence) && u.el.Space == "" && u.el.Child(stanza.NSDelay, "delay") == nil {
+			// Elements are shared with other sessions: stamp a copy.
+			c := u.el.ShallowCopy()
+			c.Append(delayStamp(b.jid.Domain(), u.at))
+			u.el = c
+		}
+		b.conn.write(u.el)
+	}
+}
+
+func delayStamp(from string, t time.Time) *xmlel.Element {
+	return xmlel.New(stanza.NSDelay, "delay", "from", from, "stamp", t.UTC().Format("2006-01-02T15:04:05.000Z"))
+}
+
+// late handles a stanza that reached a session after it ended, in the
+// moment between the end and the router forgetting it.
+func (svc *Service) late(el *xmlel.Element, full jid.JID) {
+	svc.undelivered(svc.ctx, full, unacked{el: el, at: time.Now()}, false)
+}
+
+// undelivered applies XEP-0198 §4 to a stanza the client of a session
+// that ended did not acknowledge: it is treated as sent to an unavailable
+// resource. A request is answered with an error, so that its sender is
+// not left waiting; a message goes to the core, which delivers it to the
+// user's other resources or keeps it offline; presence is state that the
+// next session learns anew, and responses and errors expect no answer.
+//
+// A message the user's archive holds (it carries the stanza-id of the
+// user's own server, XEP-0359) is left there when the client used the
+// archive: it fetches the message from it when it comes back, and a copy
+// delivered again would be shown twice.
+func (svc *Service) undelivered(ctx context.Context, full jid.JID, u unacked, usedMAM bool) {
+	el := u.el
+	if el.Space != "" {
+		return
+	}
+	svc.m.Undelivered.With(el.Local).Inc()
+	st := &stanza.Stanza{El: el, To: full}
+	if f, err := jid.Parse(el.Attr("from")); err == nil {
+		st.From = f
+	}
+	switch el.Local {
+	case stanza.IQ:
+		if st.IsRequest() && !st.From.IsZero() {
+			svc.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		}
+	case stanza.Message:
+		if usedMAM && archived(el, full.Bare()) {
+			return
+		}
+		if r, ok := svc.core.(Redeliverer); ok {
+			r.Undelivered(ctx, full, el, u.at)
+		}
+	}
+}
+
+// archived reports whether a message carries a stanza-id (XEP-0359) that
+// the archive of user gave it.
+func archived(el *xmlel.Element, user jid.JID) bool {
+	for _, c := range el.Elements() {
+		if c.Is(nsStanzaID, "stanza-id") && c.Attr("by") == user.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *outbox) smEnabled() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sm
+}
+
+// queriedArchive records that the client fetches messages from its
+// archive (XEP-0313), so that it gets what it missed from there.
+func (b *outbox) queriedArchive() {
+	b.mu.Lock()
+	b.usedMAM = true
+	b.mu.Unlock()
+}

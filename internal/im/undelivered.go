@@ -1,0 +1,79 @@
+package im
+
+import (
+	"context"
+	"time"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+const nsStanzaID = "urn:xmpp:sid:0" // XEP-0359
+
+// Undelivered takes back a message that reached the session of resource
+// gone but that its client never acknowledged before the session ended
+// (XEP-0198 §4). It is treated as a message for a resource that is not
+// available (RFC 6121 §8.5.3.2.1): a groupchat message bounces, errors
+// and headlines are dropped, and chat and normal messages go to the
+// user's other available resources or, when there is none, to offline
+// storage. Every copy carries a delay stamp (XEP-0203) of at, when the
+// message was first delivered.
+//
+// A message that was sent to the bare JID and that the user's archive
+// holds (it carries the stanza-id of the user's server, XEP-0359) is not
+// delivered to the other resources again: they got it then, and the
+// archive has it for the rest.
+func (s *Service) Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Element, at time.Time) {
+	st := &stanza.Stanza{El: el, To: gone}
+	if from, err := jid.Parse(el.Attr("from")); err == nil {
+		st.From = from
+	}
+	switch st.Type() {
+	case "groupchat":
+		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		return
+	case "error", "headline":
+		return
+	}
+	user := gone.Bare()
+	var best []router.Resource
+	top := 0
+	for _, r := range s.router.Resources(user) {
+		if !r.Available || r.Priority < 0 || r.Session.JID().Equal(gone) {
+			continue
+		}
+		switch {
+		case len(best) == 0 || r.Priority > top:
+			best, top = []router.Resource{r}, r.Priority
+		case r.Priority == top:
+			best = append(best, r)
+		}
+	}
+	if len(best) == 0 {
+		s.storeOfflineAt(ctx, st, at)
+		s.messageDelivered(ctx, st, nil)
+		return
+	}
+	if to, err := jid.Parse(el.Attr("to")); err == nil && to.IsBare() && archivedFor(el, user) {
+		return
+	}
+	if el.Child(stanza.NSDelay, "delay") == nil {
+		el = el.ShallowCopy()
+		el.Append(delay(user.Domain(), at))
+		st.El = el
+	}
+	s.sendAll(ctx, st, best)
+}
+
+// archivedFor reports whether a message carries a stanza-id that the
+// archive of user gave it.
+func archivedFor(el *xmlel.Element, user jid.JID) bool {
+	for _, c := range el.Elements() {
+		if c.Is(nsStanzaID, "stanza-id") && c.Attr("by") == user.String() {
+			return true
+		}
+	}
+	return false
+}
