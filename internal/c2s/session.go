@@ -119,8 +119,8 @@ func (s *Session) finish(ctx context.Context) {
 	}
 	if s.bound {
 		s.svc.m.Sessions.Add(-1)
-		if s.svc.router.Unbind(s) {
-			s.svc.core.Ended(ctx, s)
+		if last, ok := s.svc.router.Unbind(s); ok {
+			s.svc.core.Ended(ctx, s, last)
 		}
 	}
 }
