@@ -46,12 +46,13 @@ type Session struct {
 	plainOK bool
 	direct  bool
 
-	host     string
-	streamID string
-	user     string // bare JID string once authenticated
-	jid      jid.JID
-	bound    bool
-	ip       string
+	host           string
+	streamID       string
+	awaitingHeader bool   // the peer's stream header is due, ours not sent
+	user           string // bare JID string once authenticated
+	jid            jid.JID
+	bound          bool
+	ip             string
 
 	q       *transport.Queue // outgoing, filled by Send from any goroutine
 	preAuth PreAuth
@@ -73,6 +74,12 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
 		Idle: svc.cfg.AuthTimeout,
 	})
+	if svc.cfg.AuthTimeout > 0 {
+		// The time to authenticate and bind is counted from the
+		// connection, not between reads: a peer that trickles bytes
+		// cannot hold its place in the unauthenticated gate.
+		s.raw.SetExpiry(time.Now().Add(svc.cfg.AuthTimeout))
+	}
 	s.conn = s.raw
 	s.q = transport.NewQueue(s.conn, svc.cfg.OutQueueBytes)
 	s.r = xmlstream.NewReader(s.conn, svc.cfg.Limits)
@@ -96,12 +103,17 @@ func (s *Session) serve(ctx context.Context) {
 		s.finish(ctx)
 	}()
 	err := s.run(ctx)
+	if err != nil && s.awaitingHeader {
+		// RFC 6120 §4.9.1.2: an error before the stream is open is
+		// sent after a stream header of ours.
+		s.openStream(s.host)
+	}
 	var se stream.Error
 	switch {
 	case err == nil:
 	case errors.As(err, &se):
 		s.CloseWithError(se)
-	case errors.Is(err, transport.ErrIdle):
+	case errors.Is(err, transport.ErrIdle), errors.Is(err, transport.ErrExpired):
 		s.CloseWithError(stream.Error{Condition: stream.ConnectionTimeout})
 	default:
 		if e, ok := stream.FromParseError(err); ok {
@@ -145,6 +157,7 @@ func (s *Session) run(ctx context.Context) error {
 // negotiate reads a stream header, sends features and handles the
 // negotiation until a restart (true) or until the stream ends.
 func (s *Session) negotiate(ctx context.Context) (restart bool, err error) {
+	s.awaitingHeader = true
 	hdr, err := s.r.Header()
 	if err != nil {
 		if e, ok := stream.FromParseError(err); ok {
@@ -187,6 +200,7 @@ func versionOK(v string) bool {
 }
 
 func (s *Session) openStream(host string) {
+	s.awaitingHeader = false
 	s.streamID = randomID(16)
 	hdr := stream.Header{From: host, ID: s.streamID, Lang: "en", ContentNS: xmlel.NSClient}
 	s.writeDirect(hdr.Append(nil))
@@ -290,7 +304,8 @@ func (s *Session) endOfStream(err error) error {
 
 func (s *Session) startTLS() error {
 	tc := tls.Server(s.raw, s.svc.cfg.TLS)
-	_ = tc.SetDeadline(time.Now().Add(s.svc.cfg.AuthTimeout)) // bounds the handshake
+	// Bounds the handshake's writes; its reads end at the expiry.
+	_ = tc.SetDeadline(time.Now().Add(s.svc.cfg.AuthTimeout))
 	if err := tc.HandshakeContext(s.svc.ctx); err != nil {
 		return fmt.Errorf("c2s: tls handshake: %w", err)
 	}
@@ -562,6 +577,7 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 		old.CloseWithError(stream.Error{Condition: stream.Conflict, Text: "replaced by a new session"})
 	}
 	s.bound = true
+	s.raw.SetExpiry(time.Time{})
 	s.svc.m.Sessions.Add(1)
 	idle := s.svc.cfg.IdleTimeout
 	s.raw.SetIdle(idle, s.svc.cfg.IdleGrace, s.ping)
