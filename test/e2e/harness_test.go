@@ -83,6 +83,9 @@ func StartServer(t *testing.T, o Options) *Server {
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
+	if !strings.Contains(o.Limits, "auth_timeout") {
+		o.Limits = "auth_timeout = \"10s\"\n" + o.Limits
+	}
 	cfg := fmt.Sprintf(`data_dir = %q
 registration = %q
 log_level = "debug"
@@ -102,7 +105,6 @@ domain = "bot.localhost"
 secret = "component-secret"
 
 [limits]
-auth_timeout = "10s"
 %s
 %s
 `, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
@@ -129,11 +131,12 @@ func (s *Server) start() {
 		if strings.Contains(s.out.String(), "create the first account") {
 			return
 		}
-		if s.cmd.ProcessState != nil {
-			break
+		if strings.Contains(s.out.String(), "samtal: ") {
+			break // it said why it could not start
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.Kill()
 	t.Fatalf("samtal did not start:\n%s", s.out.String())
 }
 
