@@ -241,6 +241,65 @@ func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) 
 	}
 }
 
+// SlixProc is a slixmpp scenario running beside the test.
+type SlixProc struct {
+	t        *testing.T
+	scenario string
+	cmd      *exec.Cmd
+	out      *syncBuffer
+	done     chan error
+}
+
+// SlixStart starts a slixmpp scenario and returns once it printed READY.
+func (s *Server) SlixStart(t *testing.T, scenario, password string, extra []string, users ...string) *SlixProc {
+	t.Helper()
+	requireSlixmpp(t)
+	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(args, extra...)
+	args = append(append(args, "--users"), users...)
+	p := &SlixProc{t: t, scenario: scenario, cmd: exec.Command(python, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(p.out.String(), "READY") {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("slixmpp %s ended before it was ready: %v\n%s", scenario, err, p.out.String())
+		case <-deadline:
+			t.Fatalf("slixmpp %s not ready after 30s:\n%s", scenario, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// Wait waits for the scenario to pass.
+func (p *SlixProc) Wait() {
+	p.t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+	case <-time.After(90 * time.Second):
+		_ = p.cmd.Process.Kill()
+		err = <-p.done
+	}
+	p.t.Logf("slixmpp %s:\n%s", p.scenario, p.out.String())
+	if err != nil || !strings.Contains(p.out.String(), "PASS "+p.scenario) {
+		p.t.Fatalf("slixmpp scenario %s failed: %v", p.scenario, err)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a process's output.
 type syncBuffer struct {
 	mu  sync.Mutex

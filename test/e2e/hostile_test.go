@@ -35,8 +35,9 @@ func dialFrom(n int, addr string) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
-// goroutines reads samtal_goroutines from the admin endpoint.
-func goroutines(t *testing.T, admin string) int {
+// metric reads one sample from the admin endpoint's /metrics, 0 when it
+// is not there; name includes the labels as the exposition writes them.
+func metric(t *testing.T, admin, name string) float64 {
 	t.Helper()
 	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get("http://" + admin + "/metrics")
@@ -46,16 +47,25 @@ func goroutines(t *testing.T, admin string) int {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "samtal_goroutines "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				t.Fatalf("samtal_goroutines %q: %v", v, err)
+				t.Fatalf("%s %q: %v", name, v, err)
 			}
-			return int(f)
+			return f
 		}
 	}
-	t.Fatal("no samtal_goroutines in /metrics")
 	return 0
+}
+
+// goroutines reads samtal_goroutines from the admin endpoint.
+func goroutines(t *testing.T, admin string) int {
+	t.Helper()
+	n := int(metric(t, admin, "samtal_goroutines"))
+	if n == 0 {
+		t.Fatal("no samtal_goroutines in /metrics")
+	}
+	return n
 }
 
 // readAll reads what the server sends until it closes the connection, or

@@ -240,6 +240,18 @@ async def scenario_blocking(args):
     await b.offline()
 
 
+async def scenario_receive(args):
+    """Come online, say READY, and wait for a chat message from the second
+    user with the expected body: the receiving end for other clients."""
+    a_jid, sender = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    print("READY", flush=True)
+    m = await a.next_message(timeout=60)
+    expect(m["from"].bare == sender, f"message from {m['from']}")
+    expect(m["body"] == args.expect, f"body {m['body']!r}")
+    await a.offline()
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario")
@@ -249,6 +261,7 @@ async def main():
     p.add_argument("--ca", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--users", nargs="+", required=True)
+    p.add_argument("--expect", default="")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
