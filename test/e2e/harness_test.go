@@ -227,12 +227,19 @@ func requireSlixmpp(t *testing.T) {
 // Slix runs a slixmpp scenario against s.
 func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) {
 	t.Helper()
+	s.SlixArgs(t, scenario, password, nil, users...)
+}
+
+// SlixArgs runs a slixmpp scenario with extra arguments.
+func (s *Server) SlixArgs(t *testing.T, scenario, password string, extra []string, users ...string) {
+	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
-	args = append(args, users...)
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(args, extra...)
+	args = append(append(args, "--users"), users...)
 	cmd := exec.CommandContext(ctx, python, args...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("slixmpp %s:\n%s", scenario, out)

@@ -252,6 +252,93 @@ async def scenario_receive(args):
     await a.offline()
 
 
+async def roster_get(c, ver):
+    """A roster get with a version (RFC 6121 §2.6.2); returns the result."""
+    iq = c.Iq()
+    iq["type"] = "get"
+    iq.enable("roster")
+    iq["roster"].xml.set("ver", ver)
+    return await iq.send(timeout=TIMEOUT)
+
+
+async def scenario_rosterver(args):
+    """Roster versioning (RFC 6121 §2.6): a get with the current version
+    is answered with an empty result, a change is pushed with a new
+    version, and an old version gets the whole roster."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    expect("rosterver" in a.features, "the server announces roster versioning")
+    r1 = await roster_get(a, "")
+    v1 = r1.xml.find("{jabber:iq:roster}query").get("ver")
+    expect(v1 is not None and v1 != "", f"a get with ver='' returns the roster with a version ({v1})")
+    r2 = await roster_get(a, v1)
+    expect(r2.xml.find("{jabber:iq:roster}query") is None, "a get with the current version returns an empty result")
+    pushes = asyncio.Queue()
+    a.add_event_handler("roster_update", lambda iq: pushes.put_nowait(iq))
+    await a.update_roster(b_jid, name="Bee", groups=["Friends"])
+    push = await asyncio.wait_for(pushes.get(), TIMEOUT)
+    v2 = push.xml.find("{jabber:iq:roster}query").get("ver")
+    items = push["roster"]["items"]
+    expect(v2 not in (None, "", v1), f"the change is pushed with a new version ({v1} -> {v2})")
+    expect(b_jid in {str(k) for k in items} and items[slixmpp.JID(b_jid)]["name"] == "Bee", "the push carries the item")
+    r3 = await roster_get(a, v2)
+    expect(r3.xml.find("{jabber:iq:roster}query") is None, "a get with the new version returns an empty result")
+    r4 = await roster_get(a, v1)
+    q = r4.xml.find("{jabber:iq:roster}query")
+    expect(q is not None and q.get("ver") == v2 and len(q) == 1, "a get with the old version returns the roster at the new version")
+    await a.offline()
+
+
+class Component(slixmpp.ComponentXMPP):
+    """An external component (XEP-0114) that answers every message with
+    "echo: " and the body."""
+
+    def __init__(self, args, secret):
+        super().__init__(args.component, secret, "127.0.0.1", args.comp_port)
+        self.stream_errors = asyncio.Queue()
+        self.started = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", lambda _: self.started.done() or self.started.set_result(True))
+        self.add_event_handler("stream_error", lambda e: self.stream_errors.put_nowait(e["condition"]))
+        self.add_event_handler("message", self._echo)
+
+    def _echo(self, msg):
+        if msg["type"] in ("chat", "normal") and msg["body"]:
+            msg.reply("echo: " + msg["body"]).send()
+
+    async def online(self):
+        self.connect()
+        await asyncio.wait_for(self.started, TIMEOUT)
+        return self
+
+
+async def scenario_component(args):
+    """An external component (XEP-0114) with slixmpp's ComponentXMPP: the
+    handshake, a local user's message answered by the component, a wrong
+    secret refused, and a component that claims a 'from' outside its
+    domain cut off with invalid-from."""
+    comp = await Component(args, args.secret).online()
+    expect(True, f"component {args.component} connected")
+    user = await Client(jid(args, args.users[0]), args.password, args).online()
+    user.send_message(mto=f"echo@{args.component}", mbody="ping", mtype="chat")
+    m = await user.next_message()
+    expect(m["from"] == f"echo@{args.component}" and m["body"] == "echo: ping", f"the component answered: {m['from']}: {m['body']}")
+
+    bad = Component(args, args.secret + "-wrong")
+    bad.connect()
+    cond = await asyncio.wait_for(bad.stream_errors.get(), TIMEOUT)
+    expect(cond == "not-authorized" and not bad.started.done(), f"a wrong secret is refused ({cond})")
+    quiet_abort(bad)
+
+    # A component speaks only for its own domain (XEP-0114 §3).
+    comp.send_message(mto=user.boundjid, mfrom=jid(args, "mallory"), mbody="spoofed", mtype="chat")
+    cond = await asyncio.wait_for(comp.stream_errors.get(), TIMEOUT)
+    expect(cond == "invalid-from", f"a foreign 'from' ends the component's stream ({cond})")
+    await asyncio.sleep(0.5)
+    expect(user.messages.empty(), "the spoofed message was not delivered")
+    quiet_abort(comp)
+    await user.offline()
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario")
@@ -262,6 +349,9 @@ async def main():
     p.add_argument("--password", required=True)
     p.add_argument("--users", nargs="+", required=True)
     p.add_argument("--expect", default="")
+    p.add_argument("--comp-port", type=int, default=0)
+    p.add_argument("--component", default="")
+    p.add_argument("--secret", default="")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
