@@ -233,19 +233,32 @@ func (s *Server) retention(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
-			n, err := s.store.Offline().Expire(ctx, time.Now().Add(-d))
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("offline retention failed", "err", err)
-			} else if n > 0 {
-				s.log.Info("offline messages expired", "count", n)
-			}
-		}
+		s.expire(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// expire removes what has outlived its time at now: offline messages
+// older than their retention, and invitations past their expiry, which
+// can no longer be used and need not be kept.
+func (s *Server) expire(ctx context.Context, now time.Time) {
+	if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
+		n, err := s.store.Offline().Expire(ctx, now.Add(-d))
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("offline retention failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("offline messages expired", "count", n)
+		}
+	}
+	n, err := s.store.Invites().Expire(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("invitation expiry failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("invitations expired", "count", n)
 	}
 }
 

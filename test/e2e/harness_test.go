@@ -191,6 +191,37 @@ func (s *Server) Samtal(stdin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// Run runs the samtal command with its configuration flag after the
+// subcommand's words (those before the first flag).
+func (s *Server) Run(stdin string, words ...string) (string, error) {
+	i := 0
+	for i < len(words) && !strings.HasPrefix(words[i], "-") {
+		i++
+	}
+	args := append(append(append([]string{}, words[:i]...), "--config", s.Config), words[i:]...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Invite makes an invitation with `samtal invite create` and returns its
+// token.
+func (s *Server) Invite(t *testing.T) string {
+	t.Helper()
+	out, err := s.Run("", "invite", "create", "--ttl", "1h")
+	if err != nil {
+		t.Fatalf("samtal invite create: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if tok, ok := strings.CutPrefix(line, "token:"); ok {
+			return strings.TrimSpace(tok)
+		}
+	}
+	t.Fatalf("no token in %q", out)
+	return ""
+}
+
 // AddUser creates an account with the samtal user command.
 func (s *Server) AddUser(local, password string) {
 	s.t.Helper()

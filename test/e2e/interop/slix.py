@@ -83,6 +83,75 @@ def jid(args, local):
     return f"{local}@{args.domain}"
 
 
+async def register_with(args, user, token=None, form=False):
+    """Register user in-band (XEP-0077), with an invitation token sent
+    before as a XEP-0445 <preauth/> iq, or in the registration data form
+    (form=True), or with none. Returns None on success or the error
+    condition, and whether the new account could then log in."""
+    import xml.etree.ElementTree as ET
+    from slixmpp.exceptions import IqError
+    c = Client(jid(args, user), args.password, args)
+    c["feature_mechanisms"].unencrypted_plain = False
+    result = asyncio.get_event_loop().create_future()
+
+    async def on_register(_):
+        try:
+            if token and not form:
+                pre = c.Iq()
+                pre["type"] = "set"
+                pre["to"] = args.domain
+                pre.xml.append(ET.Element("{urn:xmpp:pars:0}preauth", token=token))
+                await pre.send(timeout=TIMEOUT)
+            resp = c.Iq()
+            resp["type"] = "set"
+            if form:
+                q = ET.SubElement(resp.xml, "{jabber:iq:register}query")
+                x = ET.SubElement(q, "{jabber:x:data}x", type="submit")
+                for var, value in (("FORM_TYPE", "jabber:iq:register"), ("username", user),
+                                   ("password", args.password), ("token", token)):
+                    f = ET.SubElement(x, "{jabber:x:data}field", var=var)
+                    ET.SubElement(f, "{jabber:x:data}value").text = value
+            else:
+                resp["register"]["username"] = user
+                resp["register"]["password"] = args.password
+            await resp.send(timeout=TIMEOUT)
+            result.set_result(None)
+        except IqError as e:
+            result.set_result(e.iq["error"]["condition"])
+
+    c.add_event_handler("register", on_register)
+    c.register_plugin("xep_0077")
+    c["xep_0077"].force_registration = True
+    c._always_send_everything = True  # see scenario_register
+    logged_in = True
+    try:
+        await c.online()
+    except AssertionError:
+        logged_in = False
+        quiet_abort(c)
+    await asyncio.wait_for(result, TIMEOUT)
+    if logged_in:
+        await c.offline()
+    return result.result(), logged_in
+
+
+async def scenario_invite(args):
+    """Registration on an invite-only host (XEP-0401, XEP-0445): refused
+    without a token, accepted with one given as a <preauth/> iq or in the
+    data form, and a token works once."""
+    tok1, tok2 = args.expect.split(",")
+    cond, ok = await register_with(args, args.users[0])
+    expect(cond == "not-allowed" and not ok, f"no token: refused ({cond})")
+    cond, ok = await register_with(args, args.users[0], token="not-a-token")
+    expect(cond == "forbidden" and not ok, f"a wrong token: refused ({cond})")
+    cond, ok = await register_with(args, args.users[0], token=tok1)
+    expect(cond is None and ok, f"a token in a <preauth/> iq: registered and logged in ({cond})")
+    cond, ok = await register_with(args, args.users[1], token=tok1)
+    expect(cond == "forbidden" and not ok, f"the same token again: refused ({cond})")
+    cond, ok = await register_with(args, args.users[1], token=tok2, form=True)
+    expect(cond is None and ok, f"a token in the data form: registered and logged in ({cond})")
+
+
 async def scenario_mechanisms(args):
     """Log in with every SASL mechanism slixmpp offers, over STARTTLS and
     direct TLS; a wrong password is refused."""
