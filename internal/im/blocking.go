@@ -14,6 +14,7 @@ import (
 func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 	s.mu.Lock()
 	list, ok := s.blocks[user]
+	gen := s.blockGen
 	s.mu.Unlock()
 	if ok {
 		return list
@@ -31,10 +32,22 @@ func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 	}
 	if len(s.router.Resources(user)) > 0 {
 		s.mu.Lock()
-		s.blocks[user] = list
+		// A list read before a change must not be cached after it.
+		if s.blockGen == gen {
+			s.blocks[user] = list
+		}
 		s.mu.Unlock()
 	}
 	return list
+}
+
+// forgetBlocklist drops a cached blocklist after a change or when its
+// user has no session left; loads under way then cache nothing.
+func (s *Service) forgetBlocklist(user jid.JID) {
+	s.mu.Lock()
+	delete(s.blocks, user)
+	s.blockGen++
+	s.mu.Unlock()
 }
 
 // isBlocked reports whether user blocks other, matching as XEP-0191 §3.4
@@ -124,9 +137,7 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	delete(s.blocks, user)
-	s.mu.Unlock()
+	s.forgetBlocklist(user)
 	after := s.blocklist(ctx, user)
 
 	// Push the change to every resource of the user (XEP-0191 §3.3).

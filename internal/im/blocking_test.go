@@ -1,9 +1,11 @@
 package im
 
 import (
+	"context"
 	"testing"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/storage"
 )
 
 // XEP-0191 §5 (JID Matching).
@@ -210,5 +212,61 @@ func TestBlockPush(t *testing.T) {
 	e.send(asked, `<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'/></iq>`)
 	if got := asked.take(); len(got) != 1 || condition(got[0]) != "bad-request" {
 		t.Errorf("an empty block: %q, want bad-request", strs(got))
+	}
+}
+
+// pausingStore holds one blocklist read after it read the store, so that
+// a test can change the blocklist while the read is under way.
+type pausingStore struct {
+	storage.Store
+	bl pausingBlocklist
+}
+
+func (p *pausingStore) Blocklist() storage.Blocklist { return &p.bl }
+
+type pausingBlocklist struct {
+	storage.Blocklist
+	pause   chan chan struct{} // a read takes one and waits for it
+	reading chan struct{}      // told when a read has read
+}
+
+func (b *pausingBlocklist) List(ctx context.Context, user string) ([]string, error) {
+	list, err := b.Blocklist.List(ctx, user)
+	select {
+	case release := <-b.pause:
+		b.reading <- struct{}{}
+		<-release
+	default:
+	}
+	return list, err
+}
+
+// A blocklist read before a block must not be cached after it: the block
+// would not hold until the user's sessions all ended.
+func TestBlocklistCacheRace(t *testing.T) {
+	e := newEnv(t, Config{})
+	ps := &pausingStore{Store: e.store, bl: pausingBlocklist{Blocklist: e.store.Blocklist(), pause: make(chan chan struct{}, 1), reading: make(chan struct{})}}
+	e.im.store = ps
+	e.user("juliet")
+	s := e.online("juliet@"+host+"/balcony", "")
+
+	release := make(chan struct{})
+	ps.bl.pause <- release
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Reads the (empty) blocklist, then waits.
+		e.deliver(`<message type='chat' from='romeo@` + remote + `/x' to='juliet@` + host + `'><body>before</body></message>`)
+	}()
+	<-ps.bl.reading
+	e.send(s, `<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='romeo@`+remote+`'/></block></iq>`)
+	close(release)
+	<-done
+	s.take()
+	e.takeRemote()
+
+	e.deliver(`<message type='chat' from='romeo@` + remote + `/x' to='juliet@` + host + `'><body>after</body></message>`)
+	if got := filter(s.take(), "message", ""); len(got) != 0 {
+		t.Errorf("a message from a blocked contact arrived: %q", strs(got))
 	}
 }

@@ -40,6 +40,7 @@ type Service struct {
 	mu       sync.Mutex
 	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
 	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
+	blockGen uint64                       // counts blocklist changes, so that stale loads are not cached
 
 	hooks []Hooks
 }
@@ -207,9 +208,7 @@ func (s *Service) Ended(ctx context.Context, sess router.Session, last router.Re
 	full := sess.JID()
 	s.unavailableFrom(ctx, full, xmlel.New("", stanza.Presence, "type", "unavailable", "from", full.String()), last.Available)
 	if len(s.router.Resources(full.Bare())) == 0 {
-		s.mu.Lock()
-		delete(s.blocks, full.Bare())
-		s.mu.Unlock()
+		s.forgetBlocklist(full.Bare())
 	}
 }
 
