@@ -492,8 +492,13 @@ func (s *Session) boundLoop(ctx context.Context) error {
 		s.throttle()
 		s.svc.m.StanzasIn.With(el.Local).Inc()
 		if st.Kind() == stanza.IQ {
-			if p := st.Payload(); p != nil && p.Is(stream.NSSession, "session") && st.To.IsZero() {
-				s.Send(st.Result()) // legacy session establishment (RFC 3921)
+			// Legacy session establishment (RFC 3921 §3, dropped by RFC
+			// 6121, Appendix E), without 'to' or addressed to the host as
+			// RFC 3921 shows it: there is nothing to establish, so it
+			// succeeds.
+			if p := st.Payload(); p != nil && p.Is(stream.NSSession, "session") && st.Type() == "set" &&
+				(st.To.IsZero() || st.To.IsDomain() && st.To.Domain() == s.host) {
+				s.Send(st.Result())
 				continue
 			}
 		}
