@@ -4,6 +4,7 @@
 //	samtal [serve] [flags]          start the server (no config needed)
 //	samtal config check FILE        report every mistake in a config file
 //	samtal user add|passwd|remove|list ...
+//	samtal invite create [--domain D] [--ttl 7d]
 //	samtal version
 package main
 
@@ -36,6 +37,8 @@ commands:
   user passwd JID                change an account's password
   user remove JID                remove an account and everything it stored
   user list [DOMAIN]             list accounts
+  invite create [--domain D] [--ttl 7d]
+                                 make an invitation to register (XEP-0401)
   version                        print the version
 
 Run "samtal serve -h" for the server's flags.
@@ -52,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return configCmd(args[1:], stdout, stderr)
 	case "user":
 		return userCmd(args[1:], stdin, stdout, stderr)
+	case "invite":
+		return inviteCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "samtal", server.Version)
 		return 0

@@ -287,8 +287,8 @@ func (b *outbox) end() {
 	svc.forget(b)
 	svc.m.Sessions.Add(-1)
 	ctx := svc.ctx
-	if svc.router.Unbind(owner) {
-		svc.core.Ended(ctx, owner)
+	if last, ok := svc.router.Unbind(owner); ok {
+		svc.core.Ended(ctx, owner, last)
 	}
 	for _, u := range queue {
 		svc.undelivered(ctx, b.jid, u, usedMAM)

@@ -31,7 +31,7 @@ type fakeCore struct {
 
 func (c *fakeCore) Outbound(context.Context, router.Session, *stanza.Stanza) {}
 
-func (c *fakeCore) Ended(_ context.Context, s router.Session) {
+func (c *fakeCore) Ended(_ context.Context, s router.Session, _ router.Resource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended = append(c.ended, s.JID())

@@ -101,9 +101,10 @@ type Core interface {
 	// Outbound handles a stanza sent by the client; From is the
 	// session's full JID and To is prepared (or zero when absent).
 	Outbound(ctx context.Context, s router.Session, st *stanza.Stanza)
-	// Ended is called once after a bound session ended, for example to
-	// broadcast unavailable presence.
-	Ended(ctx context.Context, s router.Session)
+	// Ended is called once after a bound session ended and was unbound,
+	// with the resource's last record, for example to broadcast
+	// unavailable presence.
+	Ended(ctx context.Context, s router.Session, last router.Resource)
 }
 
 // Redeliverer is implemented by a Core that takes back the messages the

@@ -47,12 +47,13 @@ type Session struct {
 	plainOK bool
 	direct  bool
 
-	host     string
-	streamID string
-	user     string // bare JID string once authenticated
-	jid      jid.JID
-	bound    bool
-	ip       string
+	host           string
+	streamID       string
+	awaitingHeader bool   // the peer's stream header is due, ours not sent
+	user           string // bare JID string once authenticated
+	jid            jid.JID
+	bound          bool
+	ip             string
 
 	q       *transport.Queue // outgoing, filled by Send from any goroutine
 	preAuth PreAuth
@@ -86,6 +87,12 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
 		Idle: svc.cfg.AuthTimeout,
 	})
+	if svc.cfg.AuthTimeout > 0 {
+		// The time to authenticate and bind is counted from the
+		// connection, not between reads: a peer that trickles bytes
+		// cannot hold its place in the unauthenticated gate.
+		s.raw.SetExpiry(time.Now().Add(svc.cfg.AuthTimeout))
+	}
 	s.conn = s.raw
 	s.q = transport.NewQueue(s.conn, svc.cfg.OutQueueBytes)
 	s.r = xmlstream.NewReader(s.conn, svc.cfg.Limits)
@@ -109,6 +116,11 @@ func (s *Session) serve(ctx context.Context) {
 		s.finish()
 	}()
 	err := s.run(ctx)
+	if err != nil && s.awaitingHeader {
+		// RFC 6120 §4.9.1.2: an error before the stream is open is
+		// sent after a stream header of ours.
+		s.openStream(s.host)
+	}
 	var se stream.Error
 	switch {
 	case err == nil:
@@ -117,6 +129,9 @@ func (s *Session) serve(ctx context.Context) {
 		s.ending.Store(true)
 	case errors.As(err, &se):
 		s.closeStream(se, true, false)
+	case errors.Is(err, transport.ErrExpired):
+		// auth_timeout passed before a resource was bound.
+		s.closeStream(stream.Error{Condition: stream.ConnectionTimeout}, true, false)
 	case errors.Is(err, transport.ErrIdle):
 		// The client went silent: its network may be gone, and a
 		// resumable session waits for it.
@@ -176,6 +191,7 @@ func (s *Session) run(ctx context.Context) error {
 // negotiate reads a stream header, sends features and handles the
 // negotiation until a restart (true) or until the stream ends.
 func (s *Session) negotiate(ctx context.Context) (restart bool, err error) {
+	s.awaitingHeader = true
 	hdr, err := s.r.Header()
 	if err != nil {
 		if e, ok := stream.FromParseError(err); ok {
@@ -218,6 +234,7 @@ func versionOK(v string) bool {
 }
 
 func (s *Session) openStream(host string) {
+	s.awaitingHeader = false
 	s.streamID = randomID(16)
 	hdr := stream.Header{From: host, ID: s.streamID, Lang: "en", ContentNS: xmlel.NSClient}
 	s.writeDirect(hdr.Append(nil))
@@ -338,7 +355,8 @@ func (s *Session) endOfStream(err error) error {
 
 func (s *Session) startTLS() error {
 	tc := tls.Server(s.raw, s.svc.cfg.TLS)
-	_ = tc.SetDeadline(time.Now().Add(s.svc.cfg.AuthTimeout)) // bounds the handshake
+	// Bounds the handshake's writes; its reads end at the expiry.
+	_ = tc.SetDeadline(time.Now().Add(s.svc.cfg.AuthTimeout))
 	if err := tc.HandshakeContext(s.svc.ctx); err != nil {
 		return fmt.Errorf("c2s: tls handshake: %w", err)
 	}
@@ -564,8 +582,12 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 	s.svc.m.StanzasIn.With(el.Local).Inc()
 	if st.Kind() == stanza.IQ {
 		p := st.Payload()
-		if p != nil && p.Is(stream.NSSession, "session") && st.To.IsZero() {
-			s.Send(st.Result()) // legacy session establishment (RFC 3921)
+		// Legacy session establishment (RFC 3921 §3, dropped by RFC 6121,
+		// Appendix E), without 'to' or addressed to the host as RFC 3921
+		// shows it: there is nothing to establish, so it succeeds.
+		if p != nil && p.Is(stream.NSSession, "session") && st.Type() == "set" &&
+			(st.To.IsZero() || st.To.IsDomain() && st.To.Domain() == s.host) {
+			s.Send(st.Result())
 			return nil
 		}
 		if p != nil && p.Space == nsMAM && st.IsRequest() {
@@ -667,6 +689,7 @@ func (s *Session) bindResource(resource string, replace bool) stanza.Condition {
 		old.CloseWithError(stream.Error{Condition: stream.Conflict, Text: "replaced by a new session"})
 	}
 	s.bound = true
+	s.raw.SetExpiry(time.Time{})
 	s.svc.m.Sessions.Add(1)
 	s.raw.SetIdle(s.svc.cfg.IdleTimeout, s.svc.cfg.IdleGrace, s.ping)
 	return ""

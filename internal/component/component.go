@@ -76,6 +76,11 @@ func (s *Service) Listen(ln net.Listener) {
 				continue
 			}
 			cn := &conn{svc: s, raw: transport.Wrap(c, transport.ConnConfig{Idle: s.cfg.AuthTimeout})}
+			if s.cfg.AuthTimeout > 0 {
+				// The handshake must be done within the time, however
+				// slowly the bytes come.
+				cn.raw.SetExpiry(time.Now().Add(s.cfg.AuthTimeout))
+			}
 			cn.q = transport.NewQueue(cn.raw, s.cfg.OutQueueBytes)
 			cn.r = xmlstream.NewReader(cn.raw, s.cfg.Limits)
 			s.mu.Lock()
@@ -160,7 +165,7 @@ func (c *conn) serve(ctx context.Context) {
 	case err == nil:
 	case errors.As(err, &se):
 		c.CloseWithError(se)
-	case errors.Is(err, transport.ErrIdle):
+	case errors.Is(err, transport.ErrIdle), errors.Is(err, transport.ErrExpired):
 		c.CloseWithError(stream.Error{Condition: stream.ConnectionTimeout})
 	default:
 		if e, ok := stream.FromParseError(err); ok {
@@ -209,6 +214,7 @@ func (c *conn) run(ctx context.Context) error {
 		return stream.Error{Condition: stream.Conflict, Text: "the domain is already served"}
 	}
 	c.domain = domain
+	c.raw.SetExpiry(time.Time{})
 	c.q.Start()
 	c.svc.router.AddDomain(domain, c)
 	c.write(xmlel.New("", "handshake"))

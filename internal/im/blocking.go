@@ -2,10 +2,10 @@ package im
 
 import (
 	"context"
-	"slices"
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
 )
 
@@ -14,6 +14,7 @@ import (
 func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 	s.mu.Lock()
 	list, ok := s.blocks[user]
+	gen := s.blockGen
 	s.mu.Unlock()
 	if ok {
 		return list
@@ -31,20 +32,42 @@ func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 	}
 	if len(s.router.Resources(user)) > 0 {
 		s.mu.Lock()
-		s.blocks[user] = list
+		// A list read before a change must not be cached after it.
+		if s.blockGen == gen {
+			s.blocks[user] = list
+		}
 		s.mu.Unlock()
 	}
 	return list
+}
+
+// forgetBlocklist drops a cached blocklist after a change or when its
+// user has no session left; loads under way then cache nothing.
+func (s *Service) forgetBlocklist(user jid.JID) {
+	s.mu.Lock()
+	delete(s.blocks, user)
+	s.blockGen++
+	s.mu.Unlock()
 }
 
 // isBlocked reports whether user blocks other, matching as XEP-0191 §3.4
 // prescribes: a blocked full JID matches only itself, a bare JID all its
 // resources, a domain everything at it.
 func (s *Service) isBlocked(ctx context.Context, user, other jid.JID) bool {
-	if other.IsZero() || other.Domain() == user.Domain() && other.Local() == "" {
+	switch {
+	case other.IsZero(), other.Domain() == user.Domain() && other.Local() == "":
 		return false // never block one's own server
+	case other.Bare().Equal(user):
+		// XEP-0191 §5 (with XEP-0016): a user's resources always reach
+		// each other, whatever the list says.
+		return false
 	}
-	for _, b := range s.blocklist(ctx, user) {
+	return blockedBy(s.blocklist(ctx, user), other)
+}
+
+// blockedBy reports whether an entry of list matches other.
+func blockedBy(list []jid.JID, other jid.JID) bool {
+	for _, b := range list {
 		if blockMatches(b, other) {
 			return true
 		}
@@ -75,6 +98,8 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 	q := st.Payload()
 	switch {
 	case st.Type() == "get" && q.Local == "blocklist":
+		// XEP-0191 §3.3: pushes go to the resources that asked.
+		s.router.SetBlocklistInterested(st.From)
 		res := xmlel.New(NSBlocking, "blocklist")
 		for _, b := range s.blocklist(ctx, user) {
 			res.Append(xmlel.New(NSBlocking, "item", "jid", b.String()))
@@ -112,9 +137,7 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	delete(s.blocks, user)
-	s.mu.Unlock()
+	s.forgetBlocklist(user)
 	after := s.blocklist(ctx, user)
 
 	// Push the change to every resource of the user (XEP-0191 §3.3).
@@ -123,25 +146,55 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 		push.Append(xmlel.New(NSBlocking, "item", "jid", j.String()))
 	}
 	for _, r := range s.router.Resources(user) {
-		r.Session.Send(xmlel.New("", stanza.IQ, "type", "set", "id", "block-push", "to", r.Session.JID().String()).Append(push.Copy()))
-	}
-	// Newly blocked contacts stop seeing the user; newly unblocked
-	// subscribers see the current presence again.
-	if q.Local == "block" {
-		for _, j := range jids {
-			if !slices.ContainsFunc(before, j.Equal) {
-				s.sendUnavailable(ctx, user, j)
-			}
-		}
-	} else {
-		for _, b := range before {
-			if !slices.ContainsFunc(after, b.Equal) && b.Local() != "" {
-				if it, err := s.store.Roster().Item(ctx, user.String(), b.Bare().String()); err == nil &&
-					(it.Subscription == "from" || it.Subscription == "both") {
-					s.sendCurrentPresence(ctx, user, b)
-				}
-			}
+		if r.Blocklist {
+			r.Session.Send(xmlel.New("", stanza.IQ, "type", "set", "id", "block-push", "to", r.Session.JID().String()).Append(push.Copy()))
 		}
 	}
+	s.presenceAfterBlocking(ctx, user, before, after)
 	return nil, nil
+}
+
+// presenceAfterBlocking tells the entities that may see the user's
+// presence of a change of the blocklist (XEP-0191 §3.3, §3.4): newly
+// blocked ones get unavailable presence, newly unblocked ones the current
+// presence. May see means a subscription from them (RFC 6121 §4.4.2) or,
+// for unavailable presence, directed presence they got (§4.6.3); no one
+// else learns anything, so a block reveals nothing to a stranger.
+func (s *Service) presenceAfterBlocking(ctx context.Context, user jid.JID, before, after []jid.JID) {
+	items, _, err := s.store.Roster().Items(ctx, user.String())
+	if err != nil {
+		s.log.Error("im: roster load failed", "err", err)
+		return
+	}
+	for _, it := range items {
+		if it.Subscription != storage.SubFrom && it.Subscription != storage.SubBoth {
+			continue
+		}
+		c, err := jid.Parse(it.Contact)
+		if err != nil {
+			continue
+		}
+		was, is := blockedBy(before, c), blockedBy(after, c)
+		switch {
+		case !was && is:
+			s.sendUnavailable(ctx, user, c)
+		case was && !is:
+			s.sendCurrentPresence(ctx, user, c)
+		}
+	}
+	for _, r := range s.router.Resources(user) {
+		full := r.Session.JID()
+		var gone []jid.JID
+		s.mu.Lock()
+		for to := range s.directed[full] {
+			if !blockedBy(before, to) && blockedBy(after, to) {
+				gone = append(gone, to)
+				delete(s.directed[full], to)
+			}
+		}
+		s.mu.Unlock()
+		for _, to := range gone {
+			s.forward(ctx, xmlel.New("", stanza.Presence, "type", "unavailable"), full, to)
+		}
+	}
 }

@@ -40,6 +40,7 @@ type Service struct {
 	mu       sync.Mutex
 	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
 	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
+	blockGen uint64                       // counts blocklist changes, so that stale loads are not cached
 
 	hooks []Hooks
 }
@@ -64,6 +65,9 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 	from := sess.JID()
 	switch st.Kind() {
 	case stanza.Presence:
+		if !st.To.IsZero() && s.refuseBlocked(ctx, sess, st) {
+			return
+		}
 		s.outboundPresence(ctx, st)
 		return
 	case stanza.IQ:
@@ -88,16 +92,29 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 		st.To = from.Bare()
 		st.El.SetAttr("to", st.To.String())
 	}
-	if s.isBlocked(ctx, from.Bare(), st.To) {
-		if st.Kind() != stanza.Presence {
-			sess.Send(stanza.ErrorReply(st.El, stanza.E(stanza.NotAcceptable).WithExtra(xmlel.New(NSBlockingErrors, "blocked"))))
-		}
+	if s.refuseBlocked(ctx, sess, st) {
 		return
 	}
 	if st.Kind() == stanza.Message && !s.messageSent(ctx, sess, st) {
 		return
 	}
 	s.router.Route(ctx, st)
+}
+
+// refuseBlocked stops a stanza a user sends to an entity the user blocks
+// and reports whether it did: nothing goes to a blocked entity, and the
+// user learns why (XEP-0191 §3.3). Errors and iq results end an exchange
+// and are dropped silently.
+func (s *Service) refuseBlocked(ctx context.Context, sess router.Session, st *stanza.Stanza) bool {
+	if !s.isBlocked(ctx, sess.JID().Bare(), st.To) {
+		return false
+	}
+	if !(st.Kind() == stanza.IQ && st.Type() == "result") {
+		if reply := stanza.ErrorReply(st.El, stanza.E(stanza.NotAcceptable).WithExtra(xmlel.New(NSBlockingErrors, "blocked"))); reply != nil {
+			sess.Send(reply)
+		}
+	}
+	return true
 }
 
 // Handle handles a stanza addressed to a local host or user.
@@ -108,9 +125,10 @@ func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 	}
 	user := st.To.Bare()
 	if !st.From.IsZero() && !st.From.Bare().Equal(user) && s.isBlocked(ctx, user, st.From) {
-		// XEP-0191 §3.5: nothing from a blocked entity reaches the user;
-		// presence is dropped silently, the rest is refused as if the
-		// user did not exist.
+		// XEP-0191 §3.3: nothing from a blocked entity reaches the user;
+		// presence is dropped silently, messages and iq requests are
+		// refused as if the user did not exist (Bounce drops iq results
+		// and errors).
 		if st.Kind() != stanza.Presence {
 			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
 		}
@@ -185,14 +203,14 @@ func (s *Service) exists(ctx context.Context, user jid.JID) bool {
 }
 
 // Ended broadcasts unavailable presence for a session that went away
-// without saying so (RFC 6121 §4.5.2), and forgets what it held.
-func (s *Service) Ended(ctx context.Context, sess router.Session) {
+// without saying so (RFC 6121 §4.5.2), and forgets what it held. last is
+// the resource's final record, which the router no longer has: whether
+// it was available decides who must hear of its end.
+func (s *Service) Ended(ctx context.Context, sess router.Session, last router.Resource) {
 	full := sess.JID()
-	s.unavailable(ctx, full, xmlel.New("", stanza.Presence, "type", "unavailable", "from", full.String()))
+	s.unavailableFrom(ctx, full, xmlel.New("", stanza.Presence, "type", "unavailable", "from", full.String()), last.Available)
 	if len(s.router.Resources(full.Bare())) == 0 {
-		s.mu.Lock()
-		delete(s.blocks, full.Bare())
-		s.mu.Unlock()
+		s.forgetBlocklist(full.Bare())
 	}
 }
 

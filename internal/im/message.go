@@ -19,24 +19,35 @@ const (
 	nsHints      = "urn:xmpp:hints"
 )
 
+// messageType returns the type of a message: a missing or unknown type
+// is normal (RFC 6121 §5.2.2).
+func messageType(el *xmlel.Element) string {
+	switch t := el.Attr("type"); t {
+	case "chat", "groupchat", "headline", "error":
+		return t
+	}
+	return "normal"
+}
+
 // deliverMessage applies RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID).
 func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
-	typ := st.Type()
+	typ := messageType(st.El)
 	if st.To.IsFull() {
 		if sess := s.router.Session(st.To); sess != nil {
 			sess.Send(st.El)
 			s.messageDelivered(ctx, st, []router.Session{sess})
 			return
 		}
+		// §8.5.3.2.1: a chat message to a resource that is gone is
+		// treated as sent to the bare JID; an error is dropped; normal,
+		// groupchat and headline messages are refused or dropped.
 		switch typ {
-		case "groupchat":
+		case "error", "headline":
+			return
+		case "normal", "groupchat":
 			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
 			return
-		case "error":
-			return
 		}
-		// §8.5.3.2.1: chat, normal and headline to a resource that is gone
-		// are treated as sent to the bare JID.
 	}
 	user := st.To.Bare()
 	var best []router.Resource
@@ -59,10 +70,13 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
 		return
 	case "headline":
+		// §8.5.2.1.1, §8.5.2.2.1: to every non-negative resource, or
+		// to nobody.
 		s.sendAll(ctx, st, nonNegative)
 		return
 	case "error":
-		s.sendAll(ctx, st, best)
+		// §8.5.2.1.1, §8.5.2.2.1: an error to the bare JID answers no
+		// session's request; it is dropped.
 		return
 	}
 	if len(best) > 0 {
@@ -115,19 +129,22 @@ func (s *Service) storeOfflineAt(ctx context.Context, st *stanza.Stanza, t time.
 }
 
 // worthStoring reports whether a message is kept offline: chat and
-// normal messages with content, not bare chat-state notifications
-// (XEP-0085 §5.4) nor messages marked no-store (XEP-0334).
+// normal messages (RFC 6121 §8.5.2.2.1) with content, not bare
+// chat-state notifications (XEP-0085 §5.4) nor messages marked no-store
+// (XEP-0334 §4: no-permanent-store still allows the temporary storage
+// that offline delivery is).
 func worthStoring(el *xmlel.Element) bool {
-	switch el.Attr("type") {
-	case "", "normal", "chat":
+	switch messageType(el) {
+	case "normal", "chat":
 	default:
 		return false
 	}
 	content := false
 	for _, c := range el.Elements() {
 		switch {
-		case c.Space == nsHints && (c.Local == "no-store" || c.Local == "no-permanent-store"):
+		case c.Space == nsHints && c.Local == "no-store":
 			return false
+		case c.Space == nsHints && c.Local == "no-permanent-store":
 		case c.Space == nsHints && c.Local == "store":
 			content = true
 		case c.Space == nsChatStates, c.Space == "" && c.Local == "thread":

@@ -54,7 +54,8 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 		return
 	}
 	prio := priority(st.El)
-	initial := !s.router.SetPresence(full, st.El, prio)
+	was, oldPrio := s.router.SetPresence(full, st.El, prio)
+	initial := !was
 	s.presenceSent(ctx, full, st.El, initial)
 	user := full.Bare()
 	items, _, err := s.store.Roster().Items(ctx, user.String())
@@ -85,6 +86,11 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 			}
 		}
 	}
+	if prio >= 0 && (initial || oldPrio < 0) {
+		// XEP-0160 §3: messages wait for the first non-negative
+		// available presence, which may follow a negative one.
+		defer s.deliverOffline(ctx, full)
+	}
 	if !initial {
 		return
 	}
@@ -99,16 +105,20 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 			}
 		}
 	}
-	if prio >= 0 {
-		s.deliverOffline(ctx, full)
-	}
 }
 
 // unavailable marks a resource unavailable and tells everyone who knew it
 // was available: subscribers, the user's other resources and those that
 // got directed presence (RFC 6121 §4.5.2, §4.6.3).
 func (s *Service) unavailable(ctx context.Context, full jid.JID, el *xmlel.Element) {
-	was := s.router.SetPresence(full, nil, 0)
+	was, _ := s.router.SetPresence(full, nil, 0)
+	s.unavailableFrom(ctx, full, el, was)
+}
+
+// unavailableFrom sends unavailable presence el from full to everyone who
+// knew it: subscribers and the user's resources if it was available
+// (was), and those that got directed presence from it.
+func (s *Service) unavailableFrom(ctx context.Context, full jid.JID, el *xmlel.Element, was bool) {
 	if was {
 		s.presenceSent(ctx, full, nil, false)
 	}
@@ -187,6 +197,7 @@ func (s *Service) outboundSubscription(ctx context.Context, st *stanza.Stanza) {
 	}
 	old := it
 	route := true
+	wasFrom := it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth
 	switch st.Type() {
 	case "subscribe":
 		if it.Subscription == storage.SubNone || it.Subscription == storage.SubFrom {
@@ -226,6 +237,10 @@ func (s *Service) outboundSubscription(ctx context.Context, st *stanza.Stanza) {
 				s.log.Error("im: pending removal failed", "err", err)
 			}
 		}
+		// RFC 6121 §A.2.4: only a subscription or a request is cancelled
+		// or refused; otherwise the stanza goes nowhere (it may cancel a
+		// pre-approval, §3.4).
+		route = wasFrom || pending
 		it.Subscription = removeFrom(it.Subscription)
 		it.Approved = false
 	}
@@ -247,7 +262,10 @@ func (s *Service) outboundSubscription(ctx context.Context, st *stanza.Stanza) {
 	case "subscribed":
 		s.sendCurrentPresence(ctx, user, contact)
 	case "unsubscribed":
-		s.sendUnavailable(ctx, user, contact)
+		if wasFrom {
+			// RFC 6121 §3.2.2: the contact no longer sees the user.
+			s.sendUnavailable(ctx, user, contact)
+		}
 	}
 }
 
@@ -372,12 +390,18 @@ func (s *Service) inboundSubscription(ctx context.Context, st *stanza.Stanza) {
 			s.sendTo(ctx, xmlel.New("", stanza.Presence, "type", "subscribed"), user, contact)
 			s.sendCurrentPresence(ctx, user, contact)
 		default:
+			pending, perr := s.hasPending(ctx, user, contact)
+			if perr != nil {
+				return
+			}
 			if err := s.store.Roster().AddPending(ctx, user.String(), storage.PendingSubscription{
 				From: contact.String(), Stanza: el.String()}); err != nil {
 				s.log.Error("im: pending subscription store failed", "err", err)
 				return
 			}
-			deliver = true
+			// RFC 6121 §A.3.1: a request already pending is not
+			// delivered again; the user sees it at every login.
+			deliver = !pending
 		}
 	case "subscribed":
 		if !found || !it.Ask {

@@ -122,6 +122,10 @@ func (s *Service) removeItem(ctx context.Context, user, contact jid.JID) error {
 	if err != nil {
 		return err
 	}
+	pending, err := s.hasPending(ctx, user, contact)
+	if err != nil {
+		return err
+	}
 	ver, err := s.store.Roster().Delete(ctx, user.String(), contact.String())
 	if err != nil {
 		return err
@@ -132,8 +136,14 @@ func (s *Service) removeItem(ctx context.Context, user, contact jid.JID) error {
 	if it.Subscription == storage.SubTo || it.Subscription == storage.SubBoth || it.Ask {
 		s.sendTo(ctx, xmlel.New("", stanza.Presence, "type", "unsubscribe"), user, contact)
 	}
-	if it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth {
+	from := it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth
+	if from || pending {
+		// Cancels the contact's subscription or refuses its request.
 		s.sendTo(ctx, xmlel.New("", stanza.Presence, "type", "unsubscribed"), user, contact)
+	}
+	if from {
+		// RFC 6121 §3.2.2: the contact no longer sees the user.
+		s.sendUnavailable(ctx, user, contact)
 	}
 	s.push(ctx, user, xmlel.New(NSRoster, "item", "jid", contact.String(), "subscription", "remove"), ver)
 	return nil

@@ -46,6 +46,7 @@ type Resource struct {
 	Priority   int
 	Available  bool           // sent available presence and not unavailable since
 	Interested bool           // requested the roster (RFC 6121 §1.3)
+	Blocklist  bool           // requested the blocklist (XEP-0191 §3.2)
 	Presence   *xmlel.Element // last available presence broadcast, or nil
 }
 
@@ -151,10 +152,14 @@ func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 }
 
 // Bounce answers st with a stanza error, routed back to its sender.
-// Errors are not answered (RFC 6120 §8.3.1), nor is presence other than
+// Errors are not answered (RFC 6120 §8.3.1), nor are iq results, which
+// end their exchange (RFC 6120 §8.2.3), nor is presence other than
 // subscription requests, which the sender would not expect.
 func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e stanza.Error) {
-	if st.Kind() == stanza.Presence && st.Type() != "subscribe" {
+	switch {
+	case st.Kind() == stanza.Presence && st.Type() != "subscribe":
+		return
+	case st.Kind() == stanza.IQ && st.Type() == "result":
 		return
 	}
 	el := stanza.ErrorReply(st.El, e)
@@ -189,22 +194,25 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 	return old, nil
 }
 
-// Unbind removes the session if it is still the one bound to its JID, and
-// reports whether it was.
-func (r *Router) Unbind(s Session) bool {
+// Unbind removes the session if it is still the one bound to its JID. It
+// returns the resource's last record, so that the caller can tell those
+// who saw it available that it is gone, and reports whether the session
+// was bound (false when a newer session took its resource).
+func (r *Router) Unbind(s Session) (last Resource, ok bool) {
 	full := s.JID()
 	bare := full.Bare()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := r.accounts[bare]
 	if res == nil || res[full.Resource()] == nil || res[full.Resource()].Session != s {
-		return false
+		return Resource{}, false
 	}
+	last = *res[full.Resource()]
 	delete(res, full.Resource())
 	if len(res) == 0 {
 		delete(r.accounts, bare)
 	}
-	return true
+	return last, true
 }
 
 // Rebind hands the resource bound by old to s, which must have the same
@@ -261,20 +269,20 @@ func (r *Router) Resources(bare jid.JID) []Resource {
 }
 
 // SetPresence records the availability of a resource. A nil presence
-// marks it unavailable. It reports whether the resource was available
-// before.
-func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int) (wasAvailable bool) {
+// marks it unavailable. It returns what was recorded before: whether the
+// resource was available, and its priority then.
+func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int) (wasAvailable bool, oldPriority int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := r.accounts[full.Bare()][full.Resource()]
 	if res == nil {
-		return false
+		return false, 0
 	}
-	wasAvailable = res.Available
+	wasAvailable, oldPriority = res.Available, res.Priority
 	res.Available = presence != nil
 	res.Presence = presence
 	res.Priority = priority
-	return wasAvailable
+	return wasAvailable, oldPriority
 }
 
 // SetInterested marks a resource as having requested the roster.
@@ -283,6 +291,16 @@ func (r *Router) SetInterested(full jid.JID) {
 	defer r.mu.Unlock()
 	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
 		res.Interested = true
+	}
+}
+
+// SetBlocklistInterested marks a resource as having requested the
+// blocklist, after which it gets blocklist pushes (XEP-0191 §3.3).
+func (r *Router) SetBlocklistInterested(full jid.JID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+		res.Blocklist = true
 	}
 }
 

@@ -267,23 +267,39 @@ func (s *Server) retention(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.store.FastTokens().Expire(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Error("FAST token expiry failed", "err", err)
-		} else if n > 0 {
-			s.log.Info("FAST tokens expired", "count", n)
-		}
-		if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
-			n, err := s.store.Offline().Expire(ctx, time.Now().Add(-d))
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("offline retention failed", "err", err)
-			} else if n > 0 {
-				s.log.Info("offline messages expired", "count", n)
-			}
-		}
+		s.expire(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// expire removes what has outlived its time at now: offline messages
+// older than their retention, and invitations past their expiry, which
+// can no longer be used and need not be kept.
+func (s *Server) expire(ctx context.Context, now time.Time) {
+	jobs := []struct {
+		what string
+		run  func() (int64, error)
+	}{
+		{"invitations", func() (int64, error) { return s.store.Invites().Expire(ctx, now) }},
+		{"FAST tokens", func() (int64, error) { return s.store.FastTokens().Expire(ctx, now) }},
+	}
+	if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
+		jobs = append(jobs, struct {
+			what string
+			run  func() (int64, error)
+		}{"offline messages", func() (int64, error) { return s.store.Offline().Expire(ctx, now.Add(-d)) }})
+	}
+	for _, j := range jobs {
+		n, err := j.run()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("retention failed", "what", j.what, "err", err)
+		case n > 0:
+			s.log.Info("retention removed", "what", j.what, "count", n)
 		}
 	}
 }

@@ -29,10 +29,12 @@ type ConnConfig struct {
 // are expected from one goroutine at a time.
 type Conn struct {
 	net.Conn
-	cfg    ConnConfig
-	tokens float64
-	last   time.Time
-	mu     sync.Mutex // guards cfg.Idle/Grace/OnIdle changes
+	cfg     ConnConfig
+	tokens  float64
+	last    time.Time
+	mu      sync.Mutex // guards cfg.Idle/Grace/OnIdle and expires
+	expires time.Time
+	armed   bool // a read deadline is set; only the reader uses it
 }
 
 // Wrap returns c with the given limits.
@@ -48,14 +50,27 @@ func (c *Conn) SetIdle(idle, grace time.Duration, onIdle func()) {
 	c.mu.Unlock()
 }
 
+// SetExpiry makes reads fail with ErrExpired from t on, however busy the
+// peer is: the time a connection has to authenticate, which a peer that
+// trickles bytes must not stretch. The zero time removes it.
+func (c *Conn) SetExpiry(t time.Time) {
+	c.mu.Lock()
+	c.expires = t
+	c.mu.Unlock()
+}
+
 // ErrIdle is returned by Read when the peer stayed silent past the idle
 // timeout and the grace period.
 var ErrIdle = errors.New("transport: peer idle")
 
-// Read reads with the configured rate limit and idle detection.
+// ErrExpired is returned by Read once the expiry set with SetExpiry has
+// passed.
+var ErrExpired = errors.New("transport: connection expired")
+
+// Read reads with the configured rate limit, idle detection and expiry.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	idle, grace, onIdle := c.cfg.Idle, c.cfg.Grace, c.cfg.OnIdle
+	idle, grace, onIdle, expires := c.cfg.Idle, c.cfg.Grace, c.cfg.OnIdle, c.expires
 	c.mu.Unlock()
 	if c.cfg.Rate > 0 && len(p) > c.cfg.Burst {
 		p = p[:c.cfg.Burst]
@@ -63,10 +78,26 @@ func (c *Conn) Read(p []byte) (int, error) {
 	probed := false
 	wait := idle
 	for {
+		var deadline time.Time
 		if wait > 0 {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(wait)) // an error here surfaces on Read
+			deadline = time.Now().Add(wait)
+		}
+		if !expires.IsZero() {
+			if !time.Now().Before(expires) {
+				return 0, ErrExpired
+			}
+			if deadline.IsZero() || expires.Before(deadline) {
+				deadline = expires
+			}
+		}
+		if !deadline.IsZero() || c.armed {
+			_ = c.Conn.SetReadDeadline(deadline) // an error here surfaces on Read
+			c.armed = !deadline.IsZero()
 		}
 		n, err := c.Conn.Read(p)
+		if n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !expires.IsZero() && !time.Now().Before(expires) {
+			return 0, ErrExpired
+		}
 		if n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && wait > 0 {
 			if probed || onIdle == nil || grace <= 0 {
 				return 0, ErrIdle

@@ -22,3 +22,13 @@ func TestSlixmpp(t *testing.T) {
 	t.Run("offline", func(t *testing.T) { s.Slix(t, "offline", pw, "oa", "ob") })
 	t.Run("blocking", func(t *testing.T) { s.Slix(t, "blocking", pw, "ba", "bb") })
 }
+
+// TestRosterVersioning checks roster versioning (RFC 6121 §2.6) with
+// slixmpp.
+func TestRosterVersioning(t *testing.T) {
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	const pw = "correct horse battery staple"
+	s.AddUser("va", pw)
+	s.AddUser("vb", pw)
+	s.Slix(t, "rosterver", pw, "va", "vb")
+}

@@ -88,6 +88,9 @@ func StartServer(t *testing.T, o Options) *Server {
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
+	if !strings.Contains(o.Limits, "auth_timeout") {
+		o.Limits = "auth_timeout = \"10s\"\n" + o.Limits
+	}
 	cfg := fmt.Sprintf(`data_dir = %q
 registration = %q
 log_level = "debug"
@@ -107,7 +110,6 @@ domain = "bot.localhost"
 secret = "component-secret"
 
 [limits]
-auth_timeout = "10s"
 %s
 %s
 `, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
@@ -134,11 +136,12 @@ func (s *Server) start() {
 		if strings.Contains(s.out.String(), "create the first account") {
 			return
 		}
-		if s.cmd.ProcessState != nil {
-			break
+		if strings.Contains(s.out.String(), "samtal: ") {
+			break // it said why it could not start
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.Kill()
 	t.Fatalf("samtal did not start:\n%s", s.out.String())
 }
 
@@ -196,6 +199,37 @@ func (s *Server) Samtal(stdin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// Run runs the samtal command with its configuration flag after the
+// subcommand's words (those before the first flag).
+func (s *Server) Run(stdin string, words ...string) (string, error) {
+	i := 0
+	for i < len(words) && !strings.HasPrefix(words[i], "-") {
+		i++
+	}
+	args := append(append(append([]string{}, words[:i]...), "--config", s.Config), words[i:]...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Invite makes an invitation with `samtal invite create` and returns its
+// token.
+func (s *Server) Invite(t *testing.T) string {
+	t.Helper()
+	out, err := s.Run("", "invite", "create", "--ttl", "1h")
+	if err != nil {
+		t.Fatalf("samtal invite create: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if tok, ok := strings.CutPrefix(line, "token:"); ok {
+			return strings.TrimSpace(tok)
+		}
+	}
+	t.Fatalf("no token in %q", out)
+	return ""
+}
+
 // AddUser creates an account with the samtal user command.
 func (s *Server) AddUser(local, password string) {
 	s.t.Helper()
@@ -251,6 +285,65 @@ func (s *Server) SlixWith(t *testing.T, extra []string, scenario, password strin
 	t.Logf("slixmpp %s:\n%s", scenario, out)
 	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
 		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
+	}
+}
+
+// SlixProc is a slixmpp scenario running beside the test.
+type SlixProc struct {
+	t        *testing.T
+	scenario string
+	cmd      *exec.Cmd
+	out      *syncBuffer
+	done     chan error
+}
+
+// SlixStart starts a slixmpp scenario and returns once it printed READY.
+func (s *Server) SlixStart(t *testing.T, scenario, password string, extra []string, users ...string) *SlixProc {
+	t.Helper()
+	requireSlixmpp(t)
+	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(args, extra...)
+	args = append(append(args, "--users"), users...)
+	p := &SlixProc{t: t, scenario: scenario, cmd: exec.Command(python, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(p.out.String(), "READY") {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("slixmpp %s ended before it was ready: %v\n%s", scenario, err, p.out.String())
+		case <-deadline:
+			t.Fatalf("slixmpp %s not ready after 30s:\n%s", scenario, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// Wait waits for the scenario to pass.
+func (p *SlixProc) Wait() {
+	p.t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+	case <-time.After(90 * time.Second):
+		_ = p.cmd.Process.Kill()
+		err = <-p.done
+	}
+	p.t.Logf("slixmpp %s:\n%s", p.scenario, p.out.String())
+	if err != nil || !strings.Contains(p.out.String(), "PASS "+p.scenario) {
+		p.t.Fatalf("slixmpp scenario %s failed: %v", p.scenario, err)
 	}
 }
 

@@ -158,6 +158,14 @@ func TestStanzaErrorsAfterLogin(t *testing.T) {
 	if el.Attr("type") != "error" || el.Attr("id") != "q1" || el.Child("", "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "service-unavailable") == nil {
 		t.Errorf("unknown namespace: %v", el)
 	}
+	// Legacy session establishment succeeds, with or without 'to'
+	// (RFC 3921 §3 addresses it to the host).
+	for _, to := range []string{"", " to='localhost'"} {
+		c.send("<iq type='set' id='sess'" + to + "><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>")
+		if el := c.next(); el.Attr("type") != "result" || el.Attr("id") != "sess" {
+			t.Errorf("session establishment%s: %v", to, el)
+		}
+	}
 	// A malformed 'to' gets jid-malformed.
 	c.send("<message to='a@b@c' id='m1'><body>x</body></message>")
 	el = c.next()

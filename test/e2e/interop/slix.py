@@ -86,6 +86,75 @@ def jid(args, local):
     return f"{local}@{args.domain}"
 
 
+async def register_with(args, user, token=None, form=False):
+    """Register user in-band (XEP-0077), with an invitation token sent
+    before as a XEP-0445 <preauth/> iq, or in the registration data form
+    (form=True), or with none. Returns None on success or the error
+    condition, and whether the new account could then log in."""
+    import xml.etree.ElementTree as ET
+    from slixmpp.exceptions import IqError
+    c = Client(jid(args, user), args.password, args)
+    c["feature_mechanisms"].unencrypted_plain = False
+    result = asyncio.get_event_loop().create_future()
+
+    async def on_register(_):
+        try:
+            if token and not form:
+                pre = c.Iq()
+                pre["type"] = "set"
+                pre["to"] = args.domain
+                pre.xml.append(ET.Element("{urn:xmpp:pars:0}preauth", token=token))
+                await pre.send(timeout=TIMEOUT)
+            resp = c.Iq()
+            resp["type"] = "set"
+            if form:
+                q = ET.SubElement(resp.xml, "{jabber:iq:register}query")
+                x = ET.SubElement(q, "{jabber:x:data}x", type="submit")
+                for var, value in (("FORM_TYPE", "jabber:iq:register"), ("username", user),
+                                   ("password", args.password), ("token", token)):
+                    f = ET.SubElement(x, "{jabber:x:data}field", var=var)
+                    ET.SubElement(f, "{jabber:x:data}value").text = value
+            else:
+                resp["register"]["username"] = user
+                resp["register"]["password"] = args.password
+            await resp.send(timeout=TIMEOUT)
+            result.set_result(None)
+        except IqError as e:
+            result.set_result(e.iq["error"]["condition"])
+
+    c.add_event_handler("register", on_register)
+    c.register_plugin("xep_0077")
+    c["xep_0077"].force_registration = True
+    c._always_send_everything = True  # see scenario_register
+    logged_in = True
+    try:
+        await c.online()
+    except AssertionError:
+        logged_in = False
+        quiet_abort(c)
+    await asyncio.wait_for(result, TIMEOUT)
+    if logged_in:
+        await c.offline()
+    return result.result(), logged_in
+
+
+async def scenario_invite(args):
+    """Registration on an invite-only host (XEP-0401, XEP-0445): refused
+    without a token, accepted with one given as a <preauth/> iq or in the
+    data form, and a token works once."""
+    tok1, tok2 = args.expect.split(",")
+    cond, ok = await register_with(args, args.users[0])
+    expect(cond == "not-allowed" and not ok, f"no token: refused ({cond})")
+    cond, ok = await register_with(args, args.users[0], token="not-a-token")
+    expect(cond == "forbidden" and not ok, f"a wrong token: refused ({cond})")
+    cond, ok = await register_with(args, args.users[0], token=tok1)
+    expect(cond is None and ok, f"a token in a <preauth/> iq: registered and logged in ({cond})")
+    cond, ok = await register_with(args, args.users[1], token=tok1)
+    expect(cond == "forbidden" and not ok, f"the same token again: refused ({cond})")
+    cond, ok = await register_with(args, args.users[1], token=tok2, form=True)
+    expect(cond is None and ok, f"a token in the data form: registered and logged in ({cond})")
+
+
 async def scenario_mechanisms(args):
     """Log in with every SASL mechanism slixmpp offers, over STARTTLS and
     direct TLS; a wrong password is refused."""
@@ -384,6 +453,103 @@ async def scenario_csi(args):
     expect([e for e in b.log if e[0] == "presence"] == [("presence", desk, "chat")], "<active/> flushes the held presence")
     for c in (a, b, other):
         await c.offline()
+async def scenario_receive(args):
+    """Come online, say READY, and wait for a chat message from the second
+    user with the expected body: the receiving end for other clients."""
+    a_jid, sender = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    print("READY", flush=True)
+    m = await a.next_message(timeout=60)
+    expect(m["from"].bare == sender, f"message from {m['from']}")
+    expect(m["body"] == args.expect, f"body {m['body']!r}")
+    await a.offline()
+
+
+async def roster_get(c, ver):
+    """A roster get with a version (RFC 6121 §2.6.2); returns the result."""
+    iq = c.Iq()
+    iq["type"] = "get"
+    iq.enable("roster")
+    iq["roster"].xml.set("ver", ver)
+    return await iq.send(timeout=TIMEOUT)
+
+
+async def scenario_rosterver(args):
+    """Roster versioning (RFC 6121 §2.6): a get with the current version
+    is answered with an empty result, a change is pushed with a new
+    version, and an old version gets the whole roster."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    expect("rosterver" in a.features, "the server announces roster versioning")
+    r1 = await roster_get(a, "")
+    v1 = r1.xml.find("{jabber:iq:roster}query").get("ver")
+    expect(v1 is not None and v1 != "", f"a get with ver='' returns the roster with a version ({v1})")
+    r2 = await roster_get(a, v1)
+    expect(r2.xml.find("{jabber:iq:roster}query") is None, "a get with the current version returns an empty result")
+    pushes = asyncio.Queue()
+    a.add_event_handler("roster_update", lambda iq: pushes.put_nowait(iq))
+    await a.update_roster(b_jid, name="Bee", groups=["Friends"])
+    push = await asyncio.wait_for(pushes.get(), TIMEOUT)
+    v2 = push.xml.find("{jabber:iq:roster}query").get("ver")
+    items = push["roster"]["items"]
+    expect(v2 not in (None, "", v1), f"the change is pushed with a new version ({v1} -> {v2})")
+    expect(b_jid in {str(k) for k in items} and items[slixmpp.JID(b_jid)]["name"] == "Bee", "the push carries the item")
+    r3 = await roster_get(a, v2)
+    expect(r3.xml.find("{jabber:iq:roster}query") is None, "a get with the new version returns an empty result")
+    r4 = await roster_get(a, v1)
+    q = r4.xml.find("{jabber:iq:roster}query")
+    expect(q is not None and q.get("ver") == v2 and len(q) == 1, "a get with the old version returns the roster at the new version")
+    await a.offline()
+
+
+class Component(slixmpp.ComponentXMPP):
+    """An external component (XEP-0114) that answers every message with
+    "echo: " and the body."""
+
+    def __init__(self, args, secret):
+        super().__init__(args.component, secret, "127.0.0.1", args.comp_port)
+        self.stream_errors = asyncio.Queue()
+        self.started = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", lambda _: self.started.done() or self.started.set_result(True))
+        self.add_event_handler("stream_error", lambda e: self.stream_errors.put_nowait(e["condition"]))
+        self.add_event_handler("message", self._echo)
+
+    def _echo(self, msg):
+        if msg["type"] in ("chat", "normal") and msg["body"]:
+            msg.reply("echo: " + msg["body"]).send()
+
+    async def online(self):
+        self.connect()
+        await asyncio.wait_for(self.started, TIMEOUT)
+        return self
+
+
+async def scenario_component(args):
+    """An external component (XEP-0114) with slixmpp's ComponentXMPP: the
+    handshake, a local user's message answered by the component, a wrong
+    secret refused, and a component that claims a 'from' outside its
+    domain cut off with invalid-from."""
+    comp = await Component(args, args.secret).online()
+    expect(True, f"component {args.component} connected")
+    user = await Client(jid(args, args.users[0]), args.password, args).online()
+    user.send_message(mto=f"echo@{args.component}", mbody="ping", mtype="chat")
+    m = await user.next_message()
+    expect(m["from"] == f"echo@{args.component}" and m["body"] == "echo: ping", f"the component answered: {m['from']}: {m['body']}")
+
+    bad = Component(args, args.secret + "-wrong")
+    bad.connect()
+    cond = await asyncio.wait_for(bad.stream_errors.get(), TIMEOUT)
+    expect(cond == "not-authorized" and not bad.started.done(), f"a wrong secret is refused ({cond})")
+    quiet_abort(bad)
+
+    # A component speaks only for its own domain (XEP-0114 §3).
+    comp.send_message(mto=user.boundjid, mfrom=jid(args, "mallory"), mbody="spoofed", mtype="chat")
+    cond = await asyncio.wait_for(comp.stream_errors.get(), TIMEOUT)
+    expect(cond == "invalid-from", f"a foreign 'from' ends the component's stream ({cond})")
+    await asyncio.sleep(0.5)
+    expect(user.messages.empty(), "the spoofed message was not delivered")
+    quiet_abort(comp)
+    await user.offline()
 
 
 async def main():
@@ -395,6 +561,10 @@ async def main():
     p.add_argument("--ca", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--users", nargs="+", required=True)
+    p.add_argument("--expect", default="")
+    p.add_argument("--comp-port", type=int, default=0)
+    p.add_argument("--component", default="")
+    p.add_argument("--secret", default="")
     p.add_argument("--debug", action="store_true")
     p.add_argument("--window", type=float, default=0, help="the server's resume window in seconds")
     args = p.parse_args()
