@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"VCards", vcardTests},
 		{"Private", privateTests},
 		{"Blocklist", blocklistTests},
+		{"Archive", archiveTests},
+		{"ArchiveTime", archiveTimeTests},
+		{"Push", pushTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
@@ -687,6 +690,7 @@ var blocklistTests = []subtest{
 // noAccountTests check that a user without an account has no data and
 // cannot be given any.
 var noAccountTests = []subtest{
+	{"ArchiveAndPush", archiveNoAccount},
 	{"Writes", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		create(t, s, alice)
@@ -813,6 +817,7 @@ func checkGone(t *testing.T, s storage.Store, user string, namespaces []string) 
 }
 
 var deleteAccountTests = []subtest{
+	{"ArchiveAndPush", archiveDeleteAccount},
 	{"RemovesEverything", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		a, b := dataOf(alice, bob), dataOf(bob, alice)
