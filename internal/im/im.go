@@ -135,6 +135,10 @@ func (s *Service) handleServer(ctx context.Context, st *stanza.Stanza) {
 	if st.Kind() != stanza.IQ {
 		return // RFC 6120 §10.3.1: the server may ignore these
 	}
+	if !st.IsRequest() {
+		s.iqResponse(ctx, st)
+		return
+	}
 	if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
 		s.routeBack(ctx, st, resp)
 	}
@@ -149,7 +153,9 @@ func (s *Service) routeBack(ctx context.Context, st *stanza.Stanza, resp *xmlel.
 func (s *Service) deliverIQ(ctx context.Context, st *stanza.Stanza) {
 	if st.To.IsBare() {
 		if !st.IsRequest() {
-			return // responses to the bare JID belong to the server
+			// Responses to the bare JID belong to the server.
+			s.iqResponse(ctx, st)
+			return
 		}
 		if !s.exists(ctx, st.To) {
 			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
@@ -192,6 +198,7 @@ func (s *Service) Ended(ctx context.Context, sess router.Session) {
 		delete(s.blocks, full.Bare())
 		s.mu.Unlock()
 	}
+	s.sessionEnded(ctx, sess)
 }
 
 // sendTo routes a new stanza from a local user to someone.
