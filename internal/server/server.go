@@ -24,6 +24,7 @@ import (
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/mam"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
@@ -44,6 +45,7 @@ type Server struct {
 	reg     *metrics.Registry
 	router  *router.Router
 	invites register.Invites
+	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
 	closers []func(ctx context.Context)
 	addrs   []string
@@ -110,7 +112,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
-	reg, _ := s.services(mux, store)
+	reg, d := s.services(mux, store)
+	s.messaging(core, mux, d, store)
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
@@ -239,6 +242,14 @@ func (s *Server) retention(ctx context.Context) {
 				s.log.Error("offline retention failed", "err", err)
 			} else if n > 0 {
 				s.log.Info("offline messages expired", "count", n)
+			}
+		}
+		if s.archive != nil {
+			n, err := s.archive.Expire(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("archive retention failed", "err", err)
+			} else if n > 0 {
+				s.log.Info("archived messages expired", "count", n)
 			}
 		}
 		select {

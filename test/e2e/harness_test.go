@@ -228,7 +228,7 @@ func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--component-port", Port(s.Comp), "--users"}
 	args = append(args, users...)
 	cmd := exec.CommandContext(ctx, python, args...)
 	out, err := cmd.CombinedOutput()
