@@ -593,3 +593,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Validate of a bad config = %v", err)
 	}
 }
+
+// TestOriginID checks that the client's origin-id (XEP-0359 §3.2) is
+// kept: in the delivered message, in the archive and in query results.
+func TestOriginID(t *testing.T) {
+	e := newEnv(t, testConfig())
+	a := e.online("alice@example.org/a")
+	b := e.online("bob@example.org/b")
+	e.send(a, `<message to='bob@example.org' type='chat'><body>hi</body><origin-id xmlns='urn:xmpp:sid:0' id='de305d54-75b4-431b-adb2-eb6b9e546013'/></message>`)
+	got := b.Take()
+	if len(got) != 1 || got[0].Child(archive.NSStanzaID, "origin-id").Attr("id") != "de305d54-75b4-431b-adb2-eb6b9e546013" {
+		t.Fatalf("bob got %v, want the message with its origin-id", got)
+	}
+	for _, s := range []*xmpptest.Session{a, b} {
+		s.Take()
+		iqEl := xmlel.New("", "iq", "type", "set", "id", "q").Append(archive.Query{Page: rsm.NewQuery()}.Element())
+		e.core.Outbound(t.Context(), s, &stanza.Stanza{El: iqEl, From: s.JID()})
+		res := s.Take()
+		if len(res) != 2 {
+			t.Fatalf("%s: %d stanzas, want a result and the fin", s.JID(), len(res))
+		}
+		msg := res[0].Child(archive.NS, "result").Child(archive.NSForward, "forwarded").Child("", "message")
+		if msg.Child(archive.NSStanzaID, "origin-id").Attr("id") != "de305d54-75b4-431b-adb2-eb6b9e546013" {
+			t.Errorf("%s's archived message = %s, want its origin-id", s.JID(), msg)
+		}
+	}
+}

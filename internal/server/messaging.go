@@ -26,17 +26,21 @@ const EmptyArchiveNode = "urn:samtal:commands:empty-archive"
 // archive stamps a sent message with its stanza-id, carbons copy it to
 // the sender's other devices with the stamp, and the archive takes the
 // stamp off before the message leaves (XEP-0313 §3.5).
-func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store storage.Store) {
+func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store storage.Store) error {
 	cfg := s.cfg
 	commands := adhoc.New(s.router, mux, d)
 	if cfg.Archive.Enabled {
 		maxPage := cfg.Archive.MaxPage
-		s.archive = mam.New(mam.Config{
+		mc := mam.Config{
 			Default:     cfg.Archive.Default,
 			DefaultPage: min(50, maxPage),
 			MaxPage:     maxPage,
 			Retention:   time.Duration(cfg.Archive.Retention),
-		}, store.Archive(), store.Roster(), s.router, mux, s.log)
+		}
+		if err := mc.Validate(); err != nil {
+			return err
+		}
+		s.archive = mam.New(mc, store.Archive(), store.Roster(), s.router, mux, s.log)
 		core.AddHooks(im.Hooks{
 			MessageSent:    s.archive.MessageSent,
 			MessageArrived: s.archive.MessageArrived,
@@ -56,10 +60,14 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 		core.AddHooks(im.Hooks{MessageSent: s.archive.AfterSent})
 	}
 	if cfg.Push.Enabled {
-		p := push.New(push.Config{MaxServices: cfg.Push.MaxServices, Count: cfg.Push.Count},
-			store.Push(), store.Offline(), s.router, mux, s.log)
+		pc := push.Config{MaxServices: cfg.Push.MaxServices, Count: cfg.Push.Count}
+		if err := pc.Validate(); err != nil {
+			return err
+		}
+		p := push.New(pc, store.Push(), store.Offline(), s.router, mux, s.log)
 		core.AddHooks(im.Hooks{MessageDelivered: p.MessageDelivered, IQResponse: p.IQResponse})
 	}
+	return nil
 }
 
 // emptyArchive is the command that empties the requester's archive: the

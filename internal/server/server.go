@@ -113,7 +113,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
 	reg, d := s.services(mux, store)
-	s.messaging(core, mux, d, store)
+	if err := s.messaging(core, mux, d, store); err != nil {
+		return nil, err
+	}
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
