@@ -58,6 +58,9 @@ type Config struct {
 	DefaultPage int
 	// MaxPage is the largest page a query gets, whatever it asks.
 	MaxPage int
+	// MaxPageBytes bounds the archived messages of one page, in bytes
+	// of XML; <= 0 does not. A page keeps at least one message.
+	MaxPageBytes int
 	// Retention is how long a message stays in the archive.
 	Retention time.Duration
 	// Now is the clock; nil means time.Now.

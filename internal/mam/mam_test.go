@@ -619,3 +619,44 @@ func TestOriginID(t *testing.T) {
 		}
 	}
 }
+
+// TestPageBytes checks that a page is cut to MaxPageBytes, keeping the
+// end the client pages from, and that paging on gets the rest.
+func TestPageBytes(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPageBytes = 3000
+	e := newEnv(t, cfg)
+	a := e.online("alice@example.org/a")
+	b := e.online("bob@example.org/b")
+	big := strings.Repeat("x", 1000)
+	for i := range 6 {
+		e.chat(b, "alice@example.org", fmt.Sprint(i, big))
+	}
+	first := func(rs []result) string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.body[:1]
+		}
+		return strings.Join(out, ",")
+	}
+	rs, resp := e.query(a, archive.Query{Page: rsm.Query{Max: 10, Index: -1}})
+	page, complete := fin(t, resp)
+	if first(rs) != "0,1" || complete || page.Last != rs[1].id {
+		t.Fatalf("forward page = %s complete %v, want 0,1 (cut)", first(rs), complete)
+	}
+	rs, resp = e.query(a, archive.Query{Page: rsm.Query{Max: 10, After: page.Last, Index: -1}})
+	if _, complete = fin(t, resp); first(rs) != "2,3" || complete {
+		t.Fatalf("next page = %s complete %v", first(rs), complete)
+	}
+	rs, resp = e.query(a, archive.Query{Page: rsm.Query{Max: 10, HasBefore: true, Index: -1}})
+	page, complete = fin(t, resp)
+	if first(rs) != "4,5" || complete || page.First != rs[0].id || page.FirstIndex != 4 {
+		t.Fatalf("last page = %s complete %v %+v, want 4,5 (cut at the start)", first(rs), complete, page)
+	}
+	// One message larger than the limit still comes.
+	e.chat(b, "alice@example.org", "7"+strings.Repeat("y", 5000))
+	rs, _ = e.query(a, archive.Query{Page: rsm.Query{Max: 1, HasBefore: true, Index: -1}})
+	if first(rs) != "7" {
+		t.Errorf("a message over the limit = %s", first(rs))
+	}
+}

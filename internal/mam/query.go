@@ -81,6 +81,7 @@ func (s *Service) query(ctx context.Context, st *stanza.Stanza) (*xmlel.Element,
 	if err != nil {
 		return nil, err
 	}
+	s.fitPage(&page, sq.Backward)
 	msgs := page.Messages
 	if q.Flip {
 		msgs = slices.Clone(msgs)
@@ -103,6 +104,42 @@ func (s *Service) query(ctx context.Context, st *stanza.Stanza) (*xmlel.Element,
 		out.First, out.Last = page.Messages[0].ID, page.Messages[n-1].ID
 	}
 	return archive.Fin(out, page.Complete), nil
+}
+
+// fitPage cuts a page down to Config.MaxPageBytes of messages, keeping
+// at least one: the session's queue holds the whole page at once, and a
+// client too slow for it would be disconnected. The cut keeps the end
+// the client pages from (§4.3.1: the server may limit a page).
+func (s *Service) fitPage(page *storage.ArchivePage, backward bool) {
+	if s.cfg.MaxPageBytes <= 0 {
+		return
+	}
+	msgs := page.Messages
+	size, keep := 0, 0
+	for i := range msgs {
+		m := msgs[i]
+		if backward {
+			m = msgs[len(msgs)-1-i]
+		}
+		size += len(m.Stanza)
+		if keep > 0 && size > s.cfg.MaxPageBytes {
+			break
+		}
+		keep++
+	}
+	if keep == len(msgs) {
+		return
+	}
+	cut := len(msgs) - keep
+	page.Complete = false
+	if backward {
+		page.Messages = msgs[cut:]
+		if page.Index >= 0 {
+			page.Index += cut
+		}
+		return
+	}
+	page.Messages = msgs[:keep]
 }
 
 // metadata answers a metadata request (§5).

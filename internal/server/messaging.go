@@ -35,7 +35,9 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 			Default:     cfg.Archive.Default,
 			DefaultPage: min(50, maxPage),
 			MaxPage:     maxPage,
-			Retention:   time.Duration(cfg.Archive.Retention),
+			// Half the session's queue: the page goes into it at once.
+			MaxPageBytes: cfg.Limits.OutQueueBytes / 2,
+			Retention:    time.Duration(cfg.Archive.Retention),
 		}
 		if err := mc.Validate(); err != nil {
 			return err
