@@ -86,8 +86,8 @@ const benchStanza = `<message from="juliet@example.com/balcony" to="romeo@exampl
 	`</body><origin-id xmlns="urn:xmpp:sid:0" id="de305d54-75b4-431b-adb2-eb6b9e546013"/></message>`
 
 // BenchArchiveAppend measures archiving one message of about 500 bytes
-// from 16 goroutines at once, as many senders do: group commit shares
-// the cost of a transaction among them.
+// from 16 goroutines per CPU at once, as many senders do: group commit
+// shares the cost of a transaction among them.
 func BenchArchiveAppend(b *testing.B, s storage.Store) {
 	ctx := b.Context()
 	const user = "romeo@example.net"
