@@ -33,6 +33,8 @@ type Config struct {
 	Limits     Limits      `toml:"limits"`
 	Stream     Stream      `toml:"stream"`
 	Retention  Retention   `toml:"retention"`
+	Archive    Archive     `toml:"archive"`
+	Push       Push        `toml:"push"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -208,6 +210,41 @@ type Retention struct {
 	Offline Duration `toml:"offline"`
 }
 
+// Archive policies for users who set no archiving preferences
+// (XEP-0441).
+const (
+	ArchiveAlways = "always"
+	ArchiveRoster = "roster"
+	ArchiveNever  = "never"
+)
+
+// Archive is the [archive] section: the message archive of every user
+// (XEP-0313).
+type Archive struct {
+	// Enabled archives messages and answers archive queries.
+	Enabled bool `toml:"enabled"`
+	// Retention is how long a message stays in the archive.
+	Retention Duration `toml:"retention"`
+	// Default is the policy of users who set no preferences:
+	// ArchiveAlways, ArchiveRoster (only messages with contacts in the
+	// roster) or ArchiveNever.
+	Default string `toml:"default"`
+	// MaxPage is the most messages one query returns.
+	MaxPage int `toml:"max_page"`
+}
+
+// Push is the [push] section: push notifications to the app servers of
+// mobile clients (XEP-0357).
+type Push struct {
+	// Enabled lets users enable push services.
+	Enabled bool `toml:"enabled"`
+	// MaxServices bounds the push services one account may enable.
+	MaxServices int `toml:"max_services"`
+	// Count adds the number of waiting messages to notifications; they
+	// never carry a sender or a body.
+	Count bool `toml:"count"`
+}
+
 // Default returns the configuration of a zero-config start: one host
 // "localhost" with a self-signed certificate, client listeners on loopback
 // and data in ./samtal-data.
@@ -256,6 +293,16 @@ func Default() Config {
 		},
 		Retention: Retention{
 			Offline: Duration(30 * 24 * time.Hour),
+		},
+		Archive: Archive{
+			Enabled:   true,
+			Retention: Duration(365 * 24 * time.Hour),
+			Default:   ArchiveAlways,
+			MaxPage:   100,
+		},
+		Push: Push{
+			Enabled:     true,
+			MaxServices: 10,
 		},
 	}
 }

@@ -198,6 +198,10 @@ var mistakes = []mistake{
 	{"limits inconsistent", "[limits]\nunauth_per_ip = 3000\n", "limits.unauth_per_ip", 2, 0, "unauth_total"},
 	{"out queue too small", "[limits]\nout_queue_bytes = 1000\n", "limits.out_queue_bytes", 2, 0, "max_stanza_bytes"},
 	{"retention zero", "[retention]\noffline = \"0d\"\n", "retention.offline", 2, 0, "must be positive"},
+	{"archive retention zero", "[archive]\nretention = \"0s\"\n", "archive.retention", 2, 0, "must be positive"},
+	{"archive default", "[archive]\ndefault = \"sometimes\"\n", "archive.default", 2, 0, "unknown policy"},
+	{"archive max page", "[archive]\nmax_page = 5000\n", "archive.max_page", 2, 0, "1 to 1000"},
+	{"push max services", "[push]\nmax_services = 0\n", "push.max_services", 2, 0, "1 to 100"},
 	{"contact not a URI", "[[host]]\ndomain = \"a.example\"\ncontact = { abuse = [\"abuse@example.org\"] }\n", "host[0].contact.abuse[0]", 3, 22, "want a URI"},
 	{"contact multi-line", "[[host]]\ndomain = \"a.example\"\n[host.contact]\nadmin = [\n  \"xmpp:admin@a.example\",\n  \"admin\",\n]\n", "host[0].contact.admin[1]", 6, 3, "want a URI"},
 }
@@ -314,6 +318,7 @@ func TestGoodFiles(t *testing.T) {
 		"[[host]]\ndomain = \"a.example\"\ncert = " + strconv.Quote(cert) + "\nkey = " + strconv.Quote(key) + "\n",
 		"storage = \"sqlite:/var/lib/samtal/samtal.db\"\nregistration = \"open\"\nresource_conflict = \"reject\"\n",
 		"[retention]\noffline = \"1d12h\"\n[limits]\nidle_timeout = \"90s\"\n",
+		"[archive]\nenabled = false\nretention = \"30d\"\ndefault = \"roster\"\nmax_page = 50\n[push]\nenabled = false\ncount = true\n",
 		"# comment only\n\n",
 	}
 	for _, doc := range docs {

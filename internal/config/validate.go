@@ -77,6 +77,8 @@ func (c Config) Validate() error {
 	ps.section("limits", c.Limits.Validate())
 	ps.section("stream", c.Stream.Validate())
 	ps.section("retention", c.Retention.Validate())
+	ps.section("archive", c.Archive.Validate())
+	ps.section("push", c.Push.Validate())
 
 	for i := range ps {
 		ps[i] = c.src.locate(ps[i])
@@ -382,6 +384,38 @@ func (r Retention) Validate() error {
 	var ps Problems
 	if r.Offline <= 0 {
 		ps.add("offline", "must be positive")
+	}
+	return ps.err()
+}
+
+// MaxArchivePage bounds [archive] max_page: a page is sent as that many
+// messages at once.
+const MaxArchivePage = 1000
+
+// Validate returns a *Problems listing every problem of the [archive]
+// section, nil if there is none.
+func (a Archive) Validate() error {
+	var ps Problems
+	if a.Retention <= 0 {
+		ps.add("retention", "must be positive: the archive is kept for a limited time")
+	}
+	switch a.Default {
+	case ArchiveAlways, ArchiveRoster, ArchiveNever:
+	default:
+		ps.add("default", "unknown policy %q: want %q, %q or %q", a.Default, ArchiveAlways, ArchiveRoster, ArchiveNever)
+	}
+	if a.MaxPage < 1 || a.MaxPage > MaxArchivePage {
+		ps.add("max_page", "must be 1 to %d", MaxArchivePage)
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the [push]
+// section, nil if there is none.
+func (p Push) Validate() error {
+	var ps Problems
+	if p.MaxServices < 1 || p.MaxServices > 100 {
+		ps.add("max_services", "must be 1 to 100")
 	}
 	return ps.err()
 }

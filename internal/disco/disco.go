@@ -59,6 +59,16 @@ type Disco struct {
 
 	mu    sync.RWMutex
 	items map[string][]Item // by host domain
+	nodes map[string]Node   // host nodes, by node name
+}
+
+// Node answers discovery requests to a node of a host (XEP-0030 §3.2,
+// §4.2), such as the commands node of XEP-0050. Either function may be
+// nil: the node then has no info, or no items. Their errors go to the
+// requester as iq.Handler errors do.
+type Node struct {
+	Info  func(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error)
+	Items func(ctx context.Context, st *stanza.Stanza) ([]Item, error)
 }
 
 // New registers the discovery handlers for hosts and accounts in mux,
@@ -70,6 +80,7 @@ func New(cfg Config, mux *iq.Mux, roster Roster) *Disco {
 		roster: roster,
 		forms:  make(map[string]*xmlel.Element, len(cfg.Contacts)),
 		items:  make(map[string][]Item),
+		nodes:  make(map[string]Node),
 	}
 	for host, cs := range cfg.Contacts {
 		if f := cs.form(); f != nil {
@@ -117,6 +128,19 @@ func (d *Disco) RemoveItem(domain, itemJID, node string) {
 	}
 }
 
+// HandleNode makes n answer requests to node of every host.
+func (d *Disco) HandleNode(node string, n Node) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nodes[node] = n
+}
+
+func (d *Disco) node(name string) Node {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.nodes[name]
+}
+
 // Items returns the items of a host.
 func (d *Disco) Items(domain string) []Item {
 	d.mu.RLock()
@@ -136,12 +160,15 @@ func query(st *stanza.Stanza) (node string, err error) {
 
 // serverInfo answers disco#info to a host (XEP-0030 §3.1): the
 // identities, features and extension forms that services registered.
-func (d *Disco) serverInfo(_ context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
+func (d *Disco) serverInfo(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
 	node, err := query(st)
 	if err != nil {
 		return nil, err
 	}
 	if node != "" {
+		if n := d.node(node); n.Info != nil {
+			return n.Info(ctx, st)
+		}
 		// XEP-0030 §3.2: no info node is known here.
 		return nil, stanza.E(stanza.ItemNotFound)
 	}
@@ -158,16 +185,23 @@ func (d *Disco) serverInfo(_ context.Context, st *stanza.Stanza) (*xmlel.Element
 }
 
 // serverItems answers disco#items to a host (XEP-0030 §4.1).
-func (d *Disco) serverItems(_ context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
+func (d *Disco) serverItems(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
 	node, err := query(st)
 	if err != nil {
 		return nil, err
 	}
+	items := d.Items(st.To.Domain())
 	if node != "" {
-		return nil, stanza.E(stanza.ItemNotFound)
+		n := d.node(node)
+		if n.Items == nil {
+			return nil, stanza.E(stanza.ItemNotFound)
+		}
+		if items, err = n.Items(ctx, st); err != nil {
+			return nil, err
+		}
 	}
-	q := xmlel.New(NSItems, "query")
-	for _, it := range d.Items(st.To.Domain()) {
+	q := xmlel.New(NSItems, "query", "node", node)
+	for _, it := range items {
 		q.Append(xmlel.New(NSItems, "item", "jid", it.JID, "name", it.Name, "node", it.Node))
 	}
 	return q, nil

@@ -282,3 +282,39 @@ func TestContactsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestNodes(t *testing.T) {
+	mux, d := newDisco(t, roster)
+	d.HandleNode("http://jabber.org/protocol/commands", Node{
+		Items: func(_ context.Context, st *stanza.Stanza) ([]Item, error) {
+			if st.From.Domain() != st.To.Domain() {
+				return nil, nil // commands for local users only
+			}
+			return []Item{{JID: st.To.String(), Node: "cmd", Name: "A command"}}, nil
+		},
+	})
+	d.HandleNode("cmd", Node{
+		Info: func(context.Context, *stanza.Stanza) (*xmlel.Element, error) {
+			return xmlel.New(NSInfo, "query", "node", "cmd"), nil
+		},
+	})
+	resp := mux.Serve(context.Background(), iq.Server, request("get", "juliet@capulet.lit/balcony", "capulet.lit",
+		xmlel.New(NSItems, "query", "node", "http://jabber.org/protocol/commands")))
+	want := `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'><item jid='capulet.lit' name='A command' node='cmd'/></query>`
+	if q := resp.Child(NSItems, "query"); q == nil || q.String() != want {
+		t.Errorf("items of the commands node = %v, want %s", resp, want)
+	}
+	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit",
+		xmlel.New(NSItems, "query", "node", "http://jabber.org/protocol/commands")))
+	if q := resp.Child(NSItems, "query"); q == nil || len(q.Elements()) != 0 {
+		t.Errorf("items of the commands node for a stranger = %v, want none", resp)
+	}
+	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query", "node", "cmd")))
+	if q := resp.Child(NSInfo, "query"); q == nil || q.Attr("node") != "cmd" {
+		t.Errorf("info of a node = %v", resp)
+	}
+	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query", "node", "cmd")))
+	if e, ok := stanza.ParseError(resp); !ok || e.Condition != stanza.ItemNotFound {
+		t.Errorf("items of a node without items = %v, want item-not-found", resp)
+	}
+}

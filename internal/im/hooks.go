@@ -39,6 +39,19 @@ type Hooks struct {
 	// PresenceArrived sees available or unavailable presence that others
 	// sent to a local user.
 	PresenceArrived func(ctx context.Context, st *stanza.Stanza)
+	// SessionEnded learns that a bound session ended, after it was
+	// unbound and its unavailable presence went out: per-session state
+	// (carbons, archive queries) can go.
+	SessionEnded func(ctx context.Context, sess router.Session)
+	// OfflineMessage sees each stored offline message before it is sent
+	// to a session that just became available; returning false keeps it
+	// from that session (the session already has it, from the archive).
+	// The message is removed from offline storage either way.
+	OfflineMessage func(ctx context.Context, sess router.Session, el *xmlel.Element) bool
+	// IQResponse sees an iq result or error addressed to a host or to a
+	// user's bare JID, which the server would otherwise drop: responses
+	// to requests a service sent. Returning true means it was expected.
+	IQResponse func(ctx context.Context, st *stanza.Stanza) bool
 }
 
 // AddHooks registers hooks; call it before the server serves.
@@ -90,6 +103,31 @@ func (s *Service) presenceArrived(ctx context.Context, st *stanza.Stanza) {
 	for _, h := range s.hooks {
 		if h.PresenceArrived != nil {
 			h.PresenceArrived(ctx, st)
+		}
+	}
+}
+
+func (s *Service) sessionEnded(ctx context.Context, sess router.Session) {
+	for _, h := range s.hooks {
+		if h.SessionEnded != nil {
+			h.SessionEnded(ctx, sess)
+		}
+	}
+}
+
+func (s *Service) offlineMessage(ctx context.Context, sess router.Session, el *xmlel.Element) bool {
+	for _, h := range s.hooks {
+		if h.OfflineMessage != nil && !h.OfflineMessage(ctx, sess, el) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) iqResponse(ctx context.Context, st *stanza.Stanza) {
+	for _, h := range s.hooks {
+		if h.IQResponse != nil && h.IQResponse(ctx, st) {
+			return
 		}
 	}
 }

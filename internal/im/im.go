@@ -151,6 +151,10 @@ func (s *Service) handleServer(ctx context.Context, st *stanza.Stanza) {
 	if st.Kind() != stanza.IQ {
 		return // RFC 6120 §10.3.1: the server may ignore these
 	}
+	if !st.IsRequest() {
+		s.iqResponse(ctx, st)
+		return
+	}
 	if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
 		s.routeBack(ctx, st, resp)
 	}
@@ -167,8 +171,10 @@ func (s *Service) deliverIQ(ctx context.Context, st *stanza.Stanza) {
 		if !st.IsRequest() {
 			// Responses to the bare JID belong to the server: they
 			// answer requests it sent on the user's behalf (PEP asks
-			// contacts for their entity capabilities).
+			// contacts for their entity capabilities, push services
+			// answer notifications).
 			s.mux.Serve(ctx, iq.Account, st)
+			s.iqResponse(ctx, st)
 			return
 		}
 		if !s.exists(ctx, st.To) {
@@ -212,6 +218,7 @@ func (s *Service) Ended(ctx context.Context, sess router.Session, last router.Re
 	if len(s.router.Resources(full.Bare())) == 0 {
 		s.forgetBlocklist(full.Bare())
 	}
+	s.sessionEnded(ctx, sess)
 }
 
 // sendTo routes a new stanza from a local user to someone.

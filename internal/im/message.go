@@ -177,7 +177,9 @@ func (s *Service) deliverOffline(ctx context.Context, full jid.JID) {
 			s.log.Error("im: stored offline message unreadable", "id", m.ID, "err", err)
 			continue
 		}
-		sess.Send(el)
+		if s.offlineMessage(ctx, sess, el) {
+			sess.Send(el)
+		}
 	}
 	if err := s.store.Offline().Delete(ctx, user, msgs[len(msgs)-1].ID); err != nil {
 		s.log.Error("im: offline delete failed", "err", err)

@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/c2s"
+	"samtal.org/samtal/internal/carbons"
 	"samtal.org/samtal/internal/certs"
 	"samtal.org/samtal/internal/component"
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/mam"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/register"
@@ -45,6 +47,8 @@ type Server struct {
 	reg     *metrics.Registry
 	router  *router.Router
 	invites register.Invites
+	carbons *carbons.Service
+	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
 	closers []func(ctx context.Context)
 	addrs   []string
@@ -121,7 +125,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
-	reg, _ := s.services(mux, store)
+	reg, d := s.services(mux, store)
 	// After the vCard and private storage services, whose handlers PEP
 	// wraps for its conversions.
 	pepService := pep.New(pep.Config{
@@ -136,6 +140,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		PresenceArrived:  pepService.PresenceArrived,
 		PresenceDirected: pepService.PresenceDirected,
 	})
+	if err := s.messaging(core, mux, d, store); err != nil {
+		return nil, err
+	}
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
@@ -163,6 +170,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Location:          cfg.Stream.Location,
 		CSIBuffer:         cfg.Stream.CSIBuffer,
 		FastTokens:        store.FastTokens(),
+		Carbons:           s.carbons,
 		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
 	s.closers = append(s.closers, s.c2s.Close)
@@ -286,6 +294,12 @@ func (s *Server) expire(ctx context.Context, now time.Time) {
 	}{
 		{"invitations", func() (int64, error) { return s.store.Invites().Expire(ctx, now) }},
 		{"FAST tokens", func() (int64, error) { return s.store.FastTokens().Expire(ctx, now) }},
+	}
+	if s.archive != nil {
+		jobs = append(jobs, struct {
+			what string
+			run  func() (int64, error)
+		}{"archived messages", func() (int64, error) { return s.archive.Expire(ctx) }})
 	}
 	if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
 		jobs = append(jobs, struct {

@@ -44,6 +44,8 @@ type Store interface {
 	Invites() Invites
 	Pubsub() Pubsub
 	FastTokens() FastTokens
+	Archive() Archive
+	Push() Push
 	// Close flushes pending writes and releases the backend.
 	Close() error
 }
@@ -301,4 +303,131 @@ type FastTokens interface {
 	Delete(ctx context.Context, user string, client []byte, slot string) error
 	// Expire removes the tokens that expired before t.
 	Expire(ctx context.Context, before time.Time) (int64, error)
+}
+
+// ArchivedMessage is one message in a user's archive (XEP-0313).
+type ArchivedMessage struct {
+	// ID is the message's archive ID, chosen by the caller of Append:
+	// unique in the user's archive, opaque to the store.
+	ID string
+	// Stored is when the message was archived. The store sets it at
+	// Append, and it never decreases in archive order: messages appended
+	// later are never stored earlier, whatever the clock did.
+	Stored time.Time
+	// With is the other party: the 'to' of a message the user sent, the
+	// 'from' of one the user received; a bare or full JID.
+	With string
+	// Stanza is the message, XML.
+	Stanza string
+}
+
+// ArchiveQuery selects a page of one user's archive. The filters (With,
+// Start, End, AfterID, BeforeID, IDs) define the result set; the cursor
+// (After, Before, Backward) and Max choose the page of it. Zero fields
+// do not filter.
+type ArchiveQuery struct {
+	// With matches messages whose With has this bare JID when it is a
+	// bare JID, and exactly this JID when it is a full one.
+	With string
+	// Start and End bound Stored, both inclusive.
+	Start, End time.Time
+	// AfterID and BeforeID bound the set by archive ID, both exclusive.
+	AfterID, BeforeID string
+	// IDs limits the set to these messages.
+	IDs []string
+	// After starts the page just after this message; Before ends it just
+	// before this one.
+	After, Before string
+	// Backward takes the page from the end of the set (or of what
+	// precedes Before) rather than from its start.
+	Backward bool
+	// Max is the most messages in the page; 0 asks for the count only.
+	Max int
+}
+
+// ArchivePage is the answer to an ArchiveQuery.
+type ArchivePage struct {
+	// Messages are the page's messages in archive order.
+	Messages []ArchivedMessage
+	// Complete is true when the page reaches the end of the set in the
+	// direction of paging: its end going forward, its start going
+	// backward.
+	Complete bool
+	// Count is the number of messages in the set, or -1 when counting
+	// them would cost too much (a backend counts at least up to
+	// ArchiveCountLimit).
+	Count int
+	// Index is the position in the set of the page's first message, or
+	// -1 when unknown (the same limit applies).
+	Index int
+}
+
+// ArchiveCountLimit is the size up to which a backend always counts a
+// result set.
+const ArchiveCountLimit = 100
+
+// Archive policies of a user's preferences (XEP-0441).
+const (
+	ArchiveAlways = "always" // archive every message
+	ArchiveNever  = "never"  // archive none
+	ArchiveRoster = "roster" // archive messages with contacts in the roster
+)
+
+// ArchivePrefs are a user's archiving preferences (XEP-0441): a default
+// policy and JIDs whose messages are always or never archived.
+type ArchivePrefs struct {
+	Default string
+	Always  []string // sorted
+	Never   []string // sorted
+}
+
+// Archive stores the message archives of users (XEP-0313) and their
+// archiving preferences. IDs that Query, Bounds or Append name are
+// archive IDs.
+type Archive interface {
+	// Append archives a message at the end of the user's archive and
+	// returns it with Stored set. The message is durable when Append
+	// returns. ErrExists if the ID is taken in that archive.
+	Append(ctx context.Context, user string, m ArchivedMessage) (ArchivedMessage, error)
+	// Query returns a page of the user's archive. ErrNotFound when one of
+	// AfterID, BeforeID, After, Before or IDs is not in the archive.
+	Query(ctx context.Context, user string, q ArchiveQuery) (ArchivePage, error)
+	// Bounds returns the first and last messages of the user's archive,
+	// without their stanzas; ErrNotFound when it is empty.
+	Bounds(ctx context.Context, user string) (first, last ArchivedMessage, err error)
+	// DeleteAll empties the user's archive and returns how many messages
+	// it held. IDs are not reused afterwards.
+	DeleteAll(ctx context.Context, user string) (int64, error)
+	// Expire removes every message stored before t, in every archive,
+	// and returns how many. It may commit in several steps so as not to
+	// hold up other writes.
+	Expire(ctx context.Context, before time.Time) (int64, error)
+	// Prefs returns the user's preferences; ErrNotFound when the user has
+	// set none.
+	Prefs(ctx context.Context, user string) (ArchivePrefs, error)
+	// SetPrefs replaces the user's preferences.
+	SetPrefs(ctx context.Context, user string, p ArchivePrefs) error
+}
+
+// PushService is a push service a user enabled (XEP-0357): the pubsub
+// service and node that notifications are published to, and the publish
+// options to publish them with.
+type PushService struct {
+	JID  string
+	Node string
+	// Options is the publish-options data form, XML; "" for none.
+	Options string
+}
+
+// Push stores the push services users enabled (XEP-0357).
+type Push interface {
+	// Enable adds a service, or replaces the options of the one with the
+	// same JID and node. ErrQuota when a new one would make more than
+	// limit (limit <= 0: no limit).
+	Enable(ctx context.Context, user string, p PushService, limit int) error
+	// Disable removes the service with the JID and node; with node ""
+	// every service of that JID. No error when there was none.
+	Disable(ctx context.Context, user, jid, node string) error
+	// List returns the user's services, sorted by JID and node.
+	List(ctx context.Context, user string) ([]PushService, error)
 }

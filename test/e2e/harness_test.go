@@ -276,7 +276,7 @@ func (s *Server) SlixWith(t *testing.T, extra []string, scenario, password strin
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"interop/slix.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--component-port", Port(s.Comp)}
 	args = append(args, extra...)
 	args = append(args, "--users")
 	args = append(args, users...)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -74,9 +75,23 @@ type Store struct {
 	now     func() time.Time
 
 	// Prepared statements for the hot calls.
-	offlinePush *sql.Stmt // on w
-	rosterItems *sql.Stmt // on r
-	accountsGet *sql.Stmt // on r
+	offlinePush   *sql.Stmt // on w
+	rosterItems   *sql.Stmt // on r
+	accountsGet   *sql.Stmt // on r
+	archiveInsert *sql.Stmt // on w
+
+	// The group-commit writer of the archive (archive.go). archiveMu
+	// guards archiveClosed and sending on archiveCh; archiveLast and
+	// archiveLastKnown belong to the writer goroutine.
+	archiveMu        sync.RWMutex
+	archiveClosed    bool
+	archiveCh        chan *archiveReq
+	archiveLast      int64 // the newest stored time written, Unix µs
+	archiveLastKnown bool
+	archiveCommits   atomic.Int64 // transactions written, for tests
+
+	readStmtsMu sync.Mutex
+	readStmts   map[string]*sql.Stmt // on r, by text (archive.go)
 
 	stop      context.CancelFunc // stops the checkpoint loop
 	wg        sync.WaitGroup     // the checkpoint loop
@@ -120,9 +135,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 
 	s := &Store{
-		log:     opt.Logger,
-		observe: opt.Observe,
-		now:     opt.Clock,
+		log:       opt.Logger,
+		observe:   opt.Observe,
+		now:       opt.Clock,
+		archiveCh: make(chan *archiveReq, archiveQueue),
 	}
 	s.w, err = sql.Open("sqlite", dsn(path, opt.BusyTimeout, true))
 	if err != nil {
@@ -160,6 +176,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	s.wg.Add(1)
+	go s.archiveLoop()
 	if opt.CheckpointInterval > 0 {
 		s.wg.Add(1)
 		go s.checkpointLoop(loopCtx, opt.CheckpointInterval)
@@ -226,6 +244,9 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.accountsGet, err = s.r.PrepareContext(ctx, sqlAccountsGet); err != nil {
 		return fmt.Errorf("sqlite: prepare accounts get: %w", err)
 	}
+	if s.archiveInsert, err = s.w.PrepareContext(ctx, sqlArchiveInsert); err != nil {
+		return fmt.Errorf("sqlite: prepare archive insert: %w", err)
+	}
 	return nil
 }
 
@@ -244,6 +265,9 @@ func (s *Store) VCards() storage.VCards { return vcards{s} }
 // Private returns the private XML area.
 func (s *Store) Private() storage.Private { return private{s} }
 
+// Push returns the push services area.
+func (s *Store) Push() storage.Push { return push{s} }
+
 // Blocklist returns the blocklist area.
 func (s *Store) Blocklist() storage.Blocklist { return blocklist{s} }
 
@@ -254,6 +278,7 @@ func (s *Store) Blocklist() storage.Blocklist { return blocklist{s} }
 // the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closeArchive()
 		s.stop()
 		s.wg.Wait()
 		ctx := context.Background()
@@ -274,11 +299,17 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.offlinePush, s.rosterItems, s.accountsGet} {
+	for _, st := range []*sql.Stmt{s.offlinePush, s.rosterItems, s.accountsGet, s.archiveInsert} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
 	}
+	s.readStmtsMu.Lock()
+	for _, st := range s.readStmts {
+		errs = append(errs, st.Close())
+	}
+	s.readStmts = nil
+	s.readStmtsMu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -3,6 +3,8 @@ package storagetest
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"samtal.org/samtal/internal/storage"
@@ -72,6 +74,83 @@ func BenchAccountsGet(b *testing.B, s storage.Store) {
 		a, err := s.Accounts().Get(ctx, user)
 		if err != nil || len(a.Keys) != 2 {
 			b.Fatalf("Get = %d keys, %v", len(a.Keys), err)
+		}
+	}
+}
+
+// benchStanza is a chat message of about 500 bytes.
+const benchStanza = `<message from="juliet@example.com/balcony" to="romeo@example.net" type="chat" id="ktx72v49"><body>` +
+	`Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? ` +
+	`Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? ` +
+	`Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? Art thou not Romeo, and a Montague? ` +
+	`</body><origin-id xmlns="urn:xmpp:sid:0" id="de305d54-75b4-431b-adb2-eb6b9e546013"/></message>`
+
+// BenchArchiveAppend measures archiving one message of about 500 bytes
+// from 16 goroutines per CPU at once, as many senders do: group commit
+// shares the cost of a transaction among them.
+func BenchArchiveAppend(b *testing.B, s storage.Store) {
+	ctx := b.Context()
+	const user = "romeo@example.net"
+	if err := s.Accounts().Create(ctx, storage.Account{User: user, Keys: testKeys(1)}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(benchStanza)))
+	b.SetParallelism(16)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("id-%d", n.Add(1))
+			if _, err := s.Archive().Append(ctx, user, storage.ArchivedMessage{ID: id, With: "juliet@example.com/balcony", Stanza: benchStanza}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FillArchive appends n messages of about 500 bytes to user's archive,
+// with 256 appends under way at once, with two contacts in turn. IDs are
+// "m<i>".
+func FillArchive(tb testing.TB, s storage.Store, user string, n int) {
+	ctx := tb.Context()
+	const workers = 256
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				with := "juliet@example.com/balcony"
+				if i%2 == 1 {
+					with = "nurse@example.com/garden"
+				}
+				if _, err := s.Archive().Append(ctx, user, storage.ArchivedMessage{ID: fmt.Sprintf("m%d", i), With: with, Stanza: benchStanza}); err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchArchiveQuery measures reading the last page of 50 messages of an
+// archive of n messages, as a client that opens a conversation does.
+func BenchArchiveQuery(b *testing.B, s storage.Store, n int) {
+	ctx := b.Context()
+	const user = "romeo@example.net"
+	if err := s.Accounts().Create(ctx, storage.Account{User: user, Keys: testKeys(1)}); err != nil {
+		b.Fatal(err)
+	}
+	FillArchive(b, s, user, n)
+	for b.Loop() {
+		p, err := s.Archive().Query(ctx, user, storage.ArchiveQuery{Max: 50, Backward: true})
+		if err != nil || len(p.Messages) != 50 {
+			b.Fatalf("Query = %d messages, %v", len(p.Messages), err)
 		}
 	}
 }

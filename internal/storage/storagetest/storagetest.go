@@ -59,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Invites", inviteTests},
 		{"Pubsub", pubsubTests},
 		{"FastTokens", fastTests},
+		{"Archive", archiveTests},
+		{"ArchiveTime", archiveTimeTests},
+		{"Push", pushTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
@@ -766,6 +769,7 @@ var inviteTests = []subtest{
 // noAccountTests check that a user without an account has no data and
 // cannot be given any.
 var noAccountTests = []subtest{
+	{"ArchiveAndPush", archiveNoAccount},
 	{"Writes", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		create(t, s, alice)
@@ -895,6 +899,7 @@ func checkGone(t *testing.T, s storage.Store, user string, namespaces []string) 
 }
 
 var deleteAccountTests = []subtest{
+	{"ArchiveAndPush", archiveDeleteAccount},
 	{"RemovesEverything", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		a, b := dataOf(alice, bob), dataOf(bob, alice)

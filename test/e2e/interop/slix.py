@@ -10,6 +10,10 @@ import logging
 import sys
 
 import slixmpp
+from slixmpp.exceptions import IqError
+from slixmpp.xmlstream import ET
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 TIMEOUT = 15
 
@@ -40,6 +44,10 @@ class Client(slixmpp.ClientXMPP):
         self.send_presence(ppriority=self.priority)
 
     def _message(self, msg):
+        if msg.xml.find("{urn:xmpp:mam:2}result") is not None or \
+                msg.xml.find("{urn:xmpp:carbons:2}sent") is not None or \
+                msg.xml.find("{urn:xmpp:carbons:2}received") is not None:
+            return  # archive results and carbons have their own handlers
         if msg["type"] == "error":
             self.errors.put_nowait(msg)
         else:
@@ -551,6 +559,425 @@ async def scenario_component(args):
     quiet_abort(comp)
     await user.offline()
 
+NS_MAM = "urn:xmpp:mam:2"
+NS_RSM = "http://jabber.org/protocol/rsm"
+NS_FORWARD = "urn:xmpp:forward:0"
+NS_SID = "urn:xmpp:sid:0"
+NS_CARBONS = "urn:xmpp:carbons:2"
+NS_PUSH = "urn:xmpp:push:0"
+NS_CLIENT = "jabber:client"
+
+
+class MamError(Exception):
+    def __init__(self, condition):
+        super().__init__(condition)
+        self.condition = condition
+
+
+async def mam_query(c, fields=None, rsm=None, flip=False):
+    """Send an archive query with slixmpp's own stanzas and collect what
+    comes back: a list of (archive id, stamp, body, message) and the
+    <fin/> as (complete, first, last, count)."""
+    iq = c.make_iq_set()
+    qid = iq["id"]
+    q = ET.SubElement(iq.xml, "{%s}query" % NS_MAM, queryid=qid)
+    if fields:
+        x = ET.SubElement(q, "{jabber:x:data}x", type="submit")
+        ft = ET.SubElement(x, "{jabber:x:data}field", var="FORM_TYPE", type="hidden")
+        ET.SubElement(ft, "{jabber:x:data}value").text = NS_MAM
+        for var, values in fields.items():
+            f = ET.SubElement(x, "{jabber:x:data}field", var=var)
+            for v in values if isinstance(values, list) else [values]:
+                ET.SubElement(f, "{jabber:x:data}value").text = v
+    if rsm is not None:
+        st = ET.SubElement(q, "{%s}set" % NS_RSM)
+        for k, v in rsm.items():
+            ET.SubElement(st, "{%s}%s" % (NS_RSM, k)).text = v
+    if flip:
+        ET.SubElement(q, "{%s}flip-page" % NS_MAM)
+    results = []
+
+    def on_result(msg):
+        r = msg.xml.find("{%s}result" % NS_MAM)
+        if r is None or r.get("queryid") != qid:
+            return
+        if msg["from"] != c.boundjid.bare:
+            raise AssertionError(f"result from {msg['from']}, not from the archive")
+        fwd = r.find("{%s}forwarded" % NS_FORWARD)
+        m = fwd.find("{%s}message" % NS_CLIENT)
+        stamp = fwd.find("{urn:xmpp:delay}delay").get("stamp")
+        results.append((r.get("id"), stamp, m.findtext("{%s}body" % NS_CLIENT), m))
+
+    name = "mam-" + qid
+    c.register_handler(Callback(name, MatchXPath("{%s}message/{%s}result" % (NS_CLIENT, NS_MAM)), on_result))
+    try:
+        resp = await iq.send(timeout=TIMEOUT)
+    except IqError as e:
+        raise MamError(e.iq["error"]["condition"])
+    finally:
+        c.remove_handler(name)
+    fin = resp.xml.find("{%s}fin" % NS_MAM)
+    st = fin.find("{%s}set" % NS_RSM)
+    count = st.findtext("{%s}count" % NS_RSM)
+    return results, (fin.get("complete") == "true", st.findtext("{%s}first" % NS_RSM),
+                     st.findtext("{%s}last" % NS_RSM), int(count) if count else None)
+
+
+async def collect(c, n, what):
+    got = []
+    for _ in range(n):
+        got.append(await c.next_message())
+    expect(len(got) == n, f"{what}: {n} messages arrived")
+    return got
+
+
+async def scenario_carbons(args):
+    """Two resources of one user enable carbons (XEP-0280): each sees what
+    the other sends and receives; private messages and a disabled
+    session get no copies."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a1 = Client(a_jid + "/one", args.password, args, priority=5)
+    a2 = Client(a_jid + "/two", args.password, args, priority=1)
+    for c in (a1, a2):
+        c.register_plugin("xep_0280")
+        c.register_plugin("xep_0334")
+    sent, received = asyncio.Queue(), asyncio.Queue()
+    a2.add_event_handler("carbon_sent", lambda m: sent.put_nowait(m))
+    a2.add_event_handler("carbon_received", lambda m: received.put_nowait(m))
+    a1_carbons = asyncio.Queue()
+    a1.add_event_handler("carbon_sent", lambda m: a1_carbons.put_nowait(m))
+    await a1.online()
+    await a2.online()
+    info = await a1["xep_0030"].get_info(jid=args.domain)
+    expect(NS_CARBONS in info["disco_info"]["features"], "the server advertises urn:xmpp:carbons:2")
+    expect("urn:xmpp:carbons:rules:0" in info["disco_info"]["features"], "the server advertises the carbons rules")
+    await a1["xep_0280"].enable()
+    await a2["xep_0280"].enable()
+    await a2["xep_0280"].enable()  # twice is fine (XEP-0280 §9.1)
+    b = await Client(b_jid, args.password, args).online()
+
+    b.send_message(mto=a_jid + "/one", mbody="to one", mtype="chat")
+    m = await a1.next_message()
+    expect(m["body"] == "to one", "the addressed resource gets the message")
+    c = await asyncio.wait_for(received.get(), TIMEOUT)
+    fwd = c["carbon_received"]
+    expect(c["from"] == a_jid and fwd["body"] == "to one" and fwd["from"].bare == b_jid,
+           "the other resource gets a received carbon from the bare JID")
+    sid = fwd.xml.find("{%s}stanza-id" % NS_SID)
+    expect(sid is not None and sid.get("by") == a_jid, "the received carbon carries the archive's stanza-id")
+
+    a1.send_message(mto=b_jid, mbody="from one", mtype="chat")
+    m = await b.next_message()
+    expect(m["body"] == "from one", "the contact gets the message")
+    expect(m.xml.find("{%s}stanza-id" % NS_SID) is None or
+           all(s.get("by") != a_jid for s in m.xml.findall("{%s}stanza-id" % NS_SID)),
+           "the contact does not see the sender's archive id")
+    c = await asyncio.wait_for(sent.get(), TIMEOUT)
+    fwd = c["carbon_sent"]
+    expect(fwd["body"] == "from one" and fwd["to"].bare == b_jid and fwd["from"] == a1.boundjid,
+           "the other resource gets a sent carbon")
+    expect(fwd.xml.find("{%s}stanza-id" % NS_SID) is not None, "the sent carbon carries the archive's stanza-id")
+    await asyncio.sleep(0.3)
+    expect(a1_carbons.empty(), "the sender gets no carbon of its own message")
+
+    # A private message (XEP-0280 §8 with the XEP-0334 no-copy hint).
+    msg = a1.make_message(mto=b_jid + "/" + b.boundjid.resource, mbody="private", mtype="chat")
+    ET.SubElement(msg.xml, "{%s}private" % NS_CARBONS)
+    msg.enable("no-copy")
+    msg.send()
+    m = await b.next_message()
+    expect(m["body"] == "private", "the private message arrives")
+    b.send_message(mto=a_jid + "/one", mbody="private reply", mtype="chat",)
+    await a1.next_message()
+    await asyncio.sleep(0.5)
+    expect(sent.empty(), "no sent carbon of a private message")
+    c = await asyncio.wait_for(received.get(), TIMEOUT)
+    expect(c["carbon_received"]["body"] == "private reply", "a normal reply is copied")
+
+    await a2["xep_0280"].disable()
+    b.send_message(mto=a_jid + "/one", mbody="after disable", mtype="chat")
+    await a1.next_message()
+    await asyncio.sleep(0.5)
+    expect(received.empty(), "a session that disabled carbons gets no copies")
+    for cl in (a1, a2, b):
+        await cl.offline()
+
+
+async def scenario_mam_paging(args):
+    """250 messages from one contact and a few from another, then the
+    archive (XEP-0313) paged forward and backward, filtered by contact,
+    time and id, flipped, and its metadata."""
+    a_jid, b_jid, c_jid = (jid(args, u) for u in args.users[:3])
+    a = await Client(a_jid, args.password, args).online()
+    b = await Client(b_jid, args.password, args).online()
+    c = await Client(c_jid, args.password, args).online()
+    info = await a["xep_0030"].get_info(jid=a_jid)
+    features = info["disco_info"]["features"]
+    expect(NS_MAM in features and NS_MAM + "#extended" in features, "the account advertises mam:2 and #extended")
+    live = {}
+    for i in range(250):
+        b.send_message(mto=a_jid, mbody=f"msg {i:03d}", mtype="chat")
+        if i % 25 == 0:
+            c.send_message(mto=a_jid, mbody=f"other {i // 25}", mtype="chat")
+        if i % 50 == 49:
+            await asyncio.sleep(0.3)  # stay under the stanza rate
+    for m in await collect(a, 260, "live delivery"):
+        sid = m.xml.find("{%s}stanza-id" % NS_SID)
+        if sid is None or sid.get("by") != a_jid:
+            raise AssertionError(f"live message without the archive's stanza-id: {m}")
+        live[m["body"]] = sid.get("id")
+    expect(True, "every live message carries the archive's stanza-id (XEP-0359)")
+    want = [f"msg {i:03d}" for i in range(250)]
+
+    # Forward, with=b, pages of 50.
+    got, after, pages = [], None, 0
+    while True:
+        rsm = {"max": "50"}
+        if after:
+            rsm["after"] = after
+        res, (complete, first, last, count) = await mam_query(a, {"with": b_jid}, rsm)
+        pages += 1
+        got += res
+        expect(complete == (len(got) == 250), f"forward page {pages}: complete only on the last page")
+        if complete:
+            break
+        after = last
+    expect([r[2] for r in got] == want, "paging forward returns the 250 messages in order")
+    expect(all(live[r[2]] == r[0] for r in got), "archive ids are the stanza-ids the live messages carried")
+    ids = {r[2]: r[0] for r in got}
+    stamps = [r[1] for r in got]
+
+    # Backward from the end.
+    back, before = [], ""
+    while True:
+        res, (complete, first, last, count) = await mam_query(a, {"with": b_jid}, {"max": "50", "before": before})
+        back = res + back
+        if complete:
+            break
+        before = first
+    expect([r[2] for r in back] == want, "paging backward returns the same 250 messages")
+
+    # Flipped: the last page, newest first.
+    res, (_, first, last, _) = await mam_query(a, {"with": b_jid}, {"max": "10", "before": ""}, flip=True)
+    expect([r[2] for r in res] == list(reversed(want[-10:])), "a flipped page comes newest first")
+    expect(first == ids[want[-10]] and last == ids[want[-1]], "a flipped page keeps first and last")
+
+    # Without a filter: both contacts.
+    res, (complete, _, _, _) = await mam_query(a, None, {"max": "300"})
+    expect(len(res) == 100 and not complete, "a page larger than max_page is cut to max_page")
+    res, _ = await mam_query(a, {"with": c_jid}, {"max": "50"})
+    expect([r[2] for r in res] == [f"other {i}" for i in range(10)], "with=another contact gives only theirs")
+
+    # Time: the messages stamped between the stamps of msg 100 and msg 149.
+    start, end = stamps[100], stamps[149]
+    res, _ = await mam_query(a, {"with": b_jid, "start": start, "end": end}, {"max": "100"})
+    expect([r[2] for r in res] == [r[2] for r in got if start <= r[1] <= end] and len(res) >= 50,
+           "start and end select the messages stamped between them")
+
+    # By id.
+    res, _ = await mam_query(a, {"with": b_jid, "after-id": ids["msg 010"], "before-id": ids["msg 020"]}, {"max": "50"})
+    expect([r[2] for r in res] == want[11:20], "after-id and before-id select the messages between")
+    res, _ = await mam_query(a, {"ids": [ids["msg 005"], ids["msg 200"]]})
+    expect([r[2] for r in res] == ["msg 005", "msg 200"], "ids fetches single messages")
+    try:
+        await mam_query(a, {"after-id": "no-such-id"})
+        raise AssertionError("an unknown id was accepted")
+    except MamError as e:
+        expect(e.condition == "item-not-found", "an unknown id gives item-not-found")
+    try:
+        await mam_query(a, {"{urn:example}full-text": "x"})
+        raise AssertionError("an unknown field was accepted")
+    except MamError as e:
+        expect(e.condition == "feature-not-implemented", "an unknown field gives feature-not-implemented")
+
+    # Metadata.
+    a.register_plugin("xep_0313")
+    md = await a["xep_0313"].get_archive_metadata()
+    mdx = md.xml.find("{%s}metadata" % NS_MAM)
+    first_all, _ = await mam_query(a, None, {"max": "1"})
+    last_all, _ = await mam_query(a, None, {"max": "1", "before": ""})
+    expect(mdx.find("{%s}start" % NS_MAM).get("id") == first_all[0][0] and
+           mdx.find("{%s}end" % NS_MAM).get("id") == last_all[0][0], "metadata names the first and last messages")
+
+    # slixmpp's own MAM iterator agrees.
+    n = 0
+    async for _ in a["xep_0313"].iterate(with_jid=slixmpp.JID(b_jid), rsm={"max": 100}):
+        n += 1
+    expect(n == 250, f"slixmpp's MAM iterator finds the 250 messages ({n})")
+    for cl in (a, b, c):
+        await cl.offline()
+
+
+async def scenario_mam_prefs(args):
+    """Archiving preferences (XEP-0441): default, never and always lists."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    b = await Client(b_jid, args.password, args).online()
+    a.register_plugin("xep_0313")
+    a.register_plugin("xep_0441")
+    default, always, never = await a["xep_0441"].get_preferences()
+    expect(default == "always" and not always and not never, "default preferences: always")
+    await a["xep_0441"].set_preferences(default="always", always=[], never=[slixmpp.JID(b_jid)])
+    default, always, never = await a["xep_0441"].get_preferences()
+    expect(default == "always" and [str(j) for j in never] == [b_jid], "never list stored")
+    b.send_message(mto=a_jid, mbody="not archived", mtype="chat")
+    m = await a.next_message()
+    expect(m.xml.find("{%s}stanza-id" % NS_SID) is None, "a message not archived has no stanza-id")
+    res, _ = await mam_query(a, {"with": b_jid})
+    expect(res == [], "a message with a JID in the never list is not archived")
+    await a["xep_0441"].set_preferences(default="never", always=[slixmpp.JID(b_jid)], never=[])
+    b.send_message(mto=a_jid, mbody="archived", mtype="chat")
+    await a.next_message()
+    a.send_message(mto=jid(args, "stranger"), mbody="to a stranger", mtype="chat")
+    await asyncio.sleep(0.5)
+    res, _ = await mam_query(a, None)
+    expect([r[2] for r in res] == ["archived"], "default never archives only the always list")
+    await a["xep_0441"].set_preferences(default="roster", always=[], never=[])
+    b.send_message(mto=a_jid, mbody="not in roster", mtype="chat")
+    await a.next_message()
+    res, _ = await mam_query(a, None)
+    expect([r[2] for r in res] == ["archived"], "default roster does not archive a contact outside the roster")
+    for cl in (a, b):
+        await cl.offline()
+
+
+async def scenario_mam_empty(args):
+    """The user empties the archive with the ad-hoc command (XEP-0050)."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = Client(a_jid, args.password, args)
+    a.register_plugin("xep_0050")
+    a.register_plugin("xep_0313")
+    await a.online()
+    b = await Client(b_jid, args.password, args).online()
+    for i in range(3):
+        b.send_message(mto=a_jid, mbody=f"keep {i}", mtype="chat")
+    await collect(a, 3, "before emptying")
+    res, _ = await mam_query(a, None)
+    expect(len(res) == 3, "three messages archived")
+    items = await a["xep_0050"].get_commands(jid=args.domain)
+    nodes = {i[1]: i[2] for i in items["disco_items"]["items"]}
+    node = "urn:samtal:commands:empty-archive"
+    expect(node in nodes, f"the server lists the command to empty the archive ({nodes})")
+    r = await a["xep_0050"].send_command(args.domain, node)
+    cmd = r["command"]
+    expect(cmd["status"] == "executing" and cmd["form"] is not None, "the command asks for confirmation")
+    # Cancel first: nothing happens.
+    r2 = await a["xep_0050"].send_command(args.domain, node, action="cancel", sessionid=cmd["sessionid"])
+    expect(r2["command"]["status"] == "canceled", "the command can be canceled")
+    res, _ = await mam_query(a, None)
+    expect(len(res) == 3, "canceling deletes nothing")
+    r = await a["xep_0050"].send_command(args.domain, node)
+    cmd = r["command"]
+    form = a["xep_0004"].make_form(ftype="submit")
+    form.add_field(var="confirm", value=True)
+    r = await a["xep_0050"].send_command(args.domain, node, action="complete", sessionid=cmd["sessionid"], payload=form)
+    expect(r["command"]["status"] == "completed", "the command completes")
+    note = r.xml.find(".//{http://jabber.org/protocol/commands}note")
+    expect(note is not None and "3" in note.text, f"it says how many messages went ({note.text if note is not None else None})")
+    res, _ = await mam_query(a, None)
+    expect(res == [], "the archive is empty")
+    md = await a["xep_0313"].get_archive_metadata()
+    expect(len(md.xml.find("{%s}metadata" % NS_MAM)) == 0, "metadata of the emptied archive is empty")
+    for cl in (a, b):
+        await cl.offline()
+
+
+class AppServer(slixmpp.ComponentXMPP):
+    """A push app server test double (XEP-0357 §4): an external component
+    that records every publish it gets and answers it, or refuses it."""
+
+    def __init__(self, args):
+        super().__init__(args.component_domain, args.component_secret, "127.0.0.1", args.component_port)
+        self.published = asyncio.Queue()
+        self.refuse = False
+        self.started = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", lambda _: self.started.done() or self.started.set_result(True))
+        self.register_handler(Callback("push publish", MatchXPath(
+            "{jabber:component:accept}iq/{http://jabber.org/protocol/pubsub}pubsub"), self._publish))
+
+    def _publish(self, iq):
+        self.published.put_nowait(iq)
+        if self.refuse:
+            err = iq.reply(clear=True)
+            err["type"] = "error"
+            err["error"]["condition"] = "item-not-found"
+            err["error"]["type"] = "cancel"
+            err.send()
+        else:
+            iq.reply(clear=True).send()
+
+
+async def scenario_push(args):
+    """Push notifications (XEP-0357) to an app server test double: a
+    notification without sender or body for an offline user, none after
+    disabling, and a service that refuses is disabled."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    app = AppServer(args)
+    app.connect()
+    await asyncio.wait_for(app.started, TIMEOUT)
+    expect(True, "the app server double connected as a component")
+
+    phone = await Client(b_jid + "/phone", args.password, args).online()
+    info = await phone["xep_0030"].get_info(jid=b_jid)
+    expect(NS_PUSH in info["disco_info"]["features"], "the account advertises urn:xmpp:push:0")
+
+    def enable_iq(node, secret):
+        iq = phone.make_iq_set()
+        en = ET.SubElement(iq.xml, "{%s}enable" % NS_PUSH, jid=args.component_domain, node=node)
+        x = ET.SubElement(en, "{jabber:x:data}x", type="submit")
+        for var, val in (("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options"), ("secret", secret)):
+            f = ET.SubElement(x, "{jabber:x:data}field", var=var)
+            ET.SubElement(f, "{jabber:x:data}value").text = val
+        return iq
+    await enable_iq("node-1", "s3cr3t-token").send(timeout=TIMEOUT)
+    expect(True, "push enabled with publish options")
+    await phone.offline()
+
+    a = await Client(a_jid, args.password, args).online()
+    a.send_message(mto=b_jid, mbody="Wherefore art thou, Romeo?", mtype="chat")
+    iq = await asyncio.wait_for(app.published.get(), TIMEOUT)
+    raw = str(iq)
+    pub = iq.xml.find("{http://jabber.org/protocol/pubsub}pubsub/{http://jabber.org/protocol/pubsub}publish")
+    expect(iq["from"] == args.domain and pub is not None and pub.get("node") == "node-1",
+           "the server publishes to the node from its domain")
+    expect(pub.find(".//{%s}notification" % NS_PUSH) is not None, "the item is a push notification")
+    expect("s3cr3t-token" in raw, "the publish options are sent along")
+    expect("Wherefore" not in raw and a_jid not in raw and args.users[0] not in raw,
+           "the notification has neither body nor sender")
+    expect(b_jid not in raw and args.users[1] not in raw, "the notification does not name the user")
+
+    # A chat state wakes no phone.
+    cs = a.make_message(mto=b_jid, mtype="chat")
+    ET.SubElement(cs.xml, "{http://jabber.org/protocol/chatstates}composing")
+    cs.send()
+    await asyncio.sleep(0.5)
+    expect(app.published.empty(), "a message without content triggers no notification")
+
+    # Disable: no more notifications.
+    phone = await Client(b_jid + "/phone", args.password, args).online()
+    # The offline messages come with presence; then disable.
+    iq = phone.make_iq_set()
+    ET.SubElement(iq.xml, "{%s}disable" % NS_PUSH, jid=args.component_domain, node="node-1")
+    await iq.send(timeout=TIMEOUT)
+    await phone.offline()
+    a.send_message(mto=b_jid, mbody="after disable", mtype="chat")
+    await asyncio.sleep(1)
+    expect(app.published.empty(), "no notification after disable")
+
+    # A service that refuses a notification is disabled.
+    phone = await Client(b_jid + "/phone", args.password, args).online()
+    await enable_iq("node-2", "other").send(timeout=TIMEOUT)
+    await phone.offline()
+    app.refuse = True
+    a.send_message(mto=b_jid, mbody="refused", mtype="chat")
+    await asyncio.wait_for(app.published.get(), TIMEOUT)
+    await asyncio.sleep(0.5)
+    a.send_message(mto=b_jid, mbody="after refusal", mtype="chat")
+    await asyncio.sleep(1)
+    expect(app.published.empty(), "a service that refused gets no more notifications")
+    await a.offline()
+    app.disconnect()
+
 
 async def main():
     p = argparse.ArgumentParser()
@@ -565,6 +992,9 @@ async def main():
     p.add_argument("--comp-port", type=int, default=0)
     p.add_argument("--component", default="")
     p.add_argument("--secret", default="")
+    p.add_argument("--component-port", type=int)
+    p.add_argument("--component-domain", default="bot.localhost")
+    p.add_argument("--component-secret", default="component-secret")
     p.add_argument("--debug", action="store_true")
     p.add_argument("--window", type=float, default=0, help="the server's resume window in seconds")
     args = p.parse_args()

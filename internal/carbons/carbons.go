@@ -1,0 +1,267 @@
+// Package carbons implements Message Carbons (XEP-0280): a session that
+// enables them gets a copy of every instant message its user sends from
+// another device (a sent carbon) and of every one the user receives on
+// another device (a received carbon), so that all of a user's devices
+// show both sides of every conversation. Which messages are copied
+// follows §6.1 (urn:xmpp:carbons:rules:0), and the private and no-copy
+// hints (§8, XEP-0334) keep a message from being copied.
+//
+// Carbons plug into the IM core through hooks (MessageSent,
+// MessageDelivered, SessionEnded) and into the iq mux for enable and
+// disable. Which sessions enabled them is kept here, by full JID, for as
+// long as the session lives.
+package carbons
+
+import (
+	"context"
+	"sync"
+
+	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// Namespaces of XEP-0280 and of the payloads its rules look at.
+const (
+	NS = "urn:xmpp:carbons:2"
+	// NSRules is advertised by a server that applies every rule of §6.1.
+	NSRules = "urn:xmpp:carbons:rules:0"
+
+	nsForward    = "urn:xmpp:forward:0"
+	nsHints      = "urn:xmpp:hints"
+	nsReceipts   = "urn:xmpp:receipts"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsMarkers    = "urn:xmpp:chat-markers:0"
+	nsMUCUser    = "http://jabber.org/protocol/muc#user"
+	nsConfInv    = "jabber:x:conference"
+)
+
+// recentSent bounds the eligible messages remembered per user, to tell
+// which errors answer them (§6.1: an error is copied when it answers a
+// message that was).
+const recentSent = 64
+
+// Service keeps the carbons state and makes the copies. It is safe for
+// concurrent use.
+type Service struct {
+	router *router.Router
+
+	mu      sync.Mutex
+	enabled map[jid.JID]router.Session // by full JID
+	sent    map[jid.JID]*ring          // by bare JID: recent eligible messages sent
+}
+
+// New returns the carbons service and registers enable and disable in
+// mux.
+func New(r *router.Router, mux *iq.Mux) *Service {
+	s := &Service{router: r, enabled: make(map[jid.JID]router.Session), sent: make(map[jid.JID]*ring)}
+	// Clients send enable to their account (no 'to'); accept it at the
+	// server too.
+	mux.Handle(iq.Account, NS, s.handle)
+	mux.Handle(iq.Server, NS, s.handle)
+	// §2, §6.2: the feature and the rules are the server's.
+	mux.AddFeature(iq.Server, NS, NSRules)
+	return s
+}
+
+// handle enables or disables carbons for the requesting session (§3,
+// §4). Repeated requests succeed (§9.1).
+func (s *Service) handle(_ context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
+	sess := s.router.Session(st.From)
+	if sess == nil || !st.To.Bare().Equal(st.From.Bare()) && !(st.To.IsDomain() && st.To.Domain() == st.From.Domain()) {
+		// §3.1, §4.1: only a client of this server, for itself.
+		return nil, stanza.E(stanza.NotAllowed)
+	}
+	p := st.Payload()
+	if st.Type() != "set" {
+		return nil, stanza.E(stanza.BadRequest)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch p.Local {
+	case "enable":
+		s.enabled[st.From] = sess
+	case "disable":
+		delete(s.enabled, st.From)
+	default:
+		return nil, stanza.E(stanza.BadRequest)
+	}
+	return nil, nil
+}
+
+// Enable enables carbons for a session that asked for them inline when
+// binding its resource (XEP-0386 §3).
+func (s *Service) Enable(sess router.Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enabled[sess.JID()] = sess
+}
+
+// Enabled reports whether sess enabled carbons.
+func (s *Service) Enabled(sess router.Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enabled[sess.JID()] == sess
+}
+
+// MessageSent is the im hook for messages a session sends: the user's
+// other carbons-enabled sessions get a sent carbon (§7), whether the
+// sender enabled carbons or not.
+func (s *Service) MessageSent(_ context.Context, sess router.Session, st *stanza.Stanza) bool {
+	user := sess.JID().Bare()
+	if !s.eligible(st, user, true) {
+		return true
+	}
+	s.remember(user, st)
+	s.copyTo(user, st.El, "sent", func(r router.Session) bool { return r != sess })
+	return true
+}
+
+// MessageDelivered is the im hook for messages delivered to a local
+// user: the user's carbons-enabled sessions that did not get the message
+// get a received carbon (§6).
+func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []router.Session) {
+	user := st.To.Bare()
+	if !s.eligible(st, user, false) {
+		return
+	}
+	s.copyTo(user, st.El, "received", func(r router.Session) bool {
+		for _, d := range to {
+			if d == r {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// copyTo sends a carbon of el, wrapped in <sent/> or <received/>, to
+// each carbons-enabled session of user that want accepts.
+func (s *Service) copyTo(user jid.JID, el *xmlel.Element, wrapper string, want func(router.Session) bool) {
+	var targets []router.Session
+	s.mu.Lock()
+	for _, r := range s.router.Resources(user) {
+		if s.enabled[r.Session.JID()] == r.Session && want(r.Session) {
+			targets = append(targets, r.Session)
+		}
+	}
+	s.mu.Unlock()
+	if len(targets) == 0 {
+		return
+	}
+	// A copy with its own children: the hooks after this one change the
+	// original (the archive takes its stanza-id off outgoing messages).
+	orig := el.ShallowCopy()
+	for _, t := range targets {
+		// §6, §7: from the user's bare JID, to the session, the same type,
+		// the original forwarded (XEP-0297).
+		c := xmlel.New("", stanza.Message, "from", user.String(), "to", t.JID().String(), "type", el.Attr("type")).Append(
+			xmlel.New(NS, wrapper).Append(xmlel.New(nsForward, "forwarded").Append(orig)))
+		t.Send(c)
+	}
+}
+
+// eligible applies §6.1 and §8 to a message a user sends (outgoing) or
+// receives.
+func (s *Service) eligible(st *stanza.Stanza, user jid.JID, outgoing bool) bool {
+	el := st.El
+	if el.Child(NS, "private") != nil || el.Child(nsHints, "no-copy") != nil {
+		return false // §8, XEP-0334 §4.3
+	}
+	muc := el.Child(nsMUCUser, "x")
+	switch el.Attr("type") {
+	case "groupchat":
+		return false
+	case "error":
+		// Hints in errors are ignored (XEP-0334 §5); an error is copied
+		// when it answers a message that was.
+		return !outgoing && s.answers(user, st)
+	}
+	switch {
+	case el.Child(nsConfInv, "x") != nil, muc != nil && muc.Child(nsMUCUser, "invite") != nil:
+		return true // invitations, direct (XEP-0249) and mediated
+	case muc != nil && !outgoing && st.From.IsFull():
+		// A private message from a room occupant: the room sends it to
+		// every joined client of the user already.
+		return false
+	}
+	switch el.Attr("type") {
+	case "chat":
+		return true
+	case "", "normal":
+		if el.Child("", "body") != nil {
+			return true
+		}
+	}
+	for _, c := range el.Elements() {
+		switch c.Space {
+		case nsReceipts, nsChatStates, nsMarkers:
+			return true
+		}
+	}
+	return false
+}
+
+// ring is a small ring of recently sent message keys.
+type ring struct {
+	keys [recentSent]string
+	next int
+}
+
+// sentKey identifies a message by its id and its recipient, which an
+// error answering it comes from.
+func sentKey(id string, peer jid.JID) string { return id + "\x00" + peer.String() }
+
+// remember notes an eligible message a user sent, so that an error
+// answering it is copied too.
+func (s *Service) remember(user jid.JID, st *stanza.Stanza) {
+	id := st.ID()
+	if id == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.sent[user]
+	if r == nil {
+		r = &ring{}
+		s.sent[user] = r
+	}
+	r.keys[r.next] = sentKey(id, st.To)
+	r.next = (r.next + 1) % recentSent
+}
+
+// answers reports whether an error to user answers an eligible message
+// the user sent.
+func (s *Service) answers(user jid.JID, st *stanza.Stanza) bool {
+	id := st.ID()
+	if id == "" {
+		return false
+	}
+	key := sentKey(id, st.From)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.sent[user]; r != nil {
+		for _, k := range r.keys {
+			if k == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SessionEnded is the im hook for sessions that end: their carbons state
+// goes, and the user's when no session is left.
+func (s *Service) SessionEnded(_ context.Context, sess router.Session) {
+	full := sess.JID()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.enabled[full]; cur != nil && (cur == sess || s.router.Session(full) == nil) {
+		delete(s.enabled, full)
+	}
+	if len(s.router.Resources(full.Bare())) == 0 {
+		delete(s.sent, full.Bare())
+	}
+}

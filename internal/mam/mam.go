@@ -1,0 +1,347 @@
+// Package mam keeps the message archive of every local user (XEP-0313,
+// Message Archive Management): it archives the messages a user sends and
+// receives, stamps each with its archive ID (XEP-0359 stanza-id), answers
+// the user's queries with result set paging (XEP-0059), keeps the user's
+// archiving preferences (XEP-0441) and the archive metadata, and removes
+// what is older than the retention period.
+//
+// It plugs into the IM core through hooks (see the methods named after
+// them) and into the iq mux for the urn:xmpp:mam:2 namespace; the wire
+// format it shares with room archives is in package archive.
+//
+// # What is archived
+//
+// Messages of type chat or normal (or none) that carry something a
+// client shows or needs to sync between devices: a body, an end-to-end
+// encrypted payload (OMEMO, both eu.siacs.conversations.axolotl and
+// urn:xmpp:omemo:2; OpenPGP), chat markers, delivery receipts,
+// retractions, reactions, call signalling (XEP-0353) and invitations.
+// Chat states alone are not archived (§6.1.1: state changes, not
+// content), nor messages with a no-store or no-permanent-store hint
+// (XEP-0334), nor group chat messages (their room keeps them), nor
+// headlines and errors. A store hint archives a message that would not
+// be otherwise.
+//
+// A message between two resources of one user is archived once, when it
+// arrives (§6.1.1: only once per archive).
+package mam
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"samtal.org/samtal/internal/archive"
+	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// NS is the namespace of Message Archive Management.
+const NS = archive.NS
+
+// Config configures the archive.
+type Config struct {
+	// Default is the archiving policy of users who set no preferences:
+	// storage.ArchiveAlways, ArchiveRoster or ArchiveNever.
+	Default string
+	// DefaultPage is the page size of a query that asks for none.
+	DefaultPage int
+	// MaxPage is the largest page a query gets, whatever it asks.
+	MaxPage int
+	// MaxPageBytes bounds the archived messages of one page, in bytes
+	// of XML; <= 0 does not. A page keeps at least one message.
+	MaxPageBytes int
+	// Retention is how long a message stays in the archive.
+	Retention time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate reports every problem of c.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Default {
+	case storage.ArchiveAlways, storage.ArchiveRoster, storage.ArchiveNever:
+	default:
+		errs = append(errs, fmt.Errorf("mam: unknown default policy %q", c.Default))
+	}
+	if c.MaxPage <= 0 || c.DefaultPage <= 0 || c.DefaultPage > c.MaxPage {
+		errs = append(errs, fmt.Errorf("mam: page sizes %d (default) and %d (max) must be positive, default at most max", c.DefaultPage, c.MaxPage))
+	}
+	if c.Retention <= 0 {
+		errs = append(errs, errors.New("mam: retention must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Roster is what the archive reads of rosters, for the "roster" policy.
+// storage.Roster has it.
+type Roster interface {
+	Item(ctx context.Context, user, contact string) (storage.RosterItem, error)
+}
+
+// Limits on what one user can make the server keep in memory or store.
+const (
+	// maxServed bounds the archive IDs remembered per session to keep
+	// offline messages it already has from being sent again.
+	maxServed = 10000
+	// maxPrefsJIDs bounds the always and never lists together.
+	maxPrefsJIDs = 1000
+)
+
+// Service is the archive. It is safe for concurrent use.
+type Service struct {
+	cfg    Config
+	store  storage.Archive
+	roster Roster
+	router *router.Router
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	sessions map[jid.JID]*session // by full JID
+}
+
+// session is what the archive remembers of a session: the archive IDs
+// it fetched before it became available, so that offline delivery skips
+// them (§6.1.1).
+type session struct {
+	sess      router.Session
+	available bool
+	served    map[string]bool
+}
+
+// New returns the archive service and registers its requests in mux.
+func New(cfg Config, store storage.Archive, roster Roster, r *router.Router, mux *iq.Mux, log *slog.Logger) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{
+		cfg: cfg, store: store, roster: roster, router: r, log: log, now: cfg.Now,
+		sessions: make(map[jid.JID]*session),
+	}
+	mux.Handle(iq.Account, NS, s.handle)
+	// §7: an archive that supports before-id, after-id, ids, flipped
+	// pages and metadata advertises #extended; include-groupchat is
+	// understood (group chat messages are never in a user's archive).
+	// XEP-0359 §5: the archive, which the 'by' of its stanza-ids names,
+	// follows the stanza-id rules.
+	mux.AddFeature(iq.Account, NS, archive.NSExtended, archive.NSGroupchatField, archive.NSStanzaID)
+	return s
+}
+
+// Namespaces of payloads that decide whether a message is archived.
+const (
+	nsHints     = "urn:xmpp:hints"
+	nsOMEMO     = "eu.siacs.conversations.axolotl"
+	nsOMEMO2    = "urn:xmpp:omemo:2"
+	nsOpenPGP   = "urn:xmpp:openpgp:0"
+	nsLegacyPGP = "jabber:x:encrypted"
+	nsMarkers   = "urn:xmpp:chat-markers:0"
+	nsReceipts  = "urn:xmpp:receipts"
+	nsRetract   = "urn:xmpp:message-retract:1"
+	nsRetract0  = "urn:xmpp:message-retract:0"
+	nsFasten    = "urn:xmpp:fasten:0"
+	nsReactions = "urn:xmpp:reactions:0"
+	nsJMI       = "urn:xmpp:jingle-message:0"
+	nsJMI1      = "urn:xmpp:jingle-message:1"
+	nsConfInv   = "jabber:x:conference"
+	nsMUCUser   = "http://jabber.org/protocol/muc#user"
+)
+
+// Archivable reports whether a message belongs in a user's archive (see
+// the package documentation).
+func Archivable(el *xmlel.Element) bool {
+	switch el.Attr("type") {
+	case "", "normal", "chat":
+	default:
+		return false
+	}
+	worth := false
+	for _, c := range el.Elements() {
+		switch c.Space {
+		case nsHints:
+			switch c.Local {
+			case "no-store", "no-permanent-store":
+				return false
+			case "store":
+				worth = true
+			}
+		case "":
+			worth = worth || c.Local == "body"
+		case nsOMEMO, nsOMEMO2:
+			worth = worth || c.Local == "encrypted"
+		case nsOpenPGP, nsLegacyPGP, nsReactions, nsJMI, nsJMI1, nsConfInv, nsRetract, nsRetract0, nsFasten:
+			worth = true
+		case nsMarkers:
+			worth = worth || c.Local == "received" || c.Local == "displayed" || c.Local == "acknowledged"
+		case nsReceipts:
+			worth = worth || c.Local == "received"
+		case nsMUCUser:
+			worth = worth || c.Child(nsMUCUser, "invite") != nil
+		}
+	}
+	return worth
+}
+
+// MessageSent is the im hook for messages a user's session sends: it
+// archives the message in the sender's archive and stamps it with a
+// stanza-id, which the user's other devices see in their carbon copies.
+// AfterSent must remove the stamp before the message leaves (§3.5).
+func (s *Service) MessageSent(ctx context.Context, sess router.Session, st *stanza.Stanza) bool {
+	user := sess.JID().Bare()
+	if st.To.Bare().Equal(user) {
+		return true // archived once, when it arrives
+	}
+	s.archive(ctx, user, st.To, st.El)
+	return true
+}
+
+// AfterSent is the im hook that runs after the hooks that copy an
+// outgoing message (carbons): it removes the sender's stanza-id, which
+// the contact may not see (§3.5), and any that the client put there.
+func (s *Service) AfterSent(_ context.Context, sess router.Session, st *stanza.Stanza) bool {
+	stripStanzaIDs(st.El, sess.JID().Bare())
+	return true
+}
+
+// MessageArrived is the im hook for messages to a local user: it drops
+// stanza-ids that claim to come from the user's archive (XEP-0359 §4
+// rule 2), archives the message and stamps it with its archive ID.
+func (s *Service) MessageArrived(ctx context.Context, st *stanza.Stanza) bool {
+	user := st.To.Bare()
+	stripStanzaIDs(st.El, user)
+	s.archive(ctx, user, st.From, st.El)
+	return true
+}
+
+// archive stores a message in user's archive when it belongs there, and
+// adds the stanza-id to el.
+func (s *Service) archive(ctx context.Context, user, with jid.JID, el *xmlel.Element) {
+	if with.IsZero() || !Archivable(el) {
+		return
+	}
+	ok, err := s.wanted(ctx, user, with)
+	if err != nil {
+		s.log.Error("mam: preferences unreadable", "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	stored := el.ShallowCopy()
+	stripStanzaIDs(stored, user)
+	m := storage.ArchivedMessage{ID: newID(), With: with.String(), Stanza: stored.String()}
+	if _, err := s.store.Append(ctx, user.String(), m); err != nil {
+		if !errors.Is(err, storage.ErrNotFound) { // no such account: delivery bounces it
+			s.log.Error("mam: archiving failed", "err", err)
+		}
+		return
+	}
+	el.Append(xmlel.New(archive.NSStanzaID, "stanza-id", "by", user.String(), "id", m.ID))
+}
+
+// stripStanzaIDs removes the stanza-ids of user's archive from el.
+func stripStanzaIDs(el *xmlel.Element, user jid.JID) {
+	by := user.String()
+	el.RemoveChildren(func(c *xmlel.Element) bool {
+		return c.Is(archive.NSStanzaID, "stanza-id") && c.Attr("by") == by
+	})
+}
+
+// wanted applies the user's preferences (XEP-0441) to a message with a
+// party.
+func (s *Service) wanted(ctx context.Context, user, with jid.JID) (bool, error) {
+	prefs, err := s.prefs(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	full, bare := with.String(), with.Bare().String()
+	match := func(list []string) bool {
+		for _, j := range list {
+			if j == full || j == bare {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case match(prefs.Never):
+		return false, nil
+	case match(prefs.Always):
+		return true, nil
+	}
+	switch prefs.Default {
+	case storage.ArchiveAlways:
+		return true, nil
+	case storage.ArchiveRoster:
+		if with.Bare().Equal(user) {
+			return true, nil
+		}
+		_, err := s.roster.Item(ctx, user.String(), bare)
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// prefs returns the user's preferences, or the default ones.
+func (s *Service) prefs(ctx context.Context, user jid.JID) (storage.ArchivePrefs, error) {
+	p, err := s.store.Prefs(ctx, user.String())
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.ArchivePrefs{Default: s.cfg.Default}, nil
+	}
+	return p, err
+}
+
+// newID returns a new archive ID: a random (version 4) UUID, as XEP-0359
+// §2.1 recommends. It tells nothing about the archive (§7).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// storedLimits bound messages read back from the archive: written by the
+// server, but a damaged database must not take it down.
+var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
+
+func parseStored(s string) (*xmlel.Element, error) {
+	return xmlstream.Parse([]byte(s), storedLimits)
+}
+
+// Expire removes the messages older than the retention period from every
+// archive and returns how many.
+func (s *Service) Expire(ctx context.Context) (int64, error) {
+	return s.store.Expire(ctx, s.now().Add(-s.cfg.Retention))
+}
+
+// Empty removes every message of user's archive, at the user's request,
+// and returns how many there were.
+func (s *Service) Empty(ctx context.Context, user jid.JID) (int64, error) {
+	return s.store.DeleteAll(ctx, user.Bare().String())
+}

@@ -1,0 +1,505 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"samtal.org/samtal/internal/storage"
+)
+
+type archive struct{ s *Store }
+
+// Archive returns the message archive area.
+func (s *Store) Archive() storage.Archive { return archive{s} }
+
+// Group commit: Append hands its message to one writer goroutine, which
+// inserts every message waiting at that moment in one transaction. A
+// commit costs an fsync (synchronous=FULL); under load, concurrent
+// appends share it instead of queueing for one each.
+const (
+	// archiveQueue is how many appends may wait for the writer.
+	archiveQueue = 1024
+	// archiveBatch bounds the messages of one transaction, so that one
+	// commit does not hold the write lock for long.
+	archiveBatch = 256
+	// archiveDeleteBatch bounds the rows one delete transaction removes.
+	archiveDeleteBatch = 5000
+)
+
+const sqlArchiveInsert = `
+INSERT INTO archive (account, id, stored, with_bare, with_resource, stanza)
+VALUES (?, ?, ?, ?, ?, ?)`
+
+var errClosed = errors.New("sqlite: store closed")
+
+type archiveReq struct {
+	user string
+	m    storage.ArchivedMessage
+	done chan archiveRes // buffered: the writer never waits for the caller
+}
+
+type archiveRes struct {
+	m   storage.ArchivedMessage
+	err error
+}
+
+func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMessage) (storage.ArchivedMessage, error) {
+	s := a.s
+	defer s.done("archive.append", time.Now())
+	req := &archiveReq{user: user, m: m, done: make(chan archiveRes, 1)}
+	s.archiveMu.RLock()
+	if s.archiveClosed {
+		s.archiveMu.RUnlock()
+		return m, errClosed
+	}
+	select {
+	case s.archiveCh <- req:
+	case <-ctx.Done():
+		s.archiveMu.RUnlock()
+		return m, ctx.Err()
+	}
+	s.archiveMu.RUnlock()
+	select {
+	case r := <-req.done:
+		return r.m, r.err
+	case <-ctx.Done():
+		// The message may still be archived: the writer has it.
+		return m, ctx.Err()
+	}
+}
+
+// archiveLoop is the group-commit writer. It ends when Close closes the
+// queue, after it has written what was in it.
+func (s *Store) archiveLoop() {
+	defer s.wg.Done()
+	batch := make([]*archiveReq, 0, archiveBatch)
+	for req := range s.archiveCh {
+		batch = append(batch[:0], req)
+	collect:
+		for len(batch) < archiveBatch {
+			select {
+			case r, ok := <-s.archiveCh:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		s.writeArchive(batch)
+	}
+}
+
+// writeArchive inserts a batch in one transaction and answers each
+// request. A message that fails (no account, ID taken) fails alone: a
+// failed statement does not end the SQLite transaction.
+func (s *Store) writeArchive(batch []*archiveReq) {
+	s.archiveCommits.Add(1)
+	ctx := context.Background() // no caller's context may abort the others' commit
+	res := make([]archiveRes, len(batch))
+	var stored int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if !s.archiveLastKnown {
+			var last sql.NullInt64
+			err := tx.QueryRowContext(ctx, "SELECT stored FROM archive ORDER BY seq DESC LIMIT 1").Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			s.archiveLast, s.archiveLastKnown = last.Int64, true
+		}
+		// Stored never decreases in archive order, whatever the clock
+		// does: a time can then be mapped to a position (see Query).
+		stored = max(micros(s.now()), s.archiveLast)
+		stmt := tx.StmtContext(ctx, s.archiveInsert)
+		for i, req := range batch {
+			bare, resource, _ := strings.Cut(req.m.With, "/")
+			_, err := stmt.ExecContext(ctx, req.user, req.m.ID, stored, bare, resource, req.m.Stanza)
+			req.m.Stored = fromMicros(stored)
+			res[i] = archiveRes{m: req.m, err: wrapErr("archive append", err)}
+		}
+		return nil
+	})
+	if err == nil {
+		s.archiveLast = stored
+	}
+	for i, req := range batch {
+		if err != nil {
+			res[i].err = wrapErr("archive append", err)
+		}
+		req.done <- res[i]
+	}
+}
+
+// closeArchive stops the group-commit writer after the appends already
+// queued; later appends fail.
+func (s *Store) closeArchive() {
+	s.archiveMu.Lock()
+	if !s.archiveClosed {
+		s.archiveClosed = true
+		close(s.archiveCh)
+	}
+	s.archiveMu.Unlock()
+}
+
+// bounds is the part of a user's archive a query may return: seq > lo
+// and seq < hi, plus conditions on other columns.
+type bounds struct {
+	user   string
+	lo, hi int64
+	where  []string
+	args   []any
+}
+
+func (b *bounds) add(cond string, args ...any) {
+	b.where = append(b.where, cond)
+	b.args = append(b.args, args...)
+}
+
+// sql returns the WHERE clause (without the keyword) with extra seq
+// bounds and its arguments.
+func (b *bounds) sql(lo, hi int64) (string, []any) {
+	conds := append([]string{"account = ?", "seq > ?", "seq < ?"}, b.where...)
+	args := append([]any{b.user, max(b.lo, lo), min(b.hi, hi)}, b.args...)
+	return strings.Join(conds, " AND "), args
+}
+
+func (a archive) Query(ctx context.Context, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	defer a.s.done("archive.query", time.Now())
+	page := storage.ArchivePage{Count: -1, Index: -1}
+	tx, err := a.s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return page, wrapErr("archive query", err)
+	}
+	defer func() { _ = tx.Rollback() }() // read only: nothing to keep
+	page, err = a.query(ctx, tx, user, q)
+	return page, wrapErr("archive query", err)
+}
+
+// readStmt returns the statement for query prepared on the read pool,
+// preparing it once. Archive queries are built from a few dozen texts,
+// and preparing one costs as much as running it.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.readStmtsMu.Lock()
+	defer s.readStmtsMu.Unlock()
+	if st := s.readStmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.readStmts == nil {
+		s.readStmts = make(map[string]*sql.Stmt)
+	}
+	s.readStmts[query] = st
+	return st, nil
+}
+
+// queryRow runs a cached statement in tx.
+func (a archive) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := a.s.readStmt(ctx, query)
+	if err != nil {
+		// A Row carries its error to Scan; QueryRowContext of the bad
+		// text gives the same error there.
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	page := storage.ArchivePage{Count: -1, Index: -1}
+	seqOf := func(id string) (int64, error) {
+		var seq int64
+		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND id = ?", user, id).Scan(&seq)
+		return seq, err
+	}
+	b := bounds{user: user, lo: 0, hi: math.MaxInt64}
+	if q.AfterID != "" {
+		seq, err := seqOf(q.AfterID)
+		if err != nil {
+			return page, err
+		}
+		b.lo = max(b.lo, seq)
+	}
+	if q.BeforeID != "" {
+		seq, err := seqOf(q.BeforeID)
+		if err != nil {
+			return page, err
+		}
+		b.hi = min(b.hi, seq)
+	}
+	// Stored never decreases with seq: the first message stored at or
+	// after Start is where the range starts (one step in the stored
+	// index), and the condition on stored keeps the answer exact.
+	if !q.Start.IsZero() {
+		us := micros(q.Start)
+		if q.Start.After(fromMicros(us)) {
+			us++
+		}
+		var seq int64
+		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE stored >= ? ORDER BY stored, seq LIMIT 1", us).Scan(&seq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			b.lo = math.MaxInt64 - 1
+		case err != nil:
+			return page, err
+		default:
+			b.lo = max(b.lo, seq-1)
+		}
+		b.add("stored >= ?", us)
+	}
+	if !q.End.IsZero() {
+		us := micros(q.End)
+		var seq int64
+		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE stored <= ? ORDER BY stored DESC, seq DESC LIMIT 1", us).Scan(&seq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			b.hi = 0
+		case err != nil:
+			return page, err
+		default:
+			b.hi = min(b.hi, seq+1)
+		}
+		b.add("stored <= ?", us)
+	}
+	if q.With != "" {
+		bare, resource, full := strings.Cut(q.With, "/")
+		if full {
+			b.add("with_bare = ? AND with_resource = ?", bare, resource)
+		} else {
+			b.add("with_bare = ?", bare)
+		}
+	}
+	if len(q.IDs) > 0 {
+		// The IDs travel as one JSON array, so that the statement text
+		// does not depend on how many there are.
+		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return page, err
+		}
+		var n int
+		if err := a.queryRow(ctx, tx, "SELECT count(*) FROM archive WHERE account = ? AND id IN (SELECT value FROM json_each(?))", user, string(list)).Scan(&n); err != nil {
+			return page, err
+		}
+		if n != len(ids) {
+			return page, sql.ErrNoRows
+		}
+		b.add("id IN (SELECT value FROM json_each(?))", string(list))
+	}
+	// The cursor chooses the page within the set.
+	curLo, curHi := int64(0), int64(math.MaxInt64)
+	if q.After != "" {
+		seq, err := seqOf(q.After)
+		if err != nil {
+			return page, err
+		}
+		curLo = seq
+	}
+	if q.Before != "" {
+		seq, err := seqOf(q.Before)
+		if err != nil {
+			return page, err
+		}
+		curHi = seq
+	}
+
+	limit := max(q.Max, 0) + 1
+	where, args := b.sql(curLo, curHi)
+	order := "ASC"
+	if q.Backward {
+		order = "DESC"
+	}
+	st, err := a.s.readStmt(ctx, "SELECT seq, id, stored, with_bare, with_resource, stanza FROM archive WHERE "+
+		where+" ORDER BY seq "+order+" LIMIT ?")
+	if err != nil {
+		return page, err
+	}
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, append(args, limit)...)
+	if err != nil {
+		return page, err
+	}
+	var seqs []int64
+	for rows.Next() {
+		var (
+			m              storage.ArchivedMessage
+			seq, stored    int64
+			bare, resource string
+		)
+		if err := rows.Scan(&seq, &m.ID, &stored, &bare, &resource, &m.Stanza); err != nil {
+			rows.Close()
+			return page, err
+		}
+		m.Stored = fromMicros(stored)
+		m.With = joinJID(bare, resource)
+		page.Messages = append(page.Messages, m)
+		seqs = append(seqs, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	page.Complete = len(page.Messages) < limit
+	if len(page.Messages) >= limit {
+		page.Messages, seqs = page.Messages[:limit-1], seqs[:limit-1]
+	}
+	if q.Backward {
+		slices.Reverse(page.Messages)
+		slices.Reverse(seqs)
+	}
+
+	count := func(hi int64) (int, error) {
+		where, args := b.sql(0, hi)
+		var n int
+		err := a.queryRow(ctx, tx, "SELECT count(*) FROM (SELECT 1 FROM archive WHERE "+where+" LIMIT ?)",
+			append(args, storage.ArchiveCountLimit+1)...).Scan(&n)
+		if n > storage.ArchiveCountLimit {
+			n = -1
+		}
+		return n, err
+	}
+	if page.Count, err = count(math.MaxInt64); err != nil {
+		return page, err
+	}
+	if len(seqs) > 0 {
+		if page.Index, err = count(seqs[0]); err != nil {
+			return page, err
+		}
+	}
+	return page, nil
+}
+
+// joinJID rebuilds a JID from its bare part and resource.
+func joinJID(bare, resource string) string {
+	if resource == "" {
+		return bare
+	}
+	return bare + "/" + resource
+}
+
+func (a archive) Bounds(ctx context.Context, user string) (first, last storage.ArchivedMessage, err error) {
+	defer a.s.done("archive.bounds", time.Now())
+	one := func(order string) (storage.ArchivedMessage, error) {
+		var (
+			m              storage.ArchivedMessage
+			stored         int64
+			bare, resource string
+		)
+		err := a.s.r.QueryRowContext(ctx, "SELECT id, stored, with_bare, with_resource FROM archive WHERE account = ? ORDER BY seq "+order+" LIMIT 1", user).
+			Scan(&m.ID, &stored, &bare, &resource)
+		m.Stored, m.With = fromMicros(stored), joinJID(bare, resource)
+		return m, err
+	}
+	if first, err = one("ASC"); err != nil {
+		return first, last, wrapErr("archive bounds", err)
+	}
+	last, err = one("DESC")
+	return first, last, wrapErr("archive bounds", err)
+}
+
+// deleteBatches runs a DELETE of at most archiveDeleteBatch rows (its
+// last argument) until it deletes fewer, each in its own transaction, so
+// that a large deletion lets other writes in between.
+func (s *Store) deleteBatches(ctx context.Context, query string, args ...any) (int64, error) {
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, query, append(args, archiveDeleteBatch)...)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < archiveDeleteBatch {
+			return total, nil
+		}
+	}
+}
+
+func (a archive) DeleteAll(ctx context.Context, user string) (int64, error) {
+	defer a.s.done("archive.deleteall", time.Now())
+	n, err := a.s.deleteBatches(ctx,
+		"DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE account = ? ORDER BY seq LIMIT ?)", user)
+	return n, wrapErr("archive delete", err)
+}
+
+func (a archive) Expire(ctx context.Context, before time.Time) (int64, error) {
+	defer a.s.done("archive.expire", time.Now())
+	us := micros(before)
+	if before.After(fromMicros(us)) {
+		us++
+	}
+	// The oldest messages first, by position: stored grows with seq.
+	n, err := a.s.deleteBatches(ctx,
+		"DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE stored < ? ORDER BY stored, seq LIMIT ?)", us)
+	return n, wrapErr("archive expire", err)
+}
+
+func (a archive) Prefs(ctx context.Context, user string) (storage.ArchivePrefs, error) {
+	defer a.s.done("archive.prefs", time.Now())
+	var p storage.ArchivePrefs
+	tx, err := a.s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return p, wrapErr("archive prefs", err)
+	}
+	defer func() { _ = tx.Rollback() }() // read only
+	if err := tx.QueryRowContext(ctx, "SELECT default_policy FROM archive_prefs WHERE account = ?", user).Scan(&p.Default); err != nil {
+		return p, wrapErr("archive prefs", err)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT jid, always FROM archive_prefs_jids WHERE account = ? ORDER BY jid", user)
+	if err != nil {
+		return p, wrapErr("archive prefs", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			j      string
+			always bool
+		)
+		if err := rows.Scan(&j, &always); err != nil {
+			return p, wrapErr("archive prefs", err)
+		}
+		if always {
+			p.Always = append(p.Always, j)
+		} else {
+			p.Never = append(p.Never, j)
+		}
+	}
+	return p, wrapErr("archive prefs", rows.Err())
+}
+
+func (a archive) SetPrefs(ctx context.Context, user string, p storage.ArchivePrefs) error {
+	defer a.s.done("archive.setprefs", time.Now())
+	err := a.s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO archive_prefs (account, default_policy) VALUES (?, ?)
+ON CONFLICT (account) DO UPDATE SET default_policy = excluded.default_policy`, user, p.Default); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM archive_prefs_jids WHERE account = ?", user); err != nil {
+			return err
+		}
+		// A JID in both lists is never archived: 'never' is written last.
+		for _, l := range []struct {
+			jids   []string
+			always bool
+		}{{p.Always, true}, {p.Never, false}} {
+			for _, j := range l.jids {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO archive_prefs_jids (account, jid, always) VALUES (?, ?, ?)
+ON CONFLICT (account, jid) DO UPDATE SET always = excluded.always`, user, j, l.always); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return wrapErr("archive set prefs", err)
+}

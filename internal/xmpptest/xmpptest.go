@@ -1,0 +1,88 @@
+// Package xmpptest has in-memory stand-ins for tests of the services: a
+// client session that records what the server sends it, and helpers to
+// build stanzas from XML text.
+package xmpptest
+
+import (
+	"sync"
+	"testing"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// Session is a router.Session that keeps what is sent to it.
+type Session struct {
+	full jid.JID
+
+	mu     sync.Mutex
+	sent   []*xmlel.Element
+	closed *stream.Error
+}
+
+// NewSession returns a session for a full JID.
+func NewSession(full string) *Session {
+	return &Session{full: jid.MustParse(full)}
+}
+
+// JID returns the session's full JID.
+func (s *Session) JID() jid.JID { return s.full }
+
+// Send records el.
+func (s *Session) Send(el *xmlel.Element) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, el)
+}
+
+// CloseWithError records the stream error.
+func (s *Session) CloseWithError(e stream.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = &e
+}
+
+// Closed returns the stream error the session was closed with, or nil.
+func (s *Session) Closed() *stream.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Take returns what was sent since the last Take and forgets it.
+func (s *Session) Take() []*xmlel.Element {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.sent
+	s.sent = nil
+	return out
+}
+
+// Parse parses one element of XML text; an element without a namespace,
+// or in jabber:client, is a stanza (empty Space, see xmlel). It fails the
+// test on bad XML.
+func Parse(t testing.TB, s string) *xmlel.Element {
+	t.Helper()
+	el, err := xmlstream.Parse([]byte(s), xmlstream.Limits{})
+	if err != nil {
+		t.Fatalf("xmlstream.Parse(%q) = %v", s, err)
+	}
+	return el
+}
+
+// Stanza parses a stanza and its addresses, as a session hands it on.
+func Stanza(t testing.TB, s string) *stanza.Stanza {
+	t.Helper()
+	el := Parse(t, s)
+	st := &stanza.Stanza{El: el}
+	if f := el.Attr("from"); f != "" {
+		st.From = jid.MustParse(f)
+	}
+	if to := el.Attr("to"); to != "" {
+		st.To = jid.MustParse(to)
+	}
+	return st
+}
