@@ -27,11 +27,13 @@ type Config struct {
 	// ResourceConflict is ConflictReplace or ConflictReject.
 	ResourceConflict string `toml:"resource_conflict"`
 
-	Listen     Listen      `toml:"listen"`
-	Hosts      []Host      `toml:"host"`
-	Components []Component `toml:"component"`
-	Limits     Limits      `toml:"limits"`
-	Retention  Retention   `toml:"retention"`
+	Listen      Listen      `toml:"listen"`
+	Hosts       []Host      `toml:"host"`
+	Components  []Component `toml:"component"`
+	Limits      Limits      `toml:"limits"`
+	Retention   Retention   `toml:"retention"`
+	Turn        Turn        `toml:"turn"`
+	Bytestreams Bytestreams `toml:"bytestreams"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -211,6 +213,8 @@ func Default() Config {
 		Retention: Retention{
 			Offline: Duration(30 * 24 * time.Hour),
 		},
+		Turn:        defaultTurn(),
+		Bytestreams: defaultBytestreams(),
 	}
 }
 
@@ -224,6 +228,10 @@ func (c Config) Host(domain string) (Host, bool) {
 	}
 	return Host{}, false
 }
+
+// ProxyPrefix is the label before a host's domain that names its SOCKS5
+// bytestream proxy: proxy.example.org.
+const ProxyPrefix = "proxy."
 
 // sqlitePrefix introduces an explicit SQLite path in Config.Storage.
 const sqlitePrefix = "sqlite:"
