@@ -120,7 +120,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
-	reg, _ := s.services(mux, store)
+	reg, d := s.services(mux, store)
+	if err := s.startCalls(mux, d, certStore); err != nil {
+		return nil, err
+	}
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
