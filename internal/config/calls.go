@@ -94,7 +94,7 @@ type Bytestreams struct {
 	// MaxDuration bounds how long one stream lasts.
 	MaxDuration Duration `toml:"max_duration"`
 	// StreamsPerUser bounds the streams one user has activated at once,
-	// and MaxStreams the connections (waiting or active) of everyone.
+	// and MaxStreams the streams, waiting or active, of everyone.
 	StreamsPerUser int `toml:"streams_per_user"`
 	MaxStreams     int `toml:"max_streams"`
 }
