@@ -145,6 +145,14 @@ func (p *Proxy) Addrs() []net.Addr {
 	return out
 }
 
+// Streams returns the number of streams waiting for activation and
+// active.
+func (p *Proxy) Streams() (waiting, active int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiting), len(p.active)
+}
+
 // Close stops the listeners and ends every stream.
 func (p *Proxy) Close() {
 	p.mu.Lock()

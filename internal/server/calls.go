@@ -78,6 +78,10 @@ func (s *Server) startCalls(mux *iq.Mux, d *disco.Disco, certStore *certs.Store)
 		return fmt.Errorf("bytestreams listener: %w", err)
 	}
 	s.closers = append(s.closers, func(context.Context) { proxy.Close() })
+	s.reg.NewGaugeFunc("samtal_bytestreams_active", "File transfers relayed by the SOCKS5 proxy.", func() float64 {
+		_, active := proxy.Streams()
+		return float64(active)
+	})
 	for _, h := range s.cfg.Hosts {
 		s.router.AddDomain(bytestreams.Domain(h.Domain), proxy)
 		d.AddItem(h.Domain, disco.Item{JID: bytestreams.Domain(h.Domain), Name: "SOCKS5 Bytestreams Service"})

@@ -2,6 +2,8 @@ package turn
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -128,5 +130,33 @@ func TestCredentials(t *testing.T) {
 	a, b := Pseudonym("s", "juliet@example.org"), Pseudonym("s", "romeo@example.org")
 	if a == b || a != Pseudonym("s", "juliet@example.org") || a == Pseudonym("t", "juliet@example.org") {
 		t.Errorf("Pseudonym is not a stable per-user, per-secret name: %q %q", a, b)
+	}
+}
+
+func TestLoadSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "turn-secret")
+	s1, err := LoadSecret(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if len(s1) < 32 {
+		t.Errorf("secret %q is short", s1)
+	}
+	s2, err := LoadSecret(path)
+	if err != nil || s2 != s1 {
+		t.Errorf("second LoadSecret = %q, %v, want the first secret", s2, err)
+	}
+	if err := os.WriteFile(path, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSecret(path); err == nil {
+		t.Error("a short secret was accepted")
 	}
 }
