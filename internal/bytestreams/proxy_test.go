@@ -19,7 +19,7 @@ import (
 
 // testProxy runs a proxy for example.org whose answers land in the
 // returned channel.
-func testProxy(t *testing.T, cfg Config) (*Proxy, chan *stanza.Stanza) {
+func testProxy(t testing.TB, cfg Config) (*Proxy, chan *stanza.Stanza) {
 	t.Helper()
 	out := make(chan *stanza.Stanza, 10)
 	r := router.New([]string{"example.org"})
@@ -48,7 +48,7 @@ func testProxy(t *testing.T, cfg Config) (*Proxy, chan *stanza.Stanza) {
 }
 
 // request sends an iq to the proxy and returns the answer.
-func request(t *testing.T, p *Proxy, out chan *stanza.Stanza, from, typ, payload string) *xmlel.Element {
+func request(t testing.TB, p *Proxy, out chan *stanza.Stanza, from, typ, payload string) *xmlel.Element {
 	t.Helper()
 	el, err := xmlstream.Parse([]byte("<iq type='"+typ+"' id='r1' from='"+from+"' to='proxy.example.org'>"+payload+"</iq>"), xmlstream.Limits{})
 	if err != nil {
@@ -81,7 +81,7 @@ func condition(el *xmlel.Element) string {
 
 // socks opens a SOCKS5 connection to the proxy for a destination and
 // returns it with the reply code.
-func socks(t *testing.T, p *Proxy, dst string) (net.Conn, byte) {
+func socks(t testing.TB, p *Proxy, dst string) (net.Conn, byte) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", p.Addrs()[0].String(), 5*time.Second)
 	if err != nil {
@@ -117,7 +117,7 @@ const (
 	target    = "juliet@example.org/balcony"
 )
 
-func activate(t *testing.T, p *Proxy, out chan *stanza.Stanza, from, sid, to string) *xmlel.Element {
+func activate(t testing.TB, p *Proxy, out chan *stanza.Stanza, from, sid, to string) *xmlel.Element {
 	t.Helper()
 	return request(t, p, out, from, "set", "<query xmlns='http://jabber.org/protocol/bytestreams' sid='"+sid+"'><activate>"+to+"</activate></query>")
 }

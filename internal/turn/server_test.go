@@ -22,7 +22,11 @@ const testSecret = "0123456789abcdef0123456789abcdef"
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
 // startServer runs a server on loopback with UDP, TCP and TLS listeners.
-func startServer(t *testing.T, allow []netip.Prefix, perUser, total int) *Server {
+func startServer(t testing.TB, allow []netip.Prefix, perUser, total int) *Server {
+	return startServerRate(t, allow, perUser, total, 1<<20)
+}
+
+func startServerRate(t testing.TB, allow []netip.Prefix, perUser, total, rate int) *Server {
 	t.Helper()
 	certPEM, keyPEM, err := certs.SelfSigned([]string{"localhost"}, time.Hour)
 	if err != nil {
@@ -42,7 +46,7 @@ func startServer(t *testing.T, allow []netip.Prefix, perUser, total int) *Server
 		Realm:           "localhost",
 		Secret:          testSecret,
 		UserAllocations: perUser, TotalAllocations: total,
-		AllocationRate:   1 << 20,
+		AllocationRate:   rate,
 		ConnectionsPerIP: 20,
 		Policy:           NewPolicy(allow, nil, []netip.Addr{relayIP}, 49152, 65535),
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -55,7 +59,7 @@ func startServer(t *testing.T, allow []netip.Prefix, perUser, total int) *Server
 
 // dial returns a TURN client of the server over network ("udp", "tcp"
 // or "tls"), listening.
-func dial(t *testing.T, s *Server, network, username, password string) *pion.Client {
+func dial(t testing.TB, s *Server, network, username, password string) *pion.Client {
 	t.Helper()
 	var conn net.PacketConn
 	var addr string
