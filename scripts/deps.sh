@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the black-box tests drive samtal with, when it is missing:
-# Debian's slixmpp (run with /usr/bin/python3) and go-sendxmpp.
+# Debian's slixmpp (run with /usr/bin/python3), go-sendxmpp, and coturn,
+# whose turnutils_uclient is an independent TURN client and whose
+# turnserver stands in for an external TURN server (the tests start their
+# own, on loopback; the package's system service is not used).
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || missing+=(python3-slixmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
+{ command -v turnserver && command -v turnutils_uclient; } >/dev/null 2>&1 || missing+=(coturn)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0

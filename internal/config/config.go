@@ -27,14 +27,16 @@ type Config struct {
 	// ResourceConflict is ConflictReplace or ConflictReject.
 	ResourceConflict string `toml:"resource_conflict"`
 
-	Listen     Listen      `toml:"listen"`
-	Hosts      []Host      `toml:"host"`
-	Components []Component `toml:"component"`
-	Limits     Limits      `toml:"limits"`
-	Stream     Stream      `toml:"stream"`
-	Retention  Retention   `toml:"retention"`
-	Archive    Archive     `toml:"archive"`
-	Push       Push        `toml:"push"`
+	Listen      Listen      `toml:"listen"`
+	Hosts       []Host      `toml:"host"`
+	Components  []Component `toml:"component"`
+	Limits      Limits      `toml:"limits"`
+	Stream      Stream      `toml:"stream"`
+	Retention   Retention   `toml:"retention"`
+	Archive     Archive     `toml:"archive"`
+	Push        Push        `toml:"push"`
+	Turn        Turn        `toml:"turn"`
+	Bytestreams Bytestreams `toml:"bytestreams"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -304,6 +306,8 @@ func Default() Config {
 			Enabled:     true,
 			MaxServices: 10,
 		},
+		Turn:        defaultTurn(),
+		Bytestreams: defaultBytestreams(),
 	}
 }
 
@@ -317,6 +321,10 @@ func (c Config) Host(domain string) (Host, bool) {
 	}
 	return Host{}, false
 }
+
+// ProxyPrefix is the label before a host's domain that names its SOCKS5
+// bytestream proxy: proxy.example.org.
+const ProxyPrefix = "proxy."
 
 // sqlitePrefix introduces an explicit SQLite path in Config.Storage.
 const sqlitePrefix = "sqlite:"

@@ -45,7 +45,8 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%q) = %v, want nil", exampleFile, err)
 	}
-	// The example shows the defaults, plus a contact and a component.
+	// The example shows the defaults, plus a contact, a component and an
+	// external TURN service.
 	want := Default()
 	want.Hosts[0].Contact = Contact{
 		Abuse: []string{"mailto:abuse@example.org"}, Admin: []string{"xmpp:admin@example.org"},
@@ -53,6 +54,8 @@ func TestExampleFile(t *testing.T) {
 	}
 	want.Components = []Component{{Domain: "gateway.localhost", Secret: "change me"}}
 	want.Listen.Component = []string{}
+	want.Turn.Allow, want.Turn.Deny = []string{}, []string{}
+	want.Turn.External = []ExternalService{{Type: "turn", Host: "turn.example.org", Port: 3478, Transport: "udp", Secret: "change me", Name: "coturn"}}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}
@@ -202,6 +205,26 @@ var mistakes = []mistake{
 	{"archive default", "[archive]\ndefault = \"sometimes\"\n", "archive.default", 2, 0, "unknown policy"},
 	{"archive max page", "[archive]\nmax_page = 5000\n", "archive.max_page", 2, 0, "1 to 1000"},
 	{"push max services", "[push]\nmax_services = 0\n", "push.max_services", 2, 0, "1 to 100"},
+	{"turn address", "[turn]\nudp = [\"127.0.0.1\"]\n", "turn.udp[0]", 2, 0, "invalid address"},
+	{"turn address twice", "[turn]\ntls = [\"127.0.0.1:5349\", \"127.0.0.1:5349\"]\n", "turn.tls[1]", 2, 0, "listed twice"},
+	{"turn without listener", "[turn]\nudp = []\ntcp = []\ntls = []\n", "turn.enabled", 1, 0, "no listener"},
+	{"turn relay ip", "[turn]\nrelay_ip = \"relay.example\"\n", "turn.relay_ip", 2, 0, "invalid address"},
+	{"turn relay ip unspecified", "[turn]\nrelay_ip = \"0.0.0.0\"\n", "turn.relay_ip", 2, 0, "public IP"},
+	{"turn relay ip loopback", "[turn]\nudp = [\"0.0.0.0:3478\"]\n", "turn.relay_ip", 1, 0, "loopback"},
+	{"turn relay ports", "[turn]\nrelay_min_port = 60000\nrelay_max_port = 50000\n", "turn.relay_min_port", 2, 0, "more than relay_max_port"},
+	{"turn relay port range", "[turn]\nrelay_max_port = 70000\n", "turn.relay_max_port", 2, 0, "invalid port"},
+	{"turn external host", "[turn]\nexternal_host = \"turn host\"\n", "turn.external_host", 2, 0, "invalid host"},
+	{"turn credential lifetime", "[turn]\ncredential_lifetime = \"0s\"\n", "turn.credential_lifetime", 2, 0, "must be positive"},
+	{"turn quotas", "[turn]\nuser_allocations = 2000\n", "turn.user_allocations", 2, 0, "total_allocations"},
+	{"turn allow", "[turn]\nallow = [\"10.0.0.0/33\"]\n", "turn.allow[0]", 2, 0, "invalid prefix"},
+	{"turn external type", "[[turn.external]]\ntype = \"ftp\"\nhost = \"turn.example\"\nport = 3478\ntransport = \"udp\"\n", "turn.external[0].type", 2, 0, "unknown type"},
+	{"turn external tls over udp", "[[turn.external]]\ntype = \"turns\"\nhost = \"turn.example\"\nport = 5349\ntransport = \"udp\"\n", "turn.external[0].transport", 5, 0, "needs tcp"},
+	{"turn external port", "[[turn.external]]\ntype = \"turn\"\nhost = \"turn.example\"\ntransport = \"udp\"\n", "turn.external[0].port", 1, 0, "invalid port"},
+	{"bytestreams address", "[bytestreams]\nlisten = [\"proxy:7777\"]\n", "bytestreams.listen[0]", 2, 0, "invalid host"},
+	{"bytestreams rate", "[bytestreams]\nrate = 0\n", "bytestreams.rate", 2, 0, "must be positive"},
+	{"bytestreams duration", "[bytestreams]\nmax_duration = \"0s\"\n", "bytestreams.max_duration", 2, 0, "must be positive"},
+	{"proxy is a component", "[[component]]\ndomain = \"proxy.localhost\"\nsecret = \"s\"\n", "component[0].domain", 2, 0, "bytestream proxy"},
+	{"proxy is a host", "[[host]]\ndomain = \"a.example\"\n[[host]]\ndomain = \"proxy.a.example\"\n", "host[1].domain", 4, 0, "bytestream proxy"},
 	{"contact not a URI", "[[host]]\ndomain = \"a.example\"\ncontact = { abuse = [\"abuse@example.org\"] }\n", "host[0].contact.abuse[0]", 3, 22, "want a URI"},
 	{"contact multi-line", "[[host]]\ndomain = \"a.example\"\n[host.contact]\nadmin = [\n  \"xmpp:admin@a.example\",\n  \"admin\",\n]\n", "host[0].contact.admin[1]", 6, 3, "want a URI"},
 }

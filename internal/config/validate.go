@@ -74,11 +74,25 @@ func (c Config) Validate() error {
 		components[cp.Domain] = i
 	}
 
+	if c.Bytestreams.Enabled {
+		for i, h := range c.Hosts {
+			proxy := ProxyPrefix + h.Domain
+			if j, ok := hosts[proxy]; ok {
+				ps.add(fmt.Sprintf("host[%d].domain", j), "%q is the bytestream proxy of host[%d]; disable [bytestreams] or rename the host", proxy, i)
+			}
+			if j, ok := components[proxy]; ok {
+				ps.add(fmt.Sprintf("component[%d].domain", j), "%q is the bytestream proxy of host[%d]; disable [bytestreams] or rename the component", proxy, i)
+			}
+		}
+	}
+
 	ps.section("limits", c.Limits.Validate())
 	ps.section("stream", c.Stream.Validate())
 	ps.section("retention", c.Retention.Validate())
 	ps.section("archive", c.Archive.Validate())
 	ps.section("push", c.Push.Validate())
+	ps.section("turn", c.Turn.Validate())
+	ps.section("bytestreams", c.Bytestreams.Validate())
 
 	for i := range ps {
 		ps[i] = c.src.locate(ps[i])

@@ -13,10 +13,14 @@ import (
 	"samtal.org/samtal/internal/xmlstream"
 )
 
-// Namespaces that decide whether a message is worth keeping offline.
+// Namespaces that decide whether a message is worth keeping offline, or
+// where it goes.
 const (
 	nsChatStates = "http://jabber.org/protocol/chatstates"
 	nsHints      = "urn:xmpp:hints"
+	// nsJingleMessage is Jingle Message Initiation (XEP-0353): call
+	// proposals, ringing, acceptance, rejection and their end.
+	nsJingleMessage = "urn:xmpp:jingle-message:0"
 )
 
 // messageType returns the type of a message: a missing or unknown type
@@ -79,6 +83,16 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 		// session's request; it is dropped.
 		return
 	}
+	if isCallSignal(st.El) && len(nonNegative) > 0 {
+		// XEP-0353 §2: a call rings on all devices, and the device that
+		// answers tells the others (§3.4, §3.5). RFC 6121 §8.5.2.1.1
+		// lets a server deliver a chat message to every non-negative
+		// resource, which is what a call needs. Resources of negative
+		// priority get it as a carbon copy (XEP-0280), as XEP-0353 §1
+		// expects.
+		s.sendAll(ctx, st, nonNegative)
+		return
+	}
 	if len(best) > 0 {
 		// §8.5.2.1.1: to the highest-priority resources, all of them on
 		// a tie, so that every device the user looks at shows the chat.
@@ -128,11 +142,25 @@ func (s *Service) storeOfflineAt(ctx context.Context, st *stanza.Stanza, t time.
 	}
 }
 
+// isCallSignal reports whether a message carries Jingle Message
+// Initiation (XEP-0353): <propose/>, <ringing/>, <proceed/>, <reject/>,
+// <retract/> or <finish/>.
+func isCallSignal(el *xmlel.Element) bool {
+	for _, c := range el.Elements() {
+		if c.Space == nsJingleMessage {
+			return true
+		}
+	}
+	return false
+}
+
 // worthStoring reports whether a message is kept offline: chat and
 // normal messages (RFC 6121 §8.5.2.2.1) with content, not bare
 // chat-state notifications (XEP-0085 §5.4) nor messages marked no-store
 // (XEP-0334 §4: no-permanent-store still allows the temporary storage
-// that offline delivery is).
+// that offline delivery is). Call signals (XEP-0353) have no body and are
+// content: §3 marks them <store/> so that a device that comes online
+// later learns of the missed call.
 func worthStoring(el *xmlel.Element) bool {
 	switch messageType(el) {
 	case "normal", "chat":

@@ -143,6 +143,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err := s.messaging(core, mux, d, store); err != nil {
 		return nil, err
 	}
+	if err := s.startCalls(mux, d, certStore); err != nil {
+		return nil, err
+	}
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{

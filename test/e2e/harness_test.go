@@ -55,6 +55,10 @@ type Server struct {
 	TLS     string // direct TLS listener
 	Admin   string
 	Comp    string
+	TurnUDP string // STUN/TURN over UDP
+	TurnTCP string // TURN over TCP
+	TurnTLS string // TURN over TLS
+	Proxy   string // SOCKS5 bytestream proxy
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
@@ -72,19 +76,34 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// freeUDPAddr returns a loopback address with a UDP port that was free a
+// moment ago.
+func freeUDPAddr(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
 // Options adjust the generated configuration.
 type Options struct {
 	Registration string // closed (default), invite, open
 	Extra        string // appended TOML (top-level keys must come first: use Top)
 	Top          string // top-level TOML keys
 	Limits       string // keys of the [limits] table
+	Turn         string // keys of the [turn] table
+	Bytestreams  string // keys of the [bytestreams] table
 }
 
 // StartServer starts samtal with a fresh data directory.
 func StartServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t)}
+	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t),
+		TurnUDP: freeUDPAddr(t), TurnTCP: freeAddr(t), TurnTLS: freeAddr(t), Proxy: freeAddr(t)}
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
@@ -109,10 +128,21 @@ contact = { abuse = ["mailto:abuse@localhost"] }
 domain = "bot.localhost"
 secret = "component-secret"
 
+[turn]
+udp = [%q]
+tcp = [%q]
+tls = [%q]
+%s
+
+[bytestreams]
+listen = [%q]
+%s
+
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp,
+		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

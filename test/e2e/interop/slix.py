@@ -8,12 +8,14 @@ import argparse
 import asyncio
 import logging
 import sys
+import uuid
 
 import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
+from slixmpp.xmlstream.matcher.base import MatcherBase
 
 TIMEOUT = 15
 
@@ -977,6 +979,188 @@ async def scenario_push(args):
     expect(app.published.empty(), "a service that refused gets no more notifications")
     await a.offline()
     app.disconnect()
+NS_JMI = "urn:xmpp:jingle-message:0"
+NS_JINGLE = "urn:xmpp:jingle:1"
+
+
+def jmi(c, to, element, sid, extra=""):
+    """Send a Jingle Message Initiation (XEP-0353) message: type chat,
+    with a <store/> hint, as §3 requires."""
+    msg = c.make_message(mto=to, mtype="chat")
+    msg.appendxml(ET.fromstring(f"<{element} xmlns='{NS_JMI}' id='{sid}'>{extra}</{element}>"))
+    msg.appendxml(ET.fromstring("<store xmlns='urn:xmpp:hints'/>"))
+    msg.send()
+
+
+class JMIMatcher(MatcherBase):
+    """Matches messages with a JMI element; slixmpp's own message event
+    needs a <body/>, which JMI messages do not have."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def match(self, stanza):
+        return stanza.xml.tag.endswith("}message") and any(ch.tag.startswith(f"{{{NS_JMI}}}") for ch in stanza.xml)
+
+
+def receive_jmi(c):
+    """Queue the JMI messages c receives."""
+    c.jmis = asyncio.Queue()
+    c.register_handler(Callback("jmi", JMIMatcher(), lambda m: c.jmis.put_nowait(m)))
+    return c
+
+
+async def next_jmi(c, element, sid):
+    """The next JMI message a client receives: it must be element for sid."""
+    m = await asyncio.wait_for(c.jmis.get(), TIMEOUT)
+    el = m.xml.find(f"{{{NS_JMI}}}{element}")
+    if el is None or el.get("id") != sid:
+        raise AssertionError(f"{c.boundjid}: expected <{element} id='{sid}'/>, got {m}")
+    return m
+
+
+def answer_jingle(c):
+    """Make c answer every Jingle iq with a result (XEP-0166 §6.2: the
+    responder acknowledges each action) and queue them."""
+    c.jingles = asyncio.Queue()
+
+    def on_jingle(iq):
+        c.jingles.put_nowait(iq)
+        iq.reply().send()
+
+    c.register_handler(Callback("jingle", MatchXPath(f"{{{c.default_ns}}}iq/{{{NS_JINGLE}}}jingle"), on_jingle))
+
+
+async def jingle(c, to, action, sid, body=""):
+    """Send a Jingle iq (XEP-0166) with a raw payload and wait for its
+    result."""
+    iq = c.make_iq_set(ito=to)
+    iq.appendxml(ET.fromstring(
+        f"<jingle xmlns='{NS_JINGLE}' action='{action}' initiator='{c.boundjid if action == 'session-initiate' else to}' sid='{sid}'>{body}</jingle>"))
+    res = await iq.send(timeout=TIMEOUT)
+    expect(res["type"] == "result", f"{action} to {to} acknowledged")
+
+
+async def next_jingle(c, action, sid):
+    iq = await asyncio.wait_for(c.jingles.get(), TIMEOUT)
+    el = iq.xml.find(f"{{{NS_JINGLE}}}jingle")
+    if el is None or el.get("action") != action or el.get("sid") != sid:
+        raise AssertionError(f"{c.boundjid}: expected jingle {action} {sid}, got {iq}")
+    return iq
+
+
+RTP_AUDIO = ("<content creator='initiator' name='voice'>"
+             "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><payload-type id='111' name='opus' clockrate='48000' channels='2'/></description>"
+             "<transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='8hhy' pwd='asd88fgpdd777uzjYhagZg'>"
+             "<candidate component='1' foundation='1' generation='0' id='c1' ip='127.0.0.1' network='0' port='40000' priority='2130706431' protocol='udp' type='host'/>"
+             "</transport></content>")
+
+
+async def scenario_jingle(args):
+    """A call set up the way Conversations and Dino do it: Jingle Message
+    Initiation (XEP-0353) rings every device of the callee, one device
+    accepts, then a Jingle RTP session (XEP-0166/0167) is initiated,
+    accepted and terminated with iqs to full JIDs. A proposal to a user
+    who is offline waits for the next login; a rejection reaches the
+    caller."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await receive_jmi(Client(a_jid + "/desk", args.password, args)).online()
+    phone = await receive_jmi(Client(b_jid + "/phone", args.password, args, priority=5)).online()
+    laptop = await receive_jmi(Client(b_jid + "/laptop", args.password, args, priority=1)).online()
+    for c in (a, phone, laptop):
+        answer_jingle(c)
+
+    sid = str(uuid.uuid4())
+    jmi(a, b_jid, "propose", sid, "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/>")
+    await next_jmi(phone, "propose", sid)
+    m = await next_jmi(laptop, "propose", sid)
+    expect(m["from"] == a.boundjid, "the proposal rings every device of the callee (priority 5 and 1)")
+    jmi(laptop, a_jid, "ringing", sid)
+    await next_jmi(a, "ringing", sid)
+    jmi(laptop, a_jid, "proceed", sid)
+    m = await next_jmi(a, "proceed", sid)
+    expect(m["from"] == laptop.boundjid, "the accepting device's proceed reaches the caller")
+
+    await jingle(a, laptop.boundjid, "session-initiate", sid, RTP_AUDIO)
+    iq = await next_jingle(laptop, "session-initiate", sid)
+    expect(iq["from"] == a.boundjid, "session-initiate reached the accepting device's full JID")
+    await jingle(laptop, a.boundjid, "session-accept", sid, RTP_AUDIO)
+    await next_jingle(a, "session-accept", sid)
+    await jingle(a, laptop.boundjid, "session-terminate", sid, f"<reason><success/></reason>")
+    await next_jingle(laptop, "session-terminate", sid)
+    expect(phone.jingles.empty() and phone.jmis.empty(), "the other device saw none of the session")
+    jmi(a, b_jid, "finish", sid, f"<reason xmlns='{NS_JINGLE}'><success/></reason>")
+    await next_jmi(phone, "finish", sid)
+    await next_jmi(laptop, "finish", sid)
+    expect(True, "finish reaches every device of the callee")
+
+    sid2 = str(uuid.uuid4())
+    jmi(a, b_jid, "propose", sid2, "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'/>")
+    await next_jmi(phone, "propose", sid2)
+    await next_jmi(laptop, "propose", sid2)
+    jmi(phone, a_jid, "reject", sid2, f"<reason xmlns='{NS_JINGLE}'><busy/></reason>")
+    m = await next_jmi(a, "reject", sid2)
+    expect(m.xml.find(f"{{{NS_JMI}}}reject/{{{NS_JINGLE}}}reason/{{{NS_JINGLE}}}busy") is not None, "the rejection with its reason reaches the caller")
+
+    # The callee goes offline: the proposal is kept and arrives, stamped,
+    # at the next login (XEP-0353 §3: <store/>).
+    await phone.offline()
+    await laptop.offline()
+    await asyncio.sleep(1)  # until the server has unbound both sessions
+    sid3 = str(uuid.uuid4())
+    jmi(a, b_jid, "propose", sid3, "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/>")
+    jmi(a, b_jid, "retract", sid3, f"<reason xmlns='{NS_JINGLE}'><cancel/></reason>")
+    await asyncio.sleep(0.5)
+    back = await receive_jmi(Client(b_jid + "/phone", args.password, args)).online()
+    await next_jmi(back, "propose", sid3)
+    m = await next_jmi(back, "retract", sid3)
+    expect(m["delay"]["stamp"] is not None, "the missed call arrives after login, with a delay stamp")
+    # A Jingle iq to a device that is gone bounces.
+    iq = a.make_iq_set(ito=b_jid + "/laptop")
+    iq.appendxml(ET.fromstring(f"<jingle xmlns='{NS_JINGLE}' action='session-initiate' initiator='{a.boundjid}' sid='x'/>"))
+    try:
+        await iq.send(timeout=TIMEOUT)
+        raise AssertionError("a Jingle iq to an offline resource got a result")
+    except slixmpp.exceptions.IqError as e:
+        expect(e.iq["error"]["condition"] == "service-unavailable", "a Jingle iq to an offline resource bounces with service-unavailable")
+    await a.offline()
+    await back.offline()
+
+
+async def scenario_bytestreams(args):
+    """A file transfer through samtal's SOCKS5 proxy (XEP-0065) with
+    slixmpp's own implementation: the initiator discovers proxy.<domain>,
+    the target connects through it, the initiator activates the stream,
+    and bytes flow both ways."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = Client(a_jid + "/send", args.password, args)
+    b = Client(b_jid + "/recv", args.password, args)
+    for c in (a, b):
+        c.register_plugin("xep_0065")
+    b["xep_0065"].auto_accept = True
+    await a.online()
+    await b.online()
+    received_b, received_a = bytearray(), bytearray()
+    got_b, got_a = asyncio.Event(), asyncio.Event()
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    b.add_event_handler("socks5_data", lambda d: (received_b.extend(d), len(received_b) >= len(payload) and got_b.set()))
+    a.add_event_handler("socks5_data", lambda d: (received_a.extend(d), len(received_a) >= 5 and got_a.set()))
+    streams = asyncio.Queue()
+    b.add_event_handler("socks5_stream", lambda conn: streams.put_nowait(conn))
+
+    proxies = await a["xep_0065"].discover_proxies()
+    expect(any(str(j) == f"proxy.{args.domain}" for j in proxies), f"proxy.{args.domain} discovered as a bytestreams proxy")
+    sock = await asyncio.wait_for(a["xep_0065"].handshake(b.boundjid), TIMEOUT)
+    expect(sock is not None, "the initiator connected through the proxy and activated the stream")
+    await sock.write(payload)
+    await asyncio.wait_for(got_b.wait(), TIMEOUT)
+    expect(bytes(received_b) == payload, f"the target received the {len(payload)} bytes intact")
+    conn = await asyncio.wait_for(streams.get(), TIMEOUT)
+    await conn.write(b"thanks")
+    await asyncio.wait_for(got_a.wait(), TIMEOUT)
+    expect(bytes(received_a) == b"thanks", "the target's answer reached the initiator")
+    await a.offline()
+    await b.offline()
 
 
 async def main():
