@@ -12,7 +12,7 @@ func TestSlixmpp(t *testing.T) {
 	// it can use SCRAM only from a server that offers no -PLUS.
 	s := StartServer(t, Options{Registration: "open", Top: "sasl_channel_binding = false"})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"mech", "ra", "rb", "ma", "mb", "oa", "ob", "ba", "bb"} {
+	for _, u := range []string{"mech", "ra", "rb", "ma", "mb", "oa", "ob", "ba", "bb", "sa", "sb"} {
 		s.AddUser(u, pw)
 	}
 	t.Run("mechanisms", func(t *testing.T) { s.Slix(t, "mechanisms", pw, "mech") })
@@ -21,6 +21,7 @@ func TestSlixmpp(t *testing.T) {
 	t.Run("messages", func(t *testing.T) { s.Slix(t, "messages", pw, "ma", "mb") })
 	t.Run("offline", func(t *testing.T) { s.Slix(t, "offline", pw, "oa", "ob") })
 	t.Run("blocking", func(t *testing.T) { s.Slix(t, "blocking", pw, "ba", "bb") })
+	t.Run("services", func(t *testing.T) { s.Slix(t, "services", pw, "sa", "sb") })
 }
 
 // TestRosterVersioning checks roster versioning (RFC 6121 §2.6) with

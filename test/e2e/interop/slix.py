@@ -1163,6 +1163,63 @@ async def scenario_bytestreams(args):
     await b.offline()
 
 
+
+async def scenario_services(args):
+    """The basic services with slixmpp's own plugins: disco with the
+    XEP-0157 contact form, version, entity time, ping, vCards, private XML
+    storage."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    b = await Client(b_jid, args.password, args).online()
+    for p in ("xep_0054", "xep_0092", "xep_0128", "xep_0202"):
+        a.register_plugin(p)
+        b.register_plugin(p)
+    info = await a["xep_0030"].get_info(jid=args.domain)
+    feats = info["disco_info"]["features"]
+    expect("urn:xmpp:ping" in feats and "urn:xmpp:blocking" in feats, "disco#info lists the server's features")
+    addrs = []
+    for x in info.xml.findall("{http://jabber.org/protocol/disco#info}query/{jabber:x:data}x"):
+        fields = {f.get("var"): [v.text for v in f.findall("{jabber:x:data}value")] for f in x.findall("{jabber:x:data}field")}
+        if fields.get("FORM_TYPE") == ["http://jabber.org/network/serverinfo"]:
+            addrs = fields.get("abuse-addresses", [])
+    expect("mailto:abuse@localhost" in addrs, "the XEP-0157 contact form names the abuse address")
+    ver = await a["xep_0092"].get_version(args.domain)
+    expect(ver["software_version"]["name"] == "samtal", "software version answers samtal")
+    t = await a["xep_0202"].get_entity_time(args.domain)
+    # slixmpp 1.8 appends a second "Z" when it parses <utc/>: read the text.
+    utc = t.xml.findtext("{urn:xmpp:time}time/{urn:xmpp:time}utc")
+    expect(utc is not None and utc.endswith("Z"), f"entity time answers in UTC ({utc})")
+    rtt = await a["xep_0199"].ping(args.domain, timeout=TIMEOUT)
+    expect(rtt >= 0, "the server answers pings")
+    card = a["xep_0054"].make_vcard()
+    card["FN"] = "Ada Lovelace"
+    await a["xep_0054"].publish_vcard(card)
+    got = await b["xep_0054"].get_vcard(a_jid)
+    expect(got["vcard_temp"]["FN"] == "Ada Lovelace", "a contact reads the vCard the user published")
+    iq = a.make_iq_set()
+    q = ET.Element("{jabber:iq:private}query")
+    ET.SubElement(q, "{urn:example:notes}notes").text = "remember the milk"
+    iq.append(q)
+    await iq.send()
+    iq = a.make_iq_get()
+    q = ET.Element("{jabber:iq:private}query")
+    ET.SubElement(q, "{urn:example:notes}notes")
+    iq.append(q)
+    res = await iq.send()
+    notes = res.xml.find("{jabber:iq:private}query/{urn:example:notes}notes")
+    expect(notes is not None and notes.text == "remember the milk", "private XML storage keeps what was stored")
+    iq = b.make_iq_get(ito=a_jid)
+    q = ET.Element("{jabber:iq:private}query")
+    ET.SubElement(q, "{urn:example:notes}notes")
+    iq.append(q)
+    try:
+        await iq.send()
+        raise AssertionError("another user read private storage")
+    except IqError as e:
+        expect(e.iq["error"]["condition"] in ("forbidden", "service-unavailable"), "others cannot read a user's private storage")
+    await a.offline()
+    await b.offline()
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario")
