@@ -53,6 +53,10 @@ func TestExampleFile(t *testing.T) {
 	}
 	want.Components = []Component{{Domain: "gateway.localhost", Secret: "change me"}}
 	want.Listen.Component = []string{}
+	want.Listen.S2S, want.Listen.S2STLS = []string{}, []string{}
+	want.S2S.Peers = []Peer{{Domain: "spam.example", Policy: PolicyDeny}}
+	want.S2S.Resolver.Hosts = map[string][]string{}
+	want.S2S.Resolver.SRV = map[string][]string{}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}
