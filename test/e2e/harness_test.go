@@ -53,6 +53,7 @@ type Server struct {
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
+	caFile  string
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -73,13 +74,20 @@ type Options struct {
 	Extra        string // appended TOML (top-level keys must come first: use Top)
 	Top          string // top-level TOML keys
 	Limits       string // keys of the [limits] table
+	Listen       string // more keys of the [listen] table
+	Domain       string // the host's domain; default localhost
+	Cert, Key    string // the host's certificate files; default self-signed
+	CAFile       string // the CA clients trust; default the self-signed certificate
 }
 
 // StartServer starts samtal with a fresh data directory.
 func StartServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t)}
+	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t), caFile: o.CAFile}
+	if o.Domain != "" {
+		s.Domain = o.Domain
+	}
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
@@ -92,9 +100,12 @@ c2s = [%q]
 c2s_tls = [%q]
 admin = %q
 component = [%q]
+%s
 
 [[host]]
-domain = "localhost"
+domain = %q
+cert = %q
+key = %q
 contact = { abuse = ["mailto:abuse@localhost"] }
 
 [[component]]
@@ -105,7 +116,7 @@ secret = "component-secret"
 auth_timeout = "10s"
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Domain, o.Cert, o.Key, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -176,6 +187,9 @@ func (s *Server) Output() string { return s.out.String() }
 
 // CA returns the path of the self-signed certificate of the domain.
 func (s *Server) CA() string {
+	if s.caFile != "" {
+		return s.caFile
+	}
 	return filepath.Join(s.Dir, "data", "certs", s.Domain+".crt")
 }
 
