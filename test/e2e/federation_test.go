@@ -192,3 +192,22 @@ func TestFederationSamtal(t *testing.T) {
 }
 
 var _ = net.Listen
+
+// TestFederationProsody federates samtal with Prosody 0.12 in both
+// directions, each trusting the other's certificate (SASL EXTERNAL).
+func TestFederationProsody(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	s := startFederating(t, d, "samtal.test", ca, ca, "verify", "")
+	cert, key := ca.issue(t, "prosody.test")
+	p := startProsody(t, d, "prosody.test", cert, key, ca.CA, ca.CA, true)
+	const pw = "federation-password"
+	s.AddUser("sam", pw)
+	s.AddUser("sara", pw)
+	t.Run("samtal-first", func(t *testing.T) {
+		federate(t, account("sam@samtal.test", c2sPort(s.Server), ca.CA), account("pat@prosody.test", p.C2S, p.CA), pw, "b")
+	})
+	t.Run("prosody-first", func(t *testing.T) {
+		federate(t, account("polly@prosody.test", p.C2S, p.CA), account("sara@samtal.test", c2sPort(s.Server), ca.CA), pw, "a")
+	})
+}

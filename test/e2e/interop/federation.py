@@ -53,6 +53,9 @@ async def register(spec, password):
     c.ca_certs = ca
     c.register_plugin("xep_0077")
     c["xep_0077"].force_registration = True
+    # slixmpp 1.8 holds back stanzas until a session exists, which would
+    # keep the registration request from ever being sent.
+    c._always_send_everything = True
     done = asyncio.get_event_loop().create_future()
 
     async def on_register(_):
