@@ -109,10 +109,14 @@ func newTestDNS(t *testing.T) *testDNS {
 func (d *testDNS) add(domain string, port, tlsPort int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.zone.Hosts[domain] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	d.zone.SRV["_xmpp-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(port), Target: domain}}
+	// The SRV target is "localhost": ejabberd looks the target up with
+	// the system's getaddrinfo, which knows localhost without DNS.
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	d.zone.Hosts[domain] = lo
+	d.zone.Hosts["localhost"] = lo
+	d.zone.SRV["_xmpp-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(port), Target: "localhost"}}
 	if tlsPort != 0 {
-		d.zone.SRV["_xmpps-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(tlsPort), Target: domain}}
+		d.zone.SRV["_xmpps-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(tlsPort), Target: "localhost"}}
 	}
 	d.srv.SetZone(d.zone)
 }
@@ -209,5 +213,24 @@ func TestFederationProsody(t *testing.T) {
 	})
 	t.Run("prosody-first", func(t *testing.T) {
 		federate(t, account("polly@prosody.test", p.C2S, p.CA), account("sara@samtal.test", c2sPort(s.Server), ca.CA), pw, "a")
+	})
+}
+
+// TestFederationEjabberd federates samtal with ejabberd 23.01 in both
+// directions, each trusting the other's certificate.
+func TestFederationEjabberd(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	s := startFederating(t, d, "samtal.test", ca, ca, "verify", "")
+	cert, key := ca.issue(t, "ejabberd.test")
+	e := startEjabberd(t, d, "ejabberd.test", cert, key, ca.CA, ca.CA)
+	const pw = "federation-password"
+	s.AddUser("sam", pw)
+	s.AddUser("sara", pw)
+	t.Run("samtal-first", func(t *testing.T) {
+		federate(t, account("sam@samtal.test", c2sPort(s.Server), ca.CA), account("eve@ejabberd.test", e.C2S, e.CA), pw, "b")
+	})
+	t.Run("ejabberd-first", func(t *testing.T) {
+		federate(t, account("ed@ejabberd.test", e.C2S, e.CA), account("sara@samtal.test", c2sPort(s.Server), ca.CA), pw, "a")
 	})
 }

@@ -186,8 +186,6 @@ listen:
     shaper: none
 s2s_use_starttls: required
 s2s_access: all
-s2s_timeout: 20
-s2s_dns_timeout: 5
 outgoing_s2s_families: [ipv4]
 registration_timeout: infinity
 auth_method: internal
@@ -216,8 +214,10 @@ modules:
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Erlang's resolver: only the test's name server (the system's
+	// resolv.conf would replace it when read after it).
 	inetrc := filepath.Join(dir, "inetrc")
-	if err := os.WriteFile(inetrc, []byte(fmt.Sprintf("{nameserver, {127,0,0,1}, %d}.\n{lookup, [file, dns]}.\n{hosts_file, \"\"}.\n", d.srv.Port())), 0o600); err != nil {
+	if err := os.WriteFile(inetrc, []byte(fmt.Sprintf("{resolv_conf, \"\"}.\n{hosts_file, \"\"}.\n{nameserver, {127,0,0,1}, %d}.\n{lookup, [file, dns]}.\n", d.srv.Port())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.add(domain, p.S2S, 0)
