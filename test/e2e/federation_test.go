@@ -10,13 +10,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
-	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +87,10 @@ func (p *pki) issue(t *testing.T, domain string) (certFile, keyFile string) {
 }
 
 // testDNS is the name server every federating server in a test asks:
-// each domain is on 127.0.0.1 with its SRV record for its s2s port.
+// each domain is on 127.0.0.1 with its SRV record for its s2s port. The
+// test domains are under .example: Prosody's resolver, libunbound,
+// answers NXDOMAIN for .test itself (a default local zone, RFC 6761)
+// without asking any server.
 type testDNS struct {
 	srv  *dnstest.Server
 	mu   sync.Mutex
@@ -158,14 +163,15 @@ nameserver = %q
 }
 
 // federate runs the slixmpp federation scenario between two accounts,
-// each "jid,c2s-port,ca-file".
-func federate(t *testing.T, a, b, password, register string) {
+// each "jid,c2s-port,ca-file"; more are extra arguments (--refused).
+func federate(t *testing.T, a, b, password, register string, more ...string) {
 	t.Helper()
 	requireSlixmpp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "interop/federation.py", "--a", a, "--b", b,
-		"--password", password, "--register", register)
+	args := append([]string{"interop/federation.py", "--a", a, "--b", b,
+		"--password", password, "--register", register}, more...)
+	cmd := exec.CommandContext(ctx, python, args...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("slixmpp federation:\n%s", out)
 	if err != nil || !bytes.Contains(out, []byte("PASS federation")) {
@@ -187,32 +193,94 @@ func c2sPort(s *Server) int {
 func TestFederationSamtal(t *testing.T) {
 	d := newTestDNS(t)
 	ca := newPKI(t, "test CA")
-	a := startFederating(t, d, "a.samtal.test", ca, ca, "verify", "")
-	b := startFederating(t, d, "b.samtal.test", ca, ca, "verify", "")
+	a := startFederating(t, d, "a.samtal.example", ca, ca, "verify", "")
+	b := startFederating(t, d, "b.samtal.example", ca, ca, "verify", "")
 	const pw = "federation-password"
 	a.AddUser("alice", pw)
 	b.AddUser("bob", pw)
-	federate(t, account("alice@a.samtal.test", c2sPort(a.Server), ca.CA), account("bob@b.samtal.test", c2sPort(b.Server), ca.CA), pw, "none")
+	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), ca.CA), account("bob@b.samtal.example", c2sPort(b.Server), ca.CA), pw, "none")
 }
 
-var _ = net.Listen
+// metric returns the value of a metric line of the server's /metrics,
+// for example `samtal_s2s_auth_total{direction="in",method="dialback",result="success"}`,
+// 0 when absent.
+func (s *Server) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func authCount(t *testing.T, s *Server, direction, method string) float64 {
+	return s.metric(t, fmt.Sprintf(`samtal_s2s_auth_total{direction=%q,method=%q,result="success"}`, direction, method))
+}
 
 // TestFederationProsody federates samtal with Prosody 0.12 in both
 // directions, each trusting the other's certificate (SASL EXTERNAL).
 func TestFederationProsody(t *testing.T) {
 	d := newTestDNS(t)
 	ca := newPKI(t, "test CA")
-	s := startFederating(t, d, "samtal.test", ca, ca, "verify", "")
-	cert, key := ca.issue(t, "prosody.test")
-	p := startProsody(t, d, "prosody.test", cert, key, ca.CA, ca.CA, true)
+	s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
+	cert, key := ca.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", cert, key, ca.CA, ca.CA, true)
 	const pw = "federation-password"
 	s.AddUser("sam", pw)
 	s.AddUser("sara", pw)
-	t.Run("samtal-first", func(t *testing.T) {
-		federate(t, account("sam@samtal.test", c2sPort(s.Server), ca.CA), account("pat@prosody.test", p.C2S, p.CA), pw, "b")
-	})
+	// Prosody first: it connects and authenticates with SASL EXTERNAL,
+	// and asks for a bidirectional stream (XEP-0288), which samtal then
+	// uses for its own stanzas to Prosody.
 	t.Run("prosody-first", func(t *testing.T) {
-		federate(t, account("polly@prosody.test", p.C2S, p.CA), account("sara@samtal.test", c2sPort(s.Server), ca.CA), pw, "a")
+		federate(t, account("polly@prosody.example", p.C2S, p.CA), account("sara@samtal.example", c2sPort(s.Server), ca.CA), pw, "a")
+	})
+	t.Run("samtal-first", func(t *testing.T) {
+		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
+	})
+	if authCount(t, s.Server, "in", "external") == 0 {
+		t.Error("Prosody did not authenticate to samtal with SASL EXTERNAL")
+	}
+}
+
+// TestFederationUntrusted federates with a Prosody whose certificate
+// samtal does not trust: with the dialback policy Prosody authenticates
+// with Server Dialback (samtal verifies the key with Prosody, and
+// connects to it despite its certificate); with the verify policy
+// nothing gets through either way, and the senders get errors.
+func TestFederationUntrusted(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	rogue := newPKI(t, "unknown CA")
+	cert, key := rogue.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", cert, key, rogue.CA, ca.CA, false)
+	const pw = "federation-password"
+	t.Run("dialback", func(t *testing.T) {
+		s := startFederating(t, d, "samtal.example", ca, ca, "dialback", "")
+		s.AddUser("sam", pw)
+		s.AddUser("sara", pw)
+		// Prosody first, so that its stream to samtal is its own and
+		// not samtal's stream made bidirectional.
+		federate(t, account("polly@prosody.example", p.C2S, p.CA), account("sara@samtal.example", c2sPort(s.Server), ca.CA), pw, "a")
+		if authCount(t, s.Server, "in", "dialback") == 0 {
+			t.Error("samtal did not authenticate Prosody with dialback")
+		}
+		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
+	})
+	t.Run("refused", func(t *testing.T) {
+		s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
+		s.AddUser("sam", pw)
+		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b", "--refused")
+		if n := authCount(t, s.Server, "in", "dialback") + authCount(t, s.Server, "in", "external"); n != 0 {
+			t.Errorf("samtal authenticated Prosody %v times", n)
+		}
 	})
 }
 
@@ -221,16 +289,19 @@ func TestFederationProsody(t *testing.T) {
 func TestFederationEjabberd(t *testing.T) {
 	d := newTestDNS(t)
 	ca := newPKI(t, "test CA")
-	s := startFederating(t, d, "samtal.test", ca, ca, "verify", "")
-	cert, key := ca.issue(t, "ejabberd.test")
-	e := startEjabberd(t, d, "ejabberd.test", cert, key, ca.CA, ca.CA)
+	s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
+	cert, key := ca.issue(t, "ejabberd.example")
+	e := startEjabberd(t, d, "ejabberd.example", cert, key, ca.CA, ca.CA)
 	const pw = "federation-password"
 	s.AddUser("sam", pw)
 	s.AddUser("sara", pw)
 	t.Run("samtal-first", func(t *testing.T) {
-		federate(t, account("sam@samtal.test", c2sPort(s.Server), ca.CA), account("eve@ejabberd.test", e.C2S, e.CA), pw, "b")
+		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("eve@ejabberd.example", e.C2S, e.CA), pw, "b")
 	})
 	t.Run("ejabberd-first", func(t *testing.T) {
-		federate(t, account("ed@ejabberd.test", e.C2S, e.CA), account("sara@samtal.test", c2sPort(s.Server), ca.CA), pw, "a")
+		federate(t, account("ed@ejabberd.example", e.C2S, e.CA), account("sara@samtal.example", c2sPort(s.Server), ca.CA), pw, "a")
 	})
+	if authCount(t, s.Server, "in", "external") == 0 || authCount(t, s.Server, "out", "external") == 0 {
+		t.Error("samtal and ejabberd did not authenticate each other with SASL EXTERNAL")
+	}
 }

@@ -32,6 +32,7 @@ class Client(slixmpp.ClientXMPP):
         for p in ("xep_0030", "xep_0077", "xep_0199"):
             self.register_plugin(p)
         self.add_event_handler("message", lambda m: self.messages.put_nowait(m))
+        self.add_event_handler("message_error", lambda m: self.messages.put_nowait(m))
         self.add_event_handler("presence_available", lambda p: self.available.add(p["from"].bare))
         self.add_event_handler("session_start", self._start)
 
@@ -93,6 +94,8 @@ async def main():
     p.add_argument("--b", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--register", choices=["a", "b", "both", "none"], default="none")
+    p.add_argument("--refused", action="store_true",
+                   help="expect every message either way to come back as an error")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
@@ -104,6 +107,18 @@ async def main():
     a = await Client(args.a, args.password).online()
     b = await Client(args.b, args.password).online()
     ab, bb = a.boundjid.bare, b.boundjid.bare
+
+    if args.refused:
+        for x, y in ((a, b), (b, a)):
+            x.send_message(mto=y.boundjid.bare, mbody="knock knock", mtype="chat")
+            m = await asyncio.wait_for(x.messages.get(), 60)
+            assert m["type"] == "error", m
+            print("ok: %s got %s back for a message to %s" % (x.boundjid.bare, m["error"]["condition"], y.boundjid.bare), flush=True)
+            assert y.messages.empty(), "the message arrived all the same"
+        a.disconnect()
+        b.disconnect()
+        print("PASS federation", flush=True)
+        return
 
     a.send_presence_subscription(pto=bb)
     await until(lambda: a.client_roster[bb]["subscription"] == "both" and b.client_roster[ab]["subscription"] == "both",
