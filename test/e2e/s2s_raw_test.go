@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"samtal.org/samtal/internal/dns/dnstest"
 )
 
 // rawPeer is a hand-written server-to-server peer: it says exactly what
@@ -134,5 +138,56 @@ func TestS2SAddressing(t *testing.T) {
 				t.Errorf("ping answered with %s", got)
 			}
 		})
+	}
+}
+
+// TestCheck runs `samtal check` against a federating samtal: with its
+// records in place it finds nothing wrong; without them it says so and
+// exits 1.
+func TestCheck(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
+	c2s, _ := strconv.Atoi(Port(s.C2S))
+	tlsPort, _ := strconv.Atoi(Port(s.TLS))
+	d.mu.Lock()
+	d.zone.SRV["_xmpp-client._tcp.samtal.example"] = []dnstest.SRV{{Priority: 5, Weight: 1, Port: uint16(c2s), Target: "localhost"}}
+	d.zone.SRV["_xmpps-client._tcp.samtal.example"] = []dnstest.SRV{{Priority: 5, Weight: 1, Port: uint16(tlsPort), Target: "localhost"}}
+	d.srv.SetZone(d.zone)
+	d.mu.Unlock()
+
+	check := func() (string, error) {
+		out, err := exec.Command(binary, "check", "--config", s.Config, "samtal.example").CombinedOutput()
+		t.Logf("samtal check:\n%s", out)
+		return string(out), err
+	}
+	out, err := check()
+	if err != nil {
+		t.Fatalf("samtal check: %v", err)
+	}
+	for _, want := range []string{
+		"ok    _xmpp-server._tcp.samtal.example: priority 10 weight 1 port " + strconv.Itoa(s.S2SPort),
+		"ok    _xmpps-client._tcp.samtal.example",
+		"ok    names samtal.example",
+		"ok    trusted",
+		"port " + strconv.Itoa(s.S2SPort) + " (127.0.0.1, server) accepts connections",
+		"0 problem(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("samtal check does not say %q", want)
+		}
+	}
+
+	// Records pointing at a port where nothing listens.
+	d.mu.Lock()
+	d.zone.SRV["_xmpp-server._tcp.samtal.example"] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(freePort(t)), Target: "localhost"}}
+	d.srv.SetZone(d.zone)
+	d.mu.Unlock()
+	out, err = check()
+	if err == nil {
+		t.Error("samtal check exited 0 with a dead server port")
+	}
+	if !strings.Contains(out, "FAIL") || !strings.Contains(out, "port forward") {
+		t.Error("samtal check did not report the dead port")
 	}
 }
