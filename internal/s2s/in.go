@@ -333,6 +333,7 @@ func (c *inConn) authorize(p pair) error {
 	if first {
 		// Authenticated: the connection leaves the unauthenticated
 		// gate and may stay as long as it is used.
+		c.svc.m.Connects.With("in", tlsMode(c.direct)).Inc()
 		c.release()
 		c.raw.SetIdle(c.svc.cfg.IdleTimeout, 0, nil)
 	}

@@ -207,6 +207,7 @@ func (c *outConn) run(ctx context.Context) {
 		return
 	}
 	raw := transport.Wrap(conn, transport.ConnConfig{Rate: c.svc.cfg.ReadRate, Burst: c.svc.cfg.ReadBurst})
+	direct := c.tls != nil
 	if c.tls == nil {
 		c.conn = raw
 	} else {
@@ -231,6 +232,7 @@ func (c *outConn) run(ctx context.Context) {
 		return
 	}
 	_ = c.conn.SetDeadline(time.Time{})
+	c.svc.m.Connects.With("out", tlsMode(direct)).Inc()
 	c.ready()
 	err = c.readLoop(ctx)
 	var se stream.Error
@@ -434,6 +436,13 @@ func (c *outConn) negotiate(raw net.Conn) error {
 			}
 		}
 	}
+}
+
+func tlsMode(direct bool) string {
+	if direct {
+		return "direct"
+	}
+	return "starttls"
 }
 
 func (c *outConn) checkedCert() bool {

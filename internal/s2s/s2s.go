@@ -129,6 +129,7 @@ type Metrics struct {
 	StanzasOut *metrics.CounterVec // label: kind
 	Auth       *metrics.CounterVec // label: direction, method, result
 	Bounced    *metrics.CounterVec // label: condition
+	Connects   *metrics.CounterVec // label: direction, tls (direct or starttls)
 	StreamErrs *metrics.CounterVec // label: condition
 }
 
@@ -139,6 +140,7 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		StanzasIn:  reg.NewCounter("samtal_s2s_stanzas_in_total", "Stanzas received from other servers.", "kind"),
 		StanzasOut: reg.NewCounter("samtal_s2s_stanzas_out_total", "Stanzas sent to other servers.", "kind"),
 		Auth:       reg.NewCounter("samtal_s2s_auth_total", "Server-to-server authentications.", "direction", "method", "result"),
+		Connects:   reg.NewCounter("samtal_s2s_connections_total", "Authenticated server-to-server streams, by how TLS started.", "direction", "tls"),
 		Bounced:    reg.NewCounter("samtal_s2s_bounced_total", "Stanzas returned to their senders because a server could not be reached.", "condition"),
 		StreamErrs: reg.NewCounter("samtal_s2s_stream_errors_total", "Stream errors sent to other servers.", "condition"),
 	}

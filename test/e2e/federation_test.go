@@ -121,7 +121,9 @@ func (d *testDNS) add(domain string, port, tlsPort int) {
 	d.zone.Hosts["localhost"] = lo
 	d.zone.SRV["_xmpp-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(port), Target: "localhost"}}
 	if tlsPort != 0 {
-		d.zone.SRV["_xmpps-server._tcp."+domain] = []dnstest.SRV{{Priority: 10, Weight: 1, Port: uint16(tlsPort), Target: "localhost"}}
+		// Direct TLS first (XEP-0368), so that both ways of starting TLS
+		// are exercised: peers with a direct TLS port get direct TLS.
+		d.zone.SRV["_xmpps-server._tcp."+domain] = []dnstest.SRV{{Priority: 5, Weight: 1, Port: uint16(tlsPort), Target: "localhost"}}
 	}
 	d.srv.SetZone(d.zone)
 }
@@ -135,7 +137,7 @@ func freePort(t *testing.T) int {
 // fedServer is a samtal that federates.
 type fedServer struct {
 	*Server
-	S2SPort int
+	S2SPort, S2STLSPort int
 }
 
 // startFederating starts samtal for domain with a certificate from ca,
@@ -144,12 +146,12 @@ type fedServer struct {
 func startFederating(t *testing.T, d *testDNS, domain string, ca, trust *pki, policy, extra string) *fedServer {
 	t.Helper()
 	cert, key := ca.issue(t, domain)
-	port := freePort(t)
-	d.add(domain, port, 0)
+	port, tlsPort := freePort(t), freePort(t)
+	d.add(domain, port, tlsPort)
 	s := StartServer(t, Options{
 		Domain: domain, Cert: cert, Key: key, CAFile: ca.CA,
 		Top:    "sasl_channel_binding = false",
-		Listen: fmt.Sprintf("s2s = [\"127.0.0.1:%d\"]", port),
+		Listen: fmt.Sprintf("s2s = [\"127.0.0.1:%d\"]\ns2s_tls = [\"127.0.0.1:%d\"]", port, tlsPort),
 		Extra: fmt.Sprintf(`[s2s]
 policy = %q
 ca_file = %q
@@ -159,7 +161,7 @@ connect_timeout = "10s"
 nameserver = %q
 `, policy, trust.CA, extra, d.srv.Addr()),
 	})
-	return &fedServer{Server: s, S2SPort: port}
+	return &fedServer{Server: s, S2SPort: port, S2STLSPort: tlsPort}
 }
 
 // federate runs the slixmpp federation scenario between two accounts,
@@ -199,6 +201,10 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("alice", pw)
 	b.AddUser("bob", pw)
 	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), ca.CA), account("bob@b.samtal.example", c2sPort(b.Server), ca.CA), pw, "none")
+	// Each publishes its direct TLS port first (XEP-0368).
+	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
+		t.Error("a did not connect to b with direct TLS")
+	}
 }
 
 // metric returns the value of a metric line of the server's /metrics,
@@ -219,6 +225,10 @@ func (s *Server) metric(t *testing.T, series string) float64 {
 		}
 	}
 	return 0
+}
+
+func connCount(t *testing.T, s *Server, direction, tls string) float64 {
+	return s.metric(t, fmt.Sprintf(`samtal_s2s_connections_total{direction=%q,tls=%q}`, direction, tls))
 }
 
 func authCount(t *testing.T, s *Server, direction, method string) float64 {
@@ -303,5 +313,9 @@ func TestFederationEjabberd(t *testing.T) {
 	})
 	if authCount(t, s.Server, "in", "external") == 0 || authCount(t, s.Server, "out", "external") == 0 {
 		t.Error("samtal and ejabberd did not authenticate each other with SASL EXTERNAL")
+	}
+	// ejabberd has no direct TLS port: samtal used STARTTLS.
+	if connCount(t, s.Server, "out", "starttls") == 0 {
+		t.Error("samtal did not connect to ejabberd with STARTTLS")
 	}
 }

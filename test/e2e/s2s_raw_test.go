@@ -171,6 +171,7 @@ func TestCheck(t *testing.T) {
 		"ok    names samtal.example",
 		"ok    trusted",
 		"port " + strconv.Itoa(s.S2SPort) + " (127.0.0.1, server) accepts connections",
+		"ok    _xmpps-server._tcp.samtal.example: priority 5",
 		"0 problem(s)",
 	} {
 		if !strings.Contains(out, want) {
