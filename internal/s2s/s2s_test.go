@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +174,168 @@ func TestUnreachable(t *testing.T) {
 			t.Errorf("bounce for %s = %s, want remote-server-not-found", to, st.El)
 		}
 	}
+}
+
+// TestReuseAndIdle checks that one stream carries every stanza of a
+// domain pair, closes when idle, and is opened again on demand.
+func TestReuseAndIdle(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyVerify)
+	b := startPeer(t, w, "b.test", ca, ca.pool, PolicyVerify)
+	a.svc.cfg.IdleTimeout = 300 * time.Millisecond
+	ctx := context.Background()
+	for i := range 5 {
+		a.svc.Handle(ctx, message("juliet@a.test/balcony", "romeo@b.test", strconv.Itoa(i)))
+	}
+	for i := range 5 {
+		if st := b.local.next(t); st.El.ChildText("", "body") != strconv.Itoa(i) {
+			t.Fatalf("message %d arrived as %s", i, st.El)
+		}
+	}
+	if n := a.svc.m.Connects.With("out", "starttls").Value(); n != 1 {
+		t.Errorf("%d outbound streams for 5 stanzas, want 1", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, out := a.svc.Count(); out == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle stream was not closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.svc.Handle(ctx, message("juliet@a.test/balcony", "romeo@b.test", "again"))
+	if st := b.local.next(t); st.El.ChildText("", "body") != "again" {
+		t.Fatalf("got %s", st.El)
+	}
+	if n := a.svc.m.Connects.With("out", "starttls").Value(); n != 2 {
+		t.Errorf("%d outbound streams, want 2 after the idle close", n)
+	}
+}
+
+// TestQueueFull checks that stanzas beyond the queue of a stream that is
+// still connecting are bounced with resource-constraint.
+func TestQueueFull(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyVerify)
+	a.svc.cfg.QueueLength = 2
+	a.svc.cfg.AuthTimeout = time.Second
+	// A server that accepts and then says nothing keeps the stream
+	// connecting.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	w.hosts["slow.test"] = []string{"127.0.0.1"}
+	w.srv["_xmpp-server._tcp.slow.test"] = []string{"0 0 " + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + " slow.test"}
+	ctx := context.Background()
+	for i := range 3 {
+		a.svc.Handle(ctx, message("juliet@a.test/balcony", "x@slow.test", strconv.Itoa(i)))
+	}
+	st := a.local.next(t)
+	if e, ok := stanza.ParseError(st.El); !ok || e.Condition != stanza.ResourceConstraint {
+		t.Fatalf("third stanza = %s, want resource-constraint", st.El)
+	}
+	// The two queued ones come back when the negotiation times out.
+	for range 2 {
+		st := a.local.next(t)
+		if e, ok := stanza.ParseError(st.El); !ok || e.Condition != stanza.RemoteServerTimeout {
+			t.Fatalf("queued stanza = %s, want remote-server-timeout", st.El)
+		}
+	}
+}
+
+// TestDialbackVerify plays a Receiving Server that asks b whether a key
+// is b's (XEP-0220 §2.2.2).
+func TestDialbackVerify(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	b := startPeer(t, w, "b.test", ca, ca.pool, PolicyDialback)
+	c, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := newRawReader(t, c)
+	io.WriteString(c, string(appendHeader(nil, "x.test", "b.test", "")))
+	r.until("</stream:features>")
+	io.WriteString(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	r.until("<proceed")
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	r = newRawReader(t, tc)
+	io.WriteString(tc, string(appendHeader(nil, "x.test", "b.test", "")))
+	r.until("</stream:features>")
+	good := b.svc.dialbackKey("x.test", "b.test", "id1")
+	for _, tc2 := range []struct{ key, want string }{{good, "valid"}, {good + "0", "invalid"}} {
+		io.WriteString(tc, string(dbElement{name: "verify", from: "x.test", to: "b.test", id: "id1", key: tc2.key}.append(nil)))
+		got := r.until("/>")
+		if !strings.Contains(got, "type='"+tc2.want+"'") || !strings.Contains(got, "id='id1'") {
+			t.Errorf("verify with key %q... = %s, want type %s", tc2.key[:8], got, tc2.want)
+		}
+	}
+	// A stanza before any authentication ends the stream.
+	io.WriteString(tc, "<message from='a@x.test' to='b@b.test'/>")
+	if got := r.until("</stream:stream>"); !strings.Contains(got, "not-authorized") {
+		t.Errorf("unauthenticated stanza = %s, want not-authorized", got)
+	}
+}
+
+// TestPolicyDeny checks that a denied domain gets nothing either way.
+func TestPolicyDeny(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyDeny)
+	a.svc.Handle(context.Background(), message("juliet@a.test/balcony", "romeo@b.test", "hi"))
+	st := a.local.next(t)
+	if e, ok := stanza.ParseError(st.El); !ok || e.Condition != stanza.NotAllowed {
+		t.Fatalf("bounce = %s, want not-allowed", st.El)
+	}
+	c, err := net.Dial("tcp", a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, string(appendHeader(nil, "b.test", "a.test", "")))
+	if got := newRawReader(t, c).until("</stream:stream>"); !strings.Contains(got, "policy-violation") {
+		t.Errorf("stream from a denied domain = %s, want policy-violation", got)
+	}
+}
+
+type rawReader struct {
+	t   *testing.T
+	c   net.Conn
+	buf strings.Builder
+}
+
+func newRawReader(t *testing.T, c net.Conn) *rawReader { return &rawReader{t: t, c: c} }
+
+// until reads until the input holds s, and returns and drops what it
+// read.
+func (r *rawReader) until(s string) string {
+	r.t.Helper()
+	b := make([]byte, 4096)
+	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(r.buf.String(), s) {
+		n, err := r.c.Read(b)
+		r.buf.Write(b[:n])
+		if err != nil {
+			r.t.Fatalf("reading for %q: %v; got %q", s, err, r.buf.String())
+		}
+	}
+	out := r.buf.String()
+	r.buf.Reset()
+	return out
 }
