@@ -436,7 +436,10 @@ func (c *inConn) dialbackResult(ctx context.Context, el *xmlel.Element) error {
 		switch {
 		case err != nil:
 			c.svc.m.Auth.With("in", "dialback", "error").Inc()
-			c.svc.log.Info("s2s dialback verification failed", "err", err)
+			// Which domains talk is metadata: at info level, only that
+			// it happened.
+			c.svc.log.Info("s2s dialback verification failed")
+			c.svc.log.Debug("s2s dialback verification failed", "remote", from, "err", err)
 			answer("error", "remote-server-not-found")
 		case ok:
 			if err := c.authorize(pair{to, from}); err != nil {

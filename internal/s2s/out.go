@@ -194,7 +194,7 @@ func (c *outConn) run(ctx context.Context) {
 		}
 		c.finish(ctx, stanza.RemoteServerTimeout)
 	}()
-	cctx, cancel := context.WithTimeout(ctx, c.svc.cfg.ConnectTimeout)
+	cctx, cancel := context.WithTimeout(c.svc.dialCtx, c.svc.cfg.ConnectTimeout)
 	conn, err := c.dial(cctx)
 	cancel()
 	if err != nil {
@@ -202,7 +202,10 @@ func (c *outConn) run(ctx context.Context) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			cond = stanza.RemoteServerTimeout
 		}
-		c.svc.log.Info("s2s could not reach a server", "err", err)
+		// The error names the peer and its addresses: metadata of who
+		// talks to whom, for debug logs only.
+		c.svc.log.Info("s2s could not reach a server")
+		c.svc.log.Debug("s2s could not reach a server", "remote", c.remote, "err", err)
 		c.finish(ctx, cond)
 		return
 	}
@@ -221,7 +224,8 @@ func (c *outConn) run(ctx context.Context) {
 	c.r = xmlstream.NewReader(c.conn, c.svc.cfg.Limits)
 	_ = c.conn.SetDeadline(time.Now().Add(c.svc.cfg.AuthTimeout)) // bounds the negotiation
 	if err := c.negotiate(raw); err != nil {
-		c.svc.log.Info("s2s outbound negotiation failed", "err", err)
+		c.svc.log.Info("s2s outbound negotiation failed")
+		c.svc.log.Debug("s2s outbound negotiation failed", "remote", c.remote, "err", err)
 		var se stream.Error
 		if errors.As(err, &se) && se.Condition != "" {
 			c.closeWithError(se)

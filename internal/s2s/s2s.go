@@ -160,7 +160,10 @@ type Service struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// dialCtx ends when Close starts: no new connection is made after.
+	dialCtx    context.Context
+	dialCancel context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu        sync.Mutex
 	closed    bool
@@ -194,7 +197,9 @@ func New(cfg Config, r *router.Router, log *slog.Logger, m *Metrics) *Service {
 	}
 	k := sha256.Sum256(cfg.Secret)
 	ctx, cancel := context.WithCancel(context.Background())
+	dialCtx, dialCancel := context.WithCancel(ctx)
 	return &Service{
+		dialCtx: dialCtx, dialCancel: dialCancel,
 		cfg: cfg, router: r, log: log, m: m,
 		gate: transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
 		key:  k[:],
@@ -379,6 +384,7 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 // Close stops accepting, ends every stream with system-shutdown and waits
 // for them until ctx ends.
 func (s *Service) Close(ctx context.Context) {
+	s.dialCancel()
 	s.mu.Lock()
 	s.closed = true
 	for _, ln := range s.listeners {
