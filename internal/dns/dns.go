@@ -103,12 +103,14 @@ func New(cfg Config) *Resolver {
 	return r
 }
 
-// static reports whether the static table speaks for name: then DNS is
-// not asked about it at all.
+// static reports whether the static table speaks for name, a name in it
+// or under one of its host names: then DNS is not asked about it at all.
 func (r *Resolver) static(name string) bool {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	if _, ok := r.cfg.Hosts[name]; ok {
-		return true
+	for h := range r.cfg.Hosts {
+		if name == h || strings.HasSuffix(name, "."+h) {
+			return true
+		}
 	}
 	for k := range r.cfg.SRV {
 		if strings.HasSuffix(k, "."+name) {

@@ -339,3 +339,26 @@ func (r *rawReader) until(s string) string {
 	r.buf.Reset()
 	return out
 }
+
+// TestNextTarget checks that when the first SRV target does not answer,
+// the next one in RFC 2782 order is tried.
+func TestNextTarget(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyVerify)
+	b := startPeer(t, w, "b.test", ca, ca.pool, PolicyVerify)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	_, live, _ := net.SplitHostPort(b.addr)
+	w.hosts["dead.b.test"] = []string{"127.0.0.1"}
+	w.srv["_xmpp-server._tcp.b.test"] = []string{
+		"20 0 " + live + " b.test",
+		"10 0 " + strconv.Itoa(dead) + " dead.b.test",
+		"15 0 1 nowhere.b.test", // no address at all
+	}
+	a.svc.Handle(context.Background(), message("juliet@a.test/balcony", "romeo@b.test", "hi"))
+	if st := b.local.next(t); st.El.ChildText("", "body") != "hi" {
+		t.Fatalf("got %s", st.El)
+	}
+}
