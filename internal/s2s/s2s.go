@@ -24,6 +24,10 @@
 // handles what arrives in order, and, once TLS is up, one writer
 // goroutine (transport.Queue) that any goroutine may queue to without
 // blocking.
+//
+// Lock order: Service.mu, then an outConn's or inConn's mu, then the
+// connection's transport.Queue. Nothing that routes a stanza (bounces
+// included) runs with one of them held.
 package s2s
 
 import (
