@@ -207,6 +207,23 @@ func TestFederationSamtal(t *testing.T) {
 	}
 }
 
+// TestFederationSamtalDialback federates two samtal instances that do not
+// trust each other's certificate authority: both authenticate with Server
+// Dialback, each verifying the other's key while its own request waits.
+func TestFederationSamtalDialback(t *testing.T) {
+	d := newTestDNS(t)
+	caA, caB := newPKI(t, "CA of a"), newPKI(t, "CA of b")
+	a := startFederating(t, d, "a.samtal.example", caA, caA, "dialback", "")
+	b := startFederating(t, d, "b.samtal.example", caB, caB, "dialback", "")
+	const pw = "federation-password"
+	a.AddUser("alice", pw)
+	b.AddUser("bob", pw)
+	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), caA.CA), account("bob@b.samtal.example", c2sPort(b.Server), caB.CA), pw, "none")
+	if authCount(t, b.Server, "in", "dialback") == 0 || authCount(t, a.Server, "out", "dialback") == 0 {
+		t.Error("a did not authenticate to b with dialback")
+	}
+}
+
 // metric returns the value of a metric line of the server's /metrics,
 // for example `samtal_s2s_auth_total{direction="in",method="dialback",result="success"}`,
 // 0 when absent.
