@@ -4,12 +4,18 @@
 # whose turnutils_uclient is an independent TURN client and whose
 # turnserver stands in for an external TURN server (the tests start their
 # own, on loopback; the package's system service is not used).
+# and the federation peers Prosody (with lua-unbound, so that it can ask the
+# test's DNS responder) and ejabberd. Their system services are never
+# used: the tests run them as their own processes.
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || missing+=(python3-slixmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
 { command -v turnserver && command -v turnutils_uclient; } >/dev/null 2>&1 || missing+=(coturn)
+command -v prosody >/dev/null 2>&1 || missing+=(prosody)
+dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
+[ -d /usr/lib/x86_64-linux-gnu/ejabberd-23.01 ] || [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
@@ -21,4 +27,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# The peers' packages would start their system services, which listen on
+# the standard ports of every interface: keep invoke-rc.d from starting
+# anything while they install.
+cleanup=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	cleanup="/usr/sbin/policy-rc.d"
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ -n "$cleanup" ]; then
+	$SUDO rm -f "$cleanup"
+fi

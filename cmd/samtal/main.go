@@ -3,6 +3,7 @@
 //
 //	samtal [serve] [flags]          start the server (no config needed)
 //	samtal config check FILE        report every mistake in a config file
+//	samtal check [DOMAIN]           check DNS, certificates and ports
 //	samtal user add|passwd|remove|list ...
 //	samtal invite create [--domain D] [--ttl 7d]
 //	samtal version
@@ -33,6 +34,8 @@ const usage = `usage: samtal <command> [arguments]
 commands:
   serve [flags]                  start the server (the default command)
   config check FILE              check a configuration file and list every mistake
+  check [DOMAIN...]              check what clients and servers will find: DNS
+                                 records, certificates, reachable ports
   user add JID                   create an account (password from standard input)
   user passwd JID                change an account's password
   user remove JID                remove an account and everything it stored
@@ -57,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return userCmd(args[1:], stdin, stdout, stderr)
 	case "invite":
 		return inviteCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "samtal", server.Version)
 		return 0
@@ -172,6 +177,29 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
+	return 0
+}
+
+// checkCmd checks the DNS records, certificates and ports of the hosts,
+// before users notice what is wrong. It exits 1 when it found problems.
+func checkCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("samtal check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := c.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if server.Check(ctx, cfg, fs.Args(), stdout) > 0 {
+		return 1
+	}
 	return 0
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	Push        Push        `toml:"push"`
 	Turn        Turn        `toml:"turn"`
 	Bytestreams Bytestreams `toml:"bytestreams"`
+	S2S         S2S         `toml:"s2s"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -77,6 +78,11 @@ type Listen struct {
 	C2S []string `toml:"c2s"`
 	// C2STLS are client listeners that start with TLS (XEP-0368).
 	C2STLS []string `toml:"c2s_tls"`
+	// S2S are server-to-server listeners that offer STARTTLS (port 5269).
+	S2S []string `toml:"s2s"`
+	// S2STLS are server-to-server listeners that start with TLS
+	// (XEP-0368).
+	S2STLS []string `toml:"s2s_tls"`
 	// Component are listeners for external components (XEP-0114).
 	Component []string `toml:"component"`
 	// Admin serves Prometheus /metrics and health checks; "" disables it.
@@ -132,6 +138,61 @@ type Component struct {
 	Domain string `toml:"domain"`
 	// Secret is the shared secret of the handshake.
 	Secret string `toml:"secret"`
+}
+
+// Federation policies of S2S.Policy and Peer.Policy.
+const (
+	// PolicyDialback accepts peers with a valid certificate and, without
+	// one, authenticates them with Server Dialback (XEP-0220).
+	PolicyDialback = "dialback"
+	// PolicyVerify requires a certificate valid for the peer's domain.
+	PolicyVerify = "verify"
+	// PolicyDeny refuses federation.
+	PolicyDeny = "deny"
+)
+
+// S2S is the [s2s] section: federation with other servers.
+type S2S struct {
+	// Enabled sends stanzas for other domains to their servers. Off,
+	// they are bounced and the s2s listeners are refused.
+	Enabled bool `toml:"enabled"`
+	// Policy is the federation policy of domains without a [[s2s.peer]]:
+	// PolicyDialback, PolicyVerify or PolicyDeny.
+	Policy string `toml:"policy"`
+	// Peers set the policy of single domains.
+	Peers []Peer `toml:"peer"`
+	// CAFile is a PEM file of certificate authorities trusted for peers
+	// in addition to the system's.
+	CAFile string `toml:"ca_file"`
+	// ConnectTimeout bounds finding and reaching a peer's server.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// IdleTimeout closes a stream that carried nothing for that long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// QueueLength bounds the stanzas waiting for one peer's stream.
+	QueueLength int `toml:"queue_length"`
+	// MaxConnectionsPerDomain bounds the inbound streams of one peer
+	// domain.
+	MaxConnectionsPerDomain int `toml:"max_connections_per_domain"`
+	// Resolver overrides DNS, for tests.
+	Resolver Resolver `toml:"resolver"`
+}
+
+// Peer is one [[s2s.peer]] table: the policy for one remote domain.
+type Peer struct {
+	Domain string `toml:"domain"`
+	Policy string `toml:"policy"`
+}
+
+// Resolver is the [s2s.resolver] section. It is for tests: made-up
+// domains on loopback. Empty, the system's resolver answers.
+type Resolver struct {
+	// Nameserver is "host:port" of a DNS server to ask instead of the
+	// system's.
+	Nameserver string `toml:"nameserver"`
+	// Hosts maps a host name to its IP addresses.
+	Hosts map[string][]string `toml:"hosts,omitempty"`
+	// SRV maps an SRV name to its records, "priority weight port target".
+	SRV map[string][]string `toml:"srv,omitempty"`
 }
 
 // Limits is the [limits] section: the bounds that keep one client from
@@ -292,6 +353,14 @@ func Default() Config {
 			AckDelay:          Duration(2 * time.Second),
 			CSIBuffer:         100,
 			FASTTokenLifetime: Duration(21 * 24 * time.Hour),
+		},
+		S2S: S2S{
+			Enabled:                 true,
+			Policy:                  PolicyDialback,
+			ConnectTimeout:          Duration(30 * time.Second),
+			IdleTimeout:             Duration(10 * time.Minute),
+			QueueLength:             1000,
+			MaxConnectionsPerDomain: 8,
 		},
 		Retention: Retention{
 			Offline: Duration(30 * 24 * time.Hour),

@@ -56,6 +56,10 @@ func TestExampleFile(t *testing.T) {
 	want.Listen.Component = []string{}
 	want.Turn.Allow, want.Turn.Deny = []string{}, []string{}
 	want.Turn.External = []ExternalService{{Type: "turn", Host: "turn.example.org", Port: 3478, Transport: "udp", Secret: "change me", Name: "coturn"}}
+	want.Listen.S2S, want.Listen.S2STLS = []string{}, []string{}
+	want.S2S.Peers = []Peer{{Domain: "spam.example", Policy: PolicyDeny}}
+	want.S2S.Resolver.Hosts = map[string][]string{}
+	want.S2S.Resolver.SRV = map[string][]string{}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"samtal.org/samtal/internal/dns"
 )
 
 // MinSCRAMIterations is the least PBKDF2 iteration count for SCRAM keys
@@ -86,6 +89,10 @@ func (c Config) Validate() error {
 		}
 	}
 
+	ps.section("s2s", c.S2S.Validate())
+	if !c.S2S.Enabled && len(c.Listen.S2S)+len(c.Listen.S2STLS) > 0 {
+		ps.add("listen.s2s", "server-to-server listeners need s2s.enabled = true")
+	}
 	ps.section("limits", c.Limits.Validate())
 	ps.section("stream", c.Stream.Validate())
 	ps.section("retention", c.Retention.Validate())
@@ -154,6 +161,12 @@ func (l Listen) Validate() error {
 	}
 	for i, a := range l.C2STLS {
 		check(fmt.Sprintf("c2s_tls[%d]", i), a)
+	}
+	for i, a := range l.S2S {
+		check(fmt.Sprintf("s2s[%d]", i), a)
+	}
+	for i, a := range l.S2STLS {
+		check(fmt.Sprintf("s2s_tls[%d]", i), a)
 	}
 	for i, a := range l.Component {
 		check(fmt.Sprintf("component[%d]", i), a)
@@ -387,6 +400,82 @@ func (st Stream) Validate() error {
 		host, port, err := net.SplitHostPort(st.Location)
 		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
 			ps.add("location", "%q is not host:port", st.Location)
+		}
+	}
+	return ps.err()
+}
+
+func validPolicy(p string) bool {
+	return p == PolicyDialback || p == PolicyVerify || p == PolicyDeny
+}
+
+// Validate returns a *Problems listing every problem of the [s2s]
+// section, nil if there is none. It reads the CA file.
+func (s S2S) Validate() error {
+	var ps Problems
+	if !validPolicy(s.Policy) {
+		ps.add("policy", "unknown policy %q: want %q, %q or %q", s.Policy, PolicyDialback, PolicyVerify, PolicyDeny)
+	}
+	seen := make(map[string]int)
+	for i, p := range s.Peers {
+		key := fmt.Sprintf("peer[%d]", i)
+		if !validDomain(p.Domain) {
+			ps.add(key+".domain", "invalid domain %q", p.Domain)
+		} else if j, ok := seen[p.Domain]; ok {
+			ps.add(key+".domain", "duplicate domain %q, also in peer[%d]", p.Domain, j)
+		}
+		seen[p.Domain] = i
+		if !validPolicy(p.Policy) {
+			ps.add(key+".policy", "unknown policy %q: want %q, %q or %q", p.Policy, PolicyDialback, PolicyVerify, PolicyDeny)
+		}
+	}
+	if s.CAFile != "" && checkFile(&ps, "ca_file", s.CAFile) {
+		if data, err := os.ReadFile(s.CAFile); err != nil {
+			ps.add("ca_file", "%s: %v", s.CAFile, err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(data) {
+			ps.add("ca_file", "%s has no PEM certificate", s.CAFile)
+		}
+	}
+	if s.ConnectTimeout <= 0 {
+		ps.add("connect_timeout", "must be positive")
+	}
+	if s.IdleTimeout <= 0 {
+		ps.add("idle_timeout", "must be positive")
+	}
+	if s.QueueLength <= 0 {
+		ps.add("queue_length", "must be positive")
+	}
+	if s.MaxConnectionsPerDomain <= 0 {
+		ps.add("max_connections_per_domain", "must be positive")
+	}
+	ps.section("resolver", s.Resolver.Validate())
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the
+// [s2s.resolver] section, nil if there is none.
+func (r Resolver) Validate() error {
+	var ps Problems
+	if r.Nameserver != "" {
+		if _, _, err := splitAddr(r.Nameserver); err != nil {
+			ps.add("nameserver", "%v", err)
+		}
+	}
+	for h, addrs := range r.Hosts {
+		for i, a := range addrs {
+			if _, err := netip.ParseAddr(a); err != nil {
+				ps.add(fmt.Sprintf("hosts.%s[%d]", h, i), "%q is not an IP address", a)
+			}
+		}
+	}
+	for name, recs := range r.SRV {
+		if !strings.HasPrefix(name, "_") || strings.Count(name, ".") < 2 {
+			ps.add("srv."+name, "%q is not an SRV name such as \"_xmpp-server._tcp.example.org\"", name)
+		}
+		for i, rec := range recs {
+			if _, err := dns.ParseSRV(rec); err != nil {
+				ps.add(fmt.Sprintf("srv.%s[%d]", name, i), "%v", err)
+			}
 		}
 	}
 	return ps.err()

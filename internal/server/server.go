@@ -216,6 +216,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			s.addrs = append(s.addrs, "components (XEP-0114) on "+ln.Addr().String())
 		}
 	}
+	if cfg.S2S.Enabled {
+		if err := s.startS2S(certStore, secret); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startAdmin(); err != nil {
 		return nil, err
 	}

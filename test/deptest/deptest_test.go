@@ -42,6 +42,8 @@ var tiers = map[string]int{
 	"internal/caps":                1,
 	"internal/xmpptest":            1,
 	"internal/disco":               1,
+	"internal/dns":                 1,
+	"internal/dns/dnstest":         1,
 	// Tier 2: features.
 	"internal/c2s":         2,
 	"internal/component":   2,
@@ -56,6 +58,7 @@ var tiers = map[string]int{
 	"internal/carbons":     2,
 	"internal/push":        2,
 	"internal/adhoc":       2,
+	"internal/s2s":         2,
 	"internal/turn":        2,
 	"internal/bytestreams": 2,
 	// Tier 3: wiring.

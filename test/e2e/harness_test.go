@@ -62,6 +62,7 @@ type Server struct {
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
+	caFile  string
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -96,6 +97,10 @@ type Options struct {
 	Limits       string // keys of the [limits] table
 	Turn         string // keys of the [turn] table
 	Bytestreams  string // keys of the [bytestreams] table
+	Listen       string // more keys of the [listen] table
+	Domain       string // the host's domain; default localhost
+	Cert, Key    string // the host's certificate files; default self-signed
+	CAFile       string // the CA clients trust; default the self-signed certificate
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -103,7 +108,10 @@ func StartServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t),
-		TurnUDP: freeUDPAddr(t), TurnTCP: freeAddr(t), TurnTLS: freeAddr(t), Proxy: freeAddr(t)}
+		TurnUDP: freeUDPAddr(t), TurnTCP: freeAddr(t), TurnTLS: freeAddr(t), Proxy: freeAddr(t), caFile: o.CAFile}
+	if o.Domain != "" {
+		s.Domain = o.Domain
+	}
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
@@ -119,9 +127,12 @@ c2s = [%q]
 c2s_tls = [%q]
 admin = %q
 component = [%q]
+%s
 
 [[host]]
-domain = "localhost"
+domain = %q
+cert = %q
+key = %q
 contact = { abuse = ["mailto:abuse@localhost"] }
 
 [[component]]
@@ -141,7 +152,7 @@ listen = [%q]
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp,
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
@@ -217,6 +228,9 @@ func (s *Server) Output() string { return s.out.String() }
 
 // CA returns the path of the self-signed certificate of the domain.
 func (s *Server) CA() string {
+	if s.caFile != "" {
+		return s.caFile
+	}
 	return filepath.Join(s.Dir, "data", "certs", s.Domain+".crt")
 }
 

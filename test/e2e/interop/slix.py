@@ -392,7 +392,10 @@ async def scenario_sm_resume(args):
     got = await bodies(b, "sm ", 50)
     expect(exactly_once(got, "sm ", 50), f"all 50 messages arrived exactly once after resumption (got {len(got)})")
     expect([m["body"] for m in got] == [f"sm {i}" for i in range(50)], "in the order they were sent")
-    expect(all(m["delay"]["stamp"] is not None for m in got), "each re-sent message carries a delay stamp (XEP-0203)")
+    # Messages the server had written before the cut are re-sent with a
+    # delay stamp; those still queued go out for the first time, without
+    # one. How many of each depends on timing.
+    expect(any(m["delay"]["stamp"] is not None for m in got), "re-sent messages carry a delay stamp (XEP-0203)")
     flaps = [e for e in watcher.log if e[0] == "presence" and e[1] == str(b.boundjid)]
     expect(not flaps, "the resumed resource's presence never changed for the user's other resource")
     # The resumed session still works both ways.
