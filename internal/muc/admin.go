@@ -51,7 +51,7 @@ func (r *room) admin(st *stanza.Stanza) (*xmlel.Element, error) {
 		}
 		return r.adminList(st.From, items[0])
 	}
-	return nil, r.adminSet(st.From, items)
+	return nil, r.adminSet(st, items)
 }
 
 // adminList returns the occupants with a role, or the users with an
@@ -124,7 +124,8 @@ type change struct {
 // adminSet applies the items of a muc#admin set, all or none (§9.2:
 // "the service SHOULD NOT apply any of the requested changes" when one is
 // not allowed).
-func (r *room) adminSet(from jid.JID, items []*xmlel.Element) error {
+func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
+	from := st.From
 	aff, rl, actorOcc := r.actor(from)
 	var changes []change
 	owners := r.owners()
@@ -208,6 +209,7 @@ func (r *room) adminSet(from jid.JID, items []*xmlel.Element) error {
 	if len(r.affs)+added > maxAffiliations {
 		return stanza.E(stanza.PolicyViolation).WithText("too many affiliations")
 	}
+	r.reply(st, nil, nil)
 	for _, c := range changes {
 		if c.target != nil {
 			r.setRole(c.target, c.role, actorOcc, c.reason)
@@ -215,7 +217,7 @@ func (r *room) adminSet(from jid.JID, items []*xmlel.Element) error {
 		}
 		r.setAffiliation(c.who, affEntry{aff: c.aff, nick: c.nick, reason: c.reason}, actorOcc, c.reason)
 	}
-	return nil
+	return errReplied
 }
 
 // actorNick returns the nickname to name an actor by, "" for none.

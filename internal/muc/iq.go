@@ -59,9 +59,6 @@ func (r *room) handleIQ(st *stanza.Stanza) {
 		res, err = r.owner(st)
 	case p.Space == NSMAM:
 		res, err = r.mam(st)
-		if err == nil && res == nil {
-			return // the query answered itself
-		}
 	case p.Is(NSVCard, "vCard"):
 		res, err = r.vcardIQ(st)
 	case p.Is(NSPing, "ping") && get:
@@ -82,8 +79,18 @@ func (r *room) handleIQ(st *stanza.Stanza) {
 	default:
 		err = stanza.E(stanza.ServiceUnavailable)
 	}
+	if errors.Is(err, errReplied) {
+		return
+	}
 	r.reply(st, res, err)
 }
+
+// errReplied is returned by handlers that answered the request
+// themselves, before doing what it asked: the requester hears of
+// success first, then of its effects (§8.2: "After informing the
+// moderator, the service MUST then inform all of the remaining
+// occupants").
+var errReplied = errors.New("muc: replied")
 
 // occupantIQ handles an iq to an occupant JID: a self-ping (XEP-0410) is
 // answered by the room; other requests between occupants go on to the
@@ -278,7 +285,7 @@ func avatarHash(vcard string) string {
 
 // mam answers archive requests to the room (XEP-0313 on a room JID): the
 // results go to the requester as messages from the room, then the iq
-// result with <fin/>; mam returns nil, nil when it has sent them.
+// result with <fin/>.
 func (r *room) mam(st *stanza.Stanza) (*xmlel.Element, error) {
 	if !r.cfg.archiving() {
 		return nil, stanza.E(stanza.ServiceUnavailable).WithText("this room keeps no archive")
@@ -361,7 +368,7 @@ func (r *room) mam(st *stanza.Stanza) (*xmlel.Element, error) {
 		out.First, out.Last = page.Messages[0].ID, page.Messages[n-1].ID
 	}
 	r.reply(st, archive.Fin(out, page.Complete), nil)
-	return nil, nil
+	return nil, errReplied
 }
 
 // mamMetadata answers a metadata request (XEP-0313 §5).

@@ -83,6 +83,7 @@ func (r *room) configure(st *stanza.Stanza, f dataform.Form) error {
 		}
 	}
 	wasLocked := r.state == stateLocked
+	r.reply(st, nil, nil)
 	r.cfg = nc
 	if wasLocked {
 		r.unlock()
@@ -132,7 +133,7 @@ func (r *room) configure(st *stanza.Stanza, f dataform.Form) error {
 	if !wasLocked {
 		r.announceConfig(old, nc)
 	}
-	return nil
+	return errReplied
 }
 
 // occupantList returns the occupants, so that the room can change while
