@@ -201,10 +201,23 @@ func (r *room) destroy(d *xmlel.Element) error {
 		r.cfg.Persistent = false
 		r.setPersistent(true)
 	}
+	r.reset()
+	return nil
+}
+
+// reset forgets everything of a destroyed room: the next join creates a
+// new one.
+func (r *room) reset() {
 	clear(r.occ)
 	clear(r.sessions)
 	clear(r.affs)
+	clear(r.voice)
+	clear(r.pending)
+	clear(r.invites)
 	r.history = nil
-	r.state = stateGone
-	return nil
+	r.cfg = roomConfig{}
+	r.subj = subject{}
+	r.vcard, r.avatar = "", ""
+	r.creator = jid.JID{}
+	r.state = stateAbsent
 }

@@ -204,7 +204,9 @@ func (r *room) load() {
 		}
 		for _, m := range msgs {
 			el, err := parseStored(m.Stanza)
-			if err != nil {
+			if err != nil || isSubjectChange(el) {
+				// §7.2.15: subject changes are archived, but they are
+				// not discussion history.
 				continue
 			}
 			sender, _ := jid.Parse(m.Sender)
@@ -249,12 +251,12 @@ func (r *room) idle() bool {
 		return true
 	case stateLocked:
 		// The creator left before configuring: §10.1.1 lets the room go.
-		r.state = stateGone
+		r.reset()
 		return true
 	}
 	if !r.cfg.Persistent {
 		// §7.14: a temporary room ends with its last occupant.
-		r.state = stateGone
+		r.reset()
 		return true
 	}
 	return len(r.pending) == 0 && r.s.now().Sub(r.emptyAt) >= idleUnload

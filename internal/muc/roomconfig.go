@@ -171,7 +171,13 @@ func (c *roomConfig) apply(f dataform.Form, maxUsers int) (configChange, error) 
 	for _, fd := range f.Fields {
 		v := fd.Value()
 		boolean := func(dst *bool) error {
-			b, ok := dataform.ParseBool(strings.TrimSpace(v))
+			// Lenient: some clients write "True" and "False", or leave a
+			// false value empty (slixmpp does both for untyped fields).
+			t := strings.ToLower(strings.TrimSpace(v))
+			if t == "" {
+				t = "0"
+			}
+			b, ok := dataform.ParseBool(t)
 			if !ok {
 				return bad(fd.Var)
 			}
