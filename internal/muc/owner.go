@@ -84,7 +84,7 @@ func (r *room) configure(st *stanza.Stanza, f dataform.Form) error {
 	}
 	wasLocked := r.state == stateLocked
 	r.reply(st, nil, nil)
-	r.cfg = nc
+	r.setConfig(nc)
 	if wasLocked {
 		r.unlock()
 	} else if nc.Persistent != old.Persistent {
@@ -215,7 +215,7 @@ func (r *room) reset() {
 	clear(r.pending)
 	clear(r.invites)
 	r.history = nil
-	r.cfg = roomConfig{}
+	r.setConfig(roomConfig{})
 	r.subj = subject{}
 	r.vcard, r.avatar = "", ""
 	r.creator = jid.JID{}

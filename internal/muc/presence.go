@@ -76,9 +76,7 @@ func (r *room) occupantPresence(o *occupant, typ string, withJID bool, opts pres
 
 // broadcasts reports whether presence of an occupant with role rl goes to
 // the others (muc#roomconfig_presencebroadcast).
-func (r *room) broadcasts(rl role) bool {
-	return rl == roleNone || r.cfg.PresenceBroadcast[rl.String()]
-}
+func (r *room) broadcasts(rl role) bool { return r.bcast[rl] }
 
 // broadcastPresence sends o's presence to every occupant: its own
 // sessions get status 110 and selfCodes on top of opts.codes, and real
@@ -347,7 +345,7 @@ func (r *room) create(st *stanza.Stanza) bool {
 		r.bounce(st, stanza.E(stanza.NotAllowed).WithText("you have as many rooms as you may"))
 		return false
 	}
-	r.cfg = r.s.defaultConfig()
+	r.setConfig(r.s.defaultConfig())
 	r.state = stateLocked
 	r.lockedAt = r.s.now()
 	r.created = r.s.now()
@@ -418,13 +416,7 @@ func (r *room) enter(st *stanza.Stanza, o *occupant, selfCodes []int) {
 // the others, its own presence, the history, then the subject.
 func (r *room) welcome(o *occupant, to jid.JID, st *stanza.Stanza, selfCodes []int) {
 	see := seesJIDs(&r.cfg, o.role)
-	nicks := make([]string, 0, len(r.occ))
-	for k := range r.occ {
-		nicks = append(nicks, k)
-	}
-	slices.Sort(nicks)
-	for _, k := range nicks {
-		other := r.occ[k]
+	for _, other := range r.occ {
 		if other == o || !r.broadcasts(other.role) {
 			continue
 		}

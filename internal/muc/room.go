@@ -81,7 +81,8 @@ type room struct {
 	// Owned by run.
 	ctx      context.Context // for storage calls and routing
 	state    roomState
-	cfg      roomConfig
+	cfg      roomConfig // set with setConfig
+	bcast    [roleModerator + 1]bool
 	affs     map[string]affEntry // by bare JID (or domain)
 	occ      map[string]*occupant
 	sessions map[jid.JID]*occupant
@@ -182,7 +183,7 @@ func (r *room) load() {
 		r.state = stateGone
 		return
 	}
-	r.cfg = cfg
+	r.setConfig(cfg)
 	r.cfg.Persistent = true
 	for _, a := range affs {
 		aff, ok := parseAffiliation(a.Affiliation)
@@ -436,6 +437,15 @@ func (r *room) setPersistent(was bool) {
 			r.s.log.Error("muc: forgetting a room failed", "err", err)
 		}
 	}
+}
+
+// setConfig changes the configuration and what is derived from it.
+func (r *room) setConfig(c roomConfig) {
+	r.cfg = c
+	for rl := roleVisitor; rl <= roleModerator; rl++ {
+		r.bcast[rl] = c.PresenceBroadcast[rl.String()]
+	}
+	r.bcast[roleNone] = true
 }
 
 // forget takes away the affiliation of a removed account.
