@@ -464,3 +464,35 @@ func TestCreationLimits(t *testing.T) {
 	mallory.send(`<presence to='heath@conference.example.org/m'><x xmlns='%s'/></presence>`, NS)
 	mallory.expect("not-allowed", isError(stanza.NotAllowed))
 }
+
+func TestHistoryLimits(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.HistoryDefault, c.HistoryMax = 3, 5 })
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", nil)
+	for i := range 8 {
+		alice.say(coven, fmt.Sprintf("h%d", i), fmt.Sprintf("line %d", i))
+	}
+	alice.drain()
+	count := func(c *client, nick, history string) int {
+		c.send(`<presence to='%s/%s'><x xmlns='%s'>%s</x></presence>`, coven, nick, NS, history)
+		c.until("self", isPresence(coven+"/"+nick, ""))
+		n := 0
+		for {
+			el := c.next()
+			if el.Child("", "subject") != nil {
+				return n
+			}
+			n++
+		}
+	}
+	// No <history/>: the default; asking for more: up to the maximum.
+	if n := count(h.client("bob@example.org/x"), "bob", ""); n != 3 {
+		t.Errorf("history without <history/> = %d messages, want 3", n)
+	}
+	if n := count(h.client("carol@example.org/x"), "carol", "<history maxstanzas='50'/>"); n != 5 {
+		t.Errorf("history with maxstanzas 50 = %d messages, want 5", n)
+	}
+	if n := count(h.client("dave@example.org/x"), "dave", "<history seconds='3600'/>"); n != 5 {
+		t.Errorf("history with seconds = %d messages, want 5", n)
+	}
+}

@@ -57,7 +57,9 @@ func (s *Service) defaultConfig() roomConfig {
 		PresenceBroadcast: map[string]bool{"moderator": true, "participant": true, "visitor": true},
 		GetMemberList:     map[string]bool{"moderator": true, "participant": true, "visitor": true},
 		Archive:           s.cfg.ArchiveDefault,
-		MaxHistoryFetch:   s.cfg.HistoryDefault,
+		// A client that asks for no particular history gets
+		// HistoryDefault messages; one that asks, up to this.
+		MaxHistoryFetch: s.cfg.HistoryMax,
 	}
 }
 
