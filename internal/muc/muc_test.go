@@ -496,3 +496,33 @@ func TestHistoryLimits(t *testing.T) {
 		t.Errorf("history with seconds = %d messages, want 5", n)
 	}
 }
+
+func TestConfigLists(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	bob := h.client("bob@example.org/phone")
+	alice.create(coven, "firstwitch", nil)
+	bob.join(coven, "thirdwitch", "")
+	// §10.2: the admin list of the form is the full list; a new admin in
+	// the room becomes a moderator.
+	alice.configure(coven, map[string]string{"muc#roomconfig_roomadmins": "bob@example.org", "muc#roomconfig_roomowners": ""})
+	p := bob.until("promotion", isPresence(coven+"/thirdwitch", ""))
+	if item(p).Attr("affiliation") != "admin" || item(p).Attr("role") != "moderator" {
+		t.Fatalf("new admin = %s", p)
+	}
+	// An empty owner list leaves the owners; the form shows the lists.
+	alice.send(`<iq type='get' id='f' to='%s'><query xmlns='%s'/></iq>`, coven, NSOwner)
+	f := alice.until("form", isResult("f")).String()
+	if !strings.Contains(f, "<value>alice@example.org</value>") || !strings.Contains(f, "<value>bob@example.org</value>") {
+		t.Fatalf("configuration form = %s", f)
+	}
+	// Admins may not configure.
+	bob.send(`<iq type='get' id='f2' to='%s'><query xmlns='%s'/></iq>`, coven, NSOwner)
+	bob.until("forbidden", isError(stanza.Forbidden))
+	// Removed from the list, the admin goes back to participant.
+	alice.configure(coven, map[string]string{"muc#roomconfig_roomadmins": ""})
+	p = bob.until("demotion", isPresence(coven+"/thirdwitch", ""))
+	if item(p).Attr("affiliation") != "none" || item(p).Attr("role") != "participant" {
+		t.Fatalf("former admin = %s", p)
+	}
+}

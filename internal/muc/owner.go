@@ -74,13 +74,14 @@ func (r *room) configure(st *stanza.Stanza, f dataform.Form) error {
 		return err
 	}
 	actor := r.sessions[st.From]
-	if ch.hasOwners {
-		if len(ch.owners) == 0 {
-			return stanza.E(stanza.NotAcceptable).WithText("a room needs an owner")
-		}
-		if len(ch.owners) > maxAffiliations || len(ch.admins) > maxAffiliations {
-			return stanza.E(stanza.PolicyViolation).WithText("too many affiliations")
-		}
+	if ch.hasOwners && len(ch.owners) == 0 {
+		// A room always has an owner (§10): an empty list is a client
+		// that did not send the list back, not a request to leave the
+		// room to no one.
+		ch.hasOwners = false
+	}
+	if len(ch.owners) > maxAffiliations || len(ch.admins) > maxAffiliations {
+		return stanza.E(stanza.PolicyViolation).WithText("too many affiliations")
 	}
 	wasLocked := r.state == stateLocked
 	r.reply(st, nil, nil)
