@@ -122,6 +122,13 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "samtal: %v\n", err)
 			return 1
 		}
+		// Group chat affiliations name the user but are not data of the
+		// account: they go too. A running server forgets them in its
+		// active rooms when the rooms next load.
+		if _, err := store.Rooms().RemoveJID(ctx, user.String()); err != nil {
+			fmt.Fprintf(stderr, "samtal: removing group chat affiliations: %v\n", err)
+			return 1
+		}
 		fmt.Fprintf(stdout, "removed %s\n", user)
 	default:
 		fmt.Fprintf(stderr, "samtal: unknown user command %q\n", sub)

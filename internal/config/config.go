@@ -38,6 +38,7 @@ type Config struct {
 	Turn        Turn        `toml:"turn"`
 	Bytestreams Bytestreams `toml:"bytestreams"`
 	S2S         S2S         `toml:"s2s"`
+	MUC         MUC         `toml:"muc"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -308,6 +309,44 @@ type Push struct {
 	Count bool `toml:"count"`
 }
 
+// HostPlaceholder stands for a host's domain in MUC.Domain.
+const HostPlaceholder = "{host}"
+
+// MUC is the [muc] section: the group chat service of each host
+// (XEP-0045).
+type MUC struct {
+	// Domain is the domain of the service of each host, with
+	// HostPlaceholder standing for the host's domain; "" turns group
+	// chat off.
+	Domain string `toml:"domain"`
+	// MaxRoomsPerUser bounds the rooms one user owns or created and that
+	// still exist.
+	MaxRoomsPerUser int `toml:"max_rooms_per_user"`
+	// DefaultOccupants is the occupant limit of a new room, and
+	// MaxOccupants the highest limit an owner may configure.
+	DefaultOccupants int `toml:"default_occupants"`
+	MaxOccupants     int `toml:"max_occupants"`
+	// HistoryDefault is how many messages a new occupant gets when the
+	// client asks for no particular history, and HistoryMax the most
+	// any client gets; the room keeps that many in memory.
+	HistoryDefault int `toml:"history_default"`
+	HistoryMax     int `toml:"history_max"`
+	// ArchiveDefault archives the messages of new persistent rooms
+	// (which their owners can change), so that MAM queries on the room
+	// find them.
+	ArchiveDefault bool `toml:"archive_default"`
+	// ArchiveRetention is how long a message stays in a room archive.
+	ArchiveRetention Duration `toml:"archive_retention"`
+	// MaxPage is the most messages one archive query returns.
+	MaxPage int `toml:"max_page"`
+}
+
+// MUCDomain returns the group chat domain of a host, "" when group chat
+// is off.
+func (c Config) MUCDomain(host string) string {
+	return strings.ReplaceAll(c.MUC.Domain, HostPlaceholder, host)
+}
+
 // Default returns the configuration of a zero-config start: one host
 // "localhost" with a self-signed certificate, client listeners on loopback
 // and data in ./samtal-data.
@@ -377,6 +416,17 @@ func Default() Config {
 		},
 		Turn:        defaultTurn(),
 		Bytestreams: defaultBytestreams(),
+		MUC: MUC{
+			Domain:           "conference." + HostPlaceholder,
+			MaxRoomsPerUser:  50,
+			DefaultOccupants: 200,
+			MaxOccupants:     5000,
+			HistoryDefault:   20,
+			HistoryMax:       100,
+			ArchiveDefault:   true,
+			ArchiveRetention: Duration(365 * 24 * time.Hour),
+			MaxPage:          100,
+		},
 	}
 }
 

@@ -100,6 +100,26 @@ func (c Config) Validate() error {
 	ps.section("push", c.Push.Validate())
 	ps.section("turn", c.Turn.Validate())
 	ps.section("bytestreams", c.Bytestreams.Validate())
+	ps.section("muc", c.MUC.Validate())
+	if c.MUC.Domain != "" && !strings.Contains(c.MUC.Domain, HostPlaceholder) && len(c.Hosts) > 1 {
+		ps.add("muc.domain", "%q is one domain for %d hosts: put %s in it, as in \"conference.%s\"",
+			c.MUC.Domain, len(c.Hosts), HostPlaceholder, HostPlaceholder)
+	}
+	for i, h := range c.Hosts {
+		d := c.MUCDomain(h.Domain)
+		if d == "" || !validDomain(h.Domain) {
+			continue
+		}
+		if j, ok := hosts[d]; ok {
+			ps.add("muc.domain", "the group chat domain of host[%d] is %q, the domain of host[%d]", i, d, j)
+		}
+		if j, ok := components[d]; ok {
+			ps.add("muc.domain", "the group chat domain of host[%d] is %q, the domain of component[%d]", i, d, j)
+		}
+		if c.Bytestreams.Enabled && d == ProxyPrefix+h.Domain {
+			ps.add("muc.domain", "the group chat domain of host[%d] is %q, its bytestream proxy", i, d)
+		}
+	}
 
 	for i := range ps {
 		ps[i] = c.src.locate(ps[i])
@@ -519,6 +539,44 @@ func (p Push) Validate() error {
 	var ps Problems
 	if p.MaxServices < 1 || p.MaxServices > 100 {
 		ps.add("max_services", "must be 1 to 100")
+	}
+	return ps.err()
+}
+
+// Validate returns a *Problems listing every problem of the [muc]
+// section, nil if there is none.
+func (m MUC) Validate() error {
+	var ps Problems
+	if m.Domain != "" && !validDomain(strings.ReplaceAll(m.Domain, HostPlaceholder, "example.org")) {
+		ps.add("domain", "invalid domain %q: want a domain such as \"conference.%s\", or \"\" to turn group chat off", m.Domain, HostPlaceholder)
+	}
+	ints := []struct {
+		key string
+		v   int
+	}{
+		{"max_rooms_per_user", m.MaxRoomsPerUser},
+		{"default_occupants", m.DefaultOccupants},
+		{"max_occupants", m.MaxOccupants},
+		{"history_max", m.HistoryMax},
+	}
+	for _, f := range ints {
+		if f.v <= 0 {
+			ps.add(f.key, "must be positive")
+		}
+	}
+	if m.HistoryDefault < 0 {
+		ps.add("history_default", "must not be negative")
+	} else if m.HistoryDefault > m.HistoryMax && m.HistoryMax > 0 {
+		ps.add("history_default", "is more than history_max (%d)", m.HistoryMax)
+	}
+	if m.DefaultOccupants > m.MaxOccupants && m.MaxOccupants > 0 {
+		ps.add("default_occupants", "is more than max_occupants (%d)", m.MaxOccupants)
+	}
+	if m.ArchiveRetention <= 0 {
+		ps.add("archive_retention", "must be positive: room archives are kept for a bounded time")
+	}
+	if m.MaxPage < 1 || m.MaxPage > MaxArchivePage {
+		ps.add("max_page", "must be 1 to %d", MaxArchivePage)
 	}
 	return ps.err()
 }

@@ -64,3 +64,35 @@ func TestExpire(t *testing.T) {
 		t.Errorf("a valid invitation was removed: %v, %v", ok, err)
 	}
 }
+
+// The retention job expires room archives after [muc] archive_retention.
+func TestExpireRoomArchive(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := config.Default()
+	cfg.MUC.ArchiveRetention = config.Duration(24 * time.Hour)
+	s := &Server{cfg: cfg, store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	const room = "coven@conference.localhost"
+	if err := store.Rooms().Put(ctx, storage.Room{JID: room, Config: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RoomArchive().Append(ctx, room, storage.RoomMessage{ID: "a", Stanza: "<message/>"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.expire(ctx, start.Add(time.Hour))
+	if msgs, _ := store.RoomArchive().Last(ctx, room, 10); len(msgs) != 1 {
+		t.Fatalf("%d archived room messages after an hour, want 1", len(msgs))
+	}
+	s.expire(ctx, start.Add(48*time.Hour))
+	if msgs, _ := store.RoomArchive().Last(ctx, room, 10); len(msgs) != 0 {
+		t.Fatalf("%d archived room messages after two days, want 0", len(msgs))
+	}
+	if _, err := store.Rooms().Get(ctx, room); err != nil {
+		t.Fatalf("the room itself went with its messages: %v", err)
+	}
+}

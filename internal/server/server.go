@@ -27,6 +27,7 @@ import (
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/mam"
 	"samtal.org/samtal/internal/metrics"
+	"samtal.org/samtal/internal/muc"
 	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
@@ -50,6 +51,7 @@ type Server struct {
 	carbons *carbons.Service
 	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
+	mucs    []*muc.Service
 	closers []func(ctx context.Context)
 	addrs   []string
 	cancel  context.CancelFunc
@@ -126,6 +128,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
 	reg, d := s.services(mux, store)
+	if err := s.startMUC(d, secret); err != nil {
+		return nil, err
+	}
 	// After the vCard and private storage services, whose handlers PEP
 	// wraps for its conversions.
 	pepService := pep.New(pep.Config{
@@ -177,6 +182,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
 	s.closers = append(s.closers, s.c2s.Close)
+	// Closers run in reverse: the rooms say goodbye while the client
+	// sessions can still carry it.
+	s.closers = append(s.closers, s.closeMUC)
 
 	for _, addr := range cfg.Listen.C2S {
 		ln, err := net.Listen("tcp", addr)
@@ -308,6 +316,12 @@ func (s *Server) expire(ctx context.Context, now time.Time) {
 			what string
 			run  func() (int64, error)
 		}{"archived messages", func() (int64, error) { return s.archive.Expire(ctx) }})
+	}
+	if d := time.Duration(s.cfg.MUC.ArchiveRetention); d > 0 && s.cfg.MUC.Domain != "" {
+		jobs = append(jobs, struct {
+			what string
+			run  func() (int64, error)
+		}{"room archive messages", func() (int64, error) { return s.store.RoomArchive().Expire(ctx, now.Add(-d)) }})
 	}
 	if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
 		jobs = append(jobs, struct {

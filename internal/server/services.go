@@ -45,7 +45,7 @@ func (s *Server) services(mux *iq.Mux, store storage.Store) (*register.Register,
 		}
 		return register.Policy(h.Policy(cfg.Registration))
 	}
-	reg := register.New(register.Config{Iterations: cfg.SCRAMIterations}, policy, store.Accounts(),
+	reg := register.New(register.Config{Iterations: cfg.SCRAMIterations, OnRemove: s.accountRemoved}, policy, store.Accounts(),
 		s.invites, s.router, mux, s.log)
 	return reg, d
 }

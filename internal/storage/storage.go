@@ -46,6 +46,8 @@ type Store interface {
 	FastTokens() FastTokens
 	Archive() Archive
 	Push() Push
+	Rooms() Rooms
+	RoomArchive() RoomArchive
 	// Close flushes pending writes and releases the backend.
 	Close() error
 }
@@ -430,4 +432,139 @@ type Push interface {
 	Disable(ctx context.Context, user, jid, node string) error
 	// List returns the user's services, sorted by JID and node.
 	List(ctx context.Context, user string) ([]PushService, error)
+}
+
+// Room is the stored state of a persistent group chat room (XEP-0045).
+// Temporary rooms are never stored. Rooms belong to no account: they
+// outlive their owners' accounts, whose affiliations Rooms.RemoveJID
+// takes away.
+type Room struct {
+	// JID is the bare JID of the room, room@service.
+	JID string
+	// Config is the room configuration in the form the group chat
+	// service encodes it; opaque here.
+	Config string
+	// Subject is the room subject, SubjectNick the nickname of who set
+	// it and SubjectTime when; all zero when no subject was ever set.
+	Subject     string
+	SubjectNick string
+	SubjectTime time.Time
+	// VCard is the room's vcard-temp document (its avatar), XML; "" for
+	// none.
+	VCard string
+	// Created is when the room was first stored; Put sets it when zero.
+	Created time.Time
+}
+
+// Affiliations of a user with a room (XEP-0045 §5.2).
+const (
+	AffOwner   = "owner"
+	AffAdmin   = "admin"
+	AffMember  = "member"
+	AffOutcast = "outcast"
+)
+
+// RoomAffiliation is the lasting relation of one bare JID (or, for a
+// ban, a whole domain) with a room.
+type RoomAffiliation struct {
+	JID         string // bare JID or domain
+	Affiliation string // AffOwner, AffAdmin, AffMember or AffOutcast
+	Nick        string // reserved room nickname; "" for none
+	Reason      string // why, as the admin gave it; "" for none
+}
+
+// Rooms stores the persistent group chat rooms of every service, with
+// their affiliations.
+type Rooms interface {
+	// Get returns a room or ErrNotFound.
+	Get(ctx context.Context, room string) (Room, error)
+	// List returns the rooms of one service (the domain of their JIDs),
+	// sorted by JID.
+	List(ctx context.Context, service string) ([]Room, error)
+	// Put creates a room or replaces its state; an existing room keeps
+	// its Created time and its affiliations.
+	Put(ctx context.Context, r Room) error
+	// Delete removes a room with its affiliations and its archive;
+	// ErrNotFound if there was no such room.
+	Delete(ctx context.Context, room string) error
+	// Affiliations returns the affiliations of a room, sorted by JID;
+	// none for a room that is not stored.
+	Affiliations(ctx context.Context, room string) ([]RoomAffiliation, error)
+	// SetAffiliation creates or replaces the affiliation of a.JID; an
+	// empty Affiliation (or "none") removes it. ErrNotFound if the room
+	// is not stored.
+	SetAffiliation(ctx context.Context, room string, a RoomAffiliation) error
+	// RemoveJID removes every affiliation of a bare JID with every room
+	// and returns how many, for the removal of an account.
+	RemoveJID(ctx context.Context, jid string) (int64, error)
+	// CountOwned returns the number of rooms a bare JID owns.
+	CountOwned(ctx context.Context, jid string) (int, error)
+}
+
+// RoomMessage is one message in a room's archive (XEP-0313 on a room).
+type RoomMessage struct {
+	// ID is the archive ID, the stanza-id the room gave the message
+	// (XEP-0359); unique in the room's archive, opaque to the store.
+	ID string
+	// Stored is when the message was archived. The store sets it at
+	// Append, and it never decreases in archive order.
+	Stored time.Time
+	// Nick is the sender's room nickname.
+	Nick string
+	// Sender is the sender's real bare JID.
+	Sender string
+	// Stanza is the message as the room sent it, XML.
+	Stanza string
+}
+
+// RoomArchiveQuery selects a page of a room's archive. The filters
+// (Nick, Sender, Start, End, AfterID, BeforeID, IDs) define the result
+// set; the cursor (After, Before, Backward) and Max choose the page of
+// it, as in ArchiveQuery. Zero fields do not filter.
+type RoomArchiveQuery struct {
+	Nick, Sender      string
+	Start, End        time.Time // both inclusive
+	AfterID, BeforeID string    // both exclusive
+	IDs               []string
+	After, Before     string
+	Backward          bool
+	Max               int // 0 asks for the count only
+}
+
+// RoomArchivePage is the answer to a RoomArchiveQuery.
+type RoomArchivePage struct {
+	// Messages are the page's messages in archive order.
+	Messages []RoomMessage
+	// Complete is true when the page reaches the end of the set in the
+	// direction of paging.
+	Complete bool
+	// Count is the size of the set and Index the position of the page's
+	// first message in it; -1 when counting would cost too much (a
+	// backend counts at least up to RoomArchiveCountLimit).
+	Count, Index int
+}
+
+// RoomArchiveCountLimit is the size up to which a backend always counts
+// a result set.
+const RoomArchiveCountLimit = 1000
+
+// RoomArchive stores the message archives of persistent rooms.
+type RoomArchive interface {
+	// Append archives a message at the end of the room's archive and
+	// returns it with Stored set. ErrNotFound if the room is not stored,
+	// ErrExists if the ID is taken in that archive.
+	Append(ctx context.Context, room string, m RoomMessage) (RoomMessage, error)
+	// Query returns a page of the room's archive. ErrNotFound when one of
+	// AfterID, BeforeID, After, Before or IDs is not in the archive.
+	Query(ctx context.Context, room string, q RoomArchiveQuery) (RoomArchivePage, error)
+	// Get returns one message or ErrNotFound.
+	Get(ctx context.Context, room, id string) (RoomMessage, error)
+	// Replace replaces the stanza of a message (with a tombstone, after
+	// a retraction); ErrNotFound if there is no such message.
+	Replace(ctx context.Context, room, id, stanza string) error
+	// Last returns the newest n messages of the room, oldest first.
+	Last(ctx context.Context, room string, n int) ([]RoomMessage, error)
+	// Expire removes every message stored before t, in every room, and
+	// returns how many.
+	Expire(ctx context.Context, before time.Time) (int64, error)
 }

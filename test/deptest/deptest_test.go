@@ -61,6 +61,7 @@ var tiers = map[string]int{
 	"internal/s2s":         2,
 	"internal/turn":        2,
 	"internal/bytestreams": 2,
+	"internal/muc":         2,
 	// Tier 3: wiring.
 	"internal/config": 3,
 	"internal/server": 3,

@@ -166,10 +166,15 @@ func TestMigrationsOnce(t *testing.T) {
 // everything. A table that holds no per-user data goes in shared.
 func TestSchemaCascade(t *testing.T) {
 	shared := map[string]bool{
-		"accounts":        true,
-		"invites":         true, // invitations belong to no account
-		"schema_version":  true,
-		"sqlite_sequence": true, // AUTOINCREMENT counters
+		"accounts": true,
+		"invites":  true, // invitations belong to no account
+		// Group chat rooms belong to no account; affiliations may name
+		// remote JIDs and are removed with Rooms.RemoveJID.
+		"rooms":             true,
+		"room_affiliations": true,
+		"room_archive":      true,
+		"schema_version":    true,
+		"sqlite_sequence":   true, // AUTOINCREMENT counters
 	}
 	s := open(t, "", Options{})
 	defer closeStore(t, s)

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Archive", archiveTests},
 		{"ArchiveTime", archiveTimeTests},
 		{"Push", pushTests},
+		{"Rooms", roomTests},
+		{"RoomArchive", roomArchiveTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
