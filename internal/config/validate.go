@@ -310,6 +310,7 @@ func (l Limits) Validate() error {
 		{"unauth_per_ip", l.UnauthPerIP},
 		{"unauth_total", l.UnauthTotal},
 		{"auth_failures_per_ip", l.AuthFailuresPerIP},
+		{"auth_failures_per_account", l.AuthFailuresPerAccount},
 		{"roster_items", l.RosterItems},
 		{"offline_messages", l.OfflineMessages},
 		{"vcard_bytes", l.VCardBytes},
