@@ -78,6 +78,7 @@ type Options struct {
 	Extra        string // appended TOML (top-level keys must come first: use Top)
 	Top          string // top-level TOML keys
 	Limits       string // keys of the [limits] table
+	Listen       string // more keys of the [listen] table
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -100,6 +101,7 @@ c2s = [%q]
 c2s_tls = [%q]
 admin = %q
 component = [%q]
+%s
 
 [[host]]
 domain = "localhost"
@@ -112,7 +114,7 @@ secret = "component-secret"
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
