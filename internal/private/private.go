@@ -42,11 +42,11 @@ func (c Config) Validate() error {
 // use.
 type Service struct {
 	max   int
-	store storage.Private
+	store privateStore
 }
 
 // New registers the private storage handler for accounts in mux.
-func New(cfg Config, store storage.Private, mux *iq.Mux) *Service {
+func New(cfg Config, store privateStore, mux *iq.Mux) *Service {
 	s := &Service{max: cfg.MaxBytes, store: store}
 	if s.max == 0 {
 		s.max = DefaultMaxBytes
@@ -120,6 +120,12 @@ func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element
 		}
 	}
 	return nil, nil
+}
+
+// privateStore is what the service needs of storage.Private.
+type privateStore interface {
+	Get(ctx context.Context, user, namespace string) (string, error)
+	Put(ctx context.Context, user, namespace, xml string) error
 }
 
 // get returns the stored data of namespace ns. With nothing stored, the
