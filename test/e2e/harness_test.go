@@ -79,6 +79,7 @@ type Options struct {
 	Top          string // top-level TOML keys
 	Limits       string // keys of the [limits] table
 	Listen       string // more keys of the [listen] table
+	LogLevel     string // "debug" unless set
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -89,12 +90,15 @@ func StartServer(t *testing.T, o Options) *Server {
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
+	if o.LogLevel == "" {
+		o.LogLevel = "debug"
+	}
 	if !strings.Contains(o.Limits, "auth_timeout") {
 		o.Limits = "auth_timeout = \"10s\"\n" + o.Limits
 	}
 	cfg := fmt.Sprintf(`data_dir = %q
 registration = %q
-log_level = "debug"
+log_level = %q
 %s
 [listen]
 c2s = [%q]
@@ -114,7 +118,7 @@ secret = "component-secret"
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, o.Limits, o.Extra)
+`, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
