@@ -169,6 +169,10 @@ type Limits struct {
 	OfflineMessages int `toml:"offline_messages"`
 	// VCardBytes bounds the size of one vCard.
 	VCardBytes int `toml:"vcard_bytes"`
+	// PrivateBytes bounds the private XML (XEP-0049) of one namespace,
+	// and PrivateNamespaces the namespaces one account stores it in.
+	PrivateBytes      int `toml:"private_bytes"`
+	PrivateNamespaces int `toml:"private_namespaces"`
 	// PEPNodes bounds the PEP nodes of one account (XEP-0163),
 	// PEPItems the items one node keeps (what max_items "max" means),
 	// and PEPItemBytes the size of one item.
@@ -246,6 +250,8 @@ func Default() Config {
 			RosterItems:            1000,
 			OfflineMessages:        1000,
 			VCardBytes:             131072,
+			PrivateBytes:           131072,
+			PrivateNamespaces:      64,
 			PEPNodes:               100,
 			PEPItems:               1000,
 			PEPItemBytes:           131072,

@@ -314,6 +314,8 @@ func (l Limits) Validate() error {
 		{"roster_items", l.RosterItems},
 		{"offline_messages", l.OfflineMessages},
 		{"vcard_bytes", l.VCardBytes},
+		{"private_bytes", l.PrivateBytes},
+		{"private_namespaces", l.PrivateNamespaces},
 		{"pep_nodes", l.PEPNodes},
 		{"pep_items", l.PEPItems},
 		{"pep_item_bytes", l.PEPItemBytes},
