@@ -156,6 +156,21 @@ func checkGone(t *testing.T, s *Server, user string) {
 	}
 }
 
+// requestFASTToken logs in with SASL2 PLAIN and asks for a FAST token
+// (XEP-0484 §3.2), so that the store holds one for the user.
+func requestFASTToken(t *testing.T, s *Server, user, pw string) {
+	t.Helper()
+	c := dialRaw(t, s.C2S)
+	c.starttls("localhost")
+	c.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" + b64([]byte("\x00"+user+"\x00"+pw)) +
+		"</initial-response><user-agent id='" + uuid4() + "'><software>samtal e2e</software></user-agent>" +
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>")
+	succ := c.next()
+	if !succ.Is(xSASL2, "success") || succ.Child(xFAST, "token") == nil {
+		t.Fatalf("SASL2 with a token request: %v", succ)
+	}
+}
+
 // TestAccountDataLifecycle fills an account with every kind of data
 // through slixmpp, exports it with `samtal user export`, removes it with
 // `samtal user remove` (then nothing of it may be left in any table),
@@ -171,8 +186,17 @@ func TestAccountDataLifecycle(t *testing.T) {
 	}
 	const tag = "tag-7f3a"
 	s.slixData(t, "data_fill", pw, tag, "alice", "bob", "carol")
-	if m := mentions(t, s.DB(), "alice@localhost"); len(m) < 8 {
-		t.Fatalf("the filled store mentions alice in only %d rows: %v", len(m), m)
+	requestFASTToken(t, s, "alice", pw)
+	tables := map[string]bool{}
+	for _, m := range mentions(t, s.DB(), "alice@localhost") {
+		tables[m.table] = true
+	}
+	// Every area the scan must then find empty holds something of alice.
+	for _, want := range []string{"accounts", "account_keys", "roster_items", "roster_pending", "offline_messages",
+		"vcards", "private_xml", "blocklist", "pubsub_nodes", "pubsub_items", "fast_tokens"} {
+		if !tables[want] {
+			t.Errorf("the filled store has nothing of alice in %s", want)
+		}
 	}
 
 	file := filepath.Join(t.TempDir(), "alice.xml")
