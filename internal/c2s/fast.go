@@ -118,10 +118,11 @@ func htHash(token, label string, cb []byte) []byte {
 func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bool, sasl2Result, error) {
 	name := auth.Attr("mechanism")
 	fast := auth.Child(nsFAST, "fast")
-	var claimed string // the account the token is for, once known
 	fail := func(err error) (bool, sasl2Result, error) {
 		if !errors.Is(err, errCredentialsExpired) {
-			s.authFailed(claimed)
+			if d := s.svc.fails.fail(s.ip); d > 0 {
+				time.Sleep(d)
+			}
 		}
 		s.sasl2Failure(name, err)
 		return false, sasl2Result{}, nil
@@ -155,7 +156,6 @@ func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bo
 	if !ok || len(authcid) == 0 || len(proof) != sha256.Size {
 		return fail(sasl.ErrMalformed)
 	}
-	claimed = string(authcid)
 	if err := s.authenticated(string(authcid), ""); err != nil {
 		return fail(err)
 	}
