@@ -47,9 +47,12 @@ type Server struct {
 	invites register.Invites
 	c2s     *c2s.Service
 	closers []func(ctx context.Context)
-	addrs   []string
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// c2sCloser is the index of the c2s service's closer: services whose
+	// streams the c2s service runs close after it.
+	c2sCloser int
+	addrs     []string
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // OpenStore opens the store the configuration names for the server.
@@ -156,6 +159,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		SCRAMIterations:   cfg.SCRAMIterations,
 		NoChannelBinding:  !cfg.SASLChannelBinding,
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
+	s.c2sCloser = len(s.closers)
 	s.closers = append(s.closers, s.c2s.Close)
 
 	for _, addr := range cfg.Listen.C2S {
@@ -195,6 +199,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			comp.Listen(ln)
 			s.addrs = append(s.addrs, "components (XEP-0114) on "+ln.Addr().String())
 		}
+	}
+	if err := s.startWeb(certStore, nil); err != nil {
+		return nil, err
 	}
 	if err := s.startAdmin(); err != nil {
 		return nil, err
