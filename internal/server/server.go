@@ -31,6 +31,7 @@ import (
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/upload"
 	"samtal.org/samtal/internal/xmlstream"
 )
 
@@ -124,7 +125,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
-	reg, _ := s.services(mux, store)
+	up, err := s.startUpload()
+	if err != nil {
+		return nil, err
+	}
+	reg, _ := s.services(mux, store, up)
 	// After the vCard and private storage services, whose handlers PEP
 	// wraps for its conversions.
 	pepService := pep.New(pep.Config{
@@ -200,7 +205,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			s.addrs = append(s.addrs, "components (XEP-0114) on "+ln.Addr().String())
 		}
 	}
-	if err := s.startWeb(certStore, nil); err != nil {
+	var upHandler http.Handler
+	if up != nil {
+		upHandler = up
+	}
+	if err := s.startWeb(certStore, upHandler); err != nil {
 		return nil, err
 	}
 	if err := s.startAdmin(); err != nil {
@@ -208,7 +217,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go s.retention(bg)
+	go s.retention(bg, up)
 	ok = true
 	return s, nil
 }
@@ -261,10 +270,17 @@ func (s *Server) startAdmin() error {
 }
 
 // retention removes what is older than the configured retention, hourly.
-func (s *Server) retention(ctx context.Context) {
+func (s *Server) retention(ctx context.Context, up *upload.Service) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		if up != nil {
+			if n, err := up.Sweep(); err != nil {
+				s.log.Error("upload retention failed", "err", err)
+			} else if n > 0 {
+				s.log.Info("uploaded files expired", "count", n)
+			}
+		}
 		if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
 			n, err := s.store.Offline().Expire(ctx, time.Now().Add(-d))
 			if err != nil && ctx.Err() == nil {

@@ -50,6 +50,7 @@ type Server struct {
 	TLS     string // direct TLS listener
 	Admin   string
 	Comp    string
+	Web     string // HTTPS listener of the web server
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
@@ -79,7 +80,7 @@ type Options struct {
 func StartServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t)}
+	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t), Web: freeAddr(t)}
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
@@ -93,6 +94,9 @@ c2s_tls = [%q]
 admin = %q
 component = [%q]
 
+[web]
+https = [%q]
+
 [[host]]
 domain = "localhost"
 contact = { abuse = ["mailto:abuse@localhost"] }
@@ -105,7 +109,7 @@ secret = "component-secret"
 auth_timeout = "10s"
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Limits, o.Extra)
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, s.Web, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

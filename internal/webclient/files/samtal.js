@@ -37,9 +37,17 @@ window.converse.initialize({
   // the cache is cleared on logout, so the cache stays.
   omemo_default: true,
   clear_cache_on_logout: false,
+  // Nothing from another origin: no emoji images, no list of providers
+  // in the contact form, no HEAD requests for links in messages, and
+  // media shown in place only from this server (its uploads); links to
+  // elsewhere stay links.
   use_system_emojis: true,
-  show_background: false,
+  autocomplete_providers_url: '',
+  muc_search_service: '',
   fetch_url_headers: false,
-  show_images_inline: true,
+  allowed_image_domains: [location.hostname],
+  allowed_audio_domains: [location.hostname],
+  allowed_video_domains: [location.hostname],
+  show_background: false,
   loglevel: 'warn',
 });
