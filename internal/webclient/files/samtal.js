@@ -43,7 +43,9 @@ window.converse.initialize({
   // elsewhere stay links.
   use_system_emojis: true,
   autocomplete_providers_url: '',
-  muc_search_service: '',
+  // The group chat search goes to this server, not to a public search
+  // service elsewhere (which would learn what users look for).
+  muc_search_service: domain,
   fetch_url_headers: false,
   allowed_image_domains: [location.hostname],
   allowed_audio_domains: [location.hostname],
