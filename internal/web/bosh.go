@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -243,6 +244,7 @@ func (m *boshManager) create(body *xmlel.Element, rid int64, remoteAddr string) 
 		wait:    wait,
 		hold:    hold,
 		acks:    body.Attr("ack") == "1",
+		ver:     boshVersion(body.Attr("ver")),
 		next:    rid,
 		pending: make(map[int64]*boshRequest),
 		answers: make(map[int64][]byte),
@@ -295,7 +297,8 @@ type boshSession struct {
 	wait     time.Duration
 	hold     int
 	acks     bool
-	create   int64 // rid of the session creation request
+	ver      string // the BOSH version both sides support
+	create   int64  // rid of the session creation request
 	conn     net.Conn
 	outCond  *sync.Cond // output waits while out is full
 	inCond   *sync.Cond // input waits for in
@@ -461,7 +464,7 @@ func (s *boshSession) body(r *boshRequest) []byte {
 			"inactivity", strconv.Itoa(int(s.m.cfg.Inactivity / time.Second)),
 			"polling", "2",
 			"hold", strconv.Itoa(s.hold),
-			"ver", "1.11",
+			"ver", s.ver,
 			"from", s.from,
 			"authid", s.streamID,
 		}
@@ -642,4 +645,20 @@ func (s *boshSession) output() {
 			}
 		}
 	}
+}
+
+// boshVersion is the lower of the client's BOSH version and ours, 1.11
+// (XEP-0124 §7.2).
+func boshVersion(client string) string {
+	const ours = "1.11"
+	major, minor, ok := strings.Cut(client, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil || ma < 0 || mi < 0 {
+		return ours
+	}
+	if ma < 1 || ma == 1 && mi < 11 {
+		return strconv.Itoa(ma) + "." + strconv.Itoa(mi)
+	}
+	return ours
 }

@@ -58,7 +58,7 @@ func TestBOSHSession(t *testing.T) {
 	if len(c.sid) < 32 {
 		t.Fatalf("sid %q is too short to be a secret", c.sid)
 	}
-	for attr, want := range map[string]string{"from": "example.org", "authid": "s1", "hold": "1", "requests": "2", "ver": "1.11", "ack": "1000", "wait": "2"} {
+	for attr, want := range map[string]string{"from": "example.org", "authid": "s1", "hold": "1", "requests": "2", "ver": "1.6", "ack": "1000", "wait": "2"} {
 		if got := resp.Attr(attr); got != want {
 			t.Errorf("creation %s = %q, want %q", attr, got, want)
 		}
@@ -173,5 +173,13 @@ func TestBOSHOutOfOrder(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "first,second" {
 		t.Errorf("echoed %v, want first,second", got)
+	}
+}
+
+func TestBOSHVersion(t *testing.T) {
+	for in, want := range map[string]string{"1.6": "1.6", "1.11": "1.11", "1.12": "1.11", "2.0": "1.11", "": "1.11", "x": "1.11", "1.10": "1.10"} {
+		if got := boshVersion(in); got != want {
+			t.Errorf("boshVersion(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

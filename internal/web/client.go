@@ -15,6 +15,9 @@ import (
 // library compile its curve25519 WebAssembly module, and nothing else is
 // evaluated. connect-src 'self' covers the WebSocket, BOSH and uploads;
 // blob: and data: are the decrypted files and avatars converse.js shows.
+// Styles need 'unsafe-inline': converse.js's templates set style
+// attributes (the browser test fails on any violation of this policy);
+// styles cannot run script.
 const clientCSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; " +
 	"style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; " +
 	"font-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; " +

@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 
 const base = process.env.SAMTAL_URL;
 const domain = process.env.SAMTAL_DOMAIN;
@@ -33,6 +34,43 @@ async function check(what, arg) {
   if (value !== 'OK') throw new Error(`server check ${what} failed: ${value}`);
 }
 
+// makePNG returns a PNG of random colour stripes: a real image that the
+// page shows, different in every run.
+function crc32(buf) {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c;
+}
+
+function makePNG(w, h) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const colours = randomBytes(3 * 8);
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    const row = Buffer.alloc(1 + 3 * w);
+    for (let x = 0; x < w; x++) colours.copy(row, 1 + 3 * x, 3 * Math.floor((x * 8) / w), 3 * Math.floor((x * 8) / w) + 3);
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 let step = 0;
 async function shot(page, name) {
   step++;
@@ -46,6 +84,7 @@ function log(msg) {
 // Every request must stay on the server's own origin: the page's
 // privacy starts with what it loads.
 const foreign = [];
+const cspViolations = [];
 function watch(context, who) {
   context.on('request', (r) => {
     const u = r.url();
@@ -60,6 +99,8 @@ function watchPage(page, who) {
     if (!ws.url().startsWith(wsOrigin + '/')) foreign.push(`${who}: WebSocket ${ws.url()}`);
   });
   page.on('console', (m) => {
+    // The page's policy must allow all that the client needs.
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(`${who}: ${m.text().slice(0, 200)}`);
     if (m.type() === 'error' || /Content.Security.Policy/i.test(m.text())) {
       console.log(`# ${who} console ${m.type()}: ${m.text().slice(0, 300)}`);
     }
@@ -195,9 +236,7 @@ try {
 
   // A file: alice uploads it, bob's page shows it from the server and
   // downloads it byte for byte.
-  const file = randomBytes(2048);
-  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
-  const payload = Buffer.concat([png, file]);
+  const payload = makePNG(96, 64);
   const sha = createHash('sha256').update(payload).digest('hex');
   await aliceChat.locator('input.fileupload').setInputFiles({ name: 'picture.png', mimeType: 'image/png', buffer: payload });
   const img = bobChat.locator(`img[src^="${origin}/upload/"]`).first();
@@ -275,6 +314,7 @@ try {
   log('carol logged in over BOSH');
 
   if (foreign.length) throw new Error(`requests left the server's origin:\n${foreign.join('\n')}`);
+  if (cspViolations.length) throw new Error(`the page's Content-Security-Policy blocked:\n${cspViolations.join('\n')}`);
   console.log('PASS webclient');
 } catch (e) {
   let i = 0;
