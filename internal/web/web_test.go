@@ -149,6 +149,7 @@ func TestWebSocketFraming(t *testing.T) {
 	wsSend(t, c, open)
 	wantPrefix(t, wsRead(t, c), "<open ")
 	wantPrefix(t, wsRead(t, c), "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><bind")
+	wsSend(t, c, " \n")
 	wsSend(t, c, "<message xmlns='jabber:client' to='a@example.org'><body>hi &amp; bye</body></message>")
 	if got, want := wsRead(t, c), "<message xmlns='jabber:client' to='a@example.org'><body>hi &amp; bye</body></message>"; got != want {
 		t.Errorf("echo = %s, want %s", got, want)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -84,6 +85,11 @@ func (ws *wsConn) input(ctx context.Context) {
 			// RFC 7395 §3.2: XMPP messages are text frames.
 			ws.c.Close(websocket.StatusUnsupportedData, "text frames only")
 			return
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			// A whitespace keepalive, which message framing makes
+			// pointless but some clients still send: ignore it.
+			continue
 		}
 		el, err := xmlstream.Parse(data, ws.lim)
 		if err != nil {

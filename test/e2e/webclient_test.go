@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ func TestWebClient(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "test/webclient.mjs")
 	cmd.Dir = webDir
+	// On timeout, SIGTERM lets playwright close Chromium with it.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	cmd.Env = append(os.Environ(),
 		"SAMTAL_URL=https://localhost:"+Port(s.Web)+"/",
 		"SAMTAL_DOMAIN="+s.Domain,
