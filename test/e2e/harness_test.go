@@ -235,6 +235,9 @@ func (s *Server) Slix(t *testing.T, scenario, password string, users ...string) 
 		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
 	args = append(args, users...)
 	cmd := exec.CommandContext(ctx, python, args...)
+	// HTTP clients (file upload) trust the server's self-signed
+	// certificate through this.
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+s.CA())
 	out, err := cmd.CombinedOutput()
 	t.Logf("slixmpp %s:\n%s", scenario, out)
 	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {

@@ -117,3 +117,13 @@ func TestUploadLifecycle(t *testing.T) {
 		t.Errorf("%d files left after samtal user remove", files())
 	}
 }
+
+// TestSlixmppUpload: slixmpp's own XEP-0363 plugin finds the service,
+// uploads, and another slixmpp client downloads the file.
+func TestSlixmppUpload(t *testing.T) {
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	const pw = "correct horse battery staple"
+	s.AddUser("ua", pw)
+	s.AddUser("ub", pw)
+	s.Slix(t, "upload", pw, "ua", "ub")
+}
