@@ -102,16 +102,19 @@ func (m *boshManager) sweep() {
 		case <-m.ctx.Done():
 			return
 		case now := <-t.C:
+			// Lock order: a session's mu, then the manager's (a
+			// session forgets itself with its mu held), so the list
+			// is copied before the sessions are looked at.
 			m.mu.Lock()
-			var idle []*boshSession
+			all := make([]*boshSession, 0, len(m.sessions))
 			for _, s := range m.sessions {
-				if s.inactive(now) {
-					idle = append(idle, s)
-				}
+				all = append(all, s)
 			}
 			m.mu.Unlock()
-			for _, s := range idle {
-				s.kill()
+			for _, s := range all {
+				if s.inactive(now) {
+					s.kill()
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -181,5 +182,27 @@ func TestBOSHVersion(t *testing.T) {
 		if got := boshVersion(in); got != want {
 			t.Errorf("boshVersion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBOSHInactivity: a session whose client stops asking ends
+// (XEP-0124 §12), and a later request finds no session.
+func TestBOSHInactivity(t *testing.T) {
+	ended := make(chan struct{})
+	ts := newTestServer(t, Config{
+		BOSH: BOSHConfig{Inactivity: time.Second},
+		ServeXMPP: func(c net.Conn) {
+			fakeStream(c)
+			close(ended)
+		},
+	})
+	c, _ := startBOSH(t, ts)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end after the inactivity period")
+	}
+	if resp := c.send("", ""); resp.Attr("condition") != "item-not-found" {
+		t.Errorf("request after the session ended: %v, want item-not-found", resp)
 	}
 }

@@ -73,6 +73,9 @@ func newTestServer(t *testing.T, cfg Config) *httptest.Server {
 	}
 	cfg.Log = slog.New(slog.DiscardHandler)
 	cfg.BOSH.MaxWait = 2 * time.Second
+	if cfg.BOSH.Inactivity == 0 {
+		cfg.BOSH.Inactivity = time.Minute
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
