@@ -304,3 +304,36 @@ func TestClientNotBuilt(t *testing.T) {
 		t.Errorf("GET / = %d %s, want 404 saying the client is not built", resp.StatusCode, b)
 	}
 }
+
+// BenchmarkWebSocketRoundTrip measures a stanza's way through the
+// adapter both ways: parsed from a message, written to the stream, read
+// back from the stream and framed as a message.
+func BenchmarkWebSocketRoundTrip(b *testing.B) {
+	s, err := New(Config{Hosts: []string{"example.org"}, ServeXMPP: fakeStream, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/xmpp-websocket", &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageText, []byte("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.org' version='1.0'/>"))
+	c.Read(ctx)
+	c.Read(ctx)
+	msg := []byte("<message xmlns='jabber:client' to='a@example.org' id='x'><body>" + strings.Repeat("hello ", 20) + "</body></message>")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
