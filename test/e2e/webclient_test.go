@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,6 +160,20 @@ func (s *Server) checkStore(db *sql.DB, what, arg string) error {
 			}
 			return nil
 		})
+	case "sessions":
+		// The server counts arg bound sessions (one user left).
+		return poll(15*time.Second, func() error {
+			resp, err := http.Get("http://" + s.Admin + "/metrics")
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), "\nsamtal_c2s_sessions "+arg+"\n") {
+				return fmt.Errorf("the server does not count %s sessions", arg)
+			}
+			return nil
+		})
 	case "offline-encrypted":
 		// The message waits for bob as an OMEMO payload; the text is
 		// nowhere in the store.
@@ -260,6 +275,7 @@ func poll(d time.Duration, f func() error) error {
 func conferenceService(t *testing.T, s *Server, user, password string) string {
 	t.Helper()
 	c := dialRaw(t, s.C2S)
+	defer c.conn.Close()
 	c.login(s.Domain, user, password)
 	c.send("<iq type='get' id='items' to='" + s.Domain + "'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
 	items := c.next()

@@ -267,7 +267,7 @@ try {
   // Bob closes his page and comes back in the same browser profile, so
   // that he keeps his OMEMO device and its keys.
   await bob.page.close();
-  await alice.page.waitForTimeout(2000);
+  await check('sessions', '1');
   const secret = `offline secret ${randomBytes(6).toString('hex')}`;
   await send(aliceChat, secret);
   await aliceChat.locator('.chat-msg__text', { hasText: secret }).waitFor();
