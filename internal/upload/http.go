@@ -196,6 +196,10 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request, id string) {
 		ctype, disposition = rec.Type, "inline"
 	}
 	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": rec.Name}))
+	if cd := mime.FormatMediaType(disposition, map[string]string{"filename": rec.Name}); cd != "" {
+		h.Set("Content-Disposition", cd)
+	} else {
+		h.Set("Content-Disposition", disposition)
+	}
 	http.ServeContent(w, r, "", rec.Created, f)
 }

@@ -322,10 +322,8 @@ func cleanName(name string) string {
 		return r
 	}, name)
 	name = strings.Trim(name, " .")
-	for len(name) > 200 {
-		_, size := utf8.DecodeLastRuneInString(name[:200])
-		name = name[:200-size+1]
-		name = strings.ToValidUTF8(name, "")
+	if len(name) > 200 {
+		name = strings.ToValidUTF8(name[:200], "")
 	}
 	if name == "" {
 		return "file"
@@ -452,7 +450,7 @@ func (s *Service) request(st *stanza.Stanza, q *xmlel.Element) (*xmlel.Element, 
 	}
 	s.used[owner] += size
 	s.open[owner]++
-	get := s.cfg.BaseURL(st.To.Domain()[len("upload."):]) + "/upload/" + id + "/" + url.PathEscape(name)
+	get := s.cfg.BaseURL(strings.TrimPrefix(st.To.Domain(), "upload.")) + "/upload/" + id + "/" + url.PathEscape(name)
 	put := get + "?token=" + token
 	return st.Result(xmlel.New(NS, "slot").Append(
 		xmlel.New(NS, "put", "url", put),

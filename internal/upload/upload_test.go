@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
@@ -244,6 +245,9 @@ func TestPaths(t *testing.T) {
 	}
 	if got := cleanName("../../a/b\\c\x00.png"); strings.ContainsAny(got, "/\\\x00") {
 		t.Errorf("cleanName = %q", got)
+	}
+	if got := cleanName(strings.Repeat("é", 150)); len(got) > 200 || !utf8.ValidString(got) {
+		t.Errorf("cleanName of a long name = %q", got)
 	}
 }
 
