@@ -15,6 +15,18 @@
 // a specification asks for it: host-meta (XEP-0156 §3.3) and the upload
 // service (XEP-0363 §5). WebSocket upgrades and BOSH requests from a
 // browser must come from the server's own origin or an allowed one.
+//
+// # Goroutines and locks
+//
+// A WebSocket has three goroutines: the HTTP handler reads messages into
+// the pipe, one goroutine reads the stream code's output back and writes
+// messages, and the stream code runs its session on the pipe's other end.
+// Each ends when the pipe or the WebSocket closes, which the others then
+// see. A BOSH session has the stream code's goroutine, one that writes
+// what requests carried into the pipe and one that reads the output into
+// the session's queue; requests wait in their HTTP handlers. A session's
+// lock is taken before the manager's, never the other way round; the
+// manager's sweep, every second, ends sessions past their inactivity.
 package web
 
 import (
