@@ -64,6 +64,20 @@ func (e *Env) MAM(ctx context.Context, o MAMOptions) *Result {
 		r.Skipped = "the server does not announce " + nsMAM
 		return r
 	}
+	// Ask for every message to be archived (XEP-0313 §6), whatever
+	// the server's default.
+	for i, q := range qs {
+		id := "prefs" + strconv.Itoa(i)
+		res, err := q.request("<iq type='set' id='"+id+"'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>", id)
+		if err != nil {
+			r.Skipped = "archive preferences: " + err.Error()
+			return r
+		}
+		if res.Attr("type") != "result" {
+			r.Skipped = "archive preferences refused: " + errCondition(res)
+			return r
+		}
+	}
 	// Fill the archives: the feeder sends Stored messages to each
 	// querier, which reads them all before the queries start.
 	for _, q := range qs {

@@ -86,6 +86,7 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 		body = body[:o.Body]
 	}
 
+	run := randomHex(4) + "."
 	var errs errSample
 	var stanzaErrs atomic.Int64
 	t0 := time.Now()
@@ -112,7 +113,13 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 					stanzaErrs.Add(1)
 					continue
 				}
-				_, ns, ok := strings.Cut(el.Attr("id"), ".")
+				// id: run.seq.ns; messages of an earlier run may still
+				// arrive and are not counted.
+				rest, ok := strings.CutPrefix(el.Attr("id"), run)
+				if !ok {
+					continue
+				}
+				_, ns, ok := strings.Cut(rest, ".")
 				if !ok {
 					continue
 				}
@@ -144,6 +151,7 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 				b = append(b, "<message type='chat' to='"...)
 				b = append(b, to...)
 				b = append(b, "' id='"...)
+				b = append(b, run...)
 				b = strconv.AppendInt(b, seq, 10)
 				b = append(b, '.')
 				b = strconv.AppendInt(b, int64(time.Since(t0)), 10)
