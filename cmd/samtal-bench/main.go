@@ -86,6 +86,7 @@ func main() {
 		par      = fs.Int("parallel", 1, "login: logins at once")
 		accounts = fs.Int("accounts", 50, "login: accounts logged in in turn")
 		hold     = fs.Duration("hold", 0, "idle: how long to hold the sessions once up")
+		settle   = fs.Duration("settle", 5*time.Second, "idle: wait before each reading of the server's memory")
 		procs    = fs.Int("procs", 1, "idle: spread the sessions over this many processes")
 		presence = fs.Bool("presence", true, "idle: send initial presence")
 		child    = fs.Bool("child", false, "idle: run as a child holding sessions until standard input closes")
@@ -161,7 +162,7 @@ func main() {
 		}
 		args := childArgs(os.Args[2:])
 		r = env.Idle(ctx, bench.IdleOptions{
-			Sessions: *n, From: *from, Hold: *hold, Presence: *presence, Procs: *procs,
+			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs,
 			Child: func(f, t int) *exec.Cmd {
 				self, _ := os.Executable()
 				a := append([]string{"idle"}, args...)
