@@ -90,6 +90,8 @@ func main() {
 		procs    = fs.Int("procs", 1, "idle: spread the sessions over this many processes")
 		presence = fs.Bool("presence", true, "idle: send initial presence")
 		child    = fs.Bool("child", false, "idle: run as a child holding sessions until standard input closes")
+		perAcct  = fs.Int("per-account", 1, "idle: sessions (resources) per account")
+		first    = fs.Int("first", 0, "idle child: the account index of session 0")
 		occ      = fs.Int("occupants", 50, "muc: occupants")
 		senders  = fs.Int("senders", 2, "muc: senders among the occupants")
 		service  = fs.String("service", "", "muc: group chat service domain (default conference.DOMAIN)")
@@ -158,15 +160,16 @@ func main() {
 		r = env.Logins(ctx, bench.LoginOptions{Parallel: *par, Accounts: *accounts, Duration: *duration})
 	case "idle":
 		if *child {
-			os.Exit(runChild(ctx, env, *from, *from+*n, *presence))
+			env.First = *first
+			os.Exit(runChild(ctx, env, *from, *from+*n, *perAcct, *presence))
 		}
 		args := childArgs(os.Args[2:])
 		r = env.Idle(ctx, bench.IdleOptions{
-			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs,
+			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs, PerAccount: *perAcct,
 			Child: func(f, t int) *exec.Cmd {
 				self, _ := os.Executable()
 				a := append([]string{"idle"}, args...)
-				a = append(a, "-child", "-q", "-register=false", "-from", strconv.Itoa(f), "-n", strconv.Itoa(t-f))
+				a = append(a, "-child", "-q", "-register=false", "-first", strconv.Itoa(*from), "-from", strconv.Itoa(f), "-n", strconv.Itoa(t-f))
 				return exec.CommandContext(ctx, self, a...)
 			},
 		})
@@ -202,7 +205,7 @@ func childArgs(args []string) []string {
 		k := strings.TrimLeft(a, "-")
 		k, _, hasValue := strings.Cut(k, "=")
 		switch k {
-		case "from", "n", "procs", "json", "pid":
+		case "from", "n", "procs", "json", "pid", "first":
 			if !hasValue && k != "json" {
 				skipNext = true
 			}
@@ -214,8 +217,8 @@ func childArgs(args []string) []string {
 }
 
 // runChild holds sessions until standard input closes.
-func runChild(ctx context.Context, env *bench.Env, from, to int, presence bool) int {
-	conns, err := env.Hold(ctx, from, to, presence)
+func runChild(ctx context.Context, env *bench.Env, from, to, perAccount int, presence bool) int {
+	conns, err := env.Hold(ctx, from, to, perAccount, presence)
 	if err != nil {
 		fmt.Println("error", err)
 		return 1

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,17 +20,21 @@ type IdleOptions struct {
 	Hold     time.Duration // how long they are held once all are up
 	Settle   time.Duration // wait before reading the server's memory
 	Presence bool          // send initial presence after binding, as clients do
+	// PerAccount > 1 binds that many resources of each account, so that
+	// fewer accounts need to exist: session i uses account
+	// From+i/PerAccount.
+	PerAccount int
 	// Procs > 1 spreads the sessions over that many child processes
 	// (each process has its own open-file limit); Child makes the
-	// command line of one child holding accounts [from, to).
+	// command line of one child holding sessions [from, to).
 	Procs int
 	Child func(from, to int) *exec.Cmd
 }
 
-// Hold logs in accounts [from, to), sends presence if asked, answers
-// pings, and returns the sessions.
-func (e *Env) Hold(ctx context.Context, from, to int, presence bool) ([]*Conn, error) {
-	conns, err := e.loginMany(ctx, from, to, "idle")
+// Hold logs in sessions [from, to) (numbered as IdleOptions says), sends
+// presence if asked, answers pings, and returns the sessions.
+func (e *Env) Hold(ctx context.Context, from, to, perAccount int, presence bool) ([]*Conn, error) {
+	conns, err := e.loginSessions(ctx, from, to, perAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +49,18 @@ func (e *Env) Hold(ctx context.Context, from, to int, presence bool) ([]*Conn, e
 
 // idleReader reads and discards, answering XEP-0199 pings so that a
 // server that probes idle clients keeps them.
+// loginSessions logs in sessions [from, to): session i is account
+// e.first+i/perAccount with resource idle<i%perAccount>.
+func (e *Env) loginSessions(ctx context.Context, from, to, perAccount int) ([]*Conn, error) {
+	if perAccount < 1 {
+		perAccount = 1
+	}
+	return e.loginEach(ctx, to-from, func(k int) (string, string) {
+		i := from + k
+		return e.User(e.First + i/perAccount), "idle" + strconv.Itoa(i%perAccount)
+	})
+}
+
 func (c *Conn) idleReader() {
 	for {
 		el, err := c.r.Next()
@@ -71,7 +88,11 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 		o.Settle = 5 * time.Second
 	}
 	r := newResult(e, "idle")
-	if err := e.Provision(ctx, o.From, o.From+o.Sessions); err != nil {
+	e.First = o.From
+	if o.PerAccount < 1 {
+		o.PerAccount = 1
+	}
+	if err := e.Provision(ctx, o.From, o.From+(o.Sessions+o.PerAccount-1)/o.PerAccount); err != nil {
 		r.Skipped = err.Error()
 		return r
 	}
@@ -87,7 +108,7 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 		}
 		release = rel
 	} else {
-		conns, err := e.Hold(ctx, o.From, o.From+o.Sessions, o.Presence)
+		conns, err := e.Hold(ctx, 0, o.Sessions, o.PerAccount, o.Presence)
 		if err != nil {
 			r.Skipped = err.Error()
 			return r
@@ -105,6 +126,7 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 	time.Sleep(o.Settle)
 	after, aerr := ProcTree(e.PID)
 	r.Metrics["sessions"] = float64(o.Sessions)
+	r.Metrics["sessions_per_account"] = float64(o.PerAccount)
 	r.Metrics["setup_per_s"] = float64(o.Sessions) / up.Seconds()
 	if berr == nil && herr == nil {
 		r.Metrics["rss_before_mib"] = float64(before.RSS) / (1 << 20)
@@ -146,8 +168,8 @@ func (e *Env) holdInChildren(ctx context.Context, o IdleOptions) (func(), error)
 	ready := make(chan error, o.Procs)
 	per := (o.Sessions + o.Procs - 1) / o.Procs
 	for i := range o.Procs {
-		from := o.From + i*per
-		to := min(from+per, o.From+o.Sessions)
+		from := i * per
+		to := min(from+per, o.Sessions)
 		if from >= to {
 			ready <- nil
 			continue

@@ -23,6 +23,7 @@ type Env struct {
 	Label    string
 	Log      io.Writer // progress; nil: silent
 	Parallel int       // connections opened at once while setting up
+	First    int       // idle: the account index that session 0 uses
 }
 
 // User returns the i-th account's local part.
@@ -190,13 +191,18 @@ func (e *Env) Provision(ctx context.Context, from, to int) error {
 }
 
 // loginMany logs in accounts [from, to) with resource res, in parallel.
-// A failed login is retried once.
 func (e *Env) loginMany(ctx context.Context, from, to int, res string) ([]*Conn, error) {
-	conns := make([]*Conn, to-from)
+	return e.loginEach(ctx, to-from, func(k int) (string, string) { return e.User(from + k), res })
+}
+
+// loginEach logs in n sessions, session k as who(k), in parallel. A
+// failed login is retried once.
+func (e *Env) loginEach(ctx context.Context, n int, who func(k int) (user, resource string)) ([]*Conn, error) {
+	conns := make([]*Conn, n)
 	var errs errSample
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(e.parallel(), to-from) {
+	for range min(e.parallel(), n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -205,10 +211,11 @@ func (e *Env) loginMany(ctx context.Context, from, to int, res string) ([]*Conn,
 				if i >= len(conns) {
 					return
 				}
-				c, err := e.Target.Login(ctx, e.User(from+i), e.Password, res)
+				user, res := who(i)
+				c, err := e.Target.Login(ctx, user, e.Password, res)
 				if err != nil {
 					time.Sleep(50 * time.Millisecond)
-					c, err = e.Target.Login(ctx, e.User(from+i), e.Password, res)
+					c, err = e.Target.Login(ctx, user, e.Password, res)
 				}
 				conns[i] = c
 				errs.add(err)
