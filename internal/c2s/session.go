@@ -85,17 +85,50 @@ func (s *Session) JID() jid.JID { return s.jid }
 // Host returns the domain the client connected to.
 func (s *Session) Host() string { return s.host }
 
-// serve runs the connection to its end.
+// serve runs the connection to its end. The negotiation (TLS handshake,
+// SASL) runs on the accepting goroutine; once the client has
+// authenticated, the rest of the session runs on a fresh goroutine. The
+// handshake's cryptography grows a goroutine's stack to tens of
+// kilobytes, which the runtime shrinks only slowly; an authenticated
+// session that mostly waits should not carry it.
 func (s *Session) serve(ctx context.Context) {
 	s.svc.track(s, true)
-	defer s.svc.track(s, false)
+	if s.phase(ctx, s.runPreAuth) {
+		s.continueOn(ctx, s.runAuthenticated)
+	}
+}
+
+// continueOn runs f on a fresh goroutine. While f hands the session on,
+// the session goes on with resume on another fresh goroutine: a session
+// that waits for its client waits with a small stack.
+func (s *Session) continueOn(ctx context.Context, f func(context.Context) (bool, error)) {
+	s.svc.wg.Add(1)
+	go func() {
+		defer s.svc.wg.Done()
+		if s.phase(ctx, f) {
+			s.continueOn(ctx, s.resume)
+		}
+	}()
+}
+
+// phase runs one part of the session. Unless that part hands the
+// session on (handoff), the session ends here: the error becomes the
+// right stream close, and everything the session holds is released.
+func (s *Session) phase(ctx context.Context, f func(context.Context) (bool, error)) (handoff bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.svc.log.Error("c2s session panic", "panic", p)
+			handoff = false
 		}
-		s.finish(ctx)
+		if !handoff {
+			s.finish(ctx)
+			s.svc.track(s, false)
+		}
 	}()
-	err := s.run(ctx)
+	handoff, err := f(ctx)
+	if handoff && err == nil {
+		return true
+	}
 	var se stream.Error
 	switch {
 	case err == nil:
@@ -108,6 +141,7 @@ func (s *Session) serve(ctx context.Context) {
 			s.CloseWithError(e)
 		}
 	}
+	return false
 }
 
 // finish releases everything the session holds; it runs once.
@@ -125,22 +159,58 @@ func (s *Session) finish(ctx context.Context) {
 	}
 }
 
-func (s *Session) run(ctx context.Context) error {
+// runPreAuth negotiates until the client has authenticated (handoff)
+// or the stream ends.
+func (s *Session) runPreAuth(ctx context.Context) (handoff bool, err error) {
 	if s.direct {
 		if s.svc.cfg.TLS == nil {
-			return errors.New("c2s: direct TLS without certificates")
+			return false, errors.New("c2s: direct TLS without certificates")
 		}
 		if err := s.startTLS(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for {
 		restart, err := s.negotiate(ctx)
 		if err != nil || !restart {
-			return err
+			return false, err
+		}
+		if s.user != "" {
+			return true, nil
 		}
 	}
 }
+
+// runAuthenticated serves the restarted stream of an authenticated
+// client: resource binding, then stanzas until the stream ends or the
+// client falls quiet (handoff).
+func (s *Session) runAuthenticated(ctx context.Context) (bool, error) {
+	_, err := s.negotiate(ctx)
+	if err == errQuiet {
+		return true, nil
+	}
+	return false, err
+}
+
+// resume waits, with a small stack, for a client that fell quiet, and
+// serves its stanzas until it falls quiet again (handoff) or the stream
+// ends.
+func (s *Session) resume(ctx context.Context) (bool, error) {
+	s.raw.WaitReadable()
+	err := s.stanzas(ctx)
+	if err == errQuiet {
+		return true, nil
+	}
+	return false, err
+}
+
+// errQuiet ends a goroutine of a session whose client fell quiet; the
+// session goes on in another (see continueOn).
+var errQuiet = errors.New("c2s: client quiet")
+
+// quietAfter is how long a bound client may be silent before its session
+// waits on a fresh goroutine. Each such wait costs one goroutine start.
+const quietAfter = 2 * time.Second
 
 // negotiate reads a stream header, sends features and handles the
 // negotiation until a restart (true) or until the stream ends.
@@ -450,9 +520,18 @@ func (s *Session) boundLoop(ctx context.Context) error {
 		xmlel.New(nsPreApproval, "sub"),
 	)
 	s.writeDirect(stream.AppendElement(nil, features, xmlel.NSClient))
+	return s.stanzas(ctx)
+}
+
+// stanzas reads and handles the client's stanzas, binding a resource
+// first, until the stream ends or the client falls quiet (errQuiet).
+func (s *Session) stanzas(ctx context.Context) error {
 	for {
 		el, err := s.r.Next()
 		if err != nil {
+			if errors.Is(err, transport.ErrQuiet) {
+				return errQuiet
+			}
 			return s.endOfStream(err)
 		}
 		if !stanza.IsStanza(el) {
@@ -565,6 +644,7 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 	s.svc.m.Sessions.Add(1)
 	idle := s.svc.cfg.IdleTimeout
 	s.raw.SetIdle(idle, s.svc.cfg.IdleGrace, s.ping)
+	s.raw.SetQuiet(quietAfter)
 	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
 		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", full.String())))
 	s.Send(res)

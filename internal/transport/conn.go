@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -33,11 +34,26 @@ type Conn struct {
 	tokens float64
 	last   time.Time
 	mu     sync.Mutex // guards cfg.Idle/Grace/OnIdle changes
+
+	// Owned by the reading goroutine:
+	lastData time.Time     // when bytes last arrived; idle counts from here
+	quiet    time.Duration // see SetQuiet; 0: off
+	// deadline is the read deadline last set. It is moved only when it
+	// is later than needed or earlier by more than the slack, not on
+	// every read: setting a deadline takes the runtime's timer locks,
+	// and a busy stream reads often. A deadline that fires early is
+	// simply set again.
+	deadline time.Time
 }
+
+// deadlineSlack is the fraction of a wait by which the read deadline
+// may be early.
+const deadlineSlack = 16
 
 // Wrap returns c with the given limits.
 func Wrap(c net.Conn, cfg ConnConfig) *Conn {
-	return &Conn{Conn: c, cfg: cfg, tokens: float64(cfg.Burst), last: time.Now()}
+	now := time.Now()
+	return &Conn{Conn: c, cfg: cfg, tokens: float64(cfg.Burst), last: now, lastData: now}
 }
 
 // SetIdle changes idle detection, e.g. from the short authentication
@@ -48,9 +64,51 @@ func (c *Conn) SetIdle(idle, grace time.Duration, onIdle func()) {
 	c.mu.Unlock()
 }
 
+// SetQuiet makes Read return ErrQuiet when the peer has sent nothing for
+// d (0 turns it off). The caller can then wait for input with
+// WaitReadable from a goroutine with a small stack: a session that
+// handled a stanza deep in its stack (a database query, say) does not
+// keep that stack while it waits. Only for the reading goroutine.
+func (c *Conn) SetQuiet(d time.Duration) {
+	c.quiet = d
+}
+
+// SetDeadline sets the connection's deadlines; the next Read sets its
+// own read deadline again. Like Read, it is for the reading goroutine.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.deadline = time.Time{}
+	return c.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline is like SetDeadline, for reads only.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.deadline = time.Time{}
+	return c.Conn.SetReadDeadline(t)
+}
+
 // ErrIdle is returned by Read when the peer stayed silent past the idle
 // timeout and the grace period.
 var ErrIdle = errors.New("transport: peer idle")
+
+// ErrQuiet is returned by Read after the quiet time (see SetQuiet). It
+// is a temporary net.Error: TLS and the XML reader keep their state, and
+// reading may go on.
+var ErrQuiet error = quietError{}
+
+type quietError struct{}
+
+func (quietError) Error() string   { return "transport: peer quiet" }
+func (quietError) Timeout() bool   { return true }
+func (quietError) Temporary() bool { return true }
+
+// arm makes sure a read deadline is set no later than at and no earlier
+// than at-slack.
+func (c *Conn) arm(at time.Time, slack time.Duration) {
+	if c.deadline.IsZero() || c.deadline.After(at) || at.Sub(c.deadline) > slack {
+		c.deadline = at
+		_ = c.Conn.SetReadDeadline(at) // an error here surfaces on Read
+	}
+}
 
 // Read reads with the configured rate limit and idle detection.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -60,27 +118,85 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.cfg.Rate > 0 && len(p) > c.cfg.Burst {
 		p = p[:c.cfg.Burst]
 	}
-	probed := false
-	wait := idle
+	var probedAt time.Time
+	start := time.Now()
 	for {
-		if wait > 0 {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(wait)) // an error here surfaces on Read
+		// When this read gives up: idle (or, after the probe, grace)
+		// time after the last byte, or the quiet time after its start.
+		var due, quietDue time.Time
+		slack := time.Duration(0)
+		if idle > 0 {
+			due = c.lastData.Add(idle)
+			slack = idle / deadlineSlack
+			if !probedAt.IsZero() {
+				due = probedAt.Add(grace)
+				slack = grace / deadlineSlack
+			}
+		}
+		if c.quiet > 0 && probedAt.IsZero() {
+			quietDue = start.Add(c.quiet)
+			if due.IsZero() || quietDue.Before(due) {
+				due, slack = quietDue, c.quiet/deadlineSlack
+			}
+		}
+		if !due.IsZero() {
+			c.arm(due, slack)
 		}
 		n, err := c.Conn.Read(p)
-		if n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && wait > 0 {
-			if probed || onIdle == nil || grace <= 0 {
+		if n > 0 {
+			c.lastData = time.Now()
+			if c.cfg.Rate > 0 {
+				c.throttle(n)
+			}
+			return n, err
+		}
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || due.IsZero() {
+			return n, err
+		}
+		c.deadline = time.Time{}
+		now := time.Now()
+		switch {
+		case idle > 0 && !now.Before(c.lastData.Add(idle)) && probedAt.IsZero():
+			if onIdle == nil || grace <= 0 {
 				return 0, ErrIdle
 			}
-			probed = true
+			probedAt = now
 			onIdle()
-			wait = grace
-			continue
+		case !probedAt.IsZero() && !now.Before(probedAt.Add(grace)):
+			return 0, ErrIdle
+		case !quietDue.IsZero() && !now.Before(quietDue.Add(-c.quiet/deadlineSlack)):
+			return 0, ErrQuiet
 		}
-		if n > 0 && c.cfg.Rate > 0 {
-			c.throttle(n)
-		}
-		return n, err
+		// Otherwise the deadline fired early: wait again.
 	}
+}
+
+// WaitReadable waits until the peer has sent something (or closed the
+// connection, or the idle time is up), without reading it and without a
+// buffer: the waiting goroutine's stack is all it costs. Call it only
+// after Read returned ErrQuiet, when nothing is buffered above.
+func (c *Conn) WaitReadable() {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	idle := c.cfg.Idle
+	c.mu.Unlock()
+	if idle > 0 {
+		c.arm(c.lastData.Add(idle), idle/deadlineSlack)
+	}
+	var b [1]byte
+	// An error (the deadline, a closed connection) ends the wait; the
+	// next Read reports it.
+	_ = rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN
+	})
 }
 
 // throttle takes n tokens and sleeps while the bucket is in debt, so that
