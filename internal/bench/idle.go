@@ -119,8 +119,14 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 	e.logf("idle: %d sessions up in %v", o.Sessions, up.Round(time.Millisecond))
 	time.Sleep(o.Settle)
 	held, herr := ProcTree(e.PID)
+	var late ProcStat
+	var lerr error
 	if o.Hold > 0 {
+		// Sessions that stay idle: what the server holds once its
+		// collector has run (Go forces a collection every two minutes
+		// and shrinks goroutine stacks then).
 		sleepUntil(ctx, time.Now().Add(o.Hold))
+		late, lerr = ProcTree(e.PID)
 	}
 	release()
 	time.Sleep(o.Settle)
@@ -133,6 +139,11 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 		r.Metrics["rss_held_mib"] = float64(held.RSS) / (1 << 20)
 		r.Metrics["kib_per_session"] = float64(held.RSS-before.RSS) / 1024 / float64(o.Sessions)
 		r.Metrics["server_fds_held"] = float64(held.FDs)
+	}
+	if o.Hold > 0 && berr == nil && lerr == nil {
+		r.Metrics["hold_s"] = o.Hold.Seconds()
+		r.Metrics["rss_held_late_mib"] = float64(late.RSS) / (1 << 20)
+		r.Metrics["kib_per_session_late"] = float64(late.RSS-before.RSS) / 1024 / float64(o.Sessions)
 	}
 	if aerr == nil && berr == nil {
 		r.Metrics["rss_after_close_mib"] = float64(after.RSS) / (1 << 20)
