@@ -98,17 +98,28 @@ func (s *Session) serve(ctx context.Context) {
 	}
 }
 
-// continueOn runs f on a fresh goroutine. While f hands the session on,
-// the session goes on with resume on another fresh goroutine: a session
-// that waits for its client waits with a small stack.
+// continueOn runs f on a fresh goroutine, and the session's rest after
+// it.
 func (s *Session) continueOn(ctx context.Context, f func(context.Context) (bool, error)) {
 	s.svc.wg.Add(1)
-	go func() {
-		defer s.svc.wg.Done()
-		if s.phase(ctx, f) {
-			s.continueOn(ctx, s.resume)
-		}
-	}()
+	go s.runPhase(ctx, f)
+}
+
+// runPhase runs f. If the client falls quiet, its connection is parked:
+// no goroutine waits for it, and the session goes on in a new one when
+// the client speaks, or the connection closes, or the idle time is up.
+// A session that waits costs no stack at all. Where a connection cannot
+// be parked, a fresh goroutine with a small stack waits instead.
+func (s *Session) runPhase(ctx context.Context, f func(context.Context) (bool, error)) {
+	defer s.svc.wg.Done()
+	if !s.phase(ctx, f) {
+		return
+	}
+	s.svc.wg.Add(1)
+	if s.raw.Park(func() { s.runPhase(ctx, s.serveStanzas) }) {
+		return
+	}
+	go s.runPhase(ctx, s.resume)
 }
 
 // phase runs one part of the session. Unless that part hands the
@@ -197,6 +208,12 @@ func (s *Session) runAuthenticated(ctx context.Context) (bool, error) {
 // ends.
 func (s *Session) resume(ctx context.Context) (bool, error) {
 	s.raw.WaitReadable()
+	return s.serveStanzas(ctx)
+}
+
+// serveStanzas serves a bound client's stanzas until it falls quiet
+// (handoff) or the stream ends.
+func (s *Session) serveStanzas(ctx context.Context) (bool, error) {
 	err := s.stanzas(ctx)
 	if err == errQuiet {
 		return true, nil
@@ -205,7 +222,7 @@ func (s *Session) resume(ctx context.Context) (bool, error) {
 }
 
 // errQuiet ends a goroutine of a session whose client fell quiet; the
-// session goes on in another (see continueOn).
+// session goes on in another (see runPhase).
 var errQuiet = errors.New("c2s: client quiet")
 
 // quietAfter is how long a bound client may be silent before its session

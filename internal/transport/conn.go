@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -44,6 +43,12 @@ type Conn struct {
 	// and a busy stream reads often. A deadline that fires early is
 	// simply set again.
 	deadline time.Time
+
+	// Parking (park_linux.go).
+	parkMu sync.Mutex
+	park   *parking // set while parked
+	closed bool
+	polled bool // registered with the poller's epoll set
 }
 
 // deadlineSlack is the fraction of a wait by which the read deadline
@@ -169,34 +174,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		// Otherwise the deadline fired early: wait again.
 	}
-}
-
-// WaitReadable waits until the peer has sent something (or closed the
-// connection, or the idle time is up), without reading it and without a
-// buffer: the waiting goroutine's stack is all it costs. Call it only
-// after Read returned ErrQuiet, when nothing is buffered above.
-func (c *Conn) WaitReadable() {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	c.mu.Lock()
-	idle := c.cfg.Idle
-	c.mu.Unlock()
-	if idle > 0 {
-		c.arm(c.lastData.Add(idle), idle/deadlineSlack)
-	}
-	var b [1]byte
-	// An error (the deadline, a closed connection) ends the wait; the
-	// next Read reports it.
-	_ = rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return err != syscall.EAGAIN
-	})
 }
 
 // throttle takes n tokens and sleeps while the bucket is in debt, so that
