@@ -186,6 +186,14 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	// This machine may be shared: say how busy it was.
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				r.Metrics["machine_load_1m"] = v
+			}
+		}
+	}
 	if *asJSON {
 		fmt.Println(r.JSON())
 	} else {
@@ -294,12 +302,16 @@ var rows = []row{
 	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true},
 	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
 	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
+	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", true},
 	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false},
 	{"msg-after-burst", "lost", "messages lost (after the burst)", true},
 	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false},
+	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true},
 	{"muc", "lost", "group chat stanzas lost", true},
 	{"mam", "queries_per_s", "archive queries/s under load", false},
 	{"mam", "p99_us", "archive query p99 (µs)", true},
+	{"msg-saturate", "machine_load_1m", "machine load average during saturation", true},
+	{"idle", "machine_load_1m", "machine load average during the idle test", true},
 }
 
 // table reads result lines and prints one Markdown table with a column
