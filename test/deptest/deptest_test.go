@@ -32,6 +32,7 @@ var tiers = map[string]int{
 	"internal/storage/sqlite":          1,
 	"internal/storage/postgres":        1,
 	"internal/storage/postgres/pgtest": 1,
+	"internal/storage/migrate":         1,
 	"internal/storage/storagetest":     1,
 	"internal/transport":               1,
 	"internal/router":                  1,

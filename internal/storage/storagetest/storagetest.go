@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Invites", inviteTests},
 		{"Pubsub", pubsubTests},
 		{"FastTokens", fastTests},
+		{"Export", exportTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},
