@@ -46,7 +46,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // SkipEnv is the environment variable that turns a missing PostgreSQL
@@ -290,11 +289,4 @@ func tail(path string) string {
 		b = b[len(b)-max:]
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// IsPgError reports whether err is a PostgreSQL error with the given
-// SQLSTATE code.
-func IsPgError(err error, code string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == code
 }
