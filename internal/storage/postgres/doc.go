@@ -57,6 +57,21 @@
 // Invites.Use and FastTokens.Use are single conditional statements: a
 // second one waits for the first's row lock and then no longer matches.
 //
+// # Adding an area
+//
+// An area added to storage.Store needs, here: a migration file with the
+// number of the SQLite backend's for the same area, whose per-user tables
+// reference accounts (jid) ON DELETE CASCADE and whose names and addresses
+// are text COLLATE "C"; a file with the area's type and methods, each
+// reporting to Observe as "area.method"; and the method on Store. Writes
+// that must not interleave for one user take lockAccount (or, on a hot
+// path, lockedRow) first. The area's conformance tests in storagetest then
+// run here too (TestConformance), and TestSchemaCascade and
+// TestSchemaCollation check the new tables. For samtal storage migrate,
+// the area also needs an entry in storage/migrate's Areas, and, where its
+// interface cannot list its keys or would stamp a write with the current
+// time, the export interface of package storage that SQLite implements.
+//
 // # Errors
 //
 // A unique key violation is storage.ErrExists, a foreign key violation

@@ -29,6 +29,10 @@ type Options struct {
 	Clock func() time.Time
 }
 
+// DefaultConnectTimeout bounds each connection attempt when the URL sets
+// no connect_timeout.
+const DefaultConnectTimeout = 15 * time.Second
+
 // ErrSchemaNewer is returned by Open for a database whose schema was
 // written by a newer samtal than this one.
 var ErrSchemaNewer = errors.New("postgres: database schema is newer than this samtal")
@@ -65,6 +69,11 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// libpq waits forever by default; a server that cannot reach its
+		// database should say so.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
