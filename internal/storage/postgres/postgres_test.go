@@ -374,3 +374,27 @@ func BenchmarkOfflinePush(b *testing.B) { storagetest.BenchOfflinePush(b, benchS
 func BenchmarkRosterItems(b *testing.B) { storagetest.BenchRosterItems(b, benchStore(b), 200) }
 
 func BenchmarkAccountsGet(b *testing.B) { storagetest.BenchAccountsGet(b, benchStore(b)) }
+
+// TestDatabases checks what the tests here rely on: each test has a
+// database of its own, whose default collation is not byte order, so
+// that the conformance suite's byte-order checks fail for a column or a
+// query that forgets COLLATE "C".
+func TestDatabases(t *testing.T) {
+	s1, s2 := open(t, Options{}), open(t, Options{})
+	defer closeStore(t, s1)
+	defer closeStore(t, s2)
+	ctx := t.Context()
+	var first string
+	if err := s1.pool.QueryRow(ctx, "SELECT s FROM (VALUES ('zoe'), ('émile')) v(s) ORDER BY s LIMIT 1").Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if first != "émile" {
+		t.Errorf("the default collation puts %q first, want a linguistic order (émile first)", first)
+	}
+	if err := s1.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Accounts().Get(ctx, "a@example.org"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("an account of one test's database is in another's: Get = %v", err)
+	}
+}
