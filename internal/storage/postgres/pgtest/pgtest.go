@@ -161,7 +161,7 @@ func (s *Server) start() (err error) {
 	if err != nil {
 		return err
 	}
-	s.dir, err = os.MkdirTemp("", "samtal-pg-")
+	s.dir, err = os.MkdirTemp(tempBase(cred), "samtal-pg-")
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
@@ -239,6 +239,32 @@ func (s *Server) command(ctx context.Context, cred *syscall.Credential, log *os.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 	return cmd
+}
+
+// tempBase returns where to make the server's directory: the usual
+// temporary directory, or /tmp when the socket's path would be too long
+// for a unix socket (about 100 bytes), or when the user PostgreSQL runs
+// as could not reach the directory.
+func tempBase(cred *syscall.Credential) string {
+	base := os.TempDir()
+	if len(base) > 60 || cred != nil && !reachable(base) {
+		return "/tmp"
+	}
+	return base
+}
+
+// reachable reports whether any user may go through dir and each of its
+// parents.
+func reachable(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
 
 // credential returns who PostgreSQL runs as: nobody when this process is
