@@ -398,3 +398,65 @@ func TestDatabases(t *testing.T) {
 		t.Errorf("an account of one test's database is in another's: Get = %v", err)
 	}
 }
+
+// TestTwoNodes writes for the same users through two Stores on one
+// database, as two samtal nodes of a cluster do: limits, versions and
+// counts hold across them.
+func TestTwoNodes(t *testing.T) {
+	ctx := t.Context()
+	url := pg.Database(t)
+	nodes := []*Store{openURL(t, url, Options{}), openURL(t, url, Options{})}
+	for _, n := range nodes {
+		defer closeStore(t, n)
+	}
+	users := []string{"a@example.org", "b@example.org"}
+	for _, u := range users {
+		if err := nodes[0].Accounts().Create(ctx, storage.Account{User: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const each, limit = 20, 25
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		pushed     = map[string]int{}
+		maxVersion = map[string]int64{}
+	)
+	for i, n := range nodes {
+		for _, u := range users {
+			wg.Go(func() {
+				for j := range each {
+					err := n.Offline().Push(ctx, u, "<message/>", limit)
+					if err != nil && !errors.Is(err, storage.ErrQuota) {
+						t.Errorf("Push = %v", err)
+						return
+					}
+					v, perr := n.Roster().Put(ctx, u, storage.RosterItem{Contact: fmt.Sprintf("c%d-%d@example.com", i, j), Subscription: storage.SubNone}, 0)
+					if perr != nil {
+						t.Errorf("Roster.Put = %v", perr)
+						return
+					}
+					mu.Lock()
+					if err == nil {
+						pushed[u]++
+					}
+					maxVersion[u] = max(maxVersion[u], v)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, u := range users {
+		if pushed[u] != limit {
+			t.Errorf("%d messages stored for %s through two nodes, want the limit, %d", pushed[u], u, limit)
+		}
+		if n, err := nodes[1].Offline().Count(ctx, u); err != nil || n != limit {
+			t.Errorf("Count(%s) = %d, %v, want %d", u, n, err, limit)
+		}
+		items, ver, err := nodes[1].Roster().Items(ctx, u)
+		if err != nil || len(items) != 2*each || ver != 2*each || maxVersion[u] != ver {
+			t.Errorf("Items(%s) = %d items version %d (highest returned %d), %v, want %d and %d", u, len(items), ver, maxVersion[u], err, 2*each, 2*each)
+		}
+	}
+}
