@@ -57,6 +57,14 @@
 // Invites.Use and FastTokens.Use are single conditional statements: a
 // second one waits for the first's row lock and then no longer matches.
 //
+// # Cost
+//
+// On a unix socket to a local server with fsync on (pgtest runs the
+// benchmarks so), one development VM measured, beside SQLite in the same
+// run: Offline.Push 2.2 ms (SQLite 3.0 ms), Roster.Items of 200 items
+// 0.8 ms (1.2 ms), Accounts.Get 0.13 ms (0.14 ms). Over a network each
+// call adds a round trip or, for a transaction, several.
+//
 // # Adding an area
 //
 // An area added to storage.Store needs, here: a migration file with the
