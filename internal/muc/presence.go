@@ -559,50 +559,14 @@ func (r *room) changeNick(st *stanza.Stanza, o *occupant) {
 	aff := r.affOf(o.bare)
 	// The old nickname goes with status 303 and the new one in the item;
 	// the new one comes with the occupant's presence.
-	r.broadcastLeaveForNick(o, presenceOpts{aff: aff, role: o.role, nick: nick, codes: []int{303}})
+	// The 303 presence of a nick change is a leave that keeps the role
+	// (§7.6 examples keep it).
+	r.broadcastLeave(o, o.role, presenceOpts{aff: aff, role: o.role, nick: nick, codes: []int{303}})
 	delete(r.occ, foldNick(o.nick))
 	o.nick = nick
 	r.occ[foldNick(nick)] = o
 	o.pres = cleanPresence(st.El)
 	r.broadcastPresence(o, "", presenceOpts{aff: aff, role: o.role}, nil, st.From, st.ID())
-}
-
-// broadcastLeaveForNick sends the 303 presence of a nick change: like a
-// leave, but the role stays (§7.6 examples keep it).
-func (r *room) broadcastLeaveForNick(o *occupant, opts presenceOpts) {
-	from := r.occupantJID(o.nick)
-	if r.broadcasts(o.role) {
-		var withJID, without *xmlel.Element
-		for _, other := range r.occ {
-			if other == o {
-				continue
-			}
-			var el *xmlel.Element
-			if seesJIDs(&r.cfg, other.role) {
-				if withJID == nil {
-					withJID = r.occupantPresence(o, "unavailable", true, opts)
-				}
-				el = withJID
-			} else {
-				if without == nil {
-					without = r.occupantPresence(o, "unavailable", false, opts)
-				}
-				el = without
-			}
-			for _, full := range other.sessions {
-				r.sendCopy(el, from, full)
-			}
-		}
-	}
-	for _, full := range o.sessions {
-		so := opts
-		so.codes = append(slices.Clone(opts.codes), 110)
-		var real jid.JID
-		if seesJIDs(&r.cfg, o.role) {
-			real = full
-		}
-		r.send(r.presenceEl(o, "unavailable", real, so), from, full)
-	}
 }
 
 // updateOccupant tells everyone of an occupant's new affiliation or role
