@@ -3,6 +3,7 @@ module samtal.org/samtal
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/pion/logging v0.2.4
 	github.com/pion/turn/v5 v5.1.3

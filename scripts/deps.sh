@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the black-box tests drive samtal with, when it is missing:
-# Debian's slixmpp (run with /usr/bin/python3), go-sendxmpp, and coturn,
-# whose turnutils_uclient is an independent TURN client and whose
-# turnserver stands in for an external TURN server (the tests start their
-# own, on loopback; the package's system service is not used).
-# and the federation peers Prosody (with lua-unbound, so that it can ask the
-# test's DNS responder) and ejabberd. Their system services are never
-# used: the tests run them as their own processes.
+# Debian's slixmpp (run with /usr/bin/python3) with aiohttp for its file
+# upload; go-sendxmpp; coturn, whose turnutils_uclient is an independent
+# TURN client and whose turnserver stands in for an external TURN server;
+# the federation peers Prosody (with lua-unbound, so that it can ask the
+# test's DNS responder) and ejabberd; Chromium for the browser tests of the
+# web client (driven by playwright-core, which scripts/webclient.sh installs
+# from web/package-lock.json), and npm. Their system services are never
+# used: the tests run them as their own processes, on loopback.
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,9 @@ command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
 command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
 [ -d /usr/lib/x86_64-linux-gnu/ejabberd-23.01 ] || [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
+/usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing+=(python3-aiohttp)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0

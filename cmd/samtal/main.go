@@ -79,6 +79,7 @@ type commonFlags struct {
 	configFile string
 	o          config.Overrides
 	c2s, tls   stringList
+	web        stringList
 	plain      bool
 }
 
@@ -93,6 +94,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, serverFlags bool) {
 	fs.StringVar(&c.o.LogLevel, "log-level", "", "log `level`: debug, info, warn or error")
 	fs.Var(&c.c2s, "c2s", "client listener `address` with STARTTLS (repeatable)")
 	fs.Var(&c.tls, "c2s-tls", "client listener `address` with direct TLS (repeatable)")
+	fs.Var(&c.web, "web", "web (HTTPS: WebSocket, BOSH, upload, web client) listener `address` (repeatable)")
 	fs.StringVar(&c.o.Admin, "admin", "", "admin (metrics) listener `address`")
 	fs.BoolVar(&c.plain, "allow-plaintext", false, "allow clients without TLS on loopback listeners (development only)")
 }
@@ -106,7 +108,7 @@ func (c *commonFlags) load(fs *flag.FlagSet) (config.Config, error) {
 			return cfg, err
 		}
 	}
-	c.o.C2S, c.o.C2STLS = c.c2s, c.tls
+	c.o.C2S, c.o.C2STLS, c.o.WebHTTPS = c.c2s, c.tls, c.web
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "allow-plaintext" {
 			c.o.AllowPlaintext = &c.plain

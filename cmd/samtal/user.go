@@ -17,6 +17,7 @@ import (
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/server"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/upload"
 )
 
 // userCmd administers accounts directly in the store. SQLite's locking
@@ -128,6 +129,11 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if _, err := store.Rooms().RemoveJID(ctx, user.String()); err != nil {
 			fmt.Fprintf(stderr, "samtal: removing group chat affiliations: %v\n", err)
 			return 1
+		}
+		// The account's uploads go with it (the server's own removal
+		// path does the same through the upload service).
+		if _, err := upload.RemoveOwner(server.UploadDir(cfg), user); err != nil {
+			fmt.Fprintf(stderr, "samtal: removing the uploads of %s: %v\n", user, err)
 		}
 		fmt.Fprintf(stdout, "removed %s\n", user)
 	default:

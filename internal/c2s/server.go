@@ -258,6 +258,37 @@ func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
 	}()
 }
 
+// ConnOptions describes a connection that another transport accepted and
+// hands to ServeConn: a WebSocket (RFC 7395) or a BOSH session (XEP-0206)
+// presented as the classic XML stream byte pipe.
+type ConnOptions struct {
+	// Secure says that the layer below the stream already protects it
+	// (TLS at the HTTP layer, or a loopback listener): STARTTLS is not
+	// offered and SASL PLAIN is allowed. No channel binding is offered,
+	// since the TLS session is not the stream's own.
+	Secure bool
+}
+
+// ServeConn serves one client stream on c until it ends. c carries the
+// stream's bytes exactly as a TCP connection would; its RemoteAddr is the
+// client's address, which the connection limits count by.
+func (s *Service) ServeConn(c net.Conn, opts ConnOptions) {
+	if s.ctx.Err() != nil {
+		refuse(c, stream.Error{Condition: stream.SystemShutdown})
+		return
+	}
+	release, ok := s.gate.Enter(transport.IP(c))
+	if !ok {
+		refuse(c, stream.Error{Condition: stream.PolicyViolation, Text: "too many connections"})
+		return
+	}
+	sess := newSession(s, c, false, false, release)
+	sess.external = opts.Secure
+	s.wg.Add(1)
+	defer s.wg.Done()
+	sess.serve(s.ctx)
+}
+
 // refuse answers a connection that will not be served with a stream
 // header and a stream error, within a short deadline.
 func refuse(c net.Conn, e stream.Error) {

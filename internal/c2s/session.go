@@ -46,6 +46,9 @@ type Session struct {
 	release func() // leaves the unauthenticated gate
 	plainOK bool
 	direct  bool
+	// external: the transport below the stream is secure already
+	// (ServeConn with ConnOptions.Secure).
+	external bool
 
 	host           string
 	streamID       string
@@ -240,7 +243,7 @@ func (s *Session) openStream(host string) {
 	s.writeDirect(hdr.Append(nil))
 }
 
-func (s *Session) secure() bool { return s.tls != nil }
+func (s *Session) secure() bool { return s.tls != nil || s.external }
 
 // preAuthLoop offers STARTTLS or SASL and handles them.
 func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {

@@ -39,6 +39,8 @@ type Config struct {
 	Bytestreams Bytestreams `toml:"bytestreams"`
 	S2S         S2S         `toml:"s2s"`
 	MUC         MUC         `toml:"muc"`
+	Web         Web         `toml:"web"`
+	Upload      Upload      `toml:"upload"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -347,6 +349,40 @@ func (c Config) MUCDomain(host string) string {
 	return strings.ReplaceAll(c.MUC.Domain, HostPlaceholder, host)
 }
 
+// Web is the [web] section: the HTTP server with XMPP over WebSocket
+// (RFC 7395) and BOSH (XEP-0206), connection discovery (XEP-0156), the
+// upload service's files (XEP-0363) and the built-in web client.
+type Web struct {
+	// HTTPS are listeners with TLS, with the hosts' certificates.
+	HTTPS []string `toml:"https"`
+	// HTTP are listeners without TLS, only on loopback: for development
+	// or behind a reverse proxy on the same machine that terminates TLS.
+	HTTP []string `toml:"http"`
+	// PublicURL is the base URL clients reach the web server at
+	// ("https://chat.example.org"), when a proxy stands in front; ""
+	// means the address each request came to.
+	PublicURL string `toml:"public_url"`
+	// AllowedOrigins are the browser origins ("https://app.example.org")
+	// that may open WebSocket and BOSH sessions besides the server's own
+	// pages.
+	AllowedOrigins []string `toml:"allowed_origins"`
+	// Client serves the built-in web client at /.
+	Client bool `toml:"client"`
+}
+
+// Upload is the [upload] section: HTTP file upload (XEP-0363) at
+// upload.<host> for each host, served by the web server.
+type Upload struct {
+	// Enabled turns the upload service on; it needs a [web] listener.
+	Enabled bool `toml:"enabled"`
+	// MaxFileSize is the largest file, in bytes.
+	MaxFileSize int64 `toml:"max_file_size"`
+	// Quota is what one account may have stored at once, in bytes.
+	Quota int64 `toml:"quota"`
+	// Retention is how long an uploaded file is kept.
+	Retention Duration `toml:"retention"`
+}
+
 // Default returns the configuration of a zero-config start: one host
 // "localhost" with a self-signed certificate, client listeners on loopback
 // and data in ./samtal-data.
@@ -426,6 +462,16 @@ func Default() Config {
 			ArchiveDefault:   true,
 			ArchiveRetention: Duration(365 * 24 * time.Hour),
 			MaxPage:          100,
+		},
+		Web: Web{
+			HTTPS:  []string{"127.0.0.1:5443"},
+			Client: true,
+		},
+		Upload: Upload{
+			Enabled:     true,
+			MaxFileSize: 20 << 20,
+			Quota:       200 << 20,
+			Retention:   Duration(30 * 24 * time.Hour),
 		},
 	}
 }

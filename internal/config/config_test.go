@@ -60,6 +60,8 @@ func TestExampleFile(t *testing.T) {
 	want.S2S.Peers = []Peer{{Domain: "spam.example", Policy: PolicyDeny}}
 	want.S2S.Resolver.Hosts = map[string][]string{}
 	want.S2S.Resolver.SRV = map[string][]string{}
+	want.Web.HTTP = []string{}
+	want.Web.AllowedOrigins = []string{}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}
@@ -237,6 +239,13 @@ var mistakes = []mistake{
 	{"muc history", "[muc]\nhistory_default = 500\n", "muc.history_default", 2, 0, "history_max"},
 	{"muc occupants", "[muc]\nmax_occupants = 0\n", "muc.max_occupants", 2, 0, "must be positive"},
 	{"muc retention", "[muc]\narchive_retention = \"0s\"\n", "muc.archive_retention", 2, 0, "bounded time"},
+	{"web http not loopback", "[web]\nhttp = [\"0.0.0.0:5280\"]\n", "web.http[0]", 2, 0, "not a loopback address"},
+	{"web address twice", "[web]\nhttps = [\"127.0.0.1:5222\"]\n", "web.https[0]", 2, 0, "already used by listen.c2s[0]"},
+	{"web public url", "[web]\npublic_url = \"chat.example.org\"\n", "web.public_url", 2, 0, "invalid URL"},
+	{"web origin", "[web]\nallowed_origins = [\"https://app.example.org/page\"]\n", "web.allowed_origins[0]", 2, 0, "invalid origin"},
+	{"upload without web", "[web]\nhttps = []\n", "upload.enabled", 0, 0, "needs a [web] listener"},
+	{"upload quota", "[upload]\nquota = 10\n", "upload.quota", 2, 0, "less than max_file_size"},
+	{"upload retention", "[upload]\nretention = \"0s\"\n", "upload.retention", 2, 0, "must be positive"},
 	{"contact not a URI", "[[host]]\ndomain = \"a.example\"\ncontact = { abuse = [\"abuse@example.org\"] }\n", "host[0].contact.abuse[0]", 3, 22, "want a URI"},
 	{"contact multi-line", "[[host]]\ndomain = \"a.example\"\n[host.contact]\nadmin = [\n  \"xmpp:admin@a.example\",\n  \"admin\",\n]\n", "host[0].contact.admin[1]", 6, 3, "want a URI"},
 }

@@ -11,6 +11,7 @@ type Overrides struct {
 	Registration   string
 	LogLevel       string
 	C2S, C2STLS    []string // replace listen.c2s and listen.c2s_tls
+	WebHTTPS       []string // replaces web.https
 	Admin          string
 	AllowPlaintext *bool
 }
@@ -41,6 +42,10 @@ func (o Overrides) Apply(c *Config) {
 	if o.C2STLS != nil {
 		c.Listen.C2STLS = append([]string(nil), o.C2STLS...)
 		c.src = c.src.override("listen.c2s_tls")
+	}
+	if o.WebHTTPS != nil {
+		c.Web.HTTPS = append([]string(nil), o.WebHTTPS...)
+		c.src = c.src.override("web.https")
 	}
 	if o.Admin != "" {
 		c.Listen.Admin = o.Admin

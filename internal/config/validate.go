@@ -120,6 +120,21 @@ func (c Config) Validate() error {
 			ps.add("muc.domain", "the group chat domain of host[%d] is %q, its bytestream proxy", i, d)
 		}
 	}
+	ps.section("web", c.Web.Validate())
+	ps.section("upload", c.Upload.Validate())
+	c.checkWebAddrs(&ps)
+	if c.Upload.Enabled && len(c.Web.HTTPS) == 0 && len(c.Web.HTTP) == 0 {
+		ps.add("upload.enabled", "the upload service needs a [web] listener (web.https or web.http)")
+	}
+	if c.Upload.Enabled {
+		for i, cp := range c.Components {
+			for _, h := range c.Hosts {
+				if cp.Domain == "upload."+h.Domain {
+					ps.add(fmt.Sprintf("component[%d].domain", i), "%q is the upload service of host %q; turn [upload] off or choose another domain", cp.Domain, h.Domain)
+				}
+			}
+		}
+	}
 
 	for i := range ps {
 		ps[i] = c.src.locate(ps[i])
@@ -543,6 +558,48 @@ func (p Push) Validate() error {
 	return ps.err()
 }
 
+// Validate returns a *Problems listing every problem of the [web]
+// section, nil if there is none.
+func (w Web) Validate() error {
+	var ps Problems
+	seen := make(map[string]string)
+	check := func(key, addr string) (loopback bool) {
+		host, port, err := splitAddr(addr)
+		if err != nil {
+			ps.add(key, "%v", err)
+			return true
+		}
+		k := net.JoinHostPort(host, strconv.Itoa(port))
+		if other, ok := seen[k]; ok {
+			ps.add(key, "address %s is already used by web.%s", addr, other)
+		}
+		seen[k] = key
+		return isLoopback(host)
+	}
+	for i, a := range w.HTTPS {
+		check(fmt.Sprintf("https[%d]", i), a)
+	}
+	for i, a := range w.HTTP {
+		key := fmt.Sprintf("http[%d]", i)
+		if !check(key, a) {
+			ps.add(key, "%s is not a loopback address: plain HTTP carries passwords in the clear; use https, or a reverse proxy with TLS on this machine", a)
+		}
+	}
+	if w.PublicURL != "" {
+		u, err := url.Parse(w.PublicURL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
+			ps.add("public_url", "invalid URL %q: want https://host[:port][/path]", w.PublicURL)
+		}
+	}
+	for i, o := range w.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || strings.TrimSuffix(u.Path, "/") != "" {
+			ps.add(fmt.Sprintf("allowed_origins[%d]", i), "invalid origin %q: want scheme://host[:port], e.g. \"https://app.example.org\"", o)
+		}
+	}
+	return ps.err()
+}
+
 // Validate returns a *Problems listing every problem of the [muc]
 // section, nil if there is none.
 func (m MUC) Validate() error {
@@ -577,6 +634,59 @@ func (m MUC) Validate() error {
 	}
 	if m.MaxPage < 1 || m.MaxPage > MaxArchivePage {
 		ps.add("max_page", "must be 1 to %d", MaxArchivePage)
+	}
+	return ps.err()
+}
+
+// checkWebAddrs reports web listeners on an address a [listen] listener
+// uses.
+func (c Config) checkWebAddrs(ps *Problems) {
+	used := make(map[string]string)
+	add := func(key string, addrs ...string) {
+		for i, a := range addrs {
+			if h, p, err := splitAddr(a); err == nil {
+				used[net.JoinHostPort(h, strconv.Itoa(p))] = fmt.Sprintf("%s[%d]", key, i)
+			}
+		}
+	}
+	add("listen.c2s", c.Listen.C2S...)
+	add("listen.c2s_tls", c.Listen.C2STLS...)
+	add("listen.component", c.Listen.Component...)
+	add("listen.s2s", c.Listen.S2S...)
+	add("listen.s2s_tls", c.Listen.S2STLS...)
+	if c.Listen.Admin != "" {
+		if h, p, err := splitAddr(c.Listen.Admin); err == nil {
+			used[net.JoinHostPort(h, strconv.Itoa(p))] = "listen.admin"
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		addrs []string
+	}{{"web.https", c.Web.HTTPS}, {"web.http", c.Web.HTTP}} {
+		for i, a := range l.addrs {
+			h, p, err := splitAddr(a)
+			if err != nil {
+				continue
+			}
+			if other, ok := used[net.JoinHostPort(h, strconv.Itoa(p))]; ok {
+				ps.add(fmt.Sprintf("%s[%d]", l.key, i), "address %s is already used by %s", a, other)
+			}
+		}
+	}
+}
+
+// Validate returns a *Problems listing every problem of the [upload]
+// section, nil if there is none.
+func (u Upload) Validate() error {
+	var ps Problems
+	if u.MaxFileSize <= 0 {
+		ps.add("max_file_size", "must be positive")
+	}
+	if u.Quota < u.MaxFileSize {
+		ps.add("quota", "is less than max_file_size (%d)", u.MaxFileSize)
+	}
+	if u.Retention <= 0 {
+		ps.add("retention", "must be positive: uploaded files are not kept forever")
 	}
 	return ps.err()
 }

@@ -61,10 +61,15 @@ func (s *Server) closeMUC(ctx context.Context) {
 	}
 }
 
-// accountRemoved takes the group chat affiliations of a removed account
-// away.
+// accountRemoved takes what the store does not delete with the account
+// away: its group chat affiliations and its uploaded files.
 func (s *Server) accountRemoved(ctx context.Context, user jid.JID) {
 	for _, m := range s.mucs {
 		m.RemoveAccount(ctx, user)
+	}
+	if s.upload != nil {
+		if _, err := s.upload.RemoveUser(user); err != nil {
+			s.log.Error("removing the uploads of an account failed", "err", err)
+		}
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/upload"
 	"samtal.org/samtal/internal/xmlstream"
 )
 
@@ -52,10 +53,14 @@ type Server struct {
 	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
 	mucs    []*muc.Service
+	upload  *upload.Service // nil when file upload is off
 	closers []func(ctx context.Context)
-	addrs   []string
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// c2sCloser is the index of the c2s service's closer: services whose
+	// streams the c2s service runs close after it.
+	c2sCloser int
+	addrs     []string
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // OpenStore opens the store the configuration names for the server.
@@ -127,7 +132,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
-	reg, d := s.services(mux, store)
+	up, err := s.startUpload()
+	if err != nil {
+		return nil, err
+	}
+	s.upload = up
+	reg, d := s.services(mux, store, up)
 	if err := s.startMUC(d, secret); err != nil {
 		return nil, err
 	}
@@ -181,6 +191,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Carbons:           s.carbons,
 		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
+	s.c2sCloser = len(s.closers)
 	s.closers = append(s.closers, s.c2s.Close)
 	// Closers run in reverse: the rooms say goodbye while the client
 	// sessions can still carry it.
@@ -228,6 +239,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		if err := s.startS2S(certStore, secret); err != nil {
 			return nil, err
 		}
+	}
+	var upHandler http.Handler
+	if up != nil {
+		upHandler = up
+	}
+	if err := s.startWeb(certStore, upHandler); err != nil {
+		return nil, err
 	}
 	if err := s.startAdmin(); err != nil {
 		return nil, err
@@ -304,30 +322,28 @@ func (s *Server) retention(ctx context.Context) {
 // older than their retention, and invitations past their expiry, which
 // can no longer be used and need not be kept.
 func (s *Server) expire(ctx context.Context, now time.Time) {
-	jobs := []struct {
+	type job struct {
 		what string
 		run  func() (int64, error)
-	}{
+	}
+	jobs := []job{
 		{"invitations", func() (int64, error) { return s.store.Invites().Expire(ctx, now) }},
 		{"FAST tokens", func() (int64, error) { return s.store.FastTokens().Expire(ctx, now) }},
 	}
 	if s.archive != nil {
-		jobs = append(jobs, struct {
-			what string
-			run  func() (int64, error)
-		}{"archived messages", func() (int64, error) { return s.archive.Expire(ctx) }})
+		jobs = append(jobs, job{"archived messages", func() (int64, error) { return s.archive.Expire(ctx) }})
 	}
 	if d := time.Duration(s.cfg.MUC.ArchiveRetention); d > 0 && s.cfg.MUC.Domain != "" {
-		jobs = append(jobs, struct {
-			what string
-			run  func() (int64, error)
-		}{"room archive messages", func() (int64, error) { return s.store.RoomArchive().Expire(ctx, now.Add(-d)) }})
+		jobs = append(jobs, job{"room archive messages", func() (int64, error) { return s.store.RoomArchive().Expire(ctx, now.Add(-d)) }})
 	}
 	if d := time.Duration(s.cfg.Retention.Offline); d > 0 {
-		jobs = append(jobs, struct {
-			what string
-			run  func() (int64, error)
-		}{"offline messages", func() (int64, error) { return s.store.Offline().Expire(ctx, now.Add(-d)) }})
+		jobs = append(jobs, job{"offline messages", func() (int64, error) { return s.store.Offline().Expire(ctx, now.Add(-d)) }})
+	}
+	if s.upload != nil {
+		jobs = append(jobs, job{"uploaded files", func() (int64, error) {
+			n, err := s.upload.Sweep()
+			return int64(n), err
+		}})
 	}
 	for _, j := range jobs {
 		n, err := j.run()

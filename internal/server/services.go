@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"samtal.org/samtal/internal/c2s"
+	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/disco"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/ping"
@@ -11,6 +16,7 @@ import (
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/upload"
 	"samtal.org/samtal/internal/vcard"
 	"samtal.org/samtal/internal/version"
 	"samtal.org/samtal/internal/xmlel"
@@ -18,7 +24,7 @@ import (
 
 // services registers the basic services in mux and returns what the
 // client listener needs for in-band registration.
-func (s *Server) services(mux *iq.Mux, store storage.Store) (*register.Register, *disco.Disco) {
+func (s *Server) services(mux *iq.Mux, store storage.Store, up *upload.Service) (*register.Register, *disco.Disco) {
 	cfg := s.cfg
 	contacts := make(map[string]disco.Contacts, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {
@@ -32,6 +38,12 @@ func (s *Server) services(mux *iq.Mux, store storage.Store) (*register.Register,
 	for _, c := range cfg.Components {
 		for _, h := range cfg.Hosts {
 			d.AddItem(h.Domain, disco.Item{JID: c.Domain})
+		}
+	}
+	if up != nil {
+		for _, h := range cfg.Hosts {
+			// XEP-0363 §3: the server lists its upload service.
+			d.AddItem(h.Domain, disco.Item{JID: "upload." + h.Domain, Name: "HTTP File Upload"})
 		}
 	}
 	ping.New(mux)
@@ -61,4 +73,54 @@ func preAuth(reg *register.Register) c2s.PreAuthFactory {
 			Features: reg.Features,
 		}
 	}
+}
+
+// UploadDir is where the upload service keeps its files.
+func UploadDir(cfg config.Config) string {
+	return filepath.Join(cfg.DataDir, "uploads")
+}
+
+// startUpload starts the upload service (XEP-0363) at upload.<host> of
+// every host, or returns nil when it is off.
+func (s *Server) startUpload() (*upload.Service, error) {
+	uc := s.cfg.Upload
+	if !uc.Enabled {
+		return nil, nil
+	}
+	up, err := upload.New(upload.Config{
+		Dir:         UploadDir(s.cfg),
+		MaxFileSize: uc.MaxFileSize,
+		Quota:       uc.Quota,
+		Retention:   time.Duration(uc.Retention),
+		BaseURL:     s.webBaseURL,
+	}, s.router, s.log)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range s.cfg.Hosts {
+		s.router.AddDomain("upload."+h.Domain, up)
+	}
+	return up, nil
+}
+
+// webBaseURL is the URL of the web server for a host: the public URL, or
+// the host's name with the port of the first HTTPS listener (of the first
+// plain one on loopback when there is no HTTPS).
+func (s *Server) webBaseURL(host string) string {
+	wc := s.cfg.Web
+	if wc.PublicURL != "" {
+		return strings.TrimSuffix(wc.PublicURL, "/")
+	}
+	scheme, addrs := "https", wc.HTTPS
+	if len(addrs) == 0 {
+		scheme, addrs = "http", wc.HTTP
+	}
+	if len(addrs) == 0 {
+		return scheme + "://" + host
+	}
+	_, port, _ := net.SplitHostPort(addrs[0])
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -62,6 +62,9 @@ var tiers = map[string]int{
 	"internal/turn":        2,
 	"internal/bytestreams": 2,
 	"internal/muc":         2,
+	"internal/web":         2,
+	"internal/upload":      2,
+	"internal/webclient":   2,
 	// Tier 3: wiring.
 	"internal/config": 3,
 	"internal/server": 3,

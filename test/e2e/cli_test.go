@@ -70,9 +70,9 @@ read_rate = -1
 // file, and the user commands work on its data while it runs.
 func TestFlagsOnly(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	c2s, tls, admin := freeAddr(t), freeAddr(t), freeAddr(t)
+	c2s, tls, admin, web := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cmd := exec.Command(binary, "--domain", "chat.example", "--data-dir", data,
-		"--c2s", c2s, "--c2s-tls", tls, "--admin", admin, "--registration", "open")
+		"--c2s", c2s, "--c2s-tls", tls, "--admin", admin, "--web", web, "--registration", "open")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -59,6 +59,7 @@ type Server struct {
 	TurnTCP string // TURN over TCP
 	TurnTLS string // TURN over TLS
 	Proxy   string // SOCKS5 bytestream proxy
+	Web     string // HTTPS listener of the web server
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
@@ -108,7 +109,7 @@ func StartServer(t *testing.T, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Server{t: t, Dir: dir, Domain: "localhost", C2S: freeAddr(t), TLS: freeAddr(t), Admin: freeAddr(t), Comp: freeAddr(t),
-		TurnUDP: freeUDPAddr(t), TurnTCP: freeAddr(t), TurnTLS: freeAddr(t), Proxy: freeAddr(t), caFile: o.CAFile}
+		TurnUDP: freeUDPAddr(t), TurnTCP: freeAddr(t), TurnTLS: freeAddr(t), Proxy: freeAddr(t), Web: freeAddr(t), caFile: o.CAFile}
 	if o.Domain != "" {
 		s.Domain = o.Domain
 	}
@@ -128,6 +129,9 @@ c2s_tls = [%q]
 admin = %q
 component = [%q]
 %s
+
+[web]
+https = [%q]
 
 [[host]]
 domain = %q
@@ -152,7 +156,7 @@ listen = [%q]
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Domain, o.Cert, o.Key,
+`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
@@ -325,6 +329,9 @@ func (s *Server) SlixWith(t *testing.T, extra []string, scenario, password strin
 	args = append(args, "--users")
 	args = append(args, users...)
 	cmd := exec.CommandContext(ctx, python, args...)
+	// HTTP clients (file upload) trust the server's self-signed
+	// certificate through this.
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+s.CA())
 	out, err := cmd.CombinedOutput()
 	t.Logf("slixmpp %s:\n%s", scenario, out)
 	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
