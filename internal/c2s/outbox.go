@@ -48,9 +48,25 @@ type outbox struct {
 	expiry    *time.Timer
 	usedMAM   bool // the client queried its archive (XEP-0313)
 
+	// Without stream management: the stanzas in the connection's queue
+	// that may not have left yet, oldest first. A client that reads too
+	// slowly loses its stream with them in the queue, and they are
+	// handed back like unacknowledged ones when the session ends.
+	inflight []queuedAt
+	// refused are stanzas that came while the stream was closing and
+	// could not be queued any more; they are handed back at the end.
+	refused []unacked
+
 	// Client state indication (XEP-0352).
 	inactive bool
 	held     []*xmlel.Element
+}
+
+// queuedAt is a stanza in the connection's queue that ends at end (see
+// transport.Queue.AppendEnd).
+type queuedAt struct {
+	unacked
+	end int64
 }
 
 // unacked is a stanza sent while stream management is on and not yet
@@ -111,10 +127,15 @@ func (b *outbox) pass(el *xmlel.Element) {
 // acknowledges it when stream management is on. b.mu is held.
 func (b *outbox) emit(el *xmlel.Element) {
 	size := 0
+	var end int64
 	if b.conn != nil {
-		size = b.conn.write(el)
+		size, end = b.conn.writeEnd(el)
 	}
 	if !b.sm || b.ended {
+		if b.ended || el.Space != "" {
+			return
+		}
+		b.track(el, size, end)
 		return
 	}
 	if size == 0 {
@@ -128,6 +149,34 @@ func (b *outbox) emit(el *xmlel.Element) {
 		return
 	}
 	b.maybeRequest()
+}
+
+// track keeps a stanza queued for a client without stream management
+// until it has left the queue, or keeps it to hand back at the end when
+// it could not be queued (size 0: the stream is closing). b.mu is held.
+func (b *outbox) track(el *xmlel.Element, size int, end int64) {
+	if size == 0 {
+		if b.conn != nil && (el.Local == stanza.Message || el.Local == stanza.IQ) {
+			b.refused = append(b.refused, unacked{el: el, at: time.Now()})
+		}
+		return
+	}
+	if el.Local != stanza.Message && el.Local != stanza.IQ {
+		return // presence is state: the next session learns it anew
+	}
+	written := b.conn.q.Written()
+	i := 0
+	for i < len(b.inflight) && b.inflight[i].end <= written {
+		i++
+	}
+	if i > 0 {
+		clear(b.inflight[:i])
+		b.inflight = b.inflight[i:]
+		if len(b.inflight) == 0 {
+			b.inflight = nil
+		}
+	}
+	b.inflight = append(b.inflight, queuedAt{unacked{el: el, at: time.Now()}, end})
 }
 
 // overflow ends a session whose client leaves too much unacknowledged:
@@ -280,7 +329,20 @@ func (b *outbox) end() {
 	for _, el := range b.early {
 		queue = append(queue, unacked{el: el, at: time.Now()})
 	}
-	b.queue, b.bytes, b.held, b.early = nil, 0, nil, nil // held: presence and chat states for a resource that is gone
+	if len(b.inflight) > 0 {
+		// Without stream management, what never left the queue (a
+		// client too slow to read it, a connection cut) is handed back;
+		// what the kernel took is the client's, as on any TCP stream.
+		// The session's queue is closed and flushed by now.
+		written := owner.q.Written()
+		for _, f := range b.inflight {
+			if f.end > written {
+				queue = append(queue, f.unacked)
+			}
+		}
+	}
+	queue = append(queue, b.refused...)
+	b.queue, b.bytes, b.held, b.early, b.inflight, b.refused = nil, 0, nil, nil, nil, nil // held: presence and chat states for a resource that is gone
 	b.mu.Unlock()
 
 	svc := b.svc

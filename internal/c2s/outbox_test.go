@@ -407,3 +407,54 @@ func TestCSIBufferIsBounded(t *testing.T) {
 		t.Errorf("held %d, sent %d: want at most 3 held and nothing lost", held, sent)
 	}
 }
+
+// TestSlowReaderWithoutSM fills the queue of a client without stream
+// management that stopped reading: its stream ends, and every message
+// that had not left the queue, or that came while the stream was
+// closing, is handed back to the core (other resources or offline
+// storage), in order; what the client read is not.
+func TestSlowReaderWithoutSM(t *testing.T) {
+	svc, core := testService(t, Config{OutQueueBytes: 2000})
+	server, client := net.Pipe()
+	defer client.Close()
+	full := jid.MustParse("juliet@example.org/balcony")
+	s := &Session{svc: svc, jid: full, q: transport.NewQueue(server, svc.cfg.OutQueueBytes)}
+	if _, err := svc.router.Bind(s, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.box = newOutbox(svc, s)
+	s.box.starting = false
+	svc.m.Sessions.Add(1)
+	s.q.Start()
+
+	s.Send(msg("read"))
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 64)
+	for !strings.Contains(string(got), "read</body></message>") {
+		n, err := client.Read(buf)
+		if err != nil {
+			t.Fatalf("first message: %q, %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	// The client stops reading.
+	var want []string
+	for i := range 40 {
+		body := fmt.Sprintf("m%02d %s", i, strings.Repeat("x", 80))
+		want = append(want, body)
+		s.Send(msg(body))
+	}
+	if !s.q.Closing() {
+		t.Fatal("the stream of a client that does not read is still open")
+	}
+	s.finish()
+	core.mu.Lock()
+	defer core.mu.Unlock()
+	if got := strings.Join(core.undelivered, "|"); got != strings.Join(want, "|") {
+		t.Errorf("handed back %d messages:\n%q\nwant the %d the client never read, in order", len(core.undelivered), core.undelivered, len(want))
+	}
+	if svc.router.Count() != 0 {
+		t.Error("the session is still bound")
+	}
+}
