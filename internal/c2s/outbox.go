@@ -55,12 +55,21 @@ type outbox struct {
 	inflight []queuedAt
 	// refused are stanzas that came while the stream was closing and
 	// could not be queued any more; they are handed back at the end.
-	refused []unacked
+	// refusedBytes bounds them: past refusedFactor times
+	// out_queue_bytes, further ones are handed back at once.
+	refused      []unacked
+	refusedBytes int
 
 	// Client state indication (XEP-0352).
 	inactive bool
 	held     []*xmlel.Element
 }
+
+// refusedFactor bounds the stanzas a closing stream keeps for the end of
+// its session, in multiples of its queue's bound: the stream closes
+// within seconds, and what comes past the bound is not lost either,
+// only handed back out of order.
+const refusedFactor = 4
 
 // queuedAt is a stanza in the connection's queue that ends at end (see
 // transport.Queue.AppendEnd).
@@ -156,9 +165,20 @@ func (b *outbox) emit(el *xmlel.Element) {
 // it could not be queued (size 0: the stream is closing). b.mu is held.
 func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 	if size == 0 {
-		if b.conn != nil && (el.Local == stanza.Message || el.Local == stanza.IQ) {
-			b.refused = append(b.refused, unacked{el: el, at: time.Now()})
+		if b.conn == nil || (el.Local != stanza.Message && el.Local != stanza.IQ) {
+			return
 		}
+		n := len(stream.AppendElement(nil, el, xmlel.NSClient))
+		if limit := refusedFactor * b.svc.cfg.OutQueueBytes; limit > 0 && b.refusedBytes+n > limit {
+			// A flood at a stream that is closing: memory stays
+			// bounded, and the stanza goes where it would at the end,
+			// ahead of those kept (the core is not called with b.mu
+			// held).
+			go b.svc.late(el, b.jid)
+			return
+		}
+		b.refusedBytes += n
+		b.refused = append(b.refused, unacked{el: el, at: time.Now()})
 		return
 	}
 	if el.Local != stanza.Message && el.Local != stanza.IQ {
@@ -342,7 +362,7 @@ func (b *outbox) end() {
 		}
 	}
 	queue = append(queue, b.refused...)
-	b.queue, b.bytes, b.held, b.early, b.inflight, b.refused = nil, 0, nil, nil, nil, nil // held: presence and chat states for a resource that is gone
+	b.queue, b.bytes, b.held, b.early, b.inflight, b.refused, b.refusedBytes = nil, 0, nil, nil, nil, nil, 0 // held: presence and chat states for a resource that is gone
 	b.mu.Unlock()
 
 	svc := b.svc
