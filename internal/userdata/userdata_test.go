@@ -14,9 +14,18 @@ import (
 	"samtal.org/samtal/internal/storage/sqlite"
 )
 
-func open(t *testing.T) storage.Store {
+func open(t testing.TB) storage.Store {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
+	return openIn(t, "")
+}
+
+// openIn opens a store in dir, a temporary directory when "".
+func openIn(t testing.TB, dir string) storage.Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "samtal.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
