@@ -461,7 +461,9 @@ func (svc *Service) undelivered(ctx context.Context, full jid.JID, u unacked, us
 	if el.Space != "" {
 		return
 	}
-	svc.m.Undelivered.With(el.Local).Inc()
+	// Counted once handled: the count then tells how many are where
+	// they go (an operator, or a test, can wait for it).
+	defer svc.m.Undelivered.With(el.Local).Inc()
 	st := &stanza.Stanza{El: el, To: full}
 	if f, err := jid.Parse(el.Attr("from")); err == nil {
 		st.From = f

@@ -218,8 +218,11 @@ auth_failures_per_ip = 100000`})
 		if _, err := io.WriteString(slow, "<presence/>"); err != nil {
 			t.Fatal(err)
 		}
-		// It reads nothing more; 4 senders send it 200 messages of 8 KB.
+		// It reads nothing more; 4 senders send it 200 messages of 8 KB,
+		// 6.7 MB in all: more than its queue (out_queue_bytes, 1 MiB)
+		// and the kernel's socket buffers on loopback together hold.
 		body := strings.Repeat("y", 8<<10)
+		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range 4 {
 			wg.Add(1)
@@ -231,7 +234,8 @@ auth_failures_per_ip = 100000`})
 					return
 				}
 				defer c.Close()
-				go io.Copy(io.Discard, c)
+				pong := make(chan error, 1)
+				go func() { pong <- awaitTail(c, "id='flooded'") }()
 				for j := range 200 {
 					m := fmt.Sprintf("<message to='slow@localhost' type='chat'><body>flood %d-%d %s</body></message>", i, j, body)
 					if _, err := io.WriteString(c, m); err != nil {
@@ -239,25 +243,64 @@ auth_failures_per_ip = 100000`})
 						return
 					}
 				}
-				time.Sleep(time.Second)
+				// A session handles its stanzas in order: once the
+				// server answers this ping, it has routed every message
+				// before it. Waiting for a fixed time instead raced
+				// with the archive, which writes each message twice
+				// (sender's and recipient's) before it goes on, and
+				// lets the server route the flood well after the
+				// senders are done writing.
+				if _, err := io.WriteString(c, "<iq type='get' id='flooded'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case err := <-pong:
+					if err != nil {
+						t.Errorf("sender %d: %v", i, err)
+					}
+				case <-time.After(2 * time.Minute):
+					t.Errorf("sender %d: no answer to its ping within two minutes", i)
+				}
 			}()
 		}
 		wg.Wait()
+		t.Logf("the server routed the flood in %.1fs", time.Since(start).Seconds())
 		// The server ended the slow reader's stream.
-		_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
-		got, _ := io.ReadAll(slow)
-		if !strings.Contains(string(got), "policy-violation") {
-			t.Errorf("the slow reader's stream did not end with policy-violation (read %d bytes)", len(got))
-		}
+		got, closed := readAll(slow, 20*time.Second)
 		slow.Close()
-		seen := collectBodies(t, s, "slow", pw, "flood ", 1)
-		t.Logf("the slow reader finds %d messages in offline storage", len(seen))
+		if !closed || !strings.Contains(string(got), "policy-violation") {
+			t.Errorf("the slow reader's stream did not end with policy-violation (read %d bytes, closed %v)", len(got), closed)
+		}
+		// What it did not read is handed back (to offline storage, as
+		// it has no other resource) once its session ends: wait for all
+		// of it, so that the login below does not race with it.
+		read := floodBodies(got)
+		const total = 4 * 200
+		back := `samtal_c2s_undelivered_total{kind="message"}`
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			n := int(metric(t, s.Admin, back))
+			if n >= total-len(read) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d messages handed back a minute after the stream ended, want %d", n, total-len(read))
+			}
+		}
+		seen := collectBodies(t, s, "slow", pw, "flood ", total-len(read))
+		t.Logf("the slow reader read %d messages before its stream ended and finds %d in offline storage", len(read), len(seen))
 		if len(seen) == 0 {
 			t.Error("none of the messages its queue could not hold went to offline storage")
+		}
+		if len(read)+len(seen) != total {
+			t.Errorf("%d messages read and %d from offline storage, want %d in all", len(read), len(seen), total)
 		}
 		for b, n := range seen {
 			if n != 1 {
 				t.Errorf("%.20q arrived %d times", b, n)
+			}
+			if read[floodID(b)] {
+				t.Errorf("%.20q arrived on the stream and again from offline storage", b)
 			}
 		}
 	})
@@ -346,4 +389,42 @@ auth_failures_per_ip = 100000`})
 			c.Close()
 		}
 	})
+}
+
+// awaitTail reads r until s has passed, keeping only the last bytes
+// read: what comes before may be large.
+func awaitTail(r io.Reader, s string) error {
+	br := bufio.NewReader(r)
+	tail := make([]byte, 0, 2*len(s))
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("waiting for %q: %w", s, err)
+		}
+		if len(tail) == cap(tail) {
+			tail = append(tail[:0], tail[len(tail)-len(s)+1:]...)
+		}
+		tail = append(tail, b)
+		if strings.HasSuffix(string(tail), s) {
+			return nil
+		}
+	}
+}
+
+// floodID returns the "flood i-j" that starts a flood message's body.
+func floodID(body string) string {
+	id, _, _ := strings.Cut(body, " y")
+	return id
+}
+
+// floodBodies returns the flood messages whose whole body is in a raw
+// stream.
+func floodBodies(raw []byte) map[string]bool {
+	ids := map[string]bool{}
+	for _, part := range strings.Split(string(raw), "<body>")[1:] {
+		if b, _, ok := strings.Cut(part, "</body>"); ok {
+			ids[floodID(b)] = true
+		}
+	}
+	return ids
 }
