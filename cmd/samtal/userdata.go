@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/jid"
@@ -66,8 +67,9 @@ func importCmd(ctx context.Context, cfg config.Config, store storage.Store, file
 	}
 	l := cfg.Limits
 	im := userdata.Importer{
-		Store:  store,
-		Limits: userdata.Limits{RosterItems: l.RosterItems, OfflineMessages: l.OfflineMessages, PEPNodes: l.PEPNodes, PEPItems: l.PEPItems},
+		Store: store,
+		Limits: userdata.Limits{RosterItems: l.RosterItems, OfflineMessages: l.OfflineMessages, PEPNodes: l.PEPNodes, PEPItems: l.PEPItems,
+			ArchiveRetention: time.Duration(cfg.Archive.Retention), NoArchive: !cfg.Archive.Enabled},
 		IsHost: func(d string) bool { _, ok := cfg.Host(d); return ok },
 		Keys: func(pw string) (map[storage.Hash]storage.SCRAMKeys, error) {
 			return deriveKeys(pw, cfg.SCRAMIterations)

@@ -1,8 +1,9 @@
 // Package userdata exports and imports the data of accounts in the
 // portable format of XEP-0227 (Portable Import/Export Format for XMPP-IM
 // Servers): SCRAM credentials, roster, offline messages, private XML,
-// vCard, incoming subscription requests, PEP nodes and items, and the
-// blocklist (in the XEP-0191 namespace, an extension XEP-0227 §3 allows).
+// vCard, incoming subscription requests, PEP nodes and items, the
+// message archive (XEP-0313, as XEP-0227 §3.11 has it) and the blocklist
+// (in the XEP-0191 namespace, an extension XEP-0227 §3 allows).
 //
 // It is what `samtal user export` and `samtal user import` run: a user
 // takes their data to another server, or an operator moves accounts
@@ -48,6 +49,11 @@ type Limits struct {
 	OfflineMessages int
 	PEPNodes        int
 	PEPItems        int
+	// ArchiveRetention is how long the archive keeps a message: older
+	// archived messages are not imported.
+	ArchiveRetention time.Duration
+	// NoArchive leaves archives out: the server keeps none.
+	NoArchive bool
 }
 
 // storedLimits bound the XML read back from storage: it was written by
@@ -209,6 +215,11 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 		u.Append(bl)
 	}
 
+	// §3.11: the message archive.
+	if err := exportArchive(ctx, st, bare, u); err != nil {
+		return nil, err
+	}
+
 	return xmlel.New(NS, "server-data").Append(
 		xmlel.New(NS, "host", "jid", user.Domain()).Append(u)), nil
 }
@@ -349,6 +360,8 @@ func (im *Importer) importUser(ctx context.Context, user jid.JID, u *xmlel.Eleme
 			owner = el
 		case el.Is(nsPubsub, "pubsub"):
 			items = el
+		case el.Is(NSArchive, "archive"):
+			err = im.archive(ctx, user, el)
 		case el.Is(nsBlock, "blocklist"):
 			var jids []string
 			for _, it := range el.Elements() {

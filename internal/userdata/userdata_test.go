@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/storage"
@@ -72,6 +73,14 @@ func fill(t *testing.T, st storage.Store) {
 			storage.PubsubItem{ID: id, Payload: `<nick xmlns='http://jabber.org/protocol/nick'>` + id + `</nick>`}, 0))
 	}
 	must(st.Blocklist().Add(ctx, alice, []string{"spam@example.com", "example.biz"}))
+	for _, m := range []storage.ArchivedMessage{
+		{ID: "a-1", With: "bob@example.org/x", Stanza: `<message from='bob@example.org/x' to='alice@example.org' type='chat'><body>archived 0</body></message>`},
+		{ID: "a-2", With: "bob@example.org", Stanza: `<message from='alice@example.org/y' to='bob@example.org' type='chat'><body>archived 1 &lt;3</body></message>`},
+		{ID: "a-3", With: "carol@example.net/z", Stanza: `<message from='carol@example.net/z' to='alice@example.org/y' type='chat'><body>archived 2</body></message>`},
+	} {
+		_, err := st.Archive().Append(ctx, alice, m)
+		must(err)
+	}
 }
 
 // snapshot reads everything of a user back, without times and ids.
@@ -115,6 +124,12 @@ func snapshot(t *testing.T, st storage.Store, user string) map[string]any {
 	out["items"] = ids
 	bl, _ := st.Blocklist().List(ctx, user)
 	out["blocklist"] = bl
+	page, _ := st.Archive().Query(ctx, user, storage.ArchiveQuery{Max: 100})
+	var archived []string
+	for _, m := range page.Messages {
+		archived = append(archived, m.ID+" "+m.With+" "+m.Stanza[strings.Index(m.Stanza, "<body>"):strings.Index(m.Stanza, "</body>")])
+	}
+	out["archive"] = archived
 	return out
 }
 
@@ -137,6 +152,7 @@ func TestRoundTrip(t *testing.T) {
 		"<configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data'",
 		"<items node='http://jabber.org/protocol/nick'><item id='first'>",
 		"<blocklist xmlns='urn:xmpp:blocking'>",
+		"<archive xmlns='urn:xmpp:pie:0#mam'><result xmlns='urn:xmpp:mam:2' id='a-1'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp=",
 	} {
 		if !strings.Contains(string(file), want) {
 			t.Errorf("export lacks %q:\n%s", want, file)
@@ -223,5 +239,46 @@ func TestImportPassword(t *testing.T) {
 	a, err := st.Accounts().Get(ctx, "pw@example.org")
 	if err != nil || got != "secret" || len(a.Keys) != 1 {
 		t.Errorf("account %v, %v; password passed %q", a, err, got)
+	}
+}
+
+// TestImportArchive checks what an imported archive keeps of the time of
+// its messages, and that messages past the retention stay out.
+func TestImportArchive(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	old := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	doc, err := Parse([]byte(`<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='alice'>
+<archive xmlns='urn:xmpp:pie:0#mam'>
+<result xmlns='urn:xmpp:mam:2' id='old'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='` + old + `'/>
+<message xmlns='jabber:client' from='romeo@example.net/o' to='alice@example.org' type='chat'><body>too old</body></message></forwarded></result>
+<result xmlns='urn:xmpp:mam:2' id='new'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='` + recent + `'/>
+<message xmlns='jabber:client' from='romeo@example.net/o' to='alice@example.org' type='chat'><body>kept</body></message></forwarded></result>
+<result xmlns='urn:xmpp:mam:2' id='nobody'><forwarded xmlns='urn:xmpp:forward:0'>
+<message xmlns='jabber:client' type='chat'><body>no party</body></message></forwarded></result>
+</archive></user></host></server-data>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	im := Importer{Store: st, Limits: Limits{ArchiveRetention: 24 * time.Hour},
+		Warn: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }}
+	if _, err := im.Import(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.Archive().Query(ctx, alice, storage.ArchiveQuery{Max: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 1 || page.Messages[0].ID != "new" || page.Messages[0].With != "romeo@example.net/o" {
+		t.Fatalf("archive after import: %+v, want only 'new' with romeo", page.Messages)
+	}
+	if s := page.Messages[0].Stanza; !strings.Contains(s, "<delay xmlns='urn:xmpp:delay' from='example.org' stamp='"+recent+"'") {
+		t.Errorf("imported message without its time: %s", s)
+	}
+	w := strings.Join(warnings, "\n")
+	if len(warnings) != 3 || !strings.Contains(w, `"nobody" without another party`) || !strings.Contains(w, "1 archived messages older") {
+		t.Errorf("warnings %q, want one for the password, one for the message without a party and one for the old one", warnings)
 	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Scenarios for the data an account keeps, driven by slixmpp: fill an
 account with something of every kind (roster, vCard, PEP items, private
-XML, blocklist, offline messages, a pending subscription request), check
+XML, blocklist, offline messages, a pending subscription request, the
+message archive, a room affiliation), check
 that it is all there after an export, removal and import, and remove an
 account in-band (XEP-0077).
 
@@ -11,9 +12,11 @@ import argparse
 import asyncio
 import logging
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 
 from slix import TIMEOUT, Client, expect, jid
+from slix_muc import MucClient, submit_form
 from slix_pep import NICK, PepClient, befriend
 
 CUSTOM = "urn:example:samtal:data"
@@ -38,6 +41,16 @@ async def scenario_data_fill(args):
     ET.SubElement(ET.SubElement(q, "{%s}exodus" % PRIVATE_NS), "{%s}defaultnick" % PRIVATE_NS).text = "Ally " + args.expect
     await iq.send(timeout=TIMEOUT)
     await a["xep_0191"].block(["spammer@" + args.domain], timeout=TIMEOUT)
+    # A message while both are online: it goes to both archives (XEP-0313).
+    b.send_message(mto=a_jid, mbody=f"archived {args.expect}", mtype="chat")
+    m = await a.next_message()
+    expect(m["body"] == f"archived {args.expect}", "the online message arrives")
+    # A persistent room alice owns: an affiliation naming her (XEP-0045).
+    o = await MucClient(a_jid, args.password, args).online()
+    room = f"data-{uuid.uuid4().hex[:8]}@conference.{args.domain}"
+    await o["xep_0045"].join_muc_wait(room, "ally", timeout=TIMEOUT)
+    await o["xep_0045"].set_room_config(room, submit_form(o, roomname="Data room", persistentroom=True), timeout=TIMEOUT)
+    await o.offline()
     await a.offline()
     await asyncio.sleep(0.5)
     for i in range(2):
@@ -73,6 +86,11 @@ async def scenario_data_check(args):
     res = await iq.send(timeout=TIMEOUT)
     nickel = res.xml.find(".//{%s}defaultnick" % PRIVATE_NS)
     expect(nickel is not None and nickel.text == "Ally " + args.expect, "the private XML is there")
+    a.register_plugin("xep_0313")
+    bodies = []
+    async for r in a["xep_0313"].iterate(with_jid=b_jid, rsm={"max": 10}):
+        bodies.append(r["mam_result"]["forwarded"]["stanza"]["body"])
+    expect(bodies.count(f"archived {args.expect}") == 1, f"the archive holds the message once: {bodies}")
     blocked = await a["xep_0191"].get_blocked(timeout=TIMEOUT)
     expect([str(j) for j in blocked["blocklist"]["items"]] == ["spammer@" + args.domain], "the blocklist is there")
     # The contact still sees the user: the subscription survived on both sides.
