@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 const xSMNS = "urn:xmpp:sm:3"
@@ -133,9 +134,10 @@ func startSender(t *testing.T, s *Server, user, pw string) *smSender {
 // none corrupted, and the database must pass its integrity check.
 //
 // A message to an online user lives only in memory until that user's
-// client acknowledges it: a SIGKILL in that moment loses it unless the
-// message archive (XEP-0313) holds it. Such losses are counted apart in
-// archived; without an archive they are reported, not failed.
+// client acknowledges it: a SIGKILL in that moment loses it from the
+// stream, but the message archive (XEP-0313) holds it. The archives of
+// sender and recipient must each hold every acknowledged message exactly
+// once, and none twice, none corrupted.
 func TestCrashSafety(t *testing.T) {
 	s := StartServer(t, Options{LogLevel: "info", Limits: "offline_messages = 10000\nstanza_rate = 1000"})
 	for _, u := range []string{"sender", "online", "away"} {
@@ -197,6 +199,9 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	checkIntegrity(t, s)
+	// The archive (XEP-0313) is written before a message is
+	// acknowledged: the sender's copy and the recipient's.
+	arch := archivedCrash(t, s)
 	s.start()
 	offline := map[string]int{}
 	for _, u := range []string{"online", "away"} {
@@ -209,7 +214,19 @@ func TestCrashSafety(t *testing.T) {
 			offline[id] += n
 		}
 	}
-	archived := map[string]bool{} // XEP-0313: where the archive is, a message it holds counts as delivered
+	archived := map[string]bool{} // XEP-0313: a message the recipient's archive holds counts as delivered
+	for _, b := range arch.bad {
+		corrupted = append(corrupted, b)
+	}
+	for id, m := range all {
+		for _, who := range []string{"sender@localhost", m.to} {
+			n := arch.n[who][id]
+			if n > 1 || m.acked && n != 1 {
+				t.Errorf("%s (to %s, acknowledged %v) is %d times in the archive of %s", id, m.to, m.acked, n, who)
+			}
+		}
+		archived[id] = arch.n[m.to][id] == 1
+	}
 	var ackedN, lostInFlight int
 	for id, m := range all {
 		n := live[id] + offline[id]
@@ -225,7 +242,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if m.to == "online@localhost" {
 			lostInFlight++
-			t.Logf("%s to the online user was acknowledged to its sender and lost in flight (no archive on this build)", id)
+			t.Logf("%s to the online user was acknowledged to its sender and lost in flight", id)
 			continue
 		}
 		t.Errorf("%s (to %s) was acknowledged and never delivered", id, m.to)
@@ -233,11 +250,63 @@ func TestCrashSafety(t *testing.T) {
 	for _, b := range corrupted {
 		t.Errorf("a corrupted message arrived: %q", b)
 	}
-	t.Logf("%d kills, %d messages, %d acknowledged, %d delivered online, %d from offline storage, %d lost in flight to the online user",
-		rounds, len(all), ackedN, len(live), len(offline), lostInFlight)
+	t.Logf("%d kills, %d messages, %d acknowledged, %d delivered online, %d from offline storage, %d in the sender's archive, %d lost in flight to the online user",
+		rounds, len(all), ackedN, len(live), len(offline), len(arch.n["sender@localhost"]), lostInFlight)
 	if ackedN < rounds {
 		t.Errorf("only %d messages were acknowledged: the test proved little", ackedN)
 	}
+}
+
+// crashArchive is what the archives of a stopped server hold of the
+// crash test's messages.
+type crashArchive struct {
+	n   map[string]map[string]int // account -> message id -> copies
+	bad []string                  // corrupted bodies
+}
+
+// archivedCrash reads the message archive of a stopped server's store.
+func archivedCrash(t *testing.T, s *Server) crashArchive {
+	t.Helper()
+	u := url.URL{Scheme: "file", Path: s.DB()}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT account, stanza FROM archive")
+	if err != nil {
+		t.Fatalf("reading the archive: %v", err)
+	}
+	defer rows.Close()
+	a := crashArchive{n: map[string]map[string]int{}}
+	for rows.Next() {
+		var account, st string
+		if err := rows.Scan(&account, &st); err != nil {
+			t.Fatal(err)
+		}
+		el, err := xmlstream.Parse([]byte(st), xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 32})
+		if err != nil {
+			a.bad = append(a.bad, st)
+			continue
+		}
+		body := el.ChildText("", "body")
+		if !strings.HasPrefix(body, "crash ") {
+			continue
+		}
+		id, ok := crashID(body)
+		if !ok {
+			a.bad = append(a.bad, body)
+			continue
+		}
+		if a.n[account] == nil {
+			a.n[account] = map[string]int{}
+		}
+		a.n[account][id]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func xmlEscape(s string) string {
