@@ -218,54 +218,82 @@ auth_failures_per_ip = 100000`})
 		if _, err := io.WriteString(slow, "<presence/>"); err != nil {
 			t.Fatal(err)
 		}
-		// It reads nothing more; 4 senders send it 200 messages of 8 KB,
-		// 6.7 MB in all: more than its queue (out_queue_bytes, 1 MiB)
-		// and the kernel's socket buffers on loopback together hold.
+		// It reads nothing more; 4 senders send it messages of 8 KB, in
+		// rounds of 50 each, until the server ends its stream: how much
+		// that takes depends on the kernel's socket buffers, which hold
+		// several MB on loopback before the server's queue
+		// (out_queue_bytes, 1 MiB) even starts to fill.
 		body := strings.Repeat("y", 8<<10)
-		start := time.Now()
-		var wg sync.WaitGroup
+		const perRound, maxRounds = 50, 15
+		var senders []net.Conn
+		var pongs []chan error
 		for i := range 4 {
-			wg.Add(1)
+			c, err := tlsLogin(s.C2S, 20+i, fmt.Sprintf("f%d", i), pw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			pong := make(chan error, maxRounds)
 			go func() {
-				defer wg.Done()
-				c, err := tlsLogin(s.C2S, 20+i, fmt.Sprintf("f%d", i), pw)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer c.Close()
-				pong := make(chan error, 1)
-				go func() { pong <- awaitTail(c, "id='flooded'") }()
-				for j := range 200 {
-					m := fmt.Sprintf("<message to='slow@localhost' type='chat'><body>flood %d-%d %s</body></message>", i, j, body)
-					if _, err := io.WriteString(c, m); err != nil {
-						t.Error(err)
+				r := bufio.NewReader(c)
+				for {
+					err := awaitTail(r, "id='flooded'")
+					pong <- err
+					if err != nil {
 						return
 					}
 				}
-				// A session handles its stanzas in order: once the
-				// server answers this ping, it has routed every message
-				// before it. Waiting for a fixed time instead raced
-				// with the archive, which writes each message twice
-				// (sender's and recipient's) before it goes on, and
-				// lets the server route the flood well after the
-				// senders are done writing.
-				if _, err := io.WriteString(c, "<iq type='get' id='flooded'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
-					t.Error(err)
-					return
-				}
-				select {
-				case err := <-pong:
-					if err != nil {
-						t.Errorf("sender %d: %v", i, err)
-					}
-				case <-time.After(2 * time.Minute):
-					t.Errorf("sender %d: no answer to its ping within two minutes", i)
-				}
 			}()
+			senders, pongs = append(senders, c), append(pongs, pong)
 		}
-		wg.Wait()
-		t.Logf("the server routed the flood in %.1fs", time.Since(start).Seconds())
+		violations := func() int {
+			return int(metric(t, s.Admin, `samtal_c2s_stream_errors_total{condition="policy-violation"}`))
+		}
+		before := violations()
+		start := time.Now()
+		total, rounds := 0, 0
+		for rounds < maxRounds && violations() == before {
+			var wg sync.WaitGroup
+			for i, c := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range perRound {
+						m := fmt.Sprintf("<message to='slow@localhost' type='chat'><body>flood %d-%d %s</body></message>", i, rounds*perRound+j, body)
+						if _, err := io.WriteString(c, m); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+					// A session handles its stanzas in order: once the
+					// server answers this ping, it has routed every
+					// message before it. Waiting for a fixed time
+					// instead raced with the archive, which writes each
+					// message twice (sender's and recipient's) before it
+					// goes on, so that the server routed the flood well
+					// after the senders were done writing.
+					if _, err := io.WriteString(c, "<iq type='get' id='flooded'><ping xmlns='urn:xmpp:ping'/></iq>"); err != nil {
+						t.Error(err)
+						return
+					}
+					select {
+					case err := <-pongs[i]:
+						if err != nil {
+							t.Errorf("sender %d: %v", i, err)
+						}
+					case <-time.After(2 * time.Minute):
+						t.Errorf("sender %d: no answer to its ping within two minutes", i)
+					}
+				}()
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			rounds++
+			total += len(senders) * perRound
+		}
+		t.Logf("the server routed %d messages (%.1f MB) in %.1fs", total, float64(total*len(body))/1e6, time.Since(start).Seconds())
 		// The server ended the slow reader's stream.
 		got, closed := readAll(slow, 20*time.Second)
 		slow.Close()
@@ -276,7 +304,6 @@ auth_failures_per_ip = 100000`})
 		// it has no other resource) once its session ends: wait for all
 		// of it, so that the login below does not race with it.
 		read := floodBodies(got)
-		const total = 4 * 200
 		back := `samtal_c2s_undelivered_total{kind="message"}`
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 			n := int(metric(t, s.Admin, back))
@@ -393,8 +420,7 @@ auth_failures_per_ip = 100000`})
 
 // awaitTail reads r until s has passed, keeping only the last bytes
 // read: what comes before may be large.
-func awaitTail(r io.Reader, s string) error {
-	br := bufio.NewReader(r)
+func awaitTail(br *bufio.Reader, s string) error {
 	tail := make([]byte, 0, 2*len(s))
 	for {
 		b, err := br.ReadByte()
