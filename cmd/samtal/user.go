@@ -24,7 +24,7 @@ import (
 // makes this safe while the server runs.
 func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: samtal user add|passwd|remove|list [flags] [JID|DOMAIN]\n")
+		fmt.Fprint(stderr, "usage: samtal user add|passwd|remove|export|list|import [flags] [JID|DOMAIN|FILE]\n")
 		return 2
 	}
 	sub := args[0]
@@ -32,6 +32,10 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var c commonFlags
 	c.register(fs, false)
+	output := ""
+	if sub == "export" {
+		fs.StringVar(&output, "output", "", "write to this file (mode 0600) instead of standard output")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -49,6 +53,9 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer store.Close()
 
+	if sub == "import" {
+		return importCmd(ctx, cfg, store, fs.Args(), stdin, stdout, stderr)
+	}
 	if sub == "list" {
 		domains := fs.Args()
 		if len(domains) == 0 {
@@ -115,6 +122,8 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stdout, "password of %s changed\n", user)
 		}
+	case "export":
+		return exportCmd(ctx, cfg, store, user, output, stdout, stderr)
 	case "remove":
 		if err := store.Accounts().Delete(ctx, user.String()); errors.Is(err, storage.ErrNotFound) {
 			fmt.Fprintf(stderr, "samtal: %s does not exist\n", user)

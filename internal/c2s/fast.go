@@ -118,11 +118,10 @@ func htHash(token, label string, cb []byte) []byte {
 func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bool, sasl2Result, error) {
 	name := auth.Attr("mechanism")
 	fast := auth.Child(nsFAST, "fast")
+	var claimed string // the account the token is for, once known
 	fail := func(err error) (bool, sasl2Result, error) {
 		if !errors.Is(err, errCredentialsExpired) {
-			if d := s.svc.fails.fail(s.ip); d > 0 {
-				time.Sleep(d)
-			}
+			s.authFailed(claimed)
 		}
 		s.sasl2Failure(name, err)
 		return false, sasl2Result{}, nil
@@ -156,6 +155,7 @@ func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bo
 	if !ok || len(authcid) == 0 || len(proof) != sha256.Size {
 		return fail(sasl.ErrMalformed)
 	}
+	claimed = string(authcid)
 	if err := s.authenticated(string(authcid), ""); err != nil {
 		return fail(err)
 	}

@@ -48,9 +48,34 @@ type outbox struct {
 	expiry    *time.Timer
 	usedMAM   bool // the client queried its archive (XEP-0313)
 
+	// Without stream management: the stanzas in the connection's queue
+	// that may not have left yet, oldest first. A client that reads too
+	// slowly loses its stream with them in the queue, and they are
+	// handed back like unacknowledged ones when the session ends.
+	inflight []queuedAt
+	// refused are stanzas that came while the stream was closing and
+	// could not be queued any more; they are handed back at the end.
+	// refusedBytes bounds them: past refusedFactor times
+	// out_queue_bytes, further ones are handed back at once.
+	refused      []unacked
+	refusedBytes int
+
 	// Client state indication (XEP-0352).
 	inactive bool
 	held     []*xmlel.Element
+}
+
+// refusedFactor bounds the stanzas a closing stream keeps for the end of
+// its session, in multiples of its queue's bound: the stream closes
+// within seconds, and what comes past the bound is not lost either,
+// only handed back out of order.
+const refusedFactor = 4
+
+// queuedAt is a stanza in the connection's queue that ends at end (see
+// transport.Queue.AppendEnd).
+type queuedAt struct {
+	unacked
+	end int64
 }
 
 // unacked is a stanza sent while stream management is on and not yet
@@ -111,10 +136,15 @@ func (b *outbox) pass(el *xmlel.Element) {
 // acknowledges it when stream management is on. b.mu is held.
 func (b *outbox) emit(el *xmlel.Element) {
 	size := 0
+	var end int64
 	if b.conn != nil {
-		size = b.conn.write(el)
+		size, end = b.conn.writeEnd(el)
 	}
 	if !b.sm || b.ended {
+		if b.ended || el.Space != "" {
+			return
+		}
+		b.track(el, size, end)
 		return
 	}
 	if size == 0 {
@@ -128,6 +158,45 @@ func (b *outbox) emit(el *xmlel.Element) {
 		return
 	}
 	b.maybeRequest()
+}
+
+// track keeps a stanza queued for a client without stream management
+// until it has left the queue, or keeps it to hand back at the end when
+// it could not be queued (size 0: the stream is closing). b.mu is held.
+func (b *outbox) track(el *xmlel.Element, size int, end int64) {
+	if size == 0 {
+		if b.conn == nil || (el.Local != stanza.Message && el.Local != stanza.IQ) {
+			return
+		}
+		n := len(stream.AppendElement(nil, el, xmlel.NSClient))
+		if limit := refusedFactor * b.svc.cfg.OutQueueBytes; limit > 0 && b.refusedBytes+n > limit {
+			// A flood at a stream that is closing: memory stays
+			// bounded, and the stanza goes where it would at the end,
+			// ahead of those kept (the core is not called with b.mu
+			// held).
+			go b.svc.late(el, b.jid)
+			return
+		}
+		b.refusedBytes += n
+		b.refused = append(b.refused, unacked{el: el, at: time.Now()})
+		return
+	}
+	if el.Local != stanza.Message && el.Local != stanza.IQ {
+		return // presence is state: the next session learns it anew
+	}
+	written := b.conn.q.Written()
+	i := 0
+	for i < len(b.inflight) && b.inflight[i].end <= written {
+		i++
+	}
+	if i > 0 {
+		clear(b.inflight[:i])
+		b.inflight = b.inflight[i:]
+		if len(b.inflight) == 0 {
+			b.inflight = nil
+		}
+	}
+	b.inflight = append(b.inflight, queuedAt{unacked{el: el, at: time.Now()}, end})
 }
 
 // overflow ends a session whose client leaves too much unacknowledged:
@@ -280,7 +349,20 @@ func (b *outbox) end() {
 	for _, el := range b.early {
 		queue = append(queue, unacked{el: el, at: time.Now()})
 	}
-	b.queue, b.bytes, b.held, b.early = nil, 0, nil, nil // held: presence and chat states for a resource that is gone
+	if len(b.inflight) > 0 {
+		// Without stream management, what never left the queue (a
+		// client too slow to read it, a connection cut) is handed back;
+		// what the kernel took is the client's, as on any TCP stream.
+		// The session's queue is closed and flushed by now.
+		written := owner.q.Written()
+		for _, f := range b.inflight {
+			if f.end > written {
+				queue = append(queue, f.unacked)
+			}
+		}
+	}
+	queue = append(queue, b.refused...)
+	b.queue, b.bytes, b.held, b.early, b.inflight, b.refused, b.refusedBytes = nil, 0, nil, nil, nil, nil, 0 // held: presence and chat states for a resource that is gone
 	b.mu.Unlock()
 
 	svc := b.svc
@@ -379,7 +461,9 @@ func (svc *Service) undelivered(ctx context.Context, full jid.JID, u unacked, us
 	if el.Space != "" {
 		return
 	}
-	svc.m.Undelivered.With(el.Local).Inc()
+	// Counted once handled: the count then tells how many are where
+	// they go (an operator, or a test, can wait for it).
+	defer svc.m.Undelivered.With(el.Local).Inc()
 	st := &stanza.Stanza{El: el, To: full}
 	if f, err := jid.Parse(el.Attr("from")); err == nil {
 		st.From = f

@@ -16,6 +16,7 @@ import (
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
@@ -405,5 +406,99 @@ func TestCSIBufferIsBounded(t *testing.T) {
 	b.mu.Unlock()
 	if held > 3 || held+sent != 5 {
 		t.Errorf("held %d, sent %d: want at most 3 held and nothing lost", held, sent)
+	}
+}
+
+// TestSlowReaderWithoutSM fills the queue of a client without stream
+// management that stopped reading: its stream ends, and every message
+// that had not left the queue, or that came while the stream was
+// closing, is handed back to the core (other resources or offline
+// storage), in order; what the client read is not.
+func TestSlowReaderWithoutSM(t *testing.T) {
+	svc, core := testService(t, Config{OutQueueBytes: 2000})
+	server, client := net.Pipe()
+	defer client.Close()
+	full := jid.MustParse("juliet@example.org/balcony")
+	s := &Session{svc: svc, jid: full, q: transport.NewQueue(server, svc.cfg.OutQueueBytes)}
+	if _, err := svc.router.Bind(s, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.box = newOutbox(svc, s)
+	s.box.starting = false
+	svc.m.Sessions.Add(1)
+	s.q.Start()
+
+	s.Send(msg("read"))
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 64)
+	for !strings.Contains(string(got), "read</body></message>") {
+		n, err := client.Read(buf)
+		if err != nil {
+			t.Fatalf("first message: %q, %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	// The client stops reading.
+	var want []string
+	for i := range 40 {
+		body := fmt.Sprintf("m%02d %s", i, strings.Repeat("x", 80))
+		want = append(want, body)
+		s.Send(msg(body))
+	}
+	if !s.q.Closing() {
+		t.Fatal("the stream of a client that does not read is still open")
+	}
+	s.finish()
+	core.mu.Lock()
+	defer core.mu.Unlock()
+	if got := strings.Join(core.undelivered, "|"); got != strings.Join(want, "|") {
+		t.Errorf("handed back %d messages:\n%q\nwant the %d the client never read, in order", len(core.undelivered), core.undelivered, len(want))
+	}
+	if svc.router.Count() != 0 {
+		t.Error("the session is still bound")
+	}
+}
+
+// TestRefusedBounded floods a session whose stream is closing: what it
+// keeps to hand back at the end stays within its bound, and every
+// message is handed back all the same.
+func TestRefusedBounded(t *testing.T) {
+	svc, core := testService(t, Config{OutQueueBytes: 2000})
+	server, client := net.Pipe()
+	defer client.Close()
+	full := jid.MustParse("juliet@example.org/balcony")
+	s := &Session{svc: svc, jid: full, q: transport.NewQueue(server, svc.cfg.OutQueueBytes)}
+	if _, err := svc.router.Bind(s, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.box = newOutbox(svc, s)
+	s.box.starting = false
+	svc.m.Sessions.Add(1)
+	s.q.Start()
+	s.closeStream(stream.Error{Condition: stream.PolicyViolation}, false, true)
+	const n = 200
+	for i := range n {
+		s.Send(msg(fmt.Sprintf("m%03d %s", i, strings.Repeat("x", 80))))
+	}
+	s.box.mu.Lock()
+	kept, bytes := len(s.box.refused), s.box.refusedBytes
+	s.box.mu.Unlock()
+	if bytes > refusedFactor*2000 || kept == 0 || kept == n {
+		t.Errorf("kept %d messages of %d bytes for the end, want some, within %d bytes", kept, bytes, refusedFactor*2000)
+	}
+	s.finish()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		core.mu.Lock()
+		got := len(core.undelivered)
+		core.mu.Unlock()
+		if got == n || time.Now().After(deadline) {
+			if got != n {
+				t.Errorf("%d of %d messages handed back", got, n)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

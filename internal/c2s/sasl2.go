@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"samtal.org/samtal/internal/jid"
@@ -95,7 +94,7 @@ func (s *Session) authenticate2(ctx context.Context, auth *xmlel.Element, advert
 	if err != nil || !ok {
 		return false, err
 	}
-	s.svc.fails.succeed(s.ip)
+	s.authSucceeded(s.user)
 	s.svc.m.AuthResults.With(metricMech(name), "success").Inc()
 	s.release()
 
@@ -186,9 +185,7 @@ func (s *Session) saslExchange2(auth *xmlel.Element, advertised []string) (bool,
 			out, done, err = ex.Step(in)
 		}
 		if err != nil {
-			if d := s.svc.fails.fail(s.ip); d > 0 {
-				time.Sleep(d)
-			}
+			s.authFailed(ex.Username())
 			s.sasl2Failure(name, err)
 			return false, sasl2Result{}, nil
 		}

@@ -47,6 +47,9 @@ type Config struct {
 	UnauthPerIP       int
 	UnauthTotal       int
 	AuthFailuresPerIP int
+	// AuthFailuresPerAccount is the same for one account, whatever the
+	// address the attempts come from.
+	AuthFailuresPerAccount int
 	// FakeSecret makes the SCRAM answers for unknown users look like
 	// those for real ones.
 	FakeSecret      []byte
@@ -156,15 +159,16 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 
 // Service accepts client connections.
 type Service struct {
-	cfg     Config
-	router  *router.Router
-	creds   sasl.Credentials
-	core    Core
-	preAuth PreAuthFactory
-	log     *slog.Logger
-	m       *Metrics
-	gate    *transport.Gate
-	fails   *penalty
+	cfg       Config
+	router    *router.Router
+	creds     sasl.Credentials
+	core      Core
+	preAuth   PreAuthFactory
+	log       *slog.Logger
+	m         *Metrics
+	gate      *transport.Gate
+	fails     *penalty // by IP address
+	acctFails *penalty // by account
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -204,9 +208,10 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 	}
 	return &Service{
 		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,
-		gate:  transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
-		fails: newPenalty(cfg.AuthFailuresPerIP),
-		ctx:   ctx, cancel: cancel,
+		gate:      transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
+		fails:     newPenalty(cfg.AuthFailuresPerIP),
+		acctFails: newPenalty(cfg.AuthFailuresPerAccount),
+		ctx:       ctx, cancel: cancel,
 		conns:     make(map[*Session]struct{}),
 		resumable: make(map[string]*outbox),
 	}
@@ -352,14 +357,20 @@ func (s *Service) Close(ctx context.Context) {
 	s.cancel()
 }
 
-// penalty slows down answers to clients from an IP that keeps failing to
-// authenticate: after limit failures each further failure waits twice as
-// long as the last, up to half a minute. Failures are forgotten after ten
-// quiet minutes.
+// penalty slows down answers to failed authentications, by IP address
+// or by account: after limit failures each further failure waits twice as
+// long as the last, from one second up to half a minute. Failures are
+// forgotten after ten quiet minutes, or when the key authenticates.
+//
+// Only the answer to a failure waits, in the connection that failed: the
+// right password is answered at once, so the back-off slows an attacker
+// guessing a user's password without locking the user out (a lockout
+// would let anyone keep any user from logging in).
 type penalty struct {
 	mu    sync.Mutex
 	limit int
 	fails map[string]*strikes
+	now   func() time.Time
 }
 
 type strikes struct {
@@ -367,27 +378,43 @@ type strikes struct {
 	last time.Time
 }
 
+// Bounds of the back-off.
+const (
+	penaltyForget = 10 * time.Minute
+	penaltyMax    = 30 * time.Second
+	// penaltyKeys bounds the keys remembered: a flood of failures for
+	// made-up accounts must not grow the map without end. Past it the
+	// quiet keys go, then arbitrary ones.
+	penaltyKeys = 100000
+)
+
 func newPenalty(limit int) *penalty {
-	return &penalty{limit: limit, fails: make(map[string]*strikes)}
+	return &penalty{limit: limit, fails: make(map[string]*strikes), now: time.Now}
 }
 
 // fail records a failure and returns how long to wait before answering.
 func (p *penalty) fail(key string) time.Duration {
-	if p.limit <= 0 {
+	if p.limit <= 0 || key == "" {
 		return 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
-	if len(p.fails) > 100000 {
+	now := p.now()
+	if len(p.fails) >= penaltyKeys {
 		for k, v := range p.fails {
-			if now.Sub(v.last) > 10*time.Minute {
+			if now.Sub(v.last) > penaltyForget {
 				delete(p.fails, k)
 			}
 		}
+		for k := range p.fails {
+			if len(p.fails) < penaltyKeys*9/10 {
+				break
+			}
+			delete(p.fails, k) // map order: an arbitrary key
+		}
 	}
 	st := p.fails[key]
-	if st == nil || now.Sub(st.last) > 10*time.Minute {
+	if st == nil || now.Sub(st.last) > penaltyForget {
 		st = &strikes{}
 		p.fails[key] = st
 	}
@@ -397,11 +424,18 @@ func (p *penalty) fail(key string) time.Duration {
 		return 0
 	}
 	d := time.Second << min(st.n-p.limit-1, 5)
-	return min(d, 30*time.Second)
+	return min(d, penaltyMax)
 }
 
 func (p *penalty) succeed(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.fails, key)
+}
+
+// len returns the number of keys remembered.
+func (p *penalty) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.fails)
 }

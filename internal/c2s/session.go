@@ -415,9 +415,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 			out, done, err = ex.Step(in)
 		}
 		if err != nil {
-			if d := s.svc.fails.fail(s.ip); d > 0 {
-				time.Sleep(d)
-			}
+			s.authFailed(ex.Username())
 			s.saslFailure(name, err)
 			return false, nil
 		}
@@ -434,7 +432,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 					return false, nil
 				}
 			}
-			s.svc.fails.succeed(s.ip)
+			s.authSucceeded(bare.String())
 			s.user = bare.String()
 			s.svc.m.AuthResults.With(name, "success").Inc()
 			success := xmlel.New(stream.NSSASL, "success")
@@ -489,6 +487,46 @@ func (s *Session) saslFailure(mech string, err error) {
 	s.svc.log.Debug("c2s authentication failed", "mechanism", mech, "condition", cond)
 	f := xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, cond))
 	s.writeDirect(f.AppendXML(nil, xmlel.NSClient))
+}
+
+// authFailed waits before the answer to a failed authentication when
+// the connection's address, or the account the client claimed, failed too
+// often lately (see penalty). The longer of the two waits counts.
+func (s *Session) authFailed(user string) {
+	d := s.svc.fails.fail(s.ip)
+	if acct := s.accountKey(user); acct != "" {
+		d = max(d, s.svc.acctFails.fail(acct))
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// authSucceeded forgets the failures of the address and of the account
+// bare (a bare JID).
+func (s *Session) authSucceeded(bare string) {
+	s.svc.fails.succeed(s.ip)
+	s.svc.acctFails.succeed(bare)
+}
+
+// accountKey returns the bare JID the claimed username names on the
+// stream's host, "" when it names none.
+func (s *Session) accountKey(user string) string {
+	if user == "" || s.host == "" {
+		return ""
+	}
+	if strings.Contains(user, "@") {
+		// A SASL2 or FAST exchange may carry the bare JID.
+		if j, err := jid.Parse(user); err == nil && j.Domain() == s.host {
+			return j.Bare().String()
+		}
+		return ""
+	}
+	bare, err := jid.New(user, s.host, "")
+	if err != nil {
+		return ""
+	}
+	return bare.String()
 }
 
 // credsFor scopes credential lookups to the stream's host.

@@ -25,25 +25,32 @@ func (s *Session) Send(el *xmlel.Element) {
 // policy-violation stream error; a resumable session waits for the
 // client to come back.
 func (s *Session) write(el *xmlel.Element) int {
-	size := 0
-	ok, over := s.q.Append(func(b []byte) []byte {
+	size, _ := s.writeEnd(el)
+	return size
+}
+
+// writeEnd is write that also returns where el ends in the connection's
+// queue (see transport.Queue.AppendEnd): el has left for the client once
+// s.q.Written() reaches it. size is 0 when el was not queued.
+func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
+	end, ok, over := s.q.AppendEnd(func(b []byte) []byte {
 		n := len(b)
 		b = stream.AppendElement(b, el, xmlel.NSClient)
 		size = len(b) - n
 		return b
 	})
 	if !ok {
-		return 0
+		return 0, 0
 	}
 	if over {
 		s.svc.log.Info("c2s client too slow, closing its stream")
 		s.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too slow"}, false, true)
-		return size
+		return size, end
 	}
 	if el.Space == "" {
 		s.svc.m.StanzasOut.With(el.Local).Inc()
 	}
-	return size
+	return size, end
 }
 
 // writeNonza queues an element that is not a stanza (stream management).

@@ -226,12 +226,21 @@ type Limits struct {
 	// AuthFailuresPerIP is the number of failed authentications from one
 	// IP address before the back-off starts to grow.
 	AuthFailuresPerIP int `toml:"auth_failures_per_ip"`
+	// AuthFailuresPerAccount is the number of failed authentications
+	// for one account, from anywhere, before the back-off starts to
+	// grow. Only failures wait: a right password is answered at once,
+	// so nobody can lock a user out.
+	AuthFailuresPerAccount int `toml:"auth_failures_per_account"`
 	// RosterItems bounds the roster of one account.
 	RosterItems int `toml:"roster_items"`
 	// OfflineMessages bounds the messages stored for one offline account.
 	OfflineMessages int `toml:"offline_messages"`
 	// VCardBytes bounds the size of one vCard.
 	VCardBytes int `toml:"vcard_bytes"`
+	// PrivateBytes bounds the private XML (XEP-0049) of one namespace,
+	// and PrivateNamespaces the namespaces one account stores it in.
+	PrivateBytes      int `toml:"private_bytes"`
+	PrivateNamespaces int `toml:"private_namespaces"`
 	// PEPNodes bounds the PEP nodes of one account (XEP-0163),
 	// PEPItems the items one node keeps (what max_items "max" means),
 	// and PEPItemBytes the size of one item.
@@ -401,24 +410,27 @@ func Default() Config {
 		},
 		Hosts: []Host{{Domain: "localhost"}},
 		Limits: Limits{
-			MaxStanzaBytes:     262144,
-			MaxDepth:           32,
-			ReadRate:           65536,
-			ReadBurst:          262144,
-			StanzaRate:         200,
-			SessionsPerAccount: 10,
-			UnauthPerIP:        20,
-			UnauthTotal:        2000,
-			AuthTimeout:        Duration(30 * time.Second),
-			IdleTimeout:        Duration(5 * time.Minute),
-			AuthFailuresPerIP:  10,
-			RosterItems:        1000,
-			OfflineMessages:    1000,
-			VCardBytes:         131072,
-			PEPNodes:           100,
-			PEPItems:           1000,
-			PEPItemBytes:       131072,
-			OutQueueBytes:      1048576,
+			MaxStanzaBytes:         262144,
+			MaxDepth:               32,
+			ReadRate:               65536,
+			ReadBurst:              262144,
+			StanzaRate:             200,
+			SessionsPerAccount:     10,
+			UnauthPerIP:            20,
+			UnauthTotal:            2000,
+			AuthTimeout:            Duration(30 * time.Second),
+			IdleTimeout:            Duration(5 * time.Minute),
+			AuthFailuresPerIP:      10,
+			AuthFailuresPerAccount: 5,
+			RosterItems:            1000,
+			OfflineMessages:        1000,
+			VCardBytes:             131072,
+			PrivateBytes:           131072,
+			PrivateNamespaces:      64,
+			PEPNodes:               100,
+			PEPItems:               1000,
+			PEPItemBytes:           131072,
+			OutQueueBytes:          1048576,
 		},
 		Stream: Stream{
 			ResumeWindow:      Duration(5 * time.Minute),

@@ -66,7 +66,7 @@ func (s *session) take() []*xmlel.Element {
 
 // env is one IM core with its router and store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	store storage.Store
 	r     *router.Router
@@ -76,7 +76,7 @@ type env struct {
 	remote []*xmlel.Element // stanzas routed to other servers
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
@@ -149,7 +149,7 @@ func (e *env) end(s *session) {
 	}
 }
 
-func parse(t *testing.T, x string) *xmlel.Element {
+func parse(t testing.TB, x string) *xmlel.Element {
 	t.Helper()
 	el, err := xmlstream.Parse([]byte(x), xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 32})
 	if err != nil {

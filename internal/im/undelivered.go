@@ -23,8 +23,9 @@ const nsStanzaID = "urn:xmpp:sid:0" // XEP-0359
 //
 // A message that was sent to the bare JID and that the user's archive
 // holds (it carries the stanza-id of the user's server, XEP-0359) is not
-// delivered to the other resources again: they got it then, and the
-// archive has it for the rest.
+// delivered again to the resources that were available at: they got it
+// then, and the archive has it for the rest. A resource that became
+// available since did not get it, and does now.
 func (s *Service) Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Element, at time.Time) {
 	st := &stanza.Stanza{El: el, To: gone}
 	if from, err := jid.Parse(el.Attr("from")); err == nil {
@@ -57,7 +58,16 @@ func (s *Service) Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Eleme
 		return
 	}
 	if to, err := jid.Parse(el.Attr("to")); err == nil && to.IsBare() && archivedFor(el, user) {
-		return
+		var fresh []router.Resource
+		for _, r := range best {
+			if r.Since.After(at) {
+				fresh = append(fresh, r)
+			}
+		}
+		if len(fresh) == 0 {
+			return
+		}
+		best = fresh
 	}
 	if el.Child(stanza.NSDelay, "delay") == nil {
 		el = el.ShallowCopy()

@@ -318,3 +318,39 @@ func (c NodeConfig) form(limit int) *xmlel.Element {
 		listSingle("pubsub#notification_type", "Specify the delivery style for notifications", c.NotificationType, "headline", "normal"),
 	)
 }
+
+// ConfigForm returns a stored node configuration as a node_config data
+// form (XEP-0060 §16.4), the form an account export carries for each node
+// (XEP-0227 §3.10.1). limit is the service's item limit.
+func ConfigForm(stored string, limit int) (*xmlel.Element, error) {
+	c, err := decodeConfig(stored)
+	if err != nil {
+		return nil, err
+	}
+	return c.form(limit), nil
+}
+
+// ConfigFromForm reads a node_config data form, as an account export
+// carries it, into the stored form of a node configuration. Options this
+// service does not know, or values it cannot take, are left at their
+// defaults and named in ignored (XEP-0227 §3.10.1: importers SHOULD ignore
+// options they do not recognise); a max_items above limit becomes "max".
+func ConfigFromForm(x *xmlel.Element, limit int) (stored string, ignored []string, err error) {
+	f, err := parseForm(x)
+	if err != nil {
+		return "", nil, err
+	}
+	c := DefaultConfig()
+	for _, name := range f.order {
+		values := f.fields[name]
+		if name == "pubsub#max_items" {
+			if n, err := strconv.Atoi(one(values)); err == nil && n > limit {
+				values = []string{"max"}
+			}
+		}
+		if err := c.set(name, values, limit); err != nil {
+			ignored = append(ignored, name)
+		}
+	}
+	return c.encode(), ignored, nil
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"samtal.org/samtal/internal/iq"
@@ -23,11 +24,19 @@ const NS = "jabber:iq:private"
 // namespace.
 const DefaultMaxBytes = 128 << 10
 
+// DefaultMaxNamespaces is the default number of namespaces one account
+// may store data in.
+const DefaultMaxNamespaces = 64
+
 // Config holds the private storage limits.
 type Config struct {
 	// MaxBytes bounds what one namespace holds, in bytes of XML as
 	// stored; 0 is DefaultMaxBytes.
 	MaxBytes int
+	// MaxNamespaces bounds the namespaces one account stores data in,
+	// so that the space an account takes is bounded too; 0 is
+	// DefaultMaxNamespaces.
+	MaxNamespaces int
 }
 
 // Validate reports problems of c.
@@ -35,21 +44,28 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 0 {
 		return fmt.Errorf("private: max bytes %d is negative", c.MaxBytes)
 	}
+	if c.MaxNamespaces < 0 {
+		return fmt.Errorf("private: max namespaces %d is negative", c.MaxNamespaces)
+	}
 	return nil
 }
 
 // Service answers private storage requests. It is safe for concurrent
 // use.
 type Service struct {
-	max   int
-	store storage.Private
+	max    int
+	spaces int
+	store  privateStore
 }
 
 // New registers the private storage handler for accounts in mux.
-func New(cfg Config, store storage.Private, mux *iq.Mux) *Service {
-	s := &Service{max: cfg.MaxBytes, store: store}
+func New(cfg Config, store privateStore, mux *iq.Mux) *Service {
+	s := &Service{max: cfg.MaxBytes, spaces: cfg.MaxNamespaces, store: store}
 	if s.max == 0 {
 		s.max = DefaultMaxBytes
+	}
+	if s.spaces == 0 {
+		s.spaces = DefaultMaxNamespaces
 	}
 	mux.Handle(iq.Account, NS, s.handle)
 	return s
@@ -114,12 +130,35 @@ func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element
 			return nil, stanza.E(stanza.NotAcceptable).WithText(fmt.Sprintf("the data of %s is larger than %d bytes", ns, s.max))
 		}
 	}
+	stored, err := s.store.Namespaces(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	n := len(stored)
+	for _, ns := range spaces {
+		if !slices.Contains(stored, ns) {
+			n++
+		}
+	}
+	if n > s.spaces {
+		// Two concurrent sets of new namespaces may pass this check
+		// together; the bound is the number of an account's sessions
+		// above the limit, which keeps it a bound.
+		return nil, stanza.E(stanza.NotAcceptable).WithText(fmt.Sprintf("an account may store data in at most %d namespaces", s.spaces))
+	}
 	for i, ns := range spaces {
 		if err := s.store.Put(ctx, user, ns, data[i]); err != nil {
 			return nil, err
 		}
 	}
 	return nil, nil
+}
+
+// privateStore is what the service needs of storage.Private.
+type privateStore interface {
+	Get(ctx context.Context, user, namespace string) (string, error)
+	Put(ctx context.Context, user, namespace, xml string) error
+	Namespaces(ctx context.Context, user string) ([]string, error)
 }
 
 // get returns the stored data of namespace ns. With nothing stored, the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,22 @@ func (s *memPrivate) Put(_ context.Context, user, ns, xml string) error {
 	}
 	s.m[[2]string{user, ns}] = xml
 	return nil
+}
+
+func (s *memPrivate) Namespaces(_ context.Context, user string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []string
+	for k := range s.m {
+		if k[0] == user {
+			out = append(out, k[1])
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func mustJID(s string) jid.JID {
@@ -134,6 +151,15 @@ func TestPrivate(t *testing.T) {
 			{typ: "get", from: hamletR, children: []*xmlel.Element{xmlel.New("exodus:prefs", "exodus")},
 				want: q(`<exodus xmlns='exodus:prefs'/>`)},
 		}},
+		{"too many namespaces", []step{
+			{typ: "set", from: hamletR, children: []*xmlel.Element{xmlel.New("a:1", "x"), xmlel.New("a:2", "x")}},
+			{typ: "set", from: hamletR, children: []*xmlel.Element{xmlel.New("a:3", "x")}},
+			{typ: "set", from: hamletR, children: []*xmlel.Element{xmlel.New("a:4", "x")}, cond: stanza.NotAcceptable},
+			{typ: "set", from: hamletR, children: []*xmlel.Element{xmlel.New("a:1", "y"), xmlel.New("a:5", "x")}, cond: stanza.NotAcceptable},
+			// Replacing what is there is still allowed.
+			{typ: "set", from: hamletR, children: []*xmlel.Element{xmlel.New("a:1", "y"), xmlel.New("a:3", "y")}},
+			{typ: "get", from: hamletR, children: []*xmlel.Element{xmlel.New("a:4", "x")}, want: q(`<x xmlns='a:4'/>`)},
+		}},
 		{"too large", []step{
 			{typ: "set", from: hamletR, children: []*xmlel.Element{prefs(strings.Repeat("x", 300))}, cond: stanza.NotAcceptable},
 		}},
@@ -141,7 +167,7 @@ func TestPrivate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mux := iq.NewMux(slog.New(slog.DiscardHandler))
-			New(Config{MaxBytes: 256}, &memPrivate{m: map[[2]string]string{}}, mux)
+			New(Config{MaxBytes: 256, MaxNamespaces: 3}, &memPrivate{m: map[[2]string]string{}}, mux)
 			for i, s := range tc.steps {
 				resp := mux.Serve(context.Background(), iq.Account, request(s.typ, s.from, hamlet, s.children...))
 				if s.cond != "" {

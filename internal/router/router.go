@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
@@ -48,6 +49,7 @@ type Resource struct {
 	Interested bool           // requested the roster (RFC 6121 §1.3)
 	Blocklist  bool           // requested the blocklist (XEP-0191 §3.2)
 	Presence   *xmlel.Element // last available presence broadcast, or nil
+	Since      time.Time      // when it last became available
 }
 
 // ErrConflict is returned by Bind when the resource is taken and the policy
@@ -279,6 +281,9 @@ func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int
 		return false, 0
 	}
 	wasAvailable, oldPriority = res.Available, res.Priority
+	if presence != nil && !res.Available {
+		res.Since = time.Now()
+	}
 	res.Available = presence != nil
 	res.Presence = presence
 	res.Priority = priority

@@ -49,7 +49,7 @@ func (s *Server) services(mux *iq.Mux, store storage.Store, up *upload.Service) 
 	ping.New(mux)
 	version.New(mux, Version, version.Config{Hide: cfg.HideVersion}, nil)
 	vcard.New(vcard.Config{MaxBytes: cfg.Limits.VCardBytes}, store.VCards(), mux)
-	private.New(private.Config{}, store.Private(), mux)
+	private.New(private.Config{MaxBytes: cfg.Limits.PrivateBytes, MaxNamespaces: cfg.Limits.PrivateNamespaces}, store.Private(), mux)
 	policy := func(host string) register.Policy {
 		h, ok := cfg.Host(host)
 		if !ok {

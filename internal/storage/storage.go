@@ -185,6 +185,8 @@ type Private interface {
 	Get(ctx context.Context, user, namespace string) (string, error)
 	// Put replaces the XML of one namespace.
 	Put(ctx context.Context, user, namespace, xml string) error
+	// Namespaces lists the namespaces the user stored XML in, sorted.
+	Namespaces(ctx context.Context, user string) ([]string, error)
 }
 
 // Blocklist stores the JIDs each user blocks (XEP-0191).

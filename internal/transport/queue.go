@@ -28,14 +28,24 @@ type Queue struct {
 	spare   []byte
 	closing bool
 	started bool
-	wake    chan struct{}
-	done    chan struct{}
+	// Positions in the sequence of bytes ever queued, so that a caller
+	// can tell whether what it queued left (see AppendEnd, Written):
+	// appended is its end, head is where out starts (head+len(out) ==
+	// appended), written is the end of what was handed to the
+	// connection, and cut, when not negative, where CloseWith dropped
+	// what was pending: nothing from there on counts as written.
+	appended int64
+	head     int64
+	written  int64
+	cut      int64
+	wake     chan struct{}
+	done     chan struct{}
 }
 
 // NewQueue returns a queue writing to c that holds at most limit bytes
 // (limit <= 0: unbounded).
 func NewQueue(c net.Conn, limit int) *Queue {
-	return &Queue{conn: c, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &Queue{conn: c, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{}), cut: -1}
 }
 
 // SetConn switches the connection, after a TLS handshake. Only before
@@ -50,12 +60,23 @@ func (q *Queue) SetConn(c net.Conn) {
 // It reports false when the queue is closing, and over when the queue now
 // holds more than its limit: the caller decides what a slow reader gets.
 func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
+	_, ok, over = q.AppendEnd(f)
+	return ok, over
+}
+
+// AppendEnd is Append that also returns where what f appended ends in
+// the count of bytes ever queued: it has left for the peer once Written
+// reaches end.
+func (q *Queue) AppendEnd(f func([]byte) []byte) (end int64, ok, over bool) {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
-		return false, false
+		return 0, false, false
 	}
+	n := len(q.out)
 	q.out = f(q.out)
+	q.appended += int64(len(q.out) - n)
+	end = q.appended
 	over = q.limit > 0 && len(q.out) > q.limit
 	started := q.started
 	q.mu.Unlock()
@@ -64,7 +85,34 @@ func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
 	} else {
 		q.flushDirect()
 	}
-	return true, over
+	return end, true, over
+}
+
+// Written returns the number of bytes ever handed to the connection (the
+// kernel's buffer, not yet the peer). Bytes dropped by CloseWith or by a
+// failed write never count.
+func (q *Queue) Written() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.written
+}
+
+// take removes what is queued for writing and returns it with its
+// position. q.mu is held.
+func (q *Queue) take() (b []byte, at int64) {
+	b, at = q.out, q.head
+	q.head += int64(len(b))
+	return b, at
+}
+
+// wrote records that n bytes from position at were handed to the
+// connection. q.mu is held.
+func (q *Queue) wrote(at int64, n int) {
+	end := at + int64(n)
+	if q.cut >= 0 {
+		end = min(end, q.cut)
+	}
+	q.written = max(q.written, end)
 }
 
 // CloseWith ends the stream: whatever is queued and not written is
@@ -77,11 +125,13 @@ func (q *Queue) CloseWith(final []byte, keepPending bool) {
 		q.mu.Unlock()
 		return
 	}
-	if keepPending {
-		q.out = append(q.out, final...)
-	} else {
-		q.out = append(q.out[:0], final...)
+	if !keepPending {
+		q.cut = q.head
+		q.head = q.appended
+		q.out = q.out[:0]
 	}
+	q.out = append(q.out, final...)
+	q.appended += int64(len(final))
 	q.closing = true
 	started := q.started
 	q.mu.Unlock()
@@ -117,6 +167,14 @@ func (q *Queue) Finish(wait time.Duration) {
 		q.flushDirect()
 	}
 	q.conn.Close()
+	if started {
+		// A write blocked on a peer that does not read fails now; wait
+		// for the writer to count what it did write.
+		select {
+		case <-q.done:
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (q *Queue) signal() {
@@ -129,13 +187,16 @@ func (q *Queue) signal() {
 // flushDirect writes what is queued from the calling goroutine.
 func (q *Queue) flushDirect() {
 	q.mu.Lock()
-	b := q.out
+	b, at := q.take()
 	q.out = q.out[:0]
 	c := q.conn
 	q.mu.Unlock()
 	if len(b) > 0 {
 		_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
-		_, _ = c.Write(b) // a failed write surfaces as a read error
+		n, _ := c.Write(b) // a failed write surfaces as a read error
+		q.mu.Lock()
+		q.wrote(at, n)
+		q.mu.Unlock()
 	}
 }
 
@@ -157,7 +218,7 @@ func (q *Queue) write() {
 	for {
 		<-q.wake
 		q.mu.Lock()
-		b := q.out
+		b, at := q.take()
 		q.out = q.spare[:0]
 		q.spare = nil
 		closing := q.closing
@@ -165,14 +226,18 @@ func (q *Queue) write() {
 		q.mu.Unlock()
 		if len(b) > 0 {
 			_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
-			if _, err := c.Write(b); err != nil {
-				q.mu.Lock()
+			n, err := c.Write(b)
+			q.mu.Lock()
+			q.wrote(at, n)
+			if err != nil {
 				q.closing = true
+				q.head = q.appended
 				q.out = nil
 				q.mu.Unlock()
 				c.Close()
 				return
 			}
+			q.mu.Unlock()
 		}
 		if closing {
 			c.Close()

@@ -66,9 +66,10 @@ var tiers = map[string]int{
 	"internal/upload":      2,
 	"internal/webclient":   2,
 	// Tier 3: wiring.
-	"internal/config": 3,
-	"internal/server": 3,
-	"cmd/samtal":      4,
+	"internal/config":   3,
+	"internal/server":   3,
+	"internal/userdata": 3,
+	"cmd/samtal":        4,
 }
 
 // tier0Forbidden is what tier 0 may not import from the standard library: it

@@ -102,6 +102,7 @@ type Options struct {
 	Domain       string // the host's domain; default localhost
 	Cert, Key    string // the host's certificate files; default self-signed
 	CAFile       string // the CA clients trust; default the self-signed certificate
+	LogLevel     string // "debug" unless set
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -116,12 +117,15 @@ func StartServer(t *testing.T, o Options) *Server {
 	if o.Registration == "" {
 		o.Registration = "closed"
 	}
+	if o.LogLevel == "" {
+		o.LogLevel = "debug"
+	}
 	if !strings.Contains(o.Limits, "auth_timeout") {
 		o.Limits = "auth_timeout = \"10s\"\n" + o.Limits
 	}
 	cfg := fmt.Sprintf(`data_dir = %q
 registration = %q
-log_level = "debug"
+log_level = %q
 %s
 [listen]
 c2s = [%q]
@@ -156,7 +160,7 @@ listen = [%q]
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
+`, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {

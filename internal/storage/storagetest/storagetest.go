@@ -650,6 +650,15 @@ var privateTests = []subtest{
 		}
 		_, err = s.Private().Get(ctx, bob, ns1)
 		wantErr(t, "Get of another user", err, storage.ErrNotFound)
+		got, err := s.Private().Namespaces(ctx, alice)
+		wantErr(t, "Namespaces", err, nil)
+		if want := []string{ns2, ns1}; !slices.Equal(got, want) {
+			t.Errorf("Namespaces = %q, want %q", got, want)
+		}
+		got, err = s.Private().Namespaces(ctx, bob)
+		if err != nil || len(got) != 0 {
+			t.Errorf("Namespaces of a user with none = %q, %v", got, err)
+		}
 	}},
 }
 

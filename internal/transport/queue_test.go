@@ -1,0 +1,119 @@
+package transport
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gateConn is a connection whose writes wait until the test lets them
+// through, as a peer that does not read.
+type gateConn struct {
+	net.Conn
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	open   chan struct{} // closed: writes go through
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newGateConn() *gateConn {
+	return &gateConn{open: make(chan struct{}), closed: make(chan struct{})}
+}
+
+func (c *gateConn) Write(b []byte) (int, error) {
+	select {
+	case <-c.open:
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(b)
+}
+
+func (c *gateConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *gateConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (c *gateConn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func appendStr(q *Queue, s string) (int64, bool, bool) {
+	return q.AppendEnd(func(b []byte) []byte { return append(b, s...) })
+}
+
+func waitWritten(t *testing.T, q *Queue, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for q.Written() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Written() = %d, want %d", q.Written(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestQueueWrittenAndCut checks the positions that tell a caller whether
+// what it queued left: bytes dropped when a slow reader's queue is cut
+// never count as written, even though the stream error after them is
+// written.
+func TestQueueWrittenAndCut(t *testing.T) {
+	c := newGateConn()
+	q := NewQueue(c, 10)
+	q.Start()
+	close(c.open)
+	end, ok, over := appendStr(q, "<a/>")
+	if end != 4 || !ok || over {
+		t.Fatalf("AppendEnd = %d, %v, %v, want 4, true, false", end, ok, over)
+	}
+	waitWritten(t, q, 4)
+
+	// A peer that stops reading: the writer blocks on what it took.
+	c2 := newGateConn()
+	q2 := NewQueue(c2, 10)
+	q2.Start()
+	e1, _, _ := appendStr(q2, "<one/>")    // the writer takes it and blocks
+	time.Sleep(20 * time.Millisecond)      // let the writer take it
+	e2, _, over := appendStr(q2, "<two/>") // pending
+	e3, _, over3 := appendStr(q2, "<three/>")
+	if over || !over3 {
+		t.Fatalf("over = %v, %v, want false, true", over, over3)
+	}
+	q2.CloseWith([]byte("<error/>"), false)
+	if _, ok, _ := appendStr(q2, "<late/>"); ok {
+		t.Error("AppendEnd on a closing queue reported ok")
+	}
+	close(c2.open)
+	q2.Finish(time.Second)
+	if got := c2.String(); got != "<one/><error/>" {
+		t.Errorf("peer read %q, want <one/><error/>", got)
+	}
+	w := q2.Written()
+	if w < e1 || w >= e2 || w >= e3 {
+		t.Errorf("Written() = %d with ends %d, %d, %d: want the first written and the others not", w, e1, e2, e3)
+	}
+}
+
+// TestQueueFailedWrite checks that what a failed write did not hand over
+// does not count as written.
+func TestQueueFailedWrite(t *testing.T) {
+	c := newGateConn()
+	q := NewQueue(c, 0)
+	q.Start()
+	end, _, _ := appendStr(q, "<lost/>")
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	q.Finish(time.Second)
+	if w := q.Written(); w >= end {
+		t.Errorf("Written() = %d after a failed write, want < %d", w, end)
+	}
+}
