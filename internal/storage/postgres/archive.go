@@ -41,6 +41,8 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 	return m, nil
 }
 
+const sqlArchiveColumns = "seq, id, stored, with_bare, with_resource, stanza"
+
 func (a archive) Query(ctx context.Context, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	defer a.s.done("archive.query", time.Now())
 	var page storage.ArchivePage
@@ -115,13 +117,8 @@ func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.Ar
 	}
 
 	limit := max(q.Max, 0) + 1
-	order := "ASC"
-	if q.Backward {
-		order = "DESC"
-	}
-	where, args := c.sql(cur.lo, cur.hi, limit)
-	rows, err := tx.Query(ctx, "SELECT seq, id, stored, with_bare, with_resource, stanza FROM archive WHERE "+
-		where+" ORDER BY seq "+order+" LIMIT "+c.next(), args...)
+	query, args := t.pageSQL(sqlArchiveColumns, c, cur.lo, cur.hi, q.Backward, limit)
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return page, err
 	}
@@ -200,7 +197,11 @@ func (a archive) Bounds(ctx context.Context, user string) (first, last storage.A
 const deleteBatch = 5000
 
 // deleteBatches runs a DELETE of at most deleteBatch rows (its last
-// argument) until it deletes fewer, each in its own transaction.
+// argument) until it deletes fewer, each in its own transaction. The
+// deletes find their rows by ctid, which the subquery read from an index:
+// a join back on the key would have the planner scan the table. A row
+// that an update moved meanwhile (a tombstone replacing a room message)
+// is left for the next run.
 func (s *Store) deleteBatches(ctx context.Context, query string, args ...any) (int64, error) {
 	var total int64
 	for {
@@ -218,14 +219,14 @@ func (s *Store) deleteBatches(ctx context.Context, query string, args ...any) (i
 func (a archive) DeleteAll(ctx context.Context, user string) (int64, error) {
 	defer a.s.done("archive.deleteall", time.Now())
 	n, err := a.s.deleteBatches(ctx,
-		"DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE account = $1 ORDER BY seq LIMIT $2)", user)
+		"DELETE FROM archive WHERE ctid = ANY (ARRAY (SELECT ctid FROM archive WHERE account = $1 LIMIT $2))", user)
 	return n, wrapErr("archive delete", err)
 }
 
 func (a archive) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer a.s.done("archive.expire", time.Now())
 	n, err := a.s.deleteBatches(ctx,
-		"DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE stored < $1 ORDER BY stored LIMIT $2)", roundUp(before))
+		"DELETE FROM archive WHERE ctid = ANY (ARRAY (SELECT ctid FROM archive WHERE stored < $1 ORDER BY stored LIMIT $2))", roundUp(before))
 	return n, wrapErr("archive expire", err)
 }
 

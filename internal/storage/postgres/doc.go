@@ -26,7 +26,10 @@
 // so deleting the account row removes everything of the user in one
 // statement, and a write for a user who has no account fails the foreign
 // key (storage.ErrNotFound). A table added for a new area only needs the
-// same clause; TestSchemaCascade checks every table.
+// same clause; TestSchemaCascade checks every table. Rooms, their
+// affiliations and their archives belong to no account (they outlive
+// their owners; Rooms.RemoveJID removes a deleted user's affiliations),
+// and deleting a room's row removes the rest of the room.
 //
 // Names and addresses are text COLLATE "C", so that they sort in byte
 // order, as the contract wants, whatever the database's default
@@ -47,11 +50,22 @@
 //     it follows did not see.
 //   - Roster.Put and Roster.Delete change the item and the roster version
 //     in one statement after the lock: versions follow commit order.
-//   - Pubsub.CreateNode with a limit, FastTokens.Put.
+//   - Pubsub.CreateNode with a limit, FastTokens.Put, Push.Enable with a
+//     limit, Archive.SetPrefs.
+//   - Archive.Append inserts with a seq from a sequence and the greater
+//     of the node's clock and the archive's last stored time: appends for
+//     one user queue at the lock, so within one archive seq order is
+//     commit order and stored never decreases with seq, even when the
+//     nodes' clocks disagree. A query then maps Start and End to a seq
+//     range with one step of the (account, stored, seq) index, and pages
+//     walk the primary key (account, seq) (TestArchiveQueryPlans EXPLAINs
+//     every statement of a query on a filled database).
+//   - RoomArchive.Append does the same under the lock of the room's row
+//     in rooms, the only row it locks.
 //
 // The lock and the statement go to the server in one batch (one round
 // trip, one implicit transaction) on the hot paths (Offline.Push,
-// Roster.Put and Delete). Taking the account's lock before any other row
+// Roster.Put and Delete, Archive.Append, RoomArchive.Append). Taking the account's lock before any other row
 // of the user keeps writes from deadlocking. Pubsub.Publish locks its
 // node's row the same way, so items are numbered in publication order.
 // Invites.Use and FastTokens.Use are single conditional statements: a

@@ -240,7 +240,7 @@ func (a roomArchive) Last(ctx context.Context, room string, n int) ([]storage.Ro
 func (a roomArchive) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer a.s.done("roomarchive.expire", time.Now())
 	n, err := a.s.deleteBatches(ctx,
-		"DELETE FROM room_archive WHERE seq IN (SELECT seq FROM room_archive WHERE stored < $1 ORDER BY stored LIMIT $2)", roundUp(before))
+		"DELETE FROM room_archive WHERE ctid = ANY (ARRAY (SELECT ctid FROM room_archive WHERE stored < $1 ORDER BY stored LIMIT $2))", roundUp(before))
 	return n, wrapErr("room archive expire", err)
 }
 
@@ -319,18 +319,13 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 		}
 		cur.before(seq)
 	}
-	order := "ASC"
-	if q.Backward {
-		order = "DESC"
-	}
 	var (
 		msgs []storage.RoomMessage
 		seqs []int64
 	)
 	if q.Max > 0 {
-		where, args := c.sql(cur.lo, cur.hi, q.Max+1)
-		rows, err := tx.Query(ctx, "SELECT "+sqlRoomMessageColumns+" FROM room_archive WHERE "+where+
-			" ORDER BY seq "+order+" LIMIT "+c.next(), args...)
+		query, args := t.pageSQL(sqlRoomMessageColumns, c, cur.lo, cur.hi, q.Backward, q.Max+1)
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return page, err
 		}

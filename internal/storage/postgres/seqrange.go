@@ -102,8 +102,7 @@ func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, e
 	if !start.IsZero() {
 		t := roundUp(start)
 		var seq int64
-		err := tx.QueryRow(ctx, "SELECT seq FROM "+a.table+" WHERE "+a.key+" = $1 AND stored >= $2 ORDER BY stored, seq LIMIT 1",
-			key, t).Scan(&seq)
+		err := tx.QueryRow(ctx, a.firstSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			r.empty()
@@ -117,8 +116,7 @@ func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, e
 	if !end.IsZero() {
 		t := micro(end)
 		var seq int64
-		err := tx.QueryRow(ctx, "SELECT seq FROM "+a.table+" WHERE "+a.key+" = $1 AND stored <= $2 ORDER BY stored DESC, seq DESC LIMIT 1",
-			key, t).Scan(&seq)
+		err := tx.QueryRow(ctx, a.lastSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			r.empty()
@@ -132,13 +130,41 @@ func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, e
 	return nil
 }
 
+// firstSQL finds the first message of an archive stored at or after a
+// time; lastSQL the last one stored at or before a time.
+func (a archiveTable) firstSQL() string {
+	return "SELECT seq FROM " + a.table + " WHERE " + a.key + " = $1 AND stored >= $2 ORDER BY stored, seq LIMIT 1"
+}
+
+func (a archiveTable) lastSQL() string {
+	return "SELECT seq FROM " + a.table + " WHERE " + a.key + " = $1 AND stored <= $2 ORDER BY stored DESC, seq DESC LIMIT 1"
+}
+
+// pageSQL selects the columns of the first limit rows that match c in
+// (lo, hi), in seq order, backward or not.
+func (a archiveTable) pageSQL(cols string, c *conds, lo, hi int64, backward bool, limit int) (string, []any) {
+	order := "ASC"
+	if backward {
+		order = "DESC"
+	}
+	where, args := c.sql(lo, hi, limit)
+	return "SELECT " + cols + " FROM " + a.table + " WHERE " + where + " ORDER BY seq " + order + " LIMIT " + c.next(), args
+}
+
+// countSQL counts the rows that match c in (lo, hi), up to limit, in
+// whatever order an index gives them.
+func (a archiveTable) countSQL(c *conds, lo, hi int64, limit int) (string, []any) {
+	where, args := c.sql(lo, hi, limit)
+	return "SELECT count(*) FROM (SELECT 1 FROM " + a.table + " WHERE " + where +
+		" LIMIT " + c.next() + ") AS s", args
+}
+
 // count counts the rows that match c in (lo, hi), up to limit+1: a count
 // costs a scan of what it counts. It returns -1 above limit.
 func (a archiveTable) count(ctx context.Context, tx pgx.Tx, c *conds, lo, hi int64, limit int) (int, error) {
-	where, args := c.sql(lo, hi, limit+1)
+	query, args := a.countSQL(c, lo, hi, limit+1)
 	var n int
-	err := tx.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+a.table+" WHERE "+where+
-		" ORDER BY seq LIMIT "+c.next()+") AS s", args...).Scan(&n)
+	err := tx.QueryRow(ctx, query, args...).Scan(&n)
 	if n > limit {
 		n = -1
 	}

@@ -10,20 +10,25 @@
 -- decreases with seq within one archive (Append clamps it under the same
 -- lock), so that a time maps to a position in the archive. with_bare and
 -- with_resource are the other party of the message.
+--
+-- The primary key is (account, seq), not seq: an index on seq alone
+-- would tempt the planner to walk every archive in seq order, filtering
+-- on the account, which costs the whole table for a quiet user.
 CREATE TABLE archive (
-	seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	seq           bigint GENERATED ALWAYS AS IDENTITY,
 	account       text COLLATE "C" NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,
 	id            text COLLATE "C" NOT NULL,
 	stored        timestamptz      NOT NULL,
 	with_bare     text COLLATE "C" NOT NULL,
 	with_resource text COLLATE "C" NOT NULL,
 	stanza        text             NOT NULL,
+	PRIMARY KEY (account, seq),
 	UNIQUE (account, id)
 );
 
--- Pages of one archive, in order; of one conversation; a time to a
--- position in one archive; and retention, oldest first across archives.
-CREATE INDEX archive_account ON archive (account, seq);
+-- Besides the primary key, which pages one archive in order: pages of
+-- one conversation; a time to a position in one archive; and retention,
+-- oldest first across archives.
 CREATE INDEX archive_with ON archive (account, with_bare, seq);
 CREATE INDEX archive_account_stored ON archive (account, stored, seq);
 CREATE INDEX archive_stored ON archive (stored);

@@ -35,18 +35,19 @@ CREATE INDEX room_affiliations_jid ON room_affiliations (jid, affiliation);
 -- reused. RoomArchive.Append inserts while it holds the lock on the
 -- room's row, so within one room seq order is commit order, and stored
 -- (clamped under the same lock) never decreases with seq. id is the
--- stanza-id clients see, random and unique per room.
+-- stanza-id clients see, random and unique per room. The primary key is
+-- (room, seq), as the archive's is (account, seq).
 CREATE TABLE room_archive (
-	seq    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	seq    bigint GENERATED ALWAYS AS IDENTITY,
 	room   text COLLATE "C" NOT NULL REFERENCES rooms (jid) ON DELETE CASCADE,
 	id     text COLLATE "C" NOT NULL,
 	stored timestamptz      NOT NULL,
 	nick   text COLLATE "C" NOT NULL,
 	sender text COLLATE "C" NOT NULL,
 	stanza text             NOT NULL,
+	PRIMARY KEY (room, seq),
 	UNIQUE (room, id)
 );
 
-CREATE INDEX room_archive_room ON room_archive (room, seq);
 CREATE INDEX room_archive_room_stored ON room_archive (room, stored, seq);
 CREATE INDEX room_archive_stored ON room_archive (stored);
