@@ -6,7 +6,8 @@
 # the federation peers Prosody (with lua-unbound, so that it can ask the
 # test's DNS responder) and ejabberd; Chromium for the browser tests of the
 # web client (driven by playwright-core, which scripts/webclient.sh installs
-# from web/package-lock.json), and npm. Their system services are never
+# from web/package-lock.json), and npm; and PostgreSQL, whose tests start a
+# server of their own (internal/storage/postgres/pgtest). Their system services are never
 # used: the tests run them as their own processes, on loopback.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
 /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing+=(python3-aiohttp)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
@@ -28,6 +30,12 @@ echo "deps: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO="sudo"
+fi
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+	# The tests need the programs, not the system's own cluster and
+	# service, which the package would otherwise create and start.
+	$SUDO mkdir -p /etc/postgresql-common
+	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
@@ -40,7 +48,9 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	cleanup="/usr/sbin/policy-rc.d"
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# confold: keep the createcluster.conf written above.
+$SUDO apt-get install -y -qq --no-install-recommends \
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
 if [ -n "$cleanup" ]; then
 	$SUDO rm -f "$cleanup"
 fi

@@ -49,22 +49,3 @@ INSERT INTO private_xml (account, namespace, xml) VALUES (?, ?, ?)
 ON CONFLICT (account, namespace) DO UPDATE SET xml = excluded.xml`, user, namespace, xml)
 	return wrapErr("private put", err)
 }
-
-func (p private) Namespaces(ctx context.Context, user string) ([]string, error) {
-	defer p.s.done("private.namespaces", time.Now())
-	rows, err := p.s.r.QueryContext(ctx,
-		"SELECT namespace FROM private_xml WHERE account = ? ORDER BY namespace", user)
-	if err != nil {
-		return nil, wrapErr("private namespaces", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var ns string
-		if err := rows.Scan(&ns); err != nil {
-			return nil, wrapErr("private namespaces", err)
-		}
-		out = append(out, ns)
-	}
-	return out, wrapErr("private namespaces", rows.Err())
-}
