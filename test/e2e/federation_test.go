@@ -148,6 +148,9 @@ func startFederating(t *testing.T, d *testDNS, domain string, ca, trust *pki, po
 	cert, key := ca.issue(t, domain)
 	port, tlsPort := freePort(t), freePort(t)
 	d.add(domain, port, tlsPort)
+	// The group chat service (conference.<domain>) is reached through
+	// records of its own, as an operator publishes them.
+	d.add("conference."+domain, port, tlsPort)
 	s := StartServer(t, Options{
 		Domain: domain, Cert: cert, Key: key, CAFile: ca.CA,
 		Top:    "sasl_channel_binding = false",
@@ -181,6 +184,27 @@ func federate(t *testing.T, a, b, password, register string, more ...string) {
 	}
 }
 
+// federateFeatures runs the slixmpp scenario of what federates beyond
+// messages (PEP notifications, the archive of a federated conversation,
+// group chat rooms joined from the other server) between local, a samtal
+// account whose archive is checked, and remote; each "jid,c2s-port,ca-file".
+func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string) {
+	t.Helper()
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
+		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
+	if os.Getenv("SAMTAL_E2E_DEBUG") != "" {
+		cmd.Args = append(cmd.Args, "--debug")
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("slixmpp federation features:\n%s", out)
+	if err != nil || !bytes.Contains(out, []byte("PASS federation features")) {
+		t.Fatalf("federation features scenario failed: %v", err)
+	}
+}
+
 func account(jid string, c2sPort int, ca string) string {
 	return fmt.Sprintf("%s,%d,%s", jid, c2sPort, ca)
 }
@@ -201,6 +225,10 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("alice", pw)
 	b.AddUser("bob", pw)
 	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), ca.CA), account("bob@b.samtal.example", c2sPort(b.Server), ca.CA), pw, "none")
+	a.AddUser("anna", pw)
+	b.AddUser("bert", pw)
+	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none")
 	// Each publishes its direct TLS port first (XEP-0368).
 	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
 		t.Error("a did not connect to b with direct TLS")
@@ -272,6 +300,10 @@ func TestFederationProsody(t *testing.T) {
 	t.Run("samtal-first", func(t *testing.T) {
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
 	})
+	t.Run("features", func(t *testing.T) {
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
+			"conference.samtal.example", "conference.prosody.example", pw, "remote")
+	})
 	if authCount(t, s.Server, "in", "external") == 0 {
 		t.Error("Prosody did not authenticate to samtal with SASL EXTERNAL")
 	}
@@ -327,6 +359,10 @@ func TestFederationEjabberd(t *testing.T) {
 	})
 	t.Run("ejabberd-first", func(t *testing.T) {
 		federate(t, account("ed@ejabberd.example", e.C2S, e.CA), account("sara@samtal.example", c2sPort(s.Server), ca.CA), pw, "a")
+	})
+	t.Run("features", func(t *testing.T) {
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
+			"conference.samtal.example", "conference.ejabberd.example", pw, "remote")
 	})
 	if authCount(t, s.Server, "in", "external") == 0 || authCount(t, s.Server, "out", "external") == 0 {
 		t.Error("samtal and ejabberd did not authenticate each other with SASL EXTERNAL")

@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""What federates beyond messages, driven with slixmpp: one client on a
+samtal (--local) and one on another server (--remote). Exits 0 and prints
+PASS on success, raises otherwise.
+
+    federation_features.py --local JID,PORT,CA --remote JID,PORT,CA --password PW
+        --local-muc SERVICE --remote-muc SERVICE [--register remote]
+
+Steps: both log in, announcing interest in user nicknames (XEP-0172) with
++notify in their entity capabilities (XEP-0115); they subscribe to each
+other; each publishes a nickname with PEP (XEP-0163) and the other gets
+the notification from across the servers. Chat messages go both ways;
+then the local user's archive (XEP-0313), filtered on the remote user,
+holds them in order, under the stanza-ids (XEP-0359) the received ones
+carried. Then each creates a room on its own server's group chat service
+(XEP-0045), the other joins it from the other server, and each sees the
+other's presence and message in it.
+"""
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+
+import slixmpp
+
+from federation import register, until
+
+TIMEOUT = 15
+NICK = "http://jabber.org/protocol/nick"
+MUC = "http://jabber.org/protocol/muc"
+MUC_USER = MUC + "#user"
+SID = "urn:xmpp:sid:0"
+DELAY = "urn:xmpp:delay"
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, spec, password):
+        jid, port, ca = spec.split(",")
+        super().__init__(jid, password)
+        self.port = int(port)
+        self.ca_certs = ca
+        self.chats = asyncio.Queue()
+        self.gc = asyncio.Queue()
+        self.pres = asyncio.Queue()
+        self.nicks = asyncio.Queue()
+        self.available = set()
+        self.auto_authorize = True
+        self.auto_subscribe = True
+        for p in ("xep_0004", "xep_0030", "xep_0045", "xep_0059", "xep_0060", "xep_0115",
+                  "xep_0163", "xep_0199", "xep_0313", "xep_0359"):
+            self.register_plugin(p)
+        self.add_event_handler("message", self._message)
+        self.add_event_handler("groupchat_message", lambda m: self.gc.put_nowait(m))
+        self.add_event_handler("groupchat_presence", lambda p: self.pres.put_nowait(p))
+        self.add_event_handler("pubsub_publish", self._event)
+        self.add_event_handler("presence_available", lambda p: self.available.add(p["from"].bare))
+        self.add_event_handler("session_start", self._start)
+
+    def _message(self, m):
+        if m["type"] in ("chat", "error") and m.xml.find("{urn:xmpp:mam:2}result") is None:
+            self.chats.put_nowait(m)
+
+    def _event(self, m):
+        # slixmpp calls this once per item while it iterates over the
+        # items, whose iteration state a nested loop would reset: read
+        # the XML.
+        ev = "{http://jabber.org/protocol/pubsub#event}"
+        for items in m.xml.findall(f"{ev}event/{ev}items[@node='{NICK}']"):
+            for el in items.findall(f"{ev}item/{{{NICK}}}nick"):
+                self.nicks.put_nowait((m["from"].bare, el.text))
+
+    async def _start(self, _):
+        # XEP-0163 §4.3: the +notify feature in the capabilities of the
+        # first presence asks for the contacts' nicknames.
+        self["xep_0030"].add_feature(NICK + "+notify")
+        await self["xep_0115"].update_caps(broadcast=False)
+        await self.get_roster()
+        self.send_presence()
+
+    async def online(self):
+        self.connect(address=("127.0.0.1", self.port))
+        await self.wait_until("session_start", TIMEOUT)
+        await asyncio.sleep(0.2)
+        return self
+
+    async def chat(self, frm, body):
+        while True:
+            m = await asyncio.wait_for(self.chats.get(), TIMEOUT)
+            assert m["type"] != "error", "message came back: %s" % m
+            if m["from"].bare == frm and m["body"] == body:
+                return m
+
+    async def nick_of(self, frm, nick):
+        while True:
+            got = await asyncio.wait_for(self.nicks.get(), TIMEOUT)
+            if got == (frm, nick):
+                return
+
+    async def occupant(self, occupant_jid):
+        while True:
+            p = await asyncio.wait_for(self.pres.get(), TIMEOUT)
+            if str(p["from"]) == occupant_jid and p["type"] != "unavailable":
+                return p
+
+    async def groupchat(self, room, body):
+        while True:
+            m = await asyncio.wait_for(self.gc.get(), TIMEOUT)
+            if m["from"].bare == room and m["body"] == body and m.xml.find(f"{{{DELAY}}}delay") is None:
+                return m
+
+    async def publish_nick(self, nick):
+        el = ET.Element(f"{{{NICK}}}nick")
+        el.text = nick
+        await self["xep_0060"].publish(None, NICK, id="current", payload=el, timeout=TIMEOUT)
+
+    async def create_room(self, room, nick):
+        """Join a new room and make it an instant room (XEP-0045
+        §10.1.2) so that others may enter."""
+        pres, _, _, _ = await self["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=TIMEOUT)
+        codes = [s.get("code") for s in pres.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
+        if "201" in codes:
+            iq = self.Iq(stype="set")
+            iq["to"] = room
+            q = ET.SubElement(iq.xml, f"{{{MUC}#owner}}query")
+            ET.SubElement(q, "{jabber:x:data}x", type="submit")
+            await iq.send(timeout=TIMEOUT)
+        print("ok: %s made room %s" % (self.boundjid.bare, room), flush=True)
+
+
+def stanza_id(m, by):
+    for el in m.xml.findall(f"{{{SID}}}stanza-id"):
+        if el.get("by") == by:
+            return el.get("id")
+    return None
+
+
+async def room_talk(owner, guest, room):
+    """owner creates room, guest joins from the other server; each sees
+    the other and the other's message."""
+    await owner.create_room(room, "owner")
+    await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
+    print("ok: %s joined %s" % (guest.boundjid.bare, room), flush=True)
+    await owner.occupant(room + "/guest")
+    print("ok: the owner sees the guest in %s" % room, flush=True)
+    # The guest got the owner's presence before its own (XEP-0045 §7.2.3).
+    await guest.occupant(room + "/owner")
+    print("ok: the guest sees the owner in %s" % room, flush=True)
+    for frm, body in ((owner, "welcome to " + room), (guest, "thanks, " + room)):
+        frm.send_message(mto=room, mbody=body, mtype="groupchat")
+        for c in (owner, guest):
+            m = await c.groupchat(room, body)
+            nick = "owner" if frm is owner else "guest"
+            assert m["from"].resource == nick, m
+        print("ok: both get %r in %s" % (body, room), flush=True)
+    guest["xep_0045"].leave_muc(room, "guest")
+    owner["xep_0045"].leave_muc(room, "owner")
+
+
+async def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--local", required=True, help="the samtal account whose archive is checked")
+    p.add_argument("--remote", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--local-muc", required=True)
+    p.add_argument("--remote-muc", required=True)
+    p.add_argument("--register", choices=["remote", "none"], default="none")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
+
+    if args.register == "remote":
+        await register(args.remote, args.password)
+    a = await Client(args.local, args.password).online()
+    b = await Client(args.remote, args.password).online()
+    ab, bb = a.boundjid.bare, b.boundjid.bare
+    tag = uuid.uuid4().hex[:8]
+
+    # Subscriptions both ways (RFC 6121 §3).
+    a.send_presence_subscription(pto=bb)
+    await until(lambda: a.client_roster[bb]["subscription"] == "both" and b.client_roster[ab]["subscription"] == "both",
+                "subscriptions are mutual")
+    await until(lambda: bb in a.available and ab in b.available, "each sees the other available")
+
+    # PEP across servers (XEP-0163 §4.3): each contact's server sends the
+    # notification to the full JIDs whose capabilities ask for it.
+    await a.publish_nick("local " + tag)
+    await b.nick_of(ab, "local " + tag)
+    print("ok: the remote contact got the local user's nickname", flush=True)
+    await b.publish_nick("remote " + tag)
+    await a.nick_of(bb, "remote " + tag)
+    print("ok: the local user got the remote contact's nickname", flush=True)
+
+    # Chat both ways, then the local archive (XEP-0313 §4).
+    bodies = ["one " + tag, "two " + tag, "three " + tag]
+    a.send_message(mto=bb, mbody=bodies[0], mtype="chat")
+    await b.chat(ab, bodies[0])
+    b.send_message(mto=ab, mbody=bodies[1], mtype="chat")
+    got = await a.chat(bb, bodies[1])
+    sid = stanza_id(got, ab)
+    assert sid, "the received message carries no stanza-id by %s: %s" % (ab, got)
+    a.send_message(mto=bb, mbody=bodies[2], mtype="chat")
+    await b.chat(ab, bodies[2])
+    print("ok: three messages across", flush=True)
+    archived = []
+    async for m in a["xep_0313"].iterate(with_jid=slixmpp.JID(bb), rsm={"max": 10}, total=50):
+        fwd = m["mam_result"]["forwarded"]["stanza"]
+        archived.append((m["mam_result"]["id"], str(fwd["from"].bare), fwd["body"]))
+    mine = [x for x in archived if x[2] in bodies]
+    assert [x[2] for x in mine] == bodies, "archive of the conversation: %s" % archived
+    assert [x[1] for x in mine] == [ab, bb, ab], "senders in the archive: %s" % mine
+    assert mine[1][0] == sid, "the archived message has id %s, the live one stanza-id %s" % (mine[1][0], sid)
+    assert all(x[0] for x in mine) and len({x[0] for x in mine}) == 3, "archive ids: %s" % mine
+    print("ok: the local archive has the conversation in order, under its stanza-ids", flush=True)
+
+    # Rooms both ways (XEP-0045 §7.2).
+    await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc))
+    await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc))
+
+    a.disconnect()
+    b.disconnect()
+    print("PASS federation features", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.get_event_loop().run_until_complete(main())
+    except Exception as e:  # the test reads the output
+        import traceback
+        traceback.print_exc()
+        print("FAIL:", repr(e), flush=True)
+        sys.exit(1)
