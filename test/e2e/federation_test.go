@@ -188,13 +188,14 @@ func federate(t *testing.T, a, b, password, register string, more ...string) {
 // messages (PEP notifications, the archive of a federated conversation,
 // group chat rooms joined from the other server) between local, a samtal
 // account whose archive is checked, and remote; each "jid,c2s-port,ca-file".
-func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string) {
+func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string, more ...string) {
 	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
 		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
+	cmd.Args = append(cmd.Args, more...)
 	if os.Getenv("SAMTAL_E2E_DEBUG") != "" {
 		cmd.Args = append(cmd.Args, "--debug")
 	}
@@ -228,7 +229,7 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
-		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none")
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "--remote-samtal")
 	// Each publishes its direct TLS port first (XEP-0368).
 	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
 		t.Error("a did not connect to b with direct TLS")

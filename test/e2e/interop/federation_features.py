@@ -4,17 +4,21 @@ samtal (--local) and one on another server (--remote). Exits 0 and prints
 PASS on success, raises otherwise.
 
     federation_features.py --local JID,PORT,CA --remote JID,PORT,CA --password PW
-        --local-muc SERVICE --remote-muc SERVICE [--register remote]
+        --local-muc SERVICE --remote-muc SERVICE [--register remote] [--remote-samtal]
 
-Steps: both log in, announcing interest in user nicknames (XEP-0172) with
-+notify in their entity capabilities (XEP-0115); they subscribe to each
-other; each publishes a nickname with PEP (XEP-0163) and the other gets
-the notification from across the servers. Chat messages go both ways;
-then the local user's archive (XEP-0313), filtered on the remote user,
-holds them in order, under the stanza-ids (XEP-0359) the received ones
-carried. Then each creates a room on its own server's group chat service
-(XEP-0045), the other joins it from the other server, and each sees the
-other's presence and message in it.
+Steps: both log in, announcing interest in user nicknames (XEP-0172) and
+OMEMO device lists with +notify in their entity capabilities (XEP-0115);
+they subscribe to each other; each publishes a nickname and a device list
+with PEP (XEP-0163) and the other gets the notifications from across the
+servers. Chat messages go both ways; then the local user's archive
+(XEP-0313), filtered on the remote user, holds them in order, under the
+stanza-ids (XEP-0359) the received ones carried (and, with
+--remote-samtal, the remote user's archive holds them too). Then each
+creates a room on its own server's group chat service (XEP-0045) and
+invites the other, who joins it from the other server and gets its
+history; each sees the other's presence, message and private message;
+the guest's self-ping (XEP-0410) is answered; the guest pages through the
+room's archive when the room is samtal's; the owner sees the guest leave.
 """
 import argparse
 import asyncio
@@ -29,6 +33,8 @@ from federation import register, until
 
 TIMEOUT = 15
 NICK = "http://jabber.org/protocol/nick"
+DEVICES = "eu.siacs.conversations.axolotl.devicelist"  # OMEMO (XEP-0384 0.3)
+AXOLOTL = "eu.siacs.conversations.axolotl"
 MUC = "http://jabber.org/protocol/muc"
 MUC_USER = MUC + "#user"
 SID = "urn:xmpp:sid:0"
@@ -45,6 +51,8 @@ class Client(slixmpp.ClientXMPP):
         self.gc = asyncio.Queue()
         self.pres = asyncio.Queue()
         self.nicks = asyncio.Queue()
+        self.devices = asyncio.Queue()
+        self.invites = asyncio.Queue()
         self.available = set()
         self.auto_authorize = True
         self.auto_subscribe = True
@@ -55,6 +63,7 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("groupchat_message", lambda m: self.gc.put_nowait(m))
         self.add_event_handler("groupchat_presence", lambda p: self.pres.put_nowait(p))
         self.add_event_handler("pubsub_publish", self._event)
+        self.add_event_handler("groupchat_invite", lambda m: self.invites.put_nowait(m))
         self.add_event_handler("presence_available", lambda p: self.available.add(p["from"].bare))
         self.add_event_handler("session_start", self._start)
 
@@ -70,11 +79,17 @@ class Client(slixmpp.ClientXMPP):
         for items in m.xml.findall(f"{ev}event/{ev}items[@node='{NICK}']"):
             for el in items.findall(f"{ev}item/{{{NICK}}}nick"):
                 self.nicks.put_nowait((m["from"].bare, el.text))
+        for items in m.xml.findall(f"{ev}event/{ev}items[@node='{DEVICES}']"):
+            for el in items.findall(f"{ev}item/{{{AXOLOTL}}}list"):
+                ids = sorted(d.get("id") for d in el.findall(f"{{{AXOLOTL}}}device"))
+                self.devices.put_nowait((m["from"].bare, ids))
 
     async def _start(self, _):
         # XEP-0163 §4.3: the +notify feature in the capabilities of the
-        # first presence asks for the contacts' nicknames.
+        # first presence asks for the contacts' nicknames and OMEMO
+        # device lists.
         self["xep_0030"].add_feature(NICK + "+notify")
+        self["xep_0030"].add_feature(DEVICES + "+notify")
         await self["xep_0115"].update_caps(broadcast=False)
         await self.get_roster()
         self.send_presence()
@@ -98,10 +113,28 @@ class Client(slixmpp.ClientXMPP):
             if got == (frm, nick):
                 return
 
+    async def devices_of(self, frm, ids):
+        while True:
+            got = await asyncio.wait_for(self.devices.get(), TIMEOUT)
+            if got == (frm, ids):
+                return
+
+    async def publish_devices(self, ids):
+        el = ET.Element(f"{{{AXOLOTL}}}list")
+        for i in ids:
+            ET.SubElement(el, f"{{{AXOLOTL}}}device", id=i)
+        await self["xep_0060"].publish(None, DEVICES, id="current", payload=el, timeout=TIMEOUT)
+
     async def occupant(self, occupant_jid):
         while True:
             p = await asyncio.wait_for(self.pres.get(), TIMEOUT)
             if str(p["from"]) == occupant_jid and p["type"] != "unavailable":
+                return p
+
+    async def occupant_left(self, occupant_jid):
+        while True:
+            p = await asyncio.wait_for(self.pres.get(), TIMEOUT)
+            if str(p["from"]) == occupant_jid and p["type"] == "unavailable":
                 return p
 
     async def groupchat(self, room, body):
@@ -115,17 +148,17 @@ class Client(slixmpp.ClientXMPP):
         el.text = nick
         await self["xep_0060"].publish(None, NICK, id="current", payload=el, timeout=TIMEOUT)
 
-    async def create_room(self, room, nick):
-        """Join a new room and make it an instant room (XEP-0045
-        §10.1.2) so that others may enter."""
+    async def create_room(self, room, nick, persistent):
+        """Join a new room and configure it (XEP-0045 §10.1.3), a
+        persistent one with its archive, or an instant one (§10.1.2)."""
         pres, _, _, _ = await self["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=TIMEOUT)
         codes = [s.get("code") for s in pres.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
-        if "201" in codes:
-            iq = self.Iq(stype="set")
-            iq["to"] = room
-            q = ET.SubElement(iq.xml, f"{{{MUC}#owner}}query")
-            ET.SubElement(q, "{jabber:x:data}x", type="submit")
-            await iq.send(timeout=TIMEOUT)
+        assert "201" in codes, "the room %s was not new: %s" % (room, pres)
+        form = self["xep_0004"].make_form(ftype="submit")
+        if persistent:
+            form.add_field(var="FORM_TYPE", ftype="hidden", value=MUC + "#roomconfig")
+            form.add_field(var="muc#roomconfig_persistentroom", value="1")
+        await self["xep_0045"].set_room_config(room, form, timeout=TIMEOUT)
         print("ok: %s made room %s" % (self.boundjid.bare, room), flush=True)
 
 
@@ -136,15 +169,25 @@ def stanza_id(m, by):
     return None
 
 
-async def room_talk(owner, guest, room):
+async def room_talk(owner, guest, room, archived):
     """owner creates room, guest joins from the other server; each sees
-    the other and the other's message."""
-    await owner.create_room(room, "owner")
-    await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
-    print("ok: %s joined %s" % (guest.boundjid.bare, room), flush=True)
+    the other, messages, private messages; with archived, the guest
+    pages through the room's archive."""
+    before = "before you came to " + room
+    await owner.create_room(room, "owner", archived)
+    owner.send_message(mto=room, mbody=before, mtype="groupchat")
+    await owner.groupchat(room, before)
+    # A mediated invitation (§7.8.2) goes out from the room's domain.
+    owner["xep_0045"].invite(room, guest.boundjid.bare, reason="come in")
+    inv = await asyncio.wait_for(guest.invites.get(), TIMEOUT)
+    assert inv["from"].bare == room, inv
+    print("ok: %s got the invitation to %s" % (guest.boundjid.bare, room), flush=True)
+    _, _, _, history = await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=1, timeout=TIMEOUT)
+    assert [h["body"] for h in history] == [before], "history: %s" % [h["body"] for h in history]
+    print("ok: %s joined %s and got its history (§7.2.15)" % (guest.boundjid.bare, room), flush=True)
     await owner.occupant(room + "/guest")
     print("ok: the owner sees the guest in %s" % room, flush=True)
-    # The guest got the owner's presence before its own (XEP-0045 §7.2.3).
+    # The guest got the owner's presence before its own (§7.2.3).
     await guest.occupant(room + "/owner")
     print("ok: the guest sees the owner in %s" % room, flush=True)
     for frm, body in ((owner, "welcome to " + room), (guest, "thanks, " + room)):
@@ -154,8 +197,37 @@ async def room_talk(owner, guest, room):
             nick = "owner" if frm is owner else "guest"
             assert m["from"].resource == nick, m
         print("ok: both get %r in %s" % (body, room), flush=True)
+    # Private messages (§7.5) through the room, both ways.
+    for frm, to, fnick, tnick in ((guest, owner, "guest", "owner"), (owner, guest, "owner", "guest")):
+        body = "psst from %s in %s" % (fnick, room)
+        frm.send_message(mto=room + "/" + tnick, mbody=body, mtype="chat")
+        m = await to.chat(room, body)
+        assert m["from"].resource == fnick, m
+    print("ok: private messages both ways in %s" % room, flush=True)
+    # Self-ping (XEP-0410 §3): the guest's server passes it to the room.
+    await guest["xep_0199"].ping(room + "/guest", timeout=TIMEOUT)
+    print("ok: the guest's self-ping in %s succeeds" % room, flush=True)
+    if archived:
+        bodies = []
+        async for m in guest["xep_0313"].iterate(jid=slixmpp.JID(room), rsm={"max": 2}, total=20):
+            bodies.append(m["mam_result"]["forwarded"]["stanza"]["body"])
+        want = [before, "welcome to " + room, "thanks, " + room]
+        assert bodies == want, "room archive: %s" % bodies
+        print("ok: the guest pages through the archive of %s" % room, flush=True)
     guest["xep_0045"].leave_muc(room, "guest")
+    await owner.occupant_left(room + "/guest")
+    print("ok: the guest left %s" % room, flush=True)
     owner["xep_0045"].leave_muc(room, "owner")
+
+
+async def archive_with(c, peer, bodies):
+    """c's archive of the conversation with peer: (id, sender, body) of
+    the messages with bodies, in order."""
+    archived = []
+    async for m in c["xep_0313"].iterate(with_jid=slixmpp.JID(peer), rsm={"max": 2}, total=50):
+        fwd = m["mam_result"]["forwarded"]["stanza"]
+        archived.append((m["mam_result"]["id"], str(fwd["from"].bare), fwd["body"]))
+    return [x for x in archived if x[2] in bodies]
 
 
 async def main():
@@ -165,6 +237,8 @@ async def main():
     p.add_argument("--password", required=True)
     p.add_argument("--local-muc", required=True)
     p.add_argument("--remote-muc", required=True)
+    p.add_argument("--remote-samtal", action="store_true",
+                   help="the remote server is a samtal too: check its archives")
     p.add_argument("--register", choices=["remote", "none"], default="none")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
@@ -191,6 +265,12 @@ async def main():
     await b.publish_nick("remote " + tag)
     await a.nick_of(bb, "remote " + tag)
     print("ok: the local user got the remote contact's nickname", flush=True)
+    await a.publish_devices(["1001", "1002"])
+    await b.devices_of(ab, ["1001", "1002"])
+    print("ok: the remote contact got the local user's OMEMO devices", flush=True)
+    await b.publish_devices(["2001"])
+    await a.devices_of(bb, ["2001"])
+    print("ok: the local user got the remote contact's OMEMO devices", flush=True)
 
     # Chat both ways, then the local archive (XEP-0313 §4).
     bodies = ["one " + tag, "two " + tag, "three " + tag]
@@ -203,20 +283,21 @@ async def main():
     a.send_message(mto=bb, mbody=bodies[2], mtype="chat")
     await b.chat(ab, bodies[2])
     print("ok: three messages across", flush=True)
-    archived = []
-    async for m in a["xep_0313"].iterate(with_jid=slixmpp.JID(bb), rsm={"max": 10}, total=50):
-        fwd = m["mam_result"]["forwarded"]["stanza"]
-        archived.append((m["mam_result"]["id"], str(fwd["from"].bare), fwd["body"]))
-    mine = [x for x in archived if x[2] in bodies]
-    assert [x[2] for x in mine] == bodies, "archive of the conversation: %s" % archived
+    mine = await archive_with(a, bb, bodies)
+    assert [x[2] for x in mine] == bodies, "archive of the conversation: %s" % mine
     assert [x[1] for x in mine] == [ab, bb, ab], "senders in the archive: %s" % mine
     assert mine[1][0] == sid, "the archived message has id %s, the live one stanza-id %s" % (mine[1][0], sid)
-    assert all(x[0] for x in mine) and len({x[0] for x in mine}) == 3, "archive ids: %s" % mine
+    assert len({x[0] for x in mine}) == 3, "archive ids: %s" % mine
     print("ok: the local archive has the conversation in order, under its stanza-ids", flush=True)
+    if args.remote_samtal:
+        theirs = await archive_with(b, ab, bodies)
+        assert [(x[1], x[2]) for x in theirs] == [(ab, bodies[0]), (bb, bodies[1]), (ab, bodies[2])], \
+            "the remote archive: %s" % theirs
+        print("ok: the remote archive has the conversation in order", flush=True)
 
     # Rooms both ways (XEP-0045 §7.2).
-    await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc))
-    await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc))
+    await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
+    await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc), args.remote_samtal)
 
     a.disconnect()
     b.disconnect()
