@@ -300,6 +300,10 @@ func TestFederationProsody(t *testing.T) {
 	})
 	t.Run("samtal-first", func(t *testing.T) {
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
+		// The group chat services authenticate with dialback too, each
+		// verified by the authoritative server of its own domain.
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
+			"conference.samtal.example", "conference.prosody.example", pw, "remote")
 	})
 	t.Run("features", func(t *testing.T) {
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
@@ -333,6 +337,10 @@ func TestFederationUntrusted(t *testing.T) {
 			t.Error("samtal did not authenticate Prosody with dialback")
 		}
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
+		// The group chat services authenticate with dialback too, each
+		// verified by the authoritative server of its own domain.
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
+			"conference.samtal.example", "conference.prosody.example", pw, "remote")
 	})
 	t.Run("refused", func(t *testing.T) {
 		s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
