@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -188,7 +189,10 @@ func federate(t *testing.T, a, b, password, register string, more ...string) {
 // messages (PEP notifications, the archive of a federated conversation,
 // group chat rooms joined from the other server) between local, a samtal
 // account whose archive is checked, and remote; each "jid,c2s-port,ca-file".
-func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string, more ...string) {
+// A non-nil vanish is called to make the remote server disappear while
+// its user is in a local room; the scenario then checks that the room
+// lets the user go. more are extra arguments (--remote-samtal).
+func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string, vanish func(), more ...string) {
 	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -196,12 +200,42 @@ func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password
 	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
 		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
 	cmd.Args = append(cmd.Args, more...)
+	if vanish != nil {
+		cmd.Args = append(cmd.Args, "--ghost")
+	}
 	if os.Getenv("SAMTAL_E2E_DEBUG") != "" {
 		cmd.Args = append(cmd.Args, "--debug")
 	}
-	out, err := cmd.CombinedOutput()
-	t.Logf("slixmpp federation features:\n%s", out)
-	if err != nil || !bytes.Contains(out, []byte("PASS federation features")) {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		done <- err
+	}()
+	var out bytes.Buffer
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+		if sc.Text() == "READY ghost" && vanish != nil {
+			vanish()
+			_, _ = io.WriteString(stdin, "go\n") // a dead scenario fails below
+		}
+	}
+	_, _ = io.Copy(io.Discard, pr) // a line longer than the buffer: let the scenario end
+	err = <-done
+	t.Logf("slixmpp federation features:\n%s", out.Bytes())
+	if err != nil || !bytes.Contains(out.Bytes(), []byte("PASS federation features")) {
 		t.Fatalf("federation features scenario failed: %v", err)
 	}
 }
@@ -229,7 +263,7 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
-		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "--remote-samtal")
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", nil, "--remote-samtal")
 	// Each publishes its direct TLS port first (XEP-0368).
 	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
 		t.Error("a did not connect to b with direct TLS")
@@ -300,14 +334,10 @@ func TestFederationProsody(t *testing.T) {
 	})
 	t.Run("samtal-first", func(t *testing.T) {
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
-		// The group chat services authenticate with dialback too, each
-		// verified by the authoritative server of its own domain.
-		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
-			"conference.samtal.example", "conference.prosody.example", pw, "remote")
 	})
 	t.Run("features", func(t *testing.T) {
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
-			"conference.samtal.example", "conference.prosody.example", pw, "remote")
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", p.kill)
 	})
 	if authCount(t, s.Server, "in", "external") == 0 {
 		t.Error("Prosody did not authenticate to samtal with SASL EXTERNAL")
@@ -340,7 +370,7 @@ func TestFederationUntrusted(t *testing.T) {
 		// The group chat services authenticate with dialback too, each
 		// verified by the authoritative server of its own domain.
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
-			"conference.samtal.example", "conference.prosody.example", pw, "remote")
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", nil)
 	})
 	t.Run("refused", func(t *testing.T) {
 		s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
@@ -371,7 +401,7 @@ func TestFederationEjabberd(t *testing.T) {
 	})
 	t.Run("features", func(t *testing.T) {
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
-			"conference.samtal.example", "conference.ejabberd.example", pw, "remote")
+			"conference.samtal.example", "conference.ejabberd.example", pw, "remote", e.kill)
 	})
 	if authCount(t, s.Server, "in", "external") == 0 || authCount(t, s.Server, "out", "external") == 0 {
 		t.Error("samtal and ejabberd did not authenticate each other with SASL EXTERNAL")

@@ -51,6 +51,16 @@ func (p *peer) stop() {
 	}
 }
 
+// kill ends the peer at once, as a crash or a lost network would: it
+// tells no one. stop still shows its log if the test fails.
+func (p *peer) kill() {
+	if p.stopped || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait() // killed: the error says so; stop's Wait returns at once
+}
+
 // waitPort waits until something listens on the loopback port.
 func waitPort(t *testing.T, p *peer, port int) {
 	t.Helper()

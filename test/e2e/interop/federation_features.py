@@ -19,6 +19,8 @@ invites the other, who joins it from the other server and gets its
 history; each sees the other's presence, message and private message;
 the guest's self-ping (XEP-0410) is answered; the guest pages through the
 room's archive when the room is samtal's; the owner sees the guest leave.
+With --ghost, the remote server then vanishes while its user is in a room,
+and the room removes the user when its message to them bounces.
 """
 import argparse
 import asyncio
@@ -220,6 +222,25 @@ async def room_talk(owner, guest, room, archived):
     owner["xep_0045"].leave_muc(room, "owner")
 
 
+async def ghost(owner, guest, room):
+    """The guest's server goes away without a word while the guest is in
+    the owner's room (the test kills it between READY and the line it
+    then writes): the room's next message to the guest bounces, and the
+    room removes the guest with status 333 (XEP-0045 §16.1.2, "Service
+    removes user because of error response")."""
+    await owner.create_room(room, "owner", False)
+    await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
+    await owner.occupant(room + "/guest")
+    print("READY ghost", flush=True)
+    await asyncio.get_event_loop().run_in_executor(None, sys.stdin.readline)
+    guest.auto_reconnect = False
+    owner.send_message(mto=room, mbody="anyone there?", mtype="groupchat")
+    p = await owner.occupant_left(room + "/guest")
+    codes = [s.get("code") for s in p.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
+    assert "333" in codes, "the guest left %s without 333: %s" % (room, p)
+    print("ok: the room removed the guest of a vanished server (333)", flush=True)
+
+
 async def archive_with(c, peer, bodies):
     """c's archive of the conversation with peer: (id, sender, body) of
     the messages with bodies, in order."""
@@ -239,6 +260,8 @@ async def main():
     p.add_argument("--remote-muc", required=True)
     p.add_argument("--remote-samtal", action="store_true",
                    help="the remote server is a samtal too: check its archives")
+    p.add_argument("--ghost", action="store_true",
+                   help="end with the remote server killed while its user is in a room (READY ghost on stdout, then a line on stdin)")
     p.add_argument("--register", choices=["remote", "none"], default="none")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
@@ -298,6 +321,9 @@ async def main():
     # Rooms both ways (XEP-0045 §7.2).
     await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
     await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc), args.remote_samtal)
+
+    if args.ghost:
+        await ghost(a, b, "ghost-%s@%s" % (tag, args.local_muc))
 
     a.disconnect()
     b.disconnect()
