@@ -322,6 +322,29 @@ async def main():
     await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
     await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc), args.remote_samtal)
 
+    # Last published items (XEP-0163 §4.3.4): a new session of each,
+    # whose capabilities its contact's server learns across the servers
+    # by asking disco#info, gets the contact's nickname and devices.
+    for old, contact, nick, devices in ((b, ab, "local " + tag, ["1001", "1002"]), (a, bb, "remote " + tag, ["2001"])):
+        spec = args.remote if old is b else args.local
+        old.disconnect()
+        await old.wait_until("disconnected", TIMEOUT)
+        new = await Client(spec, args.password).online()
+        await new.nick_of(contact, nick)
+        await new.devices_of(contact, devices)
+        print("ok: a new session of %s got %s's last nickname and devices" % (new.boundjid.bare, contact), flush=True)
+        if old is b:
+            b = new
+        else:
+            a = new
+
+    # Each server's group chat service, as seen from the other server.
+    for c, service in ((b, args.local_muc), (a, args.remote_muc)):
+        info = await c["xep_0030"].get_info(jid=service, timeout=TIMEOUT)
+        assert MUC in info["disco_info"]["features"], info
+        assert ("conference", "text") in [(i[0], i[1]) for i in info["disco_info"]["identities"]], info
+    print("ok: each discovers the other's group chat service", flush=True)
+
     if args.ghost:
         await ghost(a, b, "ghost-%s@%s" % (tag, args.local_muc))
 
