@@ -139,6 +139,7 @@ VirtualHost %[11]q
 
 -- A group chat service (XEP-0045) that samtal users join.
 Component %[13]q "muc"
+modules_enabled = { "muc_mam" }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), p.Log, p.C2S, p.S2S, p.S2STLS,
 		filepath.Join(dir, "admin.sock"), secure, trust, d.srv.Port(), domain, certDir, "conference."+domain)
 	conf := filepath.Join(dir, "prosody.cfg.lua")
@@ -226,8 +227,11 @@ modules:
   mod_caps: {}
   mod_pubsub:
     plugins: [flat, pep]
+  mod_mam: {}
   mod_muc:
     host: "conference.@HOST@"
+    default_room_options:
+      mam: true
 `, domain, pemFile, trust, p.C2S, p.S2S)
 	conf := filepath.Join(dir, "ejabberd.yml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {

@@ -18,7 +18,7 @@ creates a room on its own server's group chat service (XEP-0045) and
 invites the other, who joins it from the other server and gets its
 history; each sees the other's presence, message and private message;
 the guest's self-ping (XEP-0410) is answered; the guest pages through the
-room's archive when the room is samtal's; the owner sees the guest leave.
+room's archive, whose ids are the stanza-ids the messages came with; the owner sees the guest leave.
 With --ghost, the remote server then vanishes while its user is in a room,
 and the room removes the user when its message to them bounces.
 """
@@ -192,12 +192,17 @@ async def room_talk(owner, guest, room, archived):
     # The guest got the owner's presence before its own (§7.2.3).
     await guest.occupant(room + "/owner")
     print("ok: the guest sees the owner in %s" % room, flush=True)
+    sids = []
     for frm, body in ((owner, "welcome to " + room), (guest, "thanks, " + room)):
         frm.send_message(mto=room, mbody=body, mtype="groupchat")
         for c in (owner, guest):
             m = await c.groupchat(room, body)
             nick = "owner" if frm is owner else "guest"
             assert m["from"].resource == nick, m
+            if c is guest:
+                # XEP-0359 §5: the room's stanza-id reaches the guest
+                # through both servers.
+                sids.append(stanza_id(m, room))
         print("ok: both get %r in %s" % (body, room), flush=True)
     # Private messages (§7.5) through the room, both ways.
     for frm, to, fnick, tnick in ((guest, owner, "guest", "owner"), (owner, guest, "owner", "guest")):
@@ -210,12 +215,13 @@ async def room_talk(owner, guest, room, archived):
     await guest["xep_0199"].ping(room + "/guest", timeout=TIMEOUT)
     print("ok: the guest's self-ping in %s succeeds" % room, flush=True)
     if archived:
-        bodies = []
+        got = []
         async for m in guest["xep_0313"].iterate(jid=slixmpp.JID(room), rsm={"max": 2}, total=20):
-            bodies.append(m["mam_result"]["forwarded"]["stanza"]["body"])
+            got.append((m["mam_result"]["id"], m["mam_result"]["forwarded"]["stanza"]["body"]))
         want = [before, "welcome to " + room, "thanks, " + room]
-        assert bodies == want, "room archive: %s" % bodies
-        print("ok: the guest pages through the archive of %s" % room, flush=True)
+        assert [b for _, b in got] == want, "room archive: %s" % got
+        assert [i for i, _ in got[1:]] == sids, "room archive ids %s, live stanza-ids %s" % (got, sids)
+        print("ok: the guest pages through the archive of %s, under the stanza-ids it saw" % room, flush=True)
     guest["xep_0045"].leave_muc(room, "guest")
     await owner.occupant_left(room + "/guest")
     print("ok: the guest left %s" % room, flush=True)
@@ -320,7 +326,7 @@ async def main():
 
     # Rooms both ways (XEP-0045 §7.2).
     await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
-    await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc), args.remote_samtal)
+    await room_talk(b, a, "remote-%s@%s" % (tag, args.remote_muc), True)
 
     # Last published items (XEP-0163 §4.3.4): a new session of each,
     # whose capabilities its contact's server learns across the servers
