@@ -30,6 +30,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import slixmpp
+from slixmpp.exceptions import PresenceError
 
 from federation import register, until
 
@@ -323,6 +324,15 @@ async def main():
         assert [(x[1], x[2]) for x in theirs] == [(ab, bodies[0]), (bb, bodies[1]), (ab, bodies[2])], \
             "the remote archive: %s" % theirs
         print("ok: the remote archive has the conversation in order", flush=True)
+
+    # samtal's users create its rooms; others join them (§10.1.1: a
+    # service that does not let a user create rooms says not-allowed).
+    try:
+        await b["xep_0045"].join_muc_wait("mine-%s@%s" % (tag, args.local_muc), "squatter", timeout=TIMEOUT)
+        raise AssertionError("a user of the other server created a room on samtal")
+    except PresenceError as e:
+        assert e.condition == "not-allowed", e.presence
+    print("ok: the remote user may not create a room on samtal's service", flush=True)
 
     # Rooms both ways (XEP-0045 §7.2).
     await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
