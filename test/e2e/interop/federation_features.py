@@ -13,7 +13,10 @@ with PEP (XEP-0163) and the other gets the notifications from across the
 servers. Chat messages go both ways; then the local user's archive
 (XEP-0313), filtered on the remote user, holds them in order, under the
 stanza-ids (XEP-0359) the received ones carried (and, with
---remote-samtal, the remote user's archive holds them too). Then each
+--remote-samtal, the remote user's archive holds them too). The local
+user blocks the contact (XEP-0191), who sees it go unavailable and gets
+its message back, then unblocks it. A remote user may not create a room
+on samtal's service. Then each
 creates a room on its own server's group chat service (XEP-0045) and
 invites the other, who joins it from the other server and gets its
 history; each sees the other's presence, message and private message;
@@ -60,9 +63,10 @@ class Client(slixmpp.ClientXMPP):
         self.auto_authorize = True
         self.auto_subscribe = True
         for p in ("xep_0004", "xep_0030", "xep_0045", "xep_0059", "xep_0060", "xep_0115",
-                  "xep_0163", "xep_0199", "xep_0313", "xep_0359"):
+                  "xep_0163", "xep_0191", "xep_0199", "xep_0313", "xep_0359"):
             self.register_plugin(p)
         self.add_event_handler("message", self._message)
+        self.add_event_handler("message_error", self._message)
         self.add_event_handler("groupchat_message", lambda m: self.gc.put_nowait(m))
         self.add_event_handler("groupchat_presence", lambda p: self.pres.put_nowait(p))
         self.add_event_handler("pubsub_publish", self._event)
@@ -324,6 +328,24 @@ async def main():
         assert [(x[1], x[2]) for x in theirs] == [(ab, bodies[0]), (bb, bodies[1]), (ab, bodies[2])], \
             "the remote archive: %s" % theirs
         print("ok: the remote archive has the conversation in order", flush=True)
+
+    # Blocking a remote contact (XEP-0191 §3.3): it sees the user go
+    # unavailable, its message comes back with service-unavailable, and
+    # it sees the user again once unblocked.
+    b.gone = asyncio.Queue()
+    b.add_event_handler("presence_unavailable", lambda p: b.gone.put_nowait(p["from"].bare))
+    b.available.discard(ab)
+    await a["xep_0191"].block(bb, timeout=TIMEOUT)
+    while await asyncio.wait_for(b.gone.get(), TIMEOUT) != ab:
+        pass
+    print("ok: the blocked contact sees the user go unavailable", flush=True)
+    b.send_message(mto=ab, mbody="let me in " + tag, mtype="chat")
+    m = await asyncio.wait_for(b.chats.get(), TIMEOUT)
+    assert m["type"] == "error" and m["error"]["condition"] == "service-unavailable", m
+    assert a.chats.empty(), "the blocked contact's message arrived"
+    print("ok: the blocked contact's message comes back with service-unavailable", flush=True)
+    await a["xep_0191"].unblock(bb, timeout=TIMEOUT)
+    await until(lambda: ab in b.available, "the unblocked contact sees the user again")
 
     # samtal's users create its rooms; others join them (§10.1.1: a
     # service that does not let a user create rooms says not-allowed).
