@@ -48,7 +48,6 @@ import (
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
-	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlstream"
 )
@@ -385,8 +384,8 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 	}()
 }
 
-// Close stops accepting, ends every stream with system-shutdown and waits
-// for them until ctx ends.
+// Close stops accepting, ends every stream with system-shutdown once
+// what is queued on it is written, and waits for them until ctx ends.
 func (s *Service) Close(ctx context.Context) {
 	s.dialCancel()
 	s.mu.Lock()
@@ -403,11 +402,15 @@ func (s *Service) Close(ctx context.Context) {
 		ins = append(ins, c)
 	}
 	s.mu.Unlock()
+	// What is queued goes out before the stream error: in a shutdown
+	// it is the goodbyes of local users and rooms (unavailable presence,
+	// RFC 6121 §4.5.2; XEP-0045 §14.2), sent just before. The writers
+	// end once it is written, within the bound of the queue.
 	for _, c := range outs {
-		c.closeWithError(stream.Error{Condition: stream.SystemShutdown})
+		c.shutdown()
 	}
 	for _, c := range ins {
-		c.closeWithError(stream.Error{Condition: stream.SystemShutdown})
+		c.shutdown()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

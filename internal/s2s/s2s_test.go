@@ -362,3 +362,44 @@ func TestNextTarget(t *testing.T) {
 		t.Fatalf("got %s", st.El)
 	}
 }
+
+// TestCloseSendsQueued checks that a shutdown writes what is queued on
+// the streams before system-shutdown: the goodbyes of users and rooms
+// are queued just before it. Both an outbound stream and an inbound one
+// made bidirectional (XEP-0288) carry them.
+func TestCloseSendsQueued(t *testing.T) {
+	ca := newTestCA(t)
+	for _, tc := range []struct {
+		name string
+		bidi bool // b answers on a's stream
+	}{{"outbound", false}, {"bidirectional inbound", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+			a := startPeer(t, w, "a.test", ca, ca.pool, PolicyVerify)
+			b := startPeer(t, w, "b.test", ca, ca.pool, PolicyVerify)
+			ctx := context.Background()
+			a.svc.Handle(ctx, message("juliet@a.test/balcony", "romeo@b.test", "first"))
+			b.local.next(t)
+			from, to, closing, receiver := a, "romeo@b.test", a.svc, b
+			if tc.bidi {
+				from, to, closing, receiver = b, "juliet@a.test", b.svc, a
+			}
+			const n = 300
+			for i := range n {
+				closing.Handle(ctx, message("x@"+from.domain+"/r", to, strings.Repeat("goodbye ", 20)+strconv.Itoa(i)))
+			}
+			if _, out := b.svc.Count(); tc.bidi && out != 0 {
+				t.Fatal("b opened a stream of its own")
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			closing.Close(cctx)
+			for i := range n {
+				st := receiver.local.next(t)
+				if !strings.HasSuffix(st.El.ChildText("", "body"), " "+strconv.Itoa(i)) {
+					t.Fatalf("stanza %d arrived as %s", i, st.El)
+				}
+			}
+		})
+	}
+}
