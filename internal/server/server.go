@@ -31,6 +31,7 @@ import (
 	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/s2s"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/transport"
@@ -52,6 +53,7 @@ type Server struct {
 	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
 	mucs    []*muc.Service
+	fed     *s2s.Service // nil when federation is off
 	closers []func(ctx context.Context)
 	addrs   []string
 	cancel  context.CancelFunc
@@ -181,9 +183,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Carbons:           s.carbons,
 		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
-	s.closers = append(s.closers, s.c2s.Close)
 	// Closers run in reverse: the rooms say goodbye while the client
-	// sessions can still carry it.
+	// sessions can still carry it, and federation closes last, once it
+	// has carried the goodbyes of both to other servers' users.
+	s.closers = append(s.closers, s.closeS2S)
+	s.closers = append(s.closers, s.c2s.Close)
 	s.closers = append(s.closers, s.closeMUC)
 
 	for _, addr := range cfg.Listen.C2S {

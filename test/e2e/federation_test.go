@@ -189,10 +189,12 @@ func federate(t *testing.T, a, b, password, register string, more ...string) {
 // messages (PEP notifications, the archive of a federated conversation,
 // group chat rooms joined from the other server) between local, a samtal
 // account whose archive is checked, and remote; each "jid,c2s-port,ca-file".
-// A non-nil vanish is called to make the remote server disappear while
-// its user is in a local room; the scenario then checks that the room
-// lets the user go. more are extra arguments (--remote-samtal).
-func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register string, vanish func(), more ...string) {
+// With end "ghost" or "shutdown", the scenario ends with the remote
+// user in a local room, and act is called to kill the remote server
+// (the room must then let its user go) or to stop samtal (the remote
+// user must learn that the room and the local user are gone). more are
+// extra arguments (--remote-samtal).
+func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register, end string, act func(), more ...string) {
 	t.Helper()
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -200,8 +202,8 @@ func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password
 	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
 		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
 	cmd.Args = append(cmd.Args, more...)
-	if vanish != nil {
-		cmd.Args = append(cmd.Args, "--ghost")
+	if end != "" {
+		cmd.Args = append(cmd.Args, "--end", end)
 	}
 	if os.Getenv("SAMTAL_E2E_DEBUG") != "" {
 		cmd.Args = append(cmd.Args, "--debug")
@@ -227,8 +229,8 @@ func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password
 	for sc.Scan() {
 		out.Write(sc.Bytes())
 		out.WriteByte('\n')
-		if sc.Text() == "READY ghost" && vanish != nil {
-			vanish()
+		if sc.Text() == "READY" && act != nil {
+			act()
 			_, _ = io.WriteString(stdin, "go\n") // a dead scenario fails below
 		}
 	}
@@ -263,7 +265,7 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
-		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", nil, "--remote-samtal")
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "", nil, "--remote-samtal")
 	// Each publishes its direct TLS port first (XEP-0368).
 	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
 		t.Error("a did not connect to b with direct TLS")
@@ -287,7 +289,7 @@ func TestFederationSamtalDialback(t *testing.T) {
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), caA.CA), account("bert@b.samtal.example", c2sPort(b.Server), caB.CA),
-		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", nil, "--remote-samtal")
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "", nil, "--remote-samtal")
 	if authCount(t, b.Server, "in", "dialback") == 0 || authCount(t, a.Server, "out", "dialback") == 0 {
 		t.Error("a did not authenticate to b with dialback")
 	}
@@ -341,9 +343,10 @@ func TestFederationProsody(t *testing.T) {
 	t.Run("samtal-first", func(t *testing.T) {
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
 	})
+	// The scenario ends with Prosody killed.
 	t.Run("features", func(t *testing.T) {
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
-			"conference.samtal.example", "conference.prosody.example", pw, "remote", p.kill)
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", "ghost", p.kill)
 	})
 	if authCount(t, s.Server, "in", "external") == 0 {
 		t.Error("Prosody did not authenticate to samtal with SASL EXTERNAL")
@@ -376,7 +379,7 @@ func TestFederationUntrusted(t *testing.T) {
 		// The group chat services authenticate with dialback too, each
 		// verified by the authoritative server of its own domain.
 		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
-			"conference.samtal.example", "conference.prosody.example", pw, "remote", nil)
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", "", nil)
 	})
 	t.Run("refused", func(t *testing.T) {
 		s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
@@ -405,10 +408,6 @@ func TestFederationEjabberd(t *testing.T) {
 	t.Run("ejabberd-first", func(t *testing.T) {
 		federate(t, account("ed@ejabberd.example", e.C2S, e.CA), account("sara@samtal.example", c2sPort(s.Server), ca.CA), pw, "a")
 	})
-	t.Run("features", func(t *testing.T) {
-		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
-			"conference.samtal.example", "conference.ejabberd.example", pw, "remote", e.kill)
-	})
 	if authCount(t, s.Server, "in", "external") == 0 || authCount(t, s.Server, "out", "external") == 0 {
 		t.Error("samtal and ejabberd did not authenticate each other with SASL EXTERNAL")
 	}
@@ -416,4 +415,10 @@ func TestFederationEjabberd(t *testing.T) {
 	if connCount(t, s.Server, "out", "starttls") == 0 {
 		t.Error("samtal did not connect to ejabberd with STARTTLS")
 	}
+	// The scenario ends with samtal shutting down. ejabberd has no
+	// bidirectional streams: the goodbyes go on samtal's own streams.
+	t.Run("features", func(t *testing.T) {
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
+			"conference.samtal.example", "conference.ejabberd.example", pw, "remote", "shutdown", s.Stop)
+	})
 }

@@ -22,8 +22,10 @@ invites the other, who joins it from the other server and gets its
 history; each sees the other's presence, message and private message;
 the guest's self-ping (XEP-0410) is answered; the guest pages through the
 room's archive, whose ids are the stanza-ids the messages came with; the owner sees the guest leave.
-With --ghost, the remote server then vanishes while its user is in a room,
-and the room removes the user when its message to them bounces.
+With --end ghost, the remote server then vanishes while its user is in a
+room, and the room removes the user when its message to them bounces;
+with --end shutdown, the local samtal stops, and the remote user learns
+that the room is gone and the local user unavailable.
 """
 import argparse
 import asyncio
@@ -72,6 +74,8 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("pubsub_publish", self._event)
         self.add_event_handler("groupchat_invite", lambda m: self.invites.put_nowait(m))
         self.add_event_handler("presence_available", lambda p: self.available.add(p["from"].bare))
+        self.gone = asyncio.Queue()  # bare JIDs that sent unavailable presence
+        self.add_event_handler("presence_unavailable", lambda p: self.gone.put_nowait(p["from"].bare))
         self.add_event_handler("session_start", self._start)
 
     def _message(self, m):
@@ -242,7 +246,7 @@ async def ghost(owner, guest, room):
     await owner.create_room(room, "owner", False)
     await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
     await owner.occupant(room + "/guest")
-    print("READY ghost", flush=True)
+    print("READY", flush=True)
     await asyncio.get_event_loop().run_in_executor(None, sys.stdin.readline)
     guest.auto_reconnect = False
     owner.send_message(mto=room, mbody="anyone there?", mtype="groupchat")
@@ -250,6 +254,31 @@ async def ghost(owner, guest, room):
     codes = [s.get("code") for s in p.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
     assert "333" in codes, "the guest left %s without 333: %s" % (room, p)
     print("ok: the room removed the guest of a vanished server (333)", flush=True)
+
+
+async def shutdown(owner, guest, room):
+    """The owner's server, a samtal, shuts down (the test stops it
+    between READY and the line it then writes) while the guest, its
+    user's contact, is in the owner's room: the guest learns both that
+    the room is gone (XEP-0045 §14.2, status 332) and that the owner is
+    unavailable (RFC 6121 §4.5.2) before the server goes."""
+    await owner.create_room(room, "owner", False)
+    await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
+    await owner.occupant(room + "/guest")
+    await guest.occupant(room + "/owner")
+    while not guest.gone.empty():
+        guest.gone.get_nowait()
+    print("READY", flush=True)
+    owner.auto_reconnect = False
+    await asyncio.get_event_loop().run_in_executor(None, sys.stdin.readline)
+    p = await guest.occupant_left(room + "/guest")
+    codes = [s.get("code") for s in p.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
+    assert "332" in codes, "the guest left %s without 332: %s" % (room, p)
+    print("ok: the guest learnt that the room's service shut down (332)", flush=True)
+    owner_jid = owner.boundjid.bare
+    while await asyncio.wait_for(guest.gone.get(), TIMEOUT) != owner_jid:
+        pass
+    print("ok: the contact saw the user of the stopped server go unavailable", flush=True)
 
 
 async def archive_with(c, peer, bodies):
@@ -271,8 +300,9 @@ async def main():
     p.add_argument("--remote-muc", required=True)
     p.add_argument("--remote-samtal", action="store_true",
                    help="the remote server is a samtal too: check its archives")
-    p.add_argument("--ghost", action="store_true",
-                   help="end with the remote server killed while its user is in a room (READY ghost on stdout, then a line on stdin)")
+    p.add_argument("--end", choices=["ghost", "shutdown"],
+                   help="end with the remote server killed (ghost) or the local one shut down while the remote user is in "
+                        "a local room: READY on stdout, then the test does it and writes a line on stdin")
     p.add_argument("--register", choices=["remote", "none"], default="none")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
@@ -332,8 +362,6 @@ async def main():
     # Blocking a remote contact (XEP-0191 §3.3): it sees the user go
     # unavailable, its message comes back with service-unavailable, and
     # it sees the user again once unblocked.
-    b.gone = asyncio.Queue()
-    b.add_event_handler("presence_unavailable", lambda p: b.gone.put_nowait(p["from"].bare))
     b.available.discard(ab)
     await a["xep_0191"].block(bb, timeout=TIMEOUT)
     while await asyncio.wait_for(b.gone.get(), TIMEOUT) != ab:
@@ -383,8 +411,10 @@ async def main():
         assert ("conference", "text") in [(i[0], i[1]) for i in info["disco_info"]["identities"]], info
     print("ok: each discovers the other's group chat service", flush=True)
 
-    if args.ghost:
+    if args.end == "ghost":
         await ghost(a, b, "ghost-%s@%s" % (tag, args.local_muc))
+    elif args.end == "shutdown":
+        await shutdown(a, b, "last-%s@%s" % (tag, args.local_muc))
 
     a.disconnect()
     b.disconnect()
