@@ -15,13 +15,14 @@ servers. Chat messages go both ways; then the local user's archive
 stanza-ids (XEP-0359) the received ones carried (and, with
 --remote-samtal, the remote user's archive holds them too). The local
 user blocks the contact (XEP-0191), who sees it go unavailable and gets
-its message back, then unblocks it. A remote user may not create a room
-on samtal's service. Then each
-creates a room on its own server's group chat service (XEP-0045) and
-invites the other, who joins it from the other server and gets its
-history; each sees the other's presence, message and private message;
-the guest's self-ping (XEP-0410) is answered; the guest pages through the
-room's archive, whose ids are the stanza-ids the messages came with; the owner sees the guest leave.
+its message back, then unblocks it. A new session of each gets the other's
+last published items. A remote user may not create a room on samtal's
+service. Then each creates a room on its own server's group chat service
+(XEP-0045) and invites the other, who joins it from the other server and
+gets its history; each sees the other's presence, message and private
+message; the guest's self-ping (XEP-0410) is answered; the guest pages
+through the room's archive, whose ids are the stanza-ids the messages came
+with; the guest changes nick and status, and leaves.
 With --end ghost, the remote server then vanishes while its user is in a
 room, and the room removes the user when its message to them bounces;
 with --end shutdown, the local samtal stops, and the remote user learns
@@ -231,8 +232,26 @@ async def room_talk(owner, guest, room, archived):
         assert [b for _, b in got] == want, "room archive: %s" % got
         assert [i for i, _ in got[1:]] == sids, "room archive ids %s, live stanza-ids %s" % (got, sids)
         print("ok: the guest pages through the archive of %s, under the stanza-ids it saw" % room, flush=True)
-    guest["xep_0045"].leave_muc(room, "guest")
-    await owner.occupant_left(room + "/guest")
+    # A nick change (§7.6) and a status change (§7.7) of the guest, which
+    # its server passes on as directed presence.
+    guest.send_presence(pto=room + "/guest2")
+    p = await owner.occupant_left(room + "/guest")
+    codes = [s.get("code") for s in p.xml.findall(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")]
+    item = p.xml.find(f"{{{MUC_USER}}}x/{{{MUC_USER}}}item")
+    assert "303" in codes and item is not None and item.get("nick") == "guest2", p
+    await owner.occupant(room + "/guest2")
+    await guest.occupant(room + "/guest2")
+    guest.send_presence(pto=room + "/guest2", pshow="away")
+    while True:
+        p = await owner.occupant(room + "/guest2")
+        if p["show"] == "away":
+            break
+    guest.send_message(mto=room, mbody="renamed in " + room, mtype="groupchat")
+    m = await owner.groupchat(room, "renamed in " + room)
+    assert m["from"].resource == "guest2", m
+    print("ok: the guest changed nick and status in %s" % room, flush=True)
+    guest["xep_0045"].leave_muc(room, "guest2")
+    await owner.occupant_left(room + "/guest2")
     print("ok: the guest left %s" % room, flush=True)
     owner["xep_0045"].leave_muc(room, "owner")
 
