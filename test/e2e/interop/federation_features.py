@@ -22,7 +22,9 @@ service. Then each creates a room on its own server's group chat service
 gets its history; each sees the other's presence, message and private
 message; the guest's self-ping (XEP-0410) is answered; the guest pages
 through the room's archive, whose ids are the stanza-ids the messages came
-with; the guest changes nick and status, and leaves.
+with; the guest changes nick and status, and leaves. When the local user's
+connection drops while it is in a room of the other server, the room
+learns that it is gone.
 With --end ghost, the remote server then vanishes while its user is in a
 room, and the room removes the user when its message to them bounces;
 with --end shutdown, the local samtal stops, and the remote user learns
@@ -429,6 +431,19 @@ async def main():
         assert MUC in info["disco_info"]["features"], info
         assert ("conference", "text") in [(i[0], i[1]) for i in info["disco_info"]["identities"]], info
     print("ok: each discovers the other's group chat service", flush=True)
+
+    # The local user's connection drops while it is in a room of the
+    # other server: samtal tells the room, to which it sent directed
+    # presence (RFC 6121 §4.6.3), that the user is gone.
+    room = "drop-%s@%s" % (tag, args.remote_muc)
+    await b.create_room(room, "owner", False)
+    await a["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
+    await b.occupant(room + "/guest")
+    a.auto_reconnect = False
+    a.abort()
+    await b.occupant_left(room + "/guest")
+    print("ok: the room of the other server learnt that the local user's connection dropped", flush=True)
+    a = await Client(args.local, args.password).online()
 
     if args.end == "ghost":
         await ghost(a, b, "ghost-%s@%s" % (tag, args.local_muc))
