@@ -422,3 +422,29 @@ func TestFederationEjabberd(t *testing.T) {
 			"conference.samtal.example", "conference.ejabberd.example", pw, "remote", "shutdown", s.Stop)
 	})
 }
+
+// TestFederationEjabberdDialback federates samtal with an ejabberd whose
+// certificate samtal does not trust, and which does not trust samtal's:
+// both authenticate with Server Dialback (XEP-0220), the hosts and the
+// group chat services alike, and everything federates as with
+// certificates.
+func TestFederationEjabberdDialback(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	rogue := newPKI(t, "unknown CA")
+	s := startFederating(t, d, "samtal.example", ca, ca, "dialback", "")
+	cert, key := rogue.issue(t, "ejabberd.example")
+	e := startEjabberd(t, d, "ejabberd.example", cert, key, rogue.CA, rogue.CA)
+	const pw = "federation-password"
+	s.AddUser("sam", pw)
+	s.AddUser("sara", pw)
+	federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("eve@ejabberd.example", e.C2S, e.CA), pw, "b")
+	federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
+		"conference.samtal.example", "conference.ejabberd.example", pw, "remote", "", nil)
+	if authCount(t, s.Server, "in", "dialback") == 0 || authCount(t, s.Server, "out", "dialback") == 0 {
+		t.Error("samtal and ejabberd did not authenticate each other with dialback")
+	}
+	if n := authCount(t, s.Server, "in", "external") + authCount(t, s.Server, "out", "external"); n != 0 {
+		t.Errorf("%v SASL EXTERNAL authentications between untrusted servers", n)
+	}
+}
