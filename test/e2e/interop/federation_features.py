@@ -15,16 +15,16 @@ servers. Chat messages go both ways; then the local user's archive
 stanza-ids (XEP-0359) the received ones carried (and, with
 --remote-samtal, the remote user's archive holds them too). The local
 user blocks the contact (XEP-0191), who sees it go unavailable and gets
-its message back, then unblocks it. A new session of each gets the other's
-last published items. A remote user may not create a room on samtal's
-service. Then each creates a room on its own server's group chat service
-(XEP-0045) and invites the other, who joins it from the other server and
-gets its history; each sees the other's presence, message and private
-message; the guest's self-ping (XEP-0410) is answered; the guest pages
-through the room's archive, whose ids are the stanza-ids the messages came
-with; the guest changes nick and status, and leaves. When the local user's
-connection drops while it is in a room of the other server, the room
-learns that it is gone.
+its message back, then unblocks it. A remote user may not create a room on
+samtal's service. Then each creates a room on its own server's group chat
+service (XEP-0045) and invites the other, who joins it from the other
+server and gets its history; each sees the other's presence, message and
+private message; the guest's self-ping (XEP-0410) is answered; the guest
+pages through the room's archive, whose ids are the stanza-ids the
+messages came with; the guest changes nick and status, and leaves. A new
+session of each gets the other's last published items; each discovers the
+other's group chat service. When the local user's connection drops while
+it is in a room of the other server, the room learns that it is gone.
 With --end ghost, the remote server then vanishes while its user is in a
 room, and the room removes the user when its message to them bounces;
 with --end shutdown, the local samtal stops, and the remote user learns
