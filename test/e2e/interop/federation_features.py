@@ -10,7 +10,9 @@ Steps: both log in, announcing interest in user nicknames (XEP-0172) and
 OMEMO device lists with +notify in their entity capabilities (XEP-0115);
 they subscribe to each other; each publishes a nickname and a device list
 with PEP (XEP-0163) and the other gets the notifications from across the
-servers. Chat messages go both ways; then the local user's archive
+servers; each publishes an avatar (XEP-0084) and the other, notified of
+its metadata, fetches its data from across the servers. Chat messages go
+both ways; then the local user's archive
 (XEP-0313), filtered on the remote user, holds them in order, under the
 stanza-ids (XEP-0359) the received ones carried (and, with
 --remote-samtal, the remote user's archive holds them too). The local
@@ -32,6 +34,8 @@ that the room is gone and the local user unavailable.
 """
 import argparse
 import asyncio
+import base64
+import hashlib
 import logging
 import sys
 import uuid
@@ -46,10 +50,15 @@ TIMEOUT = 15
 NICK = "http://jabber.org/protocol/nick"
 DEVICES = "eu.siacs.conversations.axolotl.devicelist"  # OMEMO (XEP-0384 0.3)
 AXOLOTL = "eu.siacs.conversations.axolotl"
+AVATAR_META = "urn:xmpp:avatar:metadata"  # XEP-0084
+AVATAR_DATA = "urn:xmpp:avatar:data"
 MUC = "http://jabber.org/protocol/muc"
 MUC_USER = MUC + "#user"
 SID = "urn:xmpp:sid:0"
 DELAY = "urn:xmpp:delay"
+# Two different 1x1 PNGs.
+PNG_A = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+PNG_B = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mP8/x8AAwMCAO+ip1sAAAAASUVORK5CYII=")
 
 
 class Client(slixmpp.ClientXMPP):
@@ -63,6 +72,7 @@ class Client(slixmpp.ClientXMPP):
         self.pres = asyncio.Queue()
         self.nicks = asyncio.Queue()
         self.devices = asyncio.Queue()
+        self.avatars = asyncio.Queue()
         self.invites = asyncio.Queue()
         self.available = set()
         self.auto_authorize = True
@@ -93,6 +103,9 @@ class Client(slixmpp.ClientXMPP):
         for items in m.xml.findall(f"{ev}event/{ev}items[@node='{NICK}']"):
             for el in items.findall(f"{ev}item/{{{NICK}}}nick"):
                 self.nicks.put_nowait((m["from"].bare, el.text))
+        for items in m.xml.findall(f"{ev}event/{ev}items[@node='{AVATAR_META}']"):
+            for el in items.findall(f"{ev}item/{{{AVATAR_META}}}metadata/{{{AVATAR_META}}}info"):
+                self.avatars.put_nowait((m["from"].bare, el.get("id")))
         for items in m.xml.findall(f"{ev}event/{ev}items[@node='{DEVICES}']"):
             for el in items.findall(f"{ev}item/{{{AXOLOTL}}}list"):
                 ids = sorted(d.get("id") for d in el.findall(f"{{{AXOLOTL}}}device"))
@@ -104,6 +117,7 @@ class Client(slixmpp.ClientXMPP):
         # device lists.
         self["xep_0030"].add_feature(NICK + "+notify")
         self["xep_0030"].add_feature(DEVICES + "+notify")
+        self["xep_0030"].add_feature(AVATAR_META + "+notify")
         await self["xep_0115"].update_caps(broadcast=False)
         await self.get_roster()
         self.send_presence()
@@ -138,6 +152,27 @@ class Client(slixmpp.ClientXMPP):
         for i in ids:
             ET.SubElement(el, f"{{{AXOLOTL}}}device", id=i)
         await self["xep_0060"].publish(None, DEVICES, id="current", payload=el, timeout=TIMEOUT)
+
+    async def publish_avatar(self, png):
+        """XEP-0084 §4: the data first, then the metadata that points at it."""
+        sha = hashlib.sha1(png).hexdigest()
+        data = ET.Element(f"{{{AVATAR_DATA}}}data")
+        data.text = base64.b64encode(png).decode()
+        await self["xep_0060"].publish(None, AVATAR_DATA, id=sha, payload=data, timeout=TIMEOUT)
+        meta = ET.Element(f"{{{AVATAR_META}}}metadata")
+        ET.SubElement(meta, f"{{{AVATAR_META}}}info", id=sha, bytes=str(len(png)), type="image/png")
+        await self["xep_0060"].publish(None, AVATAR_META, id=sha, payload=meta, timeout=TIMEOUT)
+        return sha
+
+    async def fetch_avatar(self, owner, png):
+        """Wait for owner's avatar metadata, then fetch the data from
+        owner's PEP service on the other server (XEP-0084 §4.3)."""
+        sha = hashlib.sha1(png).hexdigest()
+        while await asyncio.wait_for(self.avatars.get(), TIMEOUT) != (owner, sha):
+            pass
+        iq = await self["xep_0060"].get_items(owner, AVATAR_DATA, item_ids=[sha], timeout=TIMEOUT)
+        got = [it.xml.find(f"{{{AVATAR_DATA}}}data") for it in iq["pubsub"]["items"]]
+        assert len(got) == 1 and base64.b64decode(got[0].text) == png, iq
 
     async def occupant(self, occupant_jid):
         while True:
@@ -356,6 +391,10 @@ async def main():
     await b.publish_devices(["2001"])
     await a.devices_of(bb, ["2001"])
     print("ok: the local user got the remote contact's OMEMO devices", flush=True)
+    for owner, other, png in ((a, b, PNG_A), (b, a, PNG_B)):
+        await owner.publish_avatar(png)
+        await other.fetch_avatar(owner.boundjid.bare, png)
+    print("ok: each got the other's avatar metadata and fetched the data across the servers", flush=True)
 
     # Chat both ways, then the local archive (XEP-0313 §4).
     bodies = ["one " + tag, "two " + tag, "three " + tag]
