@@ -49,6 +49,7 @@ import (
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
 )
 
@@ -60,6 +61,7 @@ const (
 	NSBidiFeature      = "urn:xmpp:features:bidi"     // XEP-0288
 	alpnServer         = "xmpp-server"                // XEP-0368 §3
 	nsStanzas          = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsMUC              = "http://jabber.org/protocol/muc" // XEP-0045
 	mechanismEXTERNAL  = "EXTERNAL"
 	defaultQueueLength = 1000
 )
@@ -306,8 +308,28 @@ func (s *Service) forget(c *outConn) {
 }
 
 // bounce returns a stanza to its local sender with an error.
+//
+// Available presence comes back too, which the router's Bounce leaves
+// alone: for a remote domain it is most often directed presence, such
+// as entering a room (XEP-0045 §7.2), whose sender waits for the room's
+// answer and would otherwise wait for ever. Prosody and ejabberd do the
+// same. Unavailable presence and probes are not answered: no one waits
+// for them.
 func (s *Service) bounce(ctx context.Context, st *stanza.Stanza, cond stanza.Condition) {
 	s.m.Bounced.With(string(cond)).Inc()
+	if st.Kind() == stanza.Presence && st.Type() == "" {
+		el := stanza.ErrorReply(st.El, stanza.E(cond))
+		if el == nil || st.From.IsZero() {
+			return
+		}
+		if x := st.El.Child(nsMUC, "x"); x != nil {
+			// XEP-0045 §7.2: an error to a join carries the <x/> of the
+			// request, by which clients tell it from other presence.
+			el.Children = append([]xmlel.Node{xmlel.New(nsMUC, "x")}, el.Children...)
+		}
+		s.router.Route(ctx, &stanza.Stanza{El: el, From: st.To, To: st.From})
+		return
+	}
 	s.router.Bounce(ctx, st, stanza.E(cond))
 }
 

@@ -176,6 +176,42 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
+// TestUnreachablePresence checks that available presence to an
+// unreachable server comes back as an error (a room join waits for an
+// answer), and that unavailable presence does not.
+func TestUnreachablePresence(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyDialback)
+	w.srv["_xmpp-server._tcp.none.test"] = []string{"0 0 0 ."}
+	ctx := context.Background()
+	presence := func(typ string) *stanza.Stanza {
+		f, to := jid.MustParse("juliet@a.test/balcony"), jid.MustParse("room@conference.none.test/juliet")
+		el := xmlel.New("", "presence", "from", f.String(), "to", to.String(), "id", "p-"+typ).
+			Append(xmlel.New("http://jabber.org/protocol/muc", "x"))
+		if typ != "" {
+			el.SetAttr("type", typ)
+		}
+		return &stanza.Stanza{El: el, From: f, To: to}
+	}
+	a.svc.Handle(ctx, presence("unavailable"))
+	a.svc.Handle(ctx, presence(""))
+	st := a.local.next(t)
+	e, ok := stanza.ParseError(st.El)
+	if st.El.Local != "presence" || !ok || e.Condition != stanza.RemoteServerNotFound || st.El.Attr("id") != "p-" ||
+		st.From.String() != "room@conference.none.test/juliet" || st.To.String() != "juliet@a.test/balcony" {
+		t.Fatalf("bounce = %s, want the available presence back with remote-server-not-found", st.El)
+	}
+	if st.El.Child("http://jabber.org/protocol/muc", "x") == nil {
+		t.Errorf("bounce = %s, want the <x/> of the join (XEP-0045 §7.2)", st.El)
+	}
+	select {
+	case st := <-a.local.ch:
+		t.Errorf("unavailable presence came back: %s", st.El)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 // TestReuseAndIdle checks that one stream carries every stanza of a
 // domain pair, closes when idle, and is opened again on demand.
 func TestReuseAndIdle(t *testing.T) {

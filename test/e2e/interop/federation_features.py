@@ -18,7 +18,8 @@ stanza-ids (XEP-0359) the received ones carried (and, with
 --remote-samtal, the remote user's archive holds them too). The local
 user blocks the contact (XEP-0191), who sees it go unavailable and gets
 its message back, then unblocks it. A remote user may not create a room on
-samtal's service. Then each creates a room on its own server's group chat
+samtal's service; the local user's join of a room on a server that does
+not exist fails. Then each creates a room on its own server's group chat
 service (XEP-0045) and invites the other, who joins it from the other
 server and gets its history; each sees the other's presence, message and
 private message; the guest's self-ping (XEP-0410) is answered; the guest
@@ -443,6 +444,15 @@ async def main():
     except PresenceError as e:
         assert e.condition == "not-allowed", e.presence
     print("ok: the remote user may not create a room on samtal's service", flush=True)
+
+    # A room on a server that does not exist: the join comes back with
+    # an error instead of waiting for ever.
+    try:
+        await a["xep_0045"].join_muc_wait("nowhere@conference.nowhere.example", "lost", timeout=TIMEOUT)
+        raise AssertionError("joined a room on a server that does not exist")
+    except PresenceError as e:
+        assert e.condition == "remote-server-not-found", e.presence
+    print("ok: joining a room on a server that does not exist fails with remote-server-not-found", flush=True)
 
     # Rooms both ways (XEP-0045 §7.2).
     await room_talk(a, b, "local-%s@%s" % (tag, args.local_muc), True)
