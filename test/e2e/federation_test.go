@@ -284,15 +284,16 @@ func TestFederationSamtalDialback(t *testing.T) {
 	a.AddUser("alice", pw)
 	b.AddUser("bob", pw)
 	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), caA.CA), account("bob@b.samtal.example", c2sPort(b.Server), caB.CA), pw, "none")
-	// The group chat services authenticate with dialback too, each
-	// verified by its own domain's authoritative server.
-	a.AddUser("anna", pw)
-	b.AddUser("bert", pw)
-	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), caA.CA), account("bert@b.samtal.example", c2sPort(b.Server), caB.CA),
-		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "", nil, "--remote-samtal")
 	if authCount(t, b.Server, "in", "dialback") == 0 || authCount(t, a.Server, "out", "dialback") == 0 {
 		t.Error("a did not authenticate to b with dialback")
 	}
+	// The group chat services authenticate with dialback too, each
+	// verified by its own domain's authoritative server. At the end a
+	// shuts down, and b's user learns it.
+	a.AddUser("anna", pw)
+	b.AddUser("bert", pw)
+	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), caA.CA), account("bert@b.samtal.example", c2sPort(b.Server), caB.CA),
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "shutdown", a.Stop, "--remote-samtal")
 }
 
 // metric returns the value of a metric line of the server's /metrics,
