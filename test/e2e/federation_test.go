@@ -199,7 +199,12 @@ func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password
 	requireSlixmpp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// A stranger on the remote server: same domain, a local part of its
+	// own.
+	rjid, _, _ := strings.Cut(remote, ",")
+	rlocal, rdomain, _ := strings.Cut(rjid, "@")
 	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
+		"--stranger", "stranger-"+rlocal+"@"+rdomain,
 		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
 	cmd.Args = append(cmd.Args, more...)
 	if end != "" {
@@ -264,6 +269,7 @@ func TestFederationSamtal(t *testing.T) {
 	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), ca.CA), account("bob@b.samtal.example", c2sPort(b.Server), ca.CA), pw, "none")
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
+	b.AddUser("stranger-bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
 		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "", nil, "--remote-samtal")
 	// Each publishes its direct TLS port first (XEP-0368).
@@ -292,6 +298,7 @@ func TestFederationSamtalDialback(t *testing.T) {
 	// shuts down, and b's user learns it.
 	a.AddUser("anna", pw)
 	b.AddUser("bert", pw)
+	b.AddUser("stranger-bert", pw)
 	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), caA.CA), account("bert@b.samtal.example", c2sPort(b.Server), caB.CA),
 		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "shutdown", a.Stop, "--remote-samtal")
 }

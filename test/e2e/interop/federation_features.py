@@ -11,7 +11,8 @@ OMEMO device lists with +notify in their entity capabilities (XEP-0115);
 they subscribe to each other; each publishes a nickname and a device list
 with PEP (XEP-0163) and the other gets the notifications from across the
 servers; each publishes an avatar (XEP-0084) and the other, notified of
-its metadata, fetches its data from across the servers. Chat messages go
+its metadata, fetches its data from across the servers, which a user of
+the other server who is no contact (--stranger) may not. Chat messages go
 both ways; then the local user's archive
 (XEP-0313), filtered on the remote user, holds them in order, under the
 stanza-ids (XEP-0359) the received ones carried (and, with
@@ -43,7 +44,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import slixmpp
-from slixmpp.exceptions import PresenceError
+from slixmpp.exceptions import IqError, PresenceError
 
 from federation import register, until
 
@@ -360,6 +361,7 @@ async def main():
     p.add_argument("--end", choices=["ghost", "shutdown"],
                    help="end with the remote server killed (ghost) or the local one shut down while the remote user is in "
                         "a local room: READY on stdout, then the test does it and writes a line on stdin")
+    p.add_argument("--stranger", required=True, help="a JID of the remote server that is no one's contact")
     p.add_argument("--register", choices=["remote", "none"], default="none")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args()
@@ -396,6 +398,19 @@ async def main():
         await owner.publish_avatar(png)
         await other.fetch_avatar(owner.boundjid.bare, png)
     print("ok: each got the other's avatar metadata and fetched the data across the servers", flush=True)
+    # A user of the other server who is no contact may not (XEP-0060
+    # §6.5.9.6: the presence access model, PEP's default).
+    stranger_spec = ",".join([args.stranger] + args.remote.split(",")[1:])
+    if args.register == "remote":
+        await register(stranger_spec, args.password)
+    stranger = await Client(stranger_spec, args.password).online()
+    try:
+        await stranger["xep_0060"].get_items(ab, AVATAR_DATA, timeout=TIMEOUT)
+        raise AssertionError("a stranger of the other server read the local user's avatar")
+    except IqError as e:
+        assert e.condition == "not-authorized", e.iq
+    stranger.disconnect()
+    print("ok: a stranger of the other server may not read the local user's avatar", flush=True)
 
     # Chat both ways, then the local archive (XEP-0313 §4).
     bodies = ["one " + tag, "two " + tag, "three " + tag]
