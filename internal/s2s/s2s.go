@@ -426,7 +426,7 @@ func (s *Service) Close(ctx context.Context) {
 	s.mu.Unlock()
 	// What is queued goes out before the stream error: in a shutdown
 	// it is the goodbyes of local users and rooms (unavailable presence,
-	// RFC 6121 §4.5.2; XEP-0045 §14.2), sent just before. The writers
+	// RFC 6121 §4.5.2; XEP-0045 §11.2), sent just before. The writers
 	// end once it is written, within the bound of the queue.
 	for _, c := range outs {
 		c.shutdown()

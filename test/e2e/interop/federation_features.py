@@ -299,7 +299,7 @@ async def ghost(owner, guest, room):
     """The guest's server goes away without a word while the guest is in
     the owner's room (the test kills it between READY and the line it
     then writes): the room's next message to the guest bounces, and the
-    room removes the guest with status 333 (XEP-0045 §16.1.2, "Service
+    room removes the guest with status 333 (XEP-0045 §11.1, "Service
     removes user because of error response")."""
     await owner.create_room(room, "owner", False)
     await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
@@ -318,7 +318,7 @@ async def shutdown(owner, guest, room):
     """The owner's server, a samtal, shuts down (the test stops it
     between READY and the line it then writes) while the guest, its
     user's contact, is in the owner's room: the guest learns both that
-    the room is gone (XEP-0045 §14.2, status 332) and that the owner is
+    the room is gone (XEP-0045 §11.2, status 332) and that the owner is
     unavailable (RFC 6121 §4.5.2) before the server goes."""
     await owner.create_room(room, "owner", False)
     await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=0, timeout=TIMEOUT)
