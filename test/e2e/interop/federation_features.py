@@ -235,10 +235,10 @@ async def room_talk(owner, guest, room, archived):
     print("ok: %s got the invitation to %s" % (guest.boundjid.bare, room), flush=True)
     _, _, _, history = await guest["xep_0045"].join_muc_wait(room, "guest", maxstanzas=1, timeout=TIMEOUT)
     assert [h["body"] for h in history] == [before], "history: %s" % [h["body"] for h in history]
-    print("ok: %s joined %s and got its history (§7.2.15)" % (guest.boundjid.bare, room), flush=True)
+    print("ok: %s joined %s and got its history (§7.2.13)" % (guest.boundjid.bare, room), flush=True)
     await owner.occupant(room + "/guest")
     print("ok: the owner sees the guest in %s" % room, flush=True)
-    # The guest got the owner's presence before its own (§7.2.3).
+    # The guest got the owner's presence before its own (§7.2.2).
     await guest.occupant(room + "/owner")
     print("ok: the guest sees the owner in %s" % room, flush=True)
     sids = []
