@@ -156,7 +156,7 @@ class Client(slixmpp.ClientXMPP):
         await self["xep_0060"].publish(None, DEVICES, id="current", payload=el, timeout=TIMEOUT)
 
     async def publish_avatar(self, png):
-        """XEP-0084 §4: the data first, then the metadata that points at it."""
+        """XEP-0084 §3.1, §3.2: the data first, then the metadata that points at it."""
         sha = hashlib.sha1(png).hexdigest()
         data = ET.Element(f"{{{AVATAR_DATA}}}data")
         data.text = base64.b64encode(png).decode()
@@ -168,7 +168,7 @@ class Client(slixmpp.ClientXMPP):
 
     async def fetch_avatar(self, owner, png):
         """Wait for owner's avatar metadata, then fetch the data from
-        owner's PEP service on the other server (XEP-0084 §4.3)."""
+        owner's PEP service on the other server (XEP-0084 §3.4)."""
         sha = hashlib.sha1(png).hexdigest()
         while await asyncio.wait_for(self.avatars.get(), TIMEOUT) != (owner, sha):
             pass
@@ -249,7 +249,7 @@ async def room_talk(owner, guest, room, archived):
             nick = "owner" if frm is owner else "guest"
             assert m["from"].resource == nick, m
             if c is guest:
-                # XEP-0359 §5: the room's stanza-id reaches the guest
+                # XEP-0359 §2.1: the room's stanza-id reaches the guest
                 # through both servers.
                 sids.append(stanza_id(m, room))
         print("ok: both get %r in %s" % (body, room), flush=True)
