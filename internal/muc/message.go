@@ -35,7 +35,7 @@ func (r *room) handle(st *stanza.Stanza) {
 // handleMessage handles a message to the room or to an occupant.
 func (r *room) handleMessage(st *stanza.Stanza) {
 	if st.Type() == "error" {
-		// §16.1.2: a delivery error from an occupant's session means a
+		// §11.1: a delivery error from an occupant's session means a
 		// ghost, which leaves (333).
 		if o := r.sessions[st.From]; o != nil && ghostError(st) {
 			r.removeSession(o, st.From, presenceOpts{codes: []int{333}})

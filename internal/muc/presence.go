@@ -184,7 +184,7 @@ func (r *room) handlePresence(st *stanza.Stanza) {
 var zeroJID jid.JID
 
 // ghostError reports whether an error stanza from an occupant says that
-// its session is gone, so that the occupant is a ghost (§16.1.2).
+// its session is gone, so that the occupant is a ghost (§11.1).
 func ghostError(st *stanza.Stanza) bool {
 	e, ok := stanza.ParseError(st.El)
 	if !ok {

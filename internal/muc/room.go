@@ -280,7 +280,7 @@ func (r *room) tick() {
 	}
 }
 
-// shutdown tells every occupant that the service goes away (§14.2,
+// shutdown tells every occupant that the service goes away (§11.2,
 // status 332).
 func (r *room) shutdown() {
 	for _, o := range r.occ {

@@ -104,6 +104,13 @@ func (c *inConn) closeWithError(e stream.Error) {
 	c.q.CloseWith(streamError(e), false)
 }
 
+// shutdown ends the stream with system-shutdown after what is queued on
+// it (a bidirectional stream carries stanzas of ours).
+func (c *inConn) shutdown() {
+	c.svc.m.StreamErrs.With(string(stream.SystemShutdown)).Inc()
+	c.q.CloseWith(streamError(stream.Error{Condition: stream.SystemShutdown}), true)
+}
+
 func (c *inConn) write(b []byte) {
 	c.q.Append(func(dst []byte) []byte { return append(dst, b...) })
 }

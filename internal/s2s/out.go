@@ -127,15 +127,21 @@ func (c *outConn) write(b []byte) {
 	c.q.Append(func(dst []byte) []byte { return append(dst, b...) })
 }
 
-// closeWithError ends the stream with a stream error.
-func (c *outConn) closeWithError(e stream.Error) {
+// closeWithError ends the stream with a stream error, dropping what is
+// queued and not written.
+func (c *outConn) closeWithError(e stream.Error) { c.end(e, false) }
+
+// shutdown ends the stream with system-shutdown after what is queued.
+func (c *outConn) shutdown() { c.end(stream.Error{Condition: stream.SystemShutdown}, true) }
+
+func (c *outConn) end(e stream.Error, keepPending bool) {
 	c.mu.Lock()
 	q := c.q
 	c.state = outClosed
 	c.mu.Unlock()
 	if q != nil {
 		c.svc.m.StreamErrs.With(string(e.Condition)).Inc()
-		q.CloseWith(streamError(e), false)
+		q.CloseWith(streamError(e), keepPending)
 	}
 }
 

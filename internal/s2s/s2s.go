@@ -48,8 +48,8 @@ import (
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
-	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
+	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
 )
 
@@ -61,6 +61,7 @@ const (
 	NSBidiFeature      = "urn:xmpp:features:bidi"     // XEP-0288
 	alpnServer         = "xmpp-server"                // XEP-0368 §3
 	nsStanzas          = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsMUC              = "http://jabber.org/protocol/muc" // XEP-0045
 	mechanismEXTERNAL  = "EXTERNAL"
 	defaultQueueLength = 1000
 )
@@ -307,8 +308,28 @@ func (s *Service) forget(c *outConn) {
 }
 
 // bounce returns a stanza to its local sender with an error.
+//
+// Available presence comes back too, which the router's Bounce leaves
+// alone: for a remote domain it is most often directed presence, such
+// as entering a room (XEP-0045 §7.2), whose sender waits for the room's
+// answer and would otherwise wait for ever. Prosody and ejabberd do the
+// same. Unavailable presence and probes are not answered: no one waits
+// for them.
 func (s *Service) bounce(ctx context.Context, st *stanza.Stanza, cond stanza.Condition) {
 	s.m.Bounced.With(string(cond)).Inc()
+	if st.Kind() == stanza.Presence && st.Type() == "" {
+		el := stanza.ErrorReply(st.El, stanza.E(cond))
+		if el == nil || st.From.IsZero() {
+			return
+		}
+		if x := st.El.Child(nsMUC, "x"); x != nil {
+			// XEP-0045 §7.2: an error to a join carries the <x/> of the
+			// request, by which clients tell it from other presence.
+			el.Children = append([]xmlel.Node{xmlel.New(nsMUC, "x")}, el.Children...)
+		}
+		s.router.Route(ctx, &stanza.Stanza{El: el, From: st.To, To: st.From})
+		return
+	}
 	s.router.Bounce(ctx, st, stanza.E(cond))
 }
 
@@ -385,8 +406,8 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 	}()
 }
 
-// Close stops accepting, ends every stream with system-shutdown and waits
-// for them until ctx ends.
+// Close stops accepting, ends every stream with system-shutdown once
+// what is queued on it is written, and waits for them until ctx ends.
 func (s *Service) Close(ctx context.Context) {
 	s.dialCancel()
 	s.mu.Lock()
@@ -403,11 +424,15 @@ func (s *Service) Close(ctx context.Context) {
 		ins = append(ins, c)
 	}
 	s.mu.Unlock()
+	// What is queued goes out before the stream error: in a shutdown
+	// it is the goodbyes of local users and rooms (unavailable presence,
+	// RFC 6121 §4.5.2; XEP-0045 §11.2), sent just before. The writers
+	// end once it is written, within the bound of the queue.
 	for _, c := range outs {
-		c.closeWithError(stream.Error{Condition: stream.SystemShutdown})
+		c.shutdown()
 	}
 	for _, c := range ins {
-		c.closeWithError(stream.Error{Condition: stream.SystemShutdown})
+		c.shutdown()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -176,6 +176,42 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
+// TestUnreachablePresence checks that available presence to an
+// unreachable server comes back as an error (a room join waits for an
+// answer), and that unavailable presence does not.
+func TestUnreachablePresence(t *testing.T) {
+	ca := newTestCA(t)
+	w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+	a := startPeer(t, w, "a.test", ca, ca.pool, PolicyDialback)
+	w.srv["_xmpp-server._tcp.none.test"] = []string{"0 0 0 ."}
+	ctx := context.Background()
+	presence := func(typ string) *stanza.Stanza {
+		f, to := jid.MustParse("juliet@a.test/balcony"), jid.MustParse("room@conference.none.test/juliet")
+		el := xmlel.New("", "presence", "from", f.String(), "to", to.String(), "id", "p-"+typ).
+			Append(xmlel.New("http://jabber.org/protocol/muc", "x"))
+		if typ != "" {
+			el.SetAttr("type", typ)
+		}
+		return &stanza.Stanza{El: el, From: f, To: to}
+	}
+	a.svc.Handle(ctx, presence("unavailable"))
+	a.svc.Handle(ctx, presence(""))
+	st := a.local.next(t)
+	e, ok := stanza.ParseError(st.El)
+	if st.El.Local != "presence" || !ok || e.Condition != stanza.RemoteServerNotFound || st.El.Attr("id") != "p-" ||
+		st.From.String() != "room@conference.none.test/juliet" || st.To.String() != "juliet@a.test/balcony" {
+		t.Fatalf("bounce = %s, want the available presence back with remote-server-not-found", st.El)
+	}
+	if st.El.Child("http://jabber.org/protocol/muc", "x") == nil {
+		t.Errorf("bounce = %s, want the <x/> of the join (XEP-0045 §7.2)", st.El)
+	}
+	select {
+	case st := <-a.local.ch:
+		t.Errorf("unavailable presence came back: %s", st.El)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 // TestReuseAndIdle checks that one stream carries every stanza of a
 // domain pair, closes when idle, and is opened again on demand.
 func TestReuseAndIdle(t *testing.T) {
@@ -360,5 +396,46 @@ func TestNextTarget(t *testing.T) {
 	a.svc.Handle(context.Background(), message("juliet@a.test/balcony", "romeo@b.test", "hi"))
 	if st := b.local.next(t); st.El.ChildText("", "body") != "hi" {
 		t.Fatalf("got %s", st.El)
+	}
+}
+
+// TestCloseSendsQueued checks that a shutdown writes what is queued on
+// the streams before system-shutdown: the goodbyes of users and rooms
+// are queued just before it. Both an outbound stream and an inbound one
+// made bidirectional (XEP-0288) carry them.
+func TestCloseSendsQueued(t *testing.T) {
+	ca := newTestCA(t)
+	for _, tc := range []struct {
+		name string
+		bidi bool // b answers on a's stream
+	}{{"outbound", false}, {"bidirectional inbound", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &world{hosts: map[string][]string{}, srv: map[string][]string{}}
+			a := startPeer(t, w, "a.test", ca, ca.pool, PolicyVerify)
+			b := startPeer(t, w, "b.test", ca, ca.pool, PolicyVerify)
+			ctx := context.Background()
+			a.svc.Handle(ctx, message("juliet@a.test/balcony", "romeo@b.test", "first"))
+			b.local.next(t)
+			from, to, closing, receiver := a, "romeo@b.test", a.svc, b
+			if tc.bidi {
+				from, to, closing, receiver = b, "juliet@a.test", b.svc, a
+			}
+			const n = 300
+			for i := range n {
+				closing.Handle(ctx, message("x@"+from.domain+"/r", to, strings.Repeat("goodbye ", 20)+strconv.Itoa(i)))
+			}
+			if _, out := b.svc.Count(); tc.bidi && out != 0 {
+				t.Fatal("b opened a stream of its own")
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			closing.Close(cctx)
+			for i := range n {
+				st := receiver.local.next(t)
+				if !strings.HasSuffix(st.El.ChildText("", "body"), " "+strconv.Itoa(i)) {
+					t.Fatalf("stanza %d arrived as %s", i, st.El)
+				}
+			}
+		})
 	}
 }

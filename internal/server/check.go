@@ -74,9 +74,18 @@ func Check(ctx context.Context, cfg config.Config, domains []string, w io.Writer
 			continue
 		}
 		fmt.Fprintf(w, "%s\n", d)
-		targets := checkDNS(ctx, r, res, cfg, d)
+		targets := checkDNS(ctx, r, res, cfg, d, true)
 		checkCert(r, cfg, h, roots)
 		checkPorts(ctx, r, targets)
+		// Other servers reach the group chat service by its own name:
+		// its records and the certificate's name for it matter as much
+		// as the host's, or remote users cannot join its rooms.
+		if m := cfg.MUCDomain(d); m != "" && cfg.S2S.Enabled {
+			fmt.Fprintf(w, "%s (group chat of %s)\n", m, d)
+			targets := checkDNS(ctx, r, res, cfg, m, false)
+			checkCertName(r, cfg, h, m)
+			checkPorts(ctx, r, targets)
+		}
 	}
 	fmt.Fprintf(w, "%d problem(s), %d warning(s)\n", r.problems, r.warnings)
 	return r.problems
@@ -101,7 +110,9 @@ func listenPorts(addrs []string) []uint16 {
 	return ports
 }
 
-func checkDNS(ctx context.Context, r *checkReport, res *dns.Resolver, cfg config.Config, domain string) []target {
+// checkDNS checks the server records of domain and, with clients, its
+// client records.
+func checkDNS(ctx context.Context, r *checkReport, res *dns.Resolver, cfg config.Config, domain string, clients bool) []target {
 	r.section("DNS")
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -117,6 +128,9 @@ func checkDNS(ctx context.Context, r *checkReport, res *dns.Resolver, cfg config
 	}{
 		{"client", res.ClientTargets, "_xmpp-client._tcp.", "_xmpps-client._tcp.", listenPorts(cfg.Listen.C2S), listenPorts(cfg.Listen.C2STLS), true},
 		{"server", res.ServerTargets, "_xmpp-server._tcp.", "_xmpps-server._tcp.", listenPorts(cfg.Listen.S2S), listenPorts(cfg.Listen.S2STLS), cfg.S2S.Enabled},
+	}
+	if !clients {
+		services = services[1:]
 	}
 	for _, svc := range services {
 		ts, err := svc.lookup(ctx, domain)
@@ -174,7 +188,9 @@ func certFile(cfg config.Config, h config.Host) string {
 	return filepath.Join(cfg.DataDir, "certs", h.Domain+".crt")
 }
 
-func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.CertPool) {
+// loadCert loads the certificate of a host as the server does, under a
+// section that names its file.
+func loadCert(r *checkReport, cfg config.Config, h config.Host) (tls.Certificate, bool) {
 	file := certFile(cfg, h)
 	r.section("certificate %s", file)
 	keyFile := h.Key
@@ -184,6 +200,14 @@ func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.Cer
 	pair, err := tls.LoadX509KeyPair(file, keyFile)
 	if err != nil {
 		r.fail("cannot load: %v", err)
+		return pair, false
+	}
+	return pair, true
+}
+
+func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.CertPool) {
+	pair, ok := loadCert(r, cfg, h)
+	if !ok {
 		return
 	}
 	leaf := pair.Leaf
@@ -210,7 +234,7 @@ func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.Cer
 			chain = append(chain, c)
 		}
 	}
-	err = s2s.VerifyCert(chain, roots, h.Domain, time.Now())
+	err := s2s.VerifyCert(chain, roots, h.Domain, time.Now())
 	switch {
 	case err == nil:
 		r.ok("trusted: clients and servers that check certificates accept it")
@@ -219,6 +243,22 @@ func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.Cer
 	default:
 		r.warn("not trusted (%v): clients warn, and servers that require valid certificates refuse %s; others fall back to dialback", err, h.Domain)
 	}
+}
+
+// checkCertName checks that the certificate of host h, which samtal
+// presents for its service domains too, names the service domain.
+func checkCertName(r *checkReport, cfg config.Config, h config.Host, domain string) {
+	pair, ok := loadCert(r, cfg, h)
+	if !ok {
+		return
+	}
+	ids := s2s.CertIdentities(pair.Leaf)
+	if ids.MatchDomain(domain) {
+		r.ok("names %s", domain)
+		return
+	}
+	r.fail("does not name %s (it names %s): servers that check certificates refuse its rooms; add %s or *.%s to the certificate",
+		domain, strings.Join(append(ids.DNS, ids.SRV...), ", "), domain, h.Domain)
 }
 
 func checkPorts(ctx context.Context, r *checkReport, targets []target) {

@@ -54,7 +54,7 @@ func (s *Server) startMUC(d *disco.Disco, secret []byte) error {
 }
 
 // closeMUC tells the occupants of every room that the service shuts down
-// (XEP-0045 §14.2), before the client listeners close.
+// (XEP-0045 §11.2), before the client listeners close.
 func (s *Server) closeMUC(ctx context.Context) {
 	for _, m := range s.mucs {
 		m.Close(ctx)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
@@ -65,6 +66,14 @@ func Policy(cfg config.Config) func(string) s2s.Policy {
 	}
 }
 
+// closeS2S ends the server-to-server streams, after what is queued on
+// them is written.
+func (s *Server) closeS2S(ctx context.Context) {
+	if s.fed != nil {
+		s.fed.Close(ctx)
+	}
+}
+
 // startS2S starts federation: the router's remote handler and the
 // server-to-server listeners.
 func (s *Server) startS2S(certStore *certs.Store, secret []byte) error {
@@ -99,7 +108,7 @@ func (s *Server) startS2S(certStore *certs.Store, secret []byte) error {
 		UnauthTotal:       l.UnauthTotal,
 	}, s.router, s.log, s2s.NewMetrics(s.reg))
 	s.router.SetRemote(fed)
-	s.closers = append(s.closers, fed.Close)
+	s.fed = fed
 	for _, addr := range cfg.Listen.S2S {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

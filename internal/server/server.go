@@ -31,6 +31,7 @@ import (
 	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/s2s"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/postgres"
 	"samtal.org/samtal/internal/storage/sqlite"
@@ -55,6 +56,7 @@ type Server struct {
 	c2s     *c2s.Service
 	mucs    []*muc.Service
 	upload  *upload.Service // nil when file upload is off
+	fed     *s2s.Service    // nil when federation is off
 	closers []func(ctx context.Context)
 	// c2sCloser is the index of the c2s service's closer: services whose
 	// streams the c2s service runs close after it.
@@ -198,10 +200,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Carbons:                s.carbons,
 		FASTLifetime:           time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
+	// Closers run in reverse: the rooms say goodbye while the client
+	// sessions can still carry it, and federation closes last, once it
+	// has carried the goodbyes of both to other servers' users.
+	s.closers = append(s.closers, s.closeS2S)
 	s.c2sCloser = len(s.closers)
 	s.closers = append(s.closers, s.c2s.Close)
-	// Closers run in reverse: the rooms say goodbye while the client
-	// sessions can still carry it.
 	s.closers = append(s.closers, s.closeMUC)
 
 	for _, addr := range cfg.Listen.C2S {

@@ -260,6 +260,15 @@ func (e *Element) ShallowCopy() *Element {
 // AppendXML writes e to dst as XML. content is the namespace that the
 // empty Space stands for on the stream being written (for example
 // jabber:client); the top-level element does not repeat it.
+//
+// A stanza embedded in an extension element, such as a forwarded one
+// (XEP-0297) in an archive result or a carbon, is not the stream's: it
+// is written in jabber:client whatever the stream. XEP-0297 §3: "The
+// namespace of the forwarded stanza MUST be preserved (this is
+// typically 'jabber:client')" — and the tree keeps no other for it. On
+// a server stream, jabber:server there would reach the recipient's
+// client unchanged through its server, which relays the payload as it
+// is, and the client would find no message in it.
 func (e *Element) AppendXML(dst []byte, content string) []byte {
 	return e.appendXML(dst, "", content, true)
 }
@@ -272,7 +281,7 @@ func (e *Element) appendXML(dst []byte, parent, content string, top bool) []byte
 		case e.Space != "":
 			dst = appendAttr(dst, "xmlns", e.Space)
 		case !top:
-			dst = appendAttr(dst, "xmlns", content)
+			dst = appendAttr(dst, "xmlns", NSClient)
 		}
 	}
 	for i, a := range e.Attrs {

@@ -59,6 +59,14 @@ func TestAppendXMLNamespaces(t *testing.T) {
 	if got := string(e.AppendXML(nil, NSClient)); got != want {
 		t.Errorf("AppendXML() =\n%s\nwant\n%s", got, want)
 	}
+	// On a server or component stream the stanza is the stream's, the
+	// forwarded one stays a client stanza (XEP-0297 §3).
+	for _, ns := range []string{NSServer, NSComponent} {
+		w := `<message to='a@b'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><body>hi</body></message></forwarded>`
+		if got := string(e.AppendXML(nil, ns)); !strings.HasPrefix(got, w) {
+			t.Errorf("AppendXML(%s) =\n%s\nwant it to start with\n%s", ns, got, w)
+		}
+	}
 	if got := New(NSClient, "iq").String(); got != `<iq xmlns='jabber:client'/>` {
 		t.Errorf("String() = %s", got)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -148,6 +149,9 @@ func startFederating(t *testing.T, d *testDNS, domain string, ca, trust *pki, po
 	cert, key := ca.issue(t, domain)
 	port, tlsPort := freePort(t), freePort(t)
 	d.add(domain, port, tlsPort)
+	// The group chat service (conference.<domain>) is reached through
+	// records of its own, as an operator publishes them.
+	d.add("conference."+domain, port, tlsPort)
 	s := StartServer(t, Options{
 		Domain: domain, Cert: cert, Key: key, CAFile: ca.CA,
 		Top:    "sasl_channel_binding = false",
@@ -181,6 +185,68 @@ func federate(t *testing.T, a, b, password, register string, more ...string) {
 	}
 }
 
+// federateFeatures runs the slixmpp scenario of what federates beyond
+// messages (PEP notifications, the archive of a federated conversation,
+// group chat rooms joined from the other server) between local, a samtal
+// account whose archive is checked, and remote; each "jid,c2s-port,ca-file".
+// With end "ghost" or "shutdown", the scenario ends with the remote
+// user in a local room, and act is called to kill the remote server
+// (the room must then let its user go) or to stop samtal (the remote
+// user must learn that the room and the local user are gone). more are
+// extra arguments (--remote-samtal).
+func federateFeatures(t *testing.T, local, remote, localMUC, remoteMUC, password, register, end string, act func(), more ...string) {
+	t.Helper()
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// A stranger on the remote server: same domain, a local part of its
+	// own.
+	rjid, _, _ := strings.Cut(remote, ",")
+	rlocal, rdomain, _ := strings.Cut(rjid, "@")
+	cmd := exec.CommandContext(ctx, python, "interop/federation_features.py", "--local", local, "--remote", remote,
+		"--stranger", "stranger-"+rlocal+"@"+rdomain,
+		"--local-muc", localMUC, "--remote-muc", remoteMUC, "--password", password, "--register", register)
+	cmd.Args = append(cmd.Args, more...)
+	if end != "" {
+		cmd.Args = append(cmd.Args, "--end", end)
+	}
+	if os.Getenv("SAMTAL_E2E_DEBUG") != "" {
+		cmd.Args = append(cmd.Args, "--debug")
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		done <- err
+	}()
+	var out bytes.Buffer
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+		if sc.Text() == "READY" && act != nil {
+			act()
+			_, _ = io.WriteString(stdin, "go\n") // a dead scenario fails below
+		}
+	}
+	_, _ = io.Copy(io.Discard, pr) // a line longer than the buffer: let the scenario end
+	err = <-done
+	t.Logf("slixmpp federation features:\n%s", out.Bytes())
+	if err != nil || !bytes.Contains(out.Bytes(), []byte("PASS federation features")) {
+		t.Fatalf("federation features scenario failed: %v", err)
+	}
+}
+
 func account(jid string, c2sPort int, ca string) string {
 	return fmt.Sprintf("%s,%d,%s", jid, c2sPort, ca)
 }
@@ -201,6 +267,11 @@ func TestFederationSamtal(t *testing.T) {
 	a.AddUser("alice", pw)
 	b.AddUser("bob", pw)
 	federate(t, account("alice@a.samtal.example", c2sPort(a.Server), ca.CA), account("bob@b.samtal.example", c2sPort(b.Server), ca.CA), pw, "none")
+	a.AddUser("anna", pw)
+	b.AddUser("bert", pw)
+	b.AddUser("stranger-bert", pw)
+	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), ca.CA), account("bert@b.samtal.example", c2sPort(b.Server), ca.CA),
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "", nil, "--remote-samtal")
 	// Each publishes its direct TLS port first (XEP-0368).
 	if connCount(t, a.Server, "out", "direct") == 0 || connCount(t, b.Server, "in", "direct") == 0 {
 		t.Error("a did not connect to b with direct TLS")
@@ -222,6 +293,14 @@ func TestFederationSamtalDialback(t *testing.T) {
 	if authCount(t, b.Server, "in", "dialback") == 0 || authCount(t, a.Server, "out", "dialback") == 0 {
 		t.Error("a did not authenticate to b with dialback")
 	}
+	// The group chat services authenticate with dialback too, each
+	// verified by its own domain's authoritative server. At the end a
+	// shuts down, and b's user learns it.
+	a.AddUser("anna", pw)
+	b.AddUser("bert", pw)
+	b.AddUser("stranger-bert", pw)
+	federateFeatures(t, account("anna@a.samtal.example", c2sPort(a.Server), caA.CA), account("bert@b.samtal.example", c2sPort(b.Server), caB.CA),
+		"conference.a.samtal.example", "conference.b.samtal.example", pw, "none", "shutdown", a.Stop, "--remote-samtal")
 }
 
 // metric returns the value of a metric line of the server's /metrics,
@@ -272,6 +351,11 @@ func TestFederationProsody(t *testing.T) {
 	t.Run("samtal-first", func(t *testing.T) {
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
 	})
+	// The scenario ends with Prosody killed.
+	t.Run("features", func(t *testing.T) {
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", "ghost", p.kill)
+	})
 	if authCount(t, s.Server, "in", "external") == 0 {
 		t.Error("Prosody did not authenticate to samtal with SASL EXTERNAL")
 	}
@@ -300,6 +384,10 @@ func TestFederationUntrusted(t *testing.T) {
 			t.Error("samtal did not authenticate Prosody with dialback")
 		}
 		federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("pat@prosody.example", p.C2S, p.CA), pw, "b")
+		// The group chat services authenticate with dialback too, each
+		// verified by the authoritative server of its own domain.
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("pia@prosody.example", p.C2S, p.CA),
+			"conference.samtal.example", "conference.prosody.example", pw, "remote", "", nil)
 	})
 	t.Run("refused", func(t *testing.T) {
 		s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
@@ -334,5 +422,37 @@ func TestFederationEjabberd(t *testing.T) {
 	// ejabberd has no direct TLS port: samtal used STARTTLS.
 	if connCount(t, s.Server, "out", "starttls") == 0 {
 		t.Error("samtal did not connect to ejabberd with STARTTLS")
+	}
+	// The scenario ends with samtal shutting down. ejabberd has no
+	// bidirectional streams: the goodbyes go on samtal's own streams.
+	t.Run("features", func(t *testing.T) {
+		federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
+			"conference.samtal.example", "conference.ejabberd.example", pw, "remote", "shutdown", s.Stop)
+	})
+}
+
+// TestFederationEjabberdDialback federates samtal with an ejabberd whose
+// certificate samtal does not trust, and which does not trust samtal's:
+// both authenticate with Server Dialback (XEP-0220), the hosts and the
+// group chat services alike, and everything federates as with
+// certificates.
+func TestFederationEjabberdDialback(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	rogue := newPKI(t, "unknown CA")
+	s := startFederating(t, d, "samtal.example", ca, ca, "dialback", "")
+	cert, key := rogue.issue(t, "ejabberd.example")
+	e := startEjabberd(t, d, "ejabberd.example", cert, key, rogue.CA, rogue.CA)
+	const pw = "federation-password"
+	s.AddUser("sam", pw)
+	s.AddUser("sara", pw)
+	federate(t, account("sam@samtal.example", c2sPort(s.Server), ca.CA), account("eve@ejabberd.example", e.C2S, e.CA), pw, "b")
+	federateFeatures(t, account("sara@samtal.example", c2sPort(s.Server), ca.CA), account("elin@ejabberd.example", e.C2S, e.CA),
+		"conference.samtal.example", "conference.ejabberd.example", pw, "remote", "", nil)
+	if authCount(t, s.Server, "in", "dialback") == 0 || authCount(t, s.Server, "out", "dialback") == 0 {
+		t.Error("samtal and ejabberd did not authenticate each other with dialback")
+	}
+	if n := authCount(t, s.Server, "in", "external") + authCount(t, s.Server, "out", "external"); n != 0 {
+		t.Errorf("%v SASL EXTERNAL authentications between untrusted servers", n)
 	}
 }

@@ -51,6 +51,16 @@ func (p *peer) stop() {
 	}
 }
 
+// kill ends the peer at once, as a crash or a lost network would: it
+// tells no one. stop still shows its log if the test fails.
+func (p *peer) kill() {
+	if p.stopped || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait() // killed: the error says so; stop's Wait returns at once
+}
+
 // waitPort waits until something listens on the loopback port.
 func waitPort(t *testing.T, p *peer, port int) {
 	t.Helper()
@@ -114,7 +124,7 @@ s2s_direct_tls_ports = { %[6]d }
 http_ports = {}
 https_ports = {}
 admin_socket = %[7]q
-modules_enabled = { "disco"; "roster"; "saslauth"; "tls"; "dialback"; "ping"; "register"; "s2s_bidi"; "blocklist" }
+modules_enabled = { "disco"; "roster"; "saslauth"; "tls"; "dialback"; "ping"; "register"; "s2s_bidi"; "blocklist"; "pep" }
 allow_registration = true
 min_seconds_between_registrations = 0
 authentication = "internal_hashed"
@@ -126,13 +136,18 @@ ssl = { cafile = %[9]q }
 unbound = { forward = "127.0.0.1@%[10]d"; resolvconf = false; hoststxt = false }
 
 VirtualHost %[11]q
+
+-- A group chat service (XEP-0045) that samtal users join.
+Component %[13]q "muc"
+modules_enabled = { "muc_mam" }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), p.Log, p.C2S, p.S2S, p.S2STLS,
-		filepath.Join(dir, "admin.sock"), secure, trust, d.srv.Port(), domain, certDir)
+		filepath.Join(dir, "admin.sock"), secure, trust, d.srv.Port(), domain, certDir, "conference."+domain)
 	conf := filepath.Join(dir, "prosody.cfg.lua")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.add(domain, p.S2S, p.S2STLS)
+	d.add("conference."+domain, p.S2S, p.S2STLS)
 	p.cmd = exec.Command("prosody", "--config", conf, "-F")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -209,6 +224,14 @@ modules:
     ip_access: all
   mod_blocking: {}
   mod_privacy: {}
+  mod_caps: {}
+  mod_pubsub:
+    plugins: [flat, pep]
+  mod_mam: {}
+  mod_muc:
+    host: "conference.@HOST@"
+    default_room_options:
+      mam: true
 `, domain, pemFile, trust, p.C2S, p.S2S)
 	conf := filepath.Join(dir, "ejabberd.yml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
@@ -221,6 +244,7 @@ modules:
 		t.Fatal(err)
 	}
 	d.add(domain, p.S2S, 0)
+	d.add("conference."+domain, p.S2S, 0)
 	p.cmd = exec.Command("erl", "-noinput", "-noshell", "-mnesia", "dir", `"`+filepath.Join(dir, "db")+`"`, "-s", "ejabberd")
 	p.cmd.Env = append(os.Environ(),
 		"EJABBERD_CONFIG_PATH="+conf,

@@ -172,11 +172,33 @@ func TestCheck(t *testing.T) {
 		"ok    trusted",
 		"port " + strconv.Itoa(s.S2SPort) + " (127.0.0.1, server) accepts connections",
 		"ok    _xmpps-server._tcp.samtal.example: priority 5",
+		"conference.samtal.example (group chat of samtal.example)",
+		"ok    _xmpp-server._tcp.conference.samtal.example: priority 10 weight 1 port " + strconv.Itoa(s.S2SPort),
+		"ok    names conference.samtal.example",
 		"0 problem(s)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("samtal check does not say %q", want)
 		}
+	}
+	if strings.Contains(out, "_xmpp-client._tcp.conference") {
+		t.Error("samtal check looks for client records of the group chat service")
+	}
+
+	// The group chat service without records: other servers cannot
+	// reach its rooms.
+	d.mu.Lock()
+	delete(d.zone.SRV, "_xmpp-server._tcp.conference.samtal.example")
+	delete(d.zone.SRV, "_xmpps-server._tcp.conference.samtal.example")
+	delete(d.zone.Hosts, "conference.samtal.example")
+	d.srv.SetZone(d.zone)
+	d.mu.Unlock()
+	out, err = check()
+	if err == nil {
+		t.Error("samtal check exited 0 without records for the group chat service")
+	}
+	if !strings.Contains(out, "FAIL  conference.samtal.example has no address") {
+		t.Error("samtal check did not report the group chat service's missing records")
 	}
 
 	// Records pointing at a port where nothing listens.
