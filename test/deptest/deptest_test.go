@@ -44,6 +44,7 @@ var tiers = map[string]int{
 	"internal/disco":               1,
 	"internal/dns":                 1,
 	"internal/dns/dnstest":         1,
+	"internal/cluster/natstest":    1,
 	// Tier 2: features.
 	"internal/c2s":         2,
 	"internal/component":   2,
@@ -62,6 +63,7 @@ var tiers = map[string]int{
 	"internal/turn":        2,
 	"internal/bytestreams": 2,
 	"internal/muc":         2,
+	"internal/cluster":     2,
 	// Tier 3: wiring.
 	"internal/config": 3,
 	"internal/server": 3,
