@@ -42,6 +42,8 @@ commands:
   user list [DOMAIN]             list accounts
   invite create [--domain D] [--ttl 7d]
                                  make an invitation to register (XEP-0401)
+  cluster status                 list the live nodes of the cluster and their
+                                 sessions
   version                        print the version
 
 Run "samtal serve -h" for the server's flags.
@@ -62,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return inviteCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "cluster":
+		return clusterCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "samtal", server.Version)
 		return 0

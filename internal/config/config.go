@@ -39,6 +39,7 @@ type Config struct {
 	Bytestreams Bytestreams `toml:"bytestreams"`
 	S2S         S2S         `toml:"s2s"`
 	MUC         MUC         `toml:"muc"`
+	Cluster     Cluster     `toml:"cluster"` // cluster.go
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -427,6 +428,7 @@ func Default() Config {
 			ArchiveRetention: Duration(365 * 24 * time.Hour),
 			MaxPage:          100,
 		},
+		Cluster: defaultCluster(),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"samtal.org/samtal/internal/c2s"
 	"samtal.org/samtal/internal/carbons"
 	"samtal.org/samtal/internal/certs"
+	"samtal.org/samtal/internal/cluster"
 	"samtal.org/samtal/internal/component"
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/im"
@@ -52,6 +53,7 @@ type Server struct {
 	archive *mam.Service // nil when the archive is off
 	c2s     *c2s.Service
 	mucs    []*muc.Service
+	cluster *cluster.Node // nil on a single node
 	closers []func(ctx context.Context)
 	addrs   []string
 	cancel  context.CancelFunc
@@ -127,6 +129,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
+	if err := s.startCluster(ctx, core); err != nil {
+		return nil, err
+	}
 	reg, d := s.services(mux, store)
 	if err := s.startMUC(d, secret); err != nil {
 		return nil, err

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"samtal.org/samtal/internal/cluster"
+	"samtal.org/samtal/internal/im"
+	"samtal.org/samtal/internal/router"
+)
+
+// startCluster joins the cluster of [cluster] when nats_url is set:
+// from then on the router holds the sessions of every node, and stanzas
+// for the other nodes' sessions and rooms go to them over NATS. The IM
+// core takes back what no node took; carbons learn which remote sessions
+// enabled them. It runs before the group chat services, which it wraps
+// (startMUC), and closes after the client sessions ended.
+func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
+	cc := s.cfg.Cluster
+	if !cc.Enabled() {
+		return nil
+	}
+	name := cc.Node
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("cluster: node name: %w", err)
+		}
+		name = h
+	}
+	hooks := cluster.Hooks{
+		Undelivered: core.Undelivered,
+		Ended:       core.Ended,
+		// Carbons exist once messaging is built, before anyone binds.
+		Carbons: func(sess router.Session) bool { return s.carbons != nil && s.carbons.Enabled(sess) },
+		RemoteCarbons: func(sess router.Session, enabled bool) {
+			if s.carbons != nil {
+				s.carbons.SetRemote(sess, enabled)
+			}
+		},
+	}
+	n, err := cluster.Start(ctx, cluster.Config{
+		URL:            cc.NATSURL,
+		Node:           name,
+		Heartbeat:      time.Duration(cc.Heartbeat),
+		DeadAfter:      time.Duration(cc.DeadAfter),
+		ForwardTimeout: time.Duration(cc.ForwardTimeout),
+	}, s.router, hooks, cluster.NewMetrics(s.reg), s.log)
+	if err != nil {
+		return err
+	}
+	s.cluster = n
+	s.closers = append(s.closers, n.Close)
+	s.reg.NewGaugeFunc("samtal_cluster_sessions", "Client sessions bound on this node.", func() float64 { return float64(n.Sessions()) })
+	s.reg.NewGaugeFunc("samtal_cluster_nodes", "Live nodes of the cluster, this one included.", func() float64 { return float64(len(n.Nodes())) })
+	s.addrs = append(s.addrs, "cluster node "+name)
+	return nil
+}
