@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"samtal.org/samtal/internal/cluster/natstest"
+)
+
+// startCluster starts n samtal nodes on one NATS server (in this process)
+// and one shared store. Until the PostgreSQL backend is in, the nodes
+// share one SQLite file, which SQLite allows processes of one machine.
+// The nodes share the first one's certificate, as the nodes of a real
+// cluster share the domain's.
+func startCluster(t *testing.T, n int) []*Server {
+	t.Helper()
+	url := natstest.Run(t)
+	shared := filepath.Join(t.TempDir(), "samtal.db")
+	top := fmt.Sprintf("sasl_channel_binding = false\nstorage = %q", "sqlite:"+shared)
+	var nodes []*Server
+	for i := range n {
+		o := Options{Top: top, Extra: fmt.Sprintf(`
+[cluster]
+nats_url = %q
+node = "n%d"
+heartbeat = "200ms"
+dead_after = "1s"
+`, url, i+1)}
+		if i > 0 {
+			certs := filepath.Join(nodes[0].Dir, "data", "certs")
+			o.Cert = filepath.Join(certs, "localhost.crt")
+			o.Key = filepath.Join(certs, "localhost.key")
+			o.CAFile = nodes[0].CA()
+		}
+		nodes = append(nodes, StartServer(t, o))
+	}
+	return nodes
+}
+
+// clusterStatus runs `samtal cluster status` on a node's configuration.
+func clusterStatus(t *testing.T, s *Server) string {
+	t.Helper()
+	out, err := s.Run("", "cluster", "status")
+	if err != nil {
+		t.Fatalf("samtal cluster status: %v\n%s", err, out)
+	}
+	return out
+}
+
+// TestCluster runs slixmpp users on three nodes: they chat one to one and
+// in a room; the node that owns the room and holds a receiver's session
+// is killed (SIGKILL) while messages flow to it, and every message the
+// sender's node acknowledged reaches the receiver, who reconnects to
+// another node; the room goes on there.
+func TestCluster(t *testing.T) {
+	requireSlixmpp(t)
+	nodes := startCluster(t, 3)
+	const pw = "cluster-secret"
+	users := []string{"alice", "bob", "carol", "dave"}
+	for _, u := range users {
+		nodes[0].AddUser(u, pw)
+	}
+	status := clusterStatus(t, nodes[0])
+	if !strings.Contains(status, "3 node(s)") {
+		t.Fatalf("cluster status before the test:\n%s\nwant 3 nodes", status)
+	}
+
+	control := t.TempDir()
+	args := []string{"interop/slix_cluster.py", "cluster", "--ports", Port(nodes[0].C2S), Port(nodes[1].C2S), Port(nodes[2].C2S),
+		"--domain", "localhost", "--ca", nodes[0].CA(), "--password", pw, "--control", control, "--users"}
+	cmd := exec.Command(python, append(args, users...)...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	killed := false
+	deadline := time.After(3 * time.Minute)
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			err = <-done
+			break wait
+		case <-time.After(20 * time.Millisecond):
+		}
+		if !killed && strings.Contains(out.String(), "KILL") {
+			nodes[2].Kill()
+			killed = true
+			if werr := os.WriteFile(filepath.Join(control, "killed"), nil, 0o600); werr != nil {
+				t.Fatal(werr)
+			}
+		}
+	}
+	t.Logf("slixmpp cluster:\n%s", out.String())
+	if err != nil || !strings.Contains(out.String(), "PASS cluster") {
+		t.Fatalf("slixmpp scenario cluster failed: %v", err)
+	}
+	status = clusterStatus(t, nodes[0])
+	if !strings.Contains(status, "2 node(s)") || strings.Contains(status, "n3") {
+		t.Errorf("cluster status after n3 died:\n%s\nwant n1 and n2 only", status)
+	}
+}
