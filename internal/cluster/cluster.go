@@ -86,6 +86,9 @@ type Hooks struct {
 	// RemoteCarbons records the carbons state of a remote session
 	// (carbons.Service.SetRemote); enabled false forgets it.
 	RemoteCarbons func(sess router.Session, enabled bool)
+	// ForgetBlocklist drops a cached blocklist that changed on another
+	// node (im.Service.ForgetBlocklist).
+	ForgetBlocklist func(user jid.JID)
 }
 
 // Metrics are a node's counters.
@@ -164,6 +167,7 @@ type heartbeat struct {
 const (
 	subjectHeartbeat = "samtal.hb"
 	subjectStatus    = "samtal.status"
+	subjectBlocklist = "samtal.blocklist"
 	bucketSessions   = "samtal_sessions"
 	bucketRooms      = "samtal_rooms"
 )
@@ -260,6 +264,9 @@ func (n *Node) open(ctx context.Context) error {
 		return err
 	}
 	if err := subscribe(subjectStatus, n.onStatus); err != nil {
+		return err
+	}
+	if err := subscribe(subjectBlocklist, n.onBlocklist); err != nil {
 		return err
 	}
 	if err := subscribe(deliverSubject(n.cfg.Node), n.onDeliver); err != nil {
@@ -470,6 +477,33 @@ func (n *Node) nodeDied(name string) {
 		}
 		n.dropLeases(ctx, name)
 	}()
+}
+
+// BlocklistChanged tells the other nodes that a user's blocklist
+// changed, so that they drop their cached copy (XEP-0191 §3.3: from now
+// on nothing from a blocked entity reaches the user, whichever node it
+// comes through). It is an im.Hooks BlocklistChanged hook.
+func (n *Node) BlocklistChanged(_ context.Context, user jid.JID) {
+	msg := nats.NewMsg(subjectBlocklist)
+	msg.Header.Set(hdrFrom, n.cfg.Node)
+	msg.Data = []byte(user.String())
+	if err := n.nc.PublishMsg(msg); err != nil {
+		n.log.Warn("cluster: blocklist change not sent", "err", err)
+		return
+	}
+	// Before the user's client hears that the change is done.
+	if err := n.nc.FlushTimeout(n.cfg.ForwardTimeout); err != nil {
+		n.log.Warn("cluster: blocklist change not flushed", "err", err)
+	}
+}
+
+func (n *Node) onBlocklist(msg *nats.Msg) {
+	if msg.Header.Get(hdrFrom) == n.cfg.Node || n.hooks.ForgetBlocklist == nil {
+		return
+	}
+	if user, err := jid.Parse(string(msg.Data)); err == nil {
+		n.hooks.ForgetBlocklist(user.Bare())
+	}
 }
 
 // Nodes returns the names of the nodes taken to be alive, this one

@@ -56,6 +56,7 @@ type testNode struct {
 	mu          sync.Mutex
 	undelivered []string // full JID + stanza
 	ended       []string
+	forgotten   []string // blocklists
 }
 
 func (tn *testNode) record(list *[]string, s string) {
@@ -84,6 +85,7 @@ func startNode(t *testing.T, url, name string) *testNode {
 		Ended: func(_ context.Context, s router.Session, _ router.Resource) {
 			tn.record(&tn.ended, s.JID().String())
 		},
+		ForgetBlocklist: func(user jid.JID) { tn.record(&tn.forgotten, user.String()) },
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := Start(context.Background(), cfg, tn.r, hooks, NewMetrics(metrics.NewRegistry()), log)
@@ -277,5 +279,21 @@ func TestRooms(t *testing.T) {
 	got := append(rooms["b"].ids(), rooms["c"].ids()...)
 	if len(got) != 2 || got[0] != "4" || got[1] != "5" {
 		t.Errorf("after the crash b and c got %q, want 4 5 on one of them", got)
+	}
+}
+
+// TestBlocklist checks that a blocklist change on one node makes the
+// others drop their cached copy.
+func TestBlocklist(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	a.BlocklistChanged(context.Background(), jid.MustParse("bob@example.org"))
+	eventually(t, "b forgets", func() bool { return len(b.list(&b.forgotten)) == 1 })
+	if got := b.list(&b.forgotten)[0]; got != "bob@example.org" {
+		t.Errorf("b forgot the blocklist of %s, want bob@example.org", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := a.list(&a.forgotten); len(got) != 0 {
+		t.Errorf("a, where it changed, forgot %q again", got)
 	}
 }

@@ -31,8 +31,9 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		name = h
 	}
 	hooks := cluster.Hooks{
-		Undelivered: core.Undelivered,
-		Ended:       core.Ended,
+		Undelivered:     core.Undelivered,
+		Ended:           core.Ended,
+		ForgetBlocklist: core.ForgetBlocklist,
 		// Carbons exist once messaging is built, before anyone binds.
 		Carbons: func(sess router.Session) bool { return s.carbons != nil && s.carbons.Enabled(sess) },
 		RemoteCarbons: func(sess router.Session, enabled bool) {
@@ -52,6 +53,8 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		return err
 	}
 	s.cluster = n
+	// A block made on this node holds on every node.
+	core.AddHooks(im.Hooks{BlocklistChanged: n.BlocklistChanged})
 	s.closers = append(s.closers, n.Close)
 	s.reg.NewGaugeFunc("samtal_cluster_sessions", "Client sessions bound on this node.", func() float64 { return float64(n.Sessions()) })
 	s.reg.NewGaugeFunc("samtal_cluster_nodes", "Live nodes of the cluster, this one included.", func() float64 { return float64(len(n.Nodes())) })

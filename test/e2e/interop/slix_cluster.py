@@ -72,6 +72,18 @@ async def scenario_cluster(args):
     m = await alice.next_message()
     expect(m["body"] == "reply", "the answer came back across nodes")
 
+    # Blocking holds whichever node a message comes through: node 1 has
+    # bob's blocklist cached from the messages above.
+    await bob_hi["xep_0191"].block([a_jid])
+    alice.send_message(mto=b_jid, mbody="blocked?", mtype="chat")
+    e = await asyncio.wait_for(alice.errors.get(), TIMEOUT)
+    expect(e["error"]["condition"] == "service-unavailable",
+           "a block made on node 2 stops messages sent through node 1 (XEP-0191)")
+    await bob_hi["xep_0191"].unblock([a_jid])
+    alice.send_message(mto=b_jid, mbody="unblocked", mtype="chat")
+    m = await bob_hi.next_message()
+    expect(m["body"] == "unblocked", "and the unblock too")
+
     # A room owned by node 3: carol makes it there first.
     carol = await MucClient(c_jid, args.password, at(args, 2)).online()
     await carol["xep_0045"].join_muc_wait(room, "carol", timeout=TIMEOUT)
