@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the black-box tests drive samtal with, when it is missing:
-# Debian's slixmpp (run with /usr/bin/python3), go-sendxmpp, and coturn,
-# whose turnutils_uclient is an independent TURN client and whose
-# turnserver stands in for an external TURN server (the tests start their
-# own, on loopback; the package's system service is not used).
-# and the federation peers Prosody (with lua-unbound, so that it can ask the
-# test's DNS responder) and ejabberd. Their system services are never
-# used: the tests run them as their own processes.
+# Installs what the tests drive samtal with, when it is missing: Debian's
+# slixmpp (run with /usr/bin/python3), go-sendxmpp, and coturn, whose
+# turnutils_uclient is an independent TURN client and whose turnserver
+# stands in for an external TURN server (the tests start their own, on
+# loopback; the package's system service is not used); the federation
+# peers Prosody (with lua-unbound, so that it can ask the test's DNS
+# responder) and ejabberd; and PostgreSQL, whose tests start a server of
+# their own (internal/storage/postgres/pgtest). Their system services are
+# never used: the tests run them as their own processes.
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,7 @@ command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
 command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
 [ -d /usr/lib/x86_64-linux-gnu/ejabberd-23.01 ] || [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
@@ -24,6 +26,12 @@ echo "deps: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO="sudo"
+fi
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+	# The tests need the programs, not the system's own cluster and
+	# service, which the package would otherwise create and start.
+	$SUDO mkdir -p /etc/postgresql-common
+	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
@@ -36,7 +44,9 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	cleanup="/usr/sbin/policy-rc.d"
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# confold: keep the createcluster.conf written above.
+$SUDO apt-get install -y -qq --no-install-recommends \
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
 if [ -n "$cleanup" ]; then
 	$SUDO rm -f "$cleanup"
 fi

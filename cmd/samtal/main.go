@@ -6,6 +6,7 @@
 //	samtal check [DOMAIN]           check DNS, certificates and ports
 //	samtal user add|passwd|remove|list ...
 //	samtal invite create [--domain D] [--ttl 7d]
+//	samtal storage migrate [--from STORE] [--to STORE]
 //	samtal version
 package main
 
@@ -44,6 +45,9 @@ commands:
                                  make an invitation to register (XEP-0401)
   cluster status                 list the live nodes of the cluster and their
                                  sessions
+  storage migrate [--from STORE] [--to STORE]
+                                 copy a whole store (sqlite:PATH, postgres://...)
+                                 into an empty one, e.g. SQLite into PostgreSQL
   version                        print the version
 
 Run "samtal serve -h" for the server's flags.
@@ -66,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkCmd(args[1:], stdout, stderr)
 	case "cluster":
 		return clusterCmd(args[1:], stdout, stderr)
+	case "storage":
+		return storageCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "samtal", server.Version)
 		return 0

@@ -19,8 +19,8 @@ import (
 	"samtal.org/samtal/internal/storage"
 )
 
-// userCmd administers accounts directly in the store. SQLite's locking
-// makes this safe while the server runs.
+// userCmd administers accounts directly in the store. SQLite's locking,
+// or PostgreSQL's, makes this safe while the server runs.
 func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "usage: samtal user add|passwd|remove|list [flags] [JID|DOMAIN]\n")

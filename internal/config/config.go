@@ -14,7 +14,9 @@ type Config struct {
 	// DataDir holds certificates, the SQLite database and uploads.
 	DataDir string `toml:"data_dir"`
 	// Storage selects the database: "" for SQLite at <DataDir>/samtal.db,
-	// or "sqlite:PATH". See StoragePath.
+	// "sqlite:PATH", or a PostgreSQL URL "postgres://...". See
+	// StoragePath and StorageURL. It may hold a password: it is never
+	// printed.
 	Storage string `toml:"storage"`
 	// Registration is the default in-band registration policy of hosts.
 	Registration Policy `toml:"registration"`
@@ -462,4 +464,19 @@ func (c Config) StoragePath() string {
 		return strings.TrimPrefix(c.Storage, sqlitePrefix)
 	}
 	return ""
+}
+
+// StorageURL returns the connection URL of the PostgreSQL database that
+// Storage names, or "" when the storage is not PostgreSQL.
+func (c Config) StorageURL() string {
+	if IsPostgresURL(c.Storage) {
+		return c.Storage
+	}
+	return ""
+}
+
+// IsPostgresURL reports whether s names a PostgreSQL database: a
+// postgres:// or postgresql:// URL.
+func IsPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }

@@ -199,6 +199,7 @@ var mistakes = []mistake{
 	{"empty data dir", "data_dir = \"\"\n", "data_dir", 1, 0, "must not be empty"},
 	{"storage", "storage = \"mysql://user:hunter2@db\"\n", "storage", 1, 0, "unknown storage"},
 	{"storage sqlite without path", "storage = \"sqlite:\"\n", "storage", 1, 0, "needs a path"},
+	{"storage postgres bad URL", "storage = \"postgres://u:p@[::1/db\"\n", "storage", 1, 0, "does not parse"},
 	{"zero hosts", "host = []\n", "host", 1, 0, "at least one"},
 	{"limit zero", "[limits]\nread_rate = 0\n", "limits.read_rate", 2, 1, "must be positive"},
 	{"limit negative", "[limits]\nmax_depth = -1\n", "limits.max_depth", 2, 0, "must be positive"},
@@ -277,7 +278,7 @@ func findProblem(ps Problems, key string) (Problem, bool) {
 // TestStorageSecret checks that a storage value, which may hold a
 // password, is not repeated in problems.
 func TestStorageSecret(t *testing.T) {
-	for _, s := range []string{"mysql://u:hunter2@db/x", "postgres://u:hunter2@db/x"} {
+	for _, s := range []string{"mysql://u:hunter2@db/x", "postgres://u:hunter2@[db/x", "postgresql://u:hunter2@db:port/x"} {
 		_, err := Parse([]byte("storage = \""+s+"\"\n"), "samtal.toml")
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Parse(storage = %q) = %v, want an error without the password", s, err)
@@ -548,6 +549,26 @@ func TestStoragePath(t *testing.T) {
 		c.Storage, c.DataDir = tc.storage, tc.dataDir
 		if got := c.StoragePath(); got != tc.want {
 			t.Errorf("StoragePath(%q, %q) = %q, want %q", tc.storage, tc.dataDir, got, tc.want)
+		}
+	}
+}
+
+func TestStorageURL(t *testing.T) {
+	for _, tc := range []struct{ storage, want string }{
+		{"", ""},
+		{"sqlite:/srv/chat.db", ""},
+		{"postgres://samtal@db.example/samtal?sslmode=verify-full", "postgres://samtal@db.example/samtal?sslmode=verify-full"},
+		{"postgresql:///samtal?host=/run/postgresql", "postgresql:///samtal?host=/run/postgresql"},
+	} {
+		c := Default()
+		c.Storage = tc.storage
+		if got := c.StorageURL(); got != tc.want {
+			t.Errorf("StorageURL(%q) = %q, want %q", tc.storage, got, tc.want)
+		}
+		if tc.want != "" {
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate(storage = %q) = %v, want no problem", tc.storage, err)
+			}
 		}
 	}
 }

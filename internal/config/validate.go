@@ -140,10 +140,14 @@ func validateStorage(s string) error {
 			return errors.New(`"sqlite:" needs a path, "sqlite:/var/lib/samtal/samtal.db"`)
 		}
 		return nil
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return errors.New("PostgreSQL storage is not supported yet")
+	case IsPostgresURL(s):
+		// url.Parse's error would quote the URL.
+		if _, err := url.Parse(s); err != nil {
+			return errors.New("the PostgreSQL URL does not parse (it is not shown, as it may hold a password)")
+		}
+		return nil
 	}
-	return errors.New(`unknown storage: want "" for SQLite in data_dir, or "sqlite:PATH"`)
+	return errors.New(`unknown storage: want "" for SQLite in data_dir, "sqlite:PATH", or "postgres://..." for PostgreSQL`)
 }
 
 // Validate returns a *Problems listing every problem of the [listen]

@@ -33,6 +33,7 @@ import (
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/postgres"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlstream"
@@ -60,24 +61,29 @@ type Server struct {
 	done    chan struct{}
 }
 
-// OpenStore opens the store the configuration names for the server.
+// OpenStore opens the store the configuration names for the server:
+// SQLite or PostgreSQL.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, observe func(string, time.Duration)) (storage.Store, error) {
-	return openStore(ctx, cfg, sqlite.Options{Logger: log, Observe: observe})
+	return openStore(ctx, cfg, sqlite.Options{Logger: log, Observe: observe}, postgres.Options{Observe: observe})
 }
 
 // OpenAdminStore opens the store for an administration command that may
 // share it with a running server. SQLite favours the process that is
 // already writing, so the command waits its turn for up to a minute.
 func OpenAdminStore(ctx context.Context, cfg config.Config) (storage.Store, error) {
-	return openStore(ctx, cfg, sqlite.Options{BusyTimeout: time.Minute})
+	return openStore(ctx, cfg, sqlite.Options{BusyTimeout: time.Minute}, postgres.Options{})
 }
 
-func openStore(ctx context.Context, cfg config.Config, opt sqlite.Options) (storage.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, sopt sqlite.Options, popt postgres.Options) (storage.Store, error) {
+	if url := cfg.StorageURL(); url != "" {
+		return postgres.Open(ctx, url, popt)
+	}
 	path := cfg.StoragePath()
 	if path == "" {
-		return nil, fmt.Errorf("storage %q is not supported by this build", cfg.Storage)
+		// Never the value itself: it may hold a password.
+		return nil, errors.New("storage: unknown kind of storage")
 	}
-	return sqlite.Open(ctx, path, opt)
+	return sqlite.Open(ctx, path, sopt)
 }
 
 // Start builds and starts a server. It returns once every listener is

@@ -31,20 +31,23 @@ var tiers = map[string]int{
 	"internal/dataform":  0,
 	"internal/archive":   0,
 	// Tier 1: shared services.
-	"internal/storage":             1,
-	"internal/storage/sqlite":      1,
-	"internal/storage/storagetest": 1,
-	"internal/transport":           1,
-	"internal/router":              1,
-	"internal/iq":                  1,
-	"internal/metrics":             1,
-	"internal/certs":               1,
-	"internal/caps":                1,
-	"internal/xmpptest":            1,
-	"internal/disco":               1,
-	"internal/dns":                 1,
-	"internal/dns/dnstest":         1,
-	"internal/cluster/natstest":    1,
+	"internal/storage":                 1,
+	"internal/storage/sqlite":          1,
+	"internal/storage/postgres":        1,
+	"internal/storage/postgres/pgtest": 1,
+	"internal/storage/migrate":         1,
+	"internal/storage/storagetest":     1,
+	"internal/transport":               1,
+	"internal/router":                  1,
+	"internal/iq":                      1,
+	"internal/metrics":                 1,
+	"internal/certs":                   1,
+	"internal/caps":                    1,
+	"internal/xmpptest":                1,
+	"internal/disco":                   1,
+	"internal/dns":                     1,
+	"internal/dns/dnstest":             1,
+	"internal/cluster/natstest":        1,
 	// Tier 2: features.
 	"internal/c2s":         2,
 	"internal/component":   2,
@@ -138,8 +141,8 @@ func TestTiers(t *testing.T) {
 				t.Errorf("%s (tier %d) imports %s (tier %d): a higher tier", pkg, tier, dep, dt)
 			case dt == tier && !sameTier[tier]:
 				t.Errorf("%s imports %s: tier-%d packages never import each other (features talk through the router, the iq mux and hooks)", pkg, dep, tier)
-			case dep == "internal/storage/sqlite" && tier < 3:
-				t.Errorf("%s imports the SQLite backend: only the wiring chooses a backend; use the storage interfaces", pkg)
+			case (dep == "internal/storage/sqlite" || dep == "internal/storage/postgres") && tier < 3:
+				t.Errorf("%s imports a storage backend: only the wiring chooses a backend; use the storage interfaces", pkg)
 			}
 		}
 	}

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building samtal:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pg.Main(m) // m.Run, then stop PostgreSQL if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -41,7 +41,11 @@ var errClosed = errors.New("sqlite: store closed")
 type archiveReq struct {
 	user string
 	m    storage.ArchivedMessage
-	done chan archiveRes // buffered: the writer never waits for the caller
+	// imported asks to keep m.Stored (ArchiveImporter) rather than stamp
+	// the message with the current time; it is raised all the same to
+	// the last time written.
+	imported bool
+	done     chan archiveRes // buffered: the writer never waits for the caller
 }
 
 type archiveRes struct {
@@ -53,24 +57,30 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 	s := a.s
 	defer s.done("archive.append", time.Now())
 	req := &archiveReq{user: user, m: m, done: make(chan archiveRes, 1)}
-	s.archiveMu.RLock()
-	if s.archiveClosed {
-		s.archiveMu.RUnlock()
-		return m, errClosed
+	if err := s.queueArchive(ctx, req); err != nil {
+		return m, err
 	}
-	select {
-	case s.archiveCh <- req:
-	case <-ctx.Done():
-		s.archiveMu.RUnlock()
-		return m, ctx.Err()
-	}
-	s.archiveMu.RUnlock()
 	select {
 	case r := <-req.done:
 		return r.m, r.err
 	case <-ctx.Done():
 		// The message may still be archived: the writer has it.
 		return m, ctx.Err()
+	}
+}
+
+// queueArchive hands req to the group-commit writer.
+func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
+	s.archiveMu.RLock()
+	defer s.archiveMu.RUnlock()
+	if s.archiveClosed {
+		return errClosed
+	}
+	select {
+	case s.archiveCh <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -104,7 +114,7 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 	s.archiveCommits.Add(1)
 	ctx := context.Background() // no caller's context may abort the others' commit
 	res := make([]archiveRes, len(batch))
-	var stored int64
+	var last int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if !s.archiveLastKnown {
 			var last sql.NullInt64
@@ -116,18 +126,33 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 		}
 		// Stored never decreases in archive order, whatever the clock
 		// does: a time can then be mapped to a position (see Query).
-		stored = max(micros(s.now()), s.archiveLast)
+		now := micros(s.now())
+		last = s.archiveLast
 		stmt := tx.StmtContext(ctx, s.archiveInsert)
 		for i, req := range batch {
+			stored := max(now, last)
+			if req.imported {
+				// Raised to the user's last time only: times map to
+				// positions within one archive.
+				var userLast sql.NullInt64
+				err := tx.QueryRowContext(ctx, "SELECT stored FROM archive WHERE account = ? ORDER BY seq DESC LIMIT 1", req.user).Scan(&userLast)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				stored = max(micros(req.m.Stored), userLast.Int64)
+			}
 			bare, resource, _ := strings.Cut(req.m.With, "/")
 			_, err := stmt.ExecContext(ctx, req.user, req.m.ID, stored, bare, resource, req.m.Stanza)
+			if err == nil {
+				last = max(last, stored)
+			}
 			req.m.Stored = fromMicros(stored)
 			res[i] = archiveRes{m: req.m, err: wrapErr("archive append", err)}
 		}
 		return nil
 	})
 	if err == nil {
-		s.archiveLast = stored
+		s.archiveLast = last
 	}
 	for i, req := range batch {
 		if err != nil {
@@ -235,16 +260,17 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 		}
 		b.hi = min(b.hi, seq)
 	}
-	// Stored never decreases with seq: the first message stored at or
-	// after Start is where the range starts (one step in the stored
-	// index), and the condition on stored keeps the answer exact.
+	// Stored never decreases with seq in one archive: the first of the
+	// user's messages stored at or after Start is where the range starts
+	// (one step in the (account, stored) index), and the condition on
+	// stored keeps the answer exact.
 	if !q.Start.IsZero() {
 		us := micros(q.Start)
 		if q.Start.After(fromMicros(us)) {
 			us++
 		}
 		var seq int64
-		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE stored >= ? ORDER BY stored, seq LIMIT 1", us).Scan(&seq)
+		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND stored >= ? ORDER BY stored, seq LIMIT 1", user, us).Scan(&seq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			b.lo = math.MaxInt64 - 1
@@ -258,7 +284,7 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 	if !q.End.IsZero() {
 		us := micros(q.End)
 		var seq int64
-		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE stored <= ? ORDER BY stored DESC, seq DESC LIMIT 1", us).Scan(&seq)
+		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND stored <= ? ORDER BY stored DESC, seq DESC LIMIT 1", user, us).Scan(&seq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			b.hi = 0

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Push", pushTests},
 		{"Rooms", roomTests},
 		{"RoomArchive", roomArchiveTests},
+		{"Export", exportTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
 		{"Concurrency", concurrencyTests},

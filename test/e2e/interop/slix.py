@@ -302,6 +302,36 @@ async def scenario_offline(args):
     await b2.offline()
 
 
+async def scenario_send_offline(args):
+    """Send three messages to the second user, who is offline, and leave:
+    they wait in the server's offline storage (for scenario
+    receive_offline, maybe after the store has moved)."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    for i in range(3):
+        a.send_message(mto=b_jid, mbody=f"kept {i}", mtype="chat")
+    await asyncio.sleep(0.5)
+    await a.offline()
+    expect(True, "three messages sent to an offline user")
+
+
+async def scenario_receive_offline(args):
+    """Come online as the second user: the three messages of scenario
+    send_offline arrive in order with delay stamps, once, and the first
+    user is in the roster with a mutual subscription (scenario roster)."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid, args.password, args).online()
+    got = [await b.next_message() for _ in range(3)]
+    expect([m["body"] for m in got] == ["kept 0", "kept 1", "kept 2"], "stored messages delivered in order")
+    expect(all(m["from"].bare == a_jid and m["delay"]["stamp"] is not None for m in got), "from the sender, each with a delay stamp")
+    expect(b.client_roster[a_jid]["subscription"] == "both", "the contact is in the roster with subscription 'both'")
+    await b.offline()
+    b2 = await Client(b_jid, args.password, args).online()
+    await asyncio.sleep(0.5)
+    expect(b2.messages.empty(), "stored messages are delivered only once")
+    await b2.offline()
+
+
 async def scenario_blocking(args):
     """A blocked user's messages bounce; after unblocking they arrive."""
     a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])

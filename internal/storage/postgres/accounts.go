@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"samtal.org/samtal/internal/storage"
+)
+
+type accounts struct{ s *Store }
+
+const sqlAccountsGet = `
+SELECT a.created, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
+FROM accounts a LEFT JOIN account_keys k ON k.account = a.jid
+WHERE a.jid = $1`
+
+func (a accounts) Create(ctx context.Context, acc storage.Account) error {
+	defer a.s.done("accounts.create", time.Now())
+	created := acc.Created
+	if created.IsZero() {
+		created = a.s.now()
+	}
+	err := a.s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			"INSERT INTO accounts (jid, domain, created) VALUES ($1, $2, $3)",
+			acc.User, domainOf(acc.User), micro(created)); err != nil {
+			return err
+		}
+		return insertKeys(ctx, tx, acc.User, acc.Keys)
+	})
+	return wrapErr("accounts create", err)
+}
+
+// insertKeys stores the keys of every hash in one statement.
+func insertKeys(ctx context.Context, tx pgx.Tx, user string, keys map[storage.Hash]storage.SCRAMKeys) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var (
+		hashes               []string
+		salts, stored, srvrs [][]byte
+		iters                []int32
+	)
+	for h, k := range keys {
+		hashes = append(hashes, string(h))
+		salts = append(salts, nonNil(k.Salt))
+		iters = append(iters, int32(k.Iterations))
+		stored = append(stored, nonNil(k.StoredKey))
+		srvrs = append(srvrs, nonNil(k.ServerKey))
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO account_keys (account, hash, salt, iterations, stored_key, server_key)
+SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::integer[], $5::bytea[], $6::bytea[])`,
+		user, hashes, salts, iters, stored, srvrs)
+	return err
+}
+
+func (a accounts) Get(ctx context.Context, user string) (storage.Account, error) {
+	defer a.s.done("accounts.get", time.Now())
+	acc, err := a.get(ctx, user)
+	return acc, wrapErr("accounts get", err)
+}
+
+func (a accounts) get(ctx context.Context, user string) (storage.Account, error) {
+	rows, err := a.s.pool.Query(ctx, sqlAccountsGet, user)
+	if err != nil {
+		return storage.Account{}, err
+	}
+	defer rows.Close()
+	acc := storage.Account{User: user}
+	found := false
+	for rows.Next() {
+		var (
+			created            time.Time
+			hash               *string
+			salt, stored, srvr []byte
+			iter               *int32
+		)
+		if err := rows.Scan(&created, &hash, &salt, &iter, &stored, &srvr); err != nil {
+			return storage.Account{}, err
+		}
+		if !found {
+			found = true
+			acc.Created = utc(created)
+			acc.Keys = make(map[storage.Hash]storage.SCRAMKeys)
+		}
+		if hash != nil {
+			acc.Keys[storage.Hash(*hash)] = storage.SCRAMKeys{
+				Salt:       salt,
+				Iterations: int(*iter),
+				StoredKey:  stored,
+				ServerKey:  srvr,
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return storage.Account{}, err
+	}
+	if !found {
+		return storage.Account{}, storage.ErrNotFound
+	}
+	return acc, nil
+}
+
+func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Hash]storage.SCRAMKeys) error {
+	defer a.s.done("accounts.setkeys", time.Now())
+	err := a.s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccount(ctx, tx, user); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM account_keys WHERE account = $1", user); err != nil {
+			return err
+		}
+		return insertKeys(ctx, tx, user, keys)
+	})
+	return wrapErr("accounts set keys", err)
+}
+
+// Delete removes the account row; ON DELETE CASCADE removes the rows of
+// every area in the same statement.
+func (a accounts) Delete(ctx context.Context, user string) error {
+	defer a.s.done("accounts.delete", time.Now())
+	tag, err := a.s.pool.Exec(ctx, "DELETE FROM accounts WHERE jid = $1", user)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = storage.ErrNotFound
+	}
+	return wrapErr("accounts delete", err)
+}
+
+func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
+	defer a.s.done("accounts.list", time.Now())
+	users, err := a.s.strings(ctx, "SELECT jid FROM accounts WHERE domain = $1 ORDER BY jid", domain)
+	return users, wrapErr("accounts list", err)
+}
+
+// strings returns the one text column of every row of a query.
+func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

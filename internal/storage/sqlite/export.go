@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"samtal.org/samtal/internal/storage"
+)
+
+// The storage export interfaces, for copying a whole store.
+var (
+	_ storage.AccountLister   = accounts{}
+	_ storage.RosterImporter  = roster{}
+	_ storage.OfflineImporter = offline{}
+	_ storage.PrivateLister   = private{}
+	_ storage.InviteLister    = invites{}
+	_ storage.FastTokenLister = fastTokens{}
+)
+
+func (a accounts) Users(ctx context.Context, after string, max int) ([]string, error) {
+	defer a.s.done("accounts.users", time.Now())
+	users, err := queryStrings(ctx, a.s.r, "SELECT jid FROM accounts WHERE jid > ? ORDER BY jid LIMIT ?", after, max)
+	return users, wrapErr("accounts users", err)
+}
+
+func (r roster) SetVersion(ctx context.Context, user string, version int64) error {
+	defer r.s.done("roster.setversion", time.Now())
+	res, err := r.s.w.ExecContext(ctx, "UPDATE accounts SET roster_version = ? WHERE jid = ?", version, user)
+	if err == nil {
+		if n, rerr := res.RowsAffected(); rerr != nil {
+			err = rerr
+		} else if n == 0 {
+			err = storage.ErrNotFound
+		}
+	}
+	return wrapErr("roster set version", err)
+}
+
+func (o offline) Import(ctx context.Context, user string, m storage.OfflineMessage) error {
+	defer o.s.done("offline.import", time.Now())
+	_, err := o.s.w.ExecContext(ctx, "INSERT INTO offline_messages (account, stored, stanza) VALUES (?, ?, ?)",
+		user, micros(m.Stored), m.Stanza)
+	return wrapErr("offline import", err)
+}
+
+func (p private) Namespaces(ctx context.Context, user string) ([]string, error) {
+	defer p.s.done("private.namespaces", time.Now())
+	nss, err := queryStrings(ctx, p.s.r, "SELECT namespace FROM private_xml WHERE account = ? ORDER BY namespace", user)
+	return nss, wrapErr("private namespaces", err)
+}
+
+func (i invites) All(ctx context.Context) ([]storage.Invite, error) {
+	defer i.s.done("invites.all", time.Now())
+	rows, err := i.s.r.QueryContext(ctx, "SELECT hash, host, expires FROM invites ORDER BY hash")
+	if err != nil {
+		return nil, wrapErr("invites all", err)
+	}
+	defer rows.Close()
+	var out []storage.Invite
+	for rows.Next() {
+		var (
+			inv storage.Invite
+			exp int64
+		)
+		if err := rows.Scan(&inv.Hash, &inv.Host, &exp); err != nil {
+			return nil, wrapErr("invites all", err)
+		}
+		inv.Expires = fromMicros(exp)
+		out = append(out, inv)
+	}
+	return out, wrapErr("invites all", rows.Err())
+}
+
+func (f fastTokens) All(ctx context.Context, user string) ([]storage.FastToken, error) {
+	defer f.s.done("fast.all", time.Now())
+	rows, err := f.s.r.QueryContext(ctx, `
+SELECT client, slot, mechanism, seed, expires, count FROM fast_tokens
+WHERE account = ? ORDER BY client, slot DESC`, user)
+	if err != nil {
+		return nil, wrapErr("fast all", err)
+	}
+	defer rows.Close()
+	var out []storage.FastToken
+	for rows.Next() {
+		var (
+			t   storage.FastToken
+			exp int64
+		)
+		if err := rows.Scan(&t.Client, &t.Slot, &t.Mechanism, &t.Seed, &exp, &t.Count); err != nil {
+			return nil, wrapErr("fast all", err)
+		}
+		t.Expires = fromMicros(exp)
+		out = append(out, t)
+	}
+	return out, wrapErr("fast all", rows.Err())
+}
+
+var (
+	_ storage.ArchiveImporter     = archive{}
+	_ storage.RoomLister          = rooms{}
+	_ storage.RoomArchiveImporter = roomArchive{}
+)
+
+// Import hands every message to the group-commit writer, as Append does,
+// so that the writer's last stored time stays the newest, then waits for
+// them all: the writer commits them in batches.
+func (a archive) Import(ctx context.Context, user string, msgs []storage.ArchivedMessage) error {
+	defer a.s.done("archive.import", time.Now())
+	reqs := make([]*archiveReq, 0, len(msgs))
+	var err error
+	for _, m := range msgs {
+		req := &archiveReq{user: user, m: m, imported: true, done: make(chan archiveRes, 1)}
+		if err = a.s.queueArchive(ctx, req); err != nil {
+			break
+		}
+		reqs = append(reqs, req)
+	}
+	for _, req := range reqs {
+		// Every queued request is answered, even when ctx ends: the
+		// writer has it.
+		if r := <-req.done; r.err != nil && err == nil {
+			err = r.err
+		}
+	}
+	return err
+}
+
+func (r rooms) All(ctx context.Context, after string, max int) ([]storage.Room, error) {
+	defer r.s.done("rooms.all", time.Now())
+	rows, err := r.s.r.QueryContext(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE jid > ? ORDER BY jid LIMIT ?", after, max)
+	if err != nil {
+		return nil, wrapErr("rooms all", err)
+	}
+	defer rows.Close()
+	var out []storage.Room
+	for rows.Next() {
+		room, err := scanRoom(rows)
+		if err != nil {
+			return nil, wrapErr("rooms all", err)
+		}
+		out = append(out, room)
+	}
+	return out, wrapErr("rooms all", rows.Err())
+}
+
+func (a roomArchive) Import(ctx context.Context, room string, msgs []storage.RoomMessage) error {
+	defer a.s.done("roomarchive.import", time.Now())
+	err := a.s.tx(ctx, func(tx *sql.Tx) error {
+		// Raised to the room's last time: the order of one room's
+		// archive is what a query pages through.
+		var last sql.NullInt64
+		err := tx.QueryRowContext(ctx, "SELECT stored FROM room_archive WHERE room = ? ORDER BY seq DESC LIMIT 1", room).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		for _, m := range msgs {
+			stored := max(micros(m.Stored), last.Int64)
+			if _, err := tx.ExecContext(ctx,
+				"INSERT INTO room_archive (room, id, stored, nick, sender, stanza) VALUES (?, ?, ?, ?, ?, ?)",
+				room, m.ID, stored, m.Nick, m.Sender, m.Stanza); err != nil {
+				return err
+			}
+			last.Int64 = stored
+		}
+		return nil
+	})
+	return wrapErr("room archive import", err)
+}

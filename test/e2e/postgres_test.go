@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"samtal.org/samtal/internal/storage/postgres/pgtest"
+)
+
+// pg is the PostgreSQL server of this package's tests, started by the
+// first test that asks for a database.
+var pg pgtest.Server
+
+// TestPostgres moves a server from SQLite to PostgreSQL with `samtal
+// storage migrate`, then drives it on PostgreSQL with slixmpp: what was
+// stored before the move (a roster, offline messages, the accounts and
+// their passwords) is there after it, and the scenarios of the core, of
+// blocking and of PEP pass.
+func TestPostgres(t *testing.T) {
+	// A password the server does not ask for (the test cluster trusts
+	// local connections): it must show nowhere.
+	const secret = "pg-secret-not-shown"
+	url := pg.Database(t) + "&password=" + secret
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	const pw = "correct horse battery staple"
+	for _, u := range []string{"pa", "pb"} {
+		s.AddUser(u, pw)
+	}
+	s.Slix(t, "roster", pw, "pa", "pb")
+	s.Slix(t, "send_offline", pw, "pa", "pb")
+	s.Stop()
+
+	out, err := s.Run("", "storage", "migrate", "--to", url)
+	if err != nil || !strings.Contains(out, "checked 2 accounts") {
+		t.Fatalf("samtal storage migrate: %v\n%s", err, out)
+	}
+	t.Logf("samtal storage migrate:\n%s", out)
+	out, err = s.Run("", "storage", "migrate", "--to", url)
+	if err == nil || !strings.Contains(out, "not empty") {
+		t.Errorf("a second migration = %v, %q, want a refusal", err, out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("samtal storage migrate printed the password: %q", out)
+	}
+
+	cfg, err := os.ReadFile(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append([]byte("storage = \""+url+"\"\n"), cfg...)
+	if err := os.WriteFile(s.Config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The SQLite file goes, so that nothing can come from it.
+	for _, f := range []string{"samtal.db", "samtal.db-wal", "samtal.db-shm"} {
+		if err := os.Remove(s.Dir + "/data/" + f); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	s.Restart()
+	s.Slix(t, "receive_offline", pw, "pa", "pb")
+	for _, u := range []string{"ra", "rb", "oa", "ob", "va", "vb", "ba", "bb", "bk", "bx", "ea", "eb"} {
+		s.AddUser(u, pw) // through PostgreSQL, while the server runs
+	}
+	t.Run("roster", func(t *testing.T) { s.Slix(t, "roster", pw, "ra", "rb") })
+	t.Run("offline", func(t *testing.T) { s.Slix(t, "offline", pw, "oa", "ob") })
+	t.Run("rosterver", func(t *testing.T) { s.Slix(t, "rosterver", pw, "va", "vb") })
+	t.Run("blocking", func(t *testing.T) { s.Slix(t, "blocking", pw, "ba", "bb") })
+	// Private XML and PEP nodes and items, in step.
+	t.Run("bookmarks", func(t *testing.T) { s.slixPEP(t, "bookmarks", pw, "bk", "bx") })
+	// vCards and PEP avatars.
+	t.Run("avatar", func(t *testing.T) { s.slixPEP(t, "avatar", pw, "ea", "eb") })
+	if out, err := s.Samtal("", "list"); err != nil || !strings.Contains(out, "pa@localhost") || !strings.Contains(out, "vb@localhost") {
+		t.Errorf("samtal user list on PostgreSQL = %v, %q", err, out)
+	}
+	s.Stop()
+	if strings.Contains(s.Output(), secret) {
+		t.Errorf("the server printed the storage password")
+	}
+	if _, err := os.Stat(s.Dir + "/data/samtal.db"); err == nil {
+		t.Errorf("the server on PostgreSQL created an SQLite file")
+	}
+}
