@@ -12,16 +12,13 @@ import (
 	"samtal.org/samtal/internal/cluster/natstest"
 )
 
-// startCluster starts n samtal nodes on one NATS server (in this process)
-// and one shared store. Until the PostgreSQL backend is in, the nodes
-// share one SQLite file, which SQLite allows processes of one machine.
-// The nodes share the first one's certificate, as the nodes of a real
-// cluster share the domain's.
+// startCluster starts n samtal nodes on one NATS server (in this
+// process) and one PostgreSQL database. The nodes share the first one's
+// certificate, as the nodes of a real cluster share the domain's.
 func startCluster(t *testing.T, n int) []*Server {
 	t.Helper()
 	url := natstest.Run(t)
-	shared := filepath.Join(t.TempDir(), "samtal.db")
-	top := fmt.Sprintf("sasl_channel_binding = false\nstorage = %q", "sqlite:"+shared)
+	top := fmt.Sprintf("sasl_channel_binding = false\nstorage = %q", pg.Database(t))
 	var nodes []*Server
 	for i := range n {
 		o := Options{Top: top, Extra: fmt.Sprintf(`
