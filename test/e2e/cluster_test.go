@@ -17,11 +17,17 @@ import (
 // certificate, as the nodes of a real cluster share the domain's.
 func startCluster(t *testing.T, n int) []*Server {
 	t.Helper()
+	return startClusterWith(t, n, "")
+}
+
+// startClusterWith starts a cluster whose nodes have these [limits] keys.
+func startClusterWith(t *testing.T, n int, limits string) []*Server {
+	t.Helper()
 	url := natstest.Run(t)
 	top := fmt.Sprintf("sasl_channel_binding = false\nstorage = %q", pg.Database(t))
 	var nodes []*Server
 	for i := range n {
-		o := Options{Top: top, Extra: fmt.Sprintf(`
+		o := Options{Top: top, Limits: limits, Extra: fmt.Sprintf(`
 [cluster]
 nats_url = %q
 node = "n%d"
@@ -109,6 +115,13 @@ wait:
 	t.Logf("slixmpp cluster:\n%s", out.String())
 	if err != nil || !strings.Contains(out.String(), "PASS cluster") {
 		t.Fatalf("slixmpp scenario cluster failed: %v", err)
+	}
+	// Node 1 forwarded messages to the others and counts its sessions.
+	if f := metric(t, nodes[0].Admin, `samtal_cluster_forwarded_total{kind="deliver"}`); f == 0 {
+		t.Error("node 1 counted no forwarded stanza")
+	}
+	if n := metric(t, nodes[0].Admin, "samtal_cluster_nodes"); n != 2 {
+		t.Errorf("samtal_cluster_nodes = %v on node 1 after n3 died, want 2", n)
 	}
 	status = clusterStatus(t, nodes[0])
 	if !strings.Contains(status, "2 node(s)") || strings.Contains(status, "n3") {
