@@ -297,3 +297,20 @@ func TestBlocklist(t *testing.T) {
 		t.Errorf("a, where it changed, forgot %q again", got)
 	}
 }
+
+// TestEntriesComeBack checks that a node whose entries another node
+// cleared (it took the node for dead) puts them back.
+func TestEntriesComeBack(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	s := bind(t, a, "alice@example.org/x", 0)
+	eventually(t, "alice on b", func() bool { return b.r.Session(s.jid) != nil })
+	if err := b.purgeSessions(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's entry back", func() bool {
+		_, err := b.sessions.Get(context.Background(), sessionKey("a", s.jid))
+		return err == nil
+	})
+	eventually(t, "alice on b again", func() bool { return b.r.Session(s.jid) != nil })
+}

@@ -241,7 +241,21 @@ func (n *Node) watchSessions(w jetstream.KeyWatcher) {
 			continue // the end of the initial values
 		}
 		node, full, valid := parseSessionKey(upd.Key())
-		if !valid || node == n.cfg.Node {
+		if !valid {
+			continue
+		}
+		if node == n.cfg.Node {
+			if upd.Operation() != jetstream.KeyValuePut {
+				// Another node took this one for dead and cleared its
+				// entries (it was cut off for a while): those of
+				// sessions still bound here go back.
+				n.pmu.Lock()
+				_, bound := n.local[full]
+				n.pmu.Unlock()
+				if bound {
+					n.Refresh(full)
+				}
+			}
 			continue
 		}
 		if upd.Operation() != jetstream.KeyValuePut {
