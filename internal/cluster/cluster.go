@@ -147,6 +147,7 @@ type Node struct {
 	owners  map[jid.JID]lease                     // room leases
 	// services are the group chat services by domain.
 	services map[string]router.Handler
+	relay    Relay
 }
 
 type member struct {
@@ -267,6 +268,9 @@ func (n *Node) open(ctx context.Context) error {
 		return err
 	}
 	if err := subscribe(subjectBlocklist, n.onBlocklist); err != nil {
+		return err
+	}
+	if err := subscribe(subjectHooks, n.onHook); err != nil {
 		return err
 	}
 	if err := subscribe(deliverSubject(n.cfg.Node), n.onDeliver); err != nil {

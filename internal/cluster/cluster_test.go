@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -313,4 +314,47 @@ func TestEntriesComeBack(t *testing.T) {
 		return err == nil
 	})
 	eventually(t, "alice on b again", func() bool { return b.r.Session(s.jid) != nil })
+}
+
+// TestRelay checks that presence the IM core saw on one node, and iq
+// responses nobody there expected, reach the services of the others.
+func TestRelay(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	var mu sync.Mutex
+	var got []string
+	b.SetRelay(Relay{
+		Presence: func(_ context.Context, user, from jid.JID, el *xmlel.Element, own bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("presence %s %s own=%v nil=%v", user, from, own, el == nil))
+		},
+		IQResponse: func(_ context.Context, st *stanza.Stanza) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("iq %s %s %s", st.To, st.From, st.ID()))
+		},
+	})
+	ctx := context.Background()
+	alice, bob := jid.MustParse("alice@example.org/x"), jid.MustParse("bob@example.org/y")
+	a.PresenceSent(ctx, alice, xmlel.New("", "presence"), true)
+	a.PresenceArrived(ctx, &stanza.Stanza{El: xmlel.New("", "presence", "type", "unavailable"), From: bob, To: alice.Bare()})
+	if a.IQResponse(ctx, &stanza.Stanza{El: xmlel.New("", "iq", "type", "result", "id", "q1"), From: bob, To: alice.Bare()}) {
+		t.Error("the relay claimed an iq response")
+	}
+	want := []string{
+		"presence alice@example.org alice@example.org/x own=true nil=false",
+		"presence alice@example.org bob@example.org/y own=false nil=true",
+		"iq alice@example.org bob@example.org/y q1",
+	}
+	eventually(t, "three relayed events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("relayed %q, want %q", got[i], want[i])
+		}
+	}
 }

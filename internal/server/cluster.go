@@ -8,7 +8,10 @@ import (
 
 	"samtal.org/samtal/internal/cluster"
 	"samtal.org/samtal/internal/im"
+	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
 )
 
 // startCluster joins the cluster of [cluster] when nats_url is set:
@@ -53,11 +56,33 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		return err
 	}
 	s.cluster = n
-	// A block made on this node holds on every node.
-	core.AddHooks(im.Hooks{BlocklistChanged: n.BlocklistChanged})
 	s.closers = append(s.closers, n.Close)
 	s.reg.NewGaugeFunc("samtal_cluster_sessions", "Client sessions bound on this node.", func() float64 { return float64(n.Sessions()) })
 	s.reg.NewGaugeFunc("samtal_cluster_nodes", "Live nodes of the cluster, this one included.", func() float64 { return float64(len(n.Nodes())) })
 	s.addrs = append(s.addrs, "cluster node "+name)
 	return nil
+}
+
+// clusterHooks relays what the other nodes' services must see: blocklist
+// changes, presence that PEP follows, and iq responses to requests that
+// another node sent. It runs after every other service added its hooks,
+// so that the relayed presence is the one that went out and the
+// services here had their chance at a response.
+func (s *Server) clusterHooks(core *im.Service, mux *iq.Mux, p *pep.Service) {
+	n := s.cluster
+	if n == nil {
+		return
+	}
+	core.AddHooks(im.Hooks{
+		BlocklistChanged: n.BlocklistChanged,
+		PresenceSent:     n.PresenceSent,
+		PresenceArrived:  n.PresenceArrived,
+		IQResponse:       n.IQResponse,
+	})
+	n.SetRelay(cluster.Relay{
+		Presence: p.RemotePresence,
+		IQResponse: func(ctx context.Context, st *stanza.Stanza) {
+			mux.Serve(ctx, iq.Account, st)
+		},
+	})
 }

@@ -162,6 +162,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err := s.startCalls(mux, d, certStore); err != nil {
 		return nil, err
 	}
+	s.clusterHooks(core, mux, pepService)
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{

@@ -65,7 +65,7 @@ func TestCluster(t *testing.T) {
 	nodes := startCluster(t, 3)
 	const pw = "cluster-secret"
 	users := []string{"alice", "bob", "carol", "dave"}
-	for _, u := range users {
+	for _, u := range append(users, "erin", "frank") {
 		nodes[0].AddUser(u, pw)
 	}
 	status := clusterStatus(t, nodes[0])
@@ -74,9 +74,18 @@ func TestCluster(t *testing.T) {
 	}
 
 	control := t.TempDir()
-	args := []string{"interop/slix_cluster.py", "cluster", "--ports", Port(nodes[0].C2S), Port(nodes[1].C2S), Port(nodes[2].C2S),
-		"--domain", "localhost", "--ca", nodes[0].CA(), "--password", pw, "--control", control, "--users"}
-	cmd := exec.Command(python, append(args, users...)...)
+	slix := func(scenario string, users ...string) *exec.Cmd {
+		args := []string{"interop/slix_cluster.py", scenario, "--ports", Port(nodes[0].C2S), Port(nodes[1].C2S), Port(nodes[2].C2S),
+			"--domain", "localhost", "--ca", nodes[0].CA(), "--password", pw, "--control", control, "--users"}
+		return exec.Command(python, append(args, users...)...)
+	}
+	pepOut, err := slix("pep", "erin", "frank").CombinedOutput()
+	t.Logf("slixmpp pep:\n%s", pepOut)
+	if err != nil || !strings.Contains(string(pepOut), "PASS pep") {
+		t.Fatalf("slixmpp scenario pep failed: %v", err)
+	}
+
+	cmd := slix("cluster", users...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -92,7 +101,6 @@ func TestCluster(t *testing.T) {
 	}()
 	killed := false
 	deadline := time.After(3 * time.Minute)
-	var err error
 wait:
 	for {
 		select {

@@ -16,6 +16,7 @@ import sys
 
 from slix import TIMEOUT, Client, expect, jid, mam_query, quiet_abort
 from slix_muc import MucClient, submit_form
+from slix_pep import LEGACY_DEVICES, PepClient, befriend, devicelist
 
 
 def at(args, i):
@@ -142,6 +143,34 @@ async def scenario_cluster(args):
     expect(m["from"] == room + "/alice", "the room, owned by the killed node, goes on on another")
     for cl in (alice, bob_hi, dave2):
         await cl.offline()
+
+
+async def scenario_pep(args):
+    """PEP (XEP-0163) across nodes: a publish on one node notifies the
+    contacts and the publisher's own resources on the others, as their
+    entity capabilities (XEP-0115) ask."""
+    e_jid, f_jid = (jid(args, u) for u in args.users[:2])
+    erin = await PepClient(e_jid + "/n1", args.password, at(args, 0), interests=(LEGACY_DEVICES,)).online()
+    frank = await PepClient(f_jid + "/n2", args.password, at(args, 1), interests=(LEGACY_DEVICES,)).online()
+    await befriend(erin, frank)
+    expect(True, "a presence subscription between users on nodes 1 and 2")
+    erin3 = await PepClient(e_jid + "/n3", args.password, at(args, 2), interests=(LEGACY_DEVICES,)).online()
+    await asyncio.sleep(1.5)  # caps queries and relayed presence settle
+    for c in (erin, frank, erin3):
+        await drain(c.events, 0.2)
+    await erin.publish(LEGACY_DEVICES, "current", devicelist(1, 2))
+    m = await frank.pep_event(LEGACY_DEVICES)
+    expect(m["from"] == e_jid, "a contact on node 2 got the notification of a publish on node 1")
+    m = await erin3.pep_event(LEGACY_DEVICES)
+    expect(m["from"] == e_jid, "the publisher's own resource on node 3 got it too")
+    await frank.publish(LEGACY_DEVICES, "current", devicelist(7))
+    for c, where in ((erin, "node 1"), (erin3, "node 3")):
+        m = await c.pep_event(LEGACY_DEVICES)
+        while m["from"] != f_jid:  # erin's own publish came first
+            m = await c.pep_event(LEGACY_DEVICES)
+        expect(True, f"a publish on node 2 notified the contact's resource on {where}")
+    for c in (erin, frank, erin3):
+        await c.offline()
 
 
 async def main():
