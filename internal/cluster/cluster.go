@@ -31,6 +31,10 @@ type Config struct {
 	// MaxBytes bounds each key-value bucket (sessions, room leases) in
 	// the NATS server; default 256 MiB.
 	MaxBytes int64
+	// Replicas is how many NATS servers keep each bucket (1 to 5): 3 in a
+	// NATS cluster of three, so that the directory survives one of them.
+	// Default 1.
+	Replicas int
 }
 
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -51,6 +55,9 @@ func (c Config) Validate() error {
 	if c.ForwardTimeout <= 0 || c.Heartbeat <= 0 || c.MaxBytes <= 0 {
 		errs = append(errs, errors.New("cluster: durations and sizes must be positive"))
 	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, errors.New("cluster: replicas must be 1 to 5"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -66,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 256 << 20
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	return c
 }
@@ -223,9 +233,22 @@ func Start(ctx context.Context, cfg Config, r *router.Router, hooks Hooks, m *Me
 	return n, nil
 }
 
+// ErrNameTaken is returned by Start when a live node of the cluster has
+// this node's name.
+var ErrNameTaken = errors.New("cluster: a live node has this node's name")
+
 // open creates the buckets, clears what an earlier incarnation of this
 // node left, subscribes and starts the goroutines.
 func (n *Node) open(ctx context.Context) error {
+	// Two nodes of one name would clear each other's sessions: a live
+	// node answers on its deliver subject, a dead one does not.
+	probe := nats.NewMsg(deliverSubject(n.cfg.Node))
+	probe.Header.Set(hdrTo, "")
+	if _, err := n.nc.RequestMsg(probe, n.cfg.ForwardTimeout); err == nil {
+		return fmt.Errorf("%w (%s)", ErrNameTaken, n.cfg.Node)
+	} else if !errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("cluster: name check: %w", err)
+	}
 	js, err := jetstream.New(n.nc)
 	if err != nil {
 		return fmt.Errorf("cluster: jetstream: %w", err)
@@ -239,6 +262,7 @@ func (n *Node) open(ctx context.Context) error {
 			History:      1,
 			MaxBytes:     n.cfg.MaxBytes,
 			MaxValueSize: maxEntry,
+			Replicas:     n.cfg.Replicas,
 		})
 		if err != nil {
 			return fmt.Errorf("cluster: bucket %s: %w", b.name, err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -356,5 +357,22 @@ func TestRelay(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("relayed %q, want %q", got[i], want[i])
 		}
+	}
+}
+
+// TestNameTaken checks that a second node with a live node's name does
+// not join.
+func TestNameTaken(t *testing.T) {
+	url := natstest.Run(t)
+	startNode(t, url, "a")
+	cfg := testConfig
+	cfg.URL, cfg.Node = url, "a"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := Start(context.Background(), cfg, router.New(nil), Hooks{}, NewMetrics(metrics.NewRegistry()), log)
+	if !errors.Is(err, ErrNameTaken) {
+		if n != nil {
+			n.Close(context.Background())
+		}
+		t.Fatalf("Start with a taken name = %v, want ErrNameTaken", err)
 	}
 }

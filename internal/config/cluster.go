@@ -22,6 +22,9 @@ type Cluster struct {
 	// ForwardTimeout is how long a node waits for another to take a
 	// message before it stores it offline.
 	ForwardTimeout Duration `toml:"forward_timeout"`
+	// KVReplicas is how many NATS servers keep the directory and the
+	// room leases (JetStream replicas, 1 to 5).
+	KVReplicas int `toml:"kv_replicas"`
 }
 
 // Enabled reports whether the server is a node of a cluster.
@@ -32,6 +35,7 @@ func defaultCluster() Cluster {
 		Heartbeat:      Duration(time.Second),
 		DeadAfter:      Duration(5 * time.Second),
 		ForwardTimeout: Duration(2 * time.Second),
+		KVReplicas:     1,
 	}
 }
 
@@ -54,6 +58,9 @@ func (c Cluster) Validate() error {
 	}
 	if c.ForwardTimeout <= 0 {
 		ps.add("forward_timeout", "must be positive")
+	}
+	if c.KVReplicas < 1 || c.KVReplicas > 5 {
+		ps.add("kv_replicas", "must be 1 to 5")
 	}
 	return ps.err()
 }

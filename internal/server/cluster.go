@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"samtal.org/samtal/internal/cluster"
@@ -31,7 +32,15 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		if err != nil {
 			return fmt.Errorf("cluster: node name: %w", err)
 		}
-		name = h
+		// The first label of the host name, in the characters a node
+		// name may have.
+		h, _, _ = strings.Cut(h, ".")
+		name = strings.Map(func(r rune) rune {
+			if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				return r
+			}
+			return '-'
+		}, h)
 	}
 	hooks := cluster.Hooks{
 		Undelivered:     core.Undelivered,
@@ -51,6 +60,7 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		Heartbeat:      time.Duration(cc.Heartbeat),
 		DeadAfter:      time.Duration(cc.DeadAfter),
 		ForwardTimeout: time.Duration(cc.ForwardTimeout),
+		Replicas:       cc.KVReplicas,
 	}, s.router, hooks, cluster.NewMetrics(s.reg), s.log)
 	if err != nil {
 		return err
