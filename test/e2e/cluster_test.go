@@ -136,3 +136,58 @@ wait:
 		t.Errorf("cluster status after n3 died:\n%s\nwant n1 and n2 only", status)
 	}
 }
+
+// TestClusterFederation federates a cluster of two nodes with Prosody.
+// Only node 1 is in DNS, so Prosody's stream comes in there, while sara
+// is connected to node 2: what Prosody sends her crosses the cluster,
+// and her answers leave through node 2's own server-to-server streams.
+// Both sides authenticate with SASL EXTERNAL (XEP-0178), which needs no
+// secret shared between the nodes.
+func TestClusterFederation(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	const domain = "samtal.example"
+	cert, key := ca.issue(t, domain)
+	url := natstest.Run(t)
+	top := fmt.Sprintf("sasl_channel_binding = false\nstorage = %q", pg.Database(t))
+	var nodes []*fedServer
+	for i := range 2 {
+		port, tlsPort := freePort(t), freePort(t)
+		if i == 0 {
+			d.add(domain, port, tlsPort)
+		}
+		s := StartServer(t, Options{
+			Domain: domain, Cert: cert, Key: key, CAFile: ca.CA, Top: top,
+			Listen: fmt.Sprintf("s2s = [\"127.0.0.1:%d\"]\ns2s_tls = [\"127.0.0.1:%d\"]", port, tlsPort),
+			Extra: fmt.Sprintf(`[s2s]
+policy = "verify"
+ca_file = %q
+connect_timeout = "10s"
+
+[s2s.resolver]
+nameserver = %q
+
+[cluster]
+nats_url = %q
+node = "n%d"
+heartbeat = "200ms"
+dead_after = "1s"
+`, ca.CA, d.srv.Addr(), url, i+1),
+		})
+		nodes = append(nodes, &fedServer{Server: s, S2SPort: port, S2STLSPort: tlsPort})
+	}
+	pcert, pkey := ca.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", pcert, pkey, ca.CA, ca.CA, true)
+	const pw = "federation-password"
+	nodes[0].AddUser("sara", pw)
+	federate(t, account("polly@prosody.example", p.C2S, p.CA), account("sara@samtal.example", c2sPort(nodes[1].Server), ca.CA), pw, "a")
+	if authCount(t, nodes[0].Server, "in", "external") == 0 {
+		t.Error("Prosody's stream did not come in at node 1")
+	}
+	if f := metric(t, nodes[0].Admin, `samtal_cluster_forwarded_total{kind="deliver"}`); f == 0 {
+		t.Error("node 1 forwarded nothing to sara's node")
+	}
+	if connCount(t, nodes[1].Server, "out", "direct")+connCount(t, nodes[1].Server, "out", "starttls") == 0 {
+		t.Error("node 2 opened no stream of its own to Prosody")
+	}
+}
