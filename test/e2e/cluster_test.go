@@ -65,7 +65,7 @@ func TestCluster(t *testing.T) {
 	nodes := startCluster(t, 3)
 	const pw = "cluster-secret"
 	users := []string{"alice", "bob", "carol", "dave"}
-	for _, u := range append(users, "erin", "frank") {
+	for _, u := range append(users, "erin", "frank", "gina", "hugo") {
 		nodes[0].AddUser(u, pw)
 	}
 	status := clusterStatus(t, nodes[0])
@@ -83,6 +83,12 @@ func TestCluster(t *testing.T) {
 	t.Logf("slixmpp pep:\n%s", pepOut)
 	if err != nil || !strings.Contains(string(pepOut), "PASS pep") {
 		t.Fatalf("slixmpp scenario pep failed: %v", err)
+	}
+
+	smOut, err := slix("sm_elsewhere", "gina", "hugo").CombinedOutput()
+	t.Logf("slixmpp sm_elsewhere:\n%s", smOut)
+	if err != nil || !strings.Contains(string(smOut), "PASS sm_elsewhere") {
+		t.Fatalf("slixmpp scenario sm_elsewhere failed: %v", err)
 	}
 
 	cmd := slix("cluster", users...)

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from slix import TIMEOUT, Client, expect, jid, mam_query, quiet_abort
+from slix import TIMEOUT, Client, bodies, cut, exactly_once, expect, jid, mam_query, quiet_abort
 from slix_muc import MucClient, submit_form
 from slix_pep import LEGACY_DEVICES, PepClient, befriend, devicelist
 
@@ -170,6 +170,34 @@ async def scenario_pep(args):
             m = await c.pep_event(LEGACY_DEVICES)
         expect(True, f"a publish on node 2 notified the contact's resource on {where}")
     for c in (erin, frank, erin3):
+        await c.offline()
+
+
+async def scenario_sm_elsewhere(args):
+    """Stream management (XEP-0198) when the client comes back on another
+    node: the resumption fails there (item-not-found) and the client binds
+    its resource anew; that ends its session on the first node, and the
+    messages it never acknowledged there reach the new session exactly
+    once."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid + "/phone", args.password, at(args, 0), plugins=("xep_0198",)).online()
+    expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption on node 1")
+    a = await Client(a_jid, args.password, at(args, 2)).online()
+    b.transport.pause_reading()
+    for i in range(30):
+        a.send_message(mto=b_jid, mbody=f"moved {i}", mtype="chat")
+    await cut(b)
+    failed = asyncio.ensure_future(b.wait_until("sm_failed", TIMEOUT))
+    started = asyncio.ensure_future(b.wait_until("session_start", TIMEOUT))
+    b.connect(address=("127.0.0.1", args.ports[1]))
+    f = await failed
+    expect(f.xml.find("{urn:ietf:params:xml:ns:xmpp-stanzas}item-not-found") is not None,
+           "node 2 cannot resume node 1's session: item-not-found")
+    await started
+    expect(str(b.boundjid) == b_jid + "/phone", "the client bound its resource anew on node 2")
+    got = await bodies(b, "moved ", 30)
+    expect(exactly_once(got, "moved ", 30), f"all 30 unacknowledged messages reached the new session exactly once (got {len(got)})")
+    for c in (a, b):
         await c.offline()
 
 
