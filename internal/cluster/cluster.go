@@ -367,10 +367,20 @@ func (n *Node) liveness() {
 		n.beat(false)
 		var dead []string
 		now := time.Now()
+		listened := now.Sub(time.Unix(0, n.start)) > n.cfg.DeadAfter
 		n.mu.Lock()
 		for name, m := range n.members {
 			if m.alive && now.Sub(m.last) > n.cfg.DeadAfter {
 				dead = append(dead, name)
+			}
+		}
+		if listened {
+			// Entries of a node never heard since this one started: it
+			// died when no node was there to see it.
+			for name := range n.entries {
+				if n.members[name] == nil {
+					dead = append(dead, name)
+				}
 			}
 		}
 		n.mu.Unlock()
@@ -464,6 +474,7 @@ func (n *Node) nodeDied(name string) {
 	n.amu.Lock()
 	n.mu.Lock()
 	proxies := n.proxies[name]
+	stale := len(n.entries[name]) > 0
 	delete(n.proxies, name)
 	delete(n.entries, name)
 	n.mu.Unlock()
@@ -481,7 +492,7 @@ func (n *Node) nodeDied(name string) {
 		}
 	}
 	n.amu.Unlock()
-	if !wasAlive && len(ended) == 0 {
+	if !wasAlive && len(ended) == 0 && !stale {
 		return
 	}
 	n.log.Warn("cluster: node gone", "peer", name, "sessions", len(ended))

@@ -376,3 +376,29 @@ func TestNameTaken(t *testing.T) {
 		t.Fatalf("Start with a taken name = %v, want ErrNameTaken", err)
 	}
 }
+
+// TestStaleEntries checks that the entries of a node that died while no
+// other node was there are cleared once the next node has listened long
+// enough.
+func TestStaleEntries(t *testing.T) {
+	url := natstest.Run(t)
+	a := startNode(t, url, "a")
+	bind(t, a, "alice@example.org/x", 0)
+	a.flush(context.Background())
+	a.crash()
+	b := startNode(t, url, "b")
+	eventually(t, "a's entries cleared", func() bool {
+		l, err := b.sessions.ListKeysFiltered(context.Background(), "a.>")
+		if err != nil {
+			return true // no keys
+		}
+		n := 0
+		for range l.Keys() {
+			n++
+		}
+		return n == 0
+	})
+	if b.r.Session(jid.MustParse("alice@example.org/x")) != nil {
+		t.Error("a dead node's session was mirrored")
+	}
+}
