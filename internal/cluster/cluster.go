@@ -99,6 +99,10 @@ type Hooks struct {
 	// ForgetBlocklist drops a cached blocklist that changed on another
 	// node (im.Service.ForgetBlocklist).
 	ForgetBlocklist func(user jid.JID)
+	// RoomLost tells the group chat service that another node took over
+	// a room this node ran (this node was taken for dead while it lived):
+	// its occupants here must join it again there (muc.Service.Release).
+	RoomLost func(room jid.JID)
 }
 
 // Metrics are a node's counters.

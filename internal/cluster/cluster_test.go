@@ -75,7 +75,7 @@ func (tn *testNode) list(list *[]string) []string {
 
 var testConfig = Config{Heartbeat: 50 * time.Millisecond, DeadAfter: 300 * time.Millisecond, ForwardTimeout: time.Second}
 
-func startNode(t *testing.T, url, name string) *testNode {
+func startNode(t *testing.T, url, name string, adjust ...func(*Hooks)) *testNode {
 	t.Helper()
 	tn := &testNode{r: router.New([]string{"example.org"})}
 	cfg := testConfig
@@ -88,6 +88,9 @@ func startNode(t *testing.T, url, name string) *testNode {
 			tn.record(&tn.ended, s.JID().String())
 		},
 		ForgetBlocklist: func(user jid.JID) { tn.record(&tn.forgotten, user.String()) },
+	}
+	for _, f := range adjust {
+		f(&hooks)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := Start(context.Background(), cfg, tn.r, hooks, NewMetrics(metrics.NewRegistry()), log)
@@ -401,4 +404,39 @@ func TestStaleEntries(t *testing.T) {
 	if b.r.Session(jid.MustParse("alice@example.org/x")) != nil {
 		t.Error("a dead node's session was mirrored")
 	}
+}
+
+// TestRoomLost checks that a node that was taken for dead and lost a
+// room's lease meanwhile hears of it.
+func TestRoomLost(t *testing.T) {
+	url := natstest.Run(t)
+	var mu sync.Mutex
+	var lost []string
+	a := startNode(t, url, "a", func(h *Hooks) {
+		h.RoomLost = func(room jid.JID) {
+			mu.Lock()
+			defer mu.Unlock()
+			lost = append(lost, room.String())
+		}
+	})
+	b := startNode(t, url, "b")
+	room := jid.MustParse("lobby@conference.example.org")
+	if owner, err := a.owner(context.Background(), room); err != nil || owner != "a" {
+		t.Fatalf("owner = %q, %v; want a", owner, err)
+	}
+	eventually(t, "b sees a's lease", func() bool {
+		b.Node.mu.Lock()
+		defer b.Node.mu.Unlock()
+		return b.owners[room].node == "a"
+	})
+	// b takes a for dead (a lives on, cut off) and the room over.
+	b.nodeDied("a")
+	if owner, err := b.owner(context.Background(), room); err != nil || owner != "b" {
+		t.Fatalf("owner after a's death = %q, %v; want b", owner, err)
+	}
+	eventually(t, "a told", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lost) == 1 && lost[0] == room.String()
+	})
 }

@@ -54,12 +54,21 @@ func (n *Node) watchRooms(w jetstream.KeyWatcher) {
 			continue
 		}
 		n.mu.Lock()
+		prev := n.owners[room]
 		if upd.Operation() == jetstream.KeyValuePut {
 			n.owners[room] = lease{node: string(upd.Value()), rev: upd.Revision()}
 		} else {
 			delete(n.owners, room)
 		}
+		// A lease of this node that another node moved or deleted (the
+		// leader clears a dead node's leases): only this node's Close
+		// deletes its own, after its rooms ended.
+		lost := prev.node == n.cfg.Node && (upd.Operation() != jetstream.KeyValuePut || string(upd.Value()) != n.cfg.Node)
 		n.mu.Unlock()
+		if lost && n.hooks.RoomLost != nil {
+			n.log.Warn("cluster: another node took over a room this node ran")
+			n.hooks.RoomLost(room)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"samtal.org/samtal/internal/cluster"
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/pep"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
@@ -46,6 +47,14 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 		Undelivered:     core.Undelivered,
 		Ended:           core.Ended,
 		ForgetBlocklist: core.ForgetBlocklist,
+		// The group chat services exist before anyone binds.
+		RoomLost: func(room jid.JID) {
+			for _, m := range s.mucs {
+				if m.Domain() == room.Domain() {
+					m.Release(room)
+				}
+			}
+		},
 		// Carbons exist once messaging is built, before anyone binds.
 		Carbons: func(sess router.Session) bool { return s.carbons != nil && s.carbons.Enabled(sess) },
 		RemoteCarbons: func(sess router.Session, enabled bool) {
