@@ -379,10 +379,10 @@ func (n *Node) liveness() {
 			}
 		}
 		if listened {
-			// Entries of a node never heard since this one started: it
-			// died when no node was there to see it.
-			for name := range n.entries {
-				if n.members[name] == nil {
+			// Entries of a node not heard for dead_after: it died when
+			// no node was there to see it, or they came after its death.
+			for name, es := range n.entries {
+				if m := n.members[name]; len(es) > 0 && (m == nil || !m.alive && now.Sub(m.last) > n.cfg.DeadAfter) {
 					dead = append(dead, name)
 				}
 			}
@@ -500,14 +500,23 @@ func (n *Node) nodeDied(name string) {
 		return
 	}
 	n.log.Warn("cluster: node gone", "peer", name, "sessions", len(ended))
-	if !n.leader() {
-		return
-	}
 	// The broadcasts and NATS calls take time: not in the goroutine that
 	// found the death (it may be a client's reader).
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		// A node that just started may not have heard the others yet,
+		// and would take itself for the leader.
+		if wait := time.Until(time.Unix(0, n.start).Add(2 * n.cfg.Heartbeat)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-n.ctx.Done():
+				return
+			}
+		}
+		if !n.leader() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
 		defer cancel()
 		if n.hooks.Ended != nil {

@@ -269,14 +269,14 @@ func (n *Node) watchSessions(w jetstream.KeyWatcher) {
 		n.mu.Lock()
 		m := n.members[node]
 		alive := m != nil && m.alive
-		if alive || m == nil {
-			// Kept until the node's first heartbeat; a dead node's late
-			// entries are not.
-			if n.entries[node] == nil {
-				n.entries[node] = make(map[jid.JID]entry)
-			}
-			n.entries[node][full] = e
+		// Kept until the node's next heartbeat when it is not (or no
+		// longer) taken to be alive: a node that was taken for dead
+		// publishes its entries again before its heartbeats are heard.
+		// A dead node's late entries go with the next clearing.
+		if n.entries[node] == nil {
+			n.entries[node] = make(map[jid.JID]entry)
 		}
+		n.entries[node][full] = e
 		n.mu.Unlock()
 		if alive {
 			n.mirror(node, full, e)
