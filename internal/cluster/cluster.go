@@ -267,6 +267,9 @@ func (n *Node) open(ctx context.Context) error {
 			MaxBytes:     n.cfg.MaxBytes,
 			MaxValueSize: maxEntry,
 			Replicas:     n.cfg.Replicas,
+			// Markers of removed keys expire (markerTTL): the bucket
+			// keeps only the sessions and leases that exist.
+			LimitMarkerTTL: markerTTL,
 		})
 		if err != nil {
 			return fmt.Errorf("cluster: bucket %s: %w", b.name, err)

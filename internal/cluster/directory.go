@@ -17,6 +17,11 @@ import (
 	"samtal.org/samtal/internal/xmlstream"
 )
 
+// markerTTL is how long NATS keeps the marker of a removed entry or
+// lease (which names its key: a JID in base64) before it forgets it;
+// the value goes at once.
+const markerTTL = time.Minute
+
 // maxEntry bounds one directory entry or lease in NATS; a presence too
 // large for it is carried without its payload (show, status and priority
 // survive).
@@ -169,7 +174,7 @@ func (n *Node) publish(ctx context.Context) bool {
 		key := sessionKey(n.cfg.Node, full)
 		var err error
 		if e == nil {
-			err = n.sessions.Delete(ctx, key)
+			err = n.sessions.Purge(ctx, key, jetstream.PurgeTTL(markerTTL))
 		} else {
 			if e.sess != nil && n.hooks.Carbons != nil {
 				e.Carbons = n.hooks.Carbons(e.sess)
@@ -215,7 +220,7 @@ func (n *Node) purgeSessions(ctx context.Context, node string) error {
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
-		if err := n.sessions.Delete(ctx, k); err != nil {
+		if err := n.sessions.Purge(ctx, k, jetstream.PurgeTTL(markerTTL)); err != nil {
 			return err
 		}
 	}

@@ -233,7 +233,7 @@ func (n *Node) dropLeases(ctx context.Context, node string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for i, room := range mine {
-		err := n.rooms.Delete(ctx, roomKey(room), jetstream.LastRevision(revs[i]))
+		err := n.rooms.Purge(ctx, roomKey(room), jetstream.LastRevision(revs[i]), jetstream.PurgeTTL(markerTTL))
 		if err != nil && ctx.Err() != nil {
 			return
 		}
