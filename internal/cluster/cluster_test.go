@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"samtal.org/samtal/internal/cluster/natstest"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/metrics"
@@ -438,5 +440,30 @@ func TestRoomLost(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(lost) == 1 && lost[0] == room.String()
+	})
+}
+
+// TestForgets checks that NATS keeps nothing of a session that ended
+// once the marker of its removal expired: not even its key.
+func TestForgets(t *testing.T) {
+	defer func(d time.Duration) { markerTTL = d }(markerTTL)
+	markerTTL = time.Second
+	url := natstest.Run(t)
+	a := startNode(t, url, "a")
+	s := bind(t, a, "alice@example.org/x", 0)
+	a.flush(context.Background())
+	a.r.Unbind(s)
+	a.flush(context.Background())
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stream empty", func() bool {
+		st, err := js.Stream(context.Background(), "KV_"+bucketSessions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
 	})
 }

@@ -20,7 +20,7 @@ import (
 // markerTTL is how long NATS keeps the marker of a removed entry or
 // lease (which names its key: a JID in base64) before it forgets it;
 // the value goes at once.
-const markerTTL = time.Minute
+var markerTTL = time.Minute // a variable for tests
 
 // maxEntry bounds one directory entry or lease in NATS; a presence too
 // large for it is carried without its payload (show, status and priority
