@@ -103,6 +103,10 @@ type Hooks struct {
 	// a room this node ran (this node was taken for dead while it lived):
 	// its occupants here must join it again there (muc.Service.Release).
 	RoomLost func(room jid.JID)
+	// RoomActive reports whether a room runs on this node
+	// (muc.Service.Active); the leases of rooms that do not are given
+	// up, so that addressing rooms that nobody uses grows nothing.
+	RoomActive func(room jid.JID) bool
 }
 
 // Metrics are a node's counters.
@@ -365,6 +369,7 @@ func (n *Node) liveness() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
+	beats := 0
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -372,6 +377,9 @@ func (n *Node) liveness() {
 		case <-t.C:
 		}
 		n.beat(false)
+		if beats++; beats%leaseSweep == 0 {
+			n.sweepLeases()
+		}
 		var dead []string
 		now := time.Now()
 		listened := now.Sub(time.Unix(0, n.start)) > n.cfg.DeadAfter

@@ -467,3 +467,27 @@ func TestForgets(t *testing.T) {
 		return err == nil && info.State.Msgs == 0
 	})
 }
+
+// TestLeaseSweep checks that a node gives up the leases of rooms that do
+// not run on it, and keeps those of rooms that do.
+func TestLeaseSweep(t *testing.T) {
+	url := natstest.Run(t)
+	active := jid.MustParse("busy@conference.example.org")
+	a := startNode(t, url, "a", func(h *Hooks) {
+		h.RoomActive = func(room jid.JID) bool { return room.Equal(active) }
+	})
+	ctx := context.Background()
+	idle := jid.MustParse("nobody-here@conference.example.org")
+	for _, room := range []jid.JID{active, idle} {
+		if owner, err := a.owner(ctx, room); err != nil || owner != "a" {
+			t.Fatalf("owner(%s) = %q, %v; want a", room, owner, err)
+		}
+	}
+	a.sweepLeases()
+	if _, err := a.rooms.Get(ctx, roomKey(idle)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("lease of an idle room after the sweep: %v, want none", err)
+	}
+	if e, err := a.rooms.Get(ctx, roomKey(active)); err != nil || string(e.Value()) != "a" {
+		t.Errorf("lease of an active room after the sweep: %v, want a's", err)
+	}
+}

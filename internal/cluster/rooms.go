@@ -239,3 +239,46 @@ func (n *Node) dropLeases(ctx context.Context, node string) {
 		}
 	}
 }
+
+// leaseSweep is how many heartbeats pass between two sweeps of this
+// node's leases.
+const leaseSweep = 30
+
+// sweepLeases gives up the leases of rooms that do not run here any
+// more: a stanza for a room takes its lease, and stanzas to any number
+// of room names must not fill the bucket. A room that starts again takes
+// a lease again, on whichever node gets its next stanza.
+func (n *Node) sweepLeases() {
+	if n.hooks.RoomActive == nil {
+		return
+	}
+	n.mu.Lock()
+	var idle []jid.JID
+	var revs []uint64
+	for room, l := range n.owners {
+		if l.node == n.cfg.Node {
+			idle = append(idle, room)
+			revs = append(revs, l.rev)
+		}
+	}
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	for i, room := range idle {
+		if n.hooks.RoomActive(room) {
+			continue
+		}
+		n.mu.Lock()
+		if n.owners[room].rev == revs[i] {
+			// Forgotten here first, so that this node's own stanzas
+			// for the room take a lease again instead of being served
+			// under one that is going.
+			delete(n.owners, room)
+		}
+		n.mu.Unlock()
+		err := n.rooms.Purge(ctx, roomKey(room), jetstream.LastRevision(revs[i]), jetstream.PurgeTTL(markerTTL))
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+	}
+}

@@ -21,3 +21,11 @@ func (s *Service) Release(roomJID jid.JID) {
 		r.emptyAt = r.s.now()
 	}})
 }
+
+// Active reports whether a room is running on this server now (it has a
+// goroutine: occupants, or stanzas recently).
+func (s *Service) Active(roomJID jid.JID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[roomJID.Local()] != nil
+}

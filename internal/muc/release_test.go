@@ -16,6 +16,9 @@ func TestRelease(t *testing.T) {
 	alice.send(`<iq type='set' id='inst' to='%s'><query xmlns='%s'><x xmlns='jabber:x:data' type='submit'/></query></iq>`, coven, NSOwner)
 	alice.expect("instant room result", isResult("inst"))
 	alice.drain()
+	if !h.svc.Active(mustJID(t, coven)) {
+		t.Error("a room with an occupant is not active")
+	}
 	h.svc.Release(mustJID(t, coven))
 	alice.expect("shutdown presence", func(el *xmlel.Element) bool {
 		return el.Local == "presence" && el.Attr("type") == "unavailable" && hasCodes(el, "110", "332")

@@ -55,6 +55,14 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 				}
 			}
 		},
+		RoomActive: func(room jid.JID) bool {
+			for _, m := range s.mucs {
+				if m.Domain() == room.Domain() {
+					return m.Active(room)
+				}
+			}
+			return false
+		},
 		// Carbons exist once messaging is built, before anyone binds.
 		Carbons: func(sess router.Session) bool { return s.carbons != nil && s.carbons.Enabled(sess) },
 		RemoteCarbons: func(sess router.Session, enabled bool) {
