@@ -152,6 +152,27 @@ wait:
 func TestClusterFederation(t *testing.T) {
 	d := newTestDNS(t)
 	ca := newPKI(t, "test CA")
+	nodes := startFedCluster(t, d, ca, "verify")
+	pcert, pkey := ca.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", pcert, pkey, ca.CA, ca.CA, true)
+	const pw = "federation-password"
+	nodes[0].AddUser("sara", pw)
+	federate(t, account("polly@prosody.example", p.C2S, p.CA), account("sara@samtal.example", c2sPort(nodes[1].Server), ca.CA), pw, "a")
+	if authCount(t, nodes[0].Server, "in", "external") == 0 {
+		t.Error("Prosody's stream did not come in at node 1")
+	}
+	if f := metric(t, nodes[0].Admin, `samtal_cluster_forwarded_total{kind="deliver"}`); f == 0 {
+		t.Error("node 1 forwarded nothing to sara's node")
+	}
+	if connCount(t, nodes[1].Server, "out", "direct")+connCount(t, nodes[1].Server, "out", "starttls") == 0 {
+		t.Error("node 2 opened no stream of its own to Prosody")
+	}
+}
+
+// startFedCluster starts a cluster of two nodes for samtal.example with
+// a certificate from ca and the s2s policy; only node 1 is in DNS.
+func startFedCluster(t *testing.T, d *testDNS, ca *pki, policy string) []*fedServer {
+	t.Helper()
 	const domain = "samtal.example"
 	cert, key := ca.issue(t, domain)
 	url := natstest.Run(t)
@@ -166,7 +187,7 @@ func TestClusterFederation(t *testing.T) {
 			Domain: domain, Cert: cert, Key: key, CAFile: ca.CA, Top: top,
 			Listen: fmt.Sprintf("s2s = [\"127.0.0.1:%d\"]\ns2s_tls = [\"127.0.0.1:%d\"]", port, tlsPort),
 			Extra: fmt.Sprintf(`[s2s]
-policy = "verify"
+policy = %q
 ca_file = %q
 connect_timeout = "10s"
 
@@ -178,22 +199,39 @@ nats_url = %q
 node = "n%d"
 heartbeat = "200ms"
 dead_after = "1s"
-`, ca.CA, d.srv.Addr(), url, i+1),
+`, policy, ca.CA, d.srv.Addr(), url, i+1),
 		})
 		nodes = append(nodes, &fedServer{Server: s, S2SPort: port, S2STLSPort: tlsPort})
 	}
-	pcert, pkey := ca.issue(t, "prosody.example")
-	p := startProsody(t, d, "prosody.example", pcert, pkey, ca.CA, ca.CA, true)
+	return nodes
+}
+
+// TestClusterDialback federates a cluster of two nodes with a Prosody
+// that trusts neither side's certificate: both directions use Server
+// Dialback. sara's messages leave through node 2, and Prosody verifies
+// node 2's dialback key with node 1, the one in DNS, which works because
+// the nodes share <data_dir>/secret, as the README tells operators to.
+func TestClusterDialback(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	nodes := startFedCluster(t, d, ca, "dialback")
+	// Node 2 takes node 1's secret, as an operator copies it.
+	secret, err := os.ReadFile(filepath.Join(nodes[0].Dir, "data", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Stop()
+	if err := os.WriteFile(filepath.Join(nodes[1].Dir, "data", "secret"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Restart()
+	rogue := newPKI(t, "unknown CA")
+	pcert, pkey := rogue.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", pcert, pkey, rogue.CA, rogue.CA, false)
 	const pw = "federation-password"
 	nodes[0].AddUser("sara", pw)
 	federate(t, account("polly@prosody.example", p.C2S, p.CA), account("sara@samtal.example", c2sPort(nodes[1].Server), ca.CA), pw, "a")
-	if authCount(t, nodes[0].Server, "in", "external") == 0 {
-		t.Error("Prosody's stream did not come in at node 1")
-	}
-	if f := metric(t, nodes[0].Admin, `samtal_cluster_forwarded_total{kind="deliver"}`); f == 0 {
-		t.Error("node 1 forwarded nothing to sara's node")
-	}
-	if connCount(t, nodes[1].Server, "out", "direct")+connCount(t, nodes[1].Server, "out", "starttls") == 0 {
-		t.Error("node 2 opened no stream of its own to Prosody")
+	if authCount(t, nodes[1].Server, "out", "dialback") == 0 {
+		t.Error("node 2 did not authenticate to Prosody with dialback")
 	}
 }
