@@ -15,24 +15,28 @@ var pg pgtest.Server
 // TestPostgres moves a server from SQLite to PostgreSQL with `samtal
 // storage migrate`, then drives it on PostgreSQL with slixmpp: what was
 // stored before the move (a roster, offline messages, the accounts and
-// their passwords) is there after it, and the scenarios of the core, of
-// blocking and of PEP pass.
+// their passwords, message archives, a group chat room with its members,
+// subject and archive) is there after it; the scenarios of the core,
+// blocking, PEP, the archive and group chat pass; and a room made on
+// PostgreSQL survives a restart.
 func TestPostgres(t *testing.T) {
 	// A password the server does not ask for (the test cluster trusts
 	// local connections): it must show nowhere.
 	const secret = "pg-secret-not-shown"
 	url := pg.Database(t) + "&password=" + secret
-	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false", Limits: "stanza_rate = 400"})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"pa", "pb"} {
+	for _, u := range []string{"pa", "pb", "mo", "mm", "mx"} {
 		s.AddUser(u, pw)
 	}
 	s.Slix(t, "roster", pw, "pa", "pb")
 	s.Slix(t, "send_offline", pw, "pa", "pb")
+	s.Slix(t, "mam_store", pw, "mo", "mm")
+	s.slixMUC(t, "persist", pw, "mo", "mm")
 	s.Stop()
 
 	out, err := s.Run("", "storage", "migrate", "--to", url)
-	if err != nil || !strings.Contains(out, "checked 2 accounts") {
+	if err != nil || !strings.Contains(out, "checked 5 accounts") {
 		t.Fatalf("samtal storage migrate: %v\n%s", err, out)
 	}
 	t.Logf("samtal storage migrate:\n%s", out)
@@ -60,9 +64,13 @@ func TestPostgres(t *testing.T) {
 	}
 	s.Restart()
 	s.Slix(t, "receive_offline", pw, "pa", "pb")
-	for _, u := range []string{"ra", "rb", "oa", "ob", "va", "vb", "ba", "bb", "bk", "bx", "ea", "eb"} {
+	s.Slix(t, "mam_stored", pw, "mo", "mm")
+	s.slixMUC(t, "persisted", pw, "mo", "mm", "mx")
+	for _, u := range []string{"ra", "rb", "oa", "ob", "va", "vb", "ba", "bb", "bk", "bx", "ea", "eb",
+		"sa", "sb", "ka", "kb", "kc", "no", "nm", "nx", "ro", "rm", "rx", "rd"} {
 		s.AddUser(u, pw) // through PostgreSQL, while the server runs
 	}
+	t.Run("messages", func(t *testing.T) { s.Slix(t, "messages", pw, "sa", "sb") })
 	t.Run("roster", func(t *testing.T) { s.Slix(t, "roster", pw, "ra", "rb") })
 	t.Run("offline", func(t *testing.T) { s.Slix(t, "offline", pw, "oa", "ob") })
 	t.Run("rosterver", func(t *testing.T) { s.Slix(t, "rosterver", pw, "va", "vb") })
@@ -71,6 +79,16 @@ func TestPostgres(t *testing.T) {
 	t.Run("bookmarks", func(t *testing.T) { s.slixPEP(t, "bookmarks", pw, "bk", "bx") })
 	// vCards and PEP avatars.
 	t.Run("avatar", func(t *testing.T) { s.slixPEP(t, "avatar", pw, "ea", "eb") })
+	// The archive paged every way, by contact, time and id.
+	t.Run("mam", func(t *testing.T) { s.Slix(t, "mam_paging", pw, "ka", "kb", "kc") })
+	t.Run("muc", func(t *testing.T) { s.slixMUC(t, "rooms", pw, "ro", "rm", "rx", "rd") })
+	// A room made on PostgreSQL, and the archive, after a restart.
+	t.Run("restart", func(t *testing.T) {
+		s.slixMUC(t, "persist", pw, "no", "nm")
+		s.Restart()
+		s.slixMUC(t, "persisted", pw, "no", "nm", "nx")
+		s.Slix(t, "mam_stored", pw, "mo", "mm")
+	})
 	if out, err := s.Samtal("", "list"); err != nil || !strings.Contains(out, "pa@localhost") || !strings.Contains(out, "vb@localhost") {
 		t.Errorf("samtal user list on PostgreSQL = %v, %q", err, out)
 	}

@@ -76,8 +76,14 @@
 // On a unix socket to a local server with fsync on (pgtest runs the
 // benchmarks so), one development VM measured, beside SQLite in the same
 // run: Offline.Push 2.2 ms (SQLite 3.0 ms), Roster.Items of 200 items
-// 0.8 ms (1.2 ms), Accounts.Get 0.13 ms (0.14 ms). Over a network each
-// call adds a round trip or, for a transaction, several.
+// 0.8 ms (1.2 ms), Accounts.Get 0.13 ms (0.14 ms). Archive.Append to one
+// archive from 32 goroutines: 1.7 ms each, as they queue at the account's
+// lock with a commit each (SQLite's group commit shares one commit among
+// them: 0.19 ms); appends to different archives do not wait for each
+// other. Archive.Query of the last page of 50 in an archive of 100,000
+// among a million rows: 5.3 ms, five round trips (begin, page, count,
+// index, commit). Over a network each call adds a round trip or, for a
+// transaction, several.
 //
 // # Adding an area
 //

@@ -151,4 +151,115 @@ var exportTests = []subtest{
 			t.Errorf("All of a missing user = %v, %v", got, err)
 		}
 	}},
+	{"ArchiveImport", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		imp, ok := s.Archive().(storage.ArchiveImporter)
+		if !ok {
+			t.Fatal("Archive does not implement storage.ArchiveImporter")
+		}
+		create(t, s, alice, bob)
+		live := archived(t, s, alice, 1)
+		t0 := live[0].Stored
+		// Times after the last one are kept; an earlier one (a clock that
+		// went back in the source) is raised to the one before it.
+		msgs := []storage.ArchivedMessage{
+			{ID: "i1", With: bob + "/phone", Stanza: msg(1), Stored: t0.Add(time.Hour)},
+			{ID: "i2", With: "carol@example.com", Stanza: msg(2), Stored: t0.Add(2 * time.Hour)},
+			{ID: "i3", With: bob, Stanza: msg(3), Stored: t0.Add(90 * time.Minute)},
+			{ID: "i4", With: bob, Stanza: msg(4), Stored: t0.Add(3 * time.Hour)},
+		}
+		wantErr(t, "Import", imp.Import(ctx, alice, msgs), nil)
+		want := append(live, msgs...)
+		want[3].Stored = want[2].Stored
+		checkPage(t, "after Import", query(t, s, alice, storage.ArchiveQuery{Max: 10}), want, true, 5, 0)
+		checkPage(t, "start at an imported time", query(t, s, alice, storage.ArchiveQuery{Start: t0.Add(2 * time.Hour), Max: 10}), want[2:], true, 3, 0)
+		// An earlier time in another archive is kept: times only
+		// follow the order within one archive.
+		early := []storage.ArchivedMessage{{ID: "b1", With: alice, Stanza: msg(5), Stored: t0.Add(-time.Hour)}}
+		wantErr(t, "Import into another archive", imp.Import(ctx, bob, early), nil)
+		checkPage(t, "bob's archive", query(t, s, bob, storage.ArchiveQuery{Max: 10}), early, true, 1, 0)
+		// The imported times are in the future: the next message is
+		// stored at the last of them, not before.
+		more, err := s.Archive().Append(ctx, alice, storage.ArchivedMessage{ID: "next", With: bob, Stanza: msg(6)})
+		wantErr(t, "Append after Import", err, nil)
+		if more.Stored.Before(want[4].Stored) {
+			t.Errorf("Append after Import stored at %v, before the last imported time %v", more.Stored, want[4].Stored)
+		}
+		err = imp.Import(ctx, alice, []storage.ArchivedMessage{{ID: "i1", With: bob, Stanza: msg(1), Stored: t0}})
+		wantErr(t, "Import of a taken ID", err, storage.ErrExists)
+		err = imp.Import(ctx, ghost, early)
+		wantErr(t, "Import for a missing user", err, storage.ErrNotFound)
+		wantErr(t, "Import of nothing", imp.Import(ctx, alice, nil), nil)
+	}},
+	{"RoomsAll", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		l, ok := s.Rooms().(storage.RoomLister)
+		if !ok {
+			t.Fatal("Rooms does not implement storage.RoomLister")
+		}
+		if got, err := l.All(ctx, "", 10); err != nil || len(got) != 0 {
+			t.Fatalf("All of an empty store = %v, %v", got, err)
+		}
+		jids := []string{"zoe@muc.x.example", "émile@muc.x.example", "a@rooms.y.example", "b@muc.x.example"}
+		for _, j := range jids {
+			putRoom(t, s, j)
+		}
+		want := slices.Clone(jids)
+		slices.Sort(want)
+		var got []string
+		for after := ""; ; {
+			page, err := l.All(ctx, after, 3)
+			wantErr(t, "All", err, nil)
+			for _, r := range page {
+				got = append(got, r.JID)
+				if r.Config == "" || r.Created.IsZero() {
+					t.Errorf("All returned %+v, without its state", r)
+				}
+			}
+			if len(page) < 3 {
+				break
+			}
+			after = page[len(page)-1].JID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("All page by page = %q, want %q", got, want)
+		}
+	}},
+	{"RoomArchiveImport", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		imp, ok := s.RoomArchive().(storage.RoomArchiveImporter)
+		if !ok {
+			t.Fatal("RoomArchive does not implement storage.RoomArchiveImporter")
+		}
+		const room, other = "r@muc.example.com", "o@muc.example.com"
+		putRoom(t, s, room)
+		putRoom(t, s, other)
+		t0 := time.Date(2024, 1, 2, 3, 4, 5, 6000, time.UTC)
+		msgs := []storage.RoomMessage{
+			{ID: "m1", Nick: "a", Sender: alice, Stanza: msg(1), Stored: t0},
+			{ID: "m2", Nick: "b", Sender: bob, Stanza: msg(2), Stored: t0.Add(-time.Minute)},
+			{ID: "m3", Nick: "a", Sender: alice, Stanza: msg(3), Stored: t0.Add(time.Minute)},
+		}
+		wantErr(t, "Import", imp.Import(ctx, room, msgs), nil)
+		want := slices.Clone(msgs)
+		want[1].Stored = t0
+		p, err := s.RoomArchive().Query(ctx, room, storage.RoomArchiveQuery{Max: 10})
+		wantErr(t, "Query", err, nil)
+		if len(p.Messages) != len(want) {
+			t.Fatalf("Query after Import = %+v, want %+v", p.Messages, want)
+		}
+		for i, m := range p.Messages {
+			if m.ID != want[i].ID || m.Nick != want[i].Nick || m.Sender != want[i].Sender || m.Stanza != want[i].Stanza || !m.Stored.Equal(want[i].Stored) {
+				t.Errorf("message %d = %+v, want %+v", i, m, want[i])
+			}
+		}
+		// The other room's archive keeps its own, earlier, times.
+		early := []storage.RoomMessage{{ID: "e", Nick: "c", Sender: bob, Stanza: msg(4), Stored: t0.Add(-time.Hour)}}
+		wantErr(t, "Import into another room", imp.Import(ctx, other, early), nil)
+		if got, err := s.RoomArchive().Get(ctx, other, "e"); err != nil || !got.Stored.Equal(early[0].Stored) {
+			t.Errorf("Get = %+v, %v, want the time kept", got, err)
+		}
+		wantErr(t, "Import of a taken ID", imp.Import(ctx, room, msgs[:1]), storage.ErrExists)
+		wantErr(t, "Import into a missing room", imp.Import(ctx, "none@muc.example.com", early), storage.ErrNotFound)
+	}},
 }

@@ -843,6 +843,40 @@ async def scenario_mam_paging(args):
         await cl.offline()
 
 
+async def scenario_mam_store(args):
+    """The first user sends the second, online, four messages, so that
+    both archives hold them (for scenario mam_stored, maybe after the
+    store has moved)."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    a = await Client(a_jid, args.password, args).online()
+    b = await Client(b_jid, args.password, args).online()
+    for i in range(4):
+        a.send_message(mto=b_jid, mbody=f"archived {i}", mtype="chat")
+        await b.next_message()
+        await asyncio.sleep(0.05)  # distinct times
+    for c in (a, b):
+        await c.offline()
+    expect(True, "four messages archived")
+
+
+async def scenario_mam_stored(args):
+    """Both archives hold the four messages of scenario mam_store, in
+    order, with their ids and times: the time of the third still finds
+    its place, and paging by id still works."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    for me, other in ((a_jid, b_jid), (b_jid, a_jid)):
+        c = await Client(me, args.password, args).online()
+        res, fin = await mam_query(c, {"with": other})
+        bodies = [r[2] for r in res]
+        expect(bodies == [f"archived {i}" for i in range(4)] and fin[0] and fin[3] == 4,
+               f"{me}'s archive holds the four messages in order")
+        later, _ = await mam_query(c, {"with": other, "start": res[2][1]})
+        expect([r[2] for r in later] == ["archived 2", "archived 3"], "a start time finds its place")
+        page, fin = await mam_query(c, {"with": other}, {"max": "2", "after": res[0][0]})
+        expect([r[2] for r in page] == ["archived 1", "archived 2"] and not fin[0], "paging after an id")
+        await c.offline()
+
+
 async def scenario_mam_prefs(args):
     """Archiving preferences (XEP-0441): default, never and always lists."""
     a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])

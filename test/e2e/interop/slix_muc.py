@@ -326,9 +326,10 @@ async def scenario_rooms(args):
 
 async def scenario_persist(args):
     """Make a persistent members-only room with a member, a subject and
-    messages, for scenario_persisted to find after a restart."""
+    messages, for scenario_persisted to find after a restart. The room is
+    named after the first user."""
     o_jid, m_jid = (jid(args, u) for u in args.users[:2])
-    room = "kept@conference." + args.domain
+    room = f"kept-{args.users[0]}@conference." + args.domain
     o = await MucClient(o_jid, args.password, args).online()
     await o["xep_0045"].join_muc_wait(room, "keeper", timeout=TIMEOUT)
     await o["xep_0045"].set_room_config(room, submit_form(o, roomname="Kept room", persistentroom=True, membersonly=True),
@@ -346,7 +347,7 @@ async def scenario_persisted(args):
     """After a restart: the configuration, affiliations, subject and
     archive of scenario_persist's room are there."""
     o_jid, m_jid, x_jid = (jid(args, u) for u in args.users[:3])
-    room = "kept@conference." + args.domain
+    room = f"kept-{args.users[0]}@conference." + args.domain
     o = await MucClient(o_jid, args.password, args).online()
     m = await MucClient(m_jid, args.password, args).online()
     x = await MucClient(x_jid, args.password, args).online()

@@ -22,8 +22,10 @@
 //		...
 //	}
 //
-// Without PostgreSQL, Database fails the test with a message that says
-// how to install it, or skips it when SAMTAL_SKIP_POSTGRES is set.
+// Without PostgreSQL, Database skips the test, saying how to install it;
+// but when the environment variable CI is set (as CI services set it, to
+// true), it fails the test instead, so that CI cannot pass without
+// running the PostgreSQL tests.
 package pgtest
 
 import (
@@ -48,9 +50,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// SkipEnv is the environment variable that turns a missing PostgreSQL
-// into skipped tests instead of failed ones.
-const SkipEnv = "SAMTAL_SKIP_POSTGRES"
+// CI reports whether the tests run in CI, where a missing PostgreSQL
+// fails them rather than skips them: the variable CI is set, and not to
+// false or 0.
+func CI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "false" && v != "0"
+}
 
 // startTimeout bounds how long initdb and the server's start may take on
 // a busy machine.
@@ -93,8 +99,8 @@ func (s *Server) Database(t testing.TB) string {
 	t.Helper()
 	s.once.Do(func() { s.err = s.start() })
 	if s.err != nil {
-		if s.missing && os.Getenv(SkipEnv) != "" {
-			t.Skipf("%v (%s is set)", s.err, SkipEnv)
+		if s.missing && !CI() {
+			t.Skipf("%v (CI is not set, so the test is skipped)", s.err)
 		}
 		t.Fatal(s.err)
 	}
@@ -134,10 +140,14 @@ func (s *Server) exec(sql string) error {
 	return err
 }
 
+// binGlob is where Debian installs PostgreSQL's programs; a variable for
+// the tests.
+var binGlob = "/usr/lib/postgresql/*/bin"
+
 // Bin returns the directory of the newest PostgreSQL server installed
 // the Debian way, /usr/lib/postgresql/VERSION/bin.
 func Bin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin") // the pattern is valid
+	dirs, _ := filepath.Glob(binGlob) // the pattern is valid
 	slices.SortFunc(dirs, func(a, b string) int {
 		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
 		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
@@ -148,7 +158,7 @@ func Bin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errors.New("pgtest: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): run `make test`, which installs it (scripts/deps.sh), or set " + SkipEnv + "=1 to skip these tests")
+	return "", errors.New("pgtest: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): run `make test`, which installs it (scripts/deps.sh)")
 }
 
 func (s *Server) start() (err error) {
