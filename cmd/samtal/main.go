@@ -43,6 +43,8 @@ commands:
   user list [DOMAIN]             list accounts
   invite create [--domain D] [--ttl 7d]
                                  make an invitation to register (XEP-0401)
+  cluster status                 list the live nodes of the cluster and their
+                                 sessions
   storage migrate [--from STORE] [--to STORE]
                                  copy a whole store (sqlite:PATH, postgres://...)
                                  into an empty one, e.g. SQLite into PostgreSQL
@@ -66,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return inviteCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "cluster":
+		return clusterCmd(args[1:], stdout, stderr)
 	case "storage":
 		return storageCmd(args[1:], stdout, stderr)
 	case "version":

@@ -51,6 +51,35 @@ type Service struct {
 	mu      sync.Mutex
 	enabled map[jid.JID]router.Session // by full JID
 	sent    map[jid.JID]*ring          // by bare JID: recent eligible messages sent
+
+	// changed, when set, hears that a session enabled or disabled
+	// carbons (cluster mode tells the other nodes).
+	changed func(full jid.JID)
+}
+
+// OnChange makes s call f after a session enables or disables carbons.
+// Set it before serving.
+func (s *Service) OnChange(f func(full jid.JID)) { s.changed = f }
+
+// SetRemote records the carbons state of a session on another cluster
+// node, which that node's directory entry carries; enabled false forgets
+// the session.
+func (s *Service) SetRemote(sess router.Session, enabled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := sess.JID()
+	switch {
+	case enabled:
+		s.enabled[full] = sess
+	case s.enabled[full] == sess:
+		delete(s.enabled, full)
+	}
+}
+
+func (s *Service) notify(full jid.JID) {
+	if s.changed != nil {
+		s.changed(full)
+	}
 }
 
 // New returns the carbons service and registers enable and disable in
@@ -79,15 +108,17 @@ func (s *Service) handle(_ context.Context, st *stanza.Stanza) (*xmlel.Element, 
 		return nil, stanza.E(stanza.BadRequest)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch p.Local {
 	case "enable":
 		s.enabled[st.From] = sess
 	case "disable":
 		delete(s.enabled, st.From)
 	default:
+		s.mu.Unlock()
 		return nil, stanza.E(stanza.BadRequest)
 	}
+	s.mu.Unlock()
+	s.notify(st.From)
 	return nil, nil
 }
 
@@ -95,8 +126,9 @@ func (s *Service) handle(_ context.Context, st *stanza.Stanza) (*xmlel.Element, 
 // binding its resource (XEP-0386 §3).
 func (s *Service) Enable(sess router.Session) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.enabled[sess.JID()] = sess
+	s.mu.Unlock()
+	s.notify(sess.JID())
 }
 
 // Enabled reports whether sess enabled carbons.

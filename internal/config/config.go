@@ -43,6 +43,7 @@ type Config struct {
 	MUC         MUC         `toml:"muc"`
 	Web         Web         `toml:"web"`
 	Upload      Upload      `toml:"upload"`
+	Cluster     Cluster     `toml:"cluster"` // cluster.go
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -487,6 +488,7 @@ func Default() Config {
 			Quota:       200 << 20,
 			Retention:   Duration(30 * 24 * time.Hour),
 		},
+		Cluster: defaultCluster(),
 	}
 }
 

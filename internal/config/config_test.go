@@ -145,6 +145,8 @@ type mistake struct {
 
 // mistakes has every kind of mistake that Parse reports.
 var mistakes = []mistake{
+	{"cluster node", "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nnode = \"a b\"\n", "cluster.node", 3, 0, "invalid node name"},
+	{"cluster dead_after", "[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\nheartbeat = \"2s\"\ndead_after = \"3s\"\n", "cluster.dead_after", 4, 0, "at least three heartbeats"},
 	{"syntax", "log_level = \"info\"\ndata_dir = \n", "", 2, 12, "invalid TOML"},
 	{"syntax unclosed table", "[limits\n", "", 1, 0, "invalid TOML"},
 	{"unknown key", "log_levl = \"info\"\n", "log_levl", 1, 1, `unknown key (did you mean "log_level"?)`},

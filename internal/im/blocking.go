@@ -41,6 +41,10 @@ func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 	return list
 }
 
+// ForgetBlocklist drops the cached blocklist of a user whose list
+// changed elsewhere (on another node of a cluster).
+func (s *Service) ForgetBlocklist(user jid.JID) { s.forgetBlocklist(user) }
+
 // forgetBlocklist drops a cached blocklist after a change or when its
 // user has no session left; loads under way then cache nothing.
 func (s *Service) forgetBlocklist(user jid.JID) {
@@ -138,6 +142,7 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 		return nil, err
 	}
 	s.forgetBlocklist(user)
+	s.blocklistChanged(ctx, user)
 	after := s.blocklist(ctx, user)
 
 	// Push the change to every resource of the user (XEP-0191 §3.3).

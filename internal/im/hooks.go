@@ -52,6 +52,10 @@ type Hooks struct {
 	// user's bare JID, which the server would otherwise drop: responses
 	// to requests a service sent. Returning true means it was expected.
 	IQResponse func(ctx context.Context, st *stanza.Stanza) bool
+	// BlocklistChanged learns that a user's blocklist changed here, after
+	// the new one is stored: cluster mode tells the other nodes, whose
+	// cached copy must go (ForgetBlocklist).
+	BlocklistChanged func(ctx context.Context, user jid.JID)
 }
 
 // AddHooks registers hooks; call it before the server serves.
@@ -122,6 +126,14 @@ func (s *Service) offlineMessage(ctx context.Context, sess router.Session, el *x
 		}
 	}
 	return true
+}
+
+func (s *Service) blocklistChanged(ctx context.Context, user jid.JID) {
+	for _, h := range s.hooks {
+		if h.BlocklistChanged != nil {
+			h.BlocklistChanged(ctx, user)
+		}
+	}
 }
 
 func (s *Service) iqResponse(ctx context.Context, st *stanza.Stanza) {

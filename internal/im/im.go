@@ -73,6 +73,16 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 	case stanza.IQ:
 		if st.To.IsZero() || st.To.Equal(from.Bare()) {
 			st.To = from.Bare()
+			if !st.IsRequest() {
+				// An answer to a request the server sent on the user's
+				// behalf (PEP asks the user's own resources for their
+				// capabilities): the request's awaiter gets it, or a
+				// hook that expects it (in a cluster, the node that
+				// sent it), as in deliverIQ.
+				s.mux.Serve(ctx, iq.Account, st)
+				s.iqResponse(ctx, st)
+				return
+			}
 			if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
 				resp.SetAttr("from", "")
 				sess.Send(resp)

@@ -17,6 +17,7 @@ const nsStanzaID = "urn:xmpp:sid:0" // XEP-0359
 // (XEP-0198 §4). It is treated as a message for a resource that is not
 // available (RFC 6121 §8.5.3.2.1): a groupchat message bounces, errors
 // and headlines are dropped, and chat and normal messages go to the
+// resource's new session when the client bound it anew, else to the
 // user's other available resources or, when there is none, to offline
 // storage. Every copy carries a delay stamp (XEP-0203) of at, when the
 // message was first delivered.
@@ -39,6 +40,25 @@ func (s *Service) Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Eleme
 		return
 	}
 	user := gone.Bare()
+	stamped := func() {
+		if el.Child(stanza.NSDelay, "delay") == nil {
+			el = el.ShallowCopy()
+			el.Append(delay(user.Domain(), at))
+			st.El = el
+		}
+	}
+	if sess := s.router.Session(gone); sess != nil {
+		// The resource is bound again: the old session left the router
+		// before its stanzas came back here, so this is a new one, the
+		// same client binding its resource anew after its stream could
+		// not be resumed (XEP-0198 §5), on this node or another of a
+		// cluster. A message to a full JID goes to the connected
+		// resource (RFC 6121 §8.5.3.1), available or not yet.
+		stamped()
+		sess.Send(el)
+		s.messageDelivered(ctx, st, []router.Session{sess})
+		return
+	}
 	var best []router.Resource
 	top := 0
 	for _, r := range s.router.Resources(user) {
@@ -69,11 +89,7 @@ func (s *Service) Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Eleme
 		}
 		best = fresh
 	}
-	if el.Child(stanza.NSDelay, "delay") == nil {
-		el = el.ShallowCopy()
-		el.Append(delay(user.Domain(), at))
-		st.El = el
-	}
+	stamped()
 	s.sendAll(ctx, st, best)
 }
 

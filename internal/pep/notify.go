@@ -44,6 +44,9 @@ func notifySetOf(features []string) notifySet {
 type watcher struct {
 	caps   caps.Caps
 	notify notifySet // nil until its capabilities are known
+	// remote marks a resource whose presence another cluster node saw:
+	// that node sent it the last items, this one only notifies it.
+	remote bool
 }
 
 // userState is what the service knows of the resources around a user
@@ -66,25 +69,49 @@ func (u *userState) of(own bool) map[jid.JID]*watcher {
 func (s *Service) PresenceSent(ctx context.Context, full jid.JID, el *xmlel.Element, initial bool) {
 	user := full.Bare()
 	if el == nil {
-		s.mu.Lock()
-		if us := s.users[user]; us != nil {
-			delete(us.own, full)
-			if len(us.own) == 0 {
-				// Presence of others reaches a user with sessions;
-				// without one the service forgets it, and learns it
-				// again from the answers to the next login's probes.
-				delete(s.users, user)
-				delete(s.avatars, user)
-			}
-		}
-		s.mu.Unlock()
+		s.forget(user, full, true)
 		return
 	}
 	if initial {
 		s.migrateBookmarks(ctx, user)
 	}
-	s.track(ctx, user, full, el, true)
+	s.track(ctx, user, full, el, true, false)
 	s.injectAvatar(ctx, user, el)
+}
+
+// forget drops an available resource: one of the user's (own) or one
+// whose presence reached the user.
+func (s *Service) forget(user, from jid.JID, own bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := s.users[user]
+	if us == nil {
+		return
+	}
+	delete(us.of(own), from)
+	if own && len(us.own) == 0 {
+		// Presence of others reaches a user with sessions; without one
+		// the service forgets it, and learns it again from the answers
+		// to the next login's probes.
+		delete(s.users, user)
+		delete(s.avatars, user)
+	}
+}
+
+// RemotePresence follows presence that another node of a cluster saw:
+// the presence (nil: unavailable) of one of the user's resources (own),
+// or of another's resource that reached the user. The resource then gets
+// the notifications of what the user publishes through this node; the
+// last items on presence went from the node that saw it.
+func (s *Service) RemotePresence(ctx context.Context, user, from jid.JID, el *xmlel.Element, own bool) {
+	if el == nil {
+		s.forget(user, from, own)
+		return
+	}
+	if !own && (from.IsZero() || from.Bare().Equal(user)) {
+		return
+	}
+	s.track(ctx, user, from, el, own, true)
 }
 
 // PresenceArrived follows the availability and capabilities of others'
@@ -97,19 +124,16 @@ func (s *Service) PresenceArrived(ctx context.Context, st *stanza.Stanza) {
 		return
 	}
 	if st.Type() == "unavailable" {
-		s.mu.Lock()
-		if us := s.users[user]; us != nil {
-			delete(us.peers, from)
-		}
-		s.mu.Unlock()
+		s.forget(user, from, false)
 		return
 	}
-	s.track(ctx, user, from, st.El, false)
+	s.track(ctx, user, from, st.El, false, false)
 }
 
 // track records the capabilities in an available presence and learns
-// what they mean, asking the resource when they are new.
-func (s *Service) track(ctx context.Context, user, from jid.JID, el *xmlel.Element, own bool) {
+// what they mean, asking the resource when they are new. remote marks
+// presence that another cluster node saw.
+func (s *Service) track(ctx context.Context, user, from jid.JID, el *xmlel.Element, own, remote bool) {
 	c, hasCaps := caps.Parse(el)
 	s.mu.Lock()
 	us := s.users[user]
@@ -131,6 +155,7 @@ func (s *Service) track(ctx context.Context, user, from jid.JID, el *xmlel.Eleme
 		w = &watcher{}
 		m[from] = w
 	}
+	w.remote = remote
 	if !hasCaps {
 		w.caps, w.notify = caps.Caps{}, notifySet{}
 		s.mu.Unlock()
@@ -168,7 +193,11 @@ func (s *Service) interest(ctx context.Context, user, from jid.JID, own bool, c 
 	}
 	old := w.notify
 	w.notify = set
+	remote := w.remote
 	s.mu.Unlock()
+	if remote {
+		return
+	}
 	var added []string
 	for n := range set {
 		if !old[n] {

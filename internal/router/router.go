@@ -69,6 +69,34 @@ type Router struct {
 
 	local  Handler // local users and host domains
 	remote Handler // anything else (federation); nil bounces
+
+	// watch, when set, hears of every change to accounts (cluster mode
+	// mirrors the table to the other nodes). Set before serving.
+	watch func(Change)
+}
+
+// Change is one change to the table of bound resources: a resource bound,
+// taken over, updated (presence, interest) or, with Gone, unbound.
+// Resource is a copy of the record after the change (with Gone, its last
+// record).
+type Change struct {
+	JID      jid.JID
+	Resource Resource
+	Gone     bool
+}
+
+// SetWatcher makes the router call f after every change to the table of
+// bound resources, in the order of the changes. f runs under the router's
+// lock: it may only record the change (under a lock of its own that it
+// holds for no more than that) and must not call back into the router.
+// Set it before the server serves.
+func (r *Router) SetWatcher(f func(Change)) { r.watch = f }
+
+// changed tells the watcher about the resource of full; r.mu is held.
+func (r *Router) changed(full jid.JID, res *Resource, gone bool) {
+	if r.watch != nil {
+		r.watch(Change{JID: full, Resource: *res, Gone: gone})
+	}
 }
 
 // New returns a router for the given local host domains.
@@ -193,6 +221,7 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 		return nil, ErrTooManySessions
 	}
 	res[full.Resource()] = &Resource{Session: s}
+	r.changed(full, res[full.Resource()], false)
 	return old, nil
 }
 
@@ -214,6 +243,7 @@ func (r *Router) Unbind(s Session) (last Resource, ok bool) {
 	if len(res) == 0 {
 		delete(r.accounts, bare)
 	}
+	r.changed(full, &last, true)
 	return last, true
 }
 
@@ -234,6 +264,7 @@ func (r *Router) Rebind(old, s Session) bool {
 		return false
 	}
 	res.Session = s
+	r.changed(full, res, false)
 	return true
 }
 
@@ -287,6 +318,7 @@ func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int
 	res.Available = presence != nil
 	res.Presence = presence
 	res.Priority = priority
+	r.changed(full, res, false)
 	return wasAvailable, oldPriority
 }
 
@@ -294,8 +326,9 @@ func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int
 func (r *Router) SetInterested(full jid.JID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil && !res.Interested {
 		res.Interested = true
+		r.changed(full, res, false)
 	}
 }
 
@@ -304,8 +337,9 @@ func (r *Router) SetInterested(full jid.JID) {
 func (r *Router) SetBlocklistInterested(full jid.JID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil && !res.Blocklist {
 		res.Blocklist = true
+		r.changed(full, res, false)
 	}
 }
 

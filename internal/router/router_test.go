@@ -311,3 +311,40 @@ func TestRebindKeepsPresence(t *testing.T) {
 		t.Error("the resumed session does not unbind")
 	}
 }
+
+// TestWatcher checks that every change to the table reaches the watcher,
+// in order, and that nothing else does.
+func TestWatcher(t *testing.T) {
+	r := New([]string{"x"})
+	var got []string
+	r.SetWatcher(func(c Change) {
+		switch {
+		case c.Gone:
+			got = append(got, "gone "+c.JID.String())
+		case c.Resource.Available:
+			got = append(got, "available "+c.JID.String())
+		default:
+			got = append(got, "bound "+c.JID.String())
+		}
+	})
+	a, a2 := sess("a@x/r"), sess("a@x/r")
+	if _, err := r.Bind(a, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.SetInterested(a.jid)
+	r.SetInterested(a.jid) // no change
+	r.SetPresence(a.jid, xmlel.New("", "presence"), 1)
+	r.Rebind(a, a2)
+	r.Unbind(a) // not bound any more: no change
+	r.Unbind(a2)
+	r.SetPresence(a.jid, nil, 0) // not bound: no change
+	want := []string{"bound a@x/r", "bound a@x/r", "available a@x/r", "available a@x/r", "gone a@x/r"}
+	if len(got) != len(want) {
+		t.Fatalf("changes = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("change %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}

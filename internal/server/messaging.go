@@ -54,6 +54,10 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 	}
 	cb := carbons.New(s.router, mux)
 	s.carbons = cb
+	if s.cluster != nil {
+		// The other nodes learn which sessions enabled carbons.
+		cb.OnChange(s.cluster.Refresh)
+	}
 	core.AddHooks(im.Hooks{
 		MessageSent:      cb.MessageSent,
 		MessageDelivered: cb.MessageDelivered,

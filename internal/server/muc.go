@@ -10,6 +10,7 @@ import (
 	"samtal.org/samtal/internal/disco"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/muc"
+	"samtal.org/samtal/internal/router"
 )
 
 // startMUC starts the group chat service of every host (XEP-0045), routes
@@ -46,7 +47,12 @@ func (s *Server) startMUC(d *disco.Disco, secret []byte) error {
 		if err != nil {
 			return fmt.Errorf("group chat: %w", err)
 		}
-		s.router.AddDomain(domain, svc)
+		var handler router.Handler = svc
+		if s.cluster != nil {
+			// Each room is served by the node that holds its lease.
+			handler = s.cluster.Rooms(domain, svc)
+		}
+		s.router.AddDomain(domain, handler)
 		d.AddItem(h.Domain, disco.Item{JID: domain, Name: "Group chat"})
 		s.mucs = append(s.mucs, svc)
 	}

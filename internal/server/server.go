@@ -21,6 +21,7 @@ import (
 	"samtal.org/samtal/internal/c2s"
 	"samtal.org/samtal/internal/carbons"
 	"samtal.org/samtal/internal/certs"
+	"samtal.org/samtal/internal/cluster"
 	"samtal.org/samtal/internal/component"
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/im"
@@ -57,6 +58,7 @@ type Server struct {
 	mucs    []*muc.Service
 	upload  *upload.Service // nil when file upload is off
 	fed     *s2s.Service    // nil when federation is off
+	cluster *cluster.Node   // nil on a single node
 	closers []func(ctx context.Context)
 	// c2sCloser is the index of the c2s service's closer: services whose
 	// streams the c2s service runs close after it.
@@ -140,6 +142,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
+	if err := s.startCluster(ctx, core); err != nil {
+		return nil, err
+	}
 	up, err := s.startUpload()
 	if err != nil {
 		return nil, err
@@ -169,6 +174,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err := s.startCalls(mux, d, certStore); err != nil {
 		return nil, err
 	}
+	s.clusterHooks(core, mux, pepService)
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{

@@ -47,6 +47,7 @@ var tiers = map[string]int{
 	"internal/disco":                   1,
 	"internal/dns":                     1,
 	"internal/dns/dnstest":             1,
+	"internal/cluster/natstest":        1,
 	// Tier 2: features.
 	"internal/c2s":         2,
 	"internal/component":   2,
@@ -68,6 +69,7 @@ var tiers = map[string]int{
 	"internal/web":         2,
 	"internal/upload":      2,
 	"internal/webclient":   2,
+	"internal/cluster":     2,
 	// Tier 3: wiring.
 	"internal/config":   3,
 	"internal/server":   3,

@@ -1,0 +1,493 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"samtal.org/samtal/internal/cluster/natstest"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/metrics"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// session is a local client session of a test node.
+type session struct {
+	jid jid.JID
+
+	mu     sync.Mutex
+	got    []string
+	closed []stream.Error
+}
+
+func (s *session) JID() jid.JID { return s.jid }
+func (s *session) Send(el *xmlel.Element) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, el.String())
+}
+func (s *session) CloseWithError(e stream.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = append(s.closed, e)
+}
+func (s *session) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+func (s *session) closes() []stream.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stream.Error(nil), s.closed...)
+}
+
+// testNode is a node with its own router, as one samtal process has.
+type testNode struct {
+	*Node
+	r *router.Router
+
+	mu          sync.Mutex
+	undelivered []string // full JID + stanza
+	ended       []string
+	forgotten   []string // blocklists
+}
+
+func (tn *testNode) record(list *[]string, s string) {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	*list = append(*list, s)
+}
+
+func (tn *testNode) list(list *[]string) []string {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	return append([]string(nil), *list...)
+}
+
+var testConfig = Config{Heartbeat: 50 * time.Millisecond, DeadAfter: 300 * time.Millisecond, ForwardTimeout: time.Second}
+
+func startNode(t *testing.T, url, name string, adjust ...func(*Hooks)) *testNode {
+	t.Helper()
+	tn := &testNode{r: router.New([]string{"example.org"})}
+	cfg := testConfig
+	cfg.URL, cfg.Node = url, name
+	hooks := Hooks{
+		Undelivered: func(_ context.Context, gone jid.JID, el *xmlel.Element, _ time.Time) {
+			tn.record(&tn.undelivered, gone.String()+" "+el.Attr("id"))
+		},
+		Ended: func(_ context.Context, s router.Session, _ router.Resource) {
+			tn.record(&tn.ended, s.JID().String())
+		},
+		ForgetBlocklist: func(user jid.JID) { tn.record(&tn.forgotten, user.String()) },
+	}
+	for _, f := range adjust {
+		f(&hooks)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := Start(context.Background(), cfg, tn.r, hooks, NewMetrics(metrics.NewRegistry()), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Node = n
+	t.Cleanup(func() {
+		if n.ctx.Err() == nil {
+			n.Close(context.Background())
+		}
+	})
+	return tn
+}
+
+// crash ends a node as SIGKILL would: no goodbye, nothing cleared.
+func (tn *testNode) crash() {
+	tn.cancel()
+	tn.nc.Close()
+	tn.wg.Wait()
+}
+
+func bind(t *testing.T, tn *testNode, full string, prio int) *session {
+	t.Helper()
+	s := &session{jid: jid.MustParse(full)}
+	if _, err := tn.r.Bind(s, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	tn.r.SetPresence(s.jid, xmlel.New("", "presence").Append(xmlel.TextElement("", "priority", "1")), prio)
+	return s
+}
+
+// eventually waits up to 5 s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func message(id, typ string) *xmlel.Element {
+	return xmlel.New("", "message", "id", id, "type", typ, "to", "alice@example.org").Append(xmlel.TextElement("", "body", "hi"))
+}
+
+// TestDirectory checks that each node's router holds the resources of
+// every node, with their presence, and that stanzas to a remote one reach
+// it.
+func TestDirectory(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	alice := jid.MustParse("alice@example.org")
+	phone := bind(t, a, "alice@example.org/phone", 5)
+	laptop := bind(t, b, "alice@example.org/laptop", 1)
+	for _, tn := range []*testNode{a, b} {
+		eventually(t, "both resources on node "+tn.Name(), func() bool {
+			res := tn.r.Resources(alice)
+			return len(res) == 2 && res[0].Available && res[1].Available
+		})
+	}
+	for _, r := range b.r.Resources(alice) {
+		if r.Session.JID().Resource() == "phone" && (r.Priority != 5 || r.Presence == nil) {
+			t.Errorf("remote phone on b: priority %d, presence %v; want 5 and the presence", r.Priority, r.Presence)
+		}
+	}
+	// b delivers to a's session through the router, as the IM core does.
+	b.r.Session(phone.jid).Send(message("m1", "chat"))
+	b.r.Session(phone.jid).Send(xmlel.New("", "presence", "id", "p1"))
+	eventually(t, "delivery to phone", func() bool { return len(phone.received()) == 2 })
+	if got := phone.received(); got[0] != message("m1", "chat").String() {
+		t.Errorf("phone got %s, want %s", got[0], message("m1", "chat"))
+	}
+	if len(laptop.received()) != 0 {
+		t.Errorf("laptop got %q, want nothing", laptop.received())
+	}
+	// The session ends on a: b forgets it.
+	a.r.Unbind(phone)
+	eventually(t, "phone gone from b", func() bool { return b.r.Session(phone.jid) == nil })
+	if got := b.list(&b.ended); len(got) != 0 {
+		t.Errorf("ended %q on b for a session a ended itself", got)
+	}
+}
+
+// TestCrash checks that a node that dies takes its resources out of the
+// other routers, that one node tells their contacts, and that a message
+// under way goes back to the IM core instead of being lost.
+func TestCrash(t *testing.T) {
+	url := natstest.Run(t)
+	a, b, c := startNode(t, url, "a"), startNode(t, url, "b"), startNode(t, url, "c")
+	bob := bind(t, c, "bob@example.org/pc", 0)
+	for _, tn := range []*testNode{a, b} {
+		eventually(t, "bob on "+tn.Name(), func() bool { return tn.r.Session(bob.jid) != nil })
+	}
+	proxy := b.r.Session(bob.jid)
+	c.crash()
+	// b finds out at once: the message finds no responder.
+	proxy.Send(message("m2", "chat"))
+	if got, want := b.list(&b.undelivered), []string{"bob@example.org/pc m2"}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("undelivered on b = %q, want %q", got, want)
+	}
+	if b.r.Session(bob.jid) != nil {
+		t.Error("bob still bound on b after his node died")
+	}
+	// a finds out by the silence; a, the leader, tells bob's contacts.
+	eventually(t, "bob gone from a", func() bool { return a.r.Session(bob.jid) == nil })
+	eventually(t, "bob's end told", func() bool { return len(a.list(&a.ended)) == 1 })
+	if got := b.list(&b.ended); len(got) != 0 {
+		t.Errorf("b, not the leader, ended %q", got)
+	}
+	// The directory forgets the dead node's entries.
+	eventually(t, "entries purged", func() bool {
+		_, err := a.sessions.ListKeysFiltered(context.Background(), "c.>")
+		if err != nil {
+			return true
+		}
+		l, _ := a.sessions.ListKeysFiltered(context.Background(), "c.>")
+		n := 0
+		for range l.Keys() {
+			n++
+		}
+		return n == 0
+	})
+}
+
+// TestConflict checks that the later bind of a full JID on another node
+// ends the older session (RFC 6120 §7.7.2.2).
+func TestConflict(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	old := bind(t, a, "alice@example.org/x", 0)
+	eventually(t, "old on b", func() bool { return b.r.Session(old.jid) != nil })
+	newer := bind(t, b, "alice@example.org/x", 0)
+	eventually(t, "old closed", func() bool { return len(old.closes()) == 1 })
+	if c := old.closes()[0]; c.Condition != stream.Conflict {
+		t.Errorf("old closed with %s, want conflict", c.Condition)
+	}
+	eventually(t, "a routes to the newer", func() bool {
+		_, remote := a.r.Session(newer.jid).(*remoteSession)
+		return remote
+	})
+	if len(newer.closes()) != 0 {
+		t.Errorf("newer closed: %v", newer.closes())
+	}
+}
+
+// room records the stanzas a group chat service got.
+type room struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *room) Handle(_ context.Context, st *stanza.Stanza) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, st.El.Attr("id"))
+}
+
+func (r *room) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// TestRooms checks that a room is served by one node, that the others
+// forward to it, and that another node takes it over when it dies.
+func TestRooms(t *testing.T) {
+	url := natstest.Run(t)
+	a, b, c := startNode(t, url, "a"), startNode(t, url, "b"), startNode(t, url, "c")
+	rooms := map[string]*room{}
+	handlers := map[string]router.Handler{}
+	for _, tn := range []*testNode{a, b, c} {
+		rooms[tn.Name()] = &room{}
+		handlers[tn.Name()] = tn.Rooms("conference.example.org", rooms[tn.Name()])
+	}
+	send := func(node, id string) {
+		el := xmlel.New("", "message", "id", id, "type", "groupchat", "to", "lobby@conference.example.org", "from", "alice@example.org/x")
+		handlers[node].Handle(context.Background(), &stanza.Stanza{El: el, From: jid.MustParse("alice@example.org/x"), To: jid.MustParse("lobby@conference.example.org")})
+	}
+	send("a", "1") // a takes the lease
+	send("b", "2")
+	send("c", "3")
+	if got := rooms["a"].ids(); len(got) != 3 {
+		t.Fatalf("owner a got %q, want 1 2 3", got)
+	}
+	a.crash()
+	send("b", "4") // no responder: b takes the room over
+	send("c", "5")
+	got := append(rooms["b"].ids(), rooms["c"].ids()...)
+	if len(got) != 2 || got[0] != "4" || got[1] != "5" {
+		t.Errorf("after the crash b and c got %q, want 4 5 on one of them", got)
+	}
+}
+
+// TestBlocklist checks that a blocklist change on one node makes the
+// others drop their cached copy.
+func TestBlocklist(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	a.BlocklistChanged(context.Background(), jid.MustParse("bob@example.org"))
+	eventually(t, "b forgets", func() bool { return len(b.list(&b.forgotten)) == 1 })
+	if got := b.list(&b.forgotten)[0]; got != "bob@example.org" {
+		t.Errorf("b forgot the blocklist of %s, want bob@example.org", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := a.list(&a.forgotten); len(got) != 0 {
+		t.Errorf("a, where it changed, forgot %q again", got)
+	}
+}
+
+// TestEntriesComeBack checks that a node whose entries another node
+// cleared (it took the node for dead) puts them back.
+func TestEntriesComeBack(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	s := bind(t, a, "alice@example.org/x", 0)
+	eventually(t, "alice on b", func() bool { return b.r.Session(s.jid) != nil })
+	if err := b.purgeSessions(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's entry back", func() bool {
+		_, err := b.sessions.Get(context.Background(), sessionKey("a", s.jid))
+		return err == nil
+	})
+	eventually(t, "alice on b again", func() bool { return b.r.Session(s.jid) != nil })
+}
+
+// TestRelay checks that presence the IM core saw on one node, and iq
+// responses nobody there expected, reach the services of the others.
+func TestRelay(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	var mu sync.Mutex
+	var got []string
+	b.SetRelay(Relay{
+		Presence: func(_ context.Context, user, from jid.JID, el *xmlel.Element, own bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("presence %s %s own=%v nil=%v", user, from, own, el == nil))
+		},
+		IQResponse: func(_ context.Context, st *stanza.Stanza) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("iq %s %s %s", st.To, st.From, st.ID()))
+		},
+	})
+	ctx := context.Background()
+	alice, bob := jid.MustParse("alice@example.org/x"), jid.MustParse("bob@example.org/y")
+	a.PresenceSent(ctx, alice, xmlel.New("", "presence"), true)
+	a.PresenceArrived(ctx, &stanza.Stanza{El: xmlel.New("", "presence", "type", "unavailable"), From: bob, To: alice.Bare()})
+	if a.IQResponse(ctx, &stanza.Stanza{El: xmlel.New("", "iq", "type", "result", "id", "q1"), From: bob, To: alice.Bare()}) {
+		t.Error("the relay claimed an iq response")
+	}
+	want := []string{
+		"presence alice@example.org alice@example.org/x own=true nil=false",
+		"presence alice@example.org bob@example.org/y own=false nil=true",
+		"iq alice@example.org bob@example.org/y q1",
+	}
+	eventually(t, "three relayed events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("relayed %q, want %q", got[i], want[i])
+		}
+	}
+}
+
+// TestNameTaken checks that a second node with a live node's name does
+// not join.
+func TestNameTaken(t *testing.T) {
+	url := natstest.Run(t)
+	startNode(t, url, "a")
+	cfg := testConfig
+	cfg.URL, cfg.Node = url, "a"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := Start(context.Background(), cfg, router.New(nil), Hooks{}, NewMetrics(metrics.NewRegistry()), log)
+	if !errors.Is(err, ErrNameTaken) {
+		if n != nil {
+			n.Close(context.Background())
+		}
+		t.Fatalf("Start with a taken name = %v, want ErrNameTaken", err)
+	}
+}
+
+// TestStaleEntries checks that the entries of a node that died while no
+// other node was there are cleared once the next node has listened long
+// enough.
+func TestStaleEntries(t *testing.T) {
+	url := natstest.Run(t)
+	a := startNode(t, url, "a")
+	bind(t, a, "alice@example.org/x", 0)
+	a.flush(context.Background())
+	a.crash()
+	b := startNode(t, url, "b")
+	eventually(t, "a's entries cleared", func() bool {
+		l, err := b.sessions.ListKeysFiltered(context.Background(), "a.>")
+		if err != nil {
+			return true // no keys
+		}
+		n := 0
+		for range l.Keys() {
+			n++
+		}
+		return n == 0
+	})
+	if b.r.Session(jid.MustParse("alice@example.org/x")) != nil {
+		t.Error("a dead node's session was mirrored")
+	}
+}
+
+// TestRoomLost checks that a node that was taken for dead and lost a
+// room's lease meanwhile hears of it.
+func TestRoomLost(t *testing.T) {
+	url := natstest.Run(t)
+	var mu sync.Mutex
+	var lost []string
+	a := startNode(t, url, "a", func(h *Hooks) {
+		h.RoomLost = func(room jid.JID) {
+			mu.Lock()
+			defer mu.Unlock()
+			lost = append(lost, room.String())
+		}
+	})
+	b := startNode(t, url, "b")
+	room := jid.MustParse("lobby@conference.example.org")
+	if owner, err := a.owner(context.Background(), room); err != nil || owner != "a" {
+		t.Fatalf("owner = %q, %v; want a", owner, err)
+	}
+	eventually(t, "b sees a's lease", func() bool {
+		b.Node.mu.Lock()
+		defer b.Node.mu.Unlock()
+		return b.owners[room].node == "a"
+	})
+	// b takes a for dead (a lives on, cut off) and the room over.
+	b.nodeDied("a")
+	if owner, err := b.owner(context.Background(), room); err != nil || owner != "b" {
+		t.Fatalf("owner after a's death = %q, %v; want b", owner, err)
+	}
+	eventually(t, "a told", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lost) == 1 && lost[0] == room.String()
+	})
+}
+
+// TestForgets checks that NATS keeps nothing of a session that ended
+// once the marker of its removal expired: not even its key.
+func TestForgets(t *testing.T) {
+	defer func(d time.Duration) { markerTTL = d }(markerTTL)
+	markerTTL = time.Second
+	url := natstest.Run(t)
+	a := startNode(t, url, "a")
+	s := bind(t, a, "alice@example.org/x", 0)
+	a.flush(context.Background())
+	a.r.Unbind(s)
+	a.flush(context.Background())
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stream empty", func() bool {
+		st, err := js.Stream(context.Background(), "KV_"+bucketSessions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(context.Background())
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+// TestLeaseSweep checks that a node gives up the leases of rooms that do
+// not run on it, and keeps those of rooms that do.
+func TestLeaseSweep(t *testing.T) {
+	url := natstest.Run(t)
+	active := jid.MustParse("busy@conference.example.org")
+	a := startNode(t, url, "a", func(h *Hooks) {
+		h.RoomActive = func(room jid.JID) bool { return room.Equal(active) }
+	})
+	ctx := context.Background()
+	idle := jid.MustParse("nobody-here@conference.example.org")
+	for _, room := range []jid.JID{active, idle} {
+		if owner, err := a.owner(ctx, room); err != nil || owner != "a" {
+			t.Fatalf("owner(%s) = %q, %v; want a", room, owner, err)
+		}
+	}
+	a.sweepLeases()
+	if _, err := a.rooms.Get(ctx, roomKey(idle)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("lease of an idle room after the sweep: %v, want none", err)
+	}
+	if e, err := a.rooms.Get(ctx, roomKey(active)); err != nil || string(e.Value()) != "a" {
+		t.Errorf("lease of an active room after the sweep: %v, want a's", err)
+	}
+}

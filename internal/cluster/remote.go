@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
+)
+
+// stanzaLimits bound stanzas read from other nodes: they were written by
+// a node of the cluster, but the limits of a client stream still hold.
+var stanzaLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
+
+// Headers of the messages between nodes.
+const (
+	hdrTo   = "Samtal-To"   // the full JID of the session, or the room's address
+	hdrFrom = "Samtal-From" // the sender of a room stanza
+	hdrOp   = "Samtal-Op"   // "close": end the session with a stream error
+	hdrCond = "Samtal-Cond" // the stream error's condition
+	replyOK = "ok"
+)
+
+// remoteSession stands in the router for a resource bound on another
+// node. Send forwards to that node.
+//
+// Unlike a local session's, its Send may wait: a chat or normal message
+// is sent as a request and waits up to Config.ForwardTimeout for the
+// other node to queue it, so that a client's stream management
+// acknowledges a message only once another node holds it (XEP-0198 §4);
+// when no node takes it, it goes back to the IM core as undelivered
+// (another resource, or offline storage) before Send returns. Send must
+// therefore not be called under router.mu; nothing in samtal does.
+type remoteSession struct {
+	n    *Node
+	node string
+	full jid.JID
+}
+
+func (p *remoteSession) JID() jid.JID { return p.full }
+
+// needsAck reports whether a stanza is a message that offline storage
+// would keep (RFC 6121 §8.5.2: chat and normal), which must not be lost
+// on the way.
+func needsAck(el *xmlel.Element) bool {
+	if el.Local != stanza.Message {
+		return false
+	}
+	switch el.Attr("type") {
+	case "groupchat", "headline", "error":
+		return false
+	}
+	return true
+}
+
+// Send forwards el to the session on its node.
+func (p *remoteSession) Send(el *xmlel.Element) {
+	n := p.n
+	msg := nats.NewMsg(deliverSubject(p.node))
+	msg.Header.Set(hdrTo, p.full.String())
+	msg.Data = el.AppendXML(nil, xmlel.NSClient)
+	n.m.Forwarded.With("deliver").Inc()
+	if !needsAck(el) {
+		if err := n.nc.PublishMsg(msg); err != nil {
+			n.m.Failed.Inc()
+			n.log.Debug("cluster: forward failed", "err", err)
+		}
+		return
+	}
+	resp, err := n.nc.RequestMsg(msg, n.cfg.ForwardTimeout)
+	if err == nil && string(resp.Data) == replyOK {
+		return
+	}
+	n.m.Failed.Inc()
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		// Its deliver subscription is gone, so is the node.
+		n.log.Warn("cluster: node does not answer, taken for dead", "peer", p.node)
+		n.nodeDied(p.node)
+	case err == nil:
+		// The session ended there; its directory entry is on its way.
+		n.forget(p.node, p.full)
+	default:
+		// Late or lost: it may have arrived. A copy too many beats a
+		// message lost.
+		n.log.Warn("cluster: forward timed out", "peer", p.node, "err", err)
+		n.forget(p.node, p.full)
+	}
+	if n.hooks.Undelivered != nil {
+		n.hooks.Undelivered(n.ctx, p.full, el, time.Now())
+	}
+}
+
+// CloseWithError asks the session's node to end it with a stream error
+// (a conflict, a removed account).
+func (p *remoteSession) CloseWithError(e stream.Error) {
+	msg := nats.NewMsg(deliverSubject(p.node))
+	msg.Header.Set(hdrTo, p.full.String())
+	msg.Header.Set(hdrOp, "close")
+	msg.Header.Set(hdrCond, string(e.Condition))
+	if err := p.n.nc.PublishMsg(msg); err != nil {
+		p.n.log.Debug("cluster: close forward failed", "err", err)
+	}
+}
+
+// onDeliver takes a stanza (or a close) for a local session from another
+// node.
+func (n *Node) onDeliver(msg *nats.Msg) {
+	n.m.Received.With("deliver").Inc()
+	full, err := jid.Parse(msg.Header.Get(hdrTo))
+	sess := n.r.Session(full)
+	if _, remote := sess.(*remoteSession); err != nil || sess == nil || remote {
+		_ = msg.Respond([]byte("gone")) // no reply subject: nothing to tell
+		return
+	}
+	if msg.Header.Get(hdrOp) == "close" {
+		cond := stream.Condition(msg.Header.Get(hdrCond))
+		if cond == "" {
+			cond = stream.UndefinedCondition
+		}
+		sess.CloseWithError(stream.Error{Condition: cond})
+		return
+	}
+	el, err := xmlstream.Parse(msg.Data, stanzaLimits)
+	if err != nil {
+		n.log.Warn("cluster: unreadable stanza from another node", "err", err)
+		_ = msg.Respond([]byte("bad")) // the sender counts it as lost
+		return
+	}
+	sess.Send(el)
+	if msg.Reply != "" {
+		_ = msg.Respond([]byte(replyOK)) // the asker may have given up
+	}
+}
