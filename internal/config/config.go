@@ -39,6 +39,7 @@ type Config struct {
 	Bytestreams Bytestreams `toml:"bytestreams"`
 	S2S         S2S         `toml:"s2s"`
 	MUC         MUC         `toml:"muc"`
+	IRC         IRC         `toml:"irc"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -416,6 +417,7 @@ func Default() Config {
 		},
 		Turn:        defaultTurn(),
 		Bytestreams: defaultBytestreams(),
+		IRC:         IRC{Network: "samtal", PersistentChannels: true, MaxChannels: 50, MaxHistory: 100, LineRate: 20},
 		MUC: MUC{
 			Domain:           "conference." + HostPlaceholder,
 			MaxRoomsPerUser:  50,

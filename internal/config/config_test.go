@@ -60,6 +60,7 @@ func TestExampleFile(t *testing.T) {
 	want.S2S.Peers = []Peer{{Domain: "spam.example", Policy: PolicyDeny}}
 	want.S2S.Resolver.Hosts = map[string][]string{}
 	want.S2S.Resolver.SRV = map[string][]string{}
+	want.IRC.Listen, want.IRC.ListenPlain = []string{}, []string{}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}

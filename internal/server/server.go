@@ -182,6 +182,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		FASTLifetime:      time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))
 	s.closers = append(s.closers, s.c2s.Close)
+	if cfg.IRC.Enabled() {
+		if err := s.startIRC(certStore, core, secret); err != nil {
+			return nil, err
+		}
+	}
 	// Closers run in reverse: the rooms say goodbye while the client
 	// sessions can still carry it.
 	s.closers = append(s.closers, s.closeMUC)

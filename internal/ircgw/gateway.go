@@ -1,0 +1,210 @@
+package ircgw
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"samtal.org/samtal/internal/ircmsg"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/transport"
+)
+
+// Config is what the gateway needs to know; the server fills it from the
+// [irc] section and the limits of the configuration file.
+type Config struct {
+	// TLS holds the host certificates; nil serves no TLS listener.
+	TLS *tls.Config
+	// ClientCAs verifies client certificates for SASL EXTERNAL; nil does
+	// not offer EXTERNAL.
+	ClientCAs *x509.CertPool
+	// Hosts are the served domains; the first is the one a login without
+	// a domain belongs to.
+	Hosts []string
+	// MUCDomain returns the group chat service of a host, "" for none.
+	MUCDomain func(host string) string
+	// ServerName is the IRC server name; Network the network name of
+	// ISUPPORT.
+	ServerName string
+	Network    string
+	// MOTD is the message of the day, one line per element; empty sends
+	// ERR_NOMOTD.
+	MOTD []string
+	// Guests lets clients that do not authenticate in as guests under
+	// their nick, when it is not an account's. For tests and open
+	// servers.
+	Guests bool
+	// PersistentChannels makes the rooms that IRC users create
+	// persistent, so that their archive serves chathistory.
+	PersistentChannels bool
+
+	ReadRate        int           // bytes per second per connection
+	ReadBurst       int           // bytes
+	LineRate        int           // commands per second, burst twice that
+	AuthTimeout     time.Duration // from connect to registration
+	IdleTimeout     time.Duration // silence before a PING
+	OutQueueBytes   int
+	SessionsPerAcct int
+	UnauthPerIP     int
+	UnauthTotal     int
+	// MaxChannels bounds the channels of one connection (CHANLIMIT).
+	MaxChannels int
+	// MaxHistory bounds one CHATHISTORY request.
+	MaxHistory int
+	// Bytes of a message body an XMPP user may send (from the stanza
+	// limit); longer IRC input does not occur, longer XMPP bodies are
+	// split into several lines.
+	FakeSecret      []byte
+	SCRAMIterations int
+}
+
+// Core is what a bound session hands its stanzas to: the IM core, as for
+// a client stream.
+type Core interface {
+	Outbound(ctx context.Context, s router.Session, st *stanza.Stanza)
+	Ended(ctx context.Context, s router.Session, last router.Resource)
+}
+
+// Accounts tells whether an account exists (to keep guests off the
+// nicks of accounts).
+type Accounts interface {
+	Exists(ctx context.Context, bare jid.JID) (bool, error)
+}
+
+// Service accepts IRC connections.
+type Service struct {
+	cfg      Config
+	router   *router.Router
+	creds    sasl.Credentials
+	accounts Accounts
+	core     Core
+	log      *slog.Logger
+	gate     *transport.Gate
+	created  time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*Session]struct{}
+}
+
+// New returns a gateway; call Listen to accept connections.
+func New(cfg Config, r *router.Router, creds sasl.Credentials, accounts Accounts, core Core, log *slog.Logger) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.LineRate <= 0 {
+		cfg.LineRate = 20
+	}
+	if cfg.MaxChannels <= 0 {
+		cfg.MaxChannels = 100
+	}
+	if cfg.MaxHistory <= 0 {
+		cfg.MaxHistory = 100
+	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = time.Minute
+	}
+	if cfg.ServerName == "" && len(cfg.Hosts) > 0 {
+		cfg.ServerName = cfg.Hosts[0]
+	}
+	if cfg.Network == "" {
+		cfg.Network = "samtal"
+	}
+	if cfg.MUCDomain == nil {
+		cfg.MUCDomain = func(string) string { return "" }
+	}
+	return &Service{
+		cfg: cfg, router: r, creds: creds, accounts: accounts, core: core, log: log,
+		gate:    transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
+		created: time.Now(),
+		ctx:     ctx, cancel: cancel,
+		conns: make(map[*Session]struct{}),
+	}
+}
+
+// Listen accepts connections on ln until Close; tlsOn starts each with a
+// TLS handshake.
+func (s *Service) Listen(ln net.Listener, tlsOn bool) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var delay time.Duration
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("irc accept failed", "err", err)
+				time.Sleep(delay)
+				continue
+			}
+			delay = 0
+			release, ok := s.gate.Enter(transport.IP(c))
+			if !ok {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					defer c.Close()
+					_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+					_, _ = c.Write(ircmsg.New("ERROR", "Too many connections").Append(nil)) // best effort
+				}()
+				continue
+			}
+			sess := newSession(s, c, tlsOn, release)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				sess.serve()
+			}()
+		}
+	}()
+}
+
+func (s *Service) track(sess *Session, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[sess] = struct{}{}
+	} else {
+		delete(s.conns, sess)
+	}
+}
+
+// Close stops accepting, tells every client that the server shuts down
+// and waits until the connections are gone or ctx ends.
+func (s *Service) Close(ctx context.Context) {
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	sessions := make([]*Session, 0, len(s.conns))
+	for c := range s.conns {
+		sessions = append(sessions, c)
+	}
+	s.mu.Unlock()
+	for _, c := range sessions {
+		c.closeWith("Server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.cancel()
+}
