@@ -66,7 +66,7 @@ func (c IRC) Validate() error {
 			ps.add(key, "%s is not a loopback address; set allow_plaintext = true to send passwords in the clear", a)
 		}
 	}
-	if c.ServerName != "" && !validDomain(c.ServerName) {
+	if c.ServerName != "" && !validDomain(strings.ToLower(c.ServerName)) {
 		ps.add("server_name", "invalid server name %q: want a domain name", c.ServerName)
 	}
 	if strings.ContainsAny(c.Network, " \r\n\x00") || len(c.Network) > 64 {
