@@ -6,7 +6,9 @@
 # own, on loopback; the package's system service is not used).
 # and the federation peers Prosody (with lua-unbound, so that it can ask the
 # test's DNS responder) and ejabberd. Their system services are never
-# used: the tests run them as their own processes.
+# used: the tests run them as their own processes. Node and npm run
+# irc-framework, the IRC client of the gateway's tests, installed from
+# npm into test/e2e/interop/irc/node_modules (ignored by git).
 set -euo pipefail
 
 missing=()
@@ -16,8 +18,20 @@ command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
 command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
 [ -d /usr/lib/x86_64-linux-gnu/ejabberd-23.01 ] || [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+irc_framework() {
+	local dir
+	dir="$(dirname "$0")/../test/e2e/interop/irc"
+	if [ ! -f "$dir/node_modules/irc-framework/package.json" ]; then
+		echo "deps: installing irc-framework (npm)"
+		(cd "$dir" && npm ci --no-audit --no-fund --silent)
+	fi
+}
 
 if [ ${#missing[@]} -eq 0 ]; then
+	irc_framework
 	exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -40,3 +54,4 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if [ -n "$cleanup" ]; then
 	$SUDO rm -f "$cleanup"
 fi
+irc_framework

@@ -59,6 +59,8 @@ type Server struct {
 	TurnTCP string // TURN over TCP
 	TurnTLS string // TURN over TLS
 	Proxy   string // SOCKS5 bytestream proxy
+	IRC     string // IRC over TLS, when Options.IRC is set
+	IRCText string // IRC in plaintext, when Options.IRC is set
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
@@ -101,6 +103,7 @@ type Options struct {
 	Domain       string // the host's domain; default localhost
 	Cert, Key    string // the host's certificate files; default self-signed
 	CAFile       string // the CA clients trust; default the self-signed certificate
+	IRC          string // keys of the [irc] table; non-empty turns the IRC gateway on
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -154,6 +157,10 @@ listen = [%q]
 %s
 `, filepath.Join(dir, "data"), o.Registration, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
+	if o.IRC != "" {
+		s.IRC, s.IRCText = freeAddr(t), freeAddr(t)
+		cfg += fmt.Sprintf("\n[irc]\nlisten = [%q]\nlisten_plain = [%q]\n%s\n", s.IRC, s.IRCText, o.IRC)
+	}
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
