@@ -32,6 +32,10 @@ type IRC struct {
 	// PersistentChannels makes the rooms that IRC clients create
 	// persistent and archived, so that CHATHISTORY serves them.
 	PersistentChannels bool `toml:"persistent_channels"`
+	// PublicAddresses makes the rooms that IRC clients create show
+	// every occupant's address to all occupants (non-anonymous rooms),
+	// as IRC shows hostmasks and accounts. Off, only moderators see them.
+	PublicAddresses bool `toml:"public_addresses"`
 	// ClientCA is a PEM file of the authorities whose client
 	// certificates log in with SASL EXTERNAL (the account is the
 	// certificate's common name); "" offers no EXTERNAL.

@@ -78,17 +78,13 @@ func (c *channel) signal() { c.once.Do(func() { close(c.done) }) }
 
 func foldNick(n string) string { return strings.ToLower(n) }
 
-// prefixes are the membership prefixes of an occupant (PREFIX=(qaov)~&@+):
-// owner and admin affiliations, the moderator role, and voice in a
-// moderated room. multi gives them all (multi-prefix), else the highest.
+// prefixes are the membership prefixes of an occupant (PREFIX=(ov)@+):
+// the moderator role, and voice in a moderated room. multi gives them
+// all (multi-prefix), else the highest.
 func (c *channel) prefixes(o *occupant, multi bool) string {
+	// Owners and admins are moderators in every room (XEP-0045 §5.1),
+	// so @ stands for all three, as a channel's creator is an op.
 	var p string
-	switch o.aff {
-	case "owner":
-		p += "~"
-	case "admin":
-		p += "&"
-	}
 	if o.role == "moderator" {
 		p += "@"
 	}
@@ -292,6 +288,9 @@ func (s *Session) configureNew(ch *channel) {
 			dataform.Field{Var: "muc#roomconfig_persistentroom", Values: []string{"1"}},
 			dataform.Field{Var: "muc#roomconfig_enablelogging", Values: []string{"1"}})
 	}
+	if s.svc.cfg.PublicAddresses {
+		f.Fields = append(f.Fields, dataform.Field{Var: "muc#roomconfig_whois", Values: []string{"anyone"}})
+	}
 	if ch.key != "" {
 		f.Fields = append(f.Fields,
 			dataform.Field{Var: "muc#roomconfig_passwordprotectedroom", Values: []string{"1"}},
@@ -428,7 +427,11 @@ func (s *Session) applyModes(ch *channel, md modes, source string) {
 func (s *Session) namesLines(ch *channel, multi bool) []ircmsg.Message {
 	var names []string
 	for _, o := range ch.occ {
-		names = append(names, ch.prefixes(o, multi)+IRCNick(o.nick))
+		if s.caps["userhost-in-names"] {
+			names = append(names, ch.prefixes(o, multi)+ch.hostmask(o))
+		} else {
+			names = append(names, ch.prefixes(o, multi)+IRCNick(o.nick))
+		}
 	}
 	slices.Sort(names)
 	sym := "="
@@ -478,7 +481,7 @@ func (s *Session) cmdPart(m ircmsg.Message) bool {
 			continue
 		}
 		if ch == nil {
-			s.reply(s.numeric(errNotOnChannel, name, "You're not on that channel"))
+			s.notOn(name)
 			continue
 		}
 		s.part(ch, reason)
@@ -547,7 +550,7 @@ func (s *Session) cmdTopic(m ircmsg.Message) bool {
 		return false
 	}
 	if ch == nil {
-		s.reply(s.numeric(errNotOnChannel, name, "You're not on that channel"))
+		s.notOn(name)
 		return false
 	}
 	if len(m.Params) < 2 {
@@ -573,7 +576,7 @@ func (s *Session) cmdTopic(m ircmsg.Message) bool {
 func (s *Session) cmdInvite(m ircmsg.Message) bool {
 	nick, name := m.Param(0), m.Param(1)
 	user, ok := UserFor(nick, s.host)
-	if !ok {
+	if !ok || !s.known(user) {
 		s.reply(s.numeric(errNoSuchNick, nick, "No such nick"))
 		return false
 	}
@@ -583,7 +586,15 @@ func (s *Session) cmdInvite(m ircmsg.Message) bool {
 		return false
 	}
 	if ch == nil {
-		s.reply(s.numeric(errNotOnChannel, name, "You're not on that channel"))
+		s.notOn(name)
+		return false
+	}
+	occ, _ := OccupantNick(NickFor(user, s.host))
+	s.mu.Lock()
+	there := ch.occ[foldNick(occ)] != nil
+	s.mu.Unlock()
+	if there {
+		s.reply(s.numeric(errUserOnChannel, NickFor(user, s.host), ch.name, "is already on channel"))
 		return false
 	}
 	// XEP-0045 §7.8.2: a mediated invitation, which the room sends on
@@ -603,10 +614,13 @@ func (s *Session) cmdKick(m ircmsg.Message) bool {
 		return false
 	}
 	if ch == nil {
-		s.reply(s.numeric(errNotOnChannel, name, "You're not on that channel"))
+		s.notOn(name)
 		return false
 	}
 	reason := ircmsg.Truncate(m.Param(2), kickLen)
+	if reason == "" {
+		reason = s.nick // as IRC servers do when KICK has no comment
+	}
 	for _, nick := range strings.Split(m.Param(1), ",") {
 		occ, ok := OccupantNick(nick)
 		s.mu.Lock()
@@ -625,6 +639,23 @@ func (s *Session) cmdKick(m ircmsg.Message) bool {
 		}
 	}
 	return false
+}
+
+// notOn answers a command for a channel the client is not in: 442 when
+// the room exists, 403 when it does not.
+func (s *Session) notOn(name string) {
+	if room, ok := RoomFor(name, s.mucDomain()); ok && s.roomExists(room) {
+		s.reply(s.numeric(errNotOnChannel, name, "You're not on that channel"))
+		return
+	}
+	s.reply(s.numeric(errNoSuchChannel, name, "No such channel"))
+}
+
+// roomExists asks the room for its disco#info (XEP-0045 §6.4): a room
+// that does not exist (or is locked) answers item-not-found.
+func (s *Session) roomExists(room jid.JID) bool {
+	res, _, err := s.request(xmlel.New("", stanza.IQ, "type", "get", "to", room.String()).Append(xmlel.New(nsDiscoInfo, "query")), "", 0)
+	return err == nil && res != nil
 }
 
 // admin sends one muc#admin item (XEP-0045 §8, §9) and waits for the

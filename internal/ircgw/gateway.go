@@ -45,6 +45,10 @@ type Config struct {
 	// PersistentChannels makes the rooms that IRC users create
 	// persistent, so that their archive serves chathistory.
 	PersistentChannels bool
+	// PublicAddresses makes the rooms that IRC users create show every
+	// occupant's address to everyone (non-anonymous, XEP-0045 §4.2), as
+	// IRC shows hostmasks and accounts.
+	PublicAddresses bool
 
 	ReadRate        int           // bytes per second per connection
 	ReadBurst       int           // bytes

@@ -215,14 +215,15 @@ func (s *Session) historyLines(res *xmlel.Element, archiveJID jid.JID, name stri
 		return nil
 	}
 	body := msg.ChildText("", "body")
-	if body == "" {
+	cmd, ctags := readIRC(msg)
+	if body == "" || cmd == "TAGMSG" {
 		return nil
 	}
 	from, err := jid.Parse(msg.Attr("from"))
 	if err != nil {
 		return nil
 	}
-	tags := []ircmsg.Tag{{Key: "time", Value: serverTime(stamp(fwd))}, {Key: "msgid", Value: res.Attr("id")}}
+	tags := append([]ircmsg.Tag{{Key: "time", Value: serverTime(stamp(fwd))}, {Key: "msgid", Value: res.Attr("id")}}, ctags...)
 	var source, target string
 	switch {
 	case archiveJID.Local() != "" && archiveJID.Domain() == s.mucDomain():
@@ -242,6 +243,6 @@ func (s *Session) historyLines(res *xmlel.Element, archiveJID jid.JID, name stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.deliver(tags, source, "PRIVMSG", target, body)
+	out := s.deliver(tags, source, cmd, target, body)
 	return slices.Clip(out)
 }

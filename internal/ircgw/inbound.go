@@ -111,7 +111,11 @@ func lines(body string, room int) []string {
 
 // deliver pushes a PRIVMSG or NOTICE, split as needed. s.mu is held.
 func (s *Session) deliver(tags []ircmsg.Tag, source, command, target, body string) []ircmsg.Message {
-	room := ircmsg.MaxBody - len(source) - len(command) - len(target) - 10
+	if command == "TAGMSG" {
+		return []ircmsg.Message{{Tags: tags, Source: source, Command: command, Params: []string{target}}}
+	}
+	// ":source COMMAND target :body\r\n" must fit 512 bytes.
+	room := ircmsg.MaxBody - len(source) - len(command) - len(target) - 7
 	if strings.HasPrefix(body, "/me ") {
 		body = "\x01ACTION " + strings.TrimPrefix(body, "/me ") + "\x01"
 	}
@@ -184,7 +188,8 @@ func (s *Session) onMessage(el *xmlel.Element) {
 		return
 	}
 	body := el.ChildText("", "body")
-	if body == "" {
+	cmd, ctags := readIRC(el)
+	if body == "" && cmd != "TAGMSG" {
 		return
 	}
 	if s.isRoom(from) {
@@ -197,8 +202,8 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if from.Domain() == s.host && from.Local() != "" {
 		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(from, s.host)})
 	}
-	cmd := "PRIVMSG"
-	if typ == "headline" {
+	tags = append(tags, ctags...)
+	if typ := el.Attr("type"); typ == "headline" && cmd == "PRIVMSG" {
 		cmd = "NOTICE"
 	}
 	for _, m := range s.deliver(tags, s.userMask(from), cmd, s.nick, body) {
@@ -273,10 +278,11 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 		return
 	}
 	body := el.ChildText("", "body")
-	if body == "" {
+	cmd, ctags := readIRC(el)
+	if body == "" && cmd != "TAGMSG" {
 		return
 	}
-	if x := el.Child(nsMUCUser, "x"); x != nil && from.Resource() == "" && body != "" {
+	if from.Resource() == "" {
 		// A notice of the room itself.
 		for _, m := range s.deliver(nil, source, "NOTICE", ch.name, body) {
 			s.pushChan(ch, m)
@@ -287,10 +293,19 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	if oid := el.Child(nsStanzaID, "origin-id"); oid != nil {
 		id = oid.Attr("id")
 	}
-	if s.sent[id] && from.Resource() == ch.nick {
-		// Our own message reflected: the client has it already.
+	label := ""
+	if sent, ok := s.sent[id]; ok && from.Resource() == ch.nick {
+		// Our own message reflected: the echo, when the client asked
+		// for echo-message, with the label of the command that sent it.
 		delete(s.sent, id)
-		return
+		if !sent.echo {
+			return
+		}
+		label = sent.label
+		if !s.guest {
+			o = &occupant{real: s.account}
+		}
+		source = s.prefix()
 	}
 	if el.Child(nsDelay, "delay") != nil && ch.state == stateJoining {
 		return // history: CHATHISTORY serves it
@@ -302,7 +317,11 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	if o != nil && !o.real.IsZero() && o.real.Domain() == s.host {
 		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(o.real, s.host)})
 	}
-	for _, m := range s.deliver(tags, source, "PRIVMSG", ch.name, body) {
+	tags = append(tags, ctags...)
+	for i, m := range s.deliver(tags, source, cmd, ch.name, body) {
+		if label != "" && i == 0 {
+			m.SetTag("label", label)
+		}
 		s.pushChan(ch, m)
 	}
 }
@@ -397,14 +416,14 @@ func (s *Session) onPresence(el *xmlel.Element) {
 			if item != nil {
 				if a := item.Child(nsMUCUser, "actor"); a != nil && a.Attr("nick") != "" {
 					actor = IRCNick(a.Attr("nick"))
+					if ao := ch.occ[foldNick(a.Attr("nick"))]; ao != nil {
+						actor = ch.hostmask(ao)
+					}
 				}
 				reason = item.ChildText(nsMUCUser, "reason")
 			}
 			if reason == "" {
-				reason = "Kicked"
-				if hasStatus(x, "301") {
-					reason = "Banned"
-				}
+				reason, _, _ = strings.Cut(actor, "!")
 			}
 			s.pushChan(ch, ircmsg.Message{Source: actor, Command: "KICK", Params: []string{ch.name, IRCNick(nick), reason}})
 		case self:

@@ -1,6 +1,7 @@
 package ircgw
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -13,70 +14,100 @@ import (
 // serverTime formats a time for the server-time tag.
 func serverTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// cmdPrivmsg sends PRIVMSG and NOTICE: to a channel as a groupchat
-// message to the room, to a nick as a chat message to the account
-// (RFC 6121 §5.2.2), which the IM core delivers, copies and archives as
-// any client's.
+// cmdPrivmsg sends PRIVMSG, NOTICE and TAGMSG: to a channel as a
+// groupchat message to the room, to a nick as a chat message to the
+// account (RFC 6121 §5.2.2), which the IM core delivers, copies and
+// archives as any client's. What XMPP has no element for (NOTICE,
+// TAGMSG, client-only tags) travels in samtal's extension element.
 func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
+	cmd := m.Command
 	if len(m.Params) == 0 {
-		s.reply(s.numeric(errNoRecipient, "No recipient given ("+m.Command+")"))
+		s.reply(s.numeric(errNoRecipient, "No recipient given ("+cmd+")"))
 		return false
 	}
-	if len(m.Params) < 2 || m.Params[1] == "" {
-		s.reply(s.numeric(errNoTextToSend, "No text to send"))
-		return false
+	target, text := m.Params[0], ""
+	if cmd != "TAGMSG" {
+		if len(m.Params) < 2 || m.Params[1] == "" {
+			s.reply(s.numeric(errNoTextToSend, "No text to send"))
+			return false
+		}
+		text = m.Params[1]
 	}
-	notice := m.Command == "NOTICE"
-	target, text := m.Params[0], m.Params[1]
+	body := text
 	if strings.HasPrefix(text, "\x01ACTION ") {
 		// CTCP ACTION is XEP-0245's /me.
-		text = "/me " + strings.TrimSuffix(strings.TrimPrefix(text, "\x01ACTION "), "\x01")
+		body = "/me " + strings.TrimSuffix(strings.TrimPrefix(text, "\x01ACTION "), "\x01")
 	} else if strings.HasPrefix(text, "\x01") {
 		return false // other CTCP has no meaning for XMPP users
 	}
+	tags := clientTags(m)
 	id := randomID(16)
-	echo := ircmsg.Message{Tags: []ircmsg.Tag{{Key: "msgid", Value: id}, {Key: "time", Value: serverTime(time.Now())}}, Source: s.prefix(), Command: m.Command, Params: []string{target, m.Params[1]}}
-	for _, t := range m.Tags {
-		if strings.HasPrefix(t.Key, "+") {
-			echo.SetTag(t.Key, t.Value)
+	build := func(typ, to string) *xmlel.Element {
+		msg := xmlel.New("", stanza.Message, "type", typ, "to", to, "id", id)
+		if body != "" {
+			msg.Append(xmlel.TextElement("", "body", body))
 		}
+		if st := chatState(tags); st != "" && cmd == "TAGMSG" {
+			msg.Append(xmlel.New(nsChatStates, st))
+		}
+		msg.Append(xmlel.New(nsStanzaID, "origin-id", "id", id))
+		if ext := ircElement(cmd, tags); ext != nil {
+			msg.Append(ext)
+		}
+		return msg
 	}
+	echo := ircmsg.Message{Tags: []ircmsg.Tag{{Key: "msgid", Value: id}, {Key: "time", Value: serverTime(time.Now())}}, Source: s.prefix(), Command: cmd, Params: []string{target}}
+	if cmd != "TAGMSG" {
+		echo.Params = append(echo.Params, text)
+	}
+	echo.Tags = append(echo.Tags, tags...)
 	if !s.guest {
 		echo.SetTag("account", s.nick)
 	}
+	quiet := cmd != "PRIVMSG" // no automatic replies to a NOTICE (RFC 2812 §3.3.2)
 	if strings.HasPrefix(target, "#") {
-		ch, _, ok := s.channelFor(target)
+		ch, room, ok := s.channelFor(target)
 		if !ok {
-			if !notice {
+			if !quiet {
 				s.reply(s.numeric(errNoSuchChannel, target, "No such channel"))
 			}
 			return false
 		}
 		if ch == nil {
-			if !notice {
-				s.reply(s.numeric(errCannotSend, target, "Cannot send to channel"))
+			if !quiet {
+				if s.roomExists(room) {
+					s.reply(s.numeric(errCannotSend, target, "Cannot send to channel"))
+				} else {
+					s.reply(s.numeric(errNoSuchChannel, target, "No such channel"))
+				}
 			}
 			return false
 		}
-		echo.Params[0] = ch.name
-		msg := xmlel.New("", stanza.Message, "type", "groupchat", "to", ch.room.String(), "id", id).
-			Append(xmlel.TextElement("", "body", text), xmlel.New(nsStanzaID, "origin-id", "id", id))
+		// The room's reflection of the message (XEP-0045 §7.4) is the
+		// echo, so that it carries the room's id and time, the same
+		// for every occupant; a labeled command's label waits for it.
+		sent := sentMsg{echo: s.hasCap("echo-message")}
+		if sent.echo && s.collecting {
+			sent.label = s.label
+			s.deferLabel = true
+		}
 		s.mu.Lock()
-		s.rememberSent(id)
+		s.rememberSent(id, sent)
 		s.mu.Unlock()
-		s.route(msg)
-	} else {
-		user, ok := UserFor(target, s.host)
-		if !ok {
-			if !notice {
-				s.reply(s.numeric(errNoSuchNick, target, "No such nick/channel"))
-			}
-			return false
+		s.route(build("groupchat", ch.room.String()))
+		return false
+	}
+	user, ok := UserFor(target, s.host)
+	if !ok || !s.known(user) {
+		if !quiet {
+			s.reply(s.numeric(errNoSuchNick, target, "No such nick/channel"))
 		}
-		echo.Params[0] = NickFor(user, s.host)
-		msg := xmlel.New("", stanza.Message, "type", "chat", "to", user.String(), "id", id).
-			Append(xmlel.TextElement("", "body", text), xmlel.New(nsStanzaID, "origin-id", "id", id))
-		s.route(msg)
+		return false
+	}
+	echo.Params[0] = NickFor(user, s.host)
+	s.route(build("chat", user.String()))
+	if msg, away := s.awayOf(user); away && cmd == "PRIVMSG" {
+		s.reply(s.numeric(rplAway, NickFor(user, s.host), msg))
 	}
 	if s.hasCap("echo-message") {
 		s.reply(echo)
@@ -84,46 +115,57 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 	return false
 }
 
+// sentMsg is what the session remembers of a message it sent to a room
+// until the room reflects it.
+type sentMsg struct {
+	echo  bool   // the client wants the echo (echo-message)
+	label string // the label of the command, for labeled-response
+}
+
 // rememberSent keeps the id of a message sent to a room, to recognize
-// its reflection (XEP-0045 §7.4): the client has it already, from
-// echo-message or because it sent it. s.mu is held.
-func (s *Session) rememberSent(id string) {
+// its reflection (XEP-0045 §7.4). s.mu is held.
+func (s *Session) rememberSent(id string, m sentMsg) {
 	if len(s.sentIDs) >= maxSentIDs {
 		delete(s.sent, s.sentIDs[0])
 		s.sentIDs = s.sentIDs[1:]
 	}
-	s.sent[id] = true
+	s.sent[id] = m
 	s.sentIDs = append(s.sentIDs, id)
 }
 
-// cmdTagmsg carries client tags only; typing notifications
-// (+typing) become chat states (XEP-0085) for one-to-one chats.
-func (s *Session) cmdTagmsg(m ircmsg.Message) bool {
-	target := m.Param(0)
-	typing, _ := m.Tag("+typing")
-	state := map[string]string{"active": "composing", "paused": "paused", "done": "active"}[typing]
-	echo := ircmsg.Message{Tags: append([]ircmsg.Tag{{Key: "msgid", Value: randomID(16)}, {Key: "time", Value: serverTime(time.Now())}}, clientTags(m)...), Source: s.prefix(), Command: "TAGMSG", Params: []string{target}}
-	if strings.HasPrefix(target, "#") {
-		ch, _, _ := s.channelFor(target)
-		if ch == nil {
-			s.reply(s.numeric(errCannotSend, target, "Cannot send to channel"))
-			return false
+// known reports whether a user exists or is online: an account of a
+// served host, a guest, or a user of another domain (whose server
+// answers for it).
+func (s *Session) known(user jid.JID) bool {
+	if !slices.Contains(s.svc.cfg.Hosts, user.Domain()) || s.online(user) {
+		return true
+	}
+	exists, err := s.svc.accounts.Exists(s.ctx, user)
+	return err == nil && exists
+}
+
+// awayOf reports whether a user is away: every available resource shows
+// away, xa or dnd (RFC 6121 §4.7.2.1). It returns the status text.
+func (s *Session) awayOf(user jid.JID) (string, bool) {
+	msg, away := "", false
+	for _, r := range s.svc.router.Resources(user) {
+		if !r.Available || r.Presence == nil {
+			continue
 		}
-	} else {
-		user, ok := UserFor(target, s.host)
-		if !ok {
-			s.reply(s.numeric(errNoSuchNick, target, "No such nick/channel"))
-			return false
-		}
-		if state != "" {
-			s.route(xmlel.New("", stanza.Message, "type", "chat", "to", user.String()).Append(
-				xmlel.New("http://jabber.org/protocol/chatstates", state)))
+		switch r.Presence.ChildText("", "show") {
+		case "away", "xa", "dnd":
+			away = true
+			if msg == "" {
+				msg = r.Presence.ChildText("", "status")
+			}
+		default:
+			return "", false
 		}
 	}
-	if s.hasCap("echo-message") {
-		s.reply(echo)
+	if away && msg == "" {
+		msg = "Away"
 	}
-	return false
+	return msg, away
 }
 
 func clientTags(m ircmsg.Message) []ircmsg.Tag {
@@ -192,7 +234,11 @@ func (s *Session) cmdUserhost(m ircmsg.Message) bool {
 	var out []string
 	for _, nick := range m.Params[:min(len(m.Params), 5)] {
 		if u, ok := UserFor(nick, s.host); ok && s.online(u) {
-			out = append(out, NickFor(u, s.host)+"=+"+escape(u.Local(), false)+"@"+u.Domain())
+			sign := "+"
+			if _, away := s.awayOf(u); away {
+				sign = "-"
+			}
+			out = append(out, NickFor(u, s.host)+"="+sign+escape(u.Local(), false)+"@"+u.Domain())
 		}
 	}
 	s.reply(s.numeric(rplUserHost, strings.Join(out, " ")))
@@ -262,6 +308,9 @@ func (s *Session) cmdWhois(m ircmsg.Message) bool {
 	}
 	s.reply(s.numeric(rplWhoisUser, nick, escape(u.Local(), false), u.Domain(), "*", real))
 	s.reply(s.numeric(rplWhoisServer, nick, s.svc.cfg.ServerName, "samtal"))
+	if msg, away := s.awayOf(u); away {
+		s.reply(s.numeric(rplAway, nick, msg))
+	}
 	if u.Equal(s.account) && s.guest {
 		// a guest has no account
 	} else if u.Domain() == s.host {

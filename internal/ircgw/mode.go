@@ -34,7 +34,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 		return false
 	}
 	if ch == nil {
-		s.reply(s.numeric(errNotOnChannel, target, "You're not on that channel"))
+		s.notOn(target)
 		return false
 	}
 	if len(m.Params) < 2 {

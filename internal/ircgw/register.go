@@ -22,7 +22,7 @@ import (
 var capabilities = []string{
 	"account-tag", "away-notify", "batch", "cap-notify", "draft/chathistory",
 	"echo-message", "extended-join", "labeled-response", "message-tags",
-	"multi-prefix", "sasl", "server-time",
+	"multi-prefix", "sasl", "server-time", "userhost-in-names",
 }
 
 // Limits announced in ISUPPORT and enforced.
@@ -84,7 +84,7 @@ func init() {
 		"MOTD":         {0, func(s *Session, _ ircmsg.Message) bool { s.motd(); return false }},
 		"PRIVMSG":      {0, (*Session).cmdPrivmsg},
 		"NOTICE":       {0, (*Session).cmdPrivmsg},
-		"TAGMSG":       {1, (*Session).cmdTagmsg},
+		"TAGMSG":       {1, (*Session).cmdPrivmsg},
 		"JOIN":         {1, (*Session).cmdJoin},
 		"PART":         {1, (*Session).cmdPart},
 		"TOPIC":        {1, (*Session).cmdTopic},
@@ -579,7 +579,7 @@ func (s *Session) isupport() []string {
 		"MSGREFTYPES=msgid,timestamp",
 		"NETWORK=" + c.Network,
 		"NICKLEN=" + strconv.Itoa(nickLen),
-		"PREFIX=(qaov)~&@+",
+		"PREFIX=(ov)@+",
 		"TARGMAX=PRIVMSG:1,NOTICE:1,TAGMSG:1,JOIN:" + strconv.Itoa(c.MaxChannels) + ",PART:" + strconv.Itoa(c.MaxChannels) + ",NAMES:1,WHOIS:1",
 		"TOPICLEN=" + strconv.Itoa(topicLen),
 		"UTF8ONLY",
@@ -591,7 +591,7 @@ func (s *Session) welcome() {
 	s.reply(s.numeric(rplWelcome, "Welcome to the "+c.Network+" IRC gateway, "+s.prefix()))
 	s.reply(s.numeric(rplYourHost, "Your host is "+c.ServerName+", running samtal"))
 	s.reply(s.numeric(rplCreated, "This server was created "+s.svc.created.UTC().Format(time.RFC1123)))
-	s.reply(s.numeric(rplMyInfo, c.ServerName, "samtal", "i", "biklmnstov", "bklov"))
+	s.reply(s.numeric(rplMyInfo, c.ServerName, "samtal", "i", "abiklmnoqstv", "abkloqv"))
 	s.sendISupport()
 	s.cmdLusers(ircmsg.Message{})
 	s.motd()

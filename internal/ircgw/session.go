@@ -60,6 +60,7 @@ type Session struct {
 	label      string
 	collecting bool
 	collected  []ircmsg.Message
+	deferLabel bool // the labeled response is an echo still to come
 
 	// jid is set before binding and never changes after.
 	jid jid.JID
@@ -69,7 +70,7 @@ type Session struct {
 	caps    map[string]bool
 	chans   map[string]*channel // by room bare JID
 	calls   map[string]*call    // by iq id and MAM query id
-	sent    map[string]bool     // ids of our group chat messages
+	sent    map[string]sentMsg  // our group chat messages by id
 	sentIDs []string
 	away    string
 	closed  bool
@@ -82,7 +83,7 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 		caps:  make(map[string]bool),
 		chans: make(map[string]*channel),
 		calls: make(map[string]*call),
-		sent:  make(map[string]bool),
+		sent:  make(map[string]sentMsg),
 		async: make(chan struct{}, 4),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst, Idle: svc.cfg.AuthTimeout})
@@ -361,7 +362,11 @@ func (s *Session) userName() string {
 func (s *Session) finishLabel() {
 	lines := s.collected
 	label := s.label
-	s.collecting, s.collected, s.label = false, nil, ""
+	deferred := s.deferLabel
+	s.collecting, s.collected, s.label, s.deferLabel = false, nil, "", false
+	if deferred && len(lines) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {

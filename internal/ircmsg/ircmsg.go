@@ -143,8 +143,10 @@ func Parse(line string) (Message, error) {
 		return m, ErrEmpty
 	}
 	for i := 0; i < len(cmd); i++ {
-		c := cmd[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+		// Commands are letters or three digits; anything else printable
+		// is still read, so that the server can answer "unknown
+		// command" (ERR_UNKNOWNCOMMAND) instead of ignoring it.
+		if c := cmd[i]; c <= ' ' || c == 0x7f {
 			return m, ErrMalformed
 		}
 	}

@@ -33,6 +33,7 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 		Network:            cfg.IRC.Network,
 		Guests:             cfg.IRC.Guests,
 		PersistentChannels: cfg.IRC.PersistentChannels,
+		PublicAddresses:    cfg.IRC.PublicAddresses,
 		ReadRate:           l.ReadRate,
 		ReadBurst:          l.ReadBurst,
 		LineRate:           cfg.IRC.LineRate,

@@ -53,6 +53,7 @@ server_name = "My.Little.Server"
 motd = "samtal under irctest"
 guests = true
 persistent_channels = {persistent}
+public_addresses = true
 line_rate = 1000
 """
 
