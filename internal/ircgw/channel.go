@@ -55,6 +55,7 @@ type modes struct {
 
 // channel is a joined room. It is guarded by the session's mu.
 type channel struct {
+	s     *Session
 	room  jid.JID
 	name  string
 	nick  string // our room nick
@@ -101,7 +102,7 @@ func (c *channel) prefixes(o *occupant, multi bool) string {
 // room shows it, else the room's service.
 func (c *channel) hostmask(o *occupant) string {
 	if !o.real.IsZero() {
-		return IRCNick(o.nick) + "!" + ircmsg.Truncate(escape(o.real.Local(), false), 32) + "@" + o.real.Domain()
+		return IRCNick(o.nick) + "!" + c.s.userOf(o.real) + "@" + o.real.Domain()
 	}
 	return IRCNick(o.nick) + "!occupant@" + c.room.Domain()
 }
@@ -151,7 +152,7 @@ func (s *Session) join(name, key string) {
 		return
 	}
 	nick, _ := OccupantNick(s.nick)
-	ch := &channel{room: room, name: ChannelFor(room), nick: nick, done: make(chan struct{}), occ: make(map[string]*occupant), key: key}
+	ch := &channel{s: s, room: room, name: ChannelFor(room), nick: nick, done: make(chan struct{}), occ: make(map[string]*occupant), key: key}
 	s.mu.Lock()
 	if s.chans[room.String()] != nil {
 		s.mu.Unlock()
@@ -589,12 +590,12 @@ func (s *Session) cmdInvite(m ircmsg.Message) bool {
 		s.notOn(name)
 		return false
 	}
-	occ, _ := OccupantNick(NickFor(user, s.host))
+	occ, _ := OccupantNick(s.nickOf(user))
 	s.mu.Lock()
 	there := ch.occ[foldNick(occ)] != nil
 	s.mu.Unlock()
 	if there {
-		s.reply(s.numeric(errUserOnChannel, NickFor(user, s.host), ch.name, "is already on channel"))
+		s.reply(s.numeric(errUserOnChannel, s.nickOf(user), ch.name, "is already on channel"))
 		return false
 	}
 	// XEP-0045 §7.8.2: a mediated invitation, which the room sends on
@@ -602,7 +603,7 @@ func (s *Session) cmdInvite(m ircmsg.Message) bool {
 	msg := xmlel.New("", stanza.Message, "to", ch.room.String(), "id", randomID(12)).Append(
 		xmlel.New(nsMUCUser, "x").Append(xmlel.New(nsMUCUser, "invite", "to", user.String())))
 	s.route(msg)
-	s.reply(s.numeric(rplInviting, NickFor(user, s.host), ch.name))
+	s.reply(s.numeric(rplInviting, s.nickOf(user), ch.name))
 	return false
 }
 

@@ -101,6 +101,60 @@ type Service struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*Session]struct{}
+
+	// users are the accounts (and guests) with an IRC session: the nick
+	// and real name their first session chose. Under usersMu, a leaf
+	// lock that Send may take.
+	usersMu sync.Mutex
+	users   map[jid.JID]*ircUser
+}
+
+// ircUser is what IRC shows of a user with an IRC session.
+type ircUser struct {
+	nick, user, real string
+	guest            bool
+	sessions         int
+}
+
+func (s *Service) addUser(u jid.JID, nick, user, real string, guest bool) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	if iu := s.users[u]; iu != nil {
+		iu.sessions++
+		return
+	}
+	s.users[u] = &ircUser{nick: nick, user: user, real: real, guest: guest, sessions: 1}
+}
+
+func (s *Service) removeUser(u jid.JID) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	if iu := s.users[u]; iu != nil {
+		if iu.sessions--; iu.sessions <= 0 {
+			delete(s.users, u)
+		}
+	}
+}
+
+// ircUserOf returns what an IRC session of u shows, if it has one.
+func (s *Service) ircUserOf(u jid.JID) (ircUser, bool) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	if iu := s.users[u]; iu != nil {
+		return *iu, true
+	}
+	return ircUser{}, false
+}
+
+// ircUsers returns the users with IRC sessions.
+func (s *Service) ircUsers() map[jid.JID]ircUser {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	out := make(map[jid.JID]ircUser, len(s.users))
+	for k, v := range s.users {
+		out[k] = *v
+	}
+	return out
 }
 
 // New returns a gateway; call Listen to accept connections.
@@ -133,6 +187,7 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, accounts Accounts
 		created: time.Now(),
 		ctx:     ctx, cancel: cancel,
 		conns: make(map[*Session]struct{}),
+		users: make(map[jid.JID]*ircUser),
 	}
 }
 

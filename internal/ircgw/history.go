@@ -86,7 +86,7 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 		if !ok {
 			return fail("INVALID_TARGET", "No such nick", sub, target)
 		}
-		archiveJID, with, name = s.account, u, NickFor(u, s.host)
+		archiveJID, with, name = s.account, u, s.nickOf(u)
 	}
 
 	var results []*xmlel.Element

@@ -162,7 +162,7 @@ func (s *Session) onMessage(el *xmlel.Element) {
 			s.push(s.numeric(errCannotSend, ch.name, text))
 			return
 		}
-		s.push(s.numeric(errNoSuchNick, NickFor(from, s.host), "No such nick/channel"))
+		s.push(s.numeric(errNoSuchNick, s.nickOf(from), "No such nick/channel"))
 		return
 	}
 	if ch != nil {
@@ -222,7 +222,7 @@ func (s *Session) userMask(u jid.JID) string {
 	if u.Local() == "" {
 		return u.Domain()
 	}
-	return NickFor(u, s.host) + "!" + ircmsg.Truncate(escape(u.Local(), false), 32) + "@" + u.Domain()
+	return s.nickOf(u) + "!" + s.userOf(u) + "@" + u.Domain()
 }
 
 func mamResult(el *xmlel.Element) *xmlel.Element {

@@ -104,10 +104,10 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		}
 		return false
 	}
-	echo.Params[0] = NickFor(user, s.host)
+	echo.Params[0] = s.nickOf(user)
 	s.route(build("chat", user.String()))
 	if msg, away := s.awayOf(user); away && cmd == "PRIVMSG" {
-		s.reply(s.numeric(rplAway, NickFor(user, s.host), msg))
+		s.reply(s.numeric(rplAway, s.nickOf(user), msg))
 	}
 	if s.hasCap("echo-message") {
 		s.reply(echo)
@@ -238,7 +238,7 @@ func (s *Session) cmdUserhost(m ircmsg.Message) bool {
 			if _, away := s.awayOf(u); away {
 				sign = "-"
 			}
-			out = append(out, NickFor(u, s.host)+"="+sign+escape(u.Local(), false)+"@"+u.Domain())
+			out = append(out, s.nickOf(u)+"="+sign+s.userOf(u)+"@"+u.Domain())
 		}
 	}
 	s.reply(s.numeric(rplUserHost, strings.Join(out, " ")))
@@ -264,7 +264,13 @@ func (s *Session) cmdWho(m ircmsg.Message) bool {
 				if o.away {
 					flags = "G"
 				}
-				lines = append(lines, s.numeric(rplWhoReply, ch.name, user, host, srv, nick, flags+ch.prefixes(o, multi), "0 "+nick))
+				real := nick
+				if !o.real.IsZero() {
+					if iu, ok := s.svc.ircUserOf(o.real); ok {
+						real = iu.real
+					}
+				}
+				lines = append(lines, s.numeric(rplWhoReply, ch.name, user, host, srv, nick, flags+ch.prefixes(o, multi), "0 "+real))
 			}
 			s.mu.Unlock()
 			for _, l := range lines {
@@ -272,16 +278,61 @@ func (s *Session) cmdWho(m ircmsg.Message) bool {
 			}
 			mask = ch.name
 		}
-	} else if u, ok := UserFor(mask, s.host); ok && (s.online(u) || u.Equal(s.account)) {
-		nick := NickFor(u, s.host)
-		real := nick
-		if u.Equal(s.account) {
-			real = s.realName()
+		s.reply(s.numeric(rplEndOfWho, mask, "End of WHO list"))
+		return false
+	}
+	// A nick names its user whoever it is; a mask lists the IRC users
+	// that match and share a channel with the client (all are +i).
+	glob := strings.ContainsAny(mask, "*?")
+	for u, iu := range s.svc.ircUsers() {
+		if glob && !(matchMask(foldASCII(mask), foldASCII(iu.nick)) && (u.Equal(s.account) || s.sharesChannel(iu.nick))) ||
+			!glob && foldASCII(mask) != foldASCII(iu.nick) {
+			continue
 		}
-		s.reply(s.numeric(rplWhoReply, "*", escape(u.Local(), false), u.Domain(), srv, nick, "H", "0 "+real))
+		flags := "H"
+		if _, away := s.awayOf(u); away {
+			flags = "G"
+		}
+		s.reply(s.numeric(rplWhoReply, "*", iu.user, u.Domain(), srv, iu.nick, flags, "0 "+iu.real))
 	}
 	s.reply(s.numeric(rplEndOfWho, mask, "End of WHO list"))
 	return false
+}
+
+// sharesChannel reports whether an occupant with this IRC nick is in
+// one of the client's channels.
+func (s *Session) sharesChannel(nick string) bool {
+	occ, ok := OccupantNick(nick)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.chans {
+		if ch.occ[foldNick(occ)] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// matchMask matches an IRC mask with * and ? against s.
+func matchMask(mask, s string) bool {
+	if mask == "" {
+		return s == ""
+	}
+	switch mask[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if matchMask(mask[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && matchMask(mask[1:], s[1:])
+	}
+	return s != "" && s[0] == mask[0] && matchMask(mask[1:], s[1:])
 }
 
 func (s *Session) cmdWhois(m ircmsg.Message) bool {
@@ -301,20 +352,19 @@ func (s *Session) cmdWhois(m ircmsg.Message) bool {
 		s.reply(s.numeric(rplEndOfWhois, nick, "End of /WHOIS list"))
 		return false
 	}
-	nick = NickFor(u, s.host)
+	iu, irc := s.svc.ircUserOf(u)
+	nick = s.nickOf(u)
 	real := nick
-	if u.Equal(s.account) {
-		real = s.realName()
+	if irc {
+		real = iu.real
 	}
-	s.reply(s.numeric(rplWhoisUser, nick, escape(u.Local(), false), u.Domain(), "*", real))
+	s.reply(s.numeric(rplWhoisUser, nick, s.userOf(u), u.Domain(), "*", real))
 	s.reply(s.numeric(rplWhoisServer, nick, s.svc.cfg.ServerName, "samtal"))
 	if msg, away := s.awayOf(u); away {
 		s.reply(s.numeric(rplAway, nick, msg))
 	}
-	if u.Equal(s.account) && s.guest {
-		// a guest has no account
-	} else if u.Domain() == s.host {
-		s.reply(s.numeric(rplWhoisAccount, nick, nick, "is logged in as"))
+	if u.Domain() == s.host && !(irc && iu.guest) {
+		s.reply(s.numeric(rplWhoisAccount, nick, NickFor(u, s.host), "is logged in as"))
 	}
 	s.reply(s.numeric(rplEndOfWhois, nick, "End of /WHOIS list"))
 	return false

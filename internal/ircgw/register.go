@@ -442,8 +442,14 @@ func (s *Session) cmdUser(m ircmsg.Message) bool {
 		s.reply(s.numeric(errAlreadyReg, "You may not reregister"))
 		return false
 	}
-	s.user = ircmsg.Truncate(m.Param(0), 32)
-	if _, ok := unescape(s.user, false); !ok {
+	// The user name goes into hostmasks: only what is safe there.
+	s.user = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.~", r) {
+			return r
+		}
+		return -1
+	}, ircmsg.Truncate(m.Param(0), 32))
+	if s.user == "" {
 		s.user = "user"
 	}
 	s.real = ircmsg.Truncate(m.Param(3), 100)
@@ -513,11 +519,16 @@ func (s *Session) tryRegister() bool {
 		return true
 	}
 	s.jid = full
+	oldNick := s.nick
+	if canon := NickFor(s.account, s.host); foldASCII(oldNick) != foldASCII(canon) {
+		s.nick = canon
+	}
 	s.q.Start()
 	if _, err := s.svc.router.Bind(s, false, s.svc.cfg.SessionsPerAcct); err != nil {
 		s.closeWith("Too many sessions")
 		return true
 	}
+	s.svc.addUser(s.account, s.nick, s.userName(), s.realName(), s.guest)
 	s.registered = true
 	if s.release != nil {
 		s.release()
@@ -531,10 +542,8 @@ func (s *Session) tryRegister() bool {
 			s.mu.Unlock()
 		})
 	}
-	oldNick := s.nick
-	s.nick = NickFor(s.account, s.host)
 	s.welcome()
-	if foldASCII(oldNick) != foldASCII(s.nick) {
+	if oldNick != s.nick {
 		s.reply(ircmsg.Message{Source: oldNick + "!" + s.userName() + "@" + s.host, Command: "NICK", Params: []string{s.nick}})
 	}
 	// Available presence makes the session a resource that receives

@@ -162,6 +162,7 @@ func (s *Session) finish() {
 	if !s.registered {
 		return
 	}
+	s.svc.removeUser(s.account)
 	if last, ok := s.svc.router.Unbind(s); ok {
 		s.svc.core.Ended(s.svc.ctx, s, last)
 	}
@@ -341,19 +342,39 @@ func (s *Session) numeric(code string, params ...string) ircmsg.Message {
 	return ircmsg.Message{Source: s.svc.cfg.ServerName, Command: code, Params: append([]string{nick}, params...)}
 }
 
+// nickOf returns the nick of a user: the one its IRC session chose
+// (which may differ in case from the account name), or NickFor.
+func (s *Session) nickOf(u jid.JID) string {
+	if iu, ok := s.svc.ircUserOf(u.Bare()); ok {
+		return iu.nick
+	}
+	return NickFor(u, s.host)
+}
+
 // prefix is the client's own source, nick!user@host.
 func (s *Session) prefix() string {
 	return s.nick + "!" + s.userName() + "@" + s.host
 }
 
+// userName is the user part of the client's hostmask: the name it gave
+// in USER, as IRC servers show it, or its escaped localpart.
 func (s *Session) userName() string {
-	if !s.account.IsZero() {
-		return ircmsg.Truncate(escape(s.account.Local(), false), 32)
-	}
 	if s.user != "" {
 		return s.user
 	}
+	if !s.account.IsZero() {
+		return ircmsg.Truncate(escape(s.account.Local(), false), 32)
+	}
 	return "*"
+}
+
+// userOf returns the user part of a user's hostmask: the USER name of
+// its IRC session, or its escaped localpart.
+func (s *Session) userOf(u jid.JID) string {
+	if iu, ok := s.svc.ircUserOf(u.Bare()); ok {
+		return iu.user
+	}
+	return ircmsg.Truncate(escape(u.Local(), false), 32)
 }
 
 // finishLabel sends the collected response of a labeled command

@@ -200,7 +200,7 @@ func testIRCRaw(t *testing.T, s *Server, pw string) {
 		c.send("AUTHENTICATE PLAIN")
 		c.expect("AUTHENTICATE +")
 		c.send("AUTHENTICATE " + plain("alice", pw))
-		c.expect(" 900 ", "alice!alice@localhost alice")
+		c.expect(" 900 ", "alice!u@localhost alice")
 		c.expect(" 903 ")
 		c.send("JOIN #early")
 		c.expect(" 451 ")

@@ -101,6 +101,10 @@ class SamtalController(BaseServerController, DirectoryBasedController):
         )
         self.wait_for_port()
 
+    def wait_for_services(self) -> None:
+        # Accounts are samtal's own: there are no separate services.
+        pass
+
     def registerUser(self, case, username: str, password: Optional[str] = None) -> None:
         # An account is made with samtal's own command, as an operator
         # would; the running server sees it at once.
