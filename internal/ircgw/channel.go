@@ -568,9 +568,22 @@ func (s *Session) cmdTopic(m ircmsg.Message) bool {
 		}
 		return false
 	}
-	msg := xmlel.New("", stanza.Message, "type", "groupchat", "to", ch.room.String(), "id", randomID(12)).
+	id := randomID(12)
+	msg := xmlel.New("", stanza.Message, "type", "groupchat", "to", ch.room.String(), "id", id).
 		Append(xmlel.TextElement("", "subject", ircmsg.Truncate(m.Param(1), topicLen)))
+	// The room's broadcast of the new subject (or its refusal) is the
+	// answer; it comes before the answers to the next commands.
+	sent := sentMsg{done: make(chan struct{})}
+	s.mu.Lock()
+	s.rememberSent(id, sent)
+	s.mu.Unlock()
 	s.route(msg)
+	t := time.NewTimer(5 * time.Second)
+	select {
+	case <-sent.done:
+	case <-t.C:
+	}
+	t.Stop()
 	return false
 }
 

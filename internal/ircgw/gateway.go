@@ -107,6 +107,48 @@ type Service struct {
 	// lock that Send may take.
 	usersMu sync.Mutex
 	users   map[jid.JID]*ircUser
+
+	// times remembers the time first shown for a message id (a room's
+	// or an archive's), so that every client, and CHATHISTORY later,
+	// gives the same message the same server-time: a room stamps its
+	// archive a moment before its occupants get the message. Bounded;
+	// timesMu is a leaf lock.
+	timesMu  sync.Mutex
+	times    map[string]time.Time
+	timesIDs []string
+}
+
+// maxTimes bounds the message times remembered.
+const maxTimes = 8192
+
+// msgTime returns the time to show for a message id: the one shown
+// before, or t, which it remembers.
+func (s *Service) msgTime(id string, t time.Time) time.Time {
+	if id == "" {
+		return t
+	}
+	s.timesMu.Lock()
+	defer s.timesMu.Unlock()
+	if v, ok := s.times[id]; ok {
+		return v
+	}
+	if len(s.timesIDs) >= maxTimes {
+		delete(s.times, s.timesIDs[0])
+		s.timesIDs = s.timesIDs[1:]
+	}
+	s.times[id] = t
+	s.timesIDs = append(s.timesIDs, id)
+	return t
+}
+
+// shownTime returns the time shown for a message id before, or t.
+func (s *Service) shownTime(id string, t time.Time) time.Time {
+	s.timesMu.Lock()
+	defer s.timesMu.Unlock()
+	if v, ok := s.times[id]; ok {
+		return v
+	}
+	return t
 }
 
 // ircUser is what IRC shows of a user with an IRC session.
@@ -188,6 +230,7 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, accounts Accounts
 		ctx:     ctx, cancel: cancel,
 		conns: make(map[*Session]struct{}),
 		users: make(map[jid.JID]*ircUser),
+		times: make(map[string]time.Time),
 	}
 }
 

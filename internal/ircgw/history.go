@@ -76,9 +76,11 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 	var archiveJID, with jid.JID
 	var name string
 	if strings.HasPrefix(target, "#") {
-		room, ok := RoomFor(target, s.mucDomain())
-		if !ok {
-			return fail("INVALID_TARGET", "No such channel", sub, target)
+		ch, room, ok := s.channelFor(target)
+		if !ok || ch == nil {
+			// Only the history of a joined channel, as the extension
+			// asks; the room decides whether its archive is readable.
+			return fail("INVALID_TARGET", "Not on that channel", sub, target)
 		}
 		archiveJID, name = room, ChannelFor(room)
 	} else {
@@ -89,74 +91,47 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 		archiveJID, with, name = s.account, u, s.nickOf(u)
 	}
 
-	var results []*xmlel.Element
-	query := func(q archive.Query) bool {
-		got, ok := s.queryArchive(archiveJID, q)
-		results = append(results, got...)
-		return ok
-	}
-	base := func(n int) archive.Query {
-		q := archive.Query{With: with, Page: rsm.NewQuery()}
-		q.Page.Max = n
-		return q
-	}
+	var results []entry
 	ok := true
 	r := refs[0]
 	if limit > 0 {
 		switch sub {
 		case "LATEST":
-			q := base(limit)
-			q.Page.HasBefore = true
-			if r.id != "" {
-				q.AfterID = r.id
-			} else if !r.t.IsZero() {
-				q.Start = r.t.Add(time.Microsecond)
-			}
-			ok = query(q)
+			results, ok = s.history(archiveJID, with, r, historyRef{}, limit, true)
 		case "BEFORE":
-			q := base(limit)
-			q.Page.HasBefore = true
-			setBefore(&q, r)
-			ok = query(q)
+			results, ok = s.history(archiveJID, with, historyRef{}, r, limit, true)
 		case "AFTER":
-			q := base(limit)
-			setAfter(&q, r)
-			ok = query(q)
+			results, ok = s.history(archiveJID, with, r, historyRef{}, limit, false)
 		case "AROUND":
-			before := base(limit / 2)
-			before.Page.HasBefore = true
-			setBefore(&before, r)
-			if limit/2 > 0 {
-				ok = query(before)
-			}
-			after := base(limit - limit/2)
+			var before, after []entry
+			before, ok = s.history(archiveJID, with, historyRef{}, r, limit/2, true)
+			from := r
 			if r.id != "" {
-				after.IDs = nil
-				after.AfterID = ""
-				// The reference itself comes first, then what follows.
-				after.Page.After = ""
-				q := base(1)
-				q.IDs = []string{r.id}
-				ok = ok && query(q)
-				after.Page.Max = max(limit-limit/2-1, 0)
-				setAfter(&after, r)
+				// The reference itself, then what follows it.
+				var self []entry
+				q := archive.Query{With: with, IDs: []string{r.id}, Page: rsm.NewQuery()}
+				self, ok = s.fetch(archiveJID, q)
+				before = append(before, self...)
 			} else {
-				after.Start = r.t
+				from.t = r.t.Add(-time.Microsecond)
 			}
-			if ok && after.Page.Max > 0 {
-				ok = query(after)
+			if n := limit - len(before); ok && n > 0 {
+				after, ok = s.history(archiveJID, with, from, historyRef{}, n, false)
 			}
+			results = append(before, after...)
 		case "BETWEEN":
 			a, b := refs[0], refs[1]
-			backward := !a.t.IsZero() && !b.t.IsZero() && a.t.After(b.t)
-			if backward {
-				a, b = b, a
+			switch {
+			case a.id == "" && b.id == "" && a.t.After(b.t):
+				// Backwards: the messages nearest the first reference.
+				results, ok = s.history(archiveJID, with, b, a, limit, true)
+			default:
+				results, ok = s.history(archiveJID, with, a, b, limit, false)
+				if ok && len(results) == 0 && a.id != "" && b.id != "" {
+					// Message ids do not say which comes first.
+					results, ok = s.history(archiveJID, with, b, a, limit, true)
+				}
 			}
-			q := base(limit)
-			setAfter(&q, a)
-			setBefore(&q, b)
-			q.Page.HasBefore = backward
-			ok = query(q)
 		}
 	}
 	if !ok {
@@ -165,8 +140,8 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 	id := randomID(8)
 	srv := s.svc.cfg.ServerName
 	s.reply(ircmsg.Message{Source: srv, Command: "BATCH", Params: []string{"+" + id, "chathistory", name}})
-	for _, res := range results {
-		for _, l := range s.historyLines(res, archiveJID, name) {
+	for _, e := range results {
+		for _, l := range s.historyLines(e, archiveJID, name) {
 			l.SetTag("batch", id)
 			s.reply(l)
 		}
@@ -175,38 +150,87 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 	return false
 }
 
-func setBefore(q *archive.Query, r historyRef) {
-	if r.id != "" {
-		q.BeforeID = r.id
-	} else if !r.t.IsZero() {
-		q.End = r.t.Add(-time.Microsecond)
-	}
+// entry is one archived message with the time clients were shown.
+type entry struct {
+	el *xmlel.Element // the archive's <result/>
+	id string
+	t  time.Time
 }
 
-func setAfter(q *archive.Query, r historyRef) {
-	if r.id != "" {
-		q.AfterID = r.id
-	} else if !r.t.IsZero() {
-		q.Start = r.t.Add(time.Microsecond)
+// slack is how much earlier than a client's timestamp a message may be
+// stamped in the archive: clients are shown the time a room's message
+// reached the gateway, a moment after the room archived it.
+const slack = time.Second
+
+// history returns up to limit messages strictly between two references
+// (zero for none), in archive order: the first ones when forward, the
+// last ones when backward. Timestamps compare with the times clients
+// were shown, so the archive is asked with some slack and the results
+// are filtered.
+func (s *Session) history(archiveJID, with jid.JID, after, before historyRef, limit int, backward bool) ([]entry, bool) {
+	q := archive.Query{With: with, Page: rsm.NewQuery()}
+	n := limit
+	if after.id != "" {
+		q.AfterID = after.id
+	} else if !after.t.IsZero() {
+		q.Start = after.t.Add(-slack)
+		n += 50
 	}
+	if before.id != "" {
+		q.BeforeID = before.id
+	} else if !before.t.IsZero() {
+		q.End = before.t
+		n += 50
+	}
+	q.Page.Max = n
+	q.Page.HasBefore = backward
+	got, ok := s.fetch(archiveJID, q)
+	if !ok {
+		return nil, false
+	}
+	var out []entry
+	for _, e := range got {
+		t := e.t.Truncate(time.Millisecond) // as server-time shows it
+		if !after.t.IsZero() && !t.After(after.t) || !before.t.IsZero() && !t.Before(before.t) {
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) > limit {
+		if backward {
+			out = out[len(out)-limit:]
+		} else {
+			out = out[:limit]
+		}
+	}
+	return out, true
 }
 
-// queryArchive runs one archive query and returns its results in
-// archive order.
-func (s *Session) queryArchive(to jid.JID, q archive.Query) ([]*xmlel.Element, bool) {
+// fetch runs one archive query and returns its results in archive
+// order, with the times clients were shown.
+func (s *Session) fetch(to jid.JID, q archive.Query) ([]entry, bool) {
 	q.QueryID = randomID(10)
 	iq := xmlel.New("", stanza.IQ, "type", "set", "to", to.String()).Append(q.Element())
-	_, results, err := s.request(iq, q.QueryID, s.svc.cfg.MaxHistory+1)
+	_, results, err := s.request(iq, q.QueryID, s.svc.cfg.MaxHistory+100)
 	if err != nil {
 		return nil, false
 	}
-	return results, true
+	out := make([]entry, 0, len(results))
+	for _, r := range results {
+		t := time.Now()
+		if fwd := r.Child(nsForward, "forwarded"); fwd != nil {
+			t = stamp(fwd)
+		}
+		id := r.Attr("id")
+		out = append(out, entry{el: r, id: id, t: s.svc.shownTime(id, t)})
+	}
+	return out, true
 }
 
 // historyLines turns an archive result (XEP-0313 §4.2) into PRIVMSG
 // lines with the archive's time and id.
-func (s *Session) historyLines(res *xmlel.Element, archiveJID jid.JID, name string) []ircmsg.Message {
-	fwd := res.Child(nsForward, "forwarded")
+func (s *Session) historyLines(e entry, archiveJID jid.JID, name string) []ircmsg.Message {
+	fwd := e.el.Child(nsForward, "forwarded")
 	if fwd == nil {
 		return nil
 	}
@@ -223,7 +247,7 @@ func (s *Session) historyLines(res *xmlel.Element, archiveJID jid.JID, name stri
 	if err != nil {
 		return nil
 	}
-	tags := append([]ircmsg.Tag{{Key: "time", Value: serverTime(stamp(fwd))}, {Key: "msgid", Value: res.Attr("id")}}, ctags...)
+	tags := append([]ircmsg.Tag{{Key: "msgid", Value: e.id}, {Key: "time", Value: serverTime(e.t)}}, ctags...)
 	var source, target string
 	switch {
 	case archiveJID.Local() != "" && archiveJID.Domain() == s.mucDomain():

@@ -150,6 +150,12 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	ch := s.chans[from.Bare().String()]
 	if typ == "error" {
 		e, _ := stanza.ParseError(el)
+		if sent, ok := s.sent[el.Attr("id")]; ok && ch != nil {
+			delete(s.sent, el.Attr("id"))
+			if sent.done != nil {
+				close(sent.done)
+			}
+		}
 		if ch != nil {
 			text := "Cannot send to channel"
 			if e.Condition == stanza.Forbidden && el.Child("", "subject") != nil {
@@ -195,10 +201,13 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if s.isRoom(from) {
 		return // a private message in a room: IRC has no place for it
 	}
-	tags := []ircmsg.Tag{{Key: "time", Value: serverTime(stamp(el))}}
+	t := stamp(el)
+	var tags []ircmsg.Tag
 	if id := stanzaID(el, s.account.String()); id != "" {
+		t = s.svc.msgTime(id, t)
 		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: id})
 	}
+	tags = append(tags, ircmsg.Tag{Key: "time", Value: serverTime(t)})
 	if from.Domain() == s.host && from.Local() != "" {
 		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(from, s.host)})
 	}
@@ -275,6 +284,12 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 			return
 		}
 		s.pushChan(ch, ircmsg.Message{Source: source, Command: "TOPIC", Params: []string{ch.name, ch.topic}})
+		if sent, ok := s.sent[el.Attr("id")]; ok && from.Resource() == ch.nick {
+			delete(s.sent, el.Attr("id"))
+			if sent.done != nil {
+				close(sent.done)
+			}
+		}
 		return
 	}
 	body := el.ChildText("", "body")
@@ -298,6 +313,9 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 		// Our own message reflected: the echo, when the client asked
 		// for echo-message, with the label of the command that sent it.
 		delete(s.sent, id)
+		if sent.done != nil {
+			defer close(sent.done)
+		}
 		if !sent.echo {
 			return
 		}
@@ -310,10 +328,13 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	if el.Child(nsDelay, "delay") != nil && ch.state == stateJoining {
 		return // history: CHATHISTORY serves it
 	}
-	tags := []ircmsg.Tag{{Key: "time", Value: serverTime(stamp(el))}}
+	t := stamp(el)
+	var tags []ircmsg.Tag
 	if sid := stanzaID(el, ch.room.String()); sid != "" {
+		t = s.svc.msgTime(sid, t)
 		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: sid})
 	}
+	tags = append(tags, ircmsg.Tag{Key: "time", Value: serverTime(t)})
 	if o != nil && !o.real.IsZero() && o.real.Domain() == s.host {
 		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(o.real, s.host)})
 	}

@@ -5,8 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"samtal.org/samtal/internal/archive"
 	"samtal.org/samtal/internal/ircmsg"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/rsm"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -87,14 +89,28 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		// echo, so that it carries the room's id and time, the same
 		// for every occupant; a labeled command's label waits for it.
 		sent := sentMsg{echo: s.hasCap("echo-message")}
-		if sent.echo && s.collecting {
-			sent.label = s.label
-			s.deferLabel = true
+		if sent.echo {
+			sent.done = make(chan struct{})
+			if s.collecting {
+				sent.label = s.label
+				s.deferLabel = true
+			}
 		}
 		s.mu.Lock()
 		s.rememberSent(id, sent)
 		s.mu.Unlock()
 		s.route(build("groupchat", ch.room.String()))
+		if sent.done != nil {
+			// The echo comes before the answers to the next commands,
+			// as a server that handles commands in order sends it; the
+			// room answers in a moment, with the echo or an error.
+			t := time.NewTimer(5 * time.Second)
+			select {
+			case <-sent.done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		return false
 	}
 	user, ok := UserFor(target, s.host)
@@ -106,6 +122,14 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 	}
 	echo.Params[0] = s.nickOf(user)
 	s.route(build("chat", user.String()))
+	if s.hasCap("echo-message") && cmd != "TAGMSG" {
+		// The echo has the id and time the message has in the user's
+		// archive, as CHATHISTORY will show it.
+		if e, ok := s.archivedAs(user, id); ok {
+			echo.SetTag("msgid", e.id)
+			echo.SetTag("time", serverTime(s.svc.msgTime(e.id, e.t)))
+		}
+	}
 	if msg, away := s.awayOf(user); away && cmd == "PRIVMSG" {
 		s.reply(s.numeric(rplAway, s.nickOf(user), msg))
 	}
@@ -115,11 +139,35 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 	return false
 }
 
+// archivedAs finds a message the client just sent to user in its
+// archive by its origin-id (XEP-0359), among the latest few.
+func (s *Session) archivedAs(user jid.JID, originID string) (entry, bool) {
+	q := archive.Query{With: user, Page: rsm.NewQuery()}
+	q.Page.Max, q.Page.HasBefore = 5, true
+	got, ok := s.fetch(s.account, q)
+	if !ok {
+		return entry{}, false
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		fwd := got[i].el.Child(nsForward, "forwarded")
+		if fwd == nil {
+			continue
+		}
+		if m := fwd.Child("", "message"); m != nil {
+			if oid := m.Child(nsStanzaID, "origin-id"); oid != nil && oid.Attr("id") == originID {
+				return got[i], true
+			}
+		}
+	}
+	return entry{}, false
+}
+
 // sentMsg is what the session remembers of a message it sent to a room
 // until the room reflects it.
 type sentMsg struct {
-	echo  bool   // the client wants the echo (echo-message)
-	label string // the label of the command, for labeled-response
+	echo  bool          // the client wants the echo (echo-message)
+	label string        // the label of the command, for labeled-response
+	done  chan struct{} // closed when the echo or an error came; nil without echo
 }
 
 // rememberSent keeps the id of a message sent to a room, to recognize
