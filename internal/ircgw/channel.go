@@ -65,6 +65,7 @@ type channel struct {
 	err   stanza.Condition
 
 	created bool
+	since   time.Time            // when the client joined (RPL_CREATIONTIME)
 	occ     map[string]*occupant // by folded room nick
 	topic   string
 	topicBy string
@@ -130,7 +131,7 @@ func (s *Session) channelFor(name string) (*channel, jid.JID, bool) {
 
 func (s *Session) cmdJoin(m ircmsg.Message) bool {
 	if m.Param(0) == "0" {
-		s.leaveAll("Left all channels")
+		s.leaveAll("Left all channels", false)
 		return false
 	}
 	keys := strings.Split(m.Param(1), ",")
@@ -224,6 +225,7 @@ func (s *Session) join(name, key string) {
 		s.reply(l)
 	}
 	s.mu.Lock()
+	ch.since = time.Now()
 	ch.state = stateJoined
 	for _, l := range ch.pending {
 		s.push(l)
@@ -302,9 +304,35 @@ func (s *Session) configureNew(ch *channel) {
 	_, _, _ = s.request(iq, "", 0) // a failure leaves the room as the service made it
 }
 
-// readModes reads the room's configuration from its disco#info
-// (XEP-0045 §6.4 features).
+// readModes reads the room's configuration: the whole of it from the
+// configuration form when the client is an owner (XEP-0045 §10.2), else
+// what disco#info shows (§6.4).
 func (s *Session) readModes(ch *channel) {
+	if res, _, err := s.request(xmlel.New("", stanza.IQ, "type", "get", "to", ch.room.String()).Append(xmlel.New(nsMUCOwner, "query")), "", 0); err == nil && res != nil {
+		if q := res.Child(nsMUCOwner, "query"); q != nil {
+			if x := q.Child(dataform.NS, "x"); x != nil {
+				if f, err := dataform.Parse(x); err == nil {
+					b := func(name string) bool {
+						v, _ := dataform.ParseBool(f.Value("muc#roomconfig_" + name))
+						return v
+					}
+					md := modes{moderated: b("moderatedroom"), membersOnly: b("membersonly"), password: b("passwordprotectedroom"),
+						public: b("publicroom"), changeSubject: b("changesubject")}
+					md.maxUsers, _ = strconv.Atoi(f.Value("muc#roomconfig_maxusers"))
+					if md.maxUsers >= s.svc.cfg.DefaultOccupants {
+						md.maxUsers = 0
+					}
+					s.mu.Lock()
+					if md.password {
+						ch.key = f.Value("muc#roomconfig_roomsecret")
+					}
+					s.applyModes(ch, md, s.svc.cfg.ServerName)
+					s.mu.Unlock()
+					return
+				}
+			}
+		}
+	}
 	res, _, err := s.request(xmlel.New("", stanza.IQ, "type", "get", "to", ch.room.String()).Append(xmlel.New(nsDiscoInfo, "query")), "", 0)
 	if err != nil || res == nil {
 		return
@@ -522,8 +550,10 @@ func (s *Session) part(ch *channel, reason string) {
 	s.mu.Unlock()
 }
 
-// leaveAll leaves every room, for QUIT and JOIN 0.
-func (s *Session) leaveAll(reason string) {
+// leaveAll leaves every room, for QUIT (quit) and JOIN 0. A QUIT is
+// marked in the presence, so that other IRC clients show one QUIT
+// rather than a PART per channel.
+func (s *Session) leaveAll(reason string, quit bool) {
 	s.mu.Lock()
 	var chans []*channel
 	for _, ch := range s.chans {
@@ -535,6 +565,9 @@ func (s *Session) leaveAll(reason string) {
 		p := xmlel.New("", stanza.Presence, "to", to.String(), "type", "unavailable")
 		if reason != "" {
 			p.Append(xmlel.TextElement("", "status", reason))
+		}
+		if quit {
+			p.Append(ircElement("QUIT", nil))
 		}
 		s.route(p)
 		s.mu.Lock()
@@ -573,7 +606,7 @@ func (s *Session) cmdTopic(m ircmsg.Message) bool {
 		Append(xmlel.TextElement("", "subject", ircmsg.Truncate(m.Param(1), topicLen)))
 	// The room's broadcast of the new subject (or its refusal) is the
 	// answer; it comes before the answers to the next commands.
-	sent := sentMsg{done: make(chan struct{})}
+	sent := sentMsg{topic: true, done: make(chan struct{})}
 	s.mu.Lock()
 	s.rememberSent(id, sent)
 	s.mu.Unlock()
@@ -714,6 +747,23 @@ func (s *Session) cmdList(m ircmsg.Message) bool {
 				}
 			}
 		}
+	}
+	// Hidden rooms (+s) are not in the directory; the client sees its
+	// own.
+	s.mu.Lock()
+	var mine []*channel
+	for _, ch := range s.chans {
+		if ch.state == stateJoined && !ch.modes.public {
+			mine = append(mine, ch)
+		}
+	}
+	s.mu.Unlock()
+	for _, ch := range mine {
+		if m.Param(0) != "" && !slices.Contains(strings.Split(foldASCII(m.Param(0)), ","), ch.name) {
+			continue
+		}
+		users, topic := s.roomInfo(ch.room)
+		s.reply(s.numeric(rplList, ch.name, strconv.Itoa(users), topic))
 	}
 	s.reply(s.numeric(rplListEnd, "End of /LIST"))
 	return false

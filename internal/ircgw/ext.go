@@ -48,7 +48,7 @@ func readIRC(el *xmlel.Element) (command string, tags []ircmsg.Tag) {
 	command = "PRIVMSG"
 	if x := el.Child(nsIRC, "irc"); x != nil {
 		switch c := x.Attr("command"); c {
-		case "NOTICE", "TAGMSG":
+		case "NOTICE", "TAGMSG", "QUIT":
 			command = c
 		}
 		size := 0

@@ -49,6 +49,9 @@ type Config struct {
 	// occupant's address to everyone (non-anonymous, XEP-0045 §4.2), as
 	// IRC shows hostmasks and accounts.
 	PublicAddresses bool
+	// DefaultOccupants is the occupant limit of a new room: a room with
+	// it or more shows no +l, and -l sets it.
+	DefaultOccupants int
 
 	ReadRate        int           // bytes per second per connection
 	ReadBurst       int           // bytes

@@ -261,8 +261,8 @@ func (s *Session) historyLines(e entry, archiveJID jid.JID, name string) []ircms
 		source, target = s.prefix(), name
 	default:
 		source, target = s.userMask(from.Bare()), s.nick
-		if from.Domain() == s.host {
-			tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(from, s.host)})
+		if a, ok := s.accountTag(from); ok {
+			tags = append(tags, ircmsg.Tag{Key: "account", Value: a})
 		}
 	}
 	s.mu.Lock()

@@ -150,15 +150,17 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	ch := s.chans[from.Bare().String()]
 	if typ == "error" {
 		e, _ := stanza.ParseError(el)
+		topic := false
 		if sent, ok := s.sent[el.Attr("id")]; ok && ch != nil {
 			delete(s.sent, el.Attr("id"))
+			topic = sent.topic
 			if sent.done != nil {
 				close(sent.done)
 			}
 		}
 		if ch != nil {
 			text := "Cannot send to channel"
-			if e.Condition == stanza.Forbidden && el.Child("", "subject") != nil {
+			if e.Condition == stanza.Forbidden && topic {
 				s.push(s.numeric(errChanOPrivsNeeded, ch.name, "You're not channel operator"))
 				return
 			}
@@ -178,18 +180,14 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if inv := el.Child(nsConfInv, "x"); inv != nil {
 		// XEP-0249 direct invitation.
 		if room, err := jid.Parse(inv.Attr("jid")); err == nil && room.Local() != "" {
-			s.push(ircmsg.Message{Source: s.userMask(from), Command: "INVITE", Params: []string{s.nick, ChannelFor(room)}})
+			s.push(s.invite(from.String(), ChannelFor(room)))
 		}
 		return
 	}
 	if x := el.Child(nsMUCUser, "x"); x != nil {
 		// XEP-0045 §7.8.2: a mediated invitation, from the room.
 		if inv := x.Child(nsMUCUser, "invite"); inv != nil && from.Local() != "" {
-			inviter := s.svc.cfg.ServerName
-			if f, err := jid.Parse(inv.Attr("from")); err == nil {
-				inviter = s.userMask(f.Bare())
-			}
-			s.push(ircmsg.Message{Source: inviter, Command: "INVITE", Params: []string{s.nick, ChannelFor(from.Bare())}})
+			s.push(s.invite(inv.Attr("from"), ChannelFor(from.Bare())))
 		}
 		return
 	}
@@ -208,8 +206,8 @@ func (s *Session) onMessage(el *xmlel.Element) {
 		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: id})
 	}
 	tags = append(tags, ircmsg.Tag{Key: "time", Value: serverTime(t)})
-	if from.Domain() == s.host && from.Local() != "" {
-		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(from, s.host)})
+	if a, ok := s.accountTag(from); ok {
+		tags = append(tags, ircmsg.Tag{Key: "account", Value: a})
 	}
 	tags = append(tags, ctags...)
 	if typ := el.Attr("type"); typ == "headline" && cmd == "PRIVMSG" {
@@ -218,6 +216,18 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	for _, m := range s.deliver(tags, s.userMask(from), cmd, s.nick, body) {
 		s.push(m)
 	}
+}
+
+// invite is an INVITE line for the client from an inviter's JID.
+func (s *Session) invite(from, channel string) ircmsg.Message {
+	m := ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "INVITE", Params: []string{s.nick, channel}}
+	if f, err := jid.Parse(from); err == nil {
+		m.Source = s.userMask(f.Bare())
+		if a, ok := s.accountTag(f); ok {
+			m.Tags = []ircmsg.Tag{{Key: "account", Value: a}}
+		}
+	}
+	return m
 }
 
 // isRoom reports whether a JID is on a group chat service this session
@@ -253,11 +263,7 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 				s.refreshModes(ch)
 			}
 			if inv := x.Child(nsMUCUser, "invite"); inv != nil {
-				inviter := s.svc.cfg.ServerName
-				if f, err := jid.Parse(inv.Attr("from")); err == nil {
-					inviter = s.userMask(f.Bare())
-				}
-				s.push(ircmsg.Message{Source: inviter, Command: "INVITE", Params: []string{s.nick, ch.name}})
+				s.push(s.invite(inv.Attr("from"), ch.name))
 			}
 		}
 		return
@@ -335,8 +341,10 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: sid})
 	}
 	tags = append(tags, ircmsg.Tag{Key: "time", Value: serverTime(t)})
-	if o != nil && !o.real.IsZero() && o.real.Domain() == s.host {
-		tags = append(tags, ircmsg.Tag{Key: "account", Value: NickFor(o.real, s.host)})
+	if o != nil {
+		if a, ok := s.accountTag(o.real); ok {
+			tags = append(tags, ircmsg.Tag{Key: "account", Value: a})
+		}
 	}
 	tags = append(tags, ctags...)
 	for i, m := range s.deliver(tags, source, cmd, ch.name, body) {
@@ -452,6 +460,16 @@ func (s *Session) onPresence(el *xmlel.Element) {
 			if ch.state != stateParting {
 				s.pushChan(ch, ircmsg.Message{Source: mask, Command: "PART", Params: []string{ch.name, "Removed from the room"}})
 			}
+		case el.Child(nsIRC, "irc") != nil && el.Child(nsIRC, "irc").Attr("command") == "QUIT":
+			// One QUIT for all the channels the user leaves.
+			now := time.Now()
+			if t, ok := s.quits[key]; !ok || now.Sub(t) > 5*time.Second {
+				if len(s.quits) > 100 {
+					clear(s.quits)
+				}
+				s.quits[key] = now
+				s.pushChan(ch, ircmsg.Message{Source: mask, Command: "QUIT", Params: []string{el.ChildText("", "status")}})
+			}
 		default:
 			params := []string{ch.name}
 			if st := el.ChildText("", "status"); st != "" {
@@ -496,11 +514,17 @@ func (s *Session) onPresence(el *xmlel.Element) {
 	}
 	if fresh {
 		if s.caps["extended-join"] {
-			account := "*"
-			if !o.real.IsZero() && o.real.Domain() == s.host {
-				account = NickFor(o.real, s.host)
+			account, real := "*", IRCNick(o.nick)
+			if !o.real.IsZero() {
+				iu, irc := s.svc.ircUserOf(o.real)
+				if o.real.Domain() == s.host && !(irc && iu.guest) {
+					account = NickFor(o.real, s.host)
+				}
+				if irc {
+					real = iu.real
+				}
 			}
-			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name, account, IRCNick(o.nick)}})
+			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name, account, real}})
 		} else {
 			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name}})
 		}

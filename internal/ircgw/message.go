@@ -165,6 +165,7 @@ func (s *Session) archivedAs(user jid.JID, originID string) (entry, bool) {
 // sentMsg is what the session remembers of a message it sent to a room
 // until the room reflects it.
 type sentMsg struct {
+	topic bool          // a subject change
 	echo  bool          // the client wants the echo (echo-message)
 	label string        // the label of the command, for labeled-response
 	done  chan struct{} // closed when the echo or an error came; nil without echo

@@ -42,6 +42,9 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 		ms := ch.modeString(true)
 		s.mu.Unlock()
 		s.reply(s.numeric(rplChannelModeIs, append([]string{ch.name}, ms...)...))
+		// NOTSPEC(Modern IRC, RPL_CREATIONTIME): rooms do not tell when
+		// they were made; this is when the client joined.
+		s.reply(s.numeric(rplCreationTime, ch.name, strconv.FormatInt(ch.since.Unix(), 10)))
 		return false
 	}
 	args := m.Params[2:]
@@ -97,7 +100,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				continue
 			}
 			applied = append(applied, sign+"b")
-			appliedArgs = append(appliedArgs, banMask(user))
+			appliedArgs = append(appliedArgs, banMask(user, s.host))
 		case 'o', 'v', 'q', 'a':
 			nick, ok := next()
 			if !ok {
@@ -113,7 +116,11 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 			}
 			s.mu.Unlock()
 			if !ok || o == nil {
-				s.reply(s.numeric(errUserNotInChan, nick, ch.name, "They aren't on that channel"))
+				if u, known := UserFor(nick, s.host); !known || !s.known(u) {
+					s.reply(s.numeric(errNoSuchNick, nick, "No such nick"))
+				} else {
+					s.reply(s.numeric(errUserNotInChan, nick, ch.name, "They aren't on that channel"))
+				}
 				continue
 			}
 			var item *xmlel.Element
@@ -176,7 +183,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_maxusers", Values: []string{strconv.Itoa(v)}})
 				appliedArgs = append(appliedArgs, strconv.Itoa(v))
 			} else {
-				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_maxusers", Values: []string{"none"}})
+				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_maxusers", Values: []string{strconv.Itoa(s.svc.cfg.DefaultOccupants)}})
 			}
 			applied = append(applied, sign+"l")
 		default:
@@ -224,10 +231,14 @@ func boolStr(v bool) string {
 	return "0"
 }
 
-// banMask is the IRC mask of a banned bare JID: any nick, the escaped
-// localpart as user name and the domain as host, as hostmask shows
-// occupants whose address the room reveals.
-func banMask(user jid.JID) string {
+// banMask is the IRC mask of a banned bare JID: nick!*@* for an account
+// of the client's host (the nick is the account), else any nick with the
+// escaped localpart as user name and the domain as host.
+func banMask(user jid.JID, host string) string {
+	if user.Domain() == host {
+		// The nick is the account: nick!*@* bans it.
+		return NickFor(user, host) + "!*@*"
+	}
 	return "*!" + escape(user.Local(), false) + "@" + user.Domain()
 }
 
@@ -272,7 +283,7 @@ func (s *Session) banList(ch *channel) {
 		if q := res.Child(nsMUCAdmin, "query"); q != nil {
 			for _, it := range q.Elements() {
 				if j, err := jid.Parse(it.Attr("jid")); err == nil {
-					s.reply(s.numeric(rplBanList, ch.name, banMask(j)))
+					s.reply(s.numeric(rplBanList, ch.name, banMask(j, s.host)))
 				}
 			}
 		}

@@ -10,6 +10,7 @@ const (
 	rplISupport         = "005"
 	rplUModeIs          = "221"
 	rplLUserClient      = "251"
+	rplLUserMe          = "255"
 	rplAway             = "301"
 	rplUserHost         = "302"
 	rplIsOn             = "303"

@@ -442,6 +442,10 @@ func (s *Session) cmdUser(m ircmsg.Message) bool {
 		s.reply(s.numeric(errAlreadyReg, "You may not reregister"))
 		return false
 	}
+	if m.Param(0) == "" || m.Param(3) == "" {
+		s.reply(s.numeric(errNeedMoreParams, "USER", "Not enough parameters"))
+		return false
+	}
 	// The user name goes into hostmasks: only what is safe there.
 	s.user = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.~", r) {
@@ -467,7 +471,7 @@ func (s *Session) cmdQuit(m ircmsg.Message) bool {
 		reason = "Quit: " + ircmsg.Truncate(r, awayLen)
 	}
 	if s.registered {
-		s.leaveAll(reason)
+		s.leaveAll(reason, true)
 	}
 	s.closeWith(reason)
 	return true
@@ -628,7 +632,10 @@ func (s *Session) motd() {
 }
 
 func (s *Session) cmdLusers(ircmsg.Message) bool {
-	s.reply(s.numeric(rplLUserClient, fmt.Sprintf("There are %s on 1 server", plural(s.svc.router.Count(), "user", "users"))))
+	// Every user is invisible (+i): XMPP users and IRC users alike.
+	n := s.svc.router.Count()
+	s.reply(s.numeric(rplLUserClient, fmt.Sprintf("There are 0 users and %d invisible on 1 servers", n)))
+	s.reply(s.numeric(rplLUserMe, fmt.Sprintf("I have %d clients and 0 servers", n)))
 	return false
 }
 

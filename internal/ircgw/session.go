@@ -73,6 +73,7 @@ type Session struct {
 	sent    map[string]sentMsg  // our group chat messages by id
 	sentIDs []string
 	away    string
+	quits   map[string]time.Time // recent QUITs shown, by folded nick
 	closed  bool
 	async   chan struct{} // bounds answers to iq requests
 }
@@ -84,6 +85,7 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 		chans: make(map[string]*channel),
 		calls: make(map[string]*call),
 		sent:  make(map[string]sentMsg),
+		quits: make(map[string]time.Time),
 		async: make(chan struct{}, 4),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst, Idle: svc.cfg.AuthTimeout})
@@ -185,6 +187,14 @@ func (s *Session) run() error {
 			return nil
 		}
 		s.throttle()
+		if strings.HasPrefix(line, "@") {
+			// message-tags: a client sends at most 4096 bytes of tags,
+			// '@' and the space included.
+			if end := strings.IndexByte(line, ' '); end < 0 || end+1 > ircmsg.MaxClientTags {
+				s.reply(s.numeric(errInputTooLong, "Input line was too long"))
+				continue
+			}
+		}
 		m, err := ircmsg.Parse(line)
 		switch {
 		case errors.Is(err, ircmsg.ErrEmpty):
@@ -349,6 +359,18 @@ func (s *Session) nickOf(u jid.JID) string {
 		return iu.nick
 	}
 	return NickFor(u, s.host)
+}
+
+// accountTag returns the account-tag value of a user: its account name
+// when it is an account of the client's host, not a guest.
+func (s *Session) accountTag(u jid.JID) (string, bool) {
+	if u.IsZero() || u.Local() == "" || u.Domain() != s.host {
+		return "", false
+	}
+	if iu, ok := s.svc.ircUserOf(u.Bare()); ok && iu.guest {
+		return "", false
+	}
+	return NickFor(u, s.host), true
 }
 
 // prefix is the client's own source, nick!user@host.
