@@ -49,6 +49,9 @@ type Config struct {
 	// occupant's address to everyone (non-anonymous, XEP-0045 §4.2), as
 	// IRC shows hostmasks and accounts.
 	PublicAddresses bool
+	// Archive is on when the personal archive (XEP-0313) is: the echo
+	// of a private message then has its archive id.
+	Archive bool
 	// DefaultOccupants is the occupant limit of a new room: a room with
 	// it or more shows no +l, and -l sets it.
 	DefaultOccupants int

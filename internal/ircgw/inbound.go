@@ -204,6 +204,9 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if id := stanzaID(el, s.account.String()); id != "" {
 		t = s.svc.msgTime(id, t)
 		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: id})
+	} else if id := originID(el); id != "" {
+		// Not archived (a TAGMSG): the sender's id.
+		tags = append(tags, ircmsg.Tag{Key: "msgid", Value: id})
 	}
 	tags = append(tags, ircmsg.Tag{Key: "time", Value: serverTime(t)})
 	if a, ok := s.accountTag(from); ok {
@@ -460,7 +463,7 @@ func (s *Session) onPresence(el *xmlel.Element) {
 			if ch.state != stateParting {
 				s.pushChan(ch, ircmsg.Message{Source: mask, Command: "PART", Params: []string{ch.name, "Removed from the room"}})
 			}
-		case el.Child(nsIRC, "irc") != nil && el.Child(nsIRC, "irc").Attr("command") == "QUIT":
+		case isQuit(el.ChildText("", "status")):
 			// One QUIT for all the channels the user leaves.
 			now := time.Now()
 			if t, ok := s.quits[key]; !ok || now.Sub(t) > 5*time.Second {
@@ -546,6 +549,21 @@ func (s *Session) onPresence(el *xmlel.Element) {
 		}
 		s.pushChan(ch, m)
 	}
+}
+
+// originID returns a message's origin-id (XEP-0359), or its id.
+func originID(el *xmlel.Element) string {
+	if oid := el.Child(nsStanzaID, "origin-id"); oid != nil && oid.Attr("id") != "" {
+		return oid.Attr("id")
+	}
+	return el.Attr("id")
+}
+
+// isQuit reports whether an unavailable status is an IRC client's QUIT
+// (rooms do not pass extension elements of unavailable presence on, so
+// the status text the gateway writes is the mark).
+func isQuit(status string) bool {
+	return status == "Client Quit" || strings.HasPrefix(status, "Quit: ")
 }
 
 // pushModeChange tells the client about prefixes gained and lost.

@@ -122,7 +122,7 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 	}
 	echo.Params[0] = s.nickOf(user)
 	s.route(build("chat", user.String()))
-	if s.hasCap("echo-message") && cmd != "TAGMSG" {
+	if s.hasCap("echo-message") && cmd != "TAGMSG" && s.svc.cfg.Archive {
 		// The echo has the id and time the message has in the user's
 		// archive, as CHATHISTORY will show it.
 		if e, ok := s.archivedAs(user, id); ok {

@@ -11,6 +11,8 @@ const (
 	rplUModeIs          = "221"
 	rplLUserClient      = "251"
 	rplLUserMe          = "255"
+	rplLocalUsers       = "265"
+	rplGlobalUsers      = "266"
 	rplAway             = "301"
 	rplUserHost         = "302"
 	rplIsOn             = "303"

@@ -433,6 +433,10 @@ func (s *Session) cmdNick(m ircmsg.Message) bool {
 	}
 	// NOTSPEC(RFC 2812 §3.1.2): the nick is the account's name, the
 	// same for every client of the account; it does not change.
+	if u, ok := UserFor(nick, s.host); ok && s.known(u) {
+		s.reply(s.numeric(errNickInUse, nick, "Nickname is already in use"))
+		return false
+	}
 	s.reply(s.numeric(errErroneusNick, nick, "Your nick is your account name and cannot change"))
 	return false
 }
@@ -636,6 +640,8 @@ func (s *Session) cmdLusers(ircmsg.Message) bool {
 	n := s.svc.router.Count()
 	s.reply(s.numeric(rplLUserClient, fmt.Sprintf("There are 0 users and %d invisible on 1 servers", n)))
 	s.reply(s.numeric(rplLUserMe, fmt.Sprintf("I have %d clients and 0 servers", n)))
+	s.reply(s.numeric(rplLocalUsers, strconv.Itoa(n), strconv.Itoa(n), fmt.Sprintf("Current local users %d, max %d", n, n)))
+	s.reply(s.numeric(rplGlobalUsers, strconv.Itoa(n), strconv.Itoa(n), fmt.Sprintf("Current global users %d, max %d", n, n)))
 	return false
 }
 

@@ -34,6 +34,7 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 		Guests:             cfg.IRC.Guests,
 		PersistentChannels: cfg.IRC.PersistentChannels,
 		PublicAddresses:    cfg.IRC.PublicAddresses,
+		Archive:            s.archive != nil,
 		DefaultOccupants:   cfg.MUC.DefaultOccupants,
 		ReadRate:           l.ReadRate,
 		ReadBurst:          l.ReadBurst,
