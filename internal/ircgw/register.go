@@ -509,14 +509,16 @@ func (s *Session) tryRegister() bool {
 		host := s.svc.cfg.Hosts[0]
 		user, ok := UserFor(s.nick, host)
 		if !ok || user.Domain() != host {
-			s.reply(s.numeric(errErroneusNick, s.nick, "Erroneous nickname"))
+			bad := s.nick
 			s.nick = ""
+			s.reply(s.numeric(errErroneusNick, bad, "Erroneous nickname"))
 			return false
 		}
 		exists, err := s.svc.accounts.Exists(s.ctx, user)
 		if err != nil || exists || len(s.svc.router.Resources(user)) > 0 {
-			s.reply(s.numeric(errNickInUse, s.nick, "Nickname is already in use"))
+			bad := s.nick
 			s.nick = ""
+			s.reply(s.numeric(errNickInUse, bad, "Nickname is already in use"))
 			return false
 		}
 		s.account, s.host, s.guest = user, host, true
@@ -543,13 +545,13 @@ func (s *Session) tryRegister() bool {
 		s.release = nil
 	}
 	s.raw.SetExpiry(time.Time{})
-	if s.svc.cfg.IdleTimeout > 0 {
-		s.raw.SetIdle(s.svc.cfg.IdleTimeout, time.Minute, func() {
-			s.mu.Lock()
-			s.push(ircmsg.New("PING", s.svc.cfg.ServerName))
-			s.mu.Unlock()
-		})
-	}
+	// From the short registration timeout to the idle timeout: a PING
+	// after IdleTimeout of silence, the end a minute later (zero: never).
+	s.raw.SetIdle(s.svc.cfg.IdleTimeout, time.Minute, func() {
+		s.mu.Lock()
+		s.push(ircmsg.New("PING", s.svc.cfg.ServerName))
+		s.mu.Unlock()
+	})
 	s.welcome()
 	if oldNick != s.nick {
 		s.reply(ircmsg.Message{Source: oldNick + "!" + s.userName() + "@" + s.host, Command: "NICK", Params: []string{s.nick}})
