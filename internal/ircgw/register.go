@@ -102,6 +102,8 @@ func init() {
 		"VERSION":      {0, (*Session).cmdVersion},
 		"TIME":         {0, (*Session).cmdTime},
 		"LUSERS":       {0, (*Session).cmdLusers},
+		"WHOWAS":       {1, (*Session).cmdWhowas},
+		"OPER":         {2, (*Session).cmdOper},
 	}
 }
 
@@ -650,6 +652,22 @@ func (s *Session) cmdLusers(ircmsg.Message) bool {
 func (s *Session) cmdVersion(ircmsg.Message) bool {
 	s.reply(s.numeric(rplVersion, "samtal", s.svc.cfg.ServerName, "samtal IRC gateway"))
 	s.sendISupport()
+	return false
+}
+
+// cmdWhowas answers that nobody was: samtal keeps no record of the
+// nicks that left (privacy by default).
+func (s *Session) cmdWhowas(m ircmsg.Message) bool {
+	nick := m.Param(0)
+	s.reply(s.numeric(errWasNoSuchNick, nick, "There was no such nickname"))
+	s.reply(s.numeric(rplEndOfWhowas, nick, "End of WHOWAS"))
+	return false
+}
+
+// cmdOper refuses: the gateway has no IRC operators; the server is run
+// with samtal's own commands.
+func (s *Session) cmdOper(ircmsg.Message) bool {
+	s.reply(s.numeric(errNoOperHost, "No O-lines for your host"))
 	return false
 }
 
