@@ -34,10 +34,10 @@ func TestIRC(t *testing.T) {
 		IRC: "motd = \"Welcome to samtal\"\nclient_ca = " + `"` + caFile + `"`,
 	})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
 		s.AddUser(u, pw)
 	}
-	t.Run("room", func(t *testing.T) { s.slixIRC(t, nil, "room", pw, "alice", "bob", "carol", "dave") })
+	t.Run("room", func(t *testing.T) { s.slixIRC(t, nil, "room", pw, "alice", "bob", "carol", "dave", "frank") })
 	t.Run("external", func(t *testing.T) {
 		s.slixIRC(t, []string{"--cert", certFile, "--key", keyFile}, "external", pw, "erin")
 	})

@@ -122,7 +122,8 @@ def irc_options(args, nick, **kw):
 async def scenario_room(args):
     """IRC users (alice, dave) and XMPP users (bob, carol) in one room:
     joins, messages both ways, topics both ways, op as a role, kicks
-    both ways, away, private messages both ways, and history: the
+    both ways, away, private messages both ways, offline delivery of a
+    private message, and history: the
     channel's CHATHISTORY is the room archive as MAM gives it, the
     private CHATHISTORY is the user's archive."""
     a_nick, b_nick, c_nick, d_nick = args.users[:4]
@@ -210,6 +211,16 @@ async def scenario_room(args):
     while m["body"] != "psst xmpp":
         m = await b.next_message()
     expect(m["from"].bare == jid(args, a_nick) and m["type"] == "chat", "a private PRIVMSG reaches the XMPP user as chat")
+
+    f_nick = args.users[4]
+    irc.call("a", "say", f_nick, "while you were away")
+    await asyncio.sleep(0.5)
+    f = await MucClient(jid(args, f_nick), args.password, args).online()
+    m = await f.next_message()
+    expect(m["body"] == "while you were away" and m["from"].bare == jid(args, a_nick) and
+           m.xml.find("{urn:xmpp:delay}delay") is not None,
+           "a PRIVMSG to an offline XMPP user is stored and delivered when they come online (XEP-0160)")
+    await f.offline()
 
     hist = await irc.batch("a", "CHATHISTORY LATEST #lobby * 50", "chathistory")
     got = [(t.get("msgid"), p[1]) for t, _, cmd, p in hist if cmd == "PRIVMSG"]
