@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"samtal.org/samtal/internal/ircmsg"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
@@ -264,5 +267,40 @@ func TestGuests(t *testing.T) {
 	c.expect(" 001 Visitor ")
 	if len(r.Resources(jid.MustParse("visitor@example.org"))) != 1 {
 		t.Fatal("the guest is not bound as visitor@example.org")
+	}
+}
+
+func TestFit(t *testing.T) {
+	m := ircmsg.Message{Tags: []ircmsg.Tag{{Key: "time", Value: strings.Repeat("t", 100)}}, Source: "example.org", Command: "332",
+		Params: []string{"alice", "#" + strings.Repeat("c", 200), strings.Repeat("é", 300)}}
+	got := fit(m)
+	body := got
+	body.Tags = nil
+	if n := len(body.Append(nil)); n > ircmsg.MaxBody || n < ircmsg.MaxBody-1 {
+		t.Fatalf("fit gives a body of %d bytes, want at most %d", n, ircmsg.MaxBody)
+	}
+	if !utf8.ValidString(got.Params[2]) || len(got.Tags) != 1 {
+		t.Fatalf("fit(%q) = %q", m.Params[2], got.Params[2])
+	}
+	short := ircmsg.New("PING", "x")
+	if g := fit(short); g.Params[0] != "x" {
+		t.Fatalf("fit(PING x) = %v", g)
+	}
+}
+
+// TestFlood checks that a client sending faster than its line rate is
+// slowed down, not served at once.
+func TestFlood(t *testing.T) {
+	c, svc, _, _ := dial(t, false)
+	svc.cfg.LineRate = 20 // burst 40
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 001 alice ")
+	start := time.Now()
+	for i := 0; i < 80; i++ {
+		c.send("PING :" + strconv.Itoa(i))
+	}
+	c.expect("PONG", " 79")
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("80 lines at 20 per second (burst 40) took %v, want at least 1s", d)
 	}
 }

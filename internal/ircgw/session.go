@@ -335,12 +335,35 @@ func (s *Session) push(m ircmsg.Message) {
 	if m.Command == "TAGMSG" && !s.caps["message-tags"] {
 		return
 	}
+	m = fit(m)
 	_, over := s.q.Append(m.Append)
 	if over {
 		s.closed = true
 		s.q.CloseWith(ircmsg.New("ERROR", "Closing link: SendQ exceeded").Append(nil), false)
 		s.raw.SetExpiry(time.Now())
 	}
+}
+
+// fit cuts the last parameter of a message whose body (without tags)
+// would pass ircmsg.MaxBody, at a UTF-8 boundary: a long topic in a
+// numeric with a long channel name, say. Messages that carry text are
+// split before they get here.
+func fit(m ircmsg.Message) ircmsg.Message {
+	if len(m.Params) == 0 {
+		return m
+	}
+	tags := m.Tags
+	m.Tags = nil
+	over := len(m.Append(nil)) - ircmsg.MaxBody
+	m.Tags = tags
+	if over <= 0 {
+		return m
+	}
+	params := append([]string(nil), m.Params...)
+	last := params[len(params)-1]
+	params[len(params)-1] = ircmsg.Truncate(last, max(len(last)-over, 0))
+	m.Params = params
+	return m
 }
 
 // numeric returns a numeric reply to the client.
