@@ -57,6 +57,15 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 			return fail("INVALID_PARAMS", "Invalid message reference", sub, m.Param(2))
 		}
 		refs, limitArg = []historyRef{r}, m.Param(3)
+	case "TARGETS":
+		a, ok1 := parseRef(m.Param(1))
+		b, ok2 := parseRef(m.Param(2))
+		n, err := strconv.Atoi(m.Param(3))
+		if !ok1 || !ok2 || a.t.IsZero() || b.t.IsZero() || err != nil || n < 0 {
+			return fail("INVALID_PARAMS", "TARGETS takes two timestamps and a limit", sub)
+		}
+		s.targets(a.t, b.t, min(n, s.svc.cfg.MaxHistory))
+		return false
 	case "BETWEEN":
 		a, ok1 := parseRef(m.Param(2))
 		b, ok2 := parseRef(m.Param(3))
@@ -148,6 +157,81 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 	}
 	s.reply(ircmsg.Message{Source: srv, Command: "BATCH", Params: []string{"-" + id}})
 	return false
+}
+
+// targets answers CHATHISTORY TARGETS: the channels and the users with
+// whom the client spoke whose latest message falls between two times,
+// oldest first. A joined channel's latest message comes from its room
+// archive; the users from the latest messages of the client's archive.
+func (s *Session) targets(a, b time.Time, limit int) {
+	lo, hi := a, b
+	if lo.After(hi) {
+		lo, hi = hi, lo
+	}
+	type target struct {
+		name string
+		t    time.Time
+	}
+	var found []target
+	latest := func(to, with jid.JID, n int) []entry {
+		q := archive.Query{With: with, Page: rsm.NewQuery()}
+		q.Page.Max, q.Page.HasBefore = n, true
+		got, _ := s.fetch(to, q)
+		return got
+	}
+	s.mu.Lock()
+	var chans []*channel
+	for _, ch := range s.chans {
+		if ch.state == stateJoined {
+			chans = append(chans, ch)
+		}
+	}
+	s.mu.Unlock()
+	for _, ch := range chans {
+		if got := latest(ch.room, jid.JID{}, 1); len(got) == 1 {
+			found = append(found, target{ch.name, got[0].t})
+		}
+	}
+	seen := map[jid.JID]bool{}
+	got := latest(s.account, jid.JID{}, 200)
+	for i := len(got) - 1; i >= 0; i-- {
+		fwd := got[i].el.Child(nsForward, "forwarded")
+		if fwd == nil {
+			continue
+		}
+		msg := fwd.Child("", "message")
+		if msg == nil || msg.Attr("type") == "groupchat" {
+			continue
+		}
+		from, err1 := jid.Parse(msg.Attr("from"))
+		to, err2 := jid.Parse(msg.Attr("to"))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		other := from.Bare()
+		if other.Equal(s.account) {
+			other = to.Bare()
+		}
+		if seen[other] || s.isRoom(other) || other.Local() == "" {
+			continue
+		}
+		seen[other] = true
+		found = append(found, target{s.nickOf(other), got[i].t})
+	}
+	slices.SortFunc(found, func(x, y target) int { return x.t.Compare(y.t) })
+	id := randomID(8)
+	srv := s.svc.cfg.ServerName
+	s.reply(ircmsg.Message{Source: srv, Command: "BATCH", Params: []string{"+" + id, "draft/chathistory-targets"}})
+	n := 0
+	for _, f := range found {
+		t := f.t.Truncate(time.Millisecond)
+		if !t.After(lo) || !t.Before(hi) || n >= limit {
+			continue
+		}
+		n++
+		s.reply(ircmsg.Message{Tags: []ircmsg.Tag{{Key: "batch", Value: id}}, Source: srv, Command: "CHATHISTORY", Params: []string{"TARGETS", f.name, serverTime(f.t)}})
+	}
+	s.reply(ircmsg.Message{Source: srv, Command: "BATCH", Params: []string{"-" + id}})
 }
 
 // entry is one archived message with the time clients were shown.
