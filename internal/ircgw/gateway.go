@@ -69,11 +69,14 @@ type Config struct {
 	MaxChannels int
 	// MaxHistory bounds one CHATHISTORY request.
 	MaxHistory int
-	// Bytes of a message body an XMPP user may send (from the stanza
-	// limit); longer IRC input does not occur, longer XMPP bodies are
-	// split into several lines.
+	// FakeSecret makes SCRAM answers for unknown users look like those
+	// for real ones; SCRAMIterations is the count real keys have.
 	FakeSecret      []byte
 	SCRAMIterations int
+	// AuthFailuresPerIP is the number of failed logins from one address
+	// after which answers slow down (doubling, up to 30 s), as for
+	// client streams; zero never slows them.
+	AuthFailuresPerIP int
 }
 
 // Core is what a bound session hands its stanzas to: the IM core, as for
@@ -98,6 +101,7 @@ type Service struct {
 	core     Core
 	log      *slog.Logger
 	gate     *transport.Gate
+	fails    *penalty
 	created  time.Time
 
 	ctx    context.Context
@@ -232,6 +236,7 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, accounts Accounts
 	return &Service{
 		cfg: cfg, router: r, creds: creds, accounts: accounts, core: core, log: log,
 		gate:    transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
+		fails:   newPenalty(cfg.AuthFailuresPerIP),
 		created: time.Now(),
 		ctx:     ctx, cancel: cancel,
 		conns: make(map[*Session]struct{}),

@@ -304,3 +304,17 @@ func TestFlood(t *testing.T) {
 		t.Fatalf("80 lines at 20 per second (burst 40) took %v, want at least 1s", d)
 	}
 }
+
+// TestAuthFailures checks that a connection gets three SASL attempts.
+func TestAuthFailures(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("CAP LS 302", "NICK alice", "USER a 0 * :A", "CAP REQ sasl")
+	c.expect("CAP alice ACK")
+	for i := 0; i < 3; i++ {
+		c.send("AUTHENTICATE PLAIN")
+		c.expect("AUTHENTICATE +")
+		c.send("AUTHENTICATE " + plain("alice", "guess"+strconv.Itoa(i)))
+		c.expect(" 904 alice ")
+	}
+	c.expect("ERROR", "Too many authentication failures")
+}

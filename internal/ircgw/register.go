@@ -280,22 +280,19 @@ func (s *Session) cmdAuthenticate(m ircmsg.Message) bool {
 	in, err := base64.StdEncoding.DecodeString(string(s.sasl.buf))
 	s.sasl.buf = s.sasl.buf[:0]
 	if err != nil {
-		s.saslFailed()
-		return false
+		return s.saslFailed()
 	}
 	if s.sasl.mech == "EXTERNAL" {
 		user, ok := s.external(string(in))
 		if !ok {
-			s.saslFailed()
-			return false
+			return s.saslFailed()
 		}
 		s.loggedIn(user)
 		return false
 	}
 	out, done, err := s.sasl.ex.Step(in)
 	if err != nil {
-		s.saslFailed()
-		return false
+		return s.saslFailed()
 	}
 	if done {
 		user, ok := s.accountFor(s.sasl.ex.Username())
@@ -305,8 +302,7 @@ func (s *Session) cmdAuthenticate(m ircmsg.Message) bool {
 			}
 		}
 		if !ok {
-			s.saslFailed()
-			return false
+			return s.saslFailed()
 		}
 		if len(out) > 0 {
 			s.sendAuthenticate(out)
@@ -331,13 +327,24 @@ func (s *Session) sendAuthenticate(b []byte) {
 	s.reply(ircmsg.New("AUTHENTICATE", enc))
 }
 
-func (s *Session) saslFailed() {
+// saslFailed answers a failed exchange, after the address's penalty;
+// it reports true when the connection has failed too often and ends.
+func (s *Session) saslFailed() bool {
 	s.sasl = nil
+	if d := s.svc.fails.fail(s.ip); d > 0 {
+		time.Sleep(d)
+	}
 	s.reply(s.numeric(errSASLFail, "SASL authentication failed"))
+	if s.authFails++; s.authFails >= maxAuthFailures {
+		s.closeWith("Too many authentication failures")
+		return true
+	}
+	return false
 }
 
 func (s *Session) loggedIn(user jid.JID) {
 	s.sasl = nil
+	s.svc.fails.succeed(s.ip)
 	s.account, s.host = user, user.Domain()
 	nick := NickFor(user, user.Domain())
 	s.reply(s.numeric(rplLoggedIn, nick+"!"+s.userName()+"@"+s.host, nick, "You are now logged in as "+nick))
@@ -497,6 +504,9 @@ func (s *Session) tryRegister() bool {
 		}
 		s.pass = ""
 		if !s.checkPassword(user, pass) {
+			if d := s.svc.fails.fail(s.ip); d > 0 {
+				time.Sleep(d)
+			}
 			s.reply(s.numeric(errPasswdMismatch, "Password incorrect"))
 			s.closeWith("Bad password")
 			return true

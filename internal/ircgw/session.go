@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/base32"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -43,6 +42,7 @@ type Session struct {
 	release func()
 	tlsOn   bool
 	ctx     context.Context
+	ip      string
 
 	// Owned by the reader goroutine.
 	nick       string
@@ -55,6 +55,7 @@ type Session struct {
 	account    jid.JID // bare, once authenticated or a guest
 	guest      bool
 	host       string
+	authFails  int
 	tokens     float64
 	last       time.Time
 	label      string
@@ -87,6 +88,7 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 		sent:  make(map[string]sentMsg),
 		quits: make(map[string]time.Time),
 		async: make(chan struct{}, 4),
+		ip:    transport.IP(c),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst, Idle: svc.cfg.AuthTimeout})
 	s.raw.SetExpiry(time.Now().Add(svc.cfg.AuthTimeout))
@@ -539,11 +541,4 @@ func randomID(n int) string {
 func (s *Session) fail(cmd, code, text string, ctx ...string) {
 	p := append([]string{cmd, code}, ctx...)
 	s.reply(ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "FAIL", Params: append(p, text)})
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -48,6 +48,7 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 		MaxChannels:        cfg.IRC.MaxChannels,
 		MaxHistory:         cfg.IRC.MaxHistory,
 		FakeSecret:         secret,
+		AuthFailuresPerIP:  l.AuthFailuresPerIP,
 		SCRAMIterations:    cfg.SCRAMIterations,
 	}
 	if cfg.IRC.MOTD != "" {
