@@ -135,12 +135,18 @@ func Parse(line string) (Message, error) {
 		if end < 0 {
 			return m, ErrMalformed
 		}
+		if end == 1 {
+			return m, ErrMalformed // an empty source
+		}
 		m.Source = line[1:end]
 		line = strings.TrimLeft(line[end+1:], " ")
 	}
 	cmd, rest, _ := strings.Cut(line, " ")
 	if cmd == "" {
 		return m, ErrEmpty
+	}
+	if cmd[0] == ':' || cmd[0] == '@' {
+		return m, ErrMalformed
 	}
 	for i := 0; i < len(cmd); i++ {
 		// Commands are letters or three digits; anything else printable
