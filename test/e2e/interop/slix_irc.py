@@ -203,14 +203,28 @@ async def scenario_room(args):
     irc.raw("a", "AWAY")
     await irc.wait("a", "raw", lambda d: " 305 " in d["line"])
 
+    # alice also has an XMPP client, with carbons (XEP-0280).
+    mine = await MucClient(jid(args, a_nick), args.password, args).online()
+    mine.register_plugin("xep_0280")
+    sent_carbons = asyncio.Queue()
+    mine.add_event_handler("carbon_sent", lambda m: sent_carbons.put_nowait(m))
+    await mine["xep_0280"].enable()
+
     b.send_message(mto=jid(args, a_nick), mbody="psst irc", mtype="chat")
     pm = await irc.wait("a", "privmsg", lambda d: d["message"] == "psst irc")
     expect(pm["nick"] == b_nick and pm["target"] == a_nick, "a chat message reaches the IRC user as a private PRIVMSG")
+    m = await mine.next_message()
+    while m["body"] != "psst irc":
+        m = await mine.next_message()
+    expect(True, "and the account's XMPP client, as any resource of equal priority")
     irc.call("a", "say", b_nick, "psst xmpp")
     m = await b.next_message()
     while m["body"] != "psst xmpp":
         m = await b.next_message()
     expect(m["from"].bare == jid(args, a_nick) and m["type"] == "chat", "a private PRIVMSG reaches the XMPP user as chat")
+    c2 = await asyncio.wait_for(sent_carbons.get(), TIMEOUT)
+    expect(c2["carbon_sent"]["body"] == "psst xmpp" and c2["carbon_sent"]["to"].bare == jid(args, b_nick),
+           "the account's XMPP client gets a sent carbon of the IRC user's PRIVMSG")
 
     f_nick = args.users[4]
     irc.call("a", "say", f_nick, "while you were away")
@@ -229,7 +243,6 @@ async def scenario_room(args):
     nicks = [src for _, src, cmd, _ in hist if cmd == "PRIVMSG"]
     expect(nicks == [a_nick, b_nick], "with the senders' nicks")
 
-    mine = await MucClient(jid(args, a_nick), args.password, args).online()
     priv = []
     async for r in mine["xep_0313"].iterate(with_jid=jid(args, b_nick), rsm={"max": 5}):
         fwd = r["mam_result"]["forwarded"]["stanza"]
