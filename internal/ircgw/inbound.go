@@ -423,7 +423,9 @@ func (s *Session) onPresence(el *xmlel.Element) {
 	if x != nil {
 		item = x.Child(nsMUCUser, "item")
 	}
-	self := x != nil && hasStatus(x, "110")
+	// Our own presence: status 110 (XEP-0045 §7.2.3), or the room's
+	// destruction sent to our nick (§10.9).
+	self := x != nil && (hasStatus(x, "110") || x.Child(nsMUCUser, "destroy") != nil && from.Resource() == ch.nick)
 	nick := from.Resource()
 	key := foldNick(nick)
 	if typ == "unavailable" {
