@@ -302,6 +302,7 @@ func testIRCRaw(t *testing.T, s *Server, pw string) {
 		a.send("KICK #keyed dave")
 		a.expect(" 442 carol #keyed ")
 		a.send("LIST")
+		a.expect(" 322 carol #keyed 1 ") // from the service's disco#items and the room's disco#info
 		a.expect(" 323 carol ")
 	})
 	t.Run("noauth", func(t *testing.T) {
