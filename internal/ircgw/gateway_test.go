@@ -203,6 +203,8 @@ func TestRegistration(t *testing.T) {
 		{"MODE Alice", " 221 Alice +i"},
 		{"USER a 0 * :b", " 462 Alice "},
 		{"PRIVMSG no|2E|body :hi", " 401 Alice no|2E|body "},
+		{"WHO alice %tnar,42", " 354 Alice 42 Alice alice :Alice Liddell"},
+		{"WHO alice", " 352 Alice * al example.org example.org Alice H :0 Alice Liddell"},
 	}
 	for _, tc := range tests {
 		c.send(tc.in)

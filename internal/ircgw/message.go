@@ -294,55 +294,121 @@ func (s *Session) cmdUserhost(m ircmsg.Message) bool {
 	return false
 }
 
+// whoRow is one WHO reply.
+type whoRow struct {
+	channel, user, host, nick, flags, real, account string
+}
+
+// whoLine formats a row as RPL_WHOREPLY, or as RPL_WHOSPCRPL (354) with
+// the fields a WHOX request named (%tcuihsnfdlaor, and a token).
+func (s *Session) whoLine(r whoRow, fields, token string) ircmsg.Message {
+	srv := s.svc.cfg.ServerName
+	if fields == "" {
+		return s.numeric(rplWhoReply, r.channel, r.user, r.host, srv, r.nick, r.flags, "0 "+r.real)
+	}
+	var params []string
+	// WHOX fields come in this order, whatever order they were asked in.
+	for _, f := range "tcuihsnfdlaor" {
+		if !strings.ContainsRune(fields, f) {
+			continue
+		}
+		switch f {
+		case 't':
+			params = append(params, token)
+		case 'c':
+			params = append(params, r.channel)
+		case 'u':
+			params = append(params, r.user)
+		case 'i':
+			params = append(params, "255.255.255.255") // addresses are private
+		case 'h':
+			params = append(params, r.host)
+		case 's':
+			params = append(params, srv)
+		case 'n':
+			params = append(params, r.nick)
+		case 'f':
+			params = append(params, r.flags)
+		case 'd':
+			params = append(params, "0")
+		case 'l':
+			params = append(params, "0")
+		case 'a':
+			params = append(params, r.account)
+		case 'o':
+			params = append(params, "n/a")
+		case 'r':
+			params = append(params, r.real)
+		}
+	}
+	return s.numeric(rplWhoSpcRpl, params...)
+}
+
 func (s *Session) cmdWho(m ircmsg.Message) bool {
 	mask := m.Param(0)
 	if mask == "" {
 		mask = "*"
 	}
-	srv := s.svc.cfg.ServerName
+	// WHOX: "WHO <mask> %<fields>[,<token>]".
+	fields, token := "", ""
+	if f, ok := strings.CutPrefix(m.Param(1), "%"); ok {
+		fields, token, _ = strings.Cut(f, ",")
+		if fields == "" {
+			fields = "n"
+		}
+		if len(token) > 3 {
+			token = token[:3]
+		}
+	}
+	var rows []whoRow
 	if strings.HasPrefix(mask, "#") {
 		ch, _, _ := s.channelFor(mask)
 		if ch != nil {
 			s.mu.Lock()
 			multi := s.caps["multi-prefix"]
-			var lines []ircmsg.Message
 			for _, o := range ch.occ {
 				nick, rest, _ := strings.Cut(ch.hostmask(o), "!")
 				user, host, _ := strings.Cut(rest, "@")
-				flags := "H"
+				r := whoRow{channel: ch.name, user: user, host: host, nick: nick, flags: "H", real: nick, account: "0"}
 				if o.away {
-					flags = "G"
+					r.flags = "G"
 				}
-				real := nick
+				r.flags += ch.prefixes(o, multi)
 				if !o.real.IsZero() {
 					if iu, ok := s.svc.ircUserOf(o.real); ok {
-						real = iu.real
+						r.real = iu.real
+					}
+					if a, ok := s.accountTag(o.real); ok {
+						r.account = a
 					}
 				}
-				lines = append(lines, s.numeric(rplWhoReply, ch.name, user, host, srv, nick, flags+ch.prefixes(o, multi), "0 "+real))
+				rows = append(rows, r)
 			}
 			s.mu.Unlock()
-			for _, l := range lines {
-				s.reply(l)
-			}
 			mask = ch.name
 		}
-		s.reply(s.numeric(rplEndOfWho, mask, "End of WHO list"))
-		return false
+	} else {
+		// A nick names its user whoever it is; a mask lists the IRC
+		// users that match and share a channel with the client (all
+		// are +i).
+		glob := strings.ContainsAny(mask, "*?")
+		for u, iu := range s.svc.ircUsers() {
+			if glob && !(matchMask(foldASCII(mask), foldASCII(iu.nick)) && (u.Equal(s.account) || s.sharesChannel(iu.nick))) ||
+				!glob && foldASCII(mask) != foldASCII(iu.nick) {
+				continue
+			}
+			r := whoRow{channel: "*", user: iu.user, host: u.Domain(), nick: iu.nick, flags: "H", real: iu.real, account: "0"}
+			if _, away := s.awayOf(u); away {
+				r.flags = "G"
+			}
+			if a, ok := s.accountTag(u); ok {
+				r.account = a
+			}
+			rows = append(rows, r)
+		}
 	}
-	// A nick names its user whoever it is; a mask lists the IRC users
-	// that match and share a channel with the client (all are +i).
-	glob := strings.ContainsAny(mask, "*?")
-	for u, iu := range s.svc.ircUsers() {
-		if glob && !(matchMask(foldASCII(mask), foldASCII(iu.nick)) && (u.Equal(s.account) || s.sharesChannel(iu.nick))) ||
-			!glob && foldASCII(mask) != foldASCII(iu.nick) {
-			continue
-		}
-		flags := "H"
-		if _, away := s.awayOf(u); away {
-			flags = "G"
-		}
-		s.reply(s.numeric(rplWhoReply, "*", iu.user, u.Domain(), srv, iu.nick, flags, "0 "+iu.real))
+	for _, r := range rows {
+		s.reply(s.whoLine(r, fields, token))
 	}
 	s.reply(s.numeric(rplEndOfWho, mask, "End of WHO list"))
 	return false

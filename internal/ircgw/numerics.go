@@ -33,6 +33,7 @@ const (
 	rplInviting         = "341"
 	rplVersion          = "351"
 	rplWhoReply         = "352"
+	rplWhoSpcRpl        = "354"
 	rplNamReply         = "353"
 	rplEndOfNames       = "366"
 	rplEndOfWhowas      = "369"

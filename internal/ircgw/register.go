@@ -297,7 +297,9 @@ func (s *Session) cmdAuthenticate(m ircmsg.Message) bool {
 	if done {
 		user, ok := s.accountFor(s.sasl.ex.Username())
 		if az := s.sasl.ex.Authzid(); ok && az != "" {
-			if a, err := jid.Parse(az); err != nil || !(a.Equal(user) || a.Local() == "" && az == user.Local()) {
+			// An authorization identity may only name the same
+			// account ("alice", "Alice" or "alice@host").
+			if a, aok := s.accountFor(az); !aok || !a.Equal(user) {
 				ok = false
 			}
 		}
@@ -614,6 +616,7 @@ func (s *Session) isupport() []string {
 		"TARGMAX=PRIVMSG:1,NOTICE:1,TAGMSG:1,JOIN:" + strconv.Itoa(c.MaxChannels) + ",PART:" + strconv.Itoa(c.MaxChannels) + ",NAMES:1,WHOIS:1",
 		"TOPICLEN=" + strconv.Itoa(topicLen),
 		"UTF8ONLY",
+		"WHOX",
 	}
 }
 
