@@ -115,6 +115,7 @@ func (s *Session) CloseWithError(e stream.Error) {
 func (s *Session) closeWith(reason string) {
 	s.mu.Lock()
 	s.closed = true
+	s.wakeWaiters()
 	s.mu.Unlock()
 	s.q.CloseWith(ircmsg.New("ERROR", "Closing link: "+reason).Append(nil), true)
 	s.raw.SetExpiry(time.Now()) // wakes the reader
@@ -150,13 +151,28 @@ func (s *Session) serve() {
 	}
 }
 
+// wakeWaiters ends every wait of the reader (answers, joins, echoes):
+// the session is closing. s.mu is held.
+func (s *Session) wakeWaiters() {
+	for _, c := range s.calls {
+		c.finish()
+	}
+	for _, ch := range s.chans {
+		ch.signal()
+	}
+	for id, m := range s.sent {
+		if m.done != nil {
+			close(m.done)
+		}
+		delete(s.sent, id)
+	}
+}
+
 // finish unbinds the session and releases what it holds.
 func (s *Session) finish() {
 	s.mu.Lock()
 	s.closed = true
-	for _, c := range s.calls {
-		c.finish()
-	}
+	s.wakeWaiters()
 	s.mu.Unlock()
 	s.q.Finish(2 * time.Second)
 	if s.release != nil {
