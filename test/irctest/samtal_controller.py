@@ -10,6 +10,7 @@ irctest checkout with this directory on PYTHONPATH; see README.md,
 The samtal binary is $SAMTAL_BIN, or `samtal` on PATH.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -58,6 +59,22 @@ line_rate = 1000
 """
 
 
+# Servers still running when pytest ends: a test that skips itself in
+# its set-up never has its controller killed.
+_running: Set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for proc in list(_running):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def samtal_binary() -> str:
     return os.environ.get("SAMTAL_BIN") or shutil.which("samtal") or "samtal"
 
@@ -99,6 +116,7 @@ class SamtalController(BaseServerController, DirectoryBasedController):
         self.proc = self.execute(
             [samtal_binary(), "serve", "--config", str(self.config_path)]
         )
+        _running.add(self.proc)
         self.wait_for_port()
 
     def wait_for_services(self) -> None:
