@@ -7,8 +7,11 @@
 # test's DNS responder) and ejabberd; Chromium for the browser tests of the
 # web client (driven by playwright-core, which scripts/webclient.sh installs
 # from web/package-lock.json), and npm; and PostgreSQL, whose tests start a
-# server of their own (internal/storage/postgres/pgtest). Their system services are never
-# used: the tests run them as their own processes, on loopback.
+# server of their own (internal/storage/postgres/pgtest); Node and npm run
+# irc-framework, the IRC client of the gateway's tests, installed from npm
+# into test/e2e/interop/irc/node_modules (ignored by git). Their system
+# services are never used: the tests run them as their own processes, on
+# loopback.
 set -euo pipefail
 
 missing=()
@@ -22,8 +25,19 @@ dpkg -s lua-unbound >/dev/null 2>&1 || missing+=(lua-unbound)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+
+irc_framework() {
+	local dir
+	dir="$(dirname "$0")/../test/e2e/interop/irc"
+	if [ ! -f "$dir/node_modules/irc-framework/package.json" ]; then
+		echo "deps: installing irc-framework (npm)"
+		(cd "$dir" && npm ci --no-audit --no-fund --silent)
+	fi
+}
 
 if [ ${#missing[@]} -eq 0 ]; then
+	irc_framework
 	exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -54,3 +68,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 if [ -n "$cleanup" ]; then
 	$SUDO rm -f "$cleanup"
 fi
+irc_framework

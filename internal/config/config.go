@@ -44,6 +44,7 @@ type Config struct {
 	Web         Web         `toml:"web"`
 	Upload      Upload      `toml:"upload"`
 	Cluster     Cluster     `toml:"cluster"` // cluster.go
+	IRC         IRC         `toml:"irc"`
 
 	// src locates keys in the file the Config was parsed from and records
 	// which keys the command line overrode. It is never modified once set:
@@ -467,6 +468,7 @@ func Default() Config {
 		},
 		Turn:        defaultTurn(),
 		Bytestreams: defaultBytestreams(),
+		IRC:         IRC{Network: "samtal", PersistentChannels: true, MaxChannels: 50, MaxHistory: 100, LineRate: 20},
 		MUC: MUC{
 			Domain:           "conference." + HostPlaceholder,
 			MaxRoomsPerUser:  50,

@@ -62,6 +62,7 @@ func TestExampleFile(t *testing.T) {
 	want.S2S.Resolver.SRV = map[string][]string{}
 	want.Web.HTTP = []string{}
 	want.Web.AllowedOrigins = []string{}
+	want.IRC.Listen, want.IRC.ListenPlain = []string{}, []string{}
 	if !equalConfig(c, want) {
 		t.Errorf("Load(%q) = %+v, want %+v", exampleFile, c, want)
 	}

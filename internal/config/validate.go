@@ -102,6 +102,7 @@ func (c Config) Validate() error {
 	ps.section("bytestreams", c.Bytestreams.Validate())
 	ps.section("muc", c.MUC.Validate())
 	ps.section("cluster", c.Cluster.Validate())
+	ps.section("irc", c.IRC.Validate())
 	if c.MUC.Domain != "" && !strings.Contains(c.MUC.Domain, HostPlaceholder) && len(c.Hosts) > 1 {
 		ps.add("muc.domain", "%q is one domain for %d hosts: put %s in it, as in \"conference.%s\"",
 			c.MUC.Domain, len(c.Hosts), HostPlaceholder, HostPlaceholder)

@@ -212,6 +212,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	s.closers = append(s.closers, s.closeS2S)
 	s.c2sCloser = len(s.closers)
 	s.closers = append(s.closers, s.c2s.Close)
+	if cfg.IRC.Enabled() {
+		// IRC sessions, like client streams, carry the rooms' goodbyes.
+		if err := s.startIRC(certStore, core, secret); err != nil {
+			return nil, err
+		}
+	}
 	s.closers = append(s.closers, s.closeMUC)
 
 	for _, addr := range cfg.Listen.C2S {

@@ -30,6 +30,7 @@ var tiers = map[string]int{
 	"internal/rsm":       0,
 	"internal/dataform":  0,
 	"internal/archive":   0,
+	"internal/ircmsg":    0,
 	// Tier 1: shared services.
 	"internal/storage":                 1,
 	"internal/storage/sqlite":          1,
@@ -70,6 +71,7 @@ var tiers = map[string]int{
 	"internal/upload":      2,
 	"internal/webclient":   2,
 	"internal/cluster":     2,
+	"internal/ircgw":       2,
 	// Tier 3: wiring.
 	"internal/config":   3,
 	"internal/server":   3,

@@ -60,6 +60,8 @@ type Server struct {
 	TurnTLS string // TURN over TLS
 	Proxy   string // SOCKS5 bytestream proxy
 	Web     string // HTTPS listener of the web server
+	IRC     string // IRC over TLS, when Options.IRC is set
+	IRCText string // IRC in plaintext, when Options.IRC is set
 	cmd     *exec.Cmd
 	out     *syncBuffer
 	stopped bool
@@ -103,6 +105,7 @@ type Options struct {
 	Cert, Key    string // the host's certificate files; default self-signed
 	CAFile       string // the CA clients trust; default the self-signed certificate
 	LogLevel     string // "debug" unless set
+	IRC          string // keys of the [irc] table; non-empty turns the IRC gateway on
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -162,6 +165,10 @@ listen = [%q]
 %s
 `, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
+	if o.IRC != "" {
+		s.IRC, s.IRCText = freeAddr(t), freeAddr(t)
+		cfg += fmt.Sprintf("\n[irc]\nlisten = [%q]\nlisten_plain = [%q]\n%s\n", s.IRC, s.IRCText, o.IRC)
+	}
 	s.Config = filepath.Join(dir, "samtal.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,322 @@
+package ircgw
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"samtal.org/samtal/internal/ircmsg"
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/sasl"
+	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// testCreds holds one account, alice@example.org.
+type testCreds struct{ keys sasl.Keys }
+
+func (c testCreds) Keys(user string, h sasl.Hash) (sasl.Keys, error) {
+	if user != "alice@example.org" || h != sasl.SHA256 {
+		return sasl.Keys{}, sasl.ErrNoSuchUser
+	}
+	return c.keys, nil
+}
+
+func (c testCreds) Exists(_ context.Context, u jid.JID) (bool, error) {
+	return u.String() == "alice@example.org" || u.String() == "bob@example.org", nil
+}
+
+// testCore records what sessions send.
+type testCore struct {
+	mu  sync.Mutex
+	got []*stanza.Stanza
+}
+
+func (c *testCore) Outbound(_ context.Context, _ router.Session, st *stanza.Stanza) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, &stanza.Stanza{El: st.El.Copy(), From: st.From, To: st.To})
+}
+
+func (c *testCore) Ended(context.Context, router.Session, router.Resource) {}
+
+func (c *testCore) sent() []*stanza.Stanza {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*stanza.Stanza(nil), c.got...)
+}
+
+type testClient struct {
+	t     *testing.T
+	c     net.Conn
+	lines chan string
+	sess  *Session
+}
+
+// dial starts a gateway session on one end of a pipe.
+func dial(t *testing.T, guests bool) (*testClient, *Service, *router.Router, *testCore) {
+	t.Helper()
+	keys, err := sasl.DeriveKeys(sasl.SHA256, "secret", []byte("0123456789abcdef"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := router.New([]string{"example.org"})
+	core := &testCore{}
+	creds := testCreds{keys}
+	svc := New(Config{
+		Hosts: []string{"example.org"}, MUCDomain: func(string) string { return "conference.example.org" },
+		Guests: guests, LineRate: 1000, AuthTimeout: 5 * time.Second, MaxChannels: 7, MaxHistory: 30,
+		FakeSecret: []byte("fake secret of sixteen bytes or more"),
+	}, r, creds, creds, core, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, cli := net.Pipe()
+	sess := newSession(svc, srv, false, func() {})
+	go sess.serve()
+	tc := &testClient{t: t, c: cli, lines: make(chan string, 1000), sess: sess}
+	go func() {
+		br := bufio.NewReader(cli)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				close(tc.lines)
+				return
+			}
+			tc.lines <- strings.TrimRight(l, "\r\n")
+		}
+	}()
+	t.Cleanup(func() { cli.Close(); svc.Close(context.Background()) })
+	return tc, svc, r, core
+}
+
+func (c *testClient) send(lines ...string) {
+	c.t.Helper()
+	for _, l := range lines {
+		_ = c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c.c, l+"\r\n"); err != nil {
+			c.t.Fatalf("write %q: %v", l, err)
+		}
+	}
+}
+
+// expect reads lines until one contains every part; it fails when one
+// line contains a part of notBefore first.
+func (c *testClient) expect(parts ...string) string {
+	c.t.Helper()
+	var seen []string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("connection closed waiting for %q; read %q", parts, seen)
+			}
+			seen = append(seen, l)
+			match := true
+			for _, p := range parts {
+				if !strings.Contains(l, p) {
+					match = false
+				}
+			}
+			if match {
+				return l
+			}
+		case <-timeout:
+			c.t.Fatalf("no line with %q; read %q", parts, seen)
+		}
+	}
+}
+
+func plain(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+func TestRegistration(t *testing.T) {
+	c, _, r, core := dial(t, false)
+	c.send("CAP LS 302")
+	ls := c.expect("CAP * LS")
+	for _, want := range []string{"sasl=PLAIN,SCRAM-SHA-256,SCRAM-SHA-1", "draft/chathistory", "labeled-response", "echo-message"} {
+		if !strings.Contains(ls, want) {
+			t.Errorf("CAP LS = %q, want %s in it", ls, want)
+		}
+	}
+	c.send("JOIN #x")
+	c.expect(":example.org 451 * :You have not registered")
+	c.send("NICK 9lives")
+	c.expect(" 432 * 9lives ")
+	c.send("NICK Alice", "USER al 0 * :Alice Liddell", "CAP REQ :sasl bogus")
+	c.expect("CAP Alice NAK :sasl bogus")
+	c.send("CAP REQ :sasl server-time message-tags echo-message")
+	c.expect("CAP Alice ACK :sasl server-time message-tags echo-message")
+	c.send("AUTHENTICATE PLAIN")
+	c.expect("AUTHENTICATE +")
+	c.send("AUTHENTICATE " + plain("alice", "wrong"))
+	c.expect(" 904 Alice ")
+	c.send("AUTHENTICATE PLAIN")
+	c.expect("AUTHENTICATE +")
+	c.send("AUTHENTICATE " + plain("alice@example.org", "secret"))
+	c.expect(" 900 Alice alice!al@example.org alice ")
+	c.expect(" 903 ")
+	c.send("AUTHENTICATE PLAIN")
+	c.expect(" 907 ")
+	c.send("CAP END")
+	c.expect(":example.org 001 Alice :Welcome")
+	isupport := c.expect(" 005 Alice ") + c.expect(" 005 Alice ")
+	for _, token := range []string{" CHANLIMIT=#:7 ", " CHATHISTORY=30 ", " CASEMAPPING=ascii ", " PREFIX=(ov)@+ ", " UTF8ONLY "} {
+		if !strings.Contains(isupport, token) {
+			t.Errorf("ISUPPORT = %q, want %s", isupport, token)
+		}
+	}
+	c.expect(" 422 Alice ")
+	if res := r.Resources(jid.MustParse("alice@example.org")); len(res) != 1 || !strings.HasPrefix(res[0].Session.JID().Resource(), "irc-") {
+		t.Fatalf("resources of alice = %v, want one irc-… resource", res)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(core.sent()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := core.sent(); len(got) == 0 || got[0].Kind() != stanza.Presence || !got[0].To.IsZero() {
+		t.Fatalf("first stanza = %v, want initial presence", got)
+	}
+
+	tests := []struct{ in, want string }{
+		{"PING :tok", "PONG example.org tok"},
+		{"FROB x", " 421 Alice FROB "},
+		{"PRIVMSG", " 411 Alice "},
+		{"PRIVMSG bob", " 412 Alice "},
+		{"PRIVMSG bob :\xff", "FAIL PRIVMSG INVALID_UTF8"},
+		{"PRIVMSG bob :" + strings.Repeat("x", 600), " 417 Alice "},
+		{"@+t=" + strings.Repeat("x", 4100) + " TAGMSG bob", " 417 Alice "},
+		{"JOIN #a|zz", " 403 Alice #a|zz "},
+		{"JOIN nochannel", " 403 Alice nochannel "},
+		{"KICK", " 461 Alice KICK "},
+		{"NICK someone.else", " 432 Alice someone.else "},
+		{"NICK alice", "PONG"}, // same nick, other case: nothing to say
+		{"MODE Alice", " 221 Alice +i"},
+		{"USER a 0 * :b", " 462 Alice "},
+		{"PRIVMSG no|2E|body :hi", " 401 Alice no|2E|body "},
+		{"WHO alice %tnar,42", " 354 Alice 42 Alice alice :Alice Liddell"},
+		{"WHO alice", " 352 Alice * al example.org example.org Alice H :0 Alice Liddell"},
+	}
+	for _, tc := range tests {
+		c.send(tc.in)
+		if tc.want == "PONG" {
+			c.send("PING :sync")
+		}
+		c.expect(tc.want)
+	}
+
+	// A chat message for the resource is a PRIVMSG with its tags.
+	msg := xmlel.New("", stanza.Message, "type", "chat", "from", "bob@example.org/phone", "to", c.sess.JID().String()).
+		Append(xmlel.TextElement("", "body", "hello\nworld"),
+			xmlel.New(nsStanzaID, "stanza-id", "by", "alice@example.org", "id", "arch-1"))
+	c.sess.Send(msg)
+	l := c.expect(":bob!bob@example.org PRIVMSG Alice hello")
+	for _, tag := range []string{"msgid=arch-1", "time="} {
+		if !strings.Contains(l, tag) {
+			t.Errorf("PRIVMSG = %q, want tag %s", l, tag)
+		}
+	}
+	c.expect(":bob!bob@example.org PRIVMSG Alice world", "msgid=arch-1-b")
+
+	// PRIVMSG to a nick is a chat message to the account.
+	c.send("PRIVMSG bob :hi there")
+	c.expect("PRIVMSG bob :hi there") // echo-message
+	var chat *stanza.Stanza
+	for _, st := range core.sent() {
+		if st.Kind() == stanza.Message {
+			chat = st
+		}
+	}
+	if chat == nil || chat.To.String() != "bob@example.org" || chat.Type() != "chat" || chat.El.ChildText("", "body") != "hi there" {
+		t.Fatalf("PRIVMSG bob sent %v", chat)
+	}
+	c.send("QUIT :bye")
+	c.expect("ERROR :Closing link: Quit: bye")
+}
+
+func TestAccountRequired(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("NICK stranger", "USER s 0 * :S")
+	c.expect("FAIL * ACCOUNT_REQUIRED")
+	c.expect("ERROR")
+}
+
+func TestPass(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 001 alice ")
+
+	c, _, _, _ = dial(t, false)
+	c.send("PASS alice:nope", "NICK alice", "USER a 0 * :A")
+	c.expect(" 464 alice ")
+	c.expect("ERROR")
+}
+
+func TestGuests(t *testing.T) {
+	c, _, r, _ := dial(t, true)
+	c.send("NICK alice", "USER a 0 * :A")
+	c.expect(" 433 * alice ") // an account's nick
+	c.send("NICK Visitor")
+	c.expect(" 001 Visitor ")
+	if len(r.Resources(jid.MustParse("visitor@example.org"))) != 1 {
+		t.Fatal("the guest is not bound as visitor@example.org")
+	}
+}
+
+func TestFit(t *testing.T) {
+	m := ircmsg.Message{Tags: []ircmsg.Tag{{Key: "time", Value: strings.Repeat("t", 100)}}, Source: "example.org", Command: "332",
+		Params: []string{"alice", "#" + strings.Repeat("c", 200), strings.Repeat("é", 300)}}
+	got := fit(m)
+	body := got
+	body.Tags = nil
+	if n := len(body.Append(nil)); n > ircmsg.MaxBody || n < ircmsg.MaxBody-1 {
+		t.Fatalf("fit gives a body of %d bytes, want at most %d", n, ircmsg.MaxBody)
+	}
+	if !utf8.ValidString(got.Params[2]) || len(got.Tags) != 1 {
+		t.Fatalf("fit(%q) = %q", m.Params[2], got.Params[2])
+	}
+	short := ircmsg.New("PING", "x")
+	if g := fit(short); g.Params[0] != "x" {
+		t.Fatalf("fit(PING x) = %v", g)
+	}
+}
+
+// TestFlood checks that a client sending faster than its line rate is
+// slowed down, not served at once.
+func TestFlood(t *testing.T) {
+	c, svc, _, _ := dial(t, false)
+	svc.cfg.LineRate = 20 // burst 40
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 001 alice ")
+	start := time.Now()
+	for i := 0; i < 80; i++ {
+		c.send("PING :" + strconv.Itoa(i))
+	}
+	c.expect("PONG", " 79")
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("80 lines at 20 per second (burst 40) took %v, want at least 1s", d)
+	}
+}
+
+// TestAuthFailures checks that a connection gets three SASL attempts.
+func TestAuthFailures(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("CAP LS 302", "NICK alice", "USER a 0 * :A", "CAP REQ sasl")
+	c.expect("CAP alice ACK")
+	for i := 0; i < 3; i++ {
+		c.send("AUTHENTICATE PLAIN")
+		c.expect("AUTHENTICATE +")
+		c.send("AUTHENTICATE " + plain("alice", "guess"+strconv.Itoa(i)))
+		c.expect(" 904 alice ")
+	}
+	c.expect("ERROR", "Too many authentication failures")
+}
