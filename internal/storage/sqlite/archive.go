@@ -208,34 +208,47 @@ func (a archive) Query(ctx context.Context, user string, q storage.ArchiveQuery)
 }
 
 // readStmt returns the statement for query prepared on the read pool,
-// preparing it once. Archive queries are built from a few dozen texts,
-// and preparing one costs as much as running it.
-func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// or nil while it is not prepared yet. Archive queries are built from a
+// few dozen texts, and preparing one costs as much as running it.
+//
+// It never waits for a connection: its callers hold one in a read
+// transaction, and preparing on the pool takes another. Were every
+// connection held by a caller waiting for a prepare, no reader would
+// ever move again. A text seen for the first time is prepared in the
+// background, once, when a connection comes free; meanwhile callers run
+// the text directly in their transaction.
+func (s *Store) readStmt(query string) *sql.Stmt {
 	s.readStmtsMu.Lock()
 	defer s.readStmtsMu.Unlock()
-	if st := s.readStmts[query]; st != nil {
-		return st, nil
-	}
-	st, err := s.r.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	if st, seen := s.readStmts[query]; seen || s.readStmtsClosed {
+		return st
 	}
 	if s.readStmts == nil {
 		s.readStmts = make(map[string]*sql.Stmt)
 	}
-	s.readStmts[query] = st
-	return st, nil
+	s.readStmts[query] = nil // being prepared
+	go func() {
+		st, err := s.r.PrepareContext(context.Background(), query)
+		s.readStmtsMu.Lock()
+		defer s.readStmtsMu.Unlock()
+		switch {
+		case err != nil:
+			delete(s.readStmts, query) // the next caller tries again
+		case s.readStmtsClosed:
+			_ = st.Close()
+		default:
+			s.readStmts[query] = st
+		}
+	}()
+	return nil
 }
 
 // queryRow runs a cached statement in tx.
 func (a archive) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	st, err := a.s.readStmt(ctx, query)
-	if err != nil {
-		// A Row carries its error to Scan; QueryRowContext of the bad
-		// text gives the same error there.
-		return tx.QueryRowContext(ctx, query, args...)
+	if st := a.s.readStmt(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return tx.QueryRowContext(ctx, query, args...)
 }
 
 func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
@@ -343,12 +356,15 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 	if q.Backward {
 		order = "DESC"
 	}
-	st, err := a.s.readStmt(ctx, "SELECT seq, id, stored, with_bare, with_resource, stanza FROM archive WHERE "+
-		where+" ORDER BY seq "+order+" LIMIT ?")
-	if err != nil {
-		return page, err
+	text := "SELECT seq, id, stored, with_bare, with_resource, stanza FROM archive WHERE " +
+		where + " ORDER BY seq " + order + " LIMIT ?"
+	var rows *sql.Rows
+	var err error
+	if st := a.s.readStmt(text); st != nil {
+		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, append(args, limit)...)
+	} else {
+		rows, err = tx.QueryContext(ctx, text, append(args, limit)...)
 	}
-	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, append(args, limit)...)
 	if err != nil {
 		return page, err
 	}

@@ -191,3 +191,52 @@ func BenchmarkArchiveQuery(b *testing.B) {
 	}
 	storagetest.BenchArchiveQuery(b, benchStore(b), n)
 }
+
+// TestArchiveQueryEveryReaderBusy checks that archive queries go on when
+// every connection of the read pool is inside a query: a query whose
+// text is new must not wait for another connection to prepare it, which
+// no query holding one would ever give back.
+func TestArchiveQueryEveryReaderBusy(t *testing.T) {
+	const readers = 2
+	s := open(t, filepath.Join(t.TempDir(), "samtal.db"), Options{ReadConns: readers})
+	ctx := t.Context()
+	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := s.Archive().Append(ctx, "a@example.org", storage.ArchivedMessage{
+			ID: fmt.Sprint("m", i), With: "b@example.org", Stanza: "<message/>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each round uses texts no earlier round used (another With, another
+	// page size shape), with more queries at once than connections.
+	queries := []storage.ArchiveQuery{
+		{Max: 5},
+		{Max: 5, With: "b@example.org"},
+		{Max: 5, After: "m3"},
+		{Max: 5, Before: "m10", Backward: true},
+		{Max: 5, AfterID: "m1", BeforeID: "m15"},
+		{Max: 5, IDs: []string{"m1", "m2"}},
+	}
+	done := make(chan error, len(queries)*readers*2)
+	for _, q := range queries {
+		for range readers * 2 {
+			go func() {
+				_, err := s.Archive().Query(ctx, "a@example.org", q)
+				done <- err
+			}()
+		}
+	}
+	timeout := time.After(30 * time.Second)
+	for range len(queries) * readers * 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("archive queries still wait after 30 s: the read pool is deadlocked")
+		}
+	}
+}

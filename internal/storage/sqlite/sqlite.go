@@ -91,7 +91,10 @@ type Store struct {
 	archiveCommits   atomic.Int64 // transactions written, for tests
 
 	readStmtsMu sync.Mutex
-	readStmts   map[string]*sql.Stmt // on r, by text (archive.go)
+	readStmts   map[string]*sql.Stmt // on r, by text; nil while being prepared (archive.go)
+	// readStmtsClosed is set at Close: statements prepared after it are
+	// closed at once.
+	readStmtsClosed bool
 
 	stop      context.CancelFunc // stops the checkpoint loop
 	wg        sync.WaitGroup     // the checkpoint loop
@@ -306,9 +309,12 @@ func (s *Store) closeDBs() error {
 	}
 	s.readStmtsMu.Lock()
 	for _, st := range s.readStmts {
-		errs = append(errs, st.Close())
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	s.readStmts = nil
+	s.readStmtsClosed = true
 	s.readStmtsMu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
