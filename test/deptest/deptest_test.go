@@ -37,6 +37,7 @@ var tiers = map[string]int{
 	"internal/storage/postgres/pgtest": 1,
 	"internal/storage/migrate":         1,
 	"internal/storage/storagetest":     1,
+	"internal/storage/sqlutil":         1,
 	"internal/transport":               1,
 	"internal/router":                  1,
 	"internal/iq":                      1,

@@ -156,8 +156,8 @@ func TestMigrationsOnce(t *testing.T) {
 	if err := s.r.QueryRow("SELECT count(*), max(version) FROM schema_version").Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || v != ms[len(ms)-1].version {
-		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || v != ms[len(ms)-1].Version {
+		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
