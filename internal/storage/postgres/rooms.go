@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type rooms struct{ s *Store }
@@ -265,23 +266,13 @@ func (a roomArchive) Query(ctx context.Context, room string, q storage.RoomArchi
 func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storage.RoomArchiveQuery) (storage.RoomArchivePage, error) {
 	page := storage.RoomArchivePage{Count: -1, Index: -1}
 	t := roomArchiveTable
-	set := fullRange()
+	seqOf := func(id string) (int64, error) { return t.seqOf(ctx, tx, room, id) }
+	set, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
+	}
 	c := &conds{}
 	c.add("room = ?", room)
-	if q.AfterID != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		set.after(seq)
-	}
-	if q.BeforeID != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		set.before(seq)
-	}
 	if err := t.times(ctx, tx, room, q.Start, q.End, &set, c); err != nil {
 		return page, err
 	}
@@ -304,27 +295,16 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 	}
 	// The cursor narrows the set to what follows After or precedes
 	// Before.
-	cur := set
-	if q.After != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.After)
-		if err != nil {
-			return page, err
-		}
-		cur.after(seq)
-	}
-	if q.Before != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.Before)
-		if err != nil {
-			return page, err
-		}
-		cur.before(seq)
+	cur, err := set.Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 	var (
 		msgs []storage.RoomMessage
 		seqs []int64
 	)
 	if q.Max > 0 {
-		query, args := t.pageSQL(sqlRoomMessageColumns, c, cur.lo, cur.hi, q.Backward, q.Max+1)
+		query, args := t.pageSQL(sqlRoomMessageColumns, c, cur.Lo, cur.Hi, q.Backward, q.Max+1)
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return page, err
@@ -333,24 +313,16 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 			return page, err
 		}
 	}
-	page.Complete = len(msgs) <= q.Max
-	if len(msgs) > q.Max {
-		msgs, seqs = msgs[:q.Max], seqs[:q.Max]
-	}
-	if q.Backward {
-		slices.Reverse(msgs)
-		slices.Reverse(seqs)
-	}
-	page.Messages = msgs
+	page.Messages, seqs, page.Complete = sqlutil.Page(msgs, seqs, q.Max, q.Backward)
 
-	n, err := t.count(ctx, tx, c, set.lo, set.hi, storage.RoomArchiveCountLimit)
+	n, err := t.count(ctx, tx, c, set.Lo, set.Hi, storage.RoomArchiveCountLimit)
 	if err != nil || n < 0 {
 		return page, err
 	}
 	page.Count = n
 	switch {
 	case len(seqs) > 0:
-		if page.Index, err = t.count(ctx, tx, c, set.lo, min(set.hi, seqs[0]), storage.RoomArchiveCountLimit); err != nil {
+		if page.Index, err = t.count(ctx, tx, c, set.Lo, min(set.Hi, seqs[0]), storage.RoomArchiveCountLimit); err != nil {
 			return page, err
 		}
 	case q.Max == 0:

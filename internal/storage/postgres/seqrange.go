@@ -3,13 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // The archives (a user's, a room's) are queried the same way: every
@@ -64,18 +65,6 @@ func (c *conds) next() string {
 	return "$" + strconv.Itoa(len(c.args)+3)
 }
 
-// seqRange is the range of seq that a query's filters leave.
-type seqRange struct{ lo, hi int64 }
-
-func fullRange() seqRange { return seqRange{0, math.MaxInt64} }
-
-// after and before narrow the range.
-func (r *seqRange) after(seq int64)  { r.lo = max(r.lo, seq) }
-func (r *seqRange) before(seq int64) { r.hi = min(r.hi, seq) }
-
-// empty makes the range hold nothing.
-func (r *seqRange) empty() { r.lo, r.hi = math.MaxInt64-1, 0 }
-
 // archiveTable names an archive table and its key column (the user, the
 // room); its indexes are (key, seq) and (key, stored, seq).
 type archiveTable struct{ table, key string }
@@ -98,18 +87,18 @@ func (a archiveTable) seqOf(ctx context.Context, tx pgx.Tx, key, id string) (int
 // stored never decreases with seq, so the first message stored at or
 // after start is where the range starts, found in one step of the (key,
 // stored, seq) index; the conditions on stored keep the answer exact.
-func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, end time.Time, r *seqRange, c *conds) error {
+func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, end time.Time, r *sqlutil.Range, c *conds) error {
 	if !start.IsZero() {
 		t := roundUp(start)
 		var seq int64
 		err := tx.QueryRow(ctx, a.firstSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			r.empty()
+			r.Empty()
 		case err != nil:
 			return err
 		default:
-			r.after(seq - 1)
+			r.After(seq - 1)
 		}
 		c.add("stored >= ?", t)
 	}
@@ -119,11 +108,11 @@ func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, e
 		err := tx.QueryRow(ctx, a.lastSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			r.empty()
+			r.Empty()
 		case err != nil:
 			return err
 		default:
-			r.before(seq + 1)
+			r.Before(seq + 1)
 		}
 		c.add("stored <= ?", t)
 	}

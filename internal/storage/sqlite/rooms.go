@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type rooms struct{ s *Store }
@@ -296,20 +296,9 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 		err := tx.QueryRowContext(ctx, "SELECT seq FROM room_archive WHERE room = ? AND id = ?", room, id).Scan(&seq)
 		return seq, err
 	}
-	lo, hi := int64(0), int64(math.MaxInt64)
-	if q.AfterID != "" {
-		seq, err := seqOf(q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		lo = max(lo, seq)
-	}
-	if q.BeforeID != "" {
-		seq, err := seqOf(q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		hi = min(hi, seq)
+	bound, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
 	}
 	conds := []string{"room = ?"}
 	args := []any{room}
@@ -346,20 +335,9 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 
 	// The cursor narrows the set to what follows After or precedes
 	// Before.
-	clo, chi := lo, hi
-	if q.After != "" {
-		seq, err := seqOf(q.After)
-		if err != nil {
-			return page, err
-		}
-		clo = max(clo, seq)
-	}
-	if q.Before != "" {
-		seq, err := seqOf(q.Before)
-		if err != nil {
-			return page, err
-		}
-		chi = min(chi, seq)
+	cur, err := bound.Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 	order := "ASC"
 	if q.Backward {
@@ -370,7 +348,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 	if q.Max > 0 {
 		rows, err := tx.QueryContext(ctx,
 			"SELECT "+sqlRoomMessageColumns+" FROM room_archive WHERE "+set+" AND seq > ? AND seq < ? ORDER BY seq "+order+" LIMIT ?",
-			append(slices.Clone(setArgs), clo, chi, q.Max+1)...)
+			append(slices.Clone(setArgs), cur.Lo, cur.Hi, q.Max+1)...)
 		if err != nil {
 			return page, err
 		}
@@ -379,15 +357,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 			return page, err
 		}
 	}
-	page.Complete = len(msgs) <= q.Max
-	if len(msgs) > q.Max {
-		msgs, seqs = msgs[:q.Max], seqs[:q.Max]
-	}
-	if q.Backward {
-		slices.Reverse(msgs)
-		slices.Reverse(seqs)
-	}
-	page.Messages = msgs
+	page.Messages, seqs, page.Complete = sqlutil.Page(msgs, seqs, q.Max, q.Backward)
 
 	// Count the whole set, and the position of the page in it, up to a
 	// bound: a count costs a scan of the set.
@@ -398,7 +368,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 			append(slices.Clone(setArgs), lo, hi, storage.RoomArchiveCountLimit+1)...).Scan(&n)
 		return n, err
 	}
-	n, err := count(lo, hi)
+	n, err := count(bound.Lo, bound.Hi)
 	if err != nil {
 		return page, err
 	}
@@ -408,7 +378,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 	page.Count = n
 	switch {
 	case len(seqs) > 0:
-		idx, err := count(lo, seqs[0])
+		idx, err := count(bound.Lo, seqs[0])
 		if err != nil {
 			return page, err
 		}

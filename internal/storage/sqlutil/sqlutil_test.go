@@ -2,6 +2,7 @@ package sqlutil
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -57,5 +58,61 @@ func TestPending(t *testing.T) {
 	}
 	if Last(ms) != 4 || Last(nil) != 0 {
 		t.Errorf("Last = %d, %d, want 4, 0", Last(ms), Last(nil))
+	}
+}
+
+func TestRangeBetween(t *testing.T) {
+	seqs := map[string]int64{"a": 10, "b": 20}
+	errNo := errors.New("no rows")
+	seqOf := func(id string) (int64, error) {
+		if s, ok := seqs[id]; ok {
+			return s, nil
+		}
+		return 0, errNo
+	}
+	r, err := Full().Between("a", "b", seqOf)
+	if err != nil || r != (Range{10, 20}) {
+		t.Errorf("Between(a, b) = %v, %v, want {10 20}", r, err)
+	}
+	r, err = Range{15, 30}.Between("a", "", seqOf)
+	if err != nil || r != (Range{15, 30}) {
+		t.Errorf("{15 30}.Between(a, \"\") = %v, %v, want {15 30}", r, err)
+	}
+	if _, err := Full().Between("", "x", seqOf); !errors.Is(err, errNo) {
+		t.Errorf("Between(\"\", x) = %v, want %v", err, errNo)
+	}
+	r = Full()
+	r.Empty()
+	if r.Lo < r.Hi || Full() != (Range{0, math.MaxInt64}) {
+		t.Errorf("Empty range = %v", r)
+	}
+}
+
+func TestPage(t *testing.T) {
+	tests := []struct {
+		name         string
+		rows         []string
+		n            int
+		backward     bool
+		want         []string
+		wantSeqs     []int64
+		wantComplete bool
+	}{
+		{"forward, more", []string{"a", "b", "c"}, 2, false, []string{"a", "b"}, []int64{1, 2}, false},
+		{"forward, all", []string{"a", "b"}, 2, false, []string{"a", "b"}, []int64{1, 2}, true},
+		{"backward, more", []string{"c", "b", "a"}, 2, true, []string{"b", "c"}, []int64{2, 1}, false},
+		{"empty", nil, 0, false, nil, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seqs := make([]int64, len(tc.rows))
+			for i := range seqs {
+				seqs[i] = int64(i + 1)
+			}
+			got, gotSeqs, complete := Page(tc.rows, seqs, tc.n, tc.backward)
+			if !slices.Equal(got, tc.want) || !slices.Equal(gotSeqs, tc.wantSeqs) || complete != tc.wantComplete {
+				t.Errorf("Page = %v, %v, %v, want %v, %v, %v", got, gotSeqs, complete, tc.want, tc.wantSeqs, tc.wantComplete)
+			}
+		})
 	}
 }
