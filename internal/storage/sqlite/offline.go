@@ -39,23 +39,16 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 	defer o.s.done("offline.list", time.Now())
 	rows, err := o.s.r.QueryContext(ctx,
 		"SELECT id, stored, stanza FROM offline_messages WHERE account = ? ORDER BY id", user)
-	if err != nil {
-		return nil, wrapErr("offline list", err)
-	}
-	defer rows.Close()
-	var msgs []storage.OfflineMessage
-	for rows.Next() {
+	msgs, err := collect(rows, err, func(sc scanner) (storage.OfflineMessage, error) {
 		var (
 			m      storage.OfflineMessage
 			stored int64
 		)
-		if err := rows.Scan(&m.ID, &stored, &m.Stanza); err != nil {
-			return nil, wrapErr("offline list", err)
-		}
+		err := sc.Scan(&m.ID, &stored, &m.Stanza)
 		m.Stored = fromMicros(stored)
-		msgs = append(msgs, m)
-	}
-	return msgs, wrapErr("offline list", rows.Err())
+		return m, err
+	})
+	return msgs, wrapErr("offline list", err)
 }
 
 func (o offline) Delete(ctx context.Context, user string, upTo int64) error {

@@ -19,7 +19,7 @@ func (s *Store) Rooms() storage.Rooms { return rooms{s} }
 
 const sqlRoomColumns = "jid, config, subject, subject_nick, subject_time, vcard, created"
 
-func scanRoom(sc interface{ Scan(...any) error }) (storage.Room, error) {
+func scanRoom(sc scanner) (storage.Room, error) {
 	var (
 		r                storage.Room
 		subjectTime, crt int64
@@ -46,19 +46,8 @@ func (r rooms) Get(ctx context.Context, room string) (storage.Room, error) {
 func (r rooms) List(ctx context.Context, service string) ([]storage.Room, error) {
 	defer r.s.done("rooms.list", time.Now())
 	rows, err := r.s.r.QueryContext(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE service = ? ORDER BY jid", service)
-	if err != nil {
-		return nil, wrapErr("rooms list", err)
-	}
-	defer rows.Close()
-	var out []storage.Room
-	for rows.Next() {
-		room, err := scanRoom(rows)
-		if err != nil {
-			return nil, wrapErr("rooms list", err)
-		}
-		out = append(out, room)
-	}
-	return out, wrapErr("rooms list", rows.Err())
+	out, err := collect(rows, err, scanRoom)
+	return out, wrapErr("rooms list", err)
 }
 
 func (r rooms) Put(ctx context.Context, room storage.Room) error {
@@ -97,19 +86,12 @@ func (r rooms) Affiliations(ctx context.Context, room string) ([]storage.RoomAff
 	defer r.s.done("rooms.affiliations", time.Now())
 	rows, err := r.s.r.QueryContext(ctx,
 		"SELECT jid, affiliation, nick, reason FROM room_affiliations WHERE room = ? ORDER BY jid", room)
-	if err != nil {
-		return nil, wrapErr("rooms affiliations", err)
-	}
-	defer rows.Close()
-	var out []storage.RoomAffiliation
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.RoomAffiliation, error) {
 		var a storage.RoomAffiliation
-		if err := rows.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason); err != nil {
-			return nil, wrapErr("rooms affiliations", err)
-		}
-		out = append(out, a)
-	}
-	return out, wrapErr("rooms affiliations", rows.Err())
+		err := sc.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason)
+		return a, err
+	})
+	return out, wrapErr("rooms affiliations", err)
 }
 
 func (r rooms) SetAffiliation(ctx context.Context, room string, a storage.RoomAffiliation) error {
