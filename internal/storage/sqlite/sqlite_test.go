@@ -322,62 +322,15 @@ func TestCheckpointTruncates(t *testing.T) {
 }
 
 func TestObserve(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		ops []string
-	)
-	s := open(t, "", Options{Observe: func(op string, d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		ops = append(ops, op)
-		if d < 0 {
-			t.Errorf("Observe(%q, %v): negative duration", op, d)
-		}
-	}})
-	defer closeStore(t, s)
-	ctx := t.Context()
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Offline().Push(ctx, "nobody@example.org", "<message/>", 0) // fails; still observed
-	if _, _, err := s.Roster().Items(ctx, "a@example.org"); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"accounts.create", "offline.push", "roster.items"}; !slices.Equal(ops, want) {
-		t.Errorf("observed %q, want %q", ops, want)
-	}
+	storagetest.Observe(t, func(observe func(string, time.Duration)) storage.Store {
+		return open(t, "", Options{Observe: observe})
+	})
 }
 
 func TestClock(t *testing.T) {
-	ctx := t.Context()
-	now := time.Date(2030, 1, 2, 3, 4, 5, 6789, time.UTC)
-	s := open(t, "", Options{Clock: func() time.Time { return now }})
-	defer closeStore(t, s)
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Offline().Push(ctx, "a@example.org", "<message/>", 0); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Accounts().Get(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := s.Offline().List(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := now.Truncate(time.Microsecond)
-	if !a.Created.Equal(want) || !msgs[0].Stored.Equal(want) {
-		t.Errorf("Created %v, Stored %v, want %v", a.Created, msgs[0].Stored, want)
-	}
-	// Expire rounds up to the stored precision: a message stored at
-	// 6µs is before 6.001µs.
-	if n, err := s.Offline().Expire(ctx, want.Add(time.Nanosecond)); err != nil || n != 1 {
-		t.Errorf("Expire(just after) = %d, %v, want 1", n, err)
-	}
+	storagetest.Clock(t, func(clock func() time.Time) storage.Store {
+		return open(t, "", Options{Clock: clock})
+	})
 }
 
 func TestOpenErrors(t *testing.T) {
