@@ -86,3 +86,38 @@ func Stanza(t testing.TB, s string) *stanza.Stanza {
 	}
 	return st
 }
+
+// IQ builds an iq request as a session hands it on: of type typ, with the
+// id "iq1", from and to (none when to is ""), and the payload.
+func IQ(typ, from, to string, payload ...*xmlel.Element) *stanza.Stanza {
+	el := xmlel.New("", stanza.IQ, "type", typ, "id", "iq1", "from", from, "to", to).Append(payload...)
+	st := &stanza.Stanza{El: el, From: jid.MustParse(from)}
+	if to != "" {
+		st.To = jid.MustParse(to)
+	}
+	return st
+}
+
+// CheckAnswer fails the test unless resp, the answer to an iq request, is
+// an error with the condition cond or, when cond is "", a result whose
+// payload is want as XML text ("" for none). what names the request in
+// the messages.
+func CheckAnswer(t testing.TB, what string, resp *xmlel.Element, cond stanza.Condition, want string) {
+	t.Helper()
+	if cond != "" {
+		if e, ok := stanza.ParseError(resp); !ok || e.Condition != cond {
+			t.Fatalf("%s: answer %v, want error %s", what, resp, cond)
+		}
+		return
+	}
+	if resp.Attr("type") != "result" {
+		t.Fatalf("%s: answer %v, want a result", what, resp)
+	}
+	var got string
+	if p := resp.FirstElement(); p != nil {
+		got = p.String()
+	}
+	if got != want {
+		t.Errorf("%s: payload = %s, want %s", what, got, want)
+	}
+}
