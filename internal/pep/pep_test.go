@@ -21,6 +21,7 @@ import (
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // env is a server with the IM core and PEP on a real store.
@@ -40,11 +41,7 @@ func newEnv(t *testing.T, cfg pep.Config, users ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for _, u := range users {
-		if err := store.Accounts().Create(t.Context(), storage.Account{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xmpptest.CreateAccounts(t, store.Accounts(), users...)
 	r := router.New([]string{"example.org"})
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{}, r, store, mux, log)
