@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/postgres/pgtest"
 	"samtal.org/samtal/internal/storage/storagetest"
@@ -47,20 +49,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestSchemaCascade checks that every table reaches accounts through
-// foreign keys that all cascade deletes, so that Accounts.Delete removes
-// everything. A table that holds no per-user data goes in shared.
+// TestSchemaCascade checks that Accounts.Delete removes every user's
+// rows (see storagetest.SchemaCascade).
 func TestSchemaCascade(t *testing.T) {
-	shared := map[string]bool{
-		"accounts":       true,
-		"invites":        true, // invitations belong to no account
-		"schema_version": true,
-		// Group chat rooms belong to no account; affiliations may name
-		// remote JIDs and domains (Rooms.RemoveJID removes a local one's).
-		"rooms":             true,
-		"room_affiliations": true,
-		"room_archive":      true,
-	}
 	s := open(t, Options{})
 	defer closeStore(t, s)
 	ctx := t.Context()
@@ -68,53 +59,21 @@ func TestSchemaCascade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tables) < 5 {
-		t.Fatalf("tables %q: the schema is not where the test looks", tables)
-	}
-	type fk struct {
-		parent  string
-		cascade bool
-	}
 	rows, err := s.pool.Query(ctx, `
 SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, c.confdeltype = 'c'
 FROM pg_constraint c WHERE c.contype = 'f'`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fks := map[string][]fk{}
-	for rows.Next() {
-		var (
-			child string
-			f     fk
-		)
-		if err := rows.Scan(&child, &f.parent, &f.cascade); err != nil {
-			t.Fatal(err)
-		}
-		fks[child] = append(fks[child], f)
-	}
-	if err := rows.Err(); err != nil {
+	fks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storagetest.ForeignKey, error) {
+		var f storagetest.ForeignKey
+		err := row.Scan(&f.Child, &f.Parent, &f.Cascade)
+		return f, err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var reaches func(tbl string, depth int) bool
-	reaches = func(tbl string, depth int) bool {
-		if tbl == "accounts" {
-			return true
-		}
-		if depth > len(tables) {
-			return false
-		}
-		for _, f := range fks[tbl] {
-			if f.cascade && reaches(f.parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, tbl := range tables {
-		if !shared[tbl] && !reaches(tbl, 0) {
-			t.Errorf("table %s does not reach accounts through ON DELETE CASCADE foreign keys: Accounts.Delete would leave its rows", tbl)
-		}
-	}
+	storagetest.SchemaCascade(t, tables, fks)
 }
 
 // TestSchemaCollation checks that every text column of a key or an index

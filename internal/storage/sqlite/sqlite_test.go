@@ -161,66 +161,32 @@ func TestMigrationsOnce(t *testing.T) {
 	}
 }
 
-// TestSchemaCascade checks that every table reaches accounts through
-// foreign keys that all cascade deletes, so that Accounts.Delete removes
-// everything. A table that holds no per-user data goes in shared.
+// TestSchemaCascade checks that Accounts.Delete removes every user's
+// rows (see storagetest.SchemaCascade).
 func TestSchemaCascade(t *testing.T) {
-	shared := map[string]bool{
-		"accounts": true,
-		"invites":  true, // invitations belong to no account
-		// Group chat rooms belong to no account; affiliations may name
-		// remote JIDs and are removed with Rooms.RemoveJID.
-		"rooms":             true,
-		"room_affiliations": true,
-		"room_archive":      true,
-		"schema_version":    true,
-		"sqlite_sequence":   true, // AUTOINCREMENT counters
-	}
 	s := open(t, "", Options{})
 	defer closeStore(t, s)
-	tables, err := queryStrings(t.Context(), s.r, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+	ctx := t.Context()
+	tables, err := queryStrings(ctx, s.r, "SELECT name FROM sqlite_schema WHERE type = 'table'")
 	if err != nil {
 		t.Fatal(err)
 	}
-	type fk struct{ parent, onDelete string }
-	fks := map[string][]fk{}
+	var fks []storagetest.ForeignKey
 	for _, tbl := range tables {
-		rows, err := s.r.Query("SELECT \"table\", on_delete FROM pragma_foreign_key_list(?)", tbl)
+		rows, err := s.r.QueryContext(ctx, "SELECT \"table\", on_delete FROM pragma_foreign_key_list(?)", tbl)
+		more, err := collect(rows, err, func(sc scanner) (storagetest.ForeignKey, error) {
+			f := storagetest.ForeignKey{Child: tbl}
+			var onDelete string
+			err := sc.Scan(&f.Parent, &onDelete)
+			f.Cascade = onDelete == "CASCADE"
+			return f, err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var f fk
-			if err := rows.Scan(&f.parent, &f.onDelete); err != nil {
-				t.Fatal(err)
-			}
-			fks[tbl] = append(fks[tbl], f)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
+		fks = append(fks, more...)
 	}
-	var reaches func(tbl string, depth int) bool
-	reaches = func(tbl string, depth int) bool {
-		if tbl == "accounts" {
-			return true
-		}
-		if depth > len(tables) {
-			return false
-		}
-		for _, f := range fks[tbl] {
-			if f.onDelete == "CASCADE" && reaches(f.parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, tbl := range tables {
-		if !shared[tbl] && !reaches(tbl, 0) {
-			t.Errorf("table %s does not reach accounts through ON DELETE CASCADE foreign keys: Accounts.Delete would leave its rows", tbl)
-		}
-	}
+	storagetest.SchemaCascade(t, tables, fks, "sqlite_sequence") // AUTOINCREMENT counters
 }
 
 func TestFileModes(t *testing.T) {
