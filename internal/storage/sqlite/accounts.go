@@ -119,14 +119,7 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 // every area in the same transaction (the statement is one).
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	res, err := a.s.w.ExecContext(ctx, "DELETE FROM accounts WHERE jid = ?", user)
-	if err != nil {
-		return wrapErr("accounts delete", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = ?", user)
 	return wrapErr("accounts delete", err)
 }
 

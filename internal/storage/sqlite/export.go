@@ -26,14 +26,7 @@ func (a accounts) Users(ctx context.Context, after string, max int) ([]string, e
 
 func (r roster) SetVersion(ctx context.Context, user string, version int64) error {
 	defer r.s.done("roster.setversion", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "UPDATE accounts SET roster_version = ? WHERE jid = ?", version, user)
-	if err == nil {
-		if n, rerr := res.RowsAffected(); rerr != nil {
-			err = rerr
-		} else if n == 0 {
-			err = storage.ErrNotFound
-		}
-	}
+	err := r.s.execFound(ctx, "UPDATE accounts SET roster_version = ? WHERE jid = ?", version, user)
 	return wrapErr("roster set version", err)
 }
 

@@ -96,10 +96,6 @@ func (f fastTokens) Delete(ctx context.Context, user string, client []byte, slot
 
 func (f fastTokens) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer f.s.done("fast.expire", time.Now())
-	res, err := f.s.w.ExecContext(ctx, "DELETE FROM fast_tokens WHERE expires <= ?", micros(before))
-	if err != nil {
-		return 0, wrapErr("fast expire", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := f.s.exec(ctx, "DELETE FROM fast_tokens WHERE expires <= ?", micros(before))
 	return n, wrapErr("fast expire", err)
 }

@@ -77,11 +77,7 @@ func (o offline) Expire(ctx context.Context, before time.Time) (int64, error) {
 	if before.After(fromMicros(us)) {
 		us++
 	}
-	res, err := o.s.w.ExecContext(ctx, "DELETE FROM offline_messages WHERE stored < ?", us)
-	if err != nil {
-		return 0, wrapErr("offline expire", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := o.s.exec(ctx, "DELETE FROM offline_messages WHERE stored < ?", us)
 	if err != nil {
 		return 0, wrapErr("offline expire", err)
 	}

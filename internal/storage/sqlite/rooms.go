@@ -71,14 +71,7 @@ ON CONFLICT (jid) DO UPDATE SET config = excluded.config, subject = excluded.sub
 
 func (r rooms) Delete(ctx context.Context, room string) error {
 	defer r.s.done("rooms.delete", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "DELETE FROM rooms WHERE jid = ?", room)
-	if err != nil {
-		return wrapErr("rooms delete", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "DELETE FROM rooms WHERE jid = ?", room)
 	return wrapErr("rooms delete", err)
 }
 
@@ -117,11 +110,7 @@ ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, nick =
 
 func (r rooms) RemoveJID(ctx context.Context, jid string) (int64, error) {
 	defer r.s.done("rooms.removejid", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "DELETE FROM room_affiliations WHERE jid = ?", jid)
-	if err != nil {
-		return 0, wrapErr("rooms remove jid", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := r.s.exec(ctx, "DELETE FROM room_affiliations WHERE jid = ?", jid)
 	return n, wrapErr("rooms remove jid", err)
 }
 
@@ -200,14 +189,7 @@ func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMess
 
 func (a roomArchive) Replace(ctx context.Context, room, id, stanza string) error {
 	defer a.s.done("roomarchive.replace", time.Now())
-	res, err := a.s.w.ExecContext(ctx, "UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?", stanza, room, id)
-	if err != nil {
-		return wrapErr("room archive replace", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?", stanza, room, id)
 	return wrapErr("room archive replace", err)
 }
 
