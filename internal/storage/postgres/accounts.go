@@ -122,10 +122,7 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 // every area in the same statement.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	tag, err := a.s.pool.Exec(ctx, "DELETE FROM accounts WHERE jid = $1", user)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = $1", user)
 	return wrapErr("accounts delete", err)
 }
 

@@ -30,10 +30,7 @@ func (a accounts) Users(ctx context.Context, after string, max int) ([]string, e
 
 func (r roster) SetVersion(ctx context.Context, user string, version int64) error {
 	defer r.s.done("roster.setversion", time.Now())
-	tag, err := r.s.pool.Exec(ctx, "UPDATE accounts SET roster_version = $1 WHERE jid = $2", version, user)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "UPDATE accounts SET roster_version = $1 WHERE jid = $2", version, user)
 	return wrapErr("roster set version", err)
 }
 

@@ -111,10 +111,7 @@ func (p pubsub) ConfigureNode(ctx context.Context, user string, n storage.Pubsub
 
 func (p pubsub) DeleteNode(ctx context.Context, user, node string) error {
 	defer p.s.done("pubsub.deletenode", time.Now())
-	tag, err := p.s.pool.Exec(ctx, "DELETE FROM pubsub_nodes WHERE account = $1 AND node = $2", user, node)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := p.s.execFound(ctx, "DELETE FROM pubsub_nodes WHERE account = $1 AND node = $2", user, node)
 	return wrapErr("pubsub delete node", err)
 }
 
@@ -196,10 +193,7 @@ SELECT published, payload FROM pubsub_items WHERE account = $1 AND node = $2 AND
 
 func (p pubsub) Retract(ctx context.Context, user, node, id string) error {
 	defer p.s.done("pubsub.retract", time.Now())
-	tag, err := p.s.pool.Exec(ctx, "DELETE FROM pubsub_items WHERE account = $1 AND node = $2 AND item = $3", user, node, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := p.s.execFound(ctx, "DELETE FROM pubsub_items WHERE account = $1 AND node = $2 AND item = $3", user, node, id)
 	return wrapErr("pubsub retract", err)
 }
 

@@ -77,10 +77,7 @@ ON CONFLICT (jid) DO UPDATE SET config = excluded.config, subject = excluded.sub
 
 func (r rooms) Delete(ctx context.Context, room string) error {
 	defer r.s.done("rooms.delete", time.Now())
-	tag, err := r.s.pool.Exec(ctx, "DELETE FROM rooms WHERE jid = $1", room)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "DELETE FROM rooms WHERE jid = $1", room)
 	return wrapErr("rooms delete", err)
 }
 
@@ -213,10 +210,7 @@ func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMess
 
 func (a roomArchive) Replace(ctx context.Context, room, id, stanza string) error {
 	defer a.s.done("roomarchive.replace", time.Now())
-	tag, err := a.s.pool.Exec(ctx, "UPDATE room_archive SET stanza = $1 WHERE room = $2 AND id = $3", stanza, room, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "UPDATE room_archive SET stanza = $1 WHERE room = $2 AND id = $3", stanza, room, id)
 	return wrapErr("room archive replace", err)
 }
 
