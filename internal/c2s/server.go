@@ -325,12 +325,7 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range sessions {
 		c.CloseWithError(stream.Error{Condition: stream.SystemShutdown})
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	// Sessions waiting to be resumed end now, while storage is still
 	// open for what their clients did not acknowledge.
 	s.smMu.Lock()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -45,5 +46,17 @@ func Accept(ctx context.Context, ln net.Listener, b Backoff, failed func(error),
 		if !handle(c) {
 			return
 		}
+	}
+}
+
+// Wait waits until wg, which counts a service's accept loops and the
+// connections they started, is done, or until ctx ends: a shutdown
+// waits for its streams to close, but not forever.
+func Wait(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }

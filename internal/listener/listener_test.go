@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -84,4 +85,18 @@ func TestBackoff(t *testing.T) {
 	if d := time.Since(start); d < 70*time.Millisecond || d > 2*time.Second {
 		t.Errorf("four failures took %v, want about 70ms", d)
 	}
+}
+
+func TestWait(t *testing.T) {
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Go(func() { <-release })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	Wait(ctx, &wg) // returns when ctx ends
+	if ctx.Err() == nil {
+		t.Error("Wait returned before the group was done or ctx ended")
+	}
+	close(release)
+	Wait(t.Context(), &wg) // returns when the group is done
 }

@@ -425,12 +425,7 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range ins {
 		c.shutdown()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	s.cancel()
 }
 
