@@ -80,15 +80,9 @@ func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.Ar
 		}
 	}
 	if len(q.IDs) > 0 {
-		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM archive WHERE account = $1 AND id = ANY ($2)", user, ids).Scan(&n); err != nil {
+		if err := t.ids(ctx, tx, user, q.IDs, c); err != nil {
 			return page, err
 		}
-		if n != len(ids) {
-			return page, pgx.ErrNoRows
-		}
-		c.add("id = ANY (?)", ids)
 	}
 	// The cursor chooses the page within the set.
 	cur, err := set.Between(q.After, q.Before, seqOf)

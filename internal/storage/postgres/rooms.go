@@ -277,15 +277,9 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 		c.add("sender = ?", q.Sender)
 	}
 	if len(q.IDs) > 0 {
-		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM room_archive WHERE room = $1 AND id = ANY ($2)", room, ids).Scan(&n); err != nil {
+		if err := t.ids(ctx, tx, room, q.IDs, c); err != nil {
 			return page, err
 		}
-		if n != len(ids) {
-			return page, pgx.ErrNoRows
-		}
-		c.add("id = ANY (?)", ids)
 	}
 	// The cursor narrows the set to what follows After or precedes
 	// Before.

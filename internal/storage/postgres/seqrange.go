@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,23 @@ func (a archiveTable) seqOf(ctx context.Context, tx pgx.Tx, key, id string) (int
 	var seq int64
 	err := tx.QueryRow(ctx, "SELECT seq FROM "+a.table+" WHERE "+a.key+" = $1 AND id = $2", key, id).Scan(&seq)
 	return seq, err
+}
+
+// ids restricts c to the messages with the given archive IDs. XEP-0313
+// §4.1.3: every one of them must be in the archive, else the query
+// fails (pgx.ErrNoRows, item-not-found to the client).
+func (a archiveTable) ids(ctx context.Context, tx pgx.Tx, key string, ids []string, c *conds) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	var n int
+	err := tx.QueryRow(ctx, "SELECT count(*) FROM "+a.table+" WHERE "+a.key+" = $1 AND id = ANY ($2)", key, ids).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n != len(ids) {
+		return pgx.ErrNoRows
+	}
+	c.add("id = ANY (?)", ids)
+	return nil
 }
 
 // times narrows r to the messages stored in [start, end] (zero times do
