@@ -15,17 +15,11 @@ type pubsub struct{ s *Store }
 func (p pubsub) Nodes(ctx context.Context, user string) ([]storage.PubsubNode, error) {
 	defer p.s.done("pubsub.nodes", time.Now())
 	rows, err := p.s.pool.Query(ctx, "SELECT node, config FROM pubsub_nodes WHERE account = $1 ORDER BY node", user)
-	if err != nil {
-		return nil, wrapErr("pubsub nodes", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.PubsubNode, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.PubsubNode, error) {
 		var n storage.PubsubNode
 		err := row.Scan(&n.Name, &n.Config)
 		return n, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("pubsub nodes", err)
 }
 

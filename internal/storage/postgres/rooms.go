@@ -45,13 +45,7 @@ func (r rooms) Get(ctx context.Context, room string) (storage.Room, error) {
 func (r rooms) List(ctx context.Context, service string) ([]storage.Room, error) {
 	defer r.s.done("rooms.list", time.Now())
 	rows, err := r.s.pool.Query(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE service = $1 ORDER BY jid", service)
-	if err != nil {
-		return nil, wrapErr("rooms list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
-	if len(out) == 0 {
-		out = nil
-	}
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
 	return out, wrapErr("rooms list", err)
 }
 
@@ -85,17 +79,11 @@ func (r rooms) Affiliations(ctx context.Context, room string) ([]storage.RoomAff
 	defer r.s.done("rooms.affiliations", time.Now())
 	rows, err := r.s.pool.Query(ctx,
 		"SELECT jid, affiliation, nick, reason FROM room_affiliations WHERE room = $1 ORDER BY jid", room)
-	if err != nil {
-		return nil, wrapErr("rooms affiliations", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.RoomAffiliation, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.RoomAffiliation, error) {
 		var a storage.RoomAffiliation
 		err := row.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason)
 		return a, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("rooms affiliations", err)
 }
 
