@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -18,17 +17,14 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: samtal cluster status [flags]\n")
 		return 2
 	}
-	fs := flag.NewFlagSet("samtal cluster status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, false)
+	fs := c.newFlagSet("samtal cluster status", false, stderr)
 	wait := fs.Duration("wait", time.Second, "how long to wait for the nodes' answers")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	if !cfg.Cluster.Enabled() {

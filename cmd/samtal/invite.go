@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -21,10 +20,8 @@ func inviteCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: samtal invite create [--config FILE] [--domain D] [--ttl 7d]\n")
 		return 2
 	}
-	fs := flag.NewFlagSet("samtal invite create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, false)
+	fs := c.newFlagSet("samtal invite create", false, stderr)
 	ttlFlag := fs.String("ttl", "7d", "how long the invitation is valid (`duration`: 90m, 12h, 7d)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -44,9 +41,8 @@ func inviteCmd(args []string, stdout, stderr io.Writer) int {
 	if c.configFile != "" {
 		c.o.Domain = ""
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	if domain == "" {

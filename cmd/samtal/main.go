@@ -109,6 +109,27 @@ func (c *commonFlags) register(fs *flag.FlagSet, serverFlags bool) {
 	fs.BoolVar(&c.plain, "allow-plaintext", false, "allow clients without TLS on loopback listeners (development only)")
 }
 
+// newFlagSet returns the flag set of the subcommand name, its errors and
+// usage going to stderr, with the common flags registered on c.
+func (c *commonFlags) newFlagSet(name string, serverFlags bool, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.register(fs, serverFlags)
+	return fs
+}
+
+// config returns the configuration as load does, once fs is parsed. An
+// invalid one is reported on stderr, and ok is false: the subcommand
+// exits with 1.
+func (c *commonFlags) config(fs *flag.FlagSet, stderr io.Writer) (cfg config.Config, ok bool) {
+	cfg, err := c.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+		return cfg, false
+	}
+	return cfg, true
+}
+
 // load returns the configuration: defaults, the file, then the flags.
 func (c *commonFlags) load(fs *flag.FlagSet) (config.Config, error) {
 	cfg := config.Default()
@@ -142,16 +163,13 @@ func (l *stringList) Set(v string) error {
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("samtal serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, true)
+	fs := c.newFlagSet("samtal serve", true, stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	log := server.NewLogger(cfg.LogLevel, stderr)
@@ -195,16 +213,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 // checkCmd checks the DNS records, certificates and ports of the hosts,
 // before users notice what is wrong. It exits 1 when it found problems.
 func checkCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("samtal check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, false)
+	fs := c.newFlagSet("samtal check", false, stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

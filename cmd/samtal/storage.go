@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,10 +32,8 @@ func storageCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, storageUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("samtal storage migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, false)
+	fs := c.newFlagSet("samtal storage migrate", false, stderr)
 	from := fs.String("from", "", "the `store` to copy: sqlite:PATH or postgres://... (default: the configured one)")
 	to := fs.String("to", "", "the empty `store` to copy into (default: the configured one)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -46,9 +43,8 @@ func storageCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "samtal: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	src, dst := *from, *to

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,10 +27,8 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("samtal user "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c commonFlags
-	c.register(fs, false)
+	fs := c.newFlagSet("samtal user "+sub, false, stderr)
 	output := ""
 	if sub == "export" {
 		fs.StringVar(&output, "output", "", "write to this file (mode 0600) instead of standard output")
@@ -39,9 +36,8 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	cfg, err := c.load(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "samtal: invalid configuration: %v\n", err)
+	cfg, ok := c.config(fs, stderr)
+	if !ok {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -409,15 +409,12 @@ func TestCSIBufferIsBounded(t *testing.T) {
 	}
 }
 
-// TestSlowReaderWithoutSM fills the queue of a client without stream
-// management that stopped reading: its stream ends, and every message
-// that had not left the queue, or that came while the stream was
-// closing, is handed back to the core (other resources or offline
-// storage), in order; what the client read is not.
-func TestSlowReaderWithoutSM(t *testing.T) {
-	svc, core := testService(t, Config{OutQueueBytes: 2000})
+// boundSession returns a session of juliet@example.org/balcony without
+// stream management, bound and writing to a pipe, and the client's end
+// of the pipe.
+func boundSession(t *testing.T, svc *Service) (*Session, net.Conn) {
+	t.Helper()
 	server, client := net.Pipe()
-	defer client.Close()
 	full := jid.MustParse("juliet@example.org/balcony")
 	s := &Session{svc: svc, jid: full, q: transport.NewQueue(server, svc.cfg.OutQueueBytes)}
 	if _, err := svc.router.Bind(s, false, 0); err != nil {
@@ -427,6 +424,18 @@ func TestSlowReaderWithoutSM(t *testing.T) {
 	s.box.starting = false
 	svc.m.Sessions.Add(1)
 	s.q.Start()
+	return s, client
+}
+
+// TestSlowReaderWithoutSM fills the queue of a client without stream
+// management that stopped reading: its stream ends, and every message
+// that had not left the queue, or that came while the stream was
+// closing, is handed back to the core (other resources or offline
+// storage), in order; what the client read is not.
+func TestSlowReaderWithoutSM(t *testing.T) {
+	svc, core := testService(t, Config{OutQueueBytes: 2000})
+	s, client := boundSession(t, svc)
+	defer client.Close()
 
 	s.Send(msg("read"))
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -465,17 +474,8 @@ func TestSlowReaderWithoutSM(t *testing.T) {
 // message is handed back all the same.
 func TestRefusedBounded(t *testing.T) {
 	svc, core := testService(t, Config{OutQueueBytes: 2000})
-	server, client := net.Pipe()
+	s, client := boundSession(t, svc)
 	defer client.Close()
-	full := jid.MustParse("juliet@example.org/balcony")
-	s := &Session{svc: svc, jid: full, q: transport.NewQueue(server, svc.cfg.OutQueueBytes)}
-	if _, err := svc.router.Bind(s, false, 0); err != nil {
-		t.Fatal(err)
-	}
-	s.box = newOutbox(svc, s)
-	s.box.starting = false
-	svc.m.Sessions.Add(1)
-	s.q.Start()
 	s.closeStream(stream.Error{Condition: stream.PolicyViolation}, false, true)
 	const n = 200
 	for i := range n {

@@ -12,13 +12,13 @@ package c2s
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
@@ -227,21 +227,8 @@ func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		var delay time.Duration
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				// Out of file descriptors and the like: back off instead
-				// of spinning (as net/http does).
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("c2s accept failed", "err", err)
-				time.Sleep(delay)
-				continue
-			}
-			delay = 0
+		failed := func(err error) { s.log.Warn("c2s accept failed", "err", err) }
+		listener.Accept(s.ctx, ln, listener.Doubling, failed, func(c net.Conn) bool {
 			release, ok := s.gate.Enter(transport.IP(c))
 			if !ok {
 				// Too many unauthenticated connections: answer with a
@@ -251,7 +238,7 @@ func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
 					defer s.wg.Done()
 					refuse(c, stream.Error{Condition: stream.PolicyViolation, Text: "too many connections"})
 				}()
-				continue
+				return true
 			}
 			sess := newSession(s, c, directTLS, allowPlain, release)
 			s.wg.Add(1)
@@ -259,7 +246,8 @@ func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
 				defer s.wg.Done()
 				sess.serve(s.ctx)
 			}()
-		}
+			return true
+		})
 	}()
 }
 
@@ -337,12 +325,7 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range sessions {
 		c.CloseWithError(stream.Error{Condition: stream.SystemShutdown})
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	// Sessions waiting to be resumed end now, while storage is still
 	// open for what their clients did not acknowledge.
 	s.smMu.Lock()

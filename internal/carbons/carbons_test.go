@@ -32,11 +32,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for _, u := range []string{"alice@example.org", "bob@example.org"} {
-		if err := store.Accounts().Create(t.Context(), storage.Account{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xmpptest.CreateAccounts(t, store.Accounts(), "alice@example.org", "bob@example.org")
 	r := router.New([]string{"example.org"})
 	log := slog.New(slog.DiscardHandler)
 	mux := iq.NewMux(log)
@@ -55,10 +51,7 @@ func newEnv(t *testing.T) *env {
 // with carbons, it enables them.
 func (e *env) online(full string, prio string, carbons bool) *xmpptest.Session {
 	e.t.Helper()
-	s := xmpptest.NewSession(full)
-	if _, err := e.router.Bind(s, true, 0); err != nil {
-		e.t.Fatal(err)
-	}
+	s := xmpptest.Bind(e.t, e.router, full)
 	e.send(s, `<presence><priority>`+prio+`</priority></presence>`)
 	if carbons {
 		if resp := e.iq(s, `<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); resp.Attr("type") != "result" {
@@ -70,24 +63,13 @@ func (e *env) online(full string, prio string, carbons bool) *xmpptest.Session {
 
 func (e *env) send(s *xmpptest.Session, x string) {
 	e.t.Helper()
-	st := xmpptest.Stanza(e.t, x)
-	st.From = s.JID()
-	st.El.SetAttr("from", s.JID().String())
-	e.core.Outbound(e.t.Context(), s, st)
+	xmpptest.Send(e.t, e.core, s, x)
 }
 
 // iq sends an iq and returns the response, dropping what came before.
 func (e *env) iq(s *xmpptest.Session, x string) *xmlel.Element {
 	e.t.Helper()
-	s.Take()
-	e.send(s, x)
-	for _, el := range s.Take() {
-		if el.Local == "iq" {
-			return el
-		}
-	}
-	e.t.Fatalf("no response to %s", x)
-	return nil
+	return xmpptest.Ask(e.t, e.core, s, x)
 }
 
 // deliver has a stanza arrive from someone for a local user.

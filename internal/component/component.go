@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
@@ -58,6 +59,9 @@ func New(cfg Config, r *router.Router, log *slog.Logger) *Service {
 	return &Service{cfg: cfg, router: r, log: log, ctx: ctx, cancel: cancel, conns: make(map[*conn]struct{})}
 }
 
+// acceptBackoff is the pause after a failed Accept: always 50 ms.
+var acceptBackoff = listener.Backoff{Min: 50 * time.Millisecond, Max: 50 * time.Millisecond}
+
 // Listen accepts components on ln until Close.
 func (s *Service) Listen(ln net.Listener) {
 	s.mu.Lock()
@@ -66,15 +70,7 @@ func (s *Service) Listen(ln net.Listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
+		listener.Accept(s.ctx, ln, acceptBackoff, nil, func(c net.Conn) bool {
 			cn := &conn{svc: s, raw: transport.Wrap(c, transport.ConnConfig{Idle: s.cfg.AuthTimeout})}
 			if s.cfg.AuthTimeout > 0 {
 				// The handshake must be done within the time, however
@@ -94,7 +90,8 @@ func (s *Service) Listen(ln net.Listener) {
 				delete(s.conns, cn)
 				s.mu.Unlock()
 			}()
-		}
+			return true
+		})
 	}()
 }
 
@@ -112,12 +109,7 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range conns {
 		c.CloseWithError(stream.Error{Condition: stream.SystemShutdown})
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	s.cancel()
 }
 

@@ -8,24 +8,11 @@ import (
 	"testing"
 
 	"samtal.org/samtal/internal/iq"
-	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
-
-func mustJID(s string) jid.JID {
-	j, err := jid.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return j
-}
-
-func request(typ, from, to string, payload *xmlel.Element) *stanza.Stanza {
-	el := xmlel.New("", stanza.IQ, "type", typ, "id", "d1", "from", from, "to", to).Append(payload)
-	return &stanza.Stanza{El: el, From: mustJID(from), To: mustJID(to)}
-}
 
 // fakeRoster is an in-memory roster: user -> contact -> subscription.
 type fakeRoster struct {
@@ -87,10 +74,10 @@ func TestServerInfo(t *testing.T) {
 		want stanza.Condition
 		form string // the extension form, "" for none
 	}{
-		{"host with contacts", request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query")), "", contactForm},
-		{"host without contacts", request("get", "montague.lit", "montague.lit", xmlel.New(NSInfo, "query")), "", ""},
-		{"node", request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query", "node", "x")), stanza.ItemNotFound, ""},
-		{"set", request("set", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query")), stanza.BadRequest, ""},
+		{"host with contacts", xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query")), "", contactForm},
+		{"host without contacts", xmpptest.IQ("get", "montague.lit", "montague.lit", xmlel.New(NSInfo, "query")), "", ""},
+		{"node", xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query", "node", "x")), stanza.ItemNotFound, ""},
+		{"set", xmpptest.IQ("set", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query")), stanza.BadRequest, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,14 +137,14 @@ func TestServerItems(t *testing.T) {
 		want []string // items as XML, or nil with cond
 		cond stanza.Condition
 	}{
-		{"items", request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query")), []string{
+		{"items", xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query")), []string{
 			`<item xmlns='http://jabber.org/protocol/disco#items' jid='conference.capulet.lit'/>`,
 			`<item xmlns='http://jabber.org/protocol/disco#items' jid='upload.capulet.lit' name='File upload'/>`,
 			`<item xmlns='http://jabber.org/protocol/disco#items' jid='capulet.lit' name='News' node='news'/>`,
 		}, ""},
-		{"no items", request("get", "romeo@montague.lit/orchard", "verona.lit", xmlel.New(NSItems, "query")), []string{}, ""},
-		{"node", request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query", "node", "news")), nil, stanza.ItemNotFound},
-		{"set", request("set", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query")), nil, stanza.BadRequest},
+		{"no items", xmpptest.IQ("get", "romeo@montague.lit/orchard", "verona.lit", xmlel.New(NSItems, "query")), []string{}, ""},
+		{"node", xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query", "node", "news")), nil, stanza.ItemNotFound},
+		{"set", xmpptest.IQ("set", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query")), nil, stanza.BadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +198,7 @@ func TestAccountInfo(t *testing.T) {
 				r = roster
 			}
 			mux, _ := newDisco(t, r)
-			st := request("get", tc.from, "juliet@capulet.lit", xmlel.New(NSInfo, "query", "node", tc.node))
+			st := xmpptest.IQ("get", tc.from, "juliet@capulet.lit", xmlel.New(NSInfo, "query", "node", tc.node))
 			resp := mux.Serve(context.Background(), iq.Account, st)
 			if tc.want != "" {
 				if e, ok := stanza.ParseError(resp); !ok || e.Condition != tc.want {
@@ -247,7 +234,7 @@ func TestAccountItems(t *testing.T) {
 	mux, _ := newDisco(t, roster)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st := request("get", tc.from, "juliet@capulet.lit", xmlel.New(NSItems, "query", "node", tc.node))
+			st := xmpptest.IQ("get", tc.from, "juliet@capulet.lit", xmlel.New(NSItems, "query", "node", tc.node))
 			resp := mux.Serve(context.Background(), iq.Account, st)
 			if tc.want != "" {
 				if e, ok := stanza.ParseError(resp); !ok || e.Condition != tc.want {
@@ -298,22 +285,22 @@ func TestNodes(t *testing.T) {
 			return xmlel.New(NSInfo, "query", "node", "cmd"), nil
 		},
 	})
-	resp := mux.Serve(context.Background(), iq.Server, request("get", "juliet@capulet.lit/balcony", "capulet.lit",
+	resp := mux.Serve(context.Background(), iq.Server, xmpptest.IQ("get", "juliet@capulet.lit/balcony", "capulet.lit",
 		xmlel.New(NSItems, "query", "node", "http://jabber.org/protocol/commands")))
 	want := `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'><item jid='capulet.lit' name='A command' node='cmd'/></query>`
 	if q := resp.Child(NSItems, "query"); q == nil || q.String() != want {
 		t.Errorf("items of the commands node = %v, want %s", resp, want)
 	}
-	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit",
+	resp = mux.Serve(context.Background(), iq.Server, xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit",
 		xmlel.New(NSItems, "query", "node", "http://jabber.org/protocol/commands")))
 	if q := resp.Child(NSItems, "query"); q == nil || len(q.Elements()) != 0 {
 		t.Errorf("items of the commands node for a stranger = %v, want none", resp)
 	}
-	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query", "node", "cmd")))
+	resp = mux.Serve(context.Background(), iq.Server, xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSInfo, "query", "node", "cmd")))
 	if q := resp.Child(NSInfo, "query"); q == nil || q.Attr("node") != "cmd" {
 		t.Errorf("info of a node = %v", resp)
 	}
-	resp = mux.Serve(context.Background(), iq.Server, request("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query", "node", "cmd")))
+	resp = mux.Serve(context.Background(), iq.Server, xmpptest.IQ("get", "romeo@montague.lit/orchard", "capulet.lit", xmlel.New(NSItems, "query", "node", "cmd")))
 	if e, ok := stanza.ParseError(resp); !ok || e.Condition != stanza.ItemNotFound {
 		t.Errorf("items of a node without items = %v, want item-not-found", resp)
 	}

@@ -57,11 +57,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for _, u := range []string{"alice@example.org", "bob@example.org"} {
-		if err := store.Accounts().Create(t.Context(), storage.Account{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xmpptest.CreateAccounts(t, store.Accounts(), "alice@example.org", "bob@example.org")
 	r := router.New([]string{"example.org"})
 	log := slog.New(slog.DiscardHandler)
 	mux := iq.NewMux(log)
@@ -88,20 +84,13 @@ func (e *env) online(full string) *xmpptest.Session {
 
 func (e *env) bind(full string) *xmpptest.Session {
 	e.t.Helper()
-	s := xmpptest.NewSession(full)
-	if _, err := e.router.Bind(s, true, 0); err != nil {
-		e.t.Fatal(err)
-	}
-	return s
+	return xmpptest.Bind(e.t, e.router, full)
 }
 
 // send has the session send a stanza, as c2s hands it to the core.
 func (e *env) send(s *xmpptest.Session, x string) {
 	e.t.Helper()
-	st := xmpptest.Stanza(e.t, x)
-	st.From = s.JID()
-	st.El.SetAttr("from", s.JID().String())
-	e.core.Outbound(e.t.Context(), s, st)
+	xmpptest.Send(e.t, e.core, s, x)
 }
 
 // chat has s send a chat message with a body.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,16 +247,7 @@ func codes(el *xmlel.Element) []string {
 }
 
 func hasCodes(el *xmlel.Element, want ...string) bool {
-	got := codes(el)
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(codes(el), want)
 }
 
 func item(el *xmlel.Element) *xmlel.Element { return el.Child(NSUser, "x").Child(NSUser, "item") }

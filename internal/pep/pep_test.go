@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // env is a server with the IM core and PEP on a real store.
@@ -40,11 +42,7 @@ func newEnv(t *testing.T, cfg pep.Config, users ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for _, u := range users {
-		if err := store.Accounts().Create(t.Context(), storage.Account{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xmpptest.CreateAccounts(t, store.Accounts(), users...)
 	r := router.New([]string{"example.org"})
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{}, r, store, mux, log)
@@ -323,18 +321,6 @@ func waitFor(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestNotifications checks auto-subscription through caps: the owner's
 // and a contact's resources that announce node+notify get notifications
 // and, when they come online, the last item; others get nothing.
@@ -353,7 +339,7 @@ func TestNotifications(t *testing.T) {
 	e.iq(a, "set", "", publishXML("urn:tune", "t1", "<tune xmlns='urn:tune'/>", ""))
 	e.iq(a, "set", "", publishXML("urn:other", "o1", "<x xmlns='urn:other'/>", ""))
 	waitFor(t, "bob's notification", func() bool { return len(b.events("urn:tune")) == 1 })
-	if got := a.events("urn:tune"); !equal(got, []string{"t1"}) {
+	if got := a.events("urn:tune"); !slices.Equal(got, []string{"t1"}) {
 		t.Errorf("owner's interested resource got %v, want [t1]", got)
 	}
 	if got := a2.events("urn:tune"); len(got) != 0 {
@@ -368,7 +354,7 @@ func TestNotifications(t *testing.T) {
 	// Retraction with notify.
 	e.iq(a, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='urn:tune' notify='true'><item id='t1'/></retract></pubsub>`)
 	waitFor(t, "the retraction", func() bool { return len(b.events("urn:tune")) == 2 })
-	if got := b.events("urn:tune"); !equal(got, []string{"t1", "-t1"}) {
+	if got := b.events("urn:tune"); !slices.Equal(got, []string{"t1", "-t1"}) {
 		t.Errorf("bob got %v, want [t1 -t1]", got)
 	}
 	// The last item goes to a resource coming online, once.
@@ -378,7 +364,7 @@ func TestNotifications(t *testing.T) {
 	waitFor(t, "the last item", func() bool { return len(b2.events("urn:mood")) > 0 })
 	e.core.Outbound(ctx, b2, e.stanza(xmlel.New("", stanza.Presence).Append(b2presence(t, b2)), b2.full))
 	time.Sleep(50 * time.Millisecond)
-	if got := b2.events("urn:mood"); !equal(got, []string{"m2"}) {
+	if got := b2.events("urn:mood"); !slices.Equal(got, []string{"m2"}) {
 		t.Errorf("bob's new resource got %v, want the last item [m2] once", got)
 	}
 	if got := b2.events("urn:tune"); len(got) != 0 {

@@ -3,6 +3,7 @@ package private
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -10,10 +11,10 @@ import (
 	"testing"
 
 	"samtal.org/samtal/internal/iq"
-	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // memPrivate is an in-memory storage.Private.
@@ -62,20 +63,10 @@ func (s *memPrivate) Namespaces(_ context.Context, user string) ([]string, error
 	return out, nil
 }
 
-func mustJID(s string) jid.JID {
-	j, err := jid.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return j
-}
-
 // request builds an iq as the IM core hands it to the mux: To is the
 // account's bare JID, also when the client sent no 'to'.
 func request(typ, from, to string, children ...*xmlel.Element) *stanza.Stanza {
-	q := xmlel.New(NS, "query").Append(children...)
-	el := xmlel.New("", stanza.IQ, "type", typ, "id", "p1", "from", from, "to", to).Append(q)
-	return &stanza.Stanza{El: el, From: mustJID(from), To: mustJID(to)}
+	return xmpptest.IQ(typ, from, to, xmlel.New(NS, "query").Append(children...))
 }
 
 func prefs(nick string) *xmlel.Element {
@@ -170,22 +161,7 @@ func TestPrivate(t *testing.T) {
 			New(Config{MaxBytes: 256, MaxNamespaces: 3}, &memPrivate{m: map[[2]string]string{}}, mux)
 			for i, s := range tc.steps {
 				resp := mux.Serve(context.Background(), iq.Account, request(s.typ, s.from, hamlet, s.children...))
-				if s.cond != "" {
-					if e, ok := stanza.ParseError(resp); !ok || e.Condition != s.cond {
-						t.Fatalf("step %d: Serve = %v, want error %s", i, resp, s.cond)
-					}
-					continue
-				}
-				if resp.Attr("type") != "result" {
-					t.Fatalf("step %d: Serve = %v, want a result", i, resp)
-				}
-				var got string
-				if p := resp.FirstElement(); p != nil {
-					got = p.String()
-				}
-				if got != s.want {
-					t.Errorf("step %d: payload = %s, want %s", i, got, s.want)
-				}
+				xmpptest.CheckAnswer(t, fmt.Sprintf("step %d", i), resp, s.cond, s.want)
 			}
 		})
 	}

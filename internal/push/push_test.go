@@ -13,7 +13,6 @@ import (
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
-	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmpptest"
@@ -64,11 +63,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	for _, u := range []string{"alice@example.org", "bob@example.org"} {
-		if err := store.Accounts().Create(t.Context(), storage.Account{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xmpptest.CreateAccounts(t, store.Accounts(), "alice@example.org", "bob@example.org")
 	r := router.New([]string{"example.org"})
 	log := slog.New(slog.DiscardHandler)
 	mux := iq.NewMux(log)
@@ -83,32 +78,17 @@ func newEnv(t *testing.T, cfg Config) *env {
 
 func (e *env) bind(full string) *xmpptest.Session {
 	e.t.Helper()
-	s := xmpptest.NewSession(full)
-	if _, err := e.router.Bind(s, true, 0); err != nil {
-		e.t.Fatal(err)
-	}
-	return s
+	return xmpptest.Bind(e.t, e.router, full)
 }
 
 func (e *env) send(s *xmpptest.Session, x string) {
 	e.t.Helper()
-	st := xmpptest.Stanza(e.t, x)
-	st.From = s.JID()
-	st.El.SetAttr("from", s.JID().String())
-	e.core.Outbound(e.t.Context(), s, st)
+	xmpptest.Send(e.t, e.core, s, x)
 }
 
 func (e *env) iq(s *xmpptest.Session, x string) *xmlel.Element {
 	e.t.Helper()
-	s.Take()
-	e.send(s, x)
-	for _, el := range s.Take() {
-		if el.Local == "iq" {
-			return el
-		}
-	}
-	e.t.Fatalf("no response to %s", x)
-	return nil
+	return xmpptest.Ask(e.t, e.core, s, x)
 }
 
 const enableSecret = `<iq type='set' id='e'><enable xmlns='urn:xmpp:push:0' jid='push.example.net' node='yxs32uqsflafdk3iuqo'>` +

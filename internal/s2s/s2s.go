@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/dns"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
@@ -367,23 +368,12 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		var delay time.Duration
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("s2s accept failed", "err", err)
-				time.Sleep(delay)
-				continue
-			}
-			delay = 0
+		failed := func(err error) { s.log.Warn("s2s accept failed", "err", err) }
+		listener.Accept(s.ctx, ln, listener.Doubling, failed, func(c net.Conn) bool {
 			release, ok := s.gate.Enter(transport.IP(c))
 			if !ok {
 				c.Close()
-				continue
+				return true
 			}
 			ic := newInConn(s, c, directTLS, release)
 			s.mu.Lock()
@@ -391,7 +381,7 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 				s.mu.Unlock()
 				release()
 				c.Close()
-				return
+				return false
 			}
 			s.in[ic] = struct{}{}
 			s.mu.Unlock()
@@ -402,7 +392,8 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 				defer s.m.Streams.With("in").Add(-1)
 				ic.serve(s.ctx)
 			}()
-		}
+			return true
+		})
 	}()
 }
 
@@ -434,12 +425,7 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range ins {
 		c.shutdown()
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	s.cancel()
 }
 

@@ -3,6 +3,7 @@ package vcard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -10,10 +11,10 @@ import (
 	"testing"
 
 	"samtal.org/samtal/internal/iq"
-	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // memVCards is an in-memory storage.VCards.
@@ -48,21 +49,6 @@ func (s *memVCards) Put(_ context.Context, user, vcard string) error {
 	}
 	s.m[user] = vcard
 	return nil
-}
-
-func mustJID(s string) jid.JID {
-	j, err := jid.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return j
-}
-
-// request builds an iq as the IM core hands it to the mux: To is the
-// account's bare JID, also when the client sent no 'to'.
-func request(typ, from, to string, payload *xmlel.Element) *stanza.Stanza {
-	el := xmlel.New("", stanza.IQ, "type", typ, "id", "v1", "from", from, "to", to).Append(payload)
-	return &stanza.Stanza{El: el, From: mustJID(from), To: mustJID(to)}
 }
 
 func card(fn string) *xmlel.Element {
@@ -131,23 +117,8 @@ func TestVCard(t *testing.T) {
 			mux := iq.NewMux(slog.New(slog.DiscardHandler))
 			New(Config{MaxBytes: 512}, &memVCards{m: map[string]string{}}, mux)
 			for i, s := range tc.steps {
-				resp := mux.Serve(context.Background(), iq.Account, request(s.typ, s.from, s.to, s.payload))
-				if s.cond != "" {
-					if e, ok := stanza.ParseError(resp); !ok || e.Condition != s.cond {
-						t.Fatalf("step %d: Serve = %v, want error %s", i, resp, s.cond)
-					}
-					continue
-				}
-				if resp.Attr("type") != "result" {
-					t.Fatalf("step %d: Serve = %v, want a result", i, resp)
-				}
-				var got string
-				if p := resp.FirstElement(); p != nil {
-					got = p.String()
-				}
-				if got != s.want {
-					t.Errorf("step %d: payload = %s, want %s", i, got, s.want)
-				}
+				resp := mux.Serve(context.Background(), iq.Account, xmpptest.IQ(s.typ, s.from, s.to, s.payload))
+				xmpptest.CheckAnswer(t, fmt.Sprintf("step %d", i), resp, s.cond, s.want)
 			}
 		})
 	}
@@ -167,7 +138,7 @@ func TestStorageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mux := iq.NewMux(slog.New(slog.DiscardHandler))
 			New(Config{}, tc.store, mux)
-			resp := mux.Serve(context.Background(), iq.Account, request(tc.typ, peterR, peter, card("Peter")))
+			resp := mux.Serve(context.Background(), iq.Account, xmpptest.IQ(tc.typ, peterR, peter, card("Peter")))
 			if e, ok := stanza.ParseError(resp); !ok || e.Condition != stanza.InternalServerError {
 				t.Fatalf("Serve = %v, want internal-server-error", resp)
 			}

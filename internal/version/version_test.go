@@ -9,23 +9,10 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/iq"
-	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
-
-func mustJID(s string) jid.JID {
-	j, err := jid.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return j
-}
-
-func request(typ, from, to string, payload *xmlel.Element) *stanza.Stanza {
-	el := xmlel.New("", stanza.IQ, "type", typ, "id", "v1", "from", from, "to", to).Append(payload)
-	return &stanza.Stanza{El: el, From: mustJID(from), To: mustJID(to)}
-}
 
 var fixed = time.Date(2006, 12, 19, 11, 58, 35, 123e6, time.FixedZone("MDT", -6*3600))
 
@@ -55,7 +42,7 @@ func TestVersion(t *testing.T) {
 			if got := slices.Contains(mux.Features(iq.Server), NS); got != tc.feature {
 				t.Errorf("advertised %s = %v, want %v", NS, got, tc.feature)
 			}
-			st := request(tc.typ, "romeo@montague.net/orchard", "capulet.com", xmlel.New(NS, "query"))
+			st := xmpptest.IQ(tc.typ, "romeo@montague.net/orchard", "capulet.com", xmlel.New(NS, "query"))
 			resp := mux.Serve(context.Background(), iq.Server, st)
 			if tc.want != "" {
 				if e, ok := stanza.ParseError(resp); !ok || e.Condition != tc.want {
@@ -97,7 +84,7 @@ func TestTime(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := mux.Serve(context.Background(), iq.Server, request(tc.typ, "romeo@montague.net/orchard", "capulet.com", tc.payload))
+			resp := mux.Serve(context.Background(), iq.Server, xmpptest.IQ(tc.typ, "romeo@montague.net/orchard", "capulet.com", tc.payload))
 			if tc.want != "" {
 				if e, ok := stanza.ParseError(resp); !ok || e.Condition != tc.want {
 					t.Fatalf("Serve = %v, want error %s", resp, tc.want)

@@ -122,10 +122,7 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 // every area in the same statement.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	tag, err := a.s.pool.Exec(ctx, "DELETE FROM accounts WHERE jid = $1", user)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = $1", user)
 	return wrapErr("accounts delete", err)
 }
 
@@ -138,8 +135,19 @@ func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
 // strings returns the one text column of every row of a query.
 func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
+	return collect(rows, err, pgx.RowTo[string])
+}
+
+// collect reads every row of a query with scan and closes the rows, as
+// pgx.CollectRows does; err is the query's, returned as it is. No rows
+// give a nil slice, as in the SQLite backend.
+func collect[T any](rows pgx.Rows, err error, scan pgx.RowToFunc[T]) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.CollectRows(rows, scan)
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type archive struct{ s *Store }
@@ -20,7 +21,7 @@ func (s *Store) Archive() storage.Archive { return archive{s} }
 // user's appends queue there: they take their seq in commit order, and
 // each sees the last one stored. Stored never decreases in archive order,
 // whatever the clocks of the nodes do, so that a time maps to a position
-// in the archive (see seqRange.times). A missing account fails the
+// in the archive (see archiveTable.times). A missing account fails the
 // foreign key.
 const sqlArchiveAppend = `
 INSERT INTO archive (account, id, stored, with_bare, with_resource, stanza)
@@ -60,23 +61,13 @@ func (a archive) Query(ctx context.Context, user string, q storage.ArchiveQuery)
 func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	page := storage.ArchivePage{Count: -1, Index: -1}
 	t := userArchiveTable
-	set := fullRange()
+	seqOf := func(id string) (int64, error) { return t.seqOf(ctx, tx, user, id) }
+	set, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
+	}
 	c := &conds{}
 	c.add("account = ?", user)
-	if q.AfterID != "" {
-		seq, err := t.seqOf(ctx, tx, user, q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		set.after(seq)
-	}
-	if q.BeforeID != "" {
-		seq, err := t.seqOf(ctx, tx, user, q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		set.before(seq)
-	}
 	if err := t.times(ctx, tx, user, q.Start, q.End, &set, c); err != nil {
 		return page, err
 	}
@@ -89,35 +80,18 @@ func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.Ar
 		}
 	}
 	if len(q.IDs) > 0 {
-		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM archive WHERE account = $1 AND id = ANY ($2)", user, ids).Scan(&n); err != nil {
+		if err := t.ids(ctx, tx, user, q.IDs, c); err != nil {
 			return page, err
 		}
-		if n != len(ids) {
-			return page, pgx.ErrNoRows
-		}
-		c.add("id = ANY (?)", ids)
 	}
 	// The cursor chooses the page within the set.
-	cur := set
-	if q.After != "" {
-		seq, err := t.seqOf(ctx, tx, user, q.After)
-		if err != nil {
-			return page, err
-		}
-		cur.after(seq)
-	}
-	if q.Before != "" {
-		seq, err := t.seqOf(ctx, tx, user, q.Before)
-		if err != nil {
-			return page, err
-		}
-		cur.before(seq)
+	cur, err := set.Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 
 	limit := max(q.Max, 0) + 1
-	query, args := t.pageSQL(sqlArchiveColumns, c, cur.lo, cur.hi, q.Backward, limit)
+	query, args := t.pageSQL(sqlArchiveColumns, c, cur.Lo, cur.Hi, q.Backward, limit)
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return page, err
@@ -134,7 +108,7 @@ func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.Ar
 			return page, err
 		}
 		m.Stored = utc(m.Stored)
-		m.With = joinJID(bare, resource)
+		m.With = sqlutil.JoinJID(bare, resource)
 		page.Messages = append(page.Messages, m)
 		seqs = append(seqs, seq)
 	}
@@ -142,34 +116,19 @@ func (a archive) query(ctx context.Context, tx pgx.Tx, user string, q storage.Ar
 	if err := rows.Err(); err != nil {
 		return page, err
 	}
-	page.Complete = len(page.Messages) < limit
-	if len(page.Messages) >= limit {
-		page.Messages, seqs = page.Messages[:limit-1], seqs[:limit-1]
-	}
-	if q.Backward {
-		slices.Reverse(page.Messages)
-		slices.Reverse(seqs)
-	}
+	page.Messages, seqs, page.Complete = sqlutil.Page(page.Messages, seqs, limit-1, q.Backward)
 	if len(page.Messages) == 0 {
 		page.Messages = nil
 	}
-	if page.Count, err = t.count(ctx, tx, c, set.lo, set.hi, storage.ArchiveCountLimit); err != nil {
+	if page.Count, err = t.count(ctx, tx, c, set.Lo, set.Hi, storage.ArchiveCountLimit); err != nil {
 		return page, err
 	}
 	if len(seqs) > 0 {
-		if page.Index, err = t.count(ctx, tx, c, set.lo, min(set.hi, seqs[0]), storage.ArchiveCountLimit); err != nil {
+		if page.Index, err = t.count(ctx, tx, c, set.Lo, min(set.Hi, seqs[0]), storage.ArchiveCountLimit); err != nil {
 			return page, err
 		}
 	}
 	return page, nil
-}
-
-// joinJID rebuilds a JID from its bare part and resource.
-func joinJID(bare, resource string) string {
-	if resource == "" {
-		return bare
-	}
-	return bare + "/" + resource
 }
 
 func (a archive) Bounds(ctx context.Context, user string) (first, last storage.ArchivedMessage, err error) {
@@ -181,7 +140,7 @@ func (a archive) Bounds(ctx context.Context, user string) (first, last storage.A
 		)
 		err := a.s.pool.QueryRow(ctx, "SELECT id, stored, with_bare, with_resource FROM archive WHERE account = $1 ORDER BY seq "+order+" LIMIT 1", user).
 			Scan(&m.ID, &m.Stored, &bare, &resource)
-		m.Stored, m.With = utc(m.Stored), joinJID(bare, resource)
+		m.Stored, m.With = utc(m.Stored), sqlutil.JoinJID(bare, resource)
 		return m, err
 	}
 	if first, err = one("ASC"); err != nil {

@@ -11,9 +11,6 @@ func (b blocklist) List(ctx context.Context, user string) ([]string, error) {
 	defer b.s.done("blocklist.list", time.Now())
 	jids, err := b.s.strings(ctx,
 		"SELECT blocked FROM blocklist WHERE account = $1 ORDER BY blocked", user)
-	if len(jids) == 0 {
-		jids = nil
-	}
 	return jids, wrapErr("blocklist list", err)
 }
 

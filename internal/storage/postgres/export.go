@@ -22,18 +22,12 @@ var (
 func (a accounts) Users(ctx context.Context, after string, max int) ([]string, error) {
 	defer a.s.done("accounts.users", time.Now())
 	users, err := a.s.strings(ctx, "SELECT jid FROM accounts WHERE jid > $1 ORDER BY jid LIMIT $2", after, max)
-	if len(users) == 0 {
-		users = nil
-	}
 	return users, wrapErr("accounts users", err)
 }
 
 func (r roster) SetVersion(ctx context.Context, user string, version int64) error {
 	defer r.s.done("roster.setversion", time.Now())
-	tag, err := r.s.pool.Exec(ctx, "UPDATE accounts SET roster_version = $1 WHERE jid = $2", version, user)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "UPDATE accounts SET roster_version = $1 WHERE jid = $2", version, user)
 	return wrapErr("roster set version", err)
 }
 
@@ -50,27 +44,18 @@ INSERT INTO offline_messages (account, stored, stanza) VALUES ($1, $2, $3) RETUR
 func (p private) Namespaces(ctx context.Context, user string) ([]string, error) {
 	defer p.s.done("private.namespaces", time.Now())
 	nss, err := p.s.strings(ctx, "SELECT namespace FROM private_xml WHERE account = $1 ORDER BY namespace", user)
-	if len(nss) == 0 {
-		nss = nil
-	}
 	return nss, wrapErr("private namespaces", err)
 }
 
 func (i invites) All(ctx context.Context) ([]storage.Invite, error) {
 	defer i.s.done("invites.all", time.Now())
 	rows, err := i.s.pool.Query(ctx, "SELECT hash, host, expires FROM invites ORDER BY hash")
-	if err != nil {
-		return nil, wrapErr("invites all", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Invite, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.Invite, error) {
 		var inv storage.Invite
 		err := row.Scan(&inv.Hash, &inv.Host, &inv.Expires)
 		inv.Expires = utc(inv.Expires)
 		return inv, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("invites all", err)
 }
 
@@ -79,18 +64,12 @@ func (f fastTokens) All(ctx context.Context, user string) ([]storage.FastToken, 
 	rows, err := f.s.pool.Query(ctx, `
 SELECT client, slot, mechanism, seed, expires, count FROM fast_tokens
 WHERE account = $1 ORDER BY client, slot DESC`, user)
-	if err != nil {
-		return nil, wrapErr("fast all", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.FastToken, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.FastToken, error) {
 		var t storage.FastToken
 		err := row.Scan(&t.Client, &t.Slot, &t.Mechanism, &t.Seed, &t.Expires, &t.Count)
 		t.Expires = utc(t.Expires)
 		return t, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("fast all", err)
 }
 
@@ -137,13 +116,7 @@ func (a archive) Import(ctx context.Context, user string, msgs []storage.Archive
 func (r rooms) All(ctx context.Context, after string, max int) ([]storage.Room, error) {
 	defer r.s.done("rooms.all", time.Now())
 	rows, err := r.s.pool.Query(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE jid > $1 ORDER BY jid LIMIT $2", after, max)
-	if err != nil {
-		return nil, wrapErr("rooms all", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
-	if len(out) == 0 {
-		out = nil
-	}
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
 	return out, wrapErr("rooms all", err)
 }
 

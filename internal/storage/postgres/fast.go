@@ -47,18 +47,12 @@ func (f fastTokens) List(ctx context.Context, user string, client []byte) ([]sto
 	rows, err := f.s.pool.Query(ctx, `
 SELECT slot, mechanism, seed, expires, count FROM fast_tokens
 WHERE account = $1 AND client = $2 ORDER BY slot DESC`, user, nonNil(client))
-	if err != nil {
-		return nil, wrapErr("fast list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.FastToken, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.FastToken, error) {
 		t := storage.FastToken{Client: append([]byte(nil), client...)}
 		err := row.Scan(&t.Slot, &t.Mechanism, &t.Seed, &t.Expires, &t.Count)
 		t.Expires = utc(t.Expires)
 		return t, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("fast list", err)
 }
 

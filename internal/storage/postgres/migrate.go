@@ -5,13 +5,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // migrationFiles holds the schema changes, one file each, named
@@ -25,37 +23,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // loadMigrations returns the embedded migrations in order, checking their
 // names and numbering.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names { // fs.Glob sorts
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 || v < 1 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
-		}
-		if len(ms) > 0 && v <= ms[len(ms)-1].version {
-			return nil, fmt.Errorf("migration %s: number %04d is used twice", base, v)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
+func loadMigrations() ([]sqlutil.Migration, error) {
+	return sqlutil.LoadMigrations(migrationFiles, "migrations/*.sql")
 }
 
 // migrationLock is the key of the advisory lock that serializes the
@@ -72,10 +43,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	last := 0
-	if len(ms) > 0 {
-		last = ms[len(ms)-1].version
-	}
+	last := sqlutil.Last(ms)
 	// Usually there is nothing to do: find out without the lock.
 	if n, v, err := schemaVersion(ctx, pool); err == nil && n == len(ms) && v == last {
 		return nil
@@ -103,27 +71,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		for _, v := range versions {
 			applied[int(v)] = true
 		}
-		known := make(map[int]bool, len(ms))
-		for _, m := range ms {
-			known[m.version] = true
+		todo, err := sqlutil.Pending(ms, applied, ErrSchemaNewer)
+		if err != nil {
+			return err
 		}
-		for v := range applied {
-			if !known[v] {
-				return fmt.Errorf("%w: the database has schema version %d, which this samtal (up to %d) does not know; run a newer samtal or restore a backup",
-					ErrSchemaNewer, v, last)
-			}
-		}
-		for _, m := range ms {
-			if applied[m.version] {
-				continue
-			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+		for _, m := range todo {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx,
 				"INSERT INTO schema_version (version, name, applied) VALUES ($1, $2, now())",
-				m.version, m.name); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				m.Version, m.Name); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 		}
 		return nil

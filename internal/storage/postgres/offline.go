@@ -38,18 +38,12 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 	defer o.s.done("offline.list", time.Now())
 	rows, err := o.s.pool.Query(ctx,
 		"SELECT id, stored, stanza FROM offline_messages WHERE account = $1 ORDER BY id", user)
-	if err != nil {
-		return nil, wrapErr("offline list", err)
-	}
-	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.OfflineMessage, error) {
+	msgs, err := collect(rows, err, func(row pgx.CollectableRow) (storage.OfflineMessage, error) {
 		var m storage.OfflineMessage
 		err := row.Scan(&m.ID, &m.Stored, &m.Stanza)
 		m.Stored = utc(m.Stored)
 		return m, err
 	})
-	if len(msgs) == 0 {
-		msgs = nil
-	}
 	return msgs, wrapErr("offline list", err)
 }
 

@@ -105,6 +105,16 @@ func (s *Store) check(ctx context.Context) error {
 	return nil
 }
 
+// execFound runs a write that must change a row: when it changes none,
+// what it names is not there (storage.ErrNotFound).
+func (s *Store) execFound(ctx context.Context, query string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, query, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = storage.ErrNotFound
+	}
+	return err
+}
+
 // Accounts returns the accounts area.
 func (s *Store) Accounts() storage.Accounts { return accounts{s} }
 

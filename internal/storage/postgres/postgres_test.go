@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/postgres/pgtest"
@@ -48,20 +49,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestSchemaCascade checks that every table reaches accounts through
-// foreign keys that all cascade deletes, so that Accounts.Delete removes
-// everything. A table that holds no per-user data goes in shared.
+// TestSchemaCascade checks that Accounts.Delete removes every user's
+// rows (see storagetest.SchemaCascade).
 func TestSchemaCascade(t *testing.T) {
-	shared := map[string]bool{
-		"accounts":       true,
-		"invites":        true, // invitations belong to no account
-		"schema_version": true,
-		// Group chat rooms belong to no account; affiliations may name
-		// remote JIDs and domains (Rooms.RemoveJID removes a local one's).
-		"rooms":             true,
-		"room_affiliations": true,
-		"room_archive":      true,
-	}
 	s := open(t, Options{})
 	defer closeStore(t, s)
 	ctx := t.Context()
@@ -69,53 +59,21 @@ func TestSchemaCascade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tables) < 5 {
-		t.Fatalf("tables %q: the schema is not where the test looks", tables)
-	}
-	type fk struct {
-		parent  string
-		cascade bool
-	}
 	rows, err := s.pool.Query(ctx, `
 SELECT c.conrelid::regclass::text, c.confrelid::regclass::text, c.confdeltype = 'c'
 FROM pg_constraint c WHERE c.contype = 'f'`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fks := map[string][]fk{}
-	for rows.Next() {
-		var (
-			child string
-			f     fk
-		)
-		if err := rows.Scan(&child, &f.parent, &f.cascade); err != nil {
-			t.Fatal(err)
-		}
-		fks[child] = append(fks[child], f)
-	}
-	if err := rows.Err(); err != nil {
+	fks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storagetest.ForeignKey, error) {
+		var f storagetest.ForeignKey
+		err := row.Scan(&f.Child, &f.Parent, &f.Cascade)
+		return f, err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var reaches func(tbl string, depth int) bool
-	reaches = func(tbl string, depth int) bool {
-		if tbl == "accounts" {
-			return true
-		}
-		if depth > len(tables) {
-			return false
-		}
-		for _, f := range fks[tbl] {
-			if f.cascade && reaches(f.parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, tbl := range tables {
-		if !shared[tbl] && !reaches(tbl, 0) {
-			t.Errorf("table %s does not reach accounts through ON DELETE CASCADE foreign keys: Accounts.Delete would leave its rows", tbl)
-		}
-	}
+	storagetest.SchemaCascade(t, tables, fks)
 }
 
 // TestSchemaCollation checks that every text column of a key or an index
@@ -201,68 +159,21 @@ func TestMigrationsConcurrent(t *testing.T) {
 	if err := s.pool.QueryRow(t.Context(), "SELECT count(*), max(version) FROM schema_version").Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || v != ms[len(ms)-1].version {
-		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || v != ms[len(ms)-1].Version {
+		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
 func TestObserve(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		ops []string
-	)
-	s := open(t, Options{Observe: func(op string, d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		ops = append(ops, op)
-		if d < 0 {
-			t.Errorf("Observe(%q, %v): negative duration", op, d)
-		}
-	}})
-	defer closeStore(t, s)
-	ctx := t.Context()
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Offline().Push(ctx, "nobody@example.org", "<message/>", 0) // fails; still observed
-	if _, _, err := s.Roster().Items(ctx, "a@example.org"); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"accounts.create", "offline.push", "roster.items"}; !slices.Equal(ops, want) {
-		t.Errorf("observed %q, want %q", ops, want)
-	}
+	storagetest.Observe(t, func(observe func(string, time.Duration)) storage.Store {
+		return open(t, Options{Observe: observe})
+	})
 }
 
 func TestClock(t *testing.T) {
-	ctx := t.Context()
-	now := time.Date(2030, 1, 2, 3, 4, 5, 6789, time.UTC)
-	s := open(t, Options{Clock: func() time.Time { return now }})
-	defer closeStore(t, s)
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Offline().Push(ctx, "a@example.org", "<message/>", 0); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Accounts().Get(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := s.Offline().List(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := now.Truncate(time.Microsecond)
-	if !a.Created.Equal(want) || !msgs[0].Stored.Equal(want) {
-		t.Errorf("Created %v, Stored %v, want %v", a.Created, msgs[0].Stored, want)
-	}
-	// Expire rounds up to the stored precision: a message stored at
-	// 6µs is before 6.001µs.
-	if n, err := s.Offline().Expire(ctx, want.Add(time.Nanosecond)); err != nil || n != 1 {
-		t.Errorf("Expire(just after) = %d, %v, want 1", n, err)
-	}
+	storagetest.Clock(t, func(clock func() time.Time) storage.Store {
+		return open(t, Options{Clock: clock})
+	})
 }
 
 // TestOpenErrors checks that Open refuses what is not a PostgreSQL URL or

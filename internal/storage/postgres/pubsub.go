@@ -15,17 +15,11 @@ type pubsub struct{ s *Store }
 func (p pubsub) Nodes(ctx context.Context, user string) ([]storage.PubsubNode, error) {
 	defer p.s.done("pubsub.nodes", time.Now())
 	rows, err := p.s.pool.Query(ctx, "SELECT node, config FROM pubsub_nodes WHERE account = $1 ORDER BY node", user)
-	if err != nil {
-		return nil, wrapErr("pubsub nodes", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.PubsubNode, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.PubsubNode, error) {
 		var n storage.PubsubNode
 		err := row.Scan(&n.Name, &n.Config)
 		return n, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("pubsub nodes", err)
 }
 
@@ -111,10 +105,7 @@ func (p pubsub) ConfigureNode(ctx context.Context, user string, n storage.Pubsub
 
 func (p pubsub) DeleteNode(ctx context.Context, user, node string) error {
 	defer p.s.done("pubsub.deletenode", time.Now())
-	tag, err := p.s.pool.Exec(ctx, "DELETE FROM pubsub_nodes WHERE account = $1 AND node = $2", user, node)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := p.s.execFound(ctx, "DELETE FROM pubsub_nodes WHERE account = $1 AND node = $2", user, node)
 	return wrapErr("pubsub delete node", err)
 }
 
@@ -196,10 +187,7 @@ SELECT published, payload FROM pubsub_items WHERE account = $1 AND node = $2 AND
 
 func (p pubsub) Retract(ctx context.Context, user, node, id string) error {
 	defer p.s.done("pubsub.retract", time.Now())
-	tag, err := p.s.pool.Exec(ctx, "DELETE FROM pubsub_items WHERE account = $1 AND node = $2 AND item = $3", user, node, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := p.s.execFound(ctx, "DELETE FROM pubsub_items WHERE account = $1 AND node = $2 AND item = $3", user, node, id)
 	return wrapErr("pubsub retract", err)
 }
 

@@ -65,16 +65,10 @@ func (p push) List(ctx context.Context, user string) ([]storage.PushService, err
 	defer p.s.done("push.list", time.Now())
 	rows, err := p.s.pool.Query(ctx,
 		"SELECT service, node, options FROM push_services WHERE account = $1 ORDER BY service, node", user)
-	if err != nil {
-		return nil, wrapErr("push list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.PushService, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.PushService, error) {
 		var svc storage.PushService
 		err := row.Scan(&svc.JID, &svc.Node, &svc.Options)
 		return svc, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("push list", err)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type rooms struct{ s *Store }
@@ -44,13 +45,7 @@ func (r rooms) Get(ctx context.Context, room string) (storage.Room, error) {
 func (r rooms) List(ctx context.Context, service string) ([]storage.Room, error) {
 	defer r.s.done("rooms.list", time.Now())
 	rows, err := r.s.pool.Query(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE service = $1 ORDER BY jid", service)
-	if err != nil {
-		return nil, wrapErr("rooms list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
-	if len(out) == 0 {
-		out = nil
-	}
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.Room, error) { return scanRoom(row) })
 	return out, wrapErr("rooms list", err)
 }
 
@@ -76,10 +71,7 @@ ON CONFLICT (jid) DO UPDATE SET config = excluded.config, subject = excluded.sub
 
 func (r rooms) Delete(ctx context.Context, room string) error {
 	defer r.s.done("rooms.delete", time.Now())
-	tag, err := r.s.pool.Exec(ctx, "DELETE FROM rooms WHERE jid = $1", room)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "DELETE FROM rooms WHERE jid = $1", room)
 	return wrapErr("rooms delete", err)
 }
 
@@ -87,17 +79,11 @@ func (r rooms) Affiliations(ctx context.Context, room string) ([]storage.RoomAff
 	defer r.s.done("rooms.affiliations", time.Now())
 	rows, err := r.s.pool.Query(ctx,
 		"SELECT jid, affiliation, nick, reason FROM room_affiliations WHERE room = $1 ORDER BY jid", room)
-	if err != nil {
-		return nil, wrapErr("rooms affiliations", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.RoomAffiliation, error) {
+	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.RoomAffiliation, error) {
 		var a storage.RoomAffiliation
 		err := row.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason)
 		return a, err
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, wrapErr("rooms affiliations", err)
 }
 
@@ -212,10 +198,7 @@ func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMess
 
 func (a roomArchive) Replace(ctx context.Context, room, id, stanza string) error {
 	defer a.s.done("roomarchive.replace", time.Now())
-	tag, err := a.s.pool.Exec(ctx, "UPDATE room_archive SET stanza = $1 WHERE room = $2 AND id = $3", stanza, room, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "UPDATE room_archive SET stanza = $1 WHERE room = $2 AND id = $3", stanza, room, id)
 	return wrapErr("room archive replace", err)
 }
 
@@ -265,23 +248,13 @@ func (a roomArchive) Query(ctx context.Context, room string, q storage.RoomArchi
 func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storage.RoomArchiveQuery) (storage.RoomArchivePage, error) {
 	page := storage.RoomArchivePage{Count: -1, Index: -1}
 	t := roomArchiveTable
-	set := fullRange()
+	seqOf := func(id string) (int64, error) { return t.seqOf(ctx, tx, room, id) }
+	set, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
+	}
 	c := &conds{}
 	c.add("room = ?", room)
-	if q.AfterID != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		set.after(seq)
-	}
-	if q.BeforeID != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		set.before(seq)
-	}
 	if err := t.times(ctx, tx, room, q.Start, q.End, &set, c); err != nil {
 		return page, err
 	}
@@ -292,39 +265,22 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 		c.add("sender = ?", q.Sender)
 	}
 	if len(q.IDs) > 0 {
-		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM room_archive WHERE room = $1 AND id = ANY ($2)", room, ids).Scan(&n); err != nil {
+		if err := t.ids(ctx, tx, room, q.IDs, c); err != nil {
 			return page, err
 		}
-		if n != len(ids) {
-			return page, pgx.ErrNoRows
-		}
-		c.add("id = ANY (?)", ids)
 	}
 	// The cursor narrows the set to what follows After or precedes
 	// Before.
-	cur := set
-	if q.After != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.After)
-		if err != nil {
-			return page, err
-		}
-		cur.after(seq)
-	}
-	if q.Before != "" {
-		seq, err := t.seqOf(ctx, tx, room, q.Before)
-		if err != nil {
-			return page, err
-		}
-		cur.before(seq)
+	cur, err := set.Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 	var (
 		msgs []storage.RoomMessage
 		seqs []int64
 	)
 	if q.Max > 0 {
-		query, args := t.pageSQL(sqlRoomMessageColumns, c, cur.lo, cur.hi, q.Backward, q.Max+1)
+		query, args := t.pageSQL(sqlRoomMessageColumns, c, cur.Lo, cur.Hi, q.Backward, q.Max+1)
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return page, err
@@ -333,24 +289,16 @@ func (a roomArchive) query(ctx context.Context, tx pgx.Tx, room string, q storag
 			return page, err
 		}
 	}
-	page.Complete = len(msgs) <= q.Max
-	if len(msgs) > q.Max {
-		msgs, seqs = msgs[:q.Max], seqs[:q.Max]
-	}
-	if q.Backward {
-		slices.Reverse(msgs)
-		slices.Reverse(seqs)
-	}
-	page.Messages = msgs
+	page.Messages, seqs, page.Complete = sqlutil.Page(msgs, seqs, q.Max, q.Backward)
 
-	n, err := t.count(ctx, tx, c, set.lo, set.hi, storage.RoomArchiveCountLimit)
+	n, err := t.count(ctx, tx, c, set.Lo, set.Hi, storage.RoomArchiveCountLimit)
 	if err != nil || n < 0 {
 		return page, err
 	}
 	page.Count = n
 	switch {
 	case len(seqs) > 0:
-		if page.Index, err = t.count(ctx, tx, c, set.lo, min(set.hi, seqs[0]), storage.RoomArchiveCountLimit); err != nil {
+		if page.Index, err = t.count(ctx, tx, c, set.Lo, min(set.Hi, seqs[0]), storage.RoomArchiveCountLimit); err != nil {
 			return page, err
 		}
 	case q.Max == 0:

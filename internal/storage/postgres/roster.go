@@ -205,16 +205,10 @@ func (r roster) Pending(ctx context.Context, user string) ([]storage.PendingSubs
 	defer r.s.done("roster.pending", time.Now())
 	rows, err := r.s.pool.Query(ctx,
 		"SELECT sender, stanza FROM roster_pending WHERE account = $1 ORDER BY seq", user)
-	if err != nil {
-		return nil, wrapErr("roster pending", err)
-	}
-	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.PendingSubscription, error) {
+	ps, err := collect(rows, err, func(row pgx.CollectableRow) (storage.PendingSubscription, error) {
 		var p storage.PendingSubscription
 		err := row.Scan(&p.From, &p.Stanza)
 		return p, err
 	})
-	if len(ps) == 0 {
-		ps = nil
-	}
 	return ps, wrapErr("roster pending", err)
 }

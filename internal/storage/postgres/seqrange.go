@@ -3,13 +3,15 @@ package postgres
 import (
 	"context"
 	"errors"
-	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // The archives (a user's, a room's) are queried the same way: every
@@ -64,18 +66,6 @@ func (c *conds) next() string {
 	return "$" + strconv.Itoa(len(c.args)+3)
 }
 
-// seqRange is the range of seq that a query's filters leave.
-type seqRange struct{ lo, hi int64 }
-
-func fullRange() seqRange { return seqRange{0, math.MaxInt64} }
-
-// after and before narrow the range.
-func (r *seqRange) after(seq int64)  { r.lo = max(r.lo, seq) }
-func (r *seqRange) before(seq int64) { r.hi = min(r.hi, seq) }
-
-// empty makes the range hold nothing.
-func (r *seqRange) empty() { r.lo, r.hi = math.MaxInt64-1, 0 }
-
 // archiveTable names an archive table and its key column (the user, the
 // room); its indexes are (key, seq) and (key, stored, seq).
 type archiveTable struct{ table, key string }
@@ -93,23 +83,40 @@ func (a archiveTable) seqOf(ctx context.Context, tx pgx.Tx, key, id string) (int
 	return seq, err
 }
 
+// ids restricts c to the messages with the given archive IDs. XEP-0313
+// §4.1.3: every one of them must be in the archive, else the query
+// fails (pgx.ErrNoRows, item-not-found to the client).
+func (a archiveTable) ids(ctx context.Context, tx pgx.Tx, key string, ids []string, c *conds) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	var n int
+	err := tx.QueryRow(ctx, "SELECT count(*) FROM "+a.table+" WHERE "+a.key+" = $1 AND id = ANY ($2)", key, ids).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n != len(ids) {
+		return pgx.ErrNoRows
+	}
+	c.add("id = ANY (?)", ids)
+	return nil
+}
+
 // times narrows r to the messages stored in [start, end] (zero times do
 // not bound) and adds the same conditions to c. Within one archive
 // stored never decreases with seq, so the first message stored at or
 // after start is where the range starts, found in one step of the (key,
 // stored, seq) index; the conditions on stored keep the answer exact.
-func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, end time.Time, r *seqRange, c *conds) error {
+func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, end time.Time, r *sqlutil.Range, c *conds) error {
 	if !start.IsZero() {
 		t := roundUp(start)
 		var seq int64
 		err := tx.QueryRow(ctx, a.firstSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			r.empty()
+			r.Empty()
 		case err != nil:
 			return err
 		default:
-			r.after(seq - 1)
+			r.After(seq - 1)
 		}
 		c.add("stored >= ?", t)
 	}
@@ -119,11 +126,11 @@ func (a archiveTable) times(ctx context.Context, tx pgx.Tx, key string, start, e
 		err := tx.QueryRow(ctx, a.lastSQL(), key, t).Scan(&seq)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			r.empty()
+			r.Empty()
 		case err != nil:
 			return err
 		default:
-			r.before(seq + 1)
+			r.Before(seq + 1)
 		}
 		c.add("stored <= ?", t)
 	}

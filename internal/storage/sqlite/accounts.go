@@ -119,14 +119,7 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 // every area in the same transaction (the statement is one).
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	res, err := a.s.w.ExecContext(ctx, "DELETE FROM accounts WHERE jid = ?", user)
-	if err != nil {
-		return wrapErr("accounts delete", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = ?", user)
 	return wrapErr("accounts delete", err)
 }
 
@@ -139,14 +132,28 @@ func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
 // queryStrings returns the one text column of every row of a query.
 func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
+	return collect(rows, err, func(sc scanner) (string, error) {
+		var v string
+		err := sc.Scan(&v)
+		return v, err
+	})
+}
+
+// scanner is a row to scan: *sql.Rows or *sql.Row.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect reads every row of a query with scan and closes the rows, as
+// pgx.CollectRows does for the PostgreSQL backend; err is the query's,
+// returned as it is. No rows give a nil slice.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)

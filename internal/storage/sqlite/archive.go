@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type archive struct{ s *Store }
@@ -258,21 +259,11 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND id = ?", user, id).Scan(&seq)
 		return seq, err
 	}
-	b := bounds{user: user, lo: 0, hi: math.MaxInt64}
-	if q.AfterID != "" {
-		seq, err := seqOf(q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		b.lo = max(b.lo, seq)
+	set, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
 	}
-	if q.BeforeID != "" {
-		seq, err := seqOf(q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		b.hi = min(b.hi, seq)
-	}
+	b := bounds{user: user, lo: set.Lo, hi: set.Hi}
 	// Stored never decreases with seq in one archive: the first of the
 	// user's messages stored at or after Start is where the range starts
 	// (one step in the (account, stored) index), and the condition on
@@ -334,24 +325,13 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 		b.add("id IN (SELECT value FROM json_each(?))", string(list))
 	}
 	// The cursor chooses the page within the set.
-	curLo, curHi := int64(0), int64(math.MaxInt64)
-	if q.After != "" {
-		seq, err := seqOf(q.After)
-		if err != nil {
-			return page, err
-		}
-		curLo = seq
-	}
-	if q.Before != "" {
-		seq, err := seqOf(q.Before)
-		if err != nil {
-			return page, err
-		}
-		curHi = seq
+	cur, err := sqlutil.Full().Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 
 	limit := max(q.Max, 0) + 1
-	where, args := b.sql(curLo, curHi)
+	where, args := b.sql(cur.Lo, cur.Hi)
 	order := "ASC"
 	if q.Backward {
 		order = "DESC"
@@ -359,7 +339,6 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 	text := "SELECT seq, id, stored, with_bare, with_resource, stanza FROM archive WHERE " +
 		where + " ORDER BY seq " + order + " LIMIT ?"
 	var rows *sql.Rows
-	var err error
 	if st := a.s.readStmt(text); st != nil {
 		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, append(args, limit)...)
 	} else {
@@ -380,7 +359,7 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 			return page, err
 		}
 		m.Stored = fromMicros(stored)
-		m.With = joinJID(bare, resource)
+		m.With = sqlutil.JoinJID(bare, resource)
 		page.Messages = append(page.Messages, m)
 		seqs = append(seqs, seq)
 	}
@@ -388,14 +367,7 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 	if err := rows.Err(); err != nil {
 		return page, err
 	}
-	page.Complete = len(page.Messages) < limit
-	if len(page.Messages) >= limit {
-		page.Messages, seqs = page.Messages[:limit-1], seqs[:limit-1]
-	}
-	if q.Backward {
-		slices.Reverse(page.Messages)
-		slices.Reverse(seqs)
-	}
+	page.Messages, seqs, page.Complete = sqlutil.Page(page.Messages, seqs, limit-1, q.Backward)
 
 	count := func(hi int64) (int, error) {
 		where, args := b.sql(0, hi)
@@ -418,14 +390,6 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 	return page, nil
 }
 
-// joinJID rebuilds a JID from its bare part and resource.
-func joinJID(bare, resource string) string {
-	if resource == "" {
-		return bare
-	}
-	return bare + "/" + resource
-}
-
 func (a archive) Bounds(ctx context.Context, user string) (first, last storage.ArchivedMessage, err error) {
 	defer a.s.done("archive.bounds", time.Now())
 	one := func(order string) (storage.ArchivedMessage, error) {
@@ -436,7 +400,7 @@ func (a archive) Bounds(ctx context.Context, user string) (first, last storage.A
 		)
 		err := a.s.r.QueryRowContext(ctx, "SELECT id, stored, with_bare, with_resource FROM archive WHERE account = ? ORDER BY seq "+order+" LIMIT 1", user).
 			Scan(&m.ID, &stored, &bare, &resource)
-		m.Stored, m.With = fromMicros(stored), joinJID(bare, resource)
+		m.Stored, m.With = fromMicros(stored), sqlutil.JoinJID(bare, resource)
 		return m, err
 	}
 	if first, err = one("ASC"); err != nil {

@@ -26,14 +26,7 @@ func (a accounts) Users(ctx context.Context, after string, max int) ([]string, e
 
 func (r roster) SetVersion(ctx context.Context, user string, version int64) error {
 	defer r.s.done("roster.setversion", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "UPDATE accounts SET roster_version = ? WHERE jid = ?", version, user)
-	if err == nil {
-		if n, rerr := res.RowsAffected(); rerr != nil {
-			err = rerr
-		} else if n == 0 {
-			err = storage.ErrNotFound
-		}
-	}
+	err := r.s.execFound(ctx, "UPDATE accounts SET roster_version = ? WHERE jid = ?", version, user)
 	return wrapErr("roster set version", err)
 }
 
@@ -53,23 +46,16 @@ func (p private) Namespaces(ctx context.Context, user string) ([]string, error) 
 func (i invites) All(ctx context.Context) ([]storage.Invite, error) {
 	defer i.s.done("invites.all", time.Now())
 	rows, err := i.s.r.QueryContext(ctx, "SELECT hash, host, expires FROM invites ORDER BY hash")
-	if err != nil {
-		return nil, wrapErr("invites all", err)
-	}
-	defer rows.Close()
-	var out []storage.Invite
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.Invite, error) {
 		var (
 			inv storage.Invite
 			exp int64
 		)
-		if err := rows.Scan(&inv.Hash, &inv.Host, &exp); err != nil {
-			return nil, wrapErr("invites all", err)
-		}
+		err := sc.Scan(&inv.Hash, &inv.Host, &exp)
 		inv.Expires = fromMicros(exp)
-		out = append(out, inv)
-	}
-	return out, wrapErr("invites all", rows.Err())
+		return inv, err
+	})
+	return out, wrapErr("invites all", err)
 }
 
 func (f fastTokens) All(ctx context.Context, user string) ([]storage.FastToken, error) {
@@ -77,23 +63,16 @@ func (f fastTokens) All(ctx context.Context, user string) ([]storage.FastToken, 
 	rows, err := f.s.r.QueryContext(ctx, `
 SELECT client, slot, mechanism, seed, expires, count FROM fast_tokens
 WHERE account = ? ORDER BY client, slot DESC`, user)
-	if err != nil {
-		return nil, wrapErr("fast all", err)
-	}
-	defer rows.Close()
-	var out []storage.FastToken
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.FastToken, error) {
 		var (
 			t   storage.FastToken
 			exp int64
 		)
-		if err := rows.Scan(&t.Client, &t.Slot, &t.Mechanism, &t.Seed, &exp, &t.Count); err != nil {
-			return nil, wrapErr("fast all", err)
-		}
+		err := sc.Scan(&t.Client, &t.Slot, &t.Mechanism, &t.Seed, &exp, &t.Count)
 		t.Expires = fromMicros(exp)
-		out = append(out, t)
-	}
-	return out, wrapErr("fast all", rows.Err())
+		return t, err
+	})
+	return out, wrapErr("fast all", err)
 }
 
 var (
@@ -129,19 +108,8 @@ func (a archive) Import(ctx context.Context, user string, msgs []storage.Archive
 func (r rooms) All(ctx context.Context, after string, max int) ([]storage.Room, error) {
 	defer r.s.done("rooms.all", time.Now())
 	rows, err := r.s.r.QueryContext(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE jid > ? ORDER BY jid LIMIT ?", after, max)
-	if err != nil {
-		return nil, wrapErr("rooms all", err)
-	}
-	defer rows.Close()
-	var out []storage.Room
-	for rows.Next() {
-		room, err := scanRoom(rows)
-		if err != nil {
-			return nil, wrapErr("rooms all", err)
-		}
-		out = append(out, room)
-	}
-	return out, wrapErr("rooms all", rows.Err())
+	out, err := collect(rows, err, scanRoom)
+	return out, wrapErr("rooms all", err)
 }
 
 func (a roomArchive) Import(ctx context.Context, room string, msgs []storage.RoomMessage) error {

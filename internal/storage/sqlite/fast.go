@@ -44,21 +44,14 @@ func (f fastTokens) List(ctx context.Context, user string, client []byte) ([]sto
 	rows, err := f.s.r.QueryContext(ctx, `
 SELECT slot, mechanism, seed, expires, count FROM fast_tokens
 WHERE account = ? AND client = ? ORDER BY slot DESC`, user, client)
-	if err != nil {
-		return nil, wrapErr("fast list", err)
-	}
-	defer rows.Close()
-	var out []storage.FastToken
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.FastToken, error) {
 		t := storage.FastToken{Client: append([]byte(nil), client...)}
 		var exp int64
-		if err := rows.Scan(&t.Slot, &t.Mechanism, &t.Seed, &exp, &t.Count); err != nil {
-			return nil, wrapErr("fast list", err)
-		}
+		err := sc.Scan(&t.Slot, &t.Mechanism, &t.Seed, &exp, &t.Count)
 		t.Expires = fromMicros(exp)
-		out = append(out, t)
-	}
-	return out, wrapErr("fast list", rows.Err())
+		return t, err
+	})
+	return out, wrapErr("fast list", err)
 }
 
 func (f fastTokens) Use(ctx context.Context, user string, client []byte, slot string, count int64) (bool, error) {
@@ -103,10 +96,6 @@ func (f fastTokens) Delete(ctx context.Context, user string, client []byte, slot
 
 func (f fastTokens) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer f.s.done("fast.expire", time.Now())
-	res, err := f.s.w.ExecContext(ctx, "DELETE FROM fast_tokens WHERE expires <= ?", micros(before))
-	if err != nil {
-		return 0, wrapErr("fast expire", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := f.s.exec(ctx, "DELETE FROM fast_tokens WHERE expires <= ?", micros(before))
 	return n, wrapErr("fast expire", err)
 }

@@ -34,10 +34,6 @@ func (i invites) Use(ctx context.Context, hash []byte, host string, now time.Tim
 
 func (i invites) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer i.s.done("invites.expire", time.Now())
-	res, err := i.s.w.ExecContext(ctx, "DELETE FROM invites WHERE expires <= ?", before.UnixMicro())
-	if err != nil {
-		return 0, wrapErr("invites expire", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := i.s.exec(ctx, "DELETE FROM invites WHERE expires <= ?", before.UnixMicro())
 	return n, wrapErr("invites expire", err)
 }

@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
+
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // migrationFiles holds the schema changes, one file each, named
@@ -21,37 +19,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // loadMigrations returns the embedded migrations in order, checking their
 // names and numbering.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names { // fs.Glob sorts
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 || v < 1 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
-		}
-		if len(ms) > 0 && v <= ms[len(ms)-1].version {
-			return nil, fmt.Errorf("migration %s: number %04d is used twice", base, v)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
+func loadMigrations() ([]sqlutil.Migration, error) {
+	return sqlutil.LoadMigrations(migrationFiles, "migrations/*.sql")
 }
 
 // migrate brings the schema of the database behind w up to date in one
@@ -63,10 +34,7 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	last := 0
-	if len(ms) > 0 {
-		last = ms[len(ms)-1].version
-	}
+	last := sqlutil.Last(ms)
 	// Usually there is nothing to do: find out without taking the write
 	// lock, which another process may hold for a while.
 	if n, v, err := schemaVersion(ctx, w); err == nil && n == len(ms) && v == last {
@@ -101,27 +69,18 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	known := make(map[int]bool, len(ms))
-	for _, m := range ms {
-		known[m.version] = true
+	todo, err := sqlutil.Pending(ms, applied, ErrSchemaNewer)
+	if err != nil {
+		return err
 	}
-	for v := range applied {
-		if !known[v] {
-			return fmt.Errorf("%w: the database has schema version %d, which this samtal (up to %d) does not know; run a newer samtal or restore a backup",
-				ErrSchemaNewer, v, last)
-		}
-	}
-	for _, m := range ms {
-		if applied[m.version] {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+	for _, m := range todo {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: migrate: %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx,
 			"INSERT INTO schema_version (version, name, applied) VALUES (?, ?, unixepoch())",
-			m.version, m.name); err != nil {
-			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+			m.Version, m.Name); err != nil {
+			return fmt.Errorf("sqlite: migrate: %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -39,23 +39,16 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 	defer o.s.done("offline.list", time.Now())
 	rows, err := o.s.r.QueryContext(ctx,
 		"SELECT id, stored, stanza FROM offline_messages WHERE account = ? ORDER BY id", user)
-	if err != nil {
-		return nil, wrapErr("offline list", err)
-	}
-	defer rows.Close()
-	var msgs []storage.OfflineMessage
-	for rows.Next() {
+	msgs, err := collect(rows, err, func(sc scanner) (storage.OfflineMessage, error) {
 		var (
 			m      storage.OfflineMessage
 			stored int64
 		)
-		if err := rows.Scan(&m.ID, &stored, &m.Stanza); err != nil {
-			return nil, wrapErr("offline list", err)
-		}
+		err := sc.Scan(&m.ID, &stored, &m.Stanza)
 		m.Stored = fromMicros(stored)
-		msgs = append(msgs, m)
-	}
-	return msgs, wrapErr("offline list", rows.Err())
+		return m, err
+	})
+	return msgs, wrapErr("offline list", err)
 }
 
 func (o offline) Delete(ctx context.Context, user string, upTo int64) error {
@@ -84,11 +77,7 @@ func (o offline) Expire(ctx context.Context, before time.Time) (int64, error) {
 	if before.After(fromMicros(us)) {
 		us++
 	}
-	res, err := o.s.w.ExecContext(ctx, "DELETE FROM offline_messages WHERE stored < ?", us)
-	if err != nil {
-		return 0, wrapErr("offline expire", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := o.s.exec(ctx, "DELETE FROM offline_messages WHERE stored < ?", us)
 	if err != nil {
 		return 0, wrapErr("offline expire", err)
 	}

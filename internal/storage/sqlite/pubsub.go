@@ -17,19 +17,12 @@ func (s *Store) Pubsub() storage.Pubsub { return pubsub{s} }
 func (p pubsub) Nodes(ctx context.Context, user string) ([]storage.PubsubNode, error) {
 	defer p.s.done("pubsub.nodes", time.Now())
 	rows, err := p.s.r.QueryContext(ctx, "SELECT node, config FROM pubsub_nodes WHERE account = ? ORDER BY node", user)
-	if err != nil {
-		return nil, wrapErr("pubsub nodes", err)
-	}
-	defer rows.Close()
-	var out []storage.PubsubNode
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.PubsubNode, error) {
 		var n storage.PubsubNode
-		if err := rows.Scan(&n.Name, &n.Config); err != nil {
-			return nil, wrapErr("pubsub nodes", err)
-		}
-		out = append(out, n)
-	}
-	return out, wrapErr("pubsub nodes", rows.Err())
+		err := sc.Scan(&n.Name, &n.Config)
+		return n, err
+	})
+	return out, wrapErr("pubsub nodes", err)
 }
 
 func (p pubsub) Node(ctx context.Context, user, node string) (storage.PubsubNode, error) {

@@ -59,17 +59,10 @@ func (p push) List(ctx context.Context, user string) ([]storage.PushService, err
 	defer p.s.done("push.list", time.Now())
 	rows, err := p.s.r.QueryContext(ctx,
 		"SELECT service, node, options FROM push_services WHERE account = ? ORDER BY service, node", user)
-	if err != nil {
-		return nil, wrapErr("push list", err)
-	}
-	defer rows.Close()
-	var out []storage.PushService
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.PushService, error) {
 		var svc storage.PushService
-		if err := rows.Scan(&svc.JID, &svc.Node, &svc.Options); err != nil {
-			return nil, wrapErr("push list", err)
-		}
-		out = append(out, svc)
-	}
-	return out, wrapErr("push list", rows.Err())
+		err := sc.Scan(&svc.JID, &svc.Node, &svc.Options)
+		return svc, err
+	})
+	return out, wrapErr("push list", err)
 }

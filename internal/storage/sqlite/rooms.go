@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 type rooms struct{ s *Store }
@@ -19,7 +19,7 @@ func (s *Store) Rooms() storage.Rooms { return rooms{s} }
 
 const sqlRoomColumns = "jid, config, subject, subject_nick, subject_time, vcard, created"
 
-func scanRoom(sc interface{ Scan(...any) error }) (storage.Room, error) {
+func scanRoom(sc scanner) (storage.Room, error) {
 	var (
 		r                storage.Room
 		subjectTime, crt int64
@@ -46,19 +46,8 @@ func (r rooms) Get(ctx context.Context, room string) (storage.Room, error) {
 func (r rooms) List(ctx context.Context, service string) ([]storage.Room, error) {
 	defer r.s.done("rooms.list", time.Now())
 	rows, err := r.s.r.QueryContext(ctx, "SELECT "+sqlRoomColumns+" FROM rooms WHERE service = ? ORDER BY jid", service)
-	if err != nil {
-		return nil, wrapErr("rooms list", err)
-	}
-	defer rows.Close()
-	var out []storage.Room
-	for rows.Next() {
-		room, err := scanRoom(rows)
-		if err != nil {
-			return nil, wrapErr("rooms list", err)
-		}
-		out = append(out, room)
-	}
-	return out, wrapErr("rooms list", rows.Err())
+	out, err := collect(rows, err, scanRoom)
+	return out, wrapErr("rooms list", err)
 }
 
 func (r rooms) Put(ctx context.Context, room storage.Room) error {
@@ -82,14 +71,7 @@ ON CONFLICT (jid) DO UPDATE SET config = excluded.config, subject = excluded.sub
 
 func (r rooms) Delete(ctx context.Context, room string) error {
 	defer r.s.done("rooms.delete", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "DELETE FROM rooms WHERE jid = ?", room)
-	if err != nil {
-		return wrapErr("rooms delete", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := r.s.execFound(ctx, "DELETE FROM rooms WHERE jid = ?", room)
 	return wrapErr("rooms delete", err)
 }
 
@@ -97,19 +79,12 @@ func (r rooms) Affiliations(ctx context.Context, room string) ([]storage.RoomAff
 	defer r.s.done("rooms.affiliations", time.Now())
 	rows, err := r.s.r.QueryContext(ctx,
 		"SELECT jid, affiliation, nick, reason FROM room_affiliations WHERE room = ? ORDER BY jid", room)
-	if err != nil {
-		return nil, wrapErr("rooms affiliations", err)
-	}
-	defer rows.Close()
-	var out []storage.RoomAffiliation
-	for rows.Next() {
+	out, err := collect(rows, err, func(sc scanner) (storage.RoomAffiliation, error) {
 		var a storage.RoomAffiliation
-		if err := rows.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason); err != nil {
-			return nil, wrapErr("rooms affiliations", err)
-		}
-		out = append(out, a)
-	}
-	return out, wrapErr("rooms affiliations", rows.Err())
+		err := sc.Scan(&a.JID, &a.Affiliation, &a.Nick, &a.Reason)
+		return a, err
+	})
+	return out, wrapErr("rooms affiliations", err)
 }
 
 func (r rooms) SetAffiliation(ctx context.Context, room string, a storage.RoomAffiliation) error {
@@ -135,11 +110,7 @@ ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, nick =
 
 func (r rooms) RemoveJID(ctx context.Context, jid string) (int64, error) {
 	defer r.s.done("rooms.removejid", time.Now())
-	res, err := r.s.w.ExecContext(ctx, "DELETE FROM room_affiliations WHERE jid = ?", jid)
-	if err != nil {
-		return 0, wrapErr("rooms remove jid", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := r.s.exec(ctx, "DELETE FROM room_affiliations WHERE jid = ?", jid)
 	return n, wrapErr("rooms remove jid", err)
 }
 
@@ -218,14 +189,7 @@ func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMess
 
 func (a roomArchive) Replace(ctx context.Context, room, id, stanza string) error {
 	defer a.s.done("roomarchive.replace", time.Now())
-	res, err := a.s.w.ExecContext(ctx, "UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?", stanza, room, id)
-	if err != nil {
-		return wrapErr("room archive replace", err)
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
+	err := a.s.execFound(ctx, "UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?", stanza, room, id)
 	return wrapErr("room archive replace", err)
 }
 
@@ -296,20 +260,9 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 		err := tx.QueryRowContext(ctx, "SELECT seq FROM room_archive WHERE room = ? AND id = ?", room, id).Scan(&seq)
 		return seq, err
 	}
-	lo, hi := int64(0), int64(math.MaxInt64)
-	if q.AfterID != "" {
-		seq, err := seqOf(q.AfterID)
-		if err != nil {
-			return page, err
-		}
-		lo = max(lo, seq)
-	}
-	if q.BeforeID != "" {
-		seq, err := seqOf(q.BeforeID)
-		if err != nil {
-			return page, err
-		}
-		hi = min(hi, seq)
+	bound, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
+	if err != nil {
+		return page, err
 	}
 	conds := []string{"room = ?"}
 	args := []any{room}
@@ -346,20 +299,9 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 
 	// The cursor narrows the set to what follows After or precedes
 	// Before.
-	clo, chi := lo, hi
-	if q.After != "" {
-		seq, err := seqOf(q.After)
-		if err != nil {
-			return page, err
-		}
-		clo = max(clo, seq)
-	}
-	if q.Before != "" {
-		seq, err := seqOf(q.Before)
-		if err != nil {
-			return page, err
-		}
-		chi = min(chi, seq)
+	cur, err := bound.Between(q.After, q.Before, seqOf)
+	if err != nil {
+		return page, err
 	}
 	order := "ASC"
 	if q.Backward {
@@ -370,7 +312,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 	if q.Max > 0 {
 		rows, err := tx.QueryContext(ctx,
 			"SELECT "+sqlRoomMessageColumns+" FROM room_archive WHERE "+set+" AND seq > ? AND seq < ? ORDER BY seq "+order+" LIMIT ?",
-			append(slices.Clone(setArgs), clo, chi, q.Max+1)...)
+			append(slices.Clone(setArgs), cur.Lo, cur.Hi, q.Max+1)...)
 		if err != nil {
 			return page, err
 		}
@@ -379,15 +321,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 			return page, err
 		}
 	}
-	page.Complete = len(msgs) <= q.Max
-	if len(msgs) > q.Max {
-		msgs, seqs = msgs[:q.Max], seqs[:q.Max]
-	}
-	if q.Backward {
-		slices.Reverse(msgs)
-		slices.Reverse(seqs)
-	}
-	page.Messages = msgs
+	page.Messages, seqs, page.Complete = sqlutil.Page(msgs, seqs, q.Max, q.Backward)
 
 	// Count the whole set, and the position of the page in it, up to a
 	// bound: a count costs a scan of the set.
@@ -398,7 +332,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 			append(slices.Clone(setArgs), lo, hi, storage.RoomArchiveCountLimit+1)...).Scan(&n)
 		return n, err
 	}
-	n, err := count(lo, hi)
+	n, err := count(bound.Lo, bound.Hi)
 	if err != nil {
 		return page, err
 	}
@@ -408,7 +342,7 @@ func (a roomArchive) query(ctx context.Context, tx *sql.Tx, room string, q stora
 	page.Count = n
 	switch {
 	case len(seqs) > 0:
-		idx, err := count(lo, seqs[0])
+		idx, err := count(bound.Lo, seqs[0])
 		if err != nil {
 			return page, err
 		}

@@ -178,19 +178,12 @@ func (r roster) Pending(ctx context.Context, user string) ([]storage.PendingSubs
 	defer r.s.done("roster.pending", time.Now())
 	rows, err := r.s.r.QueryContext(ctx,
 		"SELECT sender, stanza FROM roster_pending WHERE account = ? ORDER BY seq", user)
-	if err != nil {
-		return nil, wrapErr("roster pending", err)
-	}
-	defer rows.Close()
-	var ps []storage.PendingSubscription
-	for rows.Next() {
+	ps, err := collect(rows, err, func(sc scanner) (storage.PendingSubscription, error) {
 		var p storage.PendingSubscription
-		if err := rows.Scan(&p.From, &p.Stanza); err != nil {
-			return nil, wrapErr("roster pending", err)
-		}
-		ps = append(ps, p)
-	}
-	return ps, wrapErr("roster pending", rows.Err())
+		err := sc.Scan(&p.From, &p.Stanza)
+		return p, err
+	})
+	return ps, wrapErr("roster pending", err)
 }
 
 // groupEnd ends each group name in the stored form of a roster item's

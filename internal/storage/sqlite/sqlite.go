@@ -370,6 +370,25 @@ func (s *Store) done(op string, start time.Time) {
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
 // returns nil and rolling back otherwise.
+// exec runs a write and returns how many rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// execFound runs a write that must change a row: when it changes none,
+// what it names is not there (storage.ErrNotFound).
+func (s *Store) execFound(ctx context.Context, query string, args ...any) error {
+	n, err := s.exec(ctx, query, args...)
+	if err == nil && n == 0 {
+		err = storage.ErrNotFound
+	}
+	return err
+}
+
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

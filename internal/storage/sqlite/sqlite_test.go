@@ -156,71 +156,37 @@ func TestMigrationsOnce(t *testing.T) {
 	if err := s.r.QueryRow("SELECT count(*), max(version) FROM schema_version").Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || v != ms[len(ms)-1].version {
-		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || v != ms[len(ms)-1].Version {
+		t.Errorf("schema_version has %d rows up to %d, want %d up to %d", n, v, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
-// TestSchemaCascade checks that every table reaches accounts through
-// foreign keys that all cascade deletes, so that Accounts.Delete removes
-// everything. A table that holds no per-user data goes in shared.
+// TestSchemaCascade checks that Accounts.Delete removes every user's
+// rows (see storagetest.SchemaCascade).
 func TestSchemaCascade(t *testing.T) {
-	shared := map[string]bool{
-		"accounts": true,
-		"invites":  true, // invitations belong to no account
-		// Group chat rooms belong to no account; affiliations may name
-		// remote JIDs and are removed with Rooms.RemoveJID.
-		"rooms":             true,
-		"room_affiliations": true,
-		"room_archive":      true,
-		"schema_version":    true,
-		"sqlite_sequence":   true, // AUTOINCREMENT counters
-	}
 	s := open(t, "", Options{})
 	defer closeStore(t, s)
-	tables, err := queryStrings(t.Context(), s.r, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+	ctx := t.Context()
+	tables, err := queryStrings(ctx, s.r, "SELECT name FROM sqlite_schema WHERE type = 'table'")
 	if err != nil {
 		t.Fatal(err)
 	}
-	type fk struct{ parent, onDelete string }
-	fks := map[string][]fk{}
+	var fks []storagetest.ForeignKey
 	for _, tbl := range tables {
-		rows, err := s.r.Query("SELECT \"table\", on_delete FROM pragma_foreign_key_list(?)", tbl)
+		rows, err := s.r.QueryContext(ctx, "SELECT \"table\", on_delete FROM pragma_foreign_key_list(?)", tbl)
+		more, err := collect(rows, err, func(sc scanner) (storagetest.ForeignKey, error) {
+			f := storagetest.ForeignKey{Child: tbl}
+			var onDelete string
+			err := sc.Scan(&f.Parent, &onDelete)
+			f.Cascade = onDelete == "CASCADE"
+			return f, err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var f fk
-			if err := rows.Scan(&f.parent, &f.onDelete); err != nil {
-				t.Fatal(err)
-			}
-			fks[tbl] = append(fks[tbl], f)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
+		fks = append(fks, more...)
 	}
-	var reaches func(tbl string, depth int) bool
-	reaches = func(tbl string, depth int) bool {
-		if tbl == "accounts" {
-			return true
-		}
-		if depth > len(tables) {
-			return false
-		}
-		for _, f := range fks[tbl] {
-			if f.onDelete == "CASCADE" && reaches(f.parent, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, tbl := range tables {
-		if !shared[tbl] && !reaches(tbl, 0) {
-			t.Errorf("table %s does not reach accounts through ON DELETE CASCADE foreign keys: Accounts.Delete would leave its rows", tbl)
-		}
-	}
+	storagetest.SchemaCascade(t, tables, fks, "sqlite_sequence") // AUTOINCREMENT counters
 }
 
 func TestFileModes(t *testing.T) {
@@ -322,62 +288,15 @@ func TestCheckpointTruncates(t *testing.T) {
 }
 
 func TestObserve(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		ops []string
-	)
-	s := open(t, "", Options{Observe: func(op string, d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		ops = append(ops, op)
-		if d < 0 {
-			t.Errorf("Observe(%q, %v): negative duration", op, d)
-		}
-	}})
-	defer closeStore(t, s)
-	ctx := t.Context()
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Offline().Push(ctx, "nobody@example.org", "<message/>", 0) // fails; still observed
-	if _, _, err := s.Roster().Items(ctx, "a@example.org"); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"accounts.create", "offline.push", "roster.items"}; !slices.Equal(ops, want) {
-		t.Errorf("observed %q, want %q", ops, want)
-	}
+	storagetest.Observe(t, func(observe func(string, time.Duration)) storage.Store {
+		return open(t, "", Options{Observe: observe})
+	})
 }
 
 func TestClock(t *testing.T) {
-	ctx := t.Context()
-	now := time.Date(2030, 1, 2, 3, 4, 5, 6789, time.UTC)
-	s := open(t, "", Options{Clock: func() time.Time { return now }})
-	defer closeStore(t, s)
-	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Offline().Push(ctx, "a@example.org", "<message/>", 0); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.Accounts().Get(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := s.Offline().List(ctx, "a@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := now.Truncate(time.Microsecond)
-	if !a.Created.Equal(want) || !msgs[0].Stored.Equal(want) {
-		t.Errorf("Created %v, Stored %v, want %v", a.Created, msgs[0].Stored, want)
-	}
-	// Expire rounds up to the stored precision: a message stored at
-	// 6µs is before 6.001µs.
-	if n, err := s.Offline().Expire(ctx, want.Add(time.Nanosecond)); err != nil || n != 1 {
-		t.Errorf("Expire(just after) = %d, %v, want 1", n, err)
-	}
+	storagetest.Clock(t, func(clock func() time.Time) storage.Store {
+		return open(t, "", Options{Clock: clock})
+	})
 }
 
 func TestOpenErrors(t *testing.T) {
