@@ -127,10 +127,10 @@ wait_port() {
 # --- servers ---------------------------------------------------------
 # Each start_X writes its configuration under $OUT/X and starts it in the
 # background, setting SERVER_PID and PORT. The first start of a run
-# makes a fresh data directory; restarts keep it. MAM=1 turns the
-# peers' message archive (XEP-0313) on: only for the mam scenario, since
-# samtal has no message archive yet and the 1:1 scenarios compare
-# routing, not archive writes. Group chat is always on.
+# makes a fresh data directory; restarts keep it. MAM=1 turns every
+# server's message archive (XEP-0313) on: only for the mam scenario, so
+# that the 1:1 scenarios compare routing, not archive writes. Group chat
+# is always on.
 MAM=0
 
 start_samtal() {
@@ -159,6 +159,22 @@ unauth_per_ip = 5000
 unauth_total = 20000
 sessions_per_account = 100
 auth_failures_per_ip = 1000000
+auth_failures_per_account = 1000000
+[archive]
+# Like the peers': on only for the mam scenario.
+enabled = $([ "$MAM" = 1 ] && echo true || echo false)
+[muc]
+domain = "conference.{host}"
+# Nothing else listens: no web server, relay or proxy.
+[web]
+https = []
+http = []
+[upload]
+enabled = false
+[turn]
+enabled = false
+[bytestreams]
+enabled = false
 EOF
 	"$BIN/samtal" serve --config "$dir/samtal.toml" >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
