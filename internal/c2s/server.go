@@ -277,6 +277,7 @@ func (s *Service) ServeConn(c net.Conn, opts ConnOptions) {
 	}
 	sess := newSession(s, c, false, false, release)
 	sess.external = opts.Secure
+	sess.inline = true
 	s.wg.Add(1)
 	defer s.wg.Done()
 	sess.serve(s.ctx)

@@ -72,6 +72,12 @@ type Session struct {
 	replaced atomic.Bool
 	// clientID is the client's XEP-0388 user-agent id, or "".
 	clientID string
+	// noRestart: the client authenticated with SASL2 and its stream goes
+	// on without a restart.
+	noRestart bool
+	// inline: every phase of the session runs on the goroutine that
+	// called serve, and the connection is never parked (ServeConn).
+	inline bool
 
 	tokens float64
 	last   time.Time
@@ -108,17 +114,71 @@ func (s *Session) JID() jid.JID { return s.jid }
 // Host returns the domain the client connected to.
 func (s *Session) Host() string { return s.host }
 
-// serve runs the connection to its end.
+// serve runs the connection to its end. The negotiation (TLS handshake,
+// SASL) runs on the accepting goroutine; once the client has
+// authenticated, the rest of the session runs on a fresh goroutine. The
+// handshake's cryptography grows a goroutine's stack to tens of
+// kilobytes, which the runtime shrinks only slowly; an authenticated
+// session that mostly waits should not carry it.
+//
+// A stream that another transport hands over (ServeConn: a WebSocket or
+// BOSH pipe) runs every phase on the caller's goroutine instead, since
+// ServeConn returns only when the stream ends, and the transport holds
+// goroutines of its own for the stream anyway.
 func (s *Session) serve(ctx context.Context) {
 	s.svc.track(s, true)
-	defer s.svc.track(s, false)
+	if !s.phase(ctx, s.runPreAuth) {
+		return
+	}
+	if s.inline {
+		s.phase(ctx, s.runAuthenticated)
+		return
+	}
+	s.continueOn(ctx, s.runAuthenticated)
+}
+
+// continueOn runs f on a fresh goroutine, and the session's rest after
+// it.
+func (s *Session) continueOn(ctx context.Context, f func(context.Context) (bool, error)) {
+	s.svc.wg.Add(1)
+	go s.runPhase(ctx, f)
+}
+
+// runPhase runs f. If the client falls quiet, its connection is parked:
+// no goroutine waits for it, and the session goes on in a new one when
+// the client speaks, or the connection closes, or the idle time is up.
+// A session that waits costs no stack at all. Where a connection cannot
+// be parked, a fresh goroutine with a small stack waits instead.
+func (s *Session) runPhase(ctx context.Context, f func(context.Context) (bool, error)) {
+	defer s.svc.wg.Done()
+	if !s.phase(ctx, f) {
+		return
+	}
+	s.svc.wg.Add(1)
+	if s.raw.Park(func() { s.runPhase(ctx, s.stanzaPhase) }) {
+		return
+	}
+	go s.runPhase(ctx, s.waitPhase)
+}
+
+// phase runs one part of the session. Unless that part hands the
+// session on (handoff), the session ends here: the error becomes the
+// right stream close, and everything the connection holds is released.
+func (s *Session) phase(ctx context.Context, f func(context.Context) (bool, error)) (handoff bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.svc.log.Error("c2s session panic", "panic", p)
+			handoff = false
 		}
-		s.finish()
+		if !handoff {
+			s.finish()
+			s.svc.track(s, false)
+		}
 	}()
-	err := s.run(ctx)
+	handoff, err := f(ctx)
+	if handoff && err == nil {
+		return true
+	}
 	if err != nil && s.awaitingHeader {
 		// RFC 6120 §4.9.1.2: an error before the stream is open is
 		// sent after a stream header of ours.
@@ -147,6 +207,7 @@ func (s *Session) serve(ctx context.Context) {
 			s.closeStream(e, true, false)
 		}
 	}
+	return false
 }
 
 // finish releases everything the connection holds; it runs once. A
@@ -174,20 +235,85 @@ func (s *Session) finish() {
 	}
 }
 
-func (s *Session) run(ctx context.Context) error {
+// runPreAuth negotiates until the client has authenticated (handoff)
+// or the stream ends.
+func (s *Session) runPreAuth(ctx context.Context) (handoff bool, err error) {
 	if s.direct {
 		if s.svc.cfg.TLS == nil {
-			return errors.New("c2s: direct TLS without certificates")
+			return false, errors.New("c2s: direct TLS without certificates")
 		}
 		if err := s.startTLS(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for {
 		restart, err := s.negotiate(ctx)
-		if err != nil || !restart {
-			return err
+		if err == errAuthenticated {
+			return true, nil
 		}
+		if err != nil || !restart {
+			return false, err
+		}
+		if s.user != "" {
+			return true, nil
+		}
+	}
+}
+
+// errAuthenticated ends the negotiation of a client that authenticated
+// with SASL2, whose stream goes on without a restart (XEP-0388 §2.6.1).
+var errAuthenticated = errors.New("c2s: authenticated without a restart")
+
+// runAuthenticated serves an authenticated client: the restarted stream
+// (after SASL) or the same one (after SASL2), resource binding unless
+// SASL2 bound already, then stanzas until the stream ends or the client
+// falls quiet (handoff).
+func (s *Session) runAuthenticated(ctx context.Context) (bool, error) {
+	var err error
+	if s.noRestart {
+		err = s.stanzas(ctx)
+	} else {
+		_, err = s.negotiate(ctx)
+	}
+	if err == errQuiet {
+		return true, nil
+	}
+	return false, err
+}
+
+// waitPhase waits, with a small stack, for a client that fell quiet,
+// and serves its stanzas until it falls quiet again (handoff) or the
+// stream ends.
+func (s *Session) waitPhase(ctx context.Context) (bool, error) {
+	s.raw.WaitReadable()
+	return s.stanzaPhase(ctx)
+}
+
+// stanzaPhase serves a bound client's stanzas until it falls quiet
+// (handoff) or the stream ends.
+func (s *Session) stanzaPhase(ctx context.Context) (bool, error) {
+	err := s.stanzas(ctx)
+	if err == errQuiet {
+		return true, nil
+	}
+	return false, err
+}
+
+// errQuiet ends a goroutine of a session whose client fell quiet; the
+// session goes on in another (see runPhase).
+var errQuiet = errors.New("c2s: client quiet")
+
+// quietAfter is how long a bound client may be silent before its session
+// waits without a goroutine (or on a fresh one). Each such wait costs
+// one goroutine start.
+const quietAfter = 2 * time.Second
+
+// setQuiet lets a bound stream's reads give up after quietAfter, so
+// that the session can park (see runPhase); not for a stream that runs
+// inline.
+func (s *Session) setQuiet() {
+	if !s.inline {
+		s.raw.SetQuiet(quietAfter)
 	}
 }
 
@@ -320,7 +446,8 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			}
 			if ok {
 				// XEP-0388 §2.6.1: the stream goes on without a restart.
-				return false, s.serveStanzas(ctx)
+				s.noRestart = true
+				return false, errAuthenticated
 			}
 			if failures++; failures >= maxAuthAttempts {
 				return false, stream.Error{Condition: stream.PolicyViolation, Text: "too many authentication failures"}
@@ -551,7 +678,7 @@ func (h hostCreds) Keys(username string, hash sasl.Hash) (sasl.Keys, error) {
 // boundLoop offers binding and then serves stanzas until the stream ends.
 func (s *Session) boundLoop(ctx context.Context) error {
 	s.writeDirect(stream.AppendElement(nil, s.postAuthFeatures(), xmlel.NSClient))
-	return s.serveStanzas(ctx)
+	return s.stanzas(ctx)
 }
 
 // postAuthFeatures are the stream features of an authenticated stream:
@@ -573,12 +700,16 @@ func (s *Session) postAuthFeatures() *xmlel.Element {
 	return f
 }
 
-// serveStanzas reads until the stream ends: binding first, then stanzas
-// for the core, and the stream management and client state elements.
-func (s *Session) serveStanzas(ctx context.Context) error {
+// stanzas reads until the stream ends or the client falls quiet
+// (errQuiet): binding first, then stanzas for the core, and the stream
+// management and client state elements.
+func (s *Session) stanzas(ctx context.Context) error {
 	for {
 		el, err := s.r.Next()
 		if err != nil {
+			if errors.Is(err, transport.ErrQuiet) {
+				return errQuiet
+			}
 			return s.endOfStream(err)
 		}
 		if s.replaced.Load() {
@@ -733,6 +864,7 @@ func (s *Session) bindResource(resource string, replace bool) stanza.Condition {
 	s.raw.SetExpiry(time.Time{})
 	s.svc.m.Sessions.Add(1)
 	s.raw.SetIdle(s.svc.cfg.IdleTimeout, s.svc.cfg.IdleGrace, s.ping)
+	s.setQuiet()
 	return ""
 }
 

@@ -181,6 +181,7 @@ func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) 
 		old.closeStream(stream.Error{Condition: stream.Conflict, Text: "the session was resumed elsewhere"}, false, false)
 	}
 	s.raw.SetIdle(s.svc.cfg.IdleTimeout, s.svc.cfg.IdleGrace, s.ping)
+	s.setQuiet()
 	return nil, nil
 }
 

@@ -50,7 +50,11 @@ type Service struct {
 
 	mu      sync.Mutex
 	enabled map[jid.JID]router.Session // by full JID
-	sent    map[jid.JID]*ring          // by bare JID: recent eligible messages sent
+	// users counts the full JIDs in enabled by bare JID, so that a
+	// message to or from a user without carbons costs no lookup of the
+	// user's resources.
+	users map[jid.JID]int
+	sent  map[jid.JID]*ring // by bare JID: recent eligible messages sent
 
 	// changed, when set, hears that a session enabled or disabled
 	// carbons (cluster mode tells the other nodes).
@@ -70,9 +74,9 @@ func (s *Service) SetRemote(sess router.Session, enabled bool) {
 	full := sess.JID()
 	switch {
 	case enabled:
-		s.enabled[full] = sess
+		s.enable(full, sess)
 	case s.enabled[full] == sess:
-		delete(s.enabled, full)
+		s.disable(full)
 	}
 }
 
@@ -85,7 +89,7 @@ func (s *Service) notify(full jid.JID) {
 // New returns the carbons service and registers enable and disable in
 // mux.
 func New(r *router.Router, mux *iq.Mux) *Service {
-	s := &Service{router: r, enabled: make(map[jid.JID]router.Session), sent: make(map[jid.JID]*ring)}
+	s := &Service{router: r, enabled: make(map[jid.JID]router.Session), users: make(map[jid.JID]int), sent: make(map[jid.JID]*ring)}
 	// Clients send enable to their account (no 'to'); accept it at the
 	// server too.
 	mux.Handle(iq.Account, NS, s.handle)
@@ -110,9 +114,9 @@ func (s *Service) handle(_ context.Context, st *stanza.Stanza) (*xmlel.Element, 
 	s.mu.Lock()
 	switch p.Local {
 	case "enable":
-		s.enabled[st.From] = sess
+		s.enable(st.From, sess)
 	case "disable":
-		delete(s.enabled, st.From)
+		s.disable(st.From)
 	default:
 		s.mu.Unlock()
 		return nil, stanza.E(stanza.BadRequest)
@@ -126,9 +130,28 @@ func (s *Service) handle(_ context.Context, st *stanza.Stanza) (*xmlel.Element, 
 // binding its resource (XEP-0386 §3).
 func (s *Service) Enable(sess router.Session) {
 	s.mu.Lock()
-	s.enabled[sess.JID()] = sess
+	s.enable(sess.JID(), sess)
 	s.mu.Unlock()
 	s.notify(sess.JID())
+}
+
+// enable and disable change enabled and users; s.mu is held.
+func (s *Service) enable(full jid.JID, sess router.Session) {
+	if _, ok := s.enabled[full]; !ok {
+		s.users[full.Bare()]++
+	}
+	s.enabled[full] = sess
+}
+
+func (s *Service) disable(full jid.JID) {
+	if _, ok := s.enabled[full]; !ok {
+		return
+	}
+	delete(s.enabled, full)
+	bare := full.Bare()
+	if s.users[bare]--; s.users[bare] <= 0 {
+		delete(s.users, bare)
+	}
 }
 
 // Enabled reports whether sess enabled carbons.
@@ -174,6 +197,10 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 func (s *Service) copyTo(user jid.JID, el *xmlel.Element, wrapper string, want func(router.Session) bool) {
 	var targets []router.Session
 	s.mu.Lock()
+	if s.users[user] == 0 {
+		s.mu.Unlock()
+		return
+	}
 	for _, r := range s.router.Resources(user) {
 		if s.enabled[r.Session.JID()] == r.Session && want(r.Session) {
 			targets = append(targets, r.Session)
@@ -291,7 +318,7 @@ func (s *Service) SessionEnded(_ context.Context, sess router.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur := s.enabled[full]; cur != nil && (cur == sess || s.router.Session(full) == nil) {
-		delete(s.enabled, full)
+		s.disable(full)
 	}
 	if len(s.router.Resources(full.Bare())) == 0 {
 		delete(s.sent, full.Bare())

@@ -287,10 +287,10 @@ func TestSessionEndForgets(t *testing.T) {
 		t.Error("a new session inherited carbons")
 	}
 	e.carbons.mu.Lock()
-	n := len(e.carbons.enabled)
+	n, users := len(e.carbons.enabled), len(e.carbons.users)
 	e.carbons.mu.Unlock()
-	if n != 0 {
-		t.Errorf("%d sessions remembered after the session ended", n)
+	if n != 0 || users != 0 {
+		t.Errorf("%d sessions and %d users remembered after the session ended", n, users)
 	}
 	// Replaced without ending: the new session does not inherit either.
 	a3 := xmpptest.NewSession("alice@example.org/a")
@@ -302,5 +302,34 @@ func TestSessionEndForgets(t *testing.T) {
 	}
 	if e.carbons.Enabled(a3) {
 		t.Error("a replacing session inherited carbons")
+	}
+}
+
+// The count of a user's carbons-enabled sessions, which lets a user
+// without carbons skip the lookup of resources, follows enables,
+// disables and ends: a session that still has carbons keeps getting
+// them when another goes.
+func TestEnabledCount(t *testing.T) {
+	e := newEnv(t)
+	a := e.online("alice@example.org/a", "0", true)
+	b := e.online("alice@example.org/b", "0", true)
+	c := e.online("alice@example.org/c", "0", true)
+	e.iq(a, `<iq type='set' id='d'><disable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	e.iq(a, `<iq type='set' id='d2'><disable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	last, _ := e.router.Unbind(c)
+	e.core.Ended(t.Context(), c, last)
+	a.Take()
+	b.Take()
+	e.send(a, `<message type='chat' to='bob@example.org' id='m1'><body>hi</body></message>`)
+	if _, w, _ := carbon(t, b); w != "sent" {
+		t.Errorf("b got a %s carbon, want sent", w)
+	}
+	last, _ = e.router.Unbind(b)
+	e.core.Ended(t.Context(), b, last)
+	e.carbons.mu.Lock()
+	users := len(e.carbons.users)
+	e.carbons.mu.Unlock()
+	if users != 0 {
+		t.Errorf("%d users counted with carbons, want none", users)
 	}
 }

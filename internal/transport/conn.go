@@ -34,12 +34,37 @@ type Conn struct {
 	last    time.Time
 	mu      sync.Mutex // guards cfg.Idle/Grace/OnIdle and expires
 	expires time.Time
-	armed   bool // a read deadline is set; only the reader uses it
+
+	// Owned by the reading goroutine:
+	lastData time.Time     // when bytes last arrived; idle counts from here
+	quiet    time.Duration // see SetQuiet; 0: off
+	// deadline is the read deadline last set. It is moved only when it
+	// is later than needed or earlier by more than the slack, not on
+	// every read: setting a deadline takes the runtime's timer locks,
+	// and a busy stream reads often. A deadline that fires early is
+	// simply set again.
+	deadline time.Time
+	// fired: the read deadline passed and is still set on the
+	// connection (deadline is zero then, so that arm sets a new one).
+	// A deadline the caller sets with SetDeadline is the caller's: Read
+	// leaves it alone unless it needs one of its own.
+	fired bool
+
+	// Parking (park_linux.go).
+	parkMu sync.Mutex
+	park   *parking // set while parked
+	closed bool
+	polled bool // registered with the poller's epoll set
 }
+
+// deadlineSlack is the fraction of a wait by which the read deadline
+// may be early.
+const deadlineSlack = 16
 
 // Wrap returns c with the given limits.
 func Wrap(c net.Conn, cfg ConnConfig) *Conn {
-	return &Conn{Conn: c, cfg: cfg, tokens: float64(cfg.Burst), last: time.Now()}
+	now := time.Now()
+	return &Conn{Conn: c, cfg: cfg, tokens: float64(cfg.Burst), last: now, lastData: now}
 }
 
 // SetIdle changes idle detection, e.g. from the short authentication
@@ -59,6 +84,29 @@ func (c *Conn) SetExpiry(t time.Time) {
 	c.mu.Unlock()
 }
 
+// SetQuiet makes Read return ErrQuiet when the peer has sent nothing for
+// d (0 turns it off). The caller can then wait for input with
+// WaitReadable from a goroutine with a small stack: a session that
+// handled a stanza deep in its stack (a database query, say) does not
+// keep that stack while it waits. Only for the reading goroutine.
+func (c *Conn) SetQuiet(d time.Duration) {
+	c.quiet = d
+}
+
+// SetDeadline sets the connection's deadlines; a Read that needs a read
+// deadline of its own (idle, quiet, expiry) replaces it. Like Read, it
+// is for the reading goroutine.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.deadline, c.fired = time.Time{}, false
+	return c.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline is like SetDeadline, for reads only.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.deadline, c.fired = time.Time{}, false
+	return c.Conn.SetReadDeadline(t)
+}
+
 // ErrIdle is returned by Read when the peer stayed silent past the idle
 // timeout and the grace period.
 var ErrIdle = errors.New("transport: peer idle")
@@ -67,7 +115,36 @@ var ErrIdle = errors.New("transport: peer idle")
 // passed.
 var ErrExpired = errors.New("transport: connection expired")
 
-// Read reads with the configured rate limit, idle detection and expiry.
+// ErrQuiet is returned by Read after the quiet time (see SetQuiet). It
+// is a temporary net.Error: TLS and the XML reader keep their state, and
+// reading may go on.
+var ErrQuiet error = quietError{}
+
+type quietError struct{}
+
+func (quietError) Error() string   { return "transport: peer quiet" }
+func (quietError) Timeout() bool   { return true }
+func (quietError) Temporary() bool { return true }
+
+// arm makes sure a read deadline is set no later than at and no earlier
+// than at-slack.
+func (c *Conn) arm(at time.Time, slack time.Duration) {
+	if c.deadline.IsZero() || c.deadline.After(at) || at.Sub(c.deadline) > slack {
+		c.deadline, c.fired = at, false
+		_ = c.Conn.SetReadDeadline(at) // an error here surfaces on Read
+	}
+}
+
+// disarm removes the read deadline, if one is set.
+func (c *Conn) disarm() {
+	if !c.deadline.IsZero() || c.fired {
+		c.deadline, c.fired = time.Time{}, false
+		_ = c.Conn.SetReadDeadline(time.Time{}) // an error here surfaces on Read
+	}
+}
+
+// Read reads with the configured rate limit, idle detection, quiet time
+// and expiry.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	idle, grace, onIdle, expires := c.cfg.Idle, c.cfg.Grace, c.cfg.OnIdle, c.expires
@@ -75,42 +152,68 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.cfg.Rate > 0 && len(p) > c.cfg.Burst {
 		p = p[:c.cfg.Burst]
 	}
-	probed := false
-	wait := idle
+	var probedAt time.Time
+	start := time.Now()
 	for {
-		var deadline time.Time
-		if wait > 0 {
-			deadline = time.Now().Add(wait)
+		// When this read gives up: idle (or, after the probe, grace)
+		// time after the last byte, or the quiet time after its start.
+		var due, quietDue time.Time
+		slack := time.Duration(0)
+		if idle > 0 {
+			due = c.lastData.Add(idle)
+			slack = idle / deadlineSlack
+			if !probedAt.IsZero() {
+				due = probedAt.Add(grace)
+				slack = grace / deadlineSlack
+			}
+		}
+		if c.quiet > 0 && probedAt.IsZero() {
+			quietDue = start.Add(c.quiet)
+			if due.IsZero() || quietDue.Before(due) {
+				due, slack = quietDue, c.quiet/deadlineSlack
+			}
 		}
 		if !expires.IsZero() {
 			if !time.Now().Before(expires) {
 				return 0, ErrExpired
 			}
-			if deadline.IsZero() || expires.Before(deadline) {
-				deadline = expires
+			if due.IsZero() || expires.Before(due) {
+				due, slack = expires, 0
 			}
 		}
-		if !deadline.IsZero() || c.armed {
-			_ = c.Conn.SetReadDeadline(deadline) // an error here surfaces on Read
-			c.armed = !deadline.IsZero()
+		if due.IsZero() {
+			c.disarm()
+		} else {
+			c.arm(due, slack)
 		}
 		n, err := c.Conn.Read(p)
-		if n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !expires.IsZero() && !time.Now().Before(expires) {
-			return 0, ErrExpired
+		if n > 0 {
+			c.lastData = time.Now()
+			if c.cfg.Rate > 0 {
+				c.throttle(n)
+			}
+			return n, err
 		}
-		if n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && wait > 0 {
-			if probed || onIdle == nil || grace <= 0 {
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || due.IsZero() {
+			return n, err
+		}
+		c.deadline, c.fired = time.Time{}, true
+		now := time.Now()
+		switch {
+		case !expires.IsZero() && !now.Before(expires):
+			return 0, ErrExpired
+		case idle > 0 && !now.Before(c.lastData.Add(idle)) && probedAt.IsZero():
+			if onIdle == nil || grace <= 0 {
 				return 0, ErrIdle
 			}
-			probed = true
+			probedAt = now
 			onIdle()
-			wait = grace
-			continue
+		case !probedAt.IsZero() && !now.Before(probedAt.Add(grace)):
+			return 0, ErrIdle
+		case !quietDue.IsZero() && !now.Before(quietDue.Add(-c.quiet/deadlineSlack)):
+			return 0, ErrQuiet
 		}
-		if n > 0 && c.cfg.Rate > 0 {
-			c.throttle(n)
-		}
-		return n, err
+		// Otherwise the deadline fired early: wait again.
 	}
 }
 

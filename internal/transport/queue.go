@@ -16,18 +16,24 @@ const maxIdleBuffer = 16 << 10
 
 // Queue is a stream's bounded outgoing byte queue and its writer. Before
 // Start, writes go straight to the connection from the caller (stream
-// negotiation, when only the reading goroutine writes); after Start, one
-// goroutine writes everything queued since its last write in one call,
-// so a busy stream makes few syscalls and TLS records.
+// negotiation, when only the reading goroutine writes); after Start, a
+// writer goroutine writes everything queued since its last write in one
+// call, so a busy stream makes few syscalls and TLS records.
+//
+// The writer runs only while there is something to write: it starts
+// when bytes are queued and ends when the queue is empty, giving its
+// buffers back. An idle stream holds no writer goroutine and no buffer,
+// which is most of what an idle session would otherwise cost.
 type Queue struct {
 	limit int
 
-	mu      sync.Mutex
-	conn    net.Conn
-	out     []byte
-	spare   []byte
-	closing bool
-	started bool
+	mu       sync.Mutex
+	conn     net.Conn
+	out      []byte
+	closing  bool
+	started  bool
+	running  bool // a writer goroutine is running
+	finished bool // done is closed
 	// Positions in the sequence of bytes ever queued, so that a caller
 	// can tell whether what it queued left (see AppendEnd, Written):
 	// appended is its end, head is where out starts (head+len(out) ==
@@ -38,14 +44,27 @@ type Queue struct {
 	head     int64
 	written  int64
 	cut      int64
-	wake     chan struct{}
 	done     chan struct{}
+}
+
+// freeBufs keeps a few write buffers between bursts, shared by every
+// queue. It is bounded, unlike a sync.Pool that a quiet server would not
+// empty for minutes: the buffers of streams that went idle are garbage.
+var freeBufs = make(chan []byte, 64)
+
+func getBuf() []byte {
+	select {
+	case b := <-freeBufs:
+		return b
+	default:
+		return make([]byte, 0, 4096)
+	}
 }
 
 // NewQueue returns a queue writing to c that holds at most limit bytes
 // (limit <= 0: unbounded).
 func NewQueue(c net.Conn, limit int) *Queue {
-	return &Queue{conn: c, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{}), cut: -1}
+	return &Queue{conn: c, limit: limit, done: make(chan struct{}), cut: -1}
 }
 
 // SetConn switches the connection, after a TLS handshake. Only before
@@ -73,18 +92,21 @@ func (q *Queue) AppendEnd(f func([]byte) []byte) (end int64, ok, over bool) {
 		q.mu.Unlock()
 		return 0, false, false
 	}
+	if q.out == nil && q.started {
+		q.out = getBuf()
+	}
 	n := len(q.out)
 	q.out = f(q.out)
 	q.appended += int64(len(q.out) - n)
 	end = q.appended
 	over = q.limit > 0 && len(q.out) > q.limit
-	started := q.started
-	q.mu.Unlock()
-	if started {
-		q.signal()
-	} else {
+	if !q.started {
+		q.mu.Unlock()
 		q.flushDirect()
+		return end, true, over
 	}
+	q.kick()
+	q.mu.Unlock()
 	return end, true, over
 }
 
@@ -115,6 +137,14 @@ func (q *Queue) wrote(at int64, n int) {
 	q.written = max(q.written, end)
 }
 
+// kick starts the writer if it is not running; q.mu is held.
+func (q *Queue) kick() {
+	if !q.running && !q.finished {
+		q.running = true
+		go q.write()
+	}
+}
+
 // CloseWith ends the stream: whatever is queued and not written is
 // replaced by final (a stream error must be the last thing the peer
 // reads, RFC 6120 §4.9.1.1), then the connection closes. Only the first
@@ -133,12 +163,12 @@ func (q *Queue) CloseWith(final []byte, keepPending bool) {
 	q.out = append(q.out, final...)
 	q.appended += int64(len(final))
 	q.closing = true
-	started := q.started
-	q.mu.Unlock()
-	if started {
-		q.signal()
+	if q.started {
+		q.kick()
+		q.mu.Unlock()
 		return
 	}
+	q.mu.Unlock()
 	q.flushDirect()
 	q.conn.Close()
 }
@@ -156,13 +186,17 @@ func (q *Queue) Finish(wait time.Duration) {
 	q.mu.Lock()
 	q.closing = true
 	started := q.started
+	if started {
+		q.kick()
+	}
 	q.mu.Unlock()
 	if started {
-		q.signal()
+		t := time.NewTimer(wait)
 		select {
 		case <-q.done:
-		case <-time.After(wait):
+		case <-t.C:
 		}
+		t.Stop()
 	} else {
 		q.flushDirect()
 	}
@@ -174,13 +208,6 @@ func (q *Queue) Finish(wait time.Duration) {
 		case <-q.done:
 		case <-time.After(wait):
 		}
-	}
-}
-
-func (q *Queue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -200,56 +227,87 @@ func (q *Queue) flushDirect() {
 	}
 }
 
-// Start starts the writer goroutine; from now on Append never writes
-// from the caller.
+// Start makes Append hand its bytes to the writer goroutine from now
+// on; the negotiation buffer is given back.
 func (q *Queue) Start() {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.started {
-		q.mu.Unlock()
 		return
 	}
 	q.started = true
-	q.mu.Unlock()
-	go q.write()
+	if len(q.out) == 0 {
+		q.out = nil
+	} else {
+		q.kick()
+	}
 }
 
+// write is the writer goroutine: it writes until the queue is empty, then
+// ends, or closes the connection once the queue is closing and written.
 func (q *Queue) write() {
-	defer close(q.done)
+	var spare []byte
 	for {
-		<-q.wake
 		q.mu.Lock()
-		b, at := q.take()
-		q.out = q.spare[:0]
-		q.spare = nil
-		closing := q.closing
-		c := q.conn
-		q.mu.Unlock()
-		if len(b) > 0 {
-			_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
-			n, err := c.Write(b)
-			q.mu.Lock()
-			q.wrote(at, n)
-			if err != nil {
-				q.closing = true
-				q.head = q.appended
-				q.out = nil
-				q.mu.Unlock()
-				c.Close()
-				return
+		if len(q.out) == 0 {
+			// Nothing left: give the buffers back and end, or finish
+			// the stream.
+			b := q.out
+			q.out = nil
+			q.running = false
+			closing := q.closing
+			if closing {
+				q.finished = true
 			}
+			c := q.conn
 			q.mu.Unlock()
-		}
-		if closing {
-			c.Close()
+			putBuf(b)
+			putBuf(spare)
+			if closing {
+				c.Close()
+				close(q.done)
+			}
 			return
 		}
-		q.mu.Lock()
-		if cap(b) <= maxIdleBuffer && q.spare == nil {
-			q.spare = b[:0]
-		}
-		if len(q.out) == 0 && cap(q.out) > maxIdleBuffer {
+		b, at := q.take()
+		q.out = spare[:0]
+		if spare == nil {
 			q.out = nil
 		}
+		c := q.conn
 		q.mu.Unlock()
+		_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		n, err := c.Write(b)
+		q.mu.Lock()
+		q.wrote(at, n)
+		if err != nil {
+			q.closing = true
+			q.finished = true
+			q.running = false
+			q.head = q.appended
+			q.out = nil
+			q.mu.Unlock()
+			c.Close()
+			close(q.done)
+			return
+		}
+		q.mu.Unlock()
+		if cap(b) <= maxIdleBuffer {
+			spare = b[:0]
+		} else {
+			spare = nil
+		}
+	}
+}
+
+// putBuf keeps a buffer for reuse unless it grew too large or enough
+// are kept.
+func putBuf(b []byte) {
+	if b == nil || cap(b) > maxIdleBuffer {
+		return
+	}
+	select {
+	case freeBufs <- b[:0]:
+	default:
 	}
 }

@@ -363,10 +363,31 @@ func EscapeAttr(dst []byte, s string) []byte {
 	return escape(dst, s, true)
 }
 
+// plainText and plainAttr mark the bytes that escape copies as they are:
+// most of any text, so that the common case costs one lookup per byte.
+var plainText, plainAttr = plainTables()
+
+func plainTables() (text, attr [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		text[c] = c != '<' && c != '>' && c != '&'
+		attr[c] = text[c] && c != '\'' && c != '"'
+	}
+	text['\n'], text['\t'] = true, true
+	return text, attr
+}
+
 func escape(dst []byte, s string, attr bool) []byte {
+	plain := &plainText
+	if attr {
+		plain = &plainAttr
+	}
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		var rep string
 		width := 1
 		switch {

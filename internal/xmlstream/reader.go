@@ -15,6 +15,9 @@ const (
 	bufSize = 4096
 	// maxEmptyReads bounds calls to a Read that returns nothing, as bufio does.
 	maxEmptyReads = 100
+	// waitSize is the buffer a stream with nothing pending reads into:
+	// the read that waits for the peer's next stanza holds only this.
+	waitSize = 128
 	// maxHeaderBytes bounds the XML declaration and the stream header,
 	// each. Real headers are a few hundred bytes; MaxStanzaBytes is about
 	// what comes after them, and may be set lower than a header.
@@ -92,6 +95,35 @@ type Reader struct {
 
 	s   *scratch // per-element work space; nil between stanzas
 	out *xmlel.Element
+
+	// wait is what a read with nothing pending goes into, so that an
+	// idle stream gives its buffer back while it waits (see fill).
+	wait [waitSize]byte
+}
+
+// freeBufs keeps a few read buffers of streams that wait for input, for
+// the next stream that has input. It is bounded, unlike a sync.Pool that
+// a quiet server would not empty for minutes: after a burst of sessions
+// that went idle, their buffers are garbage, not kept.
+var freeBufs = make(chan *[bufSize]byte, 64)
+
+func getBuf() []byte {
+	select {
+	case b := <-freeBufs:
+		return b[:]
+	default:
+		return new([bufSize]byte)[:]
+	}
+}
+
+func putBuf(b []byte) {
+	if len(b) != bufSize {
+		return
+	}
+	select {
+	case freeBufs <- (*[bufSize]byte)(b):
+	default:
+	}
 }
 
 // NewReader returns a reader of the stream that src carries; zero fields of
@@ -317,6 +349,11 @@ func (r *Reader) fill() error {
 		r.base += int64(r.pos)
 		r.pos, r.w = 0, n
 	}
+	if r.w == 0 {
+		// Nothing pending: this read may wait long for the peer. Give
+		// the buffer back while it does, and take one when bytes come.
+		return r.fillIdle()
+	}
 	if r.w == len(r.buf) {
 		// One token fills the buffer: grow it, but never past what the
 		// stanza limit lets a token be.
@@ -344,6 +381,39 @@ func (r *Reader) fill() error {
 		}
 		r.w += n
 		if n > 0 {
+			r.rerr = err
+			r.setEnd()
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				r.rerr = err
+			}
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// fillIdle reads into the small wait buffer while the reader holds no
+// pending bytes, then moves what came into a pooled buffer.
+func (r *Reader) fillIdle() error {
+	putBuf(r.buf)
+	r.buf = nil
+	top := waitSize
+	if r.limited {
+		if m := r.start + int64(r.max) + bufSize - r.base; m < int64(top) {
+			top = int(max(m, 1))
+		}
+	}
+	for range maxEmptyReads {
+		n, err := r.src.Read(r.wait[:top])
+		if n < 0 || n > top {
+			return errNegRead
+		}
+		if n > 0 {
+			r.buf = getBuf()
+			r.w = copy(r.buf, r.wait[:n])
 			r.rerr = err
 			r.setEnd()
 			return nil

@@ -114,12 +114,21 @@ func (r *Reader) build() *xmlel.Element {
 		all = string(s.sb)
 	}
 	es := make([]xmlel.Element, len(s.elems))
+	// The root's attributes come first, with one free slot after them:
+	// a server stamps 'from' (RFC 6120 §8.1.2.1) on nearly every stanza
+	// it reads, and the slot saves copying the attributes to add it.
+	// The other elements' attributes follow, shifted by one.
+	rootA := int(s.elems[0].a1)
 	var as []xmlel.Attr
 	if len(s.attrs) > 0 {
-		as = make([]xmlel.Attr, len(s.attrs))
-		for i, a := range s.attrs {
-			as[i] = xmlel.Attr{Space: r.str(a.space, all), Local: r.str(a.local, all), Value: r.str(a.value, all)}
+		as = make([]xmlel.Attr, len(s.attrs)+1)
+	}
+	for i, a := range s.attrs {
+		j := i
+		if i >= rootA {
+			j++
 		}
+		as[j] = xmlel.Attr{Space: r.str(a.space, all), Local: r.str(a.local, all), Value: r.str(a.value, all)}
 	}
 	var ns []xmlel.Node
 	if len(s.kids) > 0 {
@@ -138,8 +147,13 @@ func (r *Reader) build() *xmlel.Element {
 		el.Local = r.str(e.local, all)
 		// Full slice expressions: appending to one element's attributes
 		// or children must not write over its neighbour's.
-		if e.a1 > e.a0 {
-			el.Attrs = as[e.a0:e.a1:e.a1]
+		switch {
+		case i == 0:
+			if rootA > 0 {
+				el.Attrs = as[0 : rootA : rootA+1]
+			}
+		case e.a1 > e.a0:
+			el.Attrs = as[e.a0+1 : e.a1+1 : e.a1+1]
 		}
 		if e.k1 > e.k0 {
 			el.Children = ns[e.k0:e.k1:e.k1]

@@ -51,6 +51,7 @@ var tiers = map[string]int{
 	"internal/dns":                     1,
 	"internal/dns/dnstest":             1,
 	"internal/cluster/natstest":        1,
+	"internal/bench":                   1,
 	// Tier 2: features.
 	"internal/c2s":         2,
 	"internal/component":   2,
@@ -79,6 +80,8 @@ var tiers = map[string]int{
 	"internal/server":   3,
 	"internal/userdata": 3,
 	"cmd/samtal":        4,
+	"cmd/samtal-bench":  4,
+	"cmd/xmpp-bound":    4,
 }
 
 // tier0Forbidden is what tier 0 may not import from the standard library: it

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Runs the same samtal-bench scenarios against samtal, Prosody, ejabberd
+# and the xmpp-bound router, one after the other on loopback, with
+# equivalent settings, and prints one table with samtal's ratios.
+# See BENCHMARKS.md for what each number means.
+#
+#   bench/compare.sh                     # everything, about 15 minutes
+#   SERVERS="samtal bound" bench/compare.sh
+#
+# Knobs (environment): SERVERS, DURATION (each measured phase, 10s),
+# IDLE (idle sessions, 10000), IDLE_PROCS (generator processes, 2),
+# RATE (fixed offered rate, msgs/s, 5000), PAIRS (20), WINDOW (messages
+# in flight per pair at saturation; each value is run and the best kept,
+# 4,32), PER_ACCOUNT (idle sessions per account, 10: registering
+# accounts is slow on some servers),
+# SOURCES (generator source addresses, 127.0.0.2-127.0.0.9), OUT (the
+# results directory).
+#
+# Every server runs as a child of this script with its own configuration
+# and data under OUT, on loopback ports that were free; none is the
+# system service. Everything stops by itself; Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+SERVERS=${SERVERS:-"samtal prosody ejabberd bound"}
+DURATION=${DURATION:-10s}
+IDLE=${IDLE:-10000}
+IDLE_PROCS=${IDLE_PROCS:-2}
+RATE=${RATE:-5000}
+PAIRS=${PAIRS:-20}
+WINDOW=${WINDOW:-4,32}
+PER_ACCOUNT=${PER_ACCOUNT:-10}
+SOURCES=${SOURCES:-127.0.0.2-127.0.0.9}
+ITER=4096 # SCRAM iterations, the same on every server
+OUT=${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+# Absolute paths: servers run from their own directories.
+OUT=$(cd "$OUT" && pwd)
+
+log() { echo "== $*" >&2; }
+
+# --- tools -----------------------------------------------------------
+need_pkgs=()
+[[ " $SERVERS " == *" prosody "* ]] && ! command -v prosody >/dev/null && need_pkgs+=(prosody)
+[[ " $SERVERS " == *" ejabberd "* ]] && ! command -v ejabberdctl >/dev/null && need_pkgs+=(ejabberd)
+[[ " $SERVERS " == *" ejabberd "* ]] && ! dpkg -s erlang-p1-sqlite3 >/dev/null 2>&1 && need_pkgs+=(erlang-p1-sqlite3)
+if ((${#need_pkgs[@]})); then
+	log "installing ${need_pkgs[*]} (the system services are not started)"
+	SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+	# policy-rc.d answering 101 keeps the packages from starting their
+	# services, which would listen on every interface.
+	made_policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod +x /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+	[ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+log "building samtal, samtal-bench, xmpp-bound"
+BIN=$OUT/bin
+mkdir -p "$BIN"
+go build -o "$BIN/samtal" ./cmd/samtal
+go build -o "$BIN/samtal-bench" ./cmd/samtal-bench
+go build -o "$BIN/xmpp-bound" ./cmd/xmpp-bound
+
+# One self-signed certificate (ECDSA P-256) for every server.
+CERT=$OUT/cert.pem
+KEY=$OUT/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$KEY" -out "$CERT" \
+	-days 7 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,DNS:conference.localhost" 2>/dev/null
+chmod 644 "$KEY" "$CERT"
+
+# free_port prints a loopback port nobody listens on.
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 20000))
+		if ! ss -ltnH "sport = :$p" | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port" >&2
+	exit 1
+}
+
+SERVER_PID=""
+stop_server() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
+
+wait_port() {
+	for _ in $(seq 1 300); do
+		if ss -ltnH "sport = :$1" | grep -q .; then
+			return 0
+		fi
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			echo "the server exited; its log:" >&2
+			tail -20 "$2" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "the server did not listen on $1" >&2
+	return 1
+}
+
+# --- servers ---------------------------------------------------------
+# Each start_X writes its configuration under $OUT/X and starts it in the
+# background, setting SERVER_PID and PORT. The first start of a run
+# makes a fresh data directory; restarts keep it. MAM=1 turns every
+# server's message archive (XEP-0313) on: only for the mam scenario, so
+# that the 1:1 scenarios compare routing, not archive writes. Group chat
+# is always on.
+MAM=0
+
+start_samtal() {
+	local dir=$OUT/samtal
+	mkdir -p "$dir"
+	[ -n "${PORT:-}" ] || PORT=$(free_port)
+	cat >"$dir/samtal.toml" <<EOF
+data_dir = "$dir/data"
+registration = "open"
+scram_iterations = $ITER
+log_level = "warn"
+[listen]
+c2s = ["127.0.0.1:$PORT"]
+c2s_tls = []
+admin = ""
+[[host]]
+domain = "localhost"
+cert = "$CERT"
+key = "$KEY"
+[limits]
+# The per-session flood limits are lifted, as the peers' shapers are.
+stanza_rate = 1000000
+read_rate = 1000000000
+read_burst = 1000000000
+unauth_per_ip = 5000
+unauth_total = 20000
+sessions_per_account = 100
+auth_failures_per_ip = 1000000
+auth_failures_per_account = 1000000
+[archive]
+# Like the peers': on only for the mam scenario.
+enabled = $([ "$MAM" = 1 ] && echo true || echo false)
+[muc]
+domain = "conference.{host}"
+# Nothing else listens: no web server, relay or proxy.
+[web]
+https = []
+http = []
+[upload]
+enabled = false
+[turn]
+enabled = false
+[bytestreams]
+enabled = false
+EOF
+	"$BIN/samtal" serve --config "$dir/samtal.toml" >>"$dir/log" 2>&1 &
+	SERVER_PID=$!
+	wait_port "$PORT" "$dir/log"
+}
+
+start_prosody() {
+	local dir=$OUT/prosody
+	mkdir -p "$dir/data"
+	[ -n "${PORT:-}" ] || PORT=$(free_port)
+	cat >"$dir/prosody.cfg.lua" <<EOF
+run_as_root = true
+daemonize = false
+pidfile = "$dir/prosody.pid"
+data_path = "$dir/data"
+log = { warn = "$dir/prosody.log" }
+plugin_paths = {}
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_ports = { $PORT }
+c2s_direct_tls_ports = {}
+s2s_ports = {}
+component_ports = {}
+http_ports = {}
+https_ports = {}
+network_settings = { nagle = false }
+c2s_require_encryption = true
+allow_registration = true
+default_iteration_count = $ITER
+authentication = "internal_hashed"
+-- Prosody's default storage: with SQLite (lua-dbi-sqlite3) its 1:1
+-- routing cost grew with the number of accounts (400 us of CPU per
+-- message with 2000 accounts), for reasons outside this comparison.
+storage = "internal"
+archive_expires_after = "1w"
+default_archive_policy = true
+certificates = nil
+ssl = { certificate = "$CERT"; key = "$KEY" }
+modules_enabled = {
+	"roster"; "saslauth"; "tls"; "disco"; "carbons"; "pep"; "private";
+	"blocklist"; "vcard"; "version"; "uptime"; "time"; "ping"; "register";
+	"offline"; $([ "$MAM" = 1 ] && echo '"mam";')
+}
+modules_disabled = { "s2s" }
+VirtualHost "localhost"
+	ssl = { certificate = "$CERT"; key = "$KEY" }
+Component "conference.localhost" "muc"
+	restrict_room_creation = false
+	max_history_messages = 20
+EOF
+	prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/log" 2>&1 &
+	SERVER_PID=$!
+	wait_port "$PORT" "$dir/log"
+}
+
+start_ejabberd() {
+	local dir=$OUT/ejabberd
+	mkdir -p "$dir/mnesia" "$dir/logs"
+	[ -n "${PORT:-}" ] || PORT=$(free_port)
+	cat >"$dir/ejabberd.yml" <<EOF
+hosts:
+  - localhost
+loglevel: warning
+certfiles:
+  - $CERT
+  - $KEY
+# The archive in SQLite, as ejabberd recommends (and as samtal stores).
+sql_type: sqlite
+sql_database: "$dir/ejabberd.db"
+auth_password_format: scram
+auth_scram_hash: sha
+registration_timeout: infinity
+listen:
+  -
+    port: $PORT
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls_required: true
+    max_stanza_size: 262144
+    shaper: none
+    access: c2s
+    backlog: 1024
+max_fsm_queue: 100000
+shaper:
+  normal: 100000000
+  fast: 100000000
+acl:
+  local:
+    user_regexp: ""
+  loopback:
+    ip:
+      - 127.0.0.0/8
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  register:
+    allow: all
+  muc_create:
+    allow: all
+shaper_rules:
+  max_user_sessions: 100
+  max_user_offline_messages: 5000
+  c2s_shaper: none
+modules:
+  mod_disco: {}
+  mod_roster: {}
+  mod_carboncopy: {}
+  mod_privacy: {}
+  mod_blocking: {}
+  mod_ping: {}
+  mod_private: {}
+  mod_vcard: {}
+  mod_version: {}
+  mod_offline: {}
+  mod_pubsub:
+    plugins: ["flat", "pep"]
+  mod_stream_mgmt: {}
+  mod_caps: {}
+  mod_register:
+    ip_access: all
+    access: register
+$([ "$MAM" = 1 ] && printf '  mod_mam:\n    db_type: sql\n    default: always\n')
+  mod_muc:
+    host: "conference.localhost"
+    access_create: muc_create
+    history_size: 20
+    max_users: 1000
+    max_user_conferences: 100
+EOF
+	# +sbwt none: the Erlang schedulers do not spin while waiting for
+	# work, so that ejabberd's CPU time counts its work, as the other
+	# servers' does.
+	EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$dir/logs/ejabberd.log \
+		ERL_LIBS=/usr/lib/x86_64-linux-gnu ERL_CRASH_DUMP_BYTES=0 \
+		erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
+		-mnesia dir "\"$dir/mnesia\"" -s ejabberd >>"$dir/log" 2>&1 &
+	SERVER_PID=$!
+	wait_port "$PORT" "$dir/log"
+}
+
+start_bound() {
+	local dir=$OUT/bound
+	mkdir -p "$dir"
+	[ -n "${PORT:-}" ] || PORT=$(free_port)
+	"$BIN/xmpp-bound" -addr "127.0.0.1:$PORT" -cert "$CERT" -key "$KEY" >>"$dir/log" 2>&1 &
+	SERVER_PID=$!
+	wait_port "$PORT" "$dir/log"
+}
+
+# bench runs one scenario against the current server and keeps its
+# result line.
+bench() {
+	local scenario=$1 label=$2
+	shift 2
+	log "$label: $scenario $*"
+	"$BIN/samtal-bench" "$scenario" -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
+		-sources "$SOURCES" -label "$label" -pid "$SERVER_PID" -json -q "$@" | tee -a "$RESULTS"
+}
+
+run_server() {
+	local s=$1
+	PORT=""
+	"start_$s"
+	log "$s listening on 127.0.0.1:$PORT (pid $SERVER_PID)"
+	local mech=(-mech SCRAM-SHA-1)
+	if [ "$s" = bound ]; then
+		mech=(-mech PLAIN)
+	else
+		local n=$((1000 + (IDLE + PER_ACCOUNT - 1) / PER_ACCOUNT))
+		log "$s: registering $n accounts"
+		"$BIN/samtal-bench" register -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
+			-sources "$SOURCES" -n "$n" -setup-parallel 8 -q
+	fi
+	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
+	# A fresh process, so that the idle sessions are measured from a
+	# clean baseline; the data stays.
+	stop_server
+	"start_$s"
+	sleep 2
+	bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8
+	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
+	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
+	if [ "$s" != bound ]; then
+		bench login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
+		bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
+		bench muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
+		stop_server
+		MAM=1
+		"start_$s"
+		sleep 2
+		bench mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
+		MAM=0
+	fi
+	stop_server
+}
+
+for s in $SERVERS; do
+	run_server "$s"
+done
+
+{
+	echo "# samtal-bench comparison, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo
+	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+	echo "settings: duration $DURATION, pairs $PAIRS, window $WINDOW, rate $RATE/s, idle $IDLE sessions ($PER_ACCOUNT per account), SCRAM-SHA-1 with $ITER iterations"
+	echo
+	"$BIN/samtal-bench" table -order "samtal,$(echo "$SERVERS" | tr ' ' '\n' | grep -v '^samtal$' | paste -sd,)" <"$RESULTS"
+} | tee "$OUT/table.md"
+echo "results in $OUT" >&2

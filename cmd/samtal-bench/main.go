@@ -1,0 +1,422 @@
+// Command samtal-bench is a load generator for any XMPP server: it speaks
+// real XMPP (STARTTLS, SCRAM, resource binding), creates its accounts by
+// in-band registration or uses existing ones, and runs bounded scenarios
+// that measure throughput, latency, logins, memory per session, group
+// chat fan-out and archive queries. See BENCHMARKS.md.
+//
+//	samtal-bench SCENARIO [flags]
+//
+// Scenarios: register, msg, login, idle, muc, mam, table. Every scenario
+// stops by itself; -timeout bounds the whole run.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"samtal.org/samtal/internal/bench"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: samtal-bench SCENARIO [flags]
+
+scenarios:
+  register  create accounts by in-band registration (-n)
+  msg       1:1 messages at saturation (-rate 0) or at a fixed offered rate
+  login     full logins per second (-parallel 1 is sequential)
+  idle      hold -n authenticated TLS sessions; server memory per session
+  muc       group chat fan-out (XEP-0045)
+  mam       archive queries (XEP-0313) under 1:1 message load
+  table     read result lines (JSON) on standard input, print a comparison
+
+run "samtal-bench SCENARIO -h" for the flags.
+`)
+}
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		usage()
+		os.Exit(2)
+	}
+	scenario := os.Args[1]
+	if scenario == "table" {
+		if err := table(os.Stdin, os.Stdout, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
+	var (
+		addr     = fs.String("addr", "127.0.0.1:5222", "the server's STARTTLS client listener")
+		domain   = fs.String("domain", "localhost", "the XMPP domain")
+		mech     = fs.String("mech", "", "SASL mechanism (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN); empty: the best offered")
+		ca       = fs.String("ca", "", "PEM certificate to verify the server with; empty: do not verify")
+		sources  = fs.String("sources", "", "local source addresses, e.g. 127.0.0.2-127.0.0.9 or a comma list")
+		users    = fs.String("users", "bench%d", "account name pattern, with one %d")
+		password = fs.String("password", "bench-password", "password of every account")
+		register = fs.Bool("register", false, "create the accounts first by in-band registration (existing ones are fine)")
+		pid      = fs.Int("pid", 0, "the server's process ID, to read its CPU time and memory")
+		label    = fs.String("label", "server", "the server's name in results")
+		asJSON   = fs.Bool("json", false, "print the result as one JSON line")
+		timeout  = fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
+		setupPar = fs.Int("setup-parallel", 16, "connections opened at once while setting up")
+		quiet    = fs.Bool("q", false, "no progress on standard error")
+
+		n        = fs.Int("n", 1000, "register/idle: accounts or sessions")
+		from     = fs.Int("from", 0, "first account index")
+		duration = fs.Duration("duration", 10*time.Second, "measured time")
+		pairs    = fs.Int("pairs", 20, "msg: sender/receiver pairs")
+		rate     = fs.Float64("rate", 0, "msg: offered messages/s in all; 0: saturation")
+		windows  = fs.String("window", "4,32", "msg, muc: messages in flight per sender at saturation; msg runs once per comma-separated value and keeps the best")
+		body     = fs.Int("body", 64, "msg: body bytes")
+		name     = fs.String("name", "", "msg: scenario name in the result")
+		par      = fs.Int("parallel", 1, "login: logins at once")
+		accounts = fs.Int("accounts", 50, "login: accounts logged in in turn")
+		hold     = fs.Duration("hold", 0, "idle: how long to hold the sessions once up")
+		settle   = fs.Duration("settle", 5*time.Second, "idle: wait before each reading of the server's memory")
+		procs    = fs.Int("procs", 1, "idle: spread the sessions over this many processes")
+		presence = fs.Bool("presence", true, "idle: send initial presence")
+		child    = fs.Bool("child", false, "idle: run as a child holding sessions until standard input closes")
+		perAcct  = fs.Int("per-account", 1, "idle: sessions (resources) per account")
+		first    = fs.Int("first", 0, "idle child: the account index of session 0")
+		occ      = fs.Int("occupants", 50, "muc: occupants")
+		senders  = fs.Int("senders", 2, "muc: senders among the occupants")
+		service  = fs.String("service", "", "muc: group chat service domain (default conference.DOMAIN)")
+		room     = fs.String("room", "benchroom", "muc: room name")
+		queriers = fs.Int("queriers", 8, "mam: accounts querying in parallel")
+		stored   = fs.Int("stored", 200, "mam: messages in each archive")
+		bgRate   = fs.Float64("bg-rate", 1000, "mam: background 1:1 messages/s")
+	)
+	_ = fs.Parse(os.Args[2:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srcs, err := parseSources(*sources)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench:", err)
+		os.Exit(2)
+	}
+	env := &bench.Env{
+		Target:   &bench.Target{Addr: *addr, Domain: *domain, Mechanism: *mech, CAFile: *ca, Sources: srcs},
+		Users:    *users,
+		Password: *password,
+		Register: *register,
+		PID:      *pid,
+		Label:    *label,
+		Parallel: *setupPar,
+	}
+	if !*quiet {
+		env.Log = os.Stderr
+	}
+
+	var r *bench.Result
+	switch scenario {
+	case "register":
+		env.Register = true
+		t0 := time.Now()
+		if err := env.Provision(ctx, *from, *from+*n); err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench:", err)
+			os.Exit(1)
+		}
+		env.Log = os.Stderr
+		env.Register = false
+		fmt.Fprintf(os.Stderr, "registered %d accounts in %v\n", *n, time.Since(t0).Round(time.Millisecond))
+		return
+	case "msg":
+		ws, err := intList(*windows)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench: -window:", err)
+			os.Exit(2)
+		}
+		if *rate > 0 {
+			ws = ws[:1]
+		}
+		for _, w := range ws {
+			res := env.Messages(ctx, bench.MsgOptions{Pairs: *pairs, Rate: *rate, Window: w, Duration: *duration, Body: *body, Name: *name})
+			if len(ws) > 1 && !*quiet {
+				fmt.Fprintln(os.Stderr, res.String())
+			}
+			if r == nil || res.Skipped == "" && res.Metrics["msgs_per_s"] > r.Metrics["msgs_per_s"] {
+				r = res
+			}
+		}
+	case "login":
+		r = env.Logins(ctx, bench.LoginOptions{Parallel: *par, Accounts: *accounts, Duration: *duration})
+	case "idle":
+		if *child {
+			env.First = *first
+			os.Exit(runChild(ctx, env, *from, *from+*n, *perAcct, *presence))
+		}
+		args := childArgs(os.Args[2:])
+		r = env.Idle(ctx, bench.IdleOptions{
+			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs, PerAccount: *perAcct,
+			Child: func(f, t int) *exec.Cmd {
+				self, _ := os.Executable()
+				a := append([]string{"idle"}, args...)
+				a = append(a, "-child", "-q", "-register=false", "-first", strconv.Itoa(*from), "-from", strconv.Itoa(f), "-n", strconv.Itoa(t-f))
+				return exec.CommandContext(ctx, self, a...)
+			},
+		})
+	case "muc":
+		ws, err := intList(*windows)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench: -window:", err)
+			os.Exit(2)
+		}
+		r = env.MUC(ctx, bench.MUCOptions{Service: *service, Room: *room, Occupants: *occ, Senders: *senders, Window: ws[0], From: *from, Duration: *duration})
+	case "mam":
+		r = env.MAM(ctx, bench.MAMOptions{Queriers: *queriers, Stored: *stored, From: *from, Duration: *duration, BackgroundRate: *bgRate, BackgroundPairs: 4})
+	default:
+		usage()
+		os.Exit(2)
+	}
+	// This machine may be shared: say how busy it was.
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				r.Metrics["machine_load_1m"] = v
+			}
+		}
+	}
+	if *asJSON {
+		fmt.Println(r.JSON())
+	} else {
+		fmt.Println(r.String())
+	}
+}
+
+// childArgs drops the flags a child gets its own values for.
+func childArgs(args []string) []string {
+	var out []string
+	skipNext := false
+	for _, a := range args {
+		if skipNext {
+			skipNext = false
+			continue
+		}
+		k := strings.TrimLeft(a, "-")
+		k, _, hasValue := strings.Cut(k, "=")
+		switch k {
+		case "from", "n", "procs", "json", "pid", "first":
+			if !hasValue && k != "json" {
+				skipNext = true
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// runChild holds sessions until standard input closes.
+func runChild(ctx context.Context, env *bench.Env, from, to, perAccount int, presence bool) int {
+	conns, err := env.Hold(ctx, from, to, perAccount, presence)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("ready", len(conns))
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	for _, c := range conns {
+		c.Close()
+	}
+	return 0
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad number %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseSources reads "127.0.0.2-127.0.0.9" or "127.0.0.2,127.0.0.3".
+func parseSources(s string) ([]net.IP, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []net.IP
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a := net.ParseIP(lo).To4()
+		if a == nil {
+			return nil, fmt.Errorf("bad source address %q", lo)
+		}
+		if !isRange {
+			out = append(out, a)
+			continue
+		}
+		b := net.ParseIP(hi).To4()
+		if b == nil || b[0] != a[0] || b[1] != a[1] || b[2] != a[2] || b[3] < a[3] {
+			return nil, fmt.Errorf("bad source range %q", part)
+		}
+		for i := int(a[3]); i <= int(b[3]); i++ {
+			out = append(out, net.IPv4(a[0], a[1], a[2], byte(i)).To4())
+		}
+	}
+	for _, ip := range out {
+		if !ip.IsLoopback() {
+			return nil, fmt.Errorf("source %s is not a loopback address", ip)
+		}
+	}
+	return out, nil
+}
+
+// row is one line of the comparison table: a metric of a scenario.
+type row struct {
+	scenario, metric, title string
+	lowerBetter             bool
+}
+
+var rows = []row{
+	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", false},
+	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", true},
+	{"msg-saturate", "lost", "messages lost (saturation)", true},
+	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", false},
+	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", true},
+	{"msg-rate", "p99_us", "latency p99 at the fixed rate (µs)", true},
+	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", true},
+	{"msg-rate", "lost", "messages lost (fixed rate)", true},
+	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", true},
+	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true},
+	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
+	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
+	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", true},
+	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false},
+	{"msg-after-burst", "lost", "messages lost (after the burst)", true},
+	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false},
+	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true},
+	{"muc", "lost", "group chat stanzas lost", true},
+	{"mam", "queries_per_s", "archive queries/s under load", false},
+	{"mam", "p99_us", "archive query p99 (µs)", true},
+	{"msg-saturate", "machine_load_1m", "machine load average during saturation", true},
+	{"idle", "machine_load_1m", "machine load average during the idle test", true},
+}
+
+// table reads result lines and prints one Markdown table with a column
+// per server and the ratio of the first server to each other one.
+func table(in io.Reader, out io.Writer, args []string) error {
+	fs := flag.NewFlagSet("table", flag.ExitOnError)
+	order := fs.String("order", "samtal,prosody,ejabberd,bound", "servers, in column order; the first is compared with the others")
+	_ = fs.Parse(args)
+	servers := strings.Split(*order, ",")
+	res := map[string]map[string]*bench.Result{} // scenario -> server
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r bench.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return fmt.Errorf("bad result line: %w", err)
+		}
+		if res[r.Scenario] == nil {
+			res[r.Scenario] = map[string]*bench.Result{}
+		}
+		res[r.Scenario][r.Server] = &r
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	head := "| measure |"
+	sep := "|---|"
+	for _, s := range servers {
+		head += " " + s + " |"
+		sep += "---:|"
+	}
+	for _, s := range servers[1:] {
+		head += " " + servers[0] + "/" + s + " |"
+		sep += "---:|"
+	}
+	fmt.Fprintln(out, head)
+	fmt.Fprintln(out, sep)
+	for _, rw := range rows {
+		byServer := res[rw.scenario]
+		if byServer == nil {
+			continue
+		}
+		line := "| " + rw.title + " |"
+		vals := make([]float64, len(servers))
+		have := make([]bool, len(servers))
+		for i, s := range servers {
+			r := byServer[s]
+			switch {
+			case r == nil:
+				line += " – |"
+			case r.Skipped != "":
+				line += " n/a |"
+			default:
+				v, ok := r.Metrics[rw.metric]
+				if !ok {
+					line += " – |"
+					continue
+				}
+				vals[i], have[i] = v, true
+				line += " " + format(v) + " |"
+			}
+		}
+		for i := 1; i < len(servers); i++ {
+			if have[0] && have[i] && vals[i] != 0 {
+				line += fmt.Sprintf(" %.2f |", vals[0]/vals[i])
+			} else {
+				line += " – |"
+			}
+		}
+		fmt.Fprintln(out, line)
+	}
+	// Why a scenario did not run, so that an n/a is explained.
+	for _, rw := range rows {
+		for _, s := range servers {
+			if r := res[rw.scenario][s]; r != nil && r.Skipped != "" && rw.metric == firstMetric(rw.scenario) {
+				fmt.Fprintf(out, "\n%s on %s: not run: %s", rw.scenario, s, r.Skipped)
+			}
+		}
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+func firstMetric(scenario string) string {
+	for _, rw := range rows {
+		if rw.scenario == scenario {
+			return rw.metric
+		}
+	}
+	return ""
+}
+
+func format(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}

@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs samtal-bench against samtal for a few seconds per
+// scenario: the load generator must work end to end (STARTTLS, SCRAM,
+// in-band registration, bind) and no message may be lost. It asserts
+// correctness only, never a rate: benchmarks are not timed assertions.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	bin := filepath.Join(t.TempDir(), "samtal-bench")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/samtal-bench")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building samtal-bench: %v\n%s", err, out)
+	}
+	s := StartServer(t, Options{
+		Registration: "open",
+		Top:          "scram_iterations = 4096",
+		Limits:       "stanza_rate = 100000\nread_rate = 10000000\nread_burst = 10000000\nunauth_per_ip = 200",
+	})
+	pid := s.cmd.Process.Pid
+
+	run := func(scenario string, args ...string) map[string]float64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		a := append([]string{scenario, "-addr", s.C2S, "-domain", s.Domain, "-ca", s.CA(),
+			"-register", "-json", "-q", "-timeout", "90s", "-pid", strconv.Itoa(pid), "-label", "samtal"}, args...)
+		cmd := exec.CommandContext(ctx, bin, a...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("samtal-bench %s: %v\n%s", scenario, err, out)
+		}
+		var r struct {
+			Scenario string
+			Metrics  map[string]float64
+			Skipped  string
+			Errors   []string
+		}
+		line := strings.TrimSpace(string(out))
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("samtal-bench %s printed %q: %v", scenario, line, err)
+		}
+		t.Logf("%s: %v", scenario, line)
+		if r.Skipped != "" {
+			t.Fatalf("%s did not run: %s", scenario, r.Skipped)
+		}
+		if len(r.Errors) > 0 || r.Metrics["errors"] != 0 {
+			t.Fatalf("%s: errors %v", scenario, r.Errors)
+		}
+		return r.Metrics
+	}
+
+	for _, m := range []map[string]float64{
+		run("msg", "-pairs", "4", "-window", "8", "-duration", "2s", "-mech", "SCRAM-SHA-256"),
+		run("msg", "-pairs", "4", "-rate", "400", "-duration", "2s", "-mech", "SCRAM-SHA-1"),
+	} {
+		if m["delivered"] == 0 || m["lost"] != 0 || m["stanza_errors"] != 0 {
+			t.Errorf("messages: delivered %v, lost %v, stanza errors %v", m["delivered"], m["lost"], m["stanza_errors"])
+		}
+	}
+	if m := run("login", "-parallel", "2", "-accounts", "4", "-duration", "1s"); m["logins"] == 0 {
+		t.Errorf("no login succeeded")
+	}
+	m := run("idle", "-n", "40", "-from", "100", "-procs", "2", "-settle", "1s")
+	if m["sessions"] != 40 || m["server_fds_held"] < 40 {
+		t.Errorf("idle: %v sessions, server held %v descriptors", m["sessions"], m["server_fds_held"])
+	}
+}
