@@ -276,6 +276,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.retention(bg)
+	go trimMemory(bg)
 	ok = true
 	return s, nil
 }
