@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,28 +70,57 @@ type Server struct {
 	caFile  string
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
+// freeAddr returns a loopback address with a TCP port that was free a
+// moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeLoopback(t, func(addr string) (func() error, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return ln.Close, nil
+	})
 }
 
 // freeUDPAddr returns a loopback address with a UDP port that was free a
 // moment ago.
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeLoopback(t, func(addr string) (func() error, error) {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.Close, nil
+	})
+}
+
+// freeLoopback finds a port that bind can take, below the kernel's ephemeral
+// range. A port the kernel hands out for ":0" comes from that range,
+// which every outgoing connection on the machine also draws from: between
+// the moment the test lets it go and the moment samtal binds it, a
+// client's connection (a peer server, another test) could take it, and
+// samtal would fail with "address already in use".
+func freeLoopback(t *testing.T, bind func(addr string) (func() error, error)) string {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	for range 1000 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+rand.IntN(low-10000)))
+		if release, err := bind(addr); err == nil {
+			_ = release()
+			return addr
+		}
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
 }
 
 // Options adjust the generated configuration.
