@@ -12,6 +12,7 @@ import (
 
 	"samtal.org/samtal/internal/ircmsg"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
@@ -313,11 +314,6 @@ func (s *Service) Close(ctx context.Context) {
 	for _, c := range sessions {
 		c.closeWith("Server shutting down")
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	listener.Wait(ctx, &s.wg)
 	s.cancel()
 }
