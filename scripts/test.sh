@@ -19,4 +19,4 @@ echo "== go test"
 go test -count=1 -timeout 30m ./...
 
 echo "== fuzz (short runs of every target)"
-./scripts/fuzz.sh "${FUZZTIME:-10s}"
+./scripts/fuzz.sh "${FUZZTIME:-50000x}"
