@@ -14,7 +14,9 @@
 # 4,32), PER_ACCOUNT (idle sessions per account, 10: registering
 # accounts is slow on some servers),
 # SOURCES (generator source addresses, 127.0.0.2-127.0.0.9), OUT (the
-# results directory).
+# results directory), PROFILE=1 (samtal serves its runtime profiles on
+# an admin port, and a CPU profile of each of its scenarios is kept in
+# OUT/samtal/cpu-SCENARIO.pprof: `go tool pprof -top BIN/samtal FILE`).
 #
 # Every server runs as a child of this script with its own configuration
 # and data under OUT, on loopback ports that were free; none is the
@@ -32,6 +34,7 @@ PAIRS=${PAIRS:-20}
 WINDOW=${WINDOW:-4,32}
 PER_ACCOUNT=${PER_ACCOUNT:-10}
 SOURCES=${SOURCES:-127.0.0.2-127.0.0.9}
+PROFILE=${PROFILE:-0}
 ITER=4096 # SCRAM iterations, the same on every server
 OUT=${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -137,6 +140,11 @@ start_samtal() {
 	local dir=$OUT/samtal
 	mkdir -p "$dir"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
+	local admin=""
+	if [ "$PROFILE" = 1 ]; then
+		[ -n "${ADMIN_PORT:-}" ] || ADMIN_PORT=$(free_port)
+		admin="127.0.0.1:$ADMIN_PORT"
+	fi
 	cat >"$dir/samtal.toml" <<EOF
 data_dir = "$dir/data"
 registration = "open"
@@ -145,7 +153,8 @@ log_level = "warn"
 [listen]
 c2s = ["127.0.0.1:$PORT"]
 c2s_tls = []
-admin = ""
+admin = "$admin"
+admin_profiling = $([ "$PROFILE" = 1 ] && echo true || echo false)
 [[host]]
 domain = "localhost"
 cert = "$CERT"
@@ -332,13 +341,25 @@ bench() {
 	local scenario=$1 label=$2
 	shift 2
 	log "$label: $scenario $*"
+	local prof=""
+	if [ "$PROFILE" = 1 ] && [ "$label" = samtal ] && [ "$scenario" != idle ]; then
+		# The measured phase starts after the setup and a one-second
+		# warm-up; profile most of it.
+		local n=$scenario
+		for a in "$@"; do case $a in -parallel|-rate|-name) n=$n-;; *) [[ $n == *- ]] && n=$n$a;; esac; done
+		curl -s -o "$OUT/samtal/cpu-$n.pprof" \
+			"http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=$(( ${DURATION%s} * 7 / 10 ))" &
+		prof=$!
+	fi
 	"$BIN/samtal-bench" "$scenario" -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
 		-sources "$SOURCES" -label "$label" -pid "$SERVER_PID" -json -q "$@" | tee -a "$RESULTS"
+	[ -z "$prof" ] || wait "$prof" || true
 }
 
 run_server() {
 	local s=$1
 	PORT=""
+	ADMIN_PORT=""
 	"start_$s"
 	log "$s listening on 127.0.0.1:$PORT (pid $SERVER_PID)"
 	local mech=(-mech SCRAM-SHA-1)

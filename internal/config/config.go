@@ -96,6 +96,11 @@ type Listen struct {
 	Admin string `toml:"admin"`
 	// AdminPublic allows Admin on an address that is not loopback.
 	AdminPublic bool `toml:"admin_public"`
+	// AdminProfiling also serves Go's runtime profiles (net/http/pprof)
+	// under /debug/pprof/ on the admin listener, for finding where the
+	// server spends its time. Off by default: a profile shows the
+	// server's memory, which holds what its users send.
+	AdminProfiling bool `toml:"admin_profiling"`
 	// AllowPlaintext accepts clients that do not start TLS. Validation
 	// allows it only when every C2S listener is on loopback.
 	AllowPlaintext bool `toml:"allow_plaintext"`
