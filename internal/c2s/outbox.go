@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"samtal.org/samtal/internal/durable"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
@@ -35,10 +36,13 @@ type outbox struct {
 	early    []*xmlel.Element
 
 	// Stream management (XEP-0198).
-	sm        bool   // enabled
-	id        string // SM-ID when resumable, "" otherwise
-	window    time.Duration
-	in        uint32 // stanzas from the client handled ('h' we send)
+	sm     bool   // enabled
+	id     string // SM-ID when resumable, "" otherwise
+	window time.Duration
+	in     uint32 // stanzas from the client handled ('h' we send)
+	// settled counts a stanza in 'in' once what its handling wrote is
+	// durable: an acknowledged message survives a crash.
+	settled   *durable.Tracker
 	acked     uint32 // the client's last 'h': stanzas it handled
 	queue     []unacked
 	bytes     int  // of queue
@@ -87,8 +91,15 @@ type unacked struct {
 }
 
 func newOutbox(svc *Service, s *Session) *outbox {
-	return &outbox{svc: svc, jid: s.jid, conn: s, owner: s, starting: true}
+	b := &outbox{svc: svc, jid: s.jid, conn: s, owner: s, starting: true}
+	b.settled = durable.NewTracker(b.handled)
+	return b
 }
+
+// settleTimeout bounds how long enabling or resuming stream management
+// waits for the writes of stanzas already read (see durable.Tracker):
+// the count they report must include them.
+const settleTimeout = 5 * time.Second
 
 // start lets stanzas through, those that came while starting first.
 func (b *outbox) start() {
@@ -279,11 +290,12 @@ func acked(last, h uint32, waiting int) (int, bool) {
 	return int(n), true
 }
 
-// handled counts a stanza from the client as handled.
-func (b *outbox) handled() {
+// handled counts n stanzas from the client as handled: its tracker calls
+// it once the writes their handling started are durable.
+func (b *outbox) handled(n int) {
 	b.mu.Lock()
 	if b.sm {
-		b.in++ // wraps around at 2^32 (XEP-0198 §4)
+		b.in += uint32(n) // wraps around at 2^32 (XEP-0198 §4)
 	}
 	b.mu.Unlock()
 }

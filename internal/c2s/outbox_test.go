@@ -156,12 +156,12 @@ func TestOutboxHandledWrapsAround(t *testing.T) {
 	svc, _ := testService(t, Config{})
 	b := detachedBox(t, svc)
 	b.in = math.MaxUint32
-	b.handled()
+	b.handled(1)
 	if b.in != 0 {
 		t.Errorf("h after 2^32-1 = %d, want 0", b.in)
 	}
 	b.sm = false
-	b.handled()
+	b.handled(1)
 	if b.in != 0 {
 		t.Errorf("h counted without stream management: %d", b.in)
 	}

@@ -704,6 +704,10 @@ func (s *Session) postAuthFeatures() *xmlel.Element {
 // (errQuiet): binding first, then stanzas for the core, and the stream
 // management and client state elements.
 func (s *Session) stanzas(ctx context.Context) error {
+	// The stanzas' context carries the session's tracker, which counts
+	// each as handled once its writes are durable (XEP-0198 §4).
+	var tracked *outbox
+	tctx := ctx
 	for {
 		el, err := s.r.Next()
 		if err != nil {
@@ -736,11 +740,16 @@ func (s *Session) stanzas(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := s.handle(ctx, el); err != nil {
+		if s.box != tracked {
+			tracked = s.box
+			tctx = tracked.settled.Context(ctx)
+		}
+		err = s.handle(tctx, el)
+		// XEP-0198 §4: handled, whatever became of it, once it is.
+		tracked.settled.Done(err == nil)
+		if err != nil {
 			return err
 		}
-		// XEP-0198 §4: handled, whatever became of it.
-		s.box.handled()
 	}
 }
 

@@ -65,6 +65,9 @@ func (s *Session) enableSM(el *xmlel.Element, write bool) *xmlel.Element {
 		// §3: only after resource binding.
 		return s.smAnswer(smFailed(stanza.UnexpectedRequest), write)
 	}
+	// The count starts here: stanzas read before must not complete into
+	// it.
+	b.settled.Wait(settleTimeout)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sm {
@@ -140,6 +143,9 @@ func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) 
 		// an SM-ID cannot be probed.
 		return smFailed(stanza.ItemNotFound), nil
 	}
+	// What the old connection read counts once it is durable: wait for
+	// it, so that the client does not send it again.
+	b.settled.Wait(settleTimeout)
 	b.mu.Lock()
 	if b.ended {
 		b.mu.Unlock()

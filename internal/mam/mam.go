@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/archive"
+	"samtal.org/samtal/internal/durable"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
@@ -110,7 +111,26 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[jid.JID]*session // by full JID
+
+	// prefsCache keeps users' preferences read from the store for
+	// prefsTTL: every archived message needs them, and most users never
+	// set any. A change through this node takes effect at once; one made
+	// on another node of a cluster within prefsTTL.
+	prefsMu    sync.Mutex
+	prefsCache map[string]cachedPrefs
 }
+
+type cachedPrefs struct {
+	p   storage.ArchivePrefs
+	set bool // stored; otherwise the default applies
+	at  time.Time
+}
+
+const (
+	prefsTTL = 10 * time.Second
+	// prefsCacheMax bounds the cache; past it, it starts over.
+	prefsCacheMax = 100_000
+)
 
 // session is what the archive remembers of a session: the archive IDs
 // it fetched before it became available, so that offline delivery skips
@@ -128,7 +148,7 @@ func New(cfg Config, store storage.Archive, roster Roster, r *router.Router, mux
 	}
 	s := &Service{
 		cfg: cfg, store: store, roster: roster, router: r, log: log, now: cfg.Now,
-		sessions: make(map[jid.JID]*session),
+		sessions: make(map[jid.JID]*session), prefsCache: make(map[string]cachedPrefs),
 	}
 	mux.Handle(iq.Account, NS, s.handle)
 	// §7: an archive that supports before-id, after-id, ids, flipped
@@ -242,6 +262,20 @@ func (s *Service) archive(ctx context.Context, user, with jid.JID, el *xmlel.Ele
 	stored := el.ShallowCopy()
 	stripStanzaIDs(stored, user)
 	m := storage.ArchivedMessage{ID: newID(), With: with.String(), Stanza: stored.String()}
+	if durable.Tracked(ctx) {
+		// The stream waits for the write before it acknowledges the
+		// stanza (XEP-0198), not before it delivers it: the ID is ours,
+		// and a query waits for what was enqueued before it.
+		release := durable.Hold(ctx)
+		s.store.Enqueue(ctx, user.String(), m, func(_ storage.ArchivedMessage, err error) {
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				s.log.Error("mam: archiving failed", "err", err)
+			}
+			release()
+		})
+		el.Append(xmlel.New(archive.NSStanzaID, "stanza-id", "by", user.String(), "id", m.ID))
+		return
+	}
 	if _, err := s.store.Append(ctx, user.String(), m); err != nil {
 		if !errors.Is(err, storage.ErrNotFound) { // no such account: delivery bounces it
 			s.log.Error("mam: archiving failed", "err", err)
@@ -299,11 +333,39 @@ func (s *Service) wanted(ctx context.Context, user, with jid.JID) (bool, error) 
 
 // prefs returns the user's preferences, or the default ones.
 func (s *Service) prefs(ctx context.Context, user jid.JID) (storage.ArchivePrefs, error) {
-	p, err := s.store.Prefs(ctx, user.String())
-	if errors.Is(err, storage.ErrNotFound) {
+	key := user.String()
+	now := s.now()
+	s.prefsMu.Lock()
+	c, ok := s.prefsCache[key]
+	s.prefsMu.Unlock()
+	if !ok || now.Sub(c.at) >= prefsTTL || now.Before(c.at) {
+		p, err := s.store.Prefs(ctx, key)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			c = cachedPrefs{at: now}
+		case err != nil:
+			return p, err
+		default:
+			c = cachedPrefs{p: p, set: true, at: now}
+		}
+		s.prefsMu.Lock()
+		if len(s.prefsCache) >= prefsCacheMax {
+			clear(s.prefsCache)
+		}
+		s.prefsCache[key] = c
+		s.prefsMu.Unlock()
+	}
+	if !c.set {
 		return storage.ArchivePrefs{Default: s.cfg.Default}, nil
 	}
-	return p, err
+	return c.p, nil
+}
+
+// forgetPrefs drops the cached preferences of user, after a change.
+func (s *Service) forgetPrefs(user jid.JID) {
+	s.prefsMu.Lock()
+	delete(s.prefsCache, user.String())
+	s.prefsMu.Unlock()
 }
 
 // newID returns a new archive ID: a random (version 4) UUID, as XEP-0359

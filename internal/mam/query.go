@@ -216,7 +216,9 @@ func (s *Service) setPrefs(ctx context.Context, user jid.JID, el *xmlel.Element)
 	if len(p.Always)+len(p.Never) > maxPrefsJIDs {
 		return nil, stanza.E(stanza.PolicyViolation).WithText("too many JIDs")
 	}
-	if err := s.store.SetPrefs(ctx, user.String(), p); err != nil {
+	err = s.store.SetPrefs(ctx, user.String(), p)
+	s.forgetPrefs(user)
+	if err != nil {
 		return nil, err
 	}
 	return prefsElement(p), nil

@@ -393,6 +393,12 @@ type Archive interface {
 	// returns it with Stored set. The message is durable when Append
 	// returns. ErrExists if the ID is taken in that archive.
 	Append(ctx context.Context, user string, m ArchivedMessage) (ArchivedMessage, error)
+	// Enqueue archives like Append without waiting for the write: then is
+	// called once, with what Append would have returned, when the message
+	// is durable or failed, on another goroutine or before Enqueue
+	// returns; it must not block. Query, Bounds and DeleteAll see every
+	// message enqueued before they were called.
+	Enqueue(ctx context.Context, user string, m ArchivedMessage, then func(ArchivedMessage, error))
 	// Query returns a page of the user's archive. ErrNotFound when one of
 	// AfterID, BeforeID, After, Before or IDs is not in the archive.
 	Query(ctx context.Context, user string, q ArchiveQuery) (ArchivePage, error)

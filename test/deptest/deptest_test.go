@@ -40,6 +40,7 @@ var tiers = map[string]int{
 	"internal/storage/storagetest":     1,
 	"internal/storage/sqlutil":         1,
 	"internal/transport":               1,
+	"internal/durable":                 1,
 	"internal/listener":                1,
 	"internal/router":                  1,
 	"internal/iq":                      1,

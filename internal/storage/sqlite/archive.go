@@ -25,10 +25,10 @@ func (s *Store) Archive() storage.Archive { return archive{s} }
 // appends share it instead of queueing for one each.
 const (
 	// archiveQueue is how many appends may wait for the writer.
-	archiveQueue = 1024
+	archiveQueue = 4096
 	// archiveBatch bounds the messages of one transaction, so that one
 	// commit does not hold the write lock for long.
-	archiveBatch = 256
+	archiveBatch = 1024
 	// archiveDeleteBatch bounds the rows one delete transaction removes.
 	archiveDeleteBatch = 5000
 )
@@ -46,7 +46,9 @@ type archiveReq struct {
 	// the message with the current time; it is raised all the same to
 	// the last time written.
 	imported bool
-	done     chan archiveRes // buffered: the writer never waits for the caller
+	done     chan archiveRes                      // buffered: the writer never waits for the caller
+	then     func(storage.ArchivedMessage, error) // instead of done (Enqueue)
+	seq      int64                                // its number in the queue
 }
 
 type archiveRes struct {
@@ -70,6 +72,15 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 	}
 }
 
+// Enqueue hands the message to the group-commit writer and returns; the
+// writer calls then after its transaction.
+func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) {
+	req := &archiveReq{user: user, m: m, then: then}
+	if err := a.s.queueArchive(ctx, req); err != nil {
+		then(m, err)
+	}
+}
+
 // queueArchive hands req to the group-commit writer.
 func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
 	s.archiveMu.RLock()
@@ -77,11 +88,36 @@ func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
 	if s.archiveClosed {
 		return errClosed
 	}
+	s.archiveSeqMu.Lock()
+	defer s.archiveSeqMu.Unlock()
+	req.seq = s.archiveQueued.Load() + 1
 	select {
 	case s.archiveCh <- req:
+		s.archiveQueued.Store(req.seq)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// archiveSynced waits until every archive request queued before the call
+// is written, so that a reader sees what was enqueued before it: a
+// client that sends a message and then queries its archive finds it.
+func (s *Store) archiveSynced(ctx context.Context) error {
+	target := s.archiveQueued.Load()
+	for {
+		s.archiveSyncMu.Lock()
+		if s.archiveWritten >= target {
+			s.archiveSyncMu.Unlock()
+			return nil
+		}
+		wake := s.archiveWake
+		s.archiveSyncMu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -159,8 +195,17 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 		if err != nil {
 			res[i].err = wrapErr("archive append", err)
 		}
-		req.done <- res[i]
+		if req.then != nil {
+			req.then(res[i].m, res[i].err)
+		} else {
+			req.done <- res[i]
+		}
 	}
+	s.archiveSyncMu.Lock()
+	s.archiveWritten = batch[len(batch)-1].seq
+	close(s.archiveWake)
+	s.archiveWake = make(chan struct{})
+	s.archiveSyncMu.Unlock()
 }
 
 // closeArchive stops the group-commit writer after the appends already
@@ -198,6 +243,9 @@ func (b *bounds) sql(lo, hi int64) (string, []any) {
 
 func (a archive) Query(ctx context.Context, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	defer a.s.done("archive.query", time.Now())
+	if err := a.s.archiveSynced(ctx); err != nil {
+		return storage.ArchivePage{}, err
+	}
 	page := storage.ArchivePage{Count: -1, Index: -1}
 	tx, err := a.s.r.BeginTx(ctx, nil)
 	if err != nil {
@@ -392,6 +440,9 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 
 func (a archive) Bounds(ctx context.Context, user string) (first, last storage.ArchivedMessage, err error) {
 	defer a.s.done("archive.bounds", time.Now())
+	if err := a.s.archiveSynced(ctx); err != nil {
+		return first, last, err
+	}
 	one := func(order string) (storage.ArchivedMessage, error) {
 		var (
 			m              storage.ArchivedMessage
@@ -433,6 +484,9 @@ func (s *Store) deleteBatches(ctx context.Context, query string, args ...any) (i
 
 func (a archive) DeleteAll(ctx context.Context, user string) (int64, error) {
 	defer a.s.done("archive.deleteall", time.Now())
+	if err := a.s.archiveSynced(ctx); err != nil {
+		return 0, err
+	}
 	n, err := a.s.deleteBatches(ctx,
 		"DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE account = ? ORDER BY seq LIMIT ?)", user)
 	return n, wrapErr("archive delete", err)

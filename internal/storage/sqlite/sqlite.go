@@ -89,6 +89,16 @@ type Store struct {
 	archiveLast      int64 // the newest stored time written, Unix µs
 	archiveLastKnown bool
 	archiveCommits   atomic.Int64 // transactions written, for tests
+	// Every request gets the next number when it is queued (under
+	// archiveSeqMu, so that numbers follow the queue's order);
+	// archiveWritten is the last one written, and archiveWake is closed
+	// and replaced after each transaction: readers wait on it for what
+	// was queued before them (archiveSynced).
+	archiveSeqMu   sync.Mutex
+	archiveQueued  atomic.Int64
+	archiveSyncMu  sync.Mutex
+	archiveWritten int64
+	archiveWake    chan struct{}
 
 	readStmtsMu sync.Mutex
 	readStmts   map[string]*sql.Stmt // on r, by text; nil while being prepared (archive.go)
@@ -138,10 +148,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 
 	s := &Store{
-		log:       opt.Logger,
-		observe:   opt.Observe,
-		now:       opt.Clock,
-		archiveCh: make(chan *archiveReq, archiveQueue),
+		log:         opt.Logger,
+		observe:     opt.Observe,
+		now:         opt.Clock,
+		archiveCh:   make(chan *archiveReq, archiveQueue),
+		archiveWake: make(chan struct{}),
 	}
 	s.w, err = sql.Open("sqlite", dsn(path, opt.BusyTimeout, true))
 	if err != nil {

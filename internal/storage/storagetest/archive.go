@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -307,6 +308,60 @@ var archiveTimeTests = []subtest{
 		wantErr(t, "Append", err, nil)
 		p = query(t, s, alice, storage.ArchiveQuery{Start: ms[0].Stored, Max: 10})
 		checkPage(t, "start, all of alice's", p, ms, true, 4, 0)
+	}},
+}
+
+// archiveEnqueueTests check Enqueue: every callback comes once with the
+// stored message, a query right after the calls sees them all in order,
+// and an unknown account fails like Append.
+var archiveEnqueueTests = []subtest{
+	{"ReadYourWrites", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		create(t, s, alice, bob)
+		const n = 300
+		var mu sync.Mutex
+		got := map[string]int{}
+		var wg sync.WaitGroup
+		wg.Add(n + 1)
+		for i := range n {
+			s.Archive().Enqueue(ctx, alice, storage.ArchivedMessage{ID: fmt.Sprint("e", i), With: bob, Stanza: msg(i)},
+				func(m storage.ArchivedMessage, err error) {
+					defer wg.Done()
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil || m.Stored.IsZero() {
+						t.Errorf("Enqueue %s: stored %v, %v", m.ID, m.Stored, err)
+					}
+					got[m.ID]++
+				})
+		}
+		// Read your writes: no waiting for the callbacks.
+		p := query(t, s, alice, storage.ArchiveQuery{Max: n + 10})
+		if len(p.Messages) != n {
+			t.Fatalf("query right after %d Enqueue calls found %d", n, len(p.Messages))
+		}
+		for i, m := range p.Messages {
+			if m.ID != fmt.Sprint("e", i) {
+				t.Fatalf("message %d is %s", i, m.ID)
+			}
+		}
+		first, last, err := s.Archive().Bounds(ctx, alice)
+		if err != nil || first.ID != "e0" || last.ID != fmt.Sprint("e", n-1) {
+			t.Errorf("Bounds = %s, %s, %v", first.ID, last.ID, err)
+		}
+		s.Archive().Enqueue(ctx, ghost, storage.ArchivedMessage{ID: "g", With: alice, Stanza: msg(1)},
+			func(_ storage.ArchivedMessage, err error) {
+				defer wg.Done()
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("Enqueue for a ghost: %v, want ErrNotFound", err)
+				}
+			})
+		wg.Wait()
+		for i := range n {
+			if c := got[fmt.Sprint("e", i)]; c != 1 {
+				t.Errorf("callback of e%d came %d times", i, c)
+			}
+		}
 	}},
 }
 

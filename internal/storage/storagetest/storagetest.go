@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FastTokens", fastTests},
 		{"Archive", archiveTests},
 		{"ArchiveTime", archiveTimeTests},
+		{"ArchiveEnqueue", archiveEnqueueTests},
 		{"Push", pushTests},
 		{"Rooms", roomTests},
 		{"RoomArchive", roomArchiveTests},
