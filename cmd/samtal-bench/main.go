@@ -71,6 +71,7 @@ func main() {
 		password = fs.String("password", "bench-password", "password of every account")
 		register = fs.Bool("register", false, "create the accounts first by in-band registration (existing ones are fine)")
 		pid      = fs.String("pid", "", "the server's process ID, to read its CPU time and memory; with -servers, every node's, comma-separated, summed")
+		auxPID   = fs.String("aux-pid", "", "processes the server depends on (a database, a cluster's message bus), comma-separated: their CPU time is reported apart")
 		label    = fs.String("label", "server", "the server's name in results")
 		asJSON   = fs.Bool("json", false, "print the result as one JSON line")
 		timeout  = fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
@@ -124,6 +125,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "samtal-bench: -pid:", err)
 		os.Exit(2)
 	}
+	auxPIDs, err := pidList(*auxPID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench: -aux-pid:", err)
+		os.Exit(2)
+	}
 	placement, err := bench.ParsePlacement(*place)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "samtal-bench: -placement:", err)
@@ -134,6 +140,7 @@ func main() {
 		Password: *password,
 		Register: *register,
 		PIDs:     pids,
+		AuxPIDs:  auxPIDs,
 		Label:    *label,
 		Parallel: *setupPar,
 	}
@@ -232,7 +239,7 @@ func childArgs(args []string) []string {
 		k := strings.TrimLeft(a, "-")
 		k, _, hasValue := strings.Cut(k, "=")
 		switch k {
-		case "from", "n", "procs", "json", "pid", "first":
+		case "from", "n", "procs", "json", "pid", "aux-pid", "first":
 			if !hasValue && k != "json" {
 				skipNext = true
 			}
@@ -341,6 +348,7 @@ type row struct {
 var rows = []row{
 	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", false},
 	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", true},
+	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", true},
 	{"msg-saturate", "lost", "messages lost (saturation)", true},
 	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", false},
 	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", true},
@@ -348,6 +356,7 @@ var rows = []row{
 	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", true},
 	{"msg-rate", "lost", "messages lost (fixed rate)", true},
 	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", true},
+	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", true},
 	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true},
 	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
 	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
@@ -420,6 +429,7 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		line := "| " + rw.title + " |"
 		vals := make([]float64, len(servers))
 		have := make([]bool, len(servers))
+		shown := false // a value or an n/a: else the row says nothing
 		for i, s := range servers {
 			r := byServer[s]
 			switch {
@@ -427,13 +437,14 @@ func table(in io.Reader, out io.Writer, args []string) error {
 				line += " – |"
 			case r.Skipped != "":
 				line += " n/a |"
+				shown = true
 			default:
 				v, ok := r.Metrics[rw.metric]
 				if !ok {
 					line += " – |"
 					continue
 				}
-				vals[i], have[i] = v, true
+				vals[i], have[i], shown = v, true, true
 				line += " " + format(v) + " |"
 			}
 		}
@@ -447,7 +458,9 @@ func table(in io.Reader, out io.Writer, args []string) error {
 				line += " – |"
 			}
 		}
-		fmt.Fprintln(out, line)
+		if shown {
+			fmt.Fprintln(out, line)
+		}
 	}
 	// Why a scenario did not run, so that an n/a is explained.
 	for _, rw := range rows {

@@ -74,6 +74,10 @@ func TestTableRatio(t *testing.T) {
 	if !strings.Contains(each.String(), "| three/one |") || !strings.Contains(each.String(), "| 1000 | 500 | 0.50 |") {
 		t.Errorf("-ratio each:\n%s", each.String())
 	}
+	// A row no server has a value for is left out.
+	if strings.Contains(first.String(), "beside the server") || strings.Contains(first.String(), "fixed rate") {
+		t.Errorf("rows without values:\n%s", first.String())
+	}
 	if err := table(strings.NewReader(in), io.Discard, []string{"-ratio", "sideways"}); err == nil {
 		t.Error("-ratio sideways accepted")
 	}

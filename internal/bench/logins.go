@@ -48,7 +48,7 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	var done, next atomic.Int64
 	var lats Latencies
 	stop := time.Now().Add(o.Duration)
-	meter := startMeter(e.PIDs)
+	meter := e.startMeter()
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range o.Parallel {

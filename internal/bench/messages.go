@@ -252,7 +252,7 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 	}
 	sleepUntil(ctx, measureFrom)
 	_, recv0 := total()
-	meter := startMeter(e.PIDs)
+	meter := e.startMeter()
 	sleepUntil(ctx, stop)
 	_, recv1 := total()
 	elapsed := time.Since(measureFrom)
@@ -271,14 +271,16 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 	rwg.Wait()
 
 	r.Metrics["pairs"] = float64(o.Pairs)
-	r.Metrics["servers"] = float64(len(e.Targets))
-	crossing := 0
-	for i := range o.Pairs {
-		if s, rc := PlacePair(o.Placement, i, len(e.Targets)); s != rc {
-			crossing++
+	if n := len(e.Targets); n > 1 {
+		r.Metrics["servers"] = float64(n)
+		crossing := 0
+		for i := range o.Pairs {
+			if s, rc := PlacePair(o.Placement, i, n); s != rc {
+				crossing++
+			}
 		}
+		r.Metrics["pairs_across_servers"] = float64(crossing)
 	}
-	r.Metrics["pairs_across_servers"] = float64(crossing)
 	if o.Rate > 0 {
 		r.Metrics["offered_per_s"] = o.Rate
 	} else {

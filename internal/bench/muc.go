@@ -194,7 +194,7 @@ func (e *Env) MUC(ctx context.Context, o MUCOptions) *Result {
 	}
 	sleepUntil(ctx, t0.Add(o.Warmup))
 	d0 := delivered.Load()
-	meter := startMeter(e.PIDs)
+	meter := e.startMeter()
 	m0 := time.Now()
 	sleepUntil(ctx, stop)
 	d1 := delivered.Load()

@@ -25,7 +25,12 @@ type Env struct {
 	Register bool // create the accounts a scenario uses by in-band registration first
 	// PIDs are the servers' processes, for CPU time and memory, summed
 	// over all of them; none: not measured.
-	PIDs     []int
+	PIDs []int
+	// AuxPIDs are processes the servers depend on, such as a database
+	// or a cluster's message bus: their CPU time is reported apart
+	// (aux_cpu_s, aux_cpu_us_per_<unit>), so that the servers' own cost
+	// stays comparable with a server that has none.
+	AuxPIDs  []int
 	Label    string
 	Log      io.Writer // progress; nil: silent
 	Parallel int       // connections opened at once while setting up
@@ -127,24 +132,38 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// procMeter measures the server processes over a span.
+// procMeter measures the server processes (and those they depend on)
+// over a span.
 type procMeter struct {
-	pids  []int
-	start ProcStat
-	ok    bool
+	pids, aux      []int
+	start, auxFrom ProcStat
+	ok, auxOK      bool
 }
 
-func startMeter(pids []int) *procMeter {
-	m := &procMeter{pids: pids}
-	if len(pids) > 0 {
-		ps, err := ProcTrees(pids)
+func (e *Env) startMeter() *procMeter {
+	m := &procMeter{pids: e.PIDs, aux: e.AuxPIDs}
+	if len(m.pids) > 0 {
+		ps, err := ProcTrees(m.pids)
 		m.start, m.ok = ps, err == nil
+	}
+	if len(m.aux) > 0 {
+		ps, err := ProcTrees(m.aux)
+		m.auxFrom, m.auxOK = ps, err == nil
 	}
 	return m
 }
 
 // stop adds server CPU seconds, CPU per unit (µs) and RSS to r.
 func (m *procMeter) stop(r *Result, units float64, unitName string) {
+	if m.auxOK {
+		if ps, err := ProcTrees(m.aux); err == nil {
+			cpu := (ps.CPU - m.auxFrom.CPU).Seconds()
+			r.Metrics["aux_cpu_s"] = cpu
+			if units > 0 {
+				r.Metrics["aux_cpu_us_per_"+unitName] = cpu * 1e6 / units
+			}
+		}
+	}
 	if !m.ok {
 		return
 	}
