@@ -4,12 +4,12 @@
 # prints one table with each cluster placement's ratio to the one node.
 # See BENCHMARKS.md ("Cluster: one node against three").
 #
-#   bench/cluster.sh                 # about 5 minutes
+#   bench/cluster.sh                 # about 2 minutes
 #   DURATION=5s PAIRS=20 bench/cluster.sh
 #
 # Phases, each on a fresh database of one PostgreSQL server, with the
-# message archive on (so every message is archived for its sender and
-# for its receiver):
+# message archive on unless ARCHIVE=false (so every message is archived
+# for its sender and for its receiver):
 #   1-node   one node, not in cluster mode;
 #   N-cross  N nodes on one NATS server, each pair's receiver on the node
 #            after its sender's: every message crosses nodes;
@@ -21,15 +21,15 @@
 # Knobs (environment): NODES (3), DURATION (each measured phase, 10s),
 # PAIRS (30), WINDOW (messages in flight per pair at saturation; each
 # comma-separated value is run and the best kept, 16), RATE (fixed
-# offered rate, msgs/s in all, 300), PG_DURABLE (PostgreSQL's fsync and
-# synchronous_commit, off), SOURCES (generator source addresses,
-# 127.0.0.2-127.0.0.9), PHASES ("one cross same"), TIMEOUT (bound on the
-# whole run, 30m), OUT (the results directory).
+# offered rate, msgs/s in all, 300), ARCHIVE (true), PG_DURABLE
+# (PostgreSQL's fsync and synchronous_commit, off), SOURCES (generator
+# source addresses, 127.0.0.2-127.0.0.9), PHASES ("one cross same"),
+# TIMEOUT (bound on the whole run, 30m), OUT (the results directory).
 #
 # PostgreSQL is Debian's (scripts/deps.sh installs it), in a temporary
 # directory, on a unix socket only; as root it runs as nobody, since it
 # refuses root. NATS is the nats-server of the version samtal's module
-# requires, built from the Go module cache (the tests run the same one
+# requires, built with go build (the tests run the same one
 # in-process); Debian's is too old for the session directory's bucket
 # settings. Everything listens on loopback or a private socket, runs as
 # a child of this script, and is stopped by its PID when the script
@@ -43,6 +43,7 @@ DURATION=${DURATION:-10s}
 PAIRS=${PAIRS:-30}
 WINDOW=${WINDOW:-16}
 RATE=${RATE:-300}
+ARCHIVE=${ARCHIVE:-true}
 PG_DURABLE=${PG_DURABLE:-off}
 SOURCES=${SOURCES:-127.0.0.2-127.0.0.9}
 PHASES=${PHASES:-"one cross same"}
@@ -252,7 +253,7 @@ sessions_per_account = 100
 auth_failures_per_ip = 1000000
 auth_failures_per_account = 1000000
 [archive]
-enabled = true
+enabled = $ARCHIVE
 [muc]
 domain = "conference.{host}"
 [web]
@@ -335,7 +336,7 @@ done
 	echo "# samtal cluster benchmark, $(date -u +%Y-%m-%dT%H:%MZ), samtal $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo
 	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load average at the end $(loadavg)"
-	echo "settings: $NODES nodes, duration $DURATION, pairs $PAIRS, window $WINDOW, rate $RATE/s, archive on, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') (fsync $PG_DURABLE), NATS $("$BIN/nats-server" --version | awk '{print $2}')"
+	echo "settings: $NODES nodes, duration $DURATION, pairs $PAIRS, window $WINDOW, rate $RATE/s, archive $([ "$ARCHIVE" = true ] && echo on || echo off), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') (fsync $PG_DURABLE), NATS $("$BIN/nats-server" --version | awk '{print $2}')"
 	echo "server CPU: summed over the nodes; beside the server: PostgreSQL (and NATS for the cluster)"
 	echo
 	"$BIN/samtal-bench" table -ratio each -order "$(IFS=,; echo "${ORDER[*]}")" <"$RESULTS"
