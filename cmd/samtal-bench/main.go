@@ -61,6 +61,8 @@ func main() {
 	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
 	var (
 		addr     = fs.String("addr", "127.0.0.1:5222", "the server's STARTTLS client listener")
+		servers  = fs.String("servers", "", "several servers' STARTTLS client listeners, comma-separated (the nodes of a cluster), instead of -addr: connections go to each in turn")
+		place    = fs.String("placement", "cross", "msg with -servers: cross puts each pair's receiver on the next server after its sender's, same puts both on one server; the pairs go round the servers")
 		domain   = fs.String("domain", "localhost", "the XMPP domain")
 		mech     = fs.String("mech", "", "SASL mechanism (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN); empty: the best offered")
 		ca       = fs.String("ca", "", "PEM certificate to verify the server with; empty: do not verify")
@@ -68,7 +70,8 @@ func main() {
 		users    = fs.String("users", "bench%d", "account name pattern, with one %d")
 		password = fs.String("password", "bench-password", "password of every account")
 		register = fs.Bool("register", false, "create the accounts first by in-band registration (existing ones are fine)")
-		pid      = fs.Int("pid", 0, "the server's process ID, to read its CPU time and memory")
+		pid      = fs.String("pid", "", "the server's process ID, to read its CPU time and memory; with -servers, every node's, comma-separated, summed")
+		auxPID   = fs.String("aux-pid", "", "processes the server depends on (a database, a cluster's message bus), comma-separated: their CPU time is reported apart")
 		label    = fs.String("label", "server", "the server's name in results")
 		asJSON   = fs.Bool("json", false, "print the result as one JSON line")
 		timeout  = fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
@@ -112,14 +115,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "samtal-bench:", err)
 		os.Exit(2)
 	}
+	addrs, err := serverList(fs, *addr, *servers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench:", err)
+		os.Exit(2)
+	}
+	pids, err := pidList(*pid)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench: -pid:", err)
+		os.Exit(2)
+	}
+	auxPIDs, err := pidList(*auxPID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench: -aux-pid:", err)
+		os.Exit(2)
+	}
+	placement, err := bench.ParsePlacement(*place)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samtal-bench: -placement:", err)
+		os.Exit(2)
+	}
 	env := &bench.Env{
-		Target:   &bench.Target{Addr: *addr, Domain: *domain, Mechanism: *mech, CAFile: *ca, Sources: srcs},
 		Users:    *users,
 		Password: *password,
 		Register: *register,
-		PID:      *pid,
+		PIDs:     pids,
+		AuxPIDs:  auxPIDs,
 		Label:    *label,
 		Parallel: *setupPar,
+	}
+	for _, a := range addrs {
+		env.Targets = append(env.Targets, &bench.Target{Addr: a, Domain: *domain, Mechanism: *mech, CAFile: *ca, Sources: srcs})
 	}
 	if !*quiet {
 		env.Log = os.Stderr
@@ -148,7 +174,7 @@ func main() {
 			ws = ws[:1]
 		}
 		for _, w := range ws {
-			res := env.Messages(ctx, bench.MsgOptions{Pairs: *pairs, Rate: *rate, Window: w, Duration: *duration, Body: *body, Name: *name})
+			res := env.Messages(ctx, bench.MsgOptions{Pairs: *pairs, Rate: *rate, Window: w, Duration: *duration, Body: *body, Name: *name, Placement: placement})
 			if len(ws) > 1 && !*quiet {
 				fmt.Fprintln(os.Stderr, res.String())
 			}
@@ -213,7 +239,7 @@ func childArgs(args []string) []string {
 		k := strings.TrimLeft(a, "-")
 		k, _, hasValue := strings.Cut(k, "=")
 		switch k {
-		case "from", "n", "procs", "json", "pid", "first":
+		case "from", "n", "procs", "json", "pid", "aux-pid", "first":
 			if !hasValue && k != "json" {
 				skipNext = true
 			}
@@ -237,6 +263,36 @@ func runChild(ctx context.Context, env *bench.Env, from, to, perAccount int, pre
 		c.Close()
 	}
 	return 0
+}
+
+// serverList returns the servers to connect to: -servers if given (and
+// then -addr must not be), else -addr.
+func serverList(fs *flag.FlagSet, addr, servers string) ([]string, error) {
+	if servers == "" {
+		return []string{addr}, nil
+	}
+	addrSet := false
+	fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
+	if addrSet {
+		return nil, fmt.Errorf("-addr and -servers: give one")
+	}
+	var out []string
+	for _, a := range strings.Split(servers, ",") {
+		a = strings.TrimSpace(a)
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("-servers: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// pidList reads "", "123" or "123,456".
+func pidList(s string) ([]int, error) {
+	if s = strings.TrimSpace(s); s == "" || s == "0" {
+		return nil, nil // not measured, as -pid 0 always meant
+	}
+	return intList(s)
 }
 
 func intList(s string) ([]int, error) {
@@ -292,6 +348,7 @@ type row struct {
 var rows = []row{
 	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", false},
 	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", true},
+	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", true},
 	{"msg-saturate", "lost", "messages lost (saturation)", true},
 	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", false},
 	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", true},
@@ -299,6 +356,7 @@ var rows = []row{
 	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", true},
 	{"msg-rate", "lost", "messages lost (fixed rate)", true},
 	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", true},
+	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", true},
 	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true},
 	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
 	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
@@ -315,11 +373,17 @@ var rows = []row{
 }
 
 // table reads result lines and prints one Markdown table with a column
-// per server and the ratio of the first server to each other one.
+// per server and the ratio of the first server to each other one (or,
+// with -ratio each, of each other one to the first).
 func table(in io.Reader, out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("table", flag.ExitOnError)
 	order := fs.String("order", "samtal,prosody,ejabberd,bound", "servers, in column order; the first is compared with the others")
+	ratio := fs.String("ratio", "first", "first: the first server's value over each other's; each: each other's over the first's")
 	_ = fs.Parse(args)
+	if *ratio != "first" && *ratio != "each" {
+		return fmt.Errorf("table: -ratio %q is neither first nor each", *ratio)
+	}
+	eachOverFirst := *ratio == "each"
 	servers := strings.Split(*order, ",")
 	res := map[string]map[string]*bench.Result{} // scenario -> server
 	sc := bufio.NewScanner(in)
@@ -348,7 +412,11 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		sep += "---:|"
 	}
 	for _, s := range servers[1:] {
-		head += " " + servers[0] + "/" + s + " |"
+		if eachOverFirst {
+			head += " " + s + "/" + servers[0] + " |"
+		} else {
+			head += " " + servers[0] + "/" + s + " |"
+		}
 		sep += "---:|"
 	}
 	fmt.Fprintln(out, head)
@@ -361,6 +429,7 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		line := "| " + rw.title + " |"
 		vals := make([]float64, len(servers))
 		have := make([]bool, len(servers))
+		shown := false // a value or an n/a: else the row says nothing
 		for i, s := range servers {
 			r := byServer[s]
 			switch {
@@ -368,24 +437,30 @@ func table(in io.Reader, out io.Writer, args []string) error {
 				line += " – |"
 			case r.Skipped != "":
 				line += " n/a |"
+				shown = true
 			default:
 				v, ok := r.Metrics[rw.metric]
 				if !ok {
 					line += " – |"
 					continue
 				}
-				vals[i], have[i] = v, true
+				vals[i], have[i], shown = v, true, true
 				line += " " + format(v) + " |"
 			}
 		}
 		for i := 1; i < len(servers); i++ {
-			if have[0] && have[i] && vals[i] != 0 {
+			switch {
+			case eachOverFirst && have[0] && have[i] && vals[0] != 0:
+				line += fmt.Sprintf(" %.2f |", vals[i]/vals[0])
+			case !eachOverFirst && have[0] && have[i] && vals[i] != 0:
 				line += fmt.Sprintf(" %.2f |", vals[0]/vals[i])
-			} else {
+			default:
 				line += " – |"
 			}
 		}
-		fmt.Fprintln(out, line)
+		if shown {
+			fmt.Fprintln(out, line)
+		}
 	}
 	// Why a scenario did not run, so that an n/a is explained.
 	for _, rw := range rows {

@@ -55,9 +55,9 @@ func (e *Env) loginSessions(ctx context.Context, from, to, perAccount int) ([]*C
 	if perAccount < 1 {
 		perAccount = 1
 	}
-	return e.loginEach(ctx, to-from, func(k int) (string, string) {
+	return e.loginEach(ctx, to-from, func(k int) (string, string, *Target) {
 		i := from + k
-		return e.User(e.First + i/perAccount), "idle" + strconv.Itoa(i%perAccount)
+		return e.User(e.First + i/perAccount), "idle" + strconv.Itoa(i%perAccount), e.target(i)
 	})
 }
 
@@ -97,7 +97,7 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 		return r
 	}
 	time.Sleep(o.Settle)
-	before, berr := ProcTree(e.PID)
+	before, berr := ProcTrees(e.PIDs)
 	t0 := time.Now()
 	var release func()
 	if o.Procs > 1 && o.Child != nil {
@@ -118,7 +118,7 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 	up := time.Since(t0)
 	e.logf("idle: %d sessions up in %v", o.Sessions, up.Round(time.Millisecond))
 	time.Sleep(o.Settle)
-	held, herr := ProcTree(e.PID)
+	held, herr := ProcTrees(e.PIDs)
 	var late ProcStat
 	var lerr error
 	if o.Hold > 0 {
@@ -126,11 +126,11 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 		// collector has run (Go forces a collection every two minutes
 		// and shrinks goroutine stacks then).
 		sleepUntil(ctx, time.Now().Add(o.Hold))
-		late, lerr = ProcTree(e.PID)
+		late, lerr = ProcTrees(e.PIDs)
 	}
 	release()
 	time.Sleep(o.Settle)
-	after, aerr := ProcTree(e.PID)
+	after, aerr := ProcTrees(e.PIDs)
 	r.Metrics["sessions"] = float64(o.Sessions)
 	r.Metrics["sessions_per_account"] = float64(o.PerAccount)
 	r.Metrics["setup_per_s"] = float64(o.Sessions) / up.Seconds()

@@ -40,7 +40,7 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	// Warm the client's SCRAM key cache, so that the generator does not
 	// spend the run on PBKDF2.
 	for i := range o.Accounts {
-		if c, err := e.Target.Login(ctx, e.User(i), e.Password, ""); err == nil {
+		if c, err := e.target(i).Login(ctx, e.User(i), e.Password, ""); err == nil {
 			c.Close()
 		}
 	}
@@ -48,7 +48,7 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	var done, next atomic.Int64
 	var lats Latencies
 	stop := time.Now().Add(o.Duration)
-	meter := startMeter(e.PID)
+	meter := e.startMeter()
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range o.Parallel {
@@ -63,7 +63,7 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 					return
 				}
 				start := time.Now()
-				c, err := e.Target.Login(ctx, e.User(int(i)%o.Accounts), e.Password, "")
+				c, err := e.target(int(i)).Login(ctx, e.User(int(i)%o.Accounts), e.Password, "")
 				if err != nil {
 					errs.add(err)
 					continue

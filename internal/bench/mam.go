@@ -132,7 +132,7 @@ func (e *Env) MAM(ctx context.Context, o MAMOptions) *Result {
 	var queries, returned atomic.Int64
 	var lats Latencies
 	stop := time.Now().Add(o.Duration)
-	meter := startMeter(e.PID)
+	meter := e.startMeter()
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for qi, q := range qs {

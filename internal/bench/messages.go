@@ -20,6 +20,55 @@ type MsgOptions struct {
 	Drain    time.Duration // how long to wait for the last messages
 	Body     int           // body length in bytes
 	Name     string        // scenario name in the result
+	// Placement says which servers each pair's sender and receiver use
+	// when there are several.
+	Placement Placement
+}
+
+// Placement places a message pair's two sessions on the servers of a
+// cluster.
+type Placement int
+
+const (
+	// Cross puts pair i's sender on server i and its receiver on server
+	// i+1 (modulo the number of servers): with several servers every
+	// message crosses from one node to another.
+	Cross Placement = iota
+	// Same puts both sessions of pair i on server i: the nodes share the
+	// store and the cluster's bus, but no message crosses.
+	Same
+)
+
+// ParsePlacement reads "cross" or "same".
+func ParsePlacement(s string) (Placement, error) {
+	switch s {
+	case "cross":
+		return Cross, nil
+	case "same":
+		return Same, nil
+	}
+	return 0, fmt.Errorf("bench: placement %q is neither cross nor same", s)
+}
+
+func (p Placement) String() string {
+	if p == Same {
+		return "same"
+	}
+	return "cross"
+}
+
+// PlacePair returns the servers (indexes among n) of pair i's sender and
+// receiver. The pairs go round the servers in turn, so that each server
+// holds as many senders as receivers, give or take one.
+func PlacePair(p Placement, i, n int) (sender, receiver int) {
+	if n <= 1 {
+		return 0, 0
+	}
+	sender = i % n
+	if p == Same {
+		return sender, sender
+	}
+	return sender, (i + 1) % n
 }
 
 func (o *MsgOptions) defaults() {
@@ -70,7 +119,14 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 		r.Skipped = err.Error()
 		return r
 	}
-	conns, err := e.loginMany(ctx, 0, 2*o.Pairs, "bench")
+	// Session 2i is pair i's sender, 2i+1 its receiver.
+	conns, err := e.loginEach(ctx, 2*o.Pairs, func(k int) (string, string, *Target) {
+		s, rc := PlacePair(o.Placement, k/2, len(e.Targets))
+		if k%2 == 1 {
+			s = rc
+		}
+		return e.User(k), "bench", e.Targets[s]
+	})
 	if err != nil {
 		r.Skipped = err.Error()
 		return r
@@ -196,7 +252,7 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 	}
 	sleepUntil(ctx, measureFrom)
 	_, recv0 := total()
-	meter := startMeter(e.PID)
+	meter := e.startMeter()
 	sleepUntil(ctx, stop)
 	_, recv1 := total()
 	elapsed := time.Since(measureFrom)
@@ -215,6 +271,16 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 	rwg.Wait()
 
 	r.Metrics["pairs"] = float64(o.Pairs)
+	if n := len(e.Targets); n > 1 {
+		r.Metrics["servers"] = float64(n)
+		crossing := 0
+		for i := range o.Pairs {
+			if s, rc := PlacePair(o.Placement, i, n); s != rc {
+				crossing++
+			}
+		}
+		r.Metrics["pairs_across_servers"] = float64(crossing)
+	}
 	if o.Rate > 0 {
 		r.Metrics["offered_per_s"] = o.Rate
 	} else {

@@ -34,7 +34,7 @@ type MUCOptions struct {
 // occupants per second, latency, and losses.
 func (e *Env) MUC(ctx context.Context, o MUCOptions) *Result {
 	if o.Service == "" {
-		o.Service = "conference." + e.Target.Domain
+		o.Service = "conference." + e.Targets[0].Domain
 	}
 	if o.Room == "" {
 		o.Room = "benchroom"
@@ -194,7 +194,7 @@ func (e *Env) MUC(ctx context.Context, o MUCOptions) *Result {
 	}
 	sleepUntil(ctx, t0.Add(o.Warmup))
 	d0 := delivered.Load()
-	meter := startMeter(e.PID)
+	meter := e.startMeter()
 	m0 := time.Now()
 	sleepUntil(ctx, stop)
 	d1 := delivered.Load()

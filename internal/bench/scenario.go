@@ -15,16 +15,30 @@ import (
 
 // Env is what every scenario shares.
 type Env struct {
-	Target   *Target
+	// Targets are the servers, one or the nodes of a cluster. Connections
+	// are spread over them in turn (connection k goes to Targets[k mod
+	// len]), except the message scenario's, which MsgOptions.Placement
+	// places by pair.
+	Targets  []*Target
 	Users    string // account name pattern with one %d, e.g. "bench%d"
 	Password string
 	Register bool // create the accounts a scenario uses by in-band registration first
-	PID      int  // the server's process, for CPU time and memory; 0: not measured
+	// PIDs are the servers' processes, for CPU time and memory, summed
+	// over all of them; none: not measured.
+	PIDs []int
+	// AuxPIDs are processes the servers depend on, such as a database
+	// or a cluster's message bus: their CPU time is reported apart
+	// (aux_cpu_s, aux_cpu_us_per_<unit>), so that the servers' own cost
+	// stays comparable with a server that has none.
+	AuxPIDs  []int
 	Label    string
 	Log      io.Writer // progress; nil: silent
 	Parallel int       // connections opened at once while setting up
 	First    int       // idle: the account index that session 0 uses
 }
+
+// target returns the server of connection k: the servers in turn.
+func (e *Env) target(k int) *Target { return e.Targets[k%len(e.Targets)] }
 
 // User returns the i-th account's local part.
 func (e *Env) User(i int) string { return fmt.Sprintf(e.Users, i) }
@@ -118,28 +132,42 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// procMeter measures a server process over a span.
+// procMeter measures the server processes (and those they depend on)
+// over a span.
 type procMeter struct {
-	pid   int
-	start ProcStat
-	ok    bool
+	pids, aux      []int
+	start, auxFrom ProcStat
+	ok, auxOK      bool
 }
 
-func startMeter(pid int) *procMeter {
-	m := &procMeter{pid: pid}
-	if pid > 0 {
-		ps, err := ProcTree(pid)
+func (e *Env) startMeter() *procMeter {
+	m := &procMeter{pids: e.PIDs, aux: e.AuxPIDs}
+	if len(m.pids) > 0 {
+		ps, err := ProcTrees(m.pids)
 		m.start, m.ok = ps, err == nil
+	}
+	if len(m.aux) > 0 {
+		ps, err := ProcTrees(m.aux)
+		m.auxFrom, m.auxOK = ps, err == nil
 	}
 	return m
 }
 
 // stop adds server CPU seconds, CPU per unit (µs) and RSS to r.
 func (m *procMeter) stop(r *Result, units float64, unitName string) {
+	if m.auxOK {
+		if ps, err := ProcTrees(m.aux); err == nil {
+			cpu := (ps.CPU - m.auxFrom.CPU).Seconds()
+			r.Metrics["aux_cpu_s"] = cpu
+			if units > 0 {
+				r.Metrics["aux_cpu_us_per_"+unitName] = cpu * 1e6 / units
+			}
+		}
+	}
 	if !m.ok {
 		return
 	}
-	ps, err := ProcTree(m.pid)
+	ps, err := ProcTrees(m.pids)
 	if err != nil {
 		return
 	}
@@ -172,7 +200,7 @@ func (e *Env) Provision(ctx context.Context, from, to int) error {
 				}
 				var err error
 				for try := 0; try < 3; try++ {
-					err = e.Target.Register(ctx, e.User(i), e.Password)
+					err = e.target(i).Register(ctx, e.User(i), e.Password)
 					if err == nil || errors.Is(err, ErrConflict) {
 						err = nil
 						break
@@ -190,14 +218,15 @@ func (e *Env) Provision(ctx context.Context, from, to int) error {
 	return ctx.Err()
 }
 
-// loginMany logs in accounts [from, to) with resource res, in parallel.
+// loginMany logs in accounts [from, to) with resource res, in parallel,
+// the k-th on the servers' k-th in turn.
 func (e *Env) loginMany(ctx context.Context, from, to int, res string) ([]*Conn, error) {
-	return e.loginEach(ctx, to-from, func(k int) (string, string) { return e.User(from + k), res })
+	return e.loginEach(ctx, to-from, func(k int) (string, string, *Target) { return e.User(from + k), res, e.target(k) })
 }
 
-// loginEach logs in n sessions, session k as who(k), in parallel. A
-// failed login is retried once.
-func (e *Env) loginEach(ctx context.Context, n int, who func(k int) (user, resource string)) ([]*Conn, error) {
+// loginEach logs in n sessions, session k as who(k) on the server it
+// names, in parallel. A failed login is retried once.
+func (e *Env) loginEach(ctx context.Context, n int, who func(k int) (user, resource string, t *Target)) ([]*Conn, error) {
 	conns := make([]*Conn, n)
 	var errs errSample
 	var next atomic.Int64
@@ -211,11 +240,11 @@ func (e *Env) loginEach(ctx context.Context, n int, who func(k int) (user, resou
 				if i >= len(conns) {
 					return
 				}
-				user, res := who(i)
-				c, err := e.Target.Login(ctx, user, e.Password, res)
+				user, res, t := who(i)
+				c, err := t.Login(ctx, user, e.Password, res)
 				if err != nil {
 					time.Sleep(50 * time.Millisecond)
-					c, err = e.Target.Login(ctx, user, e.Password, res)
+					c, err = t.Login(ctx, user, e.Password, res)
 				}
 				conns[i] = c
 				errs.add(err)

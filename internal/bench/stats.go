@@ -115,6 +115,26 @@ func ProcTree(pid int) (ProcStat, error) {
 	return ps, nil
 }
 
+// ProcTrees is ProcTree summed over several servers (the nodes of a
+// cluster on one machine). It fails if any of them cannot be read: a sum
+// that left out a node would look like a cheaper server.
+func ProcTrees(pids []int) (ProcStat, error) {
+	var sum ProcStat
+	if len(pids) == 0 {
+		return sum, fmt.Errorf("bench: no server PID")
+	}
+	for _, pid := range pids {
+		ps, err := ProcTree(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.CPU += ps.CPU
+		sum.RSS += ps.RSS
+		sum.FDs += ps.FDs
+	}
+	return sum, nil
+}
+
 func children(pid int) []int {
 	var out []int
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))

@@ -20,48 +20,17 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	bin := filepath.Join(t.TempDir(), "samtal-bench")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/samtal-bench")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building samtal-bench: %v\n%s", err, out)
-	}
+	bin := buildBench(t)
 	s := StartServer(t, Options{
 		Registration: "open",
 		Top:          "scram_iterations = 4096",
 		Limits:       "stanza_rate = 100000\nread_rate = 10000000\nread_burst = 10000000\nunauth_per_ip = 200",
 	})
 	pid := s.cmd.Process.Pid
-
 	run := func(scenario string, args ...string) map[string]float64 {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		a := append([]string{scenario, "-addr", s.C2S, "-domain", s.Domain, "-ca", s.CA(),
-			"-register", "-json", "-q", "-timeout", "90s", "-pid", strconv.Itoa(pid), "-label", "samtal"}, args...)
-		cmd := exec.CommandContext(ctx, bin, a...)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("samtal-bench %s: %v\n%s", scenario, err, out)
-		}
-		var r struct {
-			Scenario string
-			Metrics  map[string]float64
-			Skipped  string
-			Errors   []string
-		}
-		line := strings.TrimSpace(string(out))
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("samtal-bench %s printed %q: %v", scenario, line, err)
-		}
-		t.Logf("%s: %v", scenario, line)
-		if r.Skipped != "" {
-			t.Fatalf("%s did not run: %s", scenario, r.Skipped)
-		}
-		if len(r.Errors) > 0 || r.Metrics["errors"] != 0 {
-			t.Fatalf("%s: errors %v", scenario, r.Errors)
-		}
-		return r.Metrics
+		return runBench(t, bin, scenario, append([]string{"-addr", s.C2S, "-domain", s.Domain, "-ca", s.CA(),
+			"-register", "-pid", strconv.Itoa(pid), "-label", "samtal"}, args...)...)
 	}
 
 	for _, m := range []map[string]float64{
@@ -79,4 +48,48 @@ func TestBenchSmoke(t *testing.T) {
 	if m["sessions"] != 40 || m["server_fds_held"] < 40 {
 		t.Errorf("idle: %v sessions, server held %v descriptors", m["sessions"], m["server_fds_held"])
 	}
+}
+
+// buildBench builds samtal-bench for a test.
+func buildBench(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "samtal-bench")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/samtal-bench")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building samtal-bench: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runBench runs one samtal-bench scenario, bounded in time, and returns
+// its metrics; the scenario must have run without an error.
+func runBench(t *testing.T, bin, scenario string, args ...string) map[string]float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := append([]string{scenario, "-json", "-q", "-timeout", "90s"}, args...)
+	cmd := exec.CommandContext(ctx, bin, a...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("samtal-bench %s: %v\n%s", scenario, err, out)
+	}
+	var r struct {
+		Scenario string
+		Metrics  map[string]float64
+		Skipped  string
+		Errors   []string
+	}
+	line := strings.TrimSpace(string(out))
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		t.Fatalf("samtal-bench %s printed %q: %v", scenario, line, err)
+	}
+	t.Logf("%s: %v", scenario, line)
+	if r.Skipped != "" {
+		t.Fatalf("%s did not run: %s", scenario, r.Skipped)
+	}
+	if len(r.Errors) > 0 || r.Metrics["errors"] != 0 {
+		t.Fatalf("%s: errors %v", scenario, r.Errors)
+	}
+	return r.Metrics
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestServerList(t *testing.T) {
+	parse := func(args ...string) ([]string, error) {
+		fs := flag.NewFlagSet("msg", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		addr := fs.String("addr", "127.0.0.1:5222", "")
+		servers := fs.String("servers", "", "")
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		return serverList(fs, *addr, *servers)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"127.0.0.1:5222"}}, // one server, as always
+		{[]string{"-addr", "127.0.0.1:7000"}, []string{"127.0.0.1:7000"}},
+		{[]string{"-servers", "127.0.0.1:1,127.0.0.1:2, 127.0.0.1:3"}, []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}},
+		{[]string{"-servers", "127.0.0.1:1"}, []string{"127.0.0.1:1"}},
+	} {
+		got, err := parse(tc.args...)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%v: %v, %v; want %v", tc.args, got, err, tc.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"-addr", "127.0.0.1:1", "-servers", "127.0.0.1:2"},
+		{"-servers", "127.0.0.1:1,"},
+		{"-servers", "127.0.0.1"},
+	} {
+		if got, err := parse(args...); err == nil {
+			t.Errorf("%v accepted: %v", args, got)
+		}
+	}
+}
+
+func TestPIDList(t *testing.T) {
+	for in, want := range map[string][]int{"": nil, "0": nil, "42": {42}, "1,2, 3": {1, 2, 3}} {
+		if got, err := pidList(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("pidList(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"x", "1,,2", "-3", "1,0"} {
+		if got, err := pidList(in); err == nil {
+			t.Errorf("pidList(%q) = %v, accepted", in, got)
+		}
+	}
+}
+
+func TestTableRatio(t *testing.T) {
+	in := `{"server":"one","scenario":"msg-saturate","metrics":{"msgs_per_s":1000,"lost":0}}
+{"server":"three","scenario":"msg-saturate","metrics":{"msgs_per_s":500,"lost":0}}
+`
+	var first, each strings.Builder
+	if err := table(strings.NewReader(in), &first, []string{"-order", "one,three"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := table(strings.NewReader(in), &each, []string{"-order", "one,three", "-ratio", "each"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "| one/three |") || !strings.Contains(first.String(), "| 1000 | 500 | 2.00 |") {
+		t.Errorf("-ratio first:\n%s", first.String())
+	}
+	if !strings.Contains(each.String(), "| three/one |") || !strings.Contains(each.String(), "| 1000 | 500 | 0.50 |") {
+		t.Errorf("-ratio each:\n%s", each.String())
+	}
+	// A row no server has a value for is left out.
+	if strings.Contains(first.String(), "beside the server") || strings.Contains(first.String(), "fixed rate") {
+		t.Errorf("rows without values:\n%s", first.String())
+	}
+	if err := table(strings.NewReader(in), io.Discard, []string{"-ratio", "sideways"}); err == nil {
+		t.Error("-ratio sideways accepted")
+	}
+}
