@@ -7,6 +7,7 @@ import (
 
 	"samtal.org/samtal/internal/durable"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
@@ -67,6 +68,11 @@ type outbox struct {
 	// Client state indication (XEP-0352).
 	inactive bool
 	held     []*xmlel.Element
+
+	// wake, when not nil, is closed when a sender that found no room
+	// (see room) may find some: the client acknowledged enough, the
+	// session got a connection again, or it ended.
+	wake chan struct{}
 }
 
 // refusedFactor bounds the stanzas a closing stream keeps for the end of
@@ -110,6 +116,76 @@ func (b *outbox) start() {
 	b.early = nil
 	for _, el := range early {
 		b.pass(el)
+	}
+	b.wakeUp()
+}
+
+// room tells a sender with much to send (router.Pacer) how much the
+// session takes now: it keeps what is queued for the connection, and
+// what the client has not acknowledged, to half their bounds, and once
+// past that lets the sender wait until they are back under a quarter.
+// The other half is for everything else, which is not paced. A session
+// without a connection, waiting to be resumed, takes nothing until it
+// is resumed.
+func (b *outbox) room() router.Room {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended || b.overfull {
+		return router.Room{Gone: true}
+	}
+	c := b.conn
+	if b.starting || c == nil || c.q.Closing() {
+		// The connection that ends either leaves the session waiting
+		// to be resumed (detach) or ends it: both wake the sender.
+		return router.Room{Ready: b.waitRoom()}
+	}
+	r := router.Unbounded
+	if limit := b.svc.cfg.OutQueueBytes; limit > 0 {
+		p := c.q.Pending()
+		if p > limit/4 {
+			return router.Room{Ready: c.q.WhenBelow(limit / 4)}
+		}
+		r.Bytes = limit/2 - p
+	}
+	if b.sm {
+		cfg := &b.svc.cfg
+		if !b.ackedEnough() {
+			return router.Room{Ready: b.waitRoom()}
+		}
+		if cfg.MaxUnacked > 0 {
+			r.Stanzas = cfg.MaxUnacked/2 - len(b.queue)
+		}
+		if cfg.MaxUnackedBytes > 0 {
+			r.Bytes = min(r.Bytes, cfg.MaxUnackedBytes/2-b.bytes)
+		}
+	}
+	// Under a quarter of tiny bounds: one stanza at a time.
+	r.Bytes, r.Stanzas = max(r.Bytes, 1), max(r.Stanzas, 1)
+	return r
+}
+
+// ackedEnough reports whether the stanzas that wait for the client's
+// acknowledgement are under a quarter of their bounds. b.mu is held.
+func (b *outbox) ackedEnough() bool {
+	cfg := &b.svc.cfg
+	return (cfg.MaxUnacked <= 0 || len(b.queue) <= cfg.MaxUnacked/4) &&
+		(cfg.MaxUnackedBytes <= 0 || b.bytes <= cfg.MaxUnackedBytes/4)
+}
+
+// waitRoom returns the channel that wakeUp closes. b.mu is held.
+func (b *outbox) waitRoom() <-chan struct{} {
+	if b.wake == nil {
+		b.wake = make(chan struct{})
+	}
+	return b.wake
+}
+
+// wakeUp wakes a sender waiting for room, which then asks again. b.mu is
+// held.
+func (b *outbox) wakeUp() {
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
 	}
 }
 
@@ -276,6 +352,9 @@ func (b *outbox) ack(h uint32) (ok bool, sent uint32) {
 		b.queue = nil // give back a large array
 	}
 	b.acked = h
+	if n > 0 && b.ackedEnough() {
+		b.wakeUp()
+	}
 	return true, 0
 }
 
@@ -322,6 +401,7 @@ func (b *outbox) detach(c *Session) bool {
 	b.inactive = true
 	b.expiry = time.AfterFunc(b.window, b.end)
 	b.svc.m.Waiting.Add(1)
+	b.wakeUp()
 	return true
 }
 
@@ -349,6 +429,7 @@ func (b *outbox) end() {
 		return
 	}
 	b.ended = true
+	b.wakeUp()
 	if b.conn == nil {
 		b.svc.m.Waiting.Add(-1)
 	}

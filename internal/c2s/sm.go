@@ -181,6 +181,7 @@ func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) 
 	b.inactive = false
 	b.flushHeld()
 	b.maybeRequest()
+	b.wakeUp()
 	b.mu.Unlock()
 	if old != nil {
 		old.replaced.Store(true)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 
+	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -56,6 +57,18 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 // writeNonza queues an element that is not a stanza (stream management).
 func (s *Session) writeNonza(el *xmlel.Element) {
 	s.q.Append(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
+}
+
+// Room tells a sender with much to send how much the session takes now
+// (router.Pacer): what its queue and stream management hold is kept well
+// under their bounds, so that a client that reads slowly gets a backlog
+// at its own pace instead of losing its stream.
+func (s *Session) Room() router.Room {
+	if b := s.box; b != nil {
+		return b.room()
+	}
+	// Not bound: nothing sends it much.
+	return router.Unbounded
 }
 
 // CloseWithError ends the stream with a stream error, after what is

@@ -142,7 +142,7 @@ func (e *env) online(full, prio string) *session {
 }
 
 // end ends a session the way c2s does when its connection goes away.
-func (e *env) end(s *session) {
+func (e *env) end(s router.Session) {
 	e.t.Helper()
 	if last, ok := e.r.Unbind(s); ok {
 		e.im.Ended(e.ctx, s, last)
@@ -160,11 +160,11 @@ func parse(t testing.TB, x string) *xmlel.Element {
 
 // send hands a stanza to the core as c2s does: 'from' stamped with the
 // session's JID, 'to' prepared.
-func (e *env) send(s *session, x string) {
+func (e *env) send(s router.Session, x string) {
 	e.t.Helper()
 	el := parse(e.t, x)
-	el.SetAttr("from", s.jid.String())
-	st := &stanza.Stanza{El: el, From: s.jid}
+	el.SetAttr("from", s.JID().String())
+	st := &stanza.Stanza{El: el, From: s.JID()}
 	if to := el.Attr("to"); to != "" {
 		st.To = jid.MustParse(to)
 	}

@@ -46,7 +46,9 @@ type Hooks struct {
 	// OfflineMessage sees each stored offline message before it is sent
 	// to a session that just became available; returning false keeps it
 	// from that session (the session already has it, from the archive).
-	// The message is removed from offline storage either way.
+	// The message is removed from offline storage either way. A large
+	// backlog goes at the pace the session takes it, so the hook may run
+	// on the delivery's own goroutine, after the presence was handled.
 	OfflineMessage func(ctx context.Context, sess router.Session, el *xmlel.Element) bool
 	// IQResponse sees an iq result or error addressed to a host or to a
 	// user's bare JID, which the server would otherwise drop: responses

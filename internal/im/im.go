@@ -37,10 +37,18 @@ type Service struct {
 	mux    *iq.Mux
 	log    *slog.Logger
 
+	// ctx ends with Close: offline deliveries that wait for room stop,
+	// and wg counts them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu       sync.Mutex
 	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
 	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
 	blockGen uint64                       // counts blocklist changes, so that stale loads are not cached
+	offline  map[jid.JID][]jid.JID        // users with an offline delivery under way -> resources waiting for their turn
+	closed   bool
 
 	hooks []Hooks
 }
@@ -52,7 +60,9 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 		cfg: cfg, router: r, store: store, mux: mux, log: log,
 		directed: make(map[jid.JID]map[jid.JID]bool),
 		blocks:   make(map[jid.JID][]jid.JID),
+		offline:  make(map[jid.JID][]jid.JID),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux.Handle(iq.Account, NSRoster, s.handleRoster)
 	mux.Handle(iq.Account, NSBlocking, s.handleBlocking)
 	mux.AddFeature(iq.Account, NSBlocking)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
@@ -181,37 +180,6 @@ func worthStoring(el *xmlel.Element) bool {
 		}
 	}
 	return content
-}
-
-// deliverOffline sends a newly available resource what waited for the
-// user, then forgets it (XEP-0160 §4).
-func (s *Service) deliverOffline(ctx context.Context, full jid.JID) {
-	sess := s.router.Session(full)
-	if sess == nil {
-		return
-	}
-	user := full.Bare().String()
-	msgs, err := s.store.Offline().List(ctx, user)
-	if err != nil {
-		s.log.Error("im: offline load failed", "err", err)
-		return
-	}
-	if len(msgs) == 0 {
-		return
-	}
-	for _, m := range msgs {
-		el, err := parseStored(m.Stanza)
-		if err != nil {
-			s.log.Error("im: stored offline message unreadable", "id", m.ID, "err", err)
-			continue
-		}
-		if s.offlineMessage(ctx, sess, el) {
-			sess.Send(el)
-		}
-	}
-	if err := s.store.Offline().Delete(ctx, user, msgs[len(msgs)-1].ID); err != nil {
-		s.log.Error("im: offline delete failed", "err", err)
-	}
 }
 
 // storedLimits bound stanzas read back from storage: they were written by

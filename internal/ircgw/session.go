@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"samtal.org/samtal/internal/ircmsg"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
@@ -109,6 +111,27 @@ func (s *Session) CloseWithError(e stream.Error) {
 		msg += ": " + e.Text
 	}
 	s.closeWith(msg)
+}
+
+// Room tells a sender with much to send how much the connection takes
+// now (router.Pacer): its queue is kept under half its bound and, once
+// past that, drains to a quarter before more comes, so that a backlog of
+// offline messages reaches a client that reads slowly at its pace.
+func (s *Session) Room() router.Room {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || s.q.Closing() {
+		return router.Room{Gone: true}
+	}
+	limit := s.svc.cfg.OutQueueBytes
+	if limit <= 0 {
+		return router.Unbounded
+	}
+	if p := s.q.Pending(); p <= limit/4 {
+		return router.Room{Bytes: max(limit/2-p, 1), Stanzas: math.MaxInt}
+	}
+	return router.Room{Ready: s.q.WhenBelow(limit / 4)}
 }
 
 // closeWith sends ERROR and closes the connection after it.

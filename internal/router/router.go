@@ -8,6 +8,7 @@ package router
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -28,6 +29,44 @@ type Session interface {
 	// example conflict when a new bind takes its resource (RFC 6120
 	// §7.7.2.2) or not-authorized when its account is removed.
 	CloseWithError(e stream.Error)
+}
+
+// Pacer is implemented by a session whose outgoing queue is bounded: a
+// client stream that ends when its client reads too slowly. Whoever has
+// much to send at once (a backlog of offline messages) asks it for room
+// and sends at the pace its client reads, instead of overflowing the
+// queue. A session that does not implement it always has room: its Send
+// waits by itself, or nothing bounds it.
+type Pacer interface {
+	// Room reports what the session takes now without coming near its
+	// bounds.
+	Room() Room
+}
+
+// Room is what a session takes now (see Pacer).
+type Room struct {
+	// Bytes and Stanzas are how much more the session takes now, about
+	// (the size of stanzas as serialized); both are positive when it
+	// takes anything.
+	Bytes, Stanzas int
+	// Ready, when the session takes nothing now, is closed once it may
+	// again: its queue drained below a low-water mark, or it is ending.
+	Ready <-chan struct{}
+	// Gone reports that the session ended or is ending: it takes
+	// nothing more.
+	Gone bool
+}
+
+// Unbounded is the room of a session that nothing bounds.
+var Unbounded = Room{Bytes: math.MaxInt, Stanzas: math.MaxInt}
+
+// RoomOf returns the room a session has now: Unbounded unless it is a
+// Pacer.
+func RoomOf(s Session) Room {
+	if p, ok := s.(Pacer); ok {
+		return p.Room()
+	}
+	return Unbounded
 }
 
 // Handler receives stanzas for a domain.
@@ -284,6 +323,17 @@ func (r *Router) Session(full jid.JID) Session {
 		return res.Session
 	}
 	return nil
+}
+
+// Resource returns a copy of the record of the resource bound to a full
+// JID.
+func (r *Router) Resource(full jid.JID) (Resource, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+		return *res, true
+	}
+	return Resource{}, false
 }
 
 // Resources returns a snapshot of the resources bound for a bare JID.

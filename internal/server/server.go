@@ -143,6 +143,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
 	s.router.SetLocal(core)
+	// Closers run in reverse: this one after every kind of session has
+	// ended, before the store closes.
+	s.closers = append(s.closers, func(context.Context) { core.Close() })
 	if err := s.startCluster(ctx, core); err != nil {
 		return nil, err
 	}

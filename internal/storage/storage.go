@@ -162,6 +162,9 @@ type Offline interface {
 	Push(ctx context.Context, user string, stanza string, limit int) error
 	// List returns the user's messages, oldest first.
 	List(ctx context.Context, user string) ([]OfflineMessage, error)
+	// ListAfter returns at most n of the user's messages whose ID is
+	// above after, oldest first: a large backlog is read in pages.
+	ListAfter(ctx context.Context, user string, after int64, n int) ([]OfflineMessage, error)
 	// Delete removes the user's messages with ID <= upTo, after they were
 	// delivered.
 	Delete(ctx context.Context, user string, upTo int64) error

@@ -45,6 +45,15 @@ type Queue struct {
 	written  int64
 	cut      int64
 	done     chan struct{}
+	// drained are the channels WhenBelow handed out, closed once the
+	// bytes not yet written fall to their mark or the queue closes.
+	drained []drainWait
+}
+
+// drainWait is one WhenBelow: ch closes once at most n bytes are pending.
+type drainWait struct {
+	n  int
+	ch chan struct{}
 }
 
 // freeBufs keeps a few write buffers between bursts, shared by every
@@ -119,6 +128,63 @@ func (q *Queue) Written() int64 {
 	return q.written
 }
 
+// Pending returns how many queued bytes were not yet handed to the
+// connection, those of a write under way included.
+func (q *Queue) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending()
+}
+
+// pending is Pending with q.mu held.
+func (q *Queue) pending() int {
+	return int(q.appended - q.written)
+}
+
+// WhenBelow returns a channel that is closed once at most n queued bytes
+// are pending (see Pending), or once the queue is closing: it lets a
+// sender with much to send wait for the peer to read instead of
+// overflowing the queue, without polling. The channel is closed already
+// when that is so now. Callers that pass the same n share a channel.
+func (q *Queue) WhenBelow(n int) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, w := range q.drained {
+		if w.n == n {
+			return w.ch
+		}
+	}
+	ch := make(chan struct{})
+	if q.closing || q.pending() <= n {
+		close(ch)
+		return ch
+	}
+	q.drained = append(q.drained, drainWait{n, ch})
+	return ch
+}
+
+// notify closes the WhenBelow channels whose mark the queue reached, or
+// all of them once it is closing. q.mu is held.
+func (q *Queue) notify() {
+	if len(q.drained) == 0 {
+		return
+	}
+	p := q.pending()
+	kept := q.drained[:0]
+	for _, w := range q.drained {
+		if q.closing || p <= w.n {
+			close(w.ch)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(q.drained[len(kept):])
+	q.drained = kept
+	if len(kept) == 0 {
+		q.drained = nil
+	}
+}
+
 // take removes what is queued for writing and returns it with its
 // position. q.mu is held.
 func (q *Queue) take() (b []byte, at int64) {
@@ -135,6 +201,7 @@ func (q *Queue) wrote(at int64, n int) {
 		end = min(end, q.cut)
 	}
 	q.written = max(q.written, end)
+	q.notify()
 }
 
 // kick starts the writer if it is not running; q.mu is held.
@@ -163,6 +230,7 @@ func (q *Queue) CloseWith(final []byte, keepPending bool) {
 	q.out = append(q.out, final...)
 	q.appended += int64(len(final))
 	q.closing = true
+	q.notify()
 	if q.started {
 		q.kick()
 		q.mu.Unlock()
@@ -185,6 +253,7 @@ func (q *Queue) Closing() bool {
 func (q *Queue) Finish(wait time.Duration) {
 	q.mu.Lock()
 	q.closing = true
+	q.notify()
 	started := q.started
 	if started {
 		q.kick()
@@ -282,6 +351,7 @@ func (q *Queue) write() {
 		q.wrote(at, n)
 		if err != nil {
 			q.closing = true
+			q.notify()
 			q.finished = true
 			q.running = false
 			q.head = q.appended

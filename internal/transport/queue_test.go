@@ -117,3 +117,88 @@ func TestQueueFailedWrite(t *testing.T) {
 		t.Errorf("Written() = %d after a failed write, want < %d", w, end)
 	}
 }
+
+// stepConn lets one write through per token on steps, as a peer that
+// reads at the pace the test sets.
+type stepConn struct {
+	*gateConn
+	steps chan struct{}
+}
+
+func (c *stepConn) Write(b []byte) (int, error) {
+	select {
+	case <-c.steps:
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(b)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: not closed", what)
+	}
+}
+
+// TestQueueWhenBelow checks that a sender waiting for a queue to drain is
+// told when the writer has handed enough to the connection, and when the
+// queue closes, and not before.
+func TestQueueWhenBelow(t *testing.T) {
+	c := &stepConn{gateConn: newGateConn(), steps: make(chan struct{})}
+	q := NewQueue(c, 0)
+	q.Start()
+	if ch := q.WhenBelow(0); !isClosed(ch) {
+		t.Fatal("WhenBelow(0) on an empty queue is not closed")
+	}
+	appendStr(q, "aaaa")
+	time.Sleep(20 * time.Millisecond) // the writer takes it and waits
+	appendStr(q, "bbbbbb")
+	if p := q.Pending(); p != 10 {
+		t.Fatalf("Pending() = %d, want 10", p)
+	}
+	half, empty := q.WhenBelow(6), q.WhenBelow(0)
+	if q.WhenBelow(6) != half {
+		t.Error("two WhenBelow(6) got different channels")
+	}
+	if isClosed(half) || isClosed(empty) {
+		t.Fatal("WhenBelow closed before anything was written")
+	}
+	c.steps <- struct{}{} // "aaaa" goes
+	waitClosed(t, half, "WhenBelow(6) after 4 of 10 bytes were written")
+	time.Sleep(20 * time.Millisecond)
+	if isClosed(empty) {
+		t.Fatal("WhenBelow(0) closed with 6 bytes pending")
+	}
+	c.steps <- struct{}{} // "bbbbbb" goes
+	waitClosed(t, empty, "WhenBelow(0) once everything was written")
+	if p := q.Pending(); p != 0 {
+		t.Errorf("Pending() = %d after everything was written, want 0", p)
+	}
+
+	appendStr(q, "cccc")
+	w := q.WhenBelow(0)
+	if isClosed(w) {
+		t.Fatal("WhenBelow(0) closed with a write pending")
+	}
+	q.CloseWith([]byte("<end/>"), false)
+	waitClosed(t, w, "WhenBelow(0) once the queue closes")
+	if !isClosed(q.WhenBelow(0)) {
+		t.Error("WhenBelow on a closing queue is not closed")
+	}
+	c.Close()
+	q.Finish(time.Second)
+}

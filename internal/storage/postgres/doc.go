@@ -47,7 +47,7 @@
 //     inserts; pushes for one user queue at the lock, so the count is
 //     never stale, and message IDs (from a sequence) are taken in commit
 //     order, so Offline.Delete(upTo) never removes a message that the List
-//     it follows did not see.
+//     or ListAfter it follows did not see.
 //   - Roster.Put and Roster.Delete change the item and the roster version
 //     in one statement after the lock: versions follow commit order.
 //   - Pubsub.CreateNode with a limit, FastTokens.Put, Push.Enable with a

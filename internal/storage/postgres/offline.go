@@ -38,13 +38,25 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 	defer o.s.done("offline.list", time.Now())
 	rows, err := o.s.pool.Query(ctx,
 		"SELECT id, stored, stanza FROM offline_messages WHERE account = $1 ORDER BY id", user)
-	msgs, err := collect(rows, err, func(row pgx.CollectableRow) (storage.OfflineMessage, error) {
+	msgs, err := collectOffline(rows, err)
+	return msgs, wrapErr("offline list", err)
+}
+
+func (o offline) ListAfter(ctx context.Context, user string, after int64, n int) ([]storage.OfflineMessage, error) {
+	defer o.s.done("offline.list_after", time.Now())
+	rows, err := o.s.pool.Query(ctx,
+		"SELECT id, stored, stanza FROM offline_messages WHERE account = $1 AND id > $2 ORDER BY id LIMIT $3", user, after, n)
+	msgs, err := collectOffline(rows, err)
+	return msgs, wrapErr("offline list", err)
+}
+
+func collectOffline(rows pgx.Rows, err error) ([]storage.OfflineMessage, error) {
+	return collect(rows, err, func(row pgx.CollectableRow) (storage.OfflineMessage, error) {
 		var m storage.OfflineMessage
 		err := row.Scan(&m.ID, &m.Stored, &m.Stanza)
 		m.Stored = utc(m.Stored)
 		return m, err
 	})
-	return msgs, wrapErr("offline list", err)
 }
 
 func (o offline) Delete(ctx context.Context, user string, upTo int64) error {

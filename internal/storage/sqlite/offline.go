@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -39,7 +40,20 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 	defer o.s.done("offline.list", time.Now())
 	rows, err := o.s.r.QueryContext(ctx,
 		"SELECT id, stored, stanza FROM offline_messages WHERE account = ? ORDER BY id", user)
-	msgs, err := collect(rows, err, func(sc scanner) (storage.OfflineMessage, error) {
+	msgs, err := collectOffline(rows, err)
+	return msgs, wrapErr("offline list", err)
+}
+
+func (o offline) ListAfter(ctx context.Context, user string, after int64, n int) ([]storage.OfflineMessage, error) {
+	defer o.s.done("offline.list_after", time.Now())
+	rows, err := o.s.r.QueryContext(ctx,
+		"SELECT id, stored, stanza FROM offline_messages WHERE account = ? AND id > ? ORDER BY id LIMIT ?", user, after, n)
+	msgs, err := collectOffline(rows, err)
+	return msgs, wrapErr("offline list", err)
+}
+
+func collectOffline(rows *sql.Rows, err error) ([]storage.OfflineMessage, error) {
+	return collect(rows, err, func(sc scanner) (storage.OfflineMessage, error) {
 		var (
 			m      storage.OfflineMessage
 			stored int64
@@ -48,7 +62,6 @@ func (o offline) List(ctx context.Context, user string) ([]storage.OfflineMessag
 		m.Stored = fromMicros(stored)
 		return m, err
 	})
-	return msgs, wrapErr("offline list", err)
 }
 
 func (o offline) Delete(ctx context.Context, user string, upTo int64) error {

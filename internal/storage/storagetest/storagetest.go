@@ -333,6 +333,39 @@ var rosterTests = []subtest{
 		put(t, s, alice, a3)
 		checkItems(t, s, alice, a3) // groups and name cleared
 	}},
+	{"ListAfter", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		create(t, s, alice, bob)
+		// Interleaved, so that bob's IDs fall between alice's.
+		for i := range 5 {
+			push(t, s, alice, msg(i))
+			push(t, s, bob, msg(10+i))
+		}
+		all := list(t, s, alice)
+		page := func(after int64, n int, want ...string) []storage.OfflineMessage {
+			t.Helper()
+			msgs, err := s.Offline().ListAfter(ctx, alice, after, n)
+			wantErr(t, "ListAfter", err, nil)
+			var got []string
+			for _, m := range msgs {
+				got = append(got, m.Stanza)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("ListAfter(%d, %d) = %q, want %q", after, n, got, want)
+			}
+			return msgs
+		}
+		first := page(0, 2, msg(0), msg(1))
+		if first[0].ID != all[0].ID || !first[1].Stored.Equal(all[1].Stored) {
+			t.Errorf("ListAfter = %+v, want the records List returns, %+v", first, all[:2])
+		}
+		page(first[1].ID, 2, msg(2), msg(3))
+		page(all[3].ID, 2, msg(4))
+		page(all[4].ID, 2)
+		page(0, 100, msg(0), msg(1), msg(2), msg(3), msg(4))
+		wantErr(t, "Delete", s.Offline().Delete(ctx, alice, all[1].ID), nil)
+		page(0, 1, msg(2))
+	}},
 	{"Limit", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		create(t, s, alice, bob)
@@ -526,6 +559,39 @@ var offlineTests = []subtest{
 		if msgs[0].ID <= old[1].ID {
 			t.Errorf("ID %d after deleting %d, want a larger one", msgs[0].ID, old[1].ID)
 		}
+	}},
+	{"ListAfter", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		create(t, s, alice, bob)
+		// Interleaved, so that bob's IDs fall between alice's.
+		for i := range 5 {
+			push(t, s, alice, msg(i))
+			push(t, s, bob, msg(10+i))
+		}
+		all := list(t, s, alice)
+		page := func(after int64, n int, want ...string) []storage.OfflineMessage {
+			t.Helper()
+			msgs, err := s.Offline().ListAfter(ctx, alice, after, n)
+			wantErr(t, "ListAfter", err, nil)
+			var got []string
+			for _, m := range msgs {
+				got = append(got, m.Stanza)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("ListAfter(%d, %d) = %q, want %q", after, n, got, want)
+			}
+			return msgs
+		}
+		first := page(0, 2, msg(0), msg(1))
+		if first[0].ID != all[0].ID || !first[1].Stored.Equal(all[1].Stored) {
+			t.Errorf("ListAfter = %+v, want the records List returns, %+v", first, all[:2])
+		}
+		page(first[1].ID, 2, msg(2), msg(3))
+		page(all[3].ID, 2, msg(4))
+		page(all[4].ID, 2)
+		page(0, 100, msg(0), msg(1), msg(2), msg(3), msg(4))
+		wantErr(t, "Delete", s.Offline().Delete(ctx, alice, all[1].ID), nil)
+		page(0, 1, msg(2))
 	}},
 	{"Limit", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

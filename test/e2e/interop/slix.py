@@ -462,6 +462,75 @@ async def scenario_sm_offline(args):
     await b2.offline()
 
 
+async def scenario_offline_backlog(args):
+    """A backlog of offline messages far larger than the server's
+    out-queue (--count of them, bodies "backlog NNNN ...") reaches a
+    client with stream management that reads slowly, in one session:
+    every message once and in order, the stream up all along (the Go side
+    checks that no stream ended with policy-violation), and nothing is
+    left for the next session."""
+    n = args.count
+    b_jid = jid(args, args.users[0])
+    b = Client(b_jid, args.password, args, plugins=("xep_0198",))
+    got = []
+    done = asyncio.get_event_loop().create_future()
+    lost = []
+
+    def on_message(m):
+        body = m["body"]
+        if body.startswith("backlog "):
+            got.append(body.split(" ", 2)[1])
+            if len(got) >= n and not done.done():
+                done.set_result(True)
+
+    async def throttle():
+        # A slow link: the client reads for 10 ms in every 50, from
+        # before its initial presence brings the backlog.
+        while not done.done() and not lost:
+            t = b.transport
+            if t is None:
+                return
+            t.pause_reading()
+            await asyncio.sleep(0.04)
+            t.resume_reading()
+            await asyncio.sleep(0.01)
+
+    b.add_event_handler("message", on_message)
+    b.add_event_handler("session_start", lambda _: asyncio.ensure_future(throttle()))
+    gone = asyncio.get_event_loop().create_future()
+
+    def on_lost(why):
+        lost.append(why)
+        if not gone.done():
+            gone.set_result(True)
+
+    b.add_event_handler("disconnected", lambda _: on_lost("disconnected"))
+    b.add_event_handler("stream_error", lambda e: on_lost(str(e)))
+    loop = asyncio.get_event_loop()
+    start = loop.time()
+    await b.online()
+    expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption")
+    await asyncio.wait([done, gone], timeout=100, return_when=asyncio.FIRST_COMPLETED)
+    took = loop.time() - start
+    expect(not lost, f"the stream stayed up while the backlog came (got {len(got)} of {n})")
+    expect(len(got) >= n, f"all {n} messages arrived in one session, in {took:.1f}s")
+    # The server asks for an acknowledgement within ack_delay of its last
+    # stanza; wait for it, and for any duplicate.
+    await asyncio.sleep(2.5)
+    # Message i came from sender i mod --senders: each sender's come in
+    # the order it sent them.
+    idx = [int(g) for g in got]
+    k = max(args.senders, 1)
+    in_order = all([i for i in idx if i % k == s] == list(range(s, n, k)) for s in range(k))
+    expect(len(idx) == n and in_order, f"each exactly once and in order ({len(got)} arrived)")
+    await b.offline()
+    b2 = await Client(b_jid, args.password, args).online()
+    await asyncio.sleep(1.5)
+    left = [m for m in list(b2.messages._queue) if m["body"].startswith("backlog ")]
+    expect(not left, f"nothing left in offline storage for the next session ({len(left)} came)")
+    await b2.offline()
+
+
 async def scenario_csi(args):
     """Client state indication (XEP-0352): while the client is inactive
     presence is held back, one per sender; a message brings it out first,
@@ -1360,6 +1429,8 @@ async def main():
     p.add_argument("--component-secret", default="component-secret")
     p.add_argument("--debug", action="store_true")
     p.add_argument("--window", type=float, default=0, help="the server's resume window in seconds")
+    p.add_argument("--count", type=int, default=0, help="how many messages a scenario expects")
+    p.add_argument("--senders", type=int, default=1, help="how many senders a backlog came from")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
     fn = globals().get("scenario_" + args.scenario)
