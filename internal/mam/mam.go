@@ -28,8 +28,6 @@ package mam
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -261,22 +259,26 @@ func (s *Service) archive(ctx context.Context, user, with jid.JID, el *xmlel.Ele
 	}
 	stored := el.ShallowCopy()
 	stripStanzaIDs(stored, user)
-	m := storage.ArchivedMessage{ID: newID(), With: with.String(), Stanza: stored.String()}
+	// The store names the message (storage.Archive.Append).
+	m := storage.ArchivedMessage{With: with.String(), Stanza: stored.String()}
 	if durable.Tracked(ctx) {
 		// The stream waits for the write before it acknowledges the
-		// stanza (XEP-0198), not before it delivers it: the ID is ours,
-		// and a query waits for what was enqueued before it.
+		// stanza (XEP-0198), not before it delivers it: the ID is known
+		// at once, and a query waits for what was enqueued before it.
 		release := durable.Hold(ctx)
-		s.store.Enqueue(ctx, user.String(), m, func(_ storage.ArchivedMessage, err error) {
+		id := s.store.Enqueue(ctx, user.String(), m, func(_ storage.ArchivedMessage, err error) {
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				s.log.Error("mam: archiving failed", "err", err)
 			}
 			release()
 		})
-		el.Append(xmlel.New(archive.NSStanzaID, "stanza-id", "by", user.String(), "id", m.ID))
+		if id != "" {
+			el.Append(xmlel.New(archive.NSStanzaID, "stanza-id", "by", user.String(), "id", id))
+		}
 		return
 	}
-	if _, err := s.store.Append(ctx, user.String(), m); err != nil {
+	m, err = s.store.Append(ctx, user.String(), m)
+	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) { // no such account: delivery bounces it
 			s.log.Error("mam: archiving failed", "err", err)
 		}
@@ -368,25 +370,9 @@ func (s *Service) forgetPrefs(user jid.JID) {
 	s.prefsMu.Unlock()
 }
 
-// newID returns a new archive ID: a random (version 4) UUID, as XEP-0359
-// §2.1 recommends. It tells nothing about the archive (§7).
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+// newID returns a random (version 4) UUID: IDs of stanzas the archive
+// sends, and archive IDs where the store has no scheme of its own.
+var newID = storage.NewID
 
 // storedLimits bound messages read back from the archive: written by the
 // server, but a damaged database must not take it down.

@@ -394,14 +394,18 @@ type ArchivePrefs struct {
 type Archive interface {
 	// Append archives a message at the end of the user's archive and
 	// returns it with Stored set. The message is durable when Append
-	// returns. ErrExists if the ID is taken in that archive.
+	// returns. ErrExists if the ID is taken in that archive. A message
+	// without an ID gets one (returned): unique in the archive,
+	// unpredictable, telling nothing about the archive (XEP-0359 §7).
 	Append(ctx context.Context, user string, m ArchivedMessage) (ArchivedMessage, error)
 	// Enqueue archives like Append without waiting for the write: then is
 	// called once, with what Append would have returned, when the message
 	// is durable or failed, on another goroutine or before Enqueue
 	// returns; it must not block. Query, Bounds and DeleteAll see every
-	// message enqueued before they were called.
-	Enqueue(ctx context.Context, user string, m ArchivedMessage, then func(ArchivedMessage, error))
+	// message enqueued before they were called. It returns the message's
+	// ID (given one as Append does), or "" when the message was refused
+	// at once (then has been called).
+	Enqueue(ctx context.Context, user string, m ArchivedMessage, then func(ArchivedMessage, error)) string
 	// Query returns a page of the user's archive. ErrNotFound when one of
 	// AfterID, BeforeID, After, Before or IDs is not in the archive.
 	Query(ctx context.Context, user string, q ArchiveQuery) (ArchivePage, error)

@@ -31,12 +31,20 @@ RETURNING stored`
 
 // Enqueue appends at once: PostgreSQL commits concurrent transactions
 // in parallel, so waiting here costs the caller one round trip.
-func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) {
-	then(a.Append(ctx, user, m))
+func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) string {
+	m, err := a.Append(ctx, user, m)
+	then(m, err)
+	if err != nil {
+		return ""
+	}
+	return m.ID
 }
 
 func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMessage) (storage.ArchivedMessage, error) {
 	defer a.s.done("archive.append", time.Now())
+	if m.ID == "" {
+		m.ID = storage.NewID()
+	}
 	bare, resource, _ := strings.Cut(m.With, "/")
 	var stored time.Time
 	err := a.s.lockedInsert(ctx, sqlLockAccount, user, storage.ErrNotFound, sqlArchiveAppend,

@@ -34,8 +34,8 @@ const (
 )
 
 const sqlArchiveInsert = `
-INSERT INTO archive (account, id, stored, with_bare, with_resource, stanza)
-VALUES (?, ?, ?, ?, ?, ?)`
+INSERT INTO archive (seq, account, id, stored, with_bare, with_resource, stanza)
+VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 var errClosed = errors.New("sqlite: store closed")
 
@@ -49,6 +49,8 @@ type archiveReq struct {
 	done     chan archiveRes                      // buffered: the writer never waits for the caller
 	then     func(storage.ArchivedMessage, error) // instead of done (Enqueue)
 	seq      int64                                // its number in the queue
+	row      int64                                // its seq in the archive
+	native   bool                                 // m.ID is derived from row (archiveid.go)
 }
 
 type archiveRes struct {
@@ -68,17 +70,19 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 		return r.m, r.err
 	case <-ctx.Done():
 		// The message may still be archived: the writer has it.
-		return m, ctx.Err()
+		return req.m, ctx.Err()
 	}
 }
 
 // Enqueue hands the message to the group-commit writer and returns; the
 // writer calls then after its transaction.
-func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) {
+func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) string {
 	req := &archiveReq{user: user, m: m, then: then}
 	if err := a.s.queueArchive(ctx, req); err != nil {
 		then(m, err)
+		return ""
 	}
+	return req.m.ID
 }
 
 // queueArchive hands req to the group-commit writer.
@@ -91,9 +95,15 @@ func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
 	s.archiveSeqMu.Lock()
 	defer s.archiveSeqMu.Unlock()
 	req.seq = s.archiveQueued.Load() + 1
+	req.row = s.archiveNextSeq
+	if req.m.ID == "" {
+		req.native = true
+		req.m.ID = s.archiveIDs.public(req.row)
+	}
 	select {
 	case s.archiveCh <- req:
 		s.archiveQueued.Store(req.seq)
+		s.archiveNextSeq++
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -179,7 +189,25 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 				stored = max(micros(req.m.Stored), userLast.Int64)
 			}
 			bare, resource, _ := strings.Cut(req.m.With, "/")
-			_, err := stmt.ExecContext(ctx, req.user, req.m.ID, stored, bare, resource, req.m.Stanza)
+			id := req.m.ID
+			var err error
+			if req.native {
+				id = nativeID(req.row)
+			} else if seq, ok := s.archiveIDs.decode(id); ok {
+				// An ID this store made, given back (an export
+				// imported again): taken if its message is here.
+				var one int
+				err = tx.QueryRowContext(ctx, "SELECT 1 FROM archive WHERE account = ? AND id = ?", req.user, nativeID(seq)).Scan(&one)
+				switch {
+				case err == nil:
+					err = storage.ErrExists
+				case errors.Is(err, sql.ErrNoRows):
+					err = nil
+				}
+			}
+			if err == nil {
+				_, err = stmt.ExecContext(ctx, req.row, req.user, id, stored, bare, resource, req.m.Stanza)
+			}
 			if err == nil {
 				last = max(last, stored)
 			}
@@ -303,9 +331,15 @@ func (a archive) queryRow(ctx context.Context, tx *sql.Tx, query string, args ..
 func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	page := storage.ArchivePage{Count: -1, Index: -1}
 	seqOf := func(id string) (int64, error) {
-		var seq int64
-		err := a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND id = ?", user, id).Scan(&seq)
-		return seq, err
+		var err error
+		for _, stored := range a.s.archiveIDs.storedIDs(id) {
+			var seq int64
+			err = a.queryRow(ctx, tx, "SELECT seq FROM archive WHERE account = ? AND id = ?", user, stored).Scan(&seq)
+			if !errors.Is(err, sql.ErrNoRows) {
+				return seq, err
+			}
+		}
+		return 0, err
 	}
 	set, err := sqlutil.Full().Between(q.AfterID, q.BeforeID, seqOf)
 	if err != nil {
@@ -359,7 +393,11 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 		// The IDs travel as one JSON array, so that the statement text
 		// does not depend on how many there are.
 		ids := slices.Compact(slices.Sorted(slices.Values(q.IDs)))
-		list, err := json.Marshal(ids)
+		var stored []string
+		for _, id := range ids {
+			stored = append(stored, a.s.archiveIDs.storedIDs(id)...)
+		}
+		list, err := json.Marshal(stored)
 		if err != nil {
 			return page, err
 		}
@@ -406,6 +444,7 @@ func (a archive) query(ctx context.Context, tx *sql.Tx, user string, q storage.A
 			rows.Close()
 			return page, err
 		}
+		m.ID = a.s.archiveIDs.shown(seq, m.ID)
 		m.Stored = fromMicros(stored)
 		m.With = sqlutil.JoinJID(bare, resource)
 		page.Messages = append(page.Messages, m)
@@ -446,11 +485,12 @@ func (a archive) Bounds(ctx context.Context, user string) (first, last storage.A
 	one := func(order string) (storage.ArchivedMessage, error) {
 		var (
 			m              storage.ArchivedMessage
-			stored         int64
+			seq, stored    int64
 			bare, resource string
 		)
-		err := a.s.r.QueryRowContext(ctx, "SELECT id, stored, with_bare, with_resource FROM archive WHERE account = ? ORDER BY seq "+order+" LIMIT 1", user).
-			Scan(&m.ID, &stored, &bare, &resource)
+		err := a.s.r.QueryRowContext(ctx, "SELECT seq, id, stored, with_bare, with_resource FROM archive WHERE account = ? ORDER BY seq "+order+" LIMIT 1", user).
+			Scan(&seq, &m.ID, &stored, &bare, &resource)
+		m.ID = a.s.archiveIDs.shown(seq, m.ID)
 		m.Stored, m.With = fromMicros(stored), sqlutil.JoinJID(bare, resource)
 		return m, err
 	}

@@ -96,6 +96,8 @@ type Store struct {
 	// was queued before them (archiveSynced).
 	archiveSeqMu   sync.Mutex
 	archiveQueued  atomic.Int64
+	archiveNextSeq int64      // the seq of the next message queued (archiveSeqMu)
+	archiveIDs     archiveIDs // derives the IDs of the messages the store names
 	archiveSyncMu  sync.Mutex
 	archiveWritten int64
 	archiveWake    chan struct{}
@@ -168,6 +170,21 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := migrate(ctx, s.w); err != nil {
 		_ = s.w.Close() // the migration error is the one to report
 		return nil, err
+	}
+
+	if s.archiveIDs, err = loadArchiveKey(ctx, s.w); err != nil {
+		_ = s.w.Close() // the key's error is the one to report
+		return nil, err
+	}
+	// Messages get their seq when they are queued, so that their ID is
+	// known before they are written: after the highest ever given
+	// (AUTOINCREMENT never reuses one).
+	err = s.w.QueryRowContext(ctx, `SELECT max(
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'archive'), 0),
+		coalesce((SELECT max(seq) FROM archive), 0)) + 1`).Scan(&s.archiveNextSeq)
+	if err != nil {
+		_ = s.w.Close() // this error is the one to report
+		return nil, fmt.Errorf("sqlite: archive seq: %w", err)
 	}
 
 	// The read pool is opened after the writer has switched the file to

@@ -365,6 +365,70 @@ var archiveEnqueueTests = []subtest{
 	}},
 }
 
+// archiveIDTests check the IDs a store gives messages archived without
+// one: distinct, found again by every way a query names a message, and
+// only in their own archive.
+var archiveIDTests = []subtest{
+	{"StoreNamed", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		create(t, s, alice, bob)
+		var given []string
+		for i := range 3 {
+			m, err := s.Archive().Append(ctx, alice, storage.ArchivedMessage{With: bob, Stanza: msg(i)})
+			wantErr(t, "Append", err, nil)
+			given = append(given, m.ID)
+		}
+		var wg sync.WaitGroup
+		for i := 3; i < 5; i++ {
+			wg.Add(1)
+			id := s.Archive().Enqueue(ctx, alice, storage.ArchivedMessage{With: bob, Stanza: msg(i)},
+				func(_ storage.ArchivedMessage, err error) {
+					defer wg.Done()
+					wantErr(t, "Enqueue", err, nil)
+				})
+			given = append(given, id)
+		}
+		wg.Wait()
+		seen := map[string]bool{}
+		for _, id := range given {
+			if id == "" || seen[id] {
+				t.Fatalf("IDs given: %q", given)
+			}
+			seen[id] = true
+		}
+		p := query(t, s, alice, storage.ArchiveQuery{Max: 10})
+		if got := ids(p.Messages); !slices.Equal(got, given) {
+			t.Fatalf("query IDs = %q, want %q", got, given)
+		}
+		p = query(t, s, alice, storage.ArchiveQuery{AfterID: given[1], Max: 10})
+		if len(p.Messages) != 3 || p.Messages[0].ID != given[2] {
+			t.Errorf("after-id %s: %d messages", given[1], len(p.Messages))
+		}
+		p = query(t, s, alice, storage.ArchiveQuery{After: given[0], Before: given[4], Max: 10})
+		if len(p.Messages) != 3 || p.Messages[0].ID != given[1] {
+			t.Errorf("after %s before %s: %d messages", given[0], given[4], len(p.Messages))
+		}
+		p = query(t, s, alice, storage.ArchiveQuery{IDs: []string{given[3], given[0]}, Max: 10})
+		if len(p.Messages) != 2 || p.Messages[0].ID != given[0] || p.Messages[1].ID != given[3] {
+			t.Errorf("given %s, %s: %v", given[3], given[0], p.Messages)
+		}
+		first, last, err := s.Archive().Bounds(ctx, alice)
+		if err != nil || first.ID != given[0] || last.ID != given[4] {
+			t.Errorf("Bounds = %s, %s, %v", first.ID, last.ID, err)
+		}
+		// Another archive knows none of them.
+		m, err := s.Archive().Append(ctx, bob, storage.ArchivedMessage{With: alice, Stanza: msg(9)})
+		wantErr(t, "Append", err, nil)
+		if seen[m.ID] {
+			t.Errorf("bob's message got alice's ID %s", m.ID)
+		}
+		_, err = s.Archive().Query(ctx, bob, storage.ArchiveQuery{AfterID: given[0], Max: 10})
+		wantErr(t, "bob's query after alice's ID", err, storage.ErrNotFound)
+		_, err = s.Archive().Query(ctx, bob, storage.ArchiveQuery{IDs: []string{given[0]}, Max: 10})
+		wantErr(t, "bob's query for alice's ID", err, storage.ErrNotFound)
+	}},
+}
+
 var pushTests = []subtest{
 	{"EnableList", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

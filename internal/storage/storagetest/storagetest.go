@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Archive", archiveTests},
 		{"ArchiveTime", archiveTimeTests},
 		{"ArchiveEnqueue", archiveEnqueueTests},
+		{"ArchiveID", archiveIDTests},
 		{"Push", pushTests},
 		{"Rooms", roomTests},
 		{"RoomArchive", roomArchiveTests},
