@@ -388,6 +388,7 @@ run_server() {
 		MAM=1
 		"start_$s"
 		sleep 2
+		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-archive
 		bench mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
 		MAM=0
 	fi

@@ -366,8 +366,12 @@ var rows = []row{
 	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false},
 	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true},
 	{"muc", "lost", "group chat stanzas lost", true},
+	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", false},
+	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", true},
+	{"msg-archive", "lost", "messages lost (archive on)", true},
 	{"mam", "queries_per_s", "archive queries/s under load", false},
 	{"mam", "p99_us", "archive query p99 (µs)", true},
+	{"mam", "background_msgs_per_s", "background messages/s delivered during the archive queries (1,000 offered)", false},
 	{"msg-saturate", "machine_load_1m", "machine load average during saturation", true},
 	{"idle", "machine_load_1m", "machine load average during the idle test", true},
 }
