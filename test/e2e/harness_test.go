@@ -102,6 +102,11 @@ func freeUDPAddr(t *testing.T) string {
 // the moment the test lets it go and the moment samtal binds it, a
 // client's connection (a peer server, another test) could take it, and
 // samtal would fail with "address already in use".
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
+
 func freeLoopback(t *testing.T, bind func(addr string) (func() error, error)) string {
 	t.Helper()
 	low := 32768
@@ -113,7 +118,18 @@ func freeLoopback(t *testing.T, bind func(addr string) (func() error, error)) st
 		}
 	}
 	for range 1000 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+rand.IntN(low-10000)))
+		port := 10000 + rand.IntN(low-10000)
+		// Never the same port twice in one run: two listeners of one
+		// configuration could otherwise get the same free port, and a
+		// server that stopped may not have let its port go yet.
+		handedOutMu.Lock()
+		taken := handedOut[port]
+		handedOut[port] = true
+		handedOutMu.Unlock()
+		if taken {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if release, err := bind(addr); err == nil {
 			_ = release()
 			return addr
