@@ -377,7 +377,7 @@ run_server() {
 	stop_server
 	"start_$s"
 	sleep 2
-	bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8
+	bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
 	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
 	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
 	if [ "$s" != bound ]; then

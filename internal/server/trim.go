@@ -13,11 +13,13 @@ import (
 // 3,000 logins samtal held 40 KiB per idle session, of which 7 KiB were
 // live. trimMemory gives freed memory back once the burst is over: when
 // the free memory is large, large beside what is live, and the last
-// second allocated little of it. At most once per trimGap, since each
-// time costs a garbage collection.
+// second allocated little of it. What the burst left counts whether or
+// not a collection has found it yet: memory in heap objects beyond the
+// live heap of the last collection is garbage, or new since then. At most
+// once per trimGap, since each time costs a garbage collection.
 const (
 	trimEvery = time.Second
-	trimGap   = 10 * time.Second
+	trimGap   = 2 * time.Second
 	// trimFree is the least free memory worth a collection.
 	trimFree = 16 << 20
 )
@@ -28,6 +30,7 @@ func trimMemory(ctx context.Context) {
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
@@ -39,7 +42,10 @@ func trimMemory(ctx context.Context) {
 			return
 		case now := <-t.C:
 			metrics.Read(samples)
-			free, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
+			free, objects, live := samples[0].Value.Uint64(), samples[1].Value.Uint64(), samples[3].Value.Uint64()
+			if objects > live {
+				free += objects - live // not collected yet
+			}
 			recent := samples[2].Value.Uint64() - allocs
 			allocs = samples[2].Value.Uint64()
 			if now.Sub(last) >= trimGap && shouldTrim(free, live, recent) {
@@ -50,9 +56,10 @@ func trimMemory(ctx context.Context) {
 	}
 }
 
-// shouldTrim decides from the free (not yet returned) and live heap
-// bytes, and the bytes allocated in the last trimEvery: a server still
-// in its burst would soon need the memory again.
+// shouldTrim decides from the free (not yet returned, or not yet
+// collected) and live heap bytes, and the bytes allocated in the last
+// trimEvery: a server still in its burst would soon need the memory
+// again.
 func shouldTrim(free, live, recent uint64) bool {
 	return free >= trimFree && free >= live/2 && recent < free/4
 }
