@@ -48,8 +48,7 @@ type archiveReq struct {
 	imported bool
 	done     chan archiveRes                      // buffered: the writer never waits for the caller
 	then     func(storage.ArchivedMessage, error) // instead of done (Enqueue)
-	seq      int64                                // its number in the queue
-	row      int64                                // its seq in the archive
+	row      int64                                // its seq in the archive, given when queued
 	native   bool                                 // m.ID is derived from row (archiveid.go)
 }
 
@@ -94,16 +93,14 @@ func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
 	}
 	s.archiveSeqMu.Lock()
 	defer s.archiveSeqMu.Unlock()
-	req.seq = s.archiveQueued.Load() + 1
-	req.row = s.archiveNextSeq
+	req.row = s.archiveQueued.Load() + 1
 	if req.m.ID == "" {
 		req.native = true
 		req.m.ID = s.archiveIDs.public(req.row)
 	}
 	select {
 	case s.archiveCh <- req:
-		s.archiveQueued.Store(req.seq)
-		s.archiveNextSeq++
+		s.archiveQueued.Store(req.row)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -230,7 +227,7 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 		}
 	}
 	s.archiveSyncMu.Lock()
-	s.archiveWritten = batch[len(batch)-1].seq
+	s.archiveWritten = batch[len(batch)-1].row
 	close(s.archiveWake)
 	s.archiveWake = make(chan struct{})
 	s.archiveSyncMu.Unlock()

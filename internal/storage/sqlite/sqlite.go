@@ -89,14 +89,14 @@ type Store struct {
 	archiveLast      int64 // the newest stored time written, Unix µs
 	archiveLastKnown bool
 	archiveCommits   atomic.Int64 // transactions written, for tests
-	// Every request gets the next number when it is queued (under
-	// archiveSeqMu, so that numbers follow the queue's order);
-	// archiveWritten is the last one written, and archiveWake is closed
-	// and replaced after each transaction: readers wait on it for what
-	// was queued before them (archiveSynced).
+	// Every request gets the next archive seq when it is queued (under
+	// archiveSeqMu, so that seqs follow the queue's order):
+	// archiveQueued is the last one queued, archiveWritten the last one
+	// written, and archiveWake is closed and replaced after each
+	// transaction: readers wait on it for what was queued before them
+	// (archiveSynced).
 	archiveSeqMu   sync.Mutex
 	archiveQueued  atomic.Int64
-	archiveNextSeq int64      // the seq of the next message queued (archiveSeqMu)
 	archiveIDs     archiveIDs // derives the IDs of the messages the store names
 	archiveSyncMu  sync.Mutex
 	archiveWritten int64
@@ -179,13 +179,16 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// Messages get their seq when they are queued, so that their ID is
 	// known before they are written: after the highest ever given
 	// (AUTOINCREMENT never reuses one).
+	var last int64
 	err = s.w.QueryRowContext(ctx, `SELECT max(
 		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'archive'), 0),
-		coalesce((SELECT max(seq) FROM archive), 0)) + 1`).Scan(&s.archiveNextSeq)
+		coalesce((SELECT max(seq) FROM archive), 0))`).Scan(&last)
 	if err != nil {
 		_ = s.w.Close() // this error is the one to report
 		return nil, fmt.Errorf("sqlite: archive seq: %w", err)
 	}
+	s.archiveQueued.Store(last)
+	s.archiveWritten = last
 
 	// The read pool is opened after the writer has switched the file to
 	// WAL mode (journal_mode is persistent), so readers never see another
