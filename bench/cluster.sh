@@ -37,6 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. bench/lib.sh
 
 NODES=${NODES:-3}
 DURATION=${DURATION:-10s}
@@ -116,36 +117,6 @@ trap 'exit 130' INT TERM
 	wait $s && echo "cluster.sh: $TIMEOUT passed, stopping" >&2 && kill -TERM $$
 ) &
 WATCHDOG=$!
-
-# free_port prints a loopback port nobody listens on.
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -ltnH "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "no free port" >&2
-	exit 1
-}
-
-wait_port() { # port pid log
-	for _ in $(seq 1 300); do
-		if ss -ltnH "sport = :$1" | grep -q .; then
-			return 0
-		fi
-		if ! kill -0 "$2" 2>/dev/null; then
-			echo "process $2 exited; its log:" >&2
-			tail -20 "$3" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1 after 30 s" >&2
-	return 1
-}
 
 # metric prints the sum of a metric's value over admin endpoints.
 metric() { # name admin...
@@ -242,16 +213,7 @@ admin = "127.0.0.1:$aport"
 domain = "localhost"
 cert = "$CERT"
 key = "$KEY"
-[limits]
-# The per-session flood limits are lifted, as in bench/compare.sh.
-stanza_rate = 1000000
-read_rate = 1000000000
-read_burst = 1000000000
-unauth_per_ip = 5000
-unauth_total = 20000
-sessions_per_account = 100
-auth_failures_per_ip = 1000000
-auth_failures_per_account = 1000000
+$(samtal_limits)
 [archive]
 enabled = $ARCHIVE
 [muc]

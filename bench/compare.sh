@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. bench/lib.sh
 
 SERVERS=${SERVERS:-"samtal prosody ejabberd bound"}
 DURATION=${DURATION:-10s}
@@ -81,20 +82,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$K
 	-days 7 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,DNS:conference.localhost" 2>/dev/null
 chmod 644 "$KEY" "$CERT"
 
-# free_port prints a loopback port nobody listens on.
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -ltnH "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "no free port" >&2
-	exit 1
-}
-
 SERVER_PID=""
 stop_server() {
 	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -110,22 +97,6 @@ stop_server() {
 }
 trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
-
-wait_port() {
-	for _ in $(seq 1 300); do
-		if ss -ltnH "sport = :$1" | grep -q .; then
-			return 0
-		fi
-		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-			echo "the server exited; its log:" >&2
-			tail -20 "$2" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "the server did not listen on $1" >&2
-	return 1
-}
 
 # --- servers ---------------------------------------------------------
 # Each start_X writes its configuration under $OUT/X and starts it in the
@@ -159,16 +130,7 @@ admin_profiling = $([ "$PROFILE" = 1 ] && echo true || echo false)
 domain = "localhost"
 cert = "$CERT"
 key = "$KEY"
-[limits]
-# The per-session flood limits are lifted, as the peers' shapers are.
-stanza_rate = 1000000
-read_rate = 1000000000
-read_burst = 1000000000
-unauth_per_ip = 5000
-unauth_total = 20000
-sessions_per_account = 100
-auth_failures_per_ip = 1000000
-auth_failures_per_account = 1000000
+$(samtal_limits)
 [archive]
 # Like the peers': on only for the mam scenario.
 enabled = $([ "$MAM" = 1 ] && echo true || echo false)
@@ -187,7 +149,7 @@ enabled = false
 EOF
 	"$BIN/samtal" serve --config "$dir/samtal.toml" >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
-	wait_port "$PORT" "$dir/log"
+	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
 start_prosody() {
@@ -236,7 +198,7 @@ Component "conference.localhost" "muc"
 EOF
 	prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
-	wait_port "$PORT" "$dir/log"
+	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
 start_ejabberd() {
@@ -323,7 +285,7 @@ EOF
 		erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
 		-mnesia dir "\"$dir/mnesia\"" -s ejabberd >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
-	wait_port "$PORT" "$dir/log"
+	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
 start_bound() {
@@ -332,7 +294,7 @@ start_bound() {
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
 	"$BIN/xmpp-bound" -addr "127.0.0.1:$PORT" -cert "$CERT" -key "$KEY" >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
-	wait_port "$PORT" "$dir/log"
+	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
 # bench runs one scenario against the current server and keeps its
