@@ -281,6 +281,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	s.cancel = cancel
 	go s.retention(bg)
 	go trimMemory(bg)
+	keepHeapFloor()
 	ok = true
 	return s, nil
 }

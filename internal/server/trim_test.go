@@ -21,3 +21,24 @@ func TestShouldTrim(t *testing.T) {
 		})
 	}
 }
+
+func TestFloorPercent(t *testing.T) {
+	for _, tc := range []struct {
+		live, roots uint64
+		want        int
+	}{
+		{0, 0, gcPercentCap},
+		{2 << 20, 0, 1500},       // goal 32 MiB
+		{1 << 20, 1 << 20, 1550}, // goal 1 + 2×15.5 = 32 MiB
+		{8 << 20, 0, 300},        // goal 32 MiB
+		{15 << 20, 0, 110},       // just below half the floor: rounded down
+		{16 << 20, 0, gcPercent}, // half the floor or more: the default
+		{8 << 20, 8 << 20, gcPercent},
+		{1 << 30, 0, gcPercent},
+		{1000, 0, gcPercentCap},
+	} {
+		if got := floorPercent(tc.live, tc.roots); got != tc.want {
+			t.Errorf("floorPercent(%d, %d) = %d, want %d", tc.live, tc.roots, got, tc.want)
+		}
+	}
+}
