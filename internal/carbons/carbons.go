@@ -166,6 +166,11 @@ func (s *Service) Enabled(sess router.Session) bool {
 // sender enabled carbons or not.
 func (s *Service) MessageSent(_ context.Context, sess router.Session, st *stanza.Stanza) bool {
 	user := sess.JID().Bare()
+	if !s.anyEnabled(user) {
+		// Nothing to copy to, and so no copied message an error could
+		// answer later.
+		return true
+	}
 	if !s.eligible(st, user, true) {
 		return true
 	}
@@ -179,7 +184,7 @@ func (s *Service) MessageSent(_ context.Context, sess router.Session, st *stanza
 // get a received carbon (§6).
 func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []router.Session) {
 	user := st.To.Bare()
-	if !s.eligible(st, user, false) {
+	if !s.anyEnabled(user) || !s.eligible(st, user, false) {
 		return
 	}
 	s.copyTo(user, st.El, "received", func(r router.Session) bool {
@@ -190,6 +195,13 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 		}
 		return true
 	})
+}
+
+// anyEnabled reports whether a session of user enabled carbons.
+func (s *Service) anyEnabled(user jid.JID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[user] > 0
 }
 
 // copyTo sends a carbon of el, wrapped in <sent/> or <received/>, to
