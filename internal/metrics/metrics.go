@@ -59,8 +59,13 @@ type vec[T any] struct {
 	labels           []string
 	mu               sync.RWMutex
 	children         map[string]*T
-	order            []string
-	newChild         func() *T
+	// found holds the children too, for with: a sync.Map reads without
+	// writing to memory the cores share, where the read lock of mu made
+	// every core counting a stanza write to the same cache line.
+	found sync.Map
+
+	order    []string
+	newChild func() *T
 }
 
 func (v *vec[T]) with(values ...string) *T {
@@ -68,19 +73,18 @@ func (v *vec[T]) with(values ...string) *T {
 		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", v.name, len(v.labels), len(values)))
 	}
 	key := strings.Join(values, "\xff")
-	v.mu.RLock()
-	c := v.children[key]
-	v.mu.RUnlock()
-	if c != nil {
-		return c
+	if c, ok := v.found.Load(key); ok {
+		return c.(*T)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if c = v.children[key]; c == nil {
+	c := v.children[key]
+	if c == nil {
 		c = v.newChild()
 		v.children[key] = c
 		v.order = append(v.order, key)
 		sort.Strings(v.order)
+		v.found.Store(key, c)
 	}
 	return c
 }
