@@ -8,8 +8,10 @@ package router
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"samtal.org/samtal/internal/jid"
@@ -102,9 +104,14 @@ var ErrTooManySessions = errors.New("router: too many sessions")
 // Router routes stanzas. It is safe for concurrent use.
 type Router struct {
 	mu       sync.RWMutex
-	hosts    map[string]bool
-	domains  map[string]Handler // components and internal services by domain
 	accounts map[jid.JID]map[string]*Resource
+
+	// domains is read for every stanza routed and changes only when a
+	// component or service comes or goes: it is replaced, never changed,
+	// so that routing takes no lock (a read lock is a write to memory
+	// that every core routing a stanza shares).
+	domains atomic.Pointer[domainTable]
+	domMu   sync.Mutex // held while replacing domains
 
 	local  Handler // local users and host domains
 	remote Handler // anything else (federation); nil bounces
@@ -112,6 +119,13 @@ type Router struct {
 	// watch, when set, hears of every change to accounts (cluster mode
 	// mirrors the table to the other nodes). Set before serving.
 	watch func(Change)
+}
+
+// domainTable is what the router knows of domains: the local hosts, and
+// the components and internal services.
+type domainTable struct {
+	hosts    map[string]bool
+	handlers map[string]Handler
 }
 
 // Change is one change to the table of bound resources: a resource bound,
@@ -140,14 +154,12 @@ func (r *Router) changed(full jid.JID, res *Resource, gone bool) {
 
 // New returns a router for the given local host domains.
 func New(hosts []string) *Router {
-	r := &Router{
-		hosts:    make(map[string]bool, len(hosts)),
-		domains:  make(map[string]Handler),
-		accounts: make(map[jid.JID]map[string]*Resource),
-	}
+	r := &Router{accounts: make(map[jid.JID]map[string]*Resource)}
+	t := &domainTable{hosts: make(map[string]bool, len(hosts)), handlers: make(map[string]Handler)}
 	for _, h := range hosts {
-		r.hosts[h] = true
+		t.hosts[h] = true
 	}
+	r.domains.Store(t)
 	return r
 }
 
@@ -160,17 +172,14 @@ func (r *Router) SetRemote(h Handler) { r.remote = h }
 
 // IsLocal reports whether domain is one of the server's hosts.
 func (r *Router) IsLocal(domain string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.hosts[domain]
+	return r.domains.Load().hosts[domain]
 }
 
 // Hosts returns the local host domains.
 func (r *Router) Hosts() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.hosts))
-	for h := range r.hosts {
+	hosts := r.domains.Load().hosts
+	out := make([]string, 0, len(hosts))
+	for h := range hosts {
 		out = append(out, h)
 	}
 	return out
@@ -179,35 +188,41 @@ func (r *Router) Hosts() []string {
 // AddDomain routes every stanza for domain to h (components and internal
 // services such as the group chat service).
 func (r *Router) AddDomain(domain string, h Handler) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.domains[domain] = h
+	r.changeHandlers(func(hs map[string]Handler) { hs[domain] = h })
 }
 
 // RemoveDomain stops routing domain to its handler.
 func (r *Router) RemoveDomain(domain string, h Handler) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.domains[domain] == h {
-		delete(r.domains, domain)
-	}
+	r.changeHandlers(func(hs map[string]Handler) {
+		if hs[domain] == h {
+			delete(hs, domain)
+		}
+	})
+}
+
+// changeHandlers replaces the domain table by one with change applied to
+// a copy of its handlers.
+func (r *Router) changeHandlers(change func(map[string]Handler)) {
+	r.domMu.Lock()
+	defer r.domMu.Unlock()
+	old := r.domains.Load()
+	t := &domainTable{hosts: old.hosts, handlers: maps.Clone(old.handlers)}
+	change(t.handlers)
+	r.domains.Store(t)
 }
 
 // HasDomain reports whether a component or service serves domain.
 func (r *Router) HasDomain(domain string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	_, ok := r.domains[domain]
+	_, ok := r.domains.Load().handlers[domain]
 	return ok
 }
 
 // Route delivers a stanza whose from and to are set and prepared.
 func (r *Router) Route(ctx context.Context, st *stanza.Stanza) {
 	d := st.To.Domain()
-	r.mu.RLock()
-	local := r.hosts[d]
-	h := r.domains[d]
-	r.mu.RUnlock()
+	t := r.domains.Load()
+	local := t.hosts[d]
+	h := t.handlers[d]
 	switch {
 	case local:
 		r.local.Handle(ctx, st)
