@@ -366,7 +366,8 @@ func (s *Session) openStream(host string) {
 	s.awaitingHeader = false
 	s.streamID = randomID(16)
 	hdr := stream.Header{From: host, ID: s.streamID, Lang: "en", ContentNS: xmlel.NSClient}
-	s.writeDirect(hdr.Append(nil))
+	// Features or a stream error follow at once: in the same write.
+	s.q.Hold(hdr.Append)
 }
 
 func (s *Session) secure() bool { return s.tls != nil || s.external }

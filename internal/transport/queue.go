@@ -92,6 +92,29 @@ func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
 	return ok, over
 }
 
+// Hold is Append that, before Start, leaves the bytes queued instead of
+// writing them: they go to the connection with whatever comes next
+// (Append, CloseWith, Finish), in one write. A stream header is always
+// followed by features or a stream error at once, and one write instead
+// of two is one system call and one segment fewer per stream opened.
+func (q *Queue) Hold(f func([]byte) []byte) {
+	q.mu.Lock()
+	if q.closing {
+		q.mu.Unlock()
+		return
+	}
+	if q.out == nil && q.started {
+		q.out = getBuf()
+	}
+	n := len(q.out)
+	q.out = f(q.out)
+	q.appended += int64(len(q.out) - n)
+	if q.started {
+		q.kick()
+	}
+	q.mu.Unlock()
+}
+
 // AppendEnd is Append that also returns where what f appended ends in
 // the count of bytes ever queued: it has left for the peer once Written
 // reaches end.
@@ -222,7 +245,9 @@ func (q *Queue) CloseWith(final []byte, keepPending bool) {
 		q.mu.Unlock()
 		return
 	}
-	if !keepPending {
+	// Before Start nothing is pending but what Hold kept (the rest was
+	// written at once), which the final bytes follow.
+	if !keepPending && q.started {
 		q.cut = q.head
 		q.head = q.appended
 		q.out = q.out[:0]

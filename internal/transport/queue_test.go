@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -201,4 +202,46 @@ func TestQueueWhenBelow(t *testing.T) {
 	}
 	c.Close()
 	q.Finish(time.Second)
+}
+
+// writesConn records each write apart.
+type writesConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes []string
+}
+
+func (c *writesConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, string(b))
+	return len(b), nil
+}
+
+func (c *writesConn) Close() error                     { return nil }
+func (c *writesConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestQueueHold checks that held bytes go out with what comes next, in
+// one write, and are never dropped by a close before Start.
+func TestQueueHold(t *testing.T) {
+	hold := func(q *Queue, s string) { q.Hold(func(b []byte) []byte { return append(b, s...) }) }
+
+	c := &writesConn{}
+	q := NewQueue(c, 0)
+	hold(q, "<stream>")
+	if len(c.writes) != 0 {
+		t.Fatalf("Hold wrote %q", c.writes)
+	}
+	end, _, _ := appendStr(q, "<features/>")
+	if want := []string{"<stream><features/>"}; !slices.Equal(c.writes, want) || end != 19 || q.Written() != 19 {
+		t.Fatalf("writes %q, end %d, written %d; want %q, 19, 19", c.writes, end, q.Written(), want)
+	}
+
+	c = &writesConn{}
+	q = NewQueue(c, 0)
+	hold(q, "<stream>")
+	q.CloseWith([]byte("<error/></stream>"), false)
+	if want := []string{"<stream><error/></stream>"}; !slices.Equal(c.writes, want) {
+		t.Fatalf("close after Hold wrote %q, want %q", c.writes, want)
+	}
 }
