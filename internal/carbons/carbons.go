@@ -54,7 +54,11 @@ type Service struct {
 	// message to or from a user without carbons costs no lookup of the
 	// user's resources.
 	users map[jid.JID]int
-	sent  map[jid.JID]*ring // by bare JID: recent eligible messages sent
+	// withCarbons holds the bare JIDs in users, for anyEnabled: every
+	// message sent or delivered asks, and a sync.Map answers without a
+	// lock the cores would contend for.
+	withCarbons sync.Map
+	sent        map[jid.JID]*ring // by bare JID: recent eligible messages sent
 
 	// changed, when set, hears that a session enabled or disabled
 	// carbons (cluster mode tells the other nodes).
@@ -138,7 +142,10 @@ func (s *Service) Enable(sess router.Session) {
 // enable and disable change enabled and users; s.mu is held.
 func (s *Service) enable(full jid.JID, sess router.Session) {
 	if _, ok := s.enabled[full]; !ok {
-		s.users[full.Bare()]++
+		bare := full.Bare()
+		if s.users[bare]++; s.users[bare] == 1 {
+			s.withCarbons.Store(bare, struct{}{})
+		}
 	}
 	s.enabled[full] = sess
 }
@@ -151,6 +158,7 @@ func (s *Service) disable(full jid.JID) {
 	bare := full.Bare()
 	if s.users[bare]--; s.users[bare] <= 0 {
 		delete(s.users, bare)
+		s.withCarbons.Delete(bare)
 	}
 }
 
@@ -199,9 +207,8 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 
 // anyEnabled reports whether a session of user enabled carbons.
 func (s *Service) anyEnabled(user jid.JID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.users[user] > 0
+	_, ok := s.withCarbons.Load(user)
+	return ok
 }
 
 // copyTo sends a carbon of el, wrapped in <sent/> or <received/>, to

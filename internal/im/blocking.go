@@ -12,19 +12,18 @@ import (
 // blocklist returns the user's blocked JIDs, cached while the user has
 // sessions.
 func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
+	if list, ok := s.blocks.Load(user); ok {
+		return list.([]jid.JID)
+	}
 	s.mu.Lock()
-	list, ok := s.blocks[user]
 	gen := s.blockGen
 	s.mu.Unlock()
-	if ok {
-		return list
-	}
 	raw, err := s.store.Blocklist().List(ctx, user.String())
 	if err != nil {
 		s.log.Error("im: blocklist load failed", "err", err)
 		return nil
 	}
-	list = make([]jid.JID, 0, len(raw))
+	list := make([]jid.JID, 0, len(raw))
 	for _, r := range raw {
 		if j, err := jid.Parse(r); err == nil {
 			list = append(list, j)
@@ -34,7 +33,7 @@ func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 		s.mu.Lock()
 		// A list read before a change must not be cached after it.
 		if s.blockGen == gen {
-			s.blocks[user] = list
+			s.blocks.Store(user, list)
 		}
 		s.mu.Unlock()
 	}
@@ -49,7 +48,7 @@ func (s *Service) ForgetBlocklist(user jid.JID) { s.forgetBlocklist(user) }
 // user has no session left; loads under way then cache nothing.
 func (s *Service) forgetBlocklist(user jid.JID) {
 	s.mu.Lock()
-	delete(s.blocks, user)
+	s.blocks.Delete(user)
 	s.blockGen++
 	s.mu.Unlock()
 }

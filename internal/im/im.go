@@ -45,10 +45,15 @@ type Service struct {
 
 	mu       sync.Mutex
 	directed map[jid.JID]map[jid.JID]bool // full JID -> who got directed presence
-	blocks   map[jid.JID][]jid.JID        // blocklists of users with sessions
 	blockGen uint64                       // counts blocklist changes, so that stale loads are not cached
 	offline  map[jid.JID][]jid.JID        // users with an offline delivery under way -> resources waiting for their turn
 	closed   bool
+
+	// blocks holds the blocklists of users with sessions
+	// (jid.JID -> []jid.JID), read for every message in both directions:
+	// a sync.Map reads without a lock. Stores and deletes happen under
+	// mu, with blockGen.
+	blocks sync.Map
 
 	hooks []Hooks
 }
@@ -59,7 +64,6 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 	s := &Service{
 		cfg: cfg, router: r, store: store, mux: mux, log: log,
 		directed: make(map[jid.JID]map[jid.JID]bool),
-		blocks:   make(map[jid.JID][]jid.JID),
 		offline:  make(map[jid.JID][]jid.JID),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
