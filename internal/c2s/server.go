@@ -141,11 +141,38 @@ type Metrics struct {
 	Waiting     *metrics.Gauge      // sessions waiting to be resumed
 	Resumptions *metrics.CounterVec // label: result (resumed, failed)
 	Undelivered *metrics.CounterVec // label: kind; stanzas handed back when a session ended
+
+	in, out byKind // StanzasIn and StanzasOut
+}
+
+// byKind holds a stanza counter family's children for the three stanza
+// kinds, looked up once: every stanza in and out is counted.
+type byKind struct {
+	vec                   *metrics.CounterVec
+	message, presence, iq *metrics.Counter
+}
+
+func newByKind(v *metrics.CounterVec) byKind {
+	return byKind{vec: v, message: v.With(stanza.Message), presence: v.With(stanza.Presence), iq: v.With(stanza.IQ)}
+}
+
+// inc counts a stanza of the given kind (its element's local name).
+func (b byKind) inc(kind string) {
+	switch kind {
+	case stanza.Message:
+		b.message.Inc()
+	case stanza.Presence:
+		b.presence.Inc()
+	case stanza.IQ:
+		b.iq.Inc()
+	default:
+		b.vec.With(kind).Inc()
+	}
 }
 
 // NewMetrics registers the c2s metrics in reg.
 func NewMetrics(reg *metrics.Registry) *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		Sessions:    reg.NewGauge("samtal_c2s_sessions", "Bound client sessions.").With(),
 		StanzasIn:   reg.NewCounter("samtal_c2s_stanzas_in_total", "Stanzas received from clients.", "kind"),
 		StanzasOut:  reg.NewCounter("samtal_c2s_stanzas_out_total", "Stanzas queued for clients.", "kind"),
@@ -155,6 +182,8 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		Resumptions: reg.NewCounter("samtal_c2s_resumptions_total", "Stream resumption attempts (XEP-0198).", "result"),
 		Undelivered: reg.NewCounter("samtal_c2s_undelivered_total", "Unacknowledged stanzas handed back when a session ended.", "kind"),
 	}
+	m.in, m.out = newByKind(m.StanzasIn), newByKind(m.StanzasOut)
+	return m
 }
 
 // Service accepts client connections.

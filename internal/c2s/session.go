@@ -761,7 +761,7 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 		return err
 	}
 	s.throttle()
-	s.svc.m.StanzasIn.With(el.Local).Inc()
+	s.svc.m.in.inc(el.Local)
 	if st.Kind() == stanza.IQ {
 		p := st.Payload()
 		// Legacy session establishment (RFC 3921 §3, dropped by RFC 6121,

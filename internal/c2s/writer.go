@@ -49,7 +49,7 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 		return size, end
 	}
 	if el.Space == "" {
-		s.svc.m.StanzasOut.With(el.Local).Inc()
+		s.svc.m.out.inc(el.Local)
 	}
 	return size, end
 }

@@ -54,7 +54,8 @@ type Service struct {
 	// message to or from a user without carbons costs no lookup of the
 	// user's resources.
 	users map[jid.JID]int
-	// withCarbons holds the bare JIDs in users, for anyEnabled: every
+	// withCarbons holds the bare JIDs in users, as strings (which hash
+	// in one call), for anyEnabled: every
 	// message sent or delivered asks, and a sync.Map answers without a
 	// lock the cores would contend for.
 	withCarbons sync.Map
@@ -144,7 +145,7 @@ func (s *Service) enable(full jid.JID, sess router.Session) {
 	if _, ok := s.enabled[full]; !ok {
 		bare := full.Bare()
 		if s.users[bare]++; s.users[bare] == 1 {
-			s.withCarbons.Store(bare, struct{}{})
+			s.withCarbons.Store(bare.String(), struct{}{})
 		}
 	}
 	s.enabled[full] = sess
@@ -158,7 +159,7 @@ func (s *Service) disable(full jid.JID) {
 	bare := full.Bare()
 	if s.users[bare]--; s.users[bare] <= 0 {
 		delete(s.users, bare)
-		s.withCarbons.Delete(bare)
+		s.withCarbons.Delete(bare.String())
 	}
 }
 
@@ -207,7 +208,7 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 
 // anyEnabled reports whether a session of user enabled carbons.
 func (s *Service) anyEnabled(user jid.JID) bool {
-	_, ok := s.withCarbons.Load(user)
+	_, ok := s.withCarbons.Load(user.String())
 	return ok
 }
 

@@ -12,7 +12,7 @@ import (
 // blocklist returns the user's blocked JIDs, cached while the user has
 // sessions.
 func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
-	if list, ok := s.blocks.Load(user); ok {
+	if list, ok := s.blocks.Load(user.String()); ok {
 		return list.([]jid.JID)
 	}
 	s.mu.Lock()
@@ -33,7 +33,7 @@ func (s *Service) blocklist(ctx context.Context, user jid.JID) []jid.JID {
 		s.mu.Lock()
 		// A list read before a change must not be cached after it.
 		if s.blockGen == gen {
-			s.blocks.Store(user, list)
+			s.blocks.Store(user.String(), list)
 		}
 		s.mu.Unlock()
 	}
@@ -48,7 +48,7 @@ func (s *Service) ForgetBlocklist(user jid.JID) { s.forgetBlocklist(user) }
 // user has no session left; loads under way then cache nothing.
 func (s *Service) forgetBlocklist(user jid.JID) {
 	s.mu.Lock()
-	s.blocks.Delete(user)
+	s.blocks.Delete(user.String())
 	s.blockGen++
 	s.mu.Unlock()
 }

@@ -49,10 +49,11 @@ type Service struct {
 	offline  map[jid.JID][]jid.JID        // users with an offline delivery under way -> resources waiting for their turn
 	closed   bool
 
-	// blocks holds the blocklists of users with sessions
-	// (jid.JID -> []jid.JID), read for every message in both directions:
-	// a sync.Map reads without a lock. Stores and deletes happen under
-	// mu, with blockGen.
+	// blocks holds the blocklists of users with sessions (bare JID as a
+	// string -> []jid.JID), read for every message in both directions: a
+	// sync.Map reads without a lock, and a string hashes in one call
+	// where a jid.JID in an interface hashes field by field. Stores and
+	// deletes happen under mu, with blockGen.
 	blocks sync.Map
 
 	hooks []Hooks
