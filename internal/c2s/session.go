@@ -892,7 +892,13 @@ func (s *Session) throttle() {
 	if rate <= 0 {
 		return
 	}
-	now := time.Now()
+	// When the bytes holding the stanza arrived: the clock is read once
+	// per read, not per stanza. After a sleep below it may be earlier
+	// than last.
+	now := s.raw.LastData()
+	if now.Before(s.last) {
+		now = s.last
+	}
 	if s.last.IsZero() {
 		s.tokens = 2 * rate
 	} else {

@@ -217,10 +217,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
+// LastData returns when bytes last arrived: for the reading goroutine,
+// when what it is reading now arrived, without reading the clock again.
+func (c *Conn) LastData() time.Time { return c.lastData }
+
 // throttle takes n tokens and sleeps while the bucket is in debt, so that
 // a peer cannot make the server parse faster than Rate bytes per second.
 func (c *Conn) throttle(n int) {
-	now := time.Now()
+	now := c.lastData
 	c.tokens += now.Sub(c.last).Seconds() * float64(c.cfg.Rate)
 	if c.tokens > float64(c.cfg.Burst) {
 		c.tokens = float64(c.cfg.Burst)
