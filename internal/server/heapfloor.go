@@ -30,7 +30,7 @@ import (
 // near the limit whatever GOGC says.
 const (
 	heapFloor    = 32 << 20
-	gcPercent    = 100   // GOGC's default, kept above the floor
+	gcPercent    = 100   // GOGC's default, once the live heap is half the floor
 	gcPercentCap = 10000 // for a live heap close to nothing
 )
 
