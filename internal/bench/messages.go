@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +145,10 @@ func (e *Env) Messages(ctx context.Context, o MsgOptions) *Result {
 	}
 
 	run := randomHex(4) + "."
+	if err := reachable(ctx, pairs, run); err != nil {
+		r.Skipped = err.Error()
+		return r
+	}
 	var errs errSample
 	var stanzaErrs atomic.Int64
 	t0 := time.Now()
@@ -335,4 +341,61 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	case <-ctx.Done():
 	case <-time.After(time.Until(t)):
 	}
+}
+
+// reachable returns once every pair's receiver got a message from its
+// sender. A receiver's session is not at once reachable from every
+// sender: in a cluster the sender's node learns of a session on another
+// node a moment after its login, and a message sent before then is
+// stored offline, as for a resource not connected (RFC 6121 §8.5.3.2.1),
+// which the measurement would count as lost. Each sender sends a probe
+// every probeEvery until its receiver reads one, for at most probeFor.
+func reachable(ctx context.Context, pairs []*pair, run string) error {
+	const (
+		probeEvery = 250 * time.Millisecond
+		probeFor   = 15 * time.Second
+	)
+	prefix := "probe." + run
+	var wg sync.WaitGroup
+	errs := make([]error, len(pairs))
+	for i, p := range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer p.to.SetReadDeadline(time.Time{})
+			deadline := time.Now().Add(probeFor)
+			to := escape(p.to.JID)
+			for try := 0; ctx.Err() == nil; try++ {
+				if time.Now().After(deadline) {
+					errs[i] = fmt.Errorf("%s did not get what %s sent for %v", p.to.JID, p.from.JID, probeFor)
+					return
+				}
+				probe := fmt.Sprintf("<message type='chat' to='%s' id='%s%d'><body>probe</body></message>", to, prefix, try)
+				if err := p.from.Send([]byte(probe)); err != nil {
+					errs[i] = fmt.Errorf("sender: %w", err)
+					return
+				}
+				p.to.SetReadDeadline(time.Now().Add(probeEvery))
+				for {
+					el, err := p.to.Next()
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						break // send another
+					}
+					if err != nil {
+						errs[i] = fmt.Errorf("receiver: %w", err)
+						return
+					}
+					if el.Local == "message" && el.Space == "" && strings.HasPrefix(el.Attr("id"), prefix) {
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
