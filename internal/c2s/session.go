@@ -79,8 +79,7 @@ type Session struct {
 	// called serve, and the connection is never parked (ServeConn).
 	inline bool
 
-	tokens float64
-	last   time.Time
+	stanzaRate transport.Bucket
 }
 
 func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
@@ -892,25 +891,9 @@ func (s *Session) throttle() {
 	if rate <= 0 {
 		return
 	}
-	// When the bytes holding the stanza arrived: the clock is read once
-	// per read, not per stanza. After a sleep below it may be earlier
-	// than last.
-	now := s.raw.LastData()
-	if now.Before(s.last) {
-		now = s.last
-	}
-	if s.last.IsZero() {
-		s.tokens = 2 * rate
-	} else {
-		s.tokens = min(2*rate, s.tokens+now.Sub(s.last).Seconds()*rate)
-	}
-	s.last = now
-	s.tokens--
-	if s.tokens < 0 {
-		time.Sleep(time.Duration(-s.tokens / rate * float64(time.Second)))
-		s.tokens = 0
-		s.last = time.Now()
-	}
+	// Counted from when the bytes holding the stanza arrived: the clock
+	// is read once per read, not per stanza.
+	s.stanzaRate.Take(s.raw.LastData(), 1, rate, 2*rate)
 }
 
 func randomID(n int) string {

@@ -58,8 +58,7 @@ type Session struct {
 	guest      bool
 	host       string
 	authFails  int
-	tokens     float64
-	last       time.Time
+	lineRate   transport.Bucket
 	label      string
 	collecting bool
 	collected  []ircmsg.Message
@@ -302,19 +301,7 @@ func (s *Session) readLine() (string, error) {
 // client stream's stanza rate does.
 func (s *Session) throttle() {
 	rate := float64(s.svc.cfg.LineRate)
-	now := time.Now()
-	if s.last.IsZero() {
-		s.tokens = 2 * rate
-	} else {
-		s.tokens = min(2*rate, s.tokens+now.Sub(s.last).Seconds()*rate)
-	}
-	s.last = now
-	s.tokens--
-	if s.tokens < 0 {
-		time.Sleep(time.Duration(-s.tokens / rate * float64(time.Second)))
-		s.tokens = 0
-		s.last = time.Now()
-	}
+	s.lineRate.Take(time.Now(), 1, rate, 2*rate)
 }
 
 func (s *Session) isClosed() bool {

@@ -30,8 +30,7 @@ type ConnConfig struct {
 type Conn struct {
 	net.Conn
 	cfg     ConnConfig
-	tokens  float64
-	last    time.Time
+	bytes   Bucket     // read rate
 	mu      sync.Mutex // guards cfg.Idle/Grace/OnIdle and expires
 	expires time.Time
 
@@ -64,7 +63,7 @@ const deadlineSlack = 16
 // Wrap returns c with the given limits.
 func Wrap(c net.Conn, cfg ConnConfig) *Conn {
 	now := time.Now()
-	return &Conn{Conn: c, cfg: cfg, tokens: float64(cfg.Burst), last: now, lastData: now}
+	return &Conn{Conn: c, cfg: cfg, lastData: now}
 }
 
 // SetIdle changes idle detection, e.g. from the short authentication
@@ -221,22 +220,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 // when what it is reading now arrived, without reading the clock again.
 func (c *Conn) LastData() time.Time { return c.lastData }
 
-// throttle takes n tokens and sleeps while the bucket is in debt, so that
-// a peer cannot make the server parse faster than Rate bytes per second.
+// throttle takes n bytes from the read rate, so that a peer cannot make
+// the server parse faster than Rate bytes per second.
 func (c *Conn) throttle(n int) {
-	now := c.lastData
-	c.tokens += now.Sub(c.last).Seconds() * float64(c.cfg.Rate)
-	if c.tokens > float64(c.cfg.Burst) {
-		c.tokens = float64(c.cfg.Burst)
-	}
-	c.last = now
-	c.tokens -= float64(n)
-	if c.tokens < 0 {
-		d := time.Duration(-c.tokens / float64(c.cfg.Rate) * float64(time.Second))
-		time.Sleep(d)
-		c.tokens = 0
-		c.last = time.Now()
-	}
+	c.bytes.Take(c.lastData, float64(n), float64(c.cfg.Rate), float64(c.cfg.Burst))
 }
 
 // Gate limits connections that have not authenticated, per IP address and
