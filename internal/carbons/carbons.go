@@ -50,16 +50,13 @@ type Service struct {
 
 	mu      sync.Mutex
 	enabled map[jid.JID]router.Session // by full JID
-	// users counts the full JIDs in enabled by bare JID, so that a
-	// message to or from a user without carbons costs no lookup of the
-	// user's resources.
-	users map[jid.JID]int
-	// withCarbons holds the bare JIDs in users, as strings (which hash
-	// in one call), for anyEnabled: every
-	// message sent or delivered asks, and a sync.Map answers without a
-	// lock the cores would contend for.
-	withCarbons sync.Map
-	sent        map[jid.JID]*ring // by bare JID: recent eligible messages sent
+	// users counts the full JIDs in enabled by bare JID (as a string,
+	// which hashes in one call), so that a message to or from a user
+	// without carbons costs nothing more. Every message asks
+	// (anyEnabled), and a sync.Map answers without a lock the cores would
+	// contend for; it changes under mu.
+	users sync.Map
+	sent  map[jid.JID]*ring // by bare JID: recent eligible messages sent
 
 	// changed, when set, hears that a session enabled or disabled
 	// carbons (cluster mode tells the other nodes).
@@ -94,7 +91,7 @@ func (s *Service) notify(full jid.JID) {
 // New returns the carbons service and registers enable and disable in
 // mux.
 func New(r *router.Router, mux *iq.Mux) *Service {
-	s := &Service{router: r, enabled: make(map[jid.JID]router.Session), users: make(map[jid.JID]int), sent: make(map[jid.JID]*ring)}
+	s := &Service{router: r, enabled: make(map[jid.JID]router.Session), sent: make(map[jid.JID]*ring)}
 	// Clients send enable to their account (no 'to'); accept it at the
 	// server too.
 	mux.Handle(iq.Account, NS, s.handle)
@@ -143,10 +140,9 @@ func (s *Service) Enable(sess router.Session) {
 // enable and disable change enabled and users; s.mu is held.
 func (s *Service) enable(full jid.JID, sess router.Session) {
 	if _, ok := s.enabled[full]; !ok {
-		bare := full.Bare()
-		if s.users[bare]++; s.users[bare] == 1 {
-			s.withCarbons.Store(bare.String(), struct{}{})
-		}
+		bare := full.Bare().String()
+		n, _ := s.users.Load(bare)
+		s.users.Store(bare, count(n)+1)
 	}
 	s.enabled[full] = sess
 }
@@ -156,10 +152,12 @@ func (s *Service) disable(full jid.JID) {
 		return
 	}
 	delete(s.enabled, full)
-	bare := full.Bare()
-	if s.users[bare]--; s.users[bare] <= 0 {
-		delete(s.users, bare)
-		s.withCarbons.Delete(bare.String())
+	bare := full.Bare().String()
+	n, _ := s.users.Load(bare)
+	if c := count(n) - 1; c > 0 {
+		s.users.Store(bare, c)
+	} else {
+		s.users.Delete(bare)
 	}
 }
 
@@ -208,8 +206,14 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 
 // anyEnabled reports whether a session of user enabled carbons.
 func (s *Service) anyEnabled(user jid.JID) bool {
-	_, ok := s.withCarbons.Load(user.String())
+	_, ok := s.users.Load(user.String())
 	return ok
+}
+
+// count is a value of users, or 0 for none.
+func count(v any) int {
+	n, _ := v.(int)
+	return n
 }
 
 // copyTo sends a carbon of el, wrapped in <sent/> or <received/>, to
@@ -217,7 +221,7 @@ func (s *Service) anyEnabled(user jid.JID) bool {
 func (s *Service) copyTo(user jid.JID, el *xmlel.Element, wrapper string, want func(router.Session) bool) {
 	var targets []router.Session
 	s.mu.Lock()
-	if s.users[user] == 0 {
+	if !s.anyEnabled(user) {
 		s.mu.Unlock()
 		return
 	}

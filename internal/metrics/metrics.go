@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,14 +58,12 @@ func (r *Registry) Handler() http.Handler {
 type vec[T any] struct {
 	name, help, kind string
 	labels           []string
-	mu               sync.RWMutex
-	children         map[string]*T
-	// found holds the children too, for with: a sync.Map reads without
-	// writing to memory the cores share, where the read lock of mu made
-	// every core counting a stanza write to the same cache line.
-	found sync.Map
-
-	order    []string
+	// children maps a key (the label values joined) to its *T. A
+	// sync.Map reads without writing to memory the cores share: with a
+	// read lock, every core counting a stanza wrote to one cache line.
+	children sync.Map
+	mu       sync.Mutex // held while adding a child and reading order
+	order    []string   // the keys, sorted
 	newChild func() *T
 }
 
@@ -73,19 +72,18 @@ func (v *vec[T]) with(values ...string) *T {
 		panic(fmt.Sprintf("metrics: %s wants %d label values, got %d", v.name, len(v.labels), len(values)))
 	}
 	key := strings.Join(values, "\xff")
-	if c, ok := v.found.Load(key); ok {
+	if c, ok := v.children.Load(key); ok {
 		return c.(*T)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	c := v.children[key]
-	if c == nil {
-		c = v.newChild()
-		v.children[key] = c
-		v.order = append(v.order, key)
-		sort.Strings(v.order)
-		v.found.Store(key, c)
+	if c, ok := v.children.Load(key); ok {
+		return c.(*T)
 	}
+	c := v.newChild()
+	v.children.Store(key, c)
+	v.order = append(v.order, key)
+	sort.Strings(v.order)
 	return c
 }
 
@@ -93,11 +91,14 @@ func (v *vec[T]) header(w io.Writer) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", v.name, v.help, v.name, v.kind)
 }
 
-func (v *vec[T]) each(f func(labels string, c *T)) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	for _, key := range v.order {
-		f(v.labelString(key, ""), v.children[key])
+// each calls f with each child and its key, in the order of the keys.
+func (v *vec[T]) each(f func(key string, c *T)) {
+	v.mu.Lock()
+	keys := slices.Clone(v.order)
+	v.mu.Unlock()
+	for _, key := range keys {
+		c, _ := v.children.Load(key)
+		f(key, c.(*T))
 	}
 }
 
@@ -135,7 +136,7 @@ type CounterVec struct{ vec[Counter] }
 // NewCounter registers a counter family with the given label names.
 func (r *Registry) NewCounter(name, help string, labels ...string) *CounterVec {
 	c := &CounterVec{vec[Counter]{name: name, help: help, kind: "counter", labels: labels,
-		children: map[string]*Counter{}, newChild: func() *Counter { return new(Counter) }}}
+		newChild: func() *Counter { return new(Counter) }}}
 	r.add(c)
 	return c
 }
@@ -145,7 +146,7 @@ func (c *CounterVec) With(values ...string) *Counter { return c.with(values...) 
 
 func (c *CounterVec) write(w io.Writer) {
 	c.header(w)
-	c.each(func(l string, x *Counter) { fmt.Fprintf(w, "%s%s %d\n", c.name, l, x.Value()) })
+	c.each(func(k string, x *Counter) { fmt.Fprintf(w, "%s%s %d\n", c.name, c.labelString(k, ""), x.Value()) })
 }
 
 // Gauge is a value that goes up and down.
@@ -166,7 +167,7 @@ type GaugeVec struct{ vec[Gauge] }
 // NewGauge registers a gauge family.
 func (r *Registry) NewGauge(name, help string, labels ...string) *GaugeVec {
 	g := &GaugeVec{vec[Gauge]{name: name, help: help, kind: "gauge", labels: labels,
-		children: map[string]*Gauge{}, newChild: func() *Gauge { return new(Gauge) }}}
+		newChild: func() *Gauge { return new(Gauge) }}}
 	r.add(g)
 	return g
 }
@@ -176,7 +177,7 @@ func (g *GaugeVec) With(values ...string) *Gauge { return g.with(values...) }
 
 func (g *GaugeVec) write(w io.Writer) {
 	g.header(w)
-	g.each(func(l string, x *Gauge) { fmt.Fprintf(w, "%s%s %d\n", g.name, l, x.Value()) })
+	g.each(func(k string, x *Gauge) { fmt.Fprintf(w, "%s%s %d\n", g.name, g.labelString(k, ""), x.Value()) })
 }
 
 // GaugeFunc is a gauge read from a function at scrape time.
@@ -231,7 +232,7 @@ var DefaultBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 // NewHistogram registers a histogram family.
 func (r *Registry) NewHistogram(name, help string, buckets []float64, labels ...string) *HistogramVec {
 	h := &HistogramVec{vec[Histogram]{name: name, help: help, kind: "histogram", labels: labels,
-		children: map[string]*Histogram{}, newChild: func() *Histogram {
+		newChild: func() *Histogram {
 			return &Histogram{bounds: buckets, counts: make([]atomic.Uint64, len(buckets))}
 		}}}
 	r.add(h)
@@ -243,10 +244,7 @@ func (h *HistogramVec) With(values ...string) *Histogram { return h.with(values.
 
 func (h *HistogramVec) write(w io.Writer) {
 	h.header(w)
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, key := range h.order {
-		x := h.children[key]
+	h.each(func(key string, x *Histogram) {
 		var cum uint64
 		for i, b := range x.bounds {
 			cum += x.counts[i].Load()
@@ -255,5 +253,5 @@ func (h *HistogramVec) write(w io.Writer) {
 		fmt.Fprintf(w, "%s_bucket%s %d\n", h.name, h.labelString(key, `le="+Inf"`), x.count.Load())
 		fmt.Fprintf(w, "%s_sum%s %g\n", h.name, h.labelString(key, ""), math.Float64frombits(x.sum.Load()))
 		fmt.Fprintf(w, "%s_count%s %d\n", h.name, h.labelString(key, ""), x.count.Load())
-	}
+	})
 }

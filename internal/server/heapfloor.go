@@ -91,7 +91,7 @@ func (t *gcTuner) tune() {
 // being the goroutine stacks and globals it scans.
 func floorPercent(live, roots uint64) int {
 	scan := live + roots
-	if live >= heapFloor || scan >= heapFloor/2 {
+	if scan >= heapFloor/2 {
 		return gcPercent
 	}
 	if scan == 0 {

@@ -97,28 +97,18 @@ func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
 // (Append, CloseWith, Finish), in one write. A stream header is always
 // followed by features or a stream error at once, and one write instead
 // of two is one system call and one segment fewer per stream opened.
-func (q *Queue) Hold(f func([]byte) []byte) {
-	q.mu.Lock()
-	if q.closing {
-		q.mu.Unlock()
-		return
-	}
-	if q.out == nil && q.started {
-		q.out = getBuf()
-	}
-	n := len(q.out)
-	q.out = f(q.out)
-	q.appended += int64(len(q.out) - n)
-	if q.started {
-		q.kick()
-	}
-	q.mu.Unlock()
-}
+func (q *Queue) Hold(f func([]byte) []byte) { q.add(f, false) }
 
 // AppendEnd is Append that also returns where what f appended ends in
 // the count of bytes ever queued: it has left for the peer once Written
 // reaches end.
 func (q *Queue) AppendEnd(f func([]byte) []byte) (end int64, ok, over bool) {
+	return q.add(f, true)
+}
+
+// add queues what f appends; before Start, flush writes it (and whatever
+// Hold kept) from the calling goroutine, after Start the writer does.
+func (q *Queue) add(f func([]byte) []byte, flush bool) (end int64, ok, over bool) {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
@@ -134,7 +124,9 @@ func (q *Queue) AppendEnd(f func([]byte) []byte) (end int64, ok, over bool) {
 	over = q.limit > 0 && len(q.out) > q.limit
 	if !q.started {
 		q.mu.Unlock()
-		q.flushDirect()
+		if flush {
+			q.flushDirect()
+		}
 		return end, true, over
 	}
 	q.kick()
