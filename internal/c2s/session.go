@@ -38,14 +38,16 @@ const maxAuthAttempts = 3
 
 // Session is one client connection and, once bound, one resource.
 type Session struct {
-	svc     *Service
-	raw     *transport.Conn
-	conn    net.Conn // raw, or TLS on top of it
-	tls     *tls.Conn
-	r       *xmlstream.Reader
-	release func() // leaves the unauthenticated gate
-	plainOK bool
-	direct  bool
+	svc  *Service
+	raw  *transport.Conn
+	conn net.Conn // raw, or TLS on top of it
+	tls  *tls.Conn
+	// bindings are the TLS connection's channel bindings, once derived.
+	bindings *[]sasl.ChannelBinding
+	r        *xmlstream.Reader
+	release  func() // leaves the unauthenticated gate
+	plainOK  bool
+	direct   bool
 	// external: the transport below the stream is secure already
 	// (ServeConn with ConnOptions.Secure).
 	external bool
@@ -215,6 +217,9 @@ func (s *Session) phase(ctx context.Context, f func(context.Context) (bool, erro
 func (s *Session) finish() {
 	// Let the writer flush a final stream error, briefly.
 	s.q.Finish(2 * time.Second)
+	if s.r != nil {
+		s.r.Release()
+	}
 	if s.release != nil {
 		s.release()
 	}
@@ -504,9 +509,15 @@ func (s *Session) startTLS() error {
 	return nil
 }
 
+// channelBindings returns the connection's channel-binding data, derived
+// once: the features, the SASL and the FAST exchange of one login all ask,
+// and the TLS exporter is a key derivation each time.
 func (s *Session) channelBindings() []sasl.ChannelBinding {
 	if s.tls == nil || s.svc.cfg.NoChannelBinding {
 		return nil
+	}
+	if s.bindings != nil {
+		return *s.bindings
 	}
 	cs := s.tls.ConnectionState()
 	var out []sasl.ChannelBinding
@@ -515,6 +526,9 @@ func (s *Session) channelBindings() []sasl.ChannelBinding {
 	}
 	if cert := s.localCert(); cert != nil {
 		out = append(out, sasl.ChannelBinding{Type: "tls-server-end-point", Data: sasl.TLSServerEndPoint(cert)})
+	}
+	if cs.HandshakeComplete {
+		s.bindings = &out
 	}
 	return out
 }

@@ -441,6 +441,19 @@ func (r *Reader) shrink() {
 	r.setEnd()
 }
 
+// Release gives the reader's buffers back for other streams to use, once
+// its stream is over; the reader reads nothing after it. Most streams end
+// with the peer's closing tag in a pooled buffer, so without it a login
+// would cost a fresh buffer.
+func (r *Reader) Release() {
+	r.release()
+	if !r.fixed {
+		putBuf(r.buf)
+	}
+	r.buf, r.pos, r.w, r.end = nil, 0, 0, 0
+	r.src = nil
+}
+
 // release returns the scratch space to the pool.
 func (r *Reader) release() {
 	if r.s != nil {

@@ -425,6 +425,43 @@ func TestStreamEnd(t *testing.T) {
 	}
 }
 
+// TestRelease: a released reader gives its buffer back, reads no more of
+// its source, and the next stream reads from a buffer of the pool.
+func TestRelease(t *testing.T) {
+	for len(freeBufs) > 0 {
+		<-freeBufs
+	}
+	src := strings.NewReader(clientHdr + `<message/><message/>`)
+	r := NewReader(src, Limits{})
+	if _, err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	r.Release()
+	if len(freeBufs) != 1 {
+		t.Errorf("%d buffers in the pool after Release, want 1", len(freeBufs))
+	}
+	if el, err := r.Next(); err == nil {
+		t.Errorf("Next() after Release = <%s/>, want an error", el.Local)
+	}
+	r.Release() // twice is harmless
+	if len(freeBufs) != 1 {
+		t.Errorf("%d buffers in the pool after a second Release, want 1", len(freeBufs))
+	}
+
+	// Parse's buffer is the caller's: never pooled.
+	data := []byte(strings.Repeat(" ", bufSize-len(`<r/>`)) + `<r/>`)
+	if _, err := Parse(data, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(freeBufs) != 1 {
+		t.Errorf("Parse pooled its caller's data")
+	}
+	<-freeBufs
+}
+
 func TestCallOrder(t *testing.T) {
 	r := NewReader(strings.NewReader(clientHdr), Limits{})
 	if _, err := r.Next(); err == nil {
