@@ -89,7 +89,7 @@ func (s *Server) startS2S(certStore *certs.Store, secret []byte) error {
 	m.Write([]byte("samtal s2s dialback"))
 	l := cfg.Limits
 	fed := s2s.New(s2s.Config{
-		TLS:               certStore.ServerConfig("xmpp-server"),
+		TLS:               certStore.StreamConfig("xmpp-server"),
 		Certificate:       certStore.Get,
 		Roots:             roots,
 		Resolver:          Resolver(cfg),

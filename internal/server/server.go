@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 
 	l := cfg.Limits
 	s.c2s = c2s.New(c2s.Config{
-		TLS:                    certStore.ServerConfig("xmpp-client"),
+		TLS:                    certStore.StreamConfig("xmpp-client"),
 		Limits:                 xmlstream.Limits{MaxStanzaBytes: l.MaxStanzaBytes, MaxDepth: l.MaxDepth},
 		ReadRate:               l.ReadRate,
 		ReadBurst:              l.ReadBurst,
