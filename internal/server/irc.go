@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"samtal.org/samtal/internal/certs"
 	"samtal.org/samtal/internal/ircgw"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/storage"
 )
 
@@ -72,7 +72,7 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 	gw := ircgw.New(gc, s.router, credentials{s.store.Accounts()}, accountExists{s.store.Accounts()}, core, s.log)
 	s.closers = append(s.closers, gw.Close)
 	listen := func(addr string, tlsOn bool) error {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listener.Listen(addr)
 		if err != nil {
 			return fmt.Errorf("irc listener: %w", err)
 		}

@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
 	"samtal.org/samtal/internal/certs"
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/dns"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/s2s"
 	"samtal.org/samtal/internal/xmlstream"
 )
@@ -110,7 +110,7 @@ func (s *Server) startS2S(certStore *certs.Store, secret []byte) error {
 	s.router.SetRemote(fed)
 	s.fed = fed
 	for _, addr := range cfg.Listen.S2S {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listener.Listen(addr)
 		if err != nil {
 			return fmt.Errorf("s2s listener: %w", err)
 		}
@@ -118,7 +118,7 @@ func (s *Server) startS2S(certStore *certs.Store, secret []byte) error {
 		s.addrs = append(s.addrs, "s2s (STARTTLS) on "+ln.Addr().String())
 	}
 	for _, addr := range cfg.Listen.S2STLS {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listener.Listen(addr)
 		if err != nil {
 			return fmt.Errorf("s2s direct TLS listener: %w", err)
 		}

@@ -27,6 +27,7 @@ import (
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/listener"
 	"samtal.org/samtal/internal/mam"
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/muc"
@@ -225,7 +226,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	s.closers = append(s.closers, s.closeMUC)
 
 	for _, addr := range cfg.Listen.C2S {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listener.Listen(addr)
 		if err != nil {
 			return nil, fmt.Errorf("c2s listener: %w", err)
 		}
@@ -233,7 +234,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		s.addrs = append(s.addrs, "c2s (STARTTLS) on "+ln.Addr().String())
 	}
 	for _, addr := range cfg.Listen.C2STLS {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listener.Listen(addr)
 		if err != nil {
 			return nil, fmt.Errorf("c2s direct TLS listener: %w", err)
 		}
@@ -254,7 +255,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		}, s.router, log)
 		s.closers = append(s.closers, comp.Close)
 		for _, addr := range cfg.Listen.Component {
-			ln, err := net.Listen("tcp", addr)
+			ln, err := listener.Listen(addr)
 			if err != nil {
 				return nil, fmt.Errorf("component listener: %w", err)
 			}
