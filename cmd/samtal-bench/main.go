@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,8 +103,26 @@ func main() {
 		queriers = fs.Int("queriers", 8, "mam: accounts querying in parallel")
 		stored   = fs.Int("stored", 200, "mam: messages in each archive")
 		bgRate   = fs.Float64("bg-rate", 1000, "mam: background 1:1 messages/s")
+		cpuProf  = fs.String("cpuprofile", "", "write the generator's own CPU profile to this file")
 	)
 	_ = fs.Parse(os.Args[2:])
+	if *cpuProf != "" {
+		// The generator shares the machine with the server: where its
+		// time goes says what a run measures of the generator itself.
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "samtal-bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
