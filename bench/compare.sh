@@ -13,6 +13,8 @@
 # in flight per pair at saturation; each value is run and the best kept,
 # 4,32), PER_ACCOUNT (idle sessions per account, 10: registering
 # accounts is slow on some servers),
+# SCENARIOS (which groups run, of: msg idle rate login muc archive; all
+# by default, e.g. SCENARIOS=login to measure logins alone),
 # SOURCES (generator source addresses, 127.0.0.2-127.0.0.9), OUT (the
 # results directory), PROFILE=1 (samtal serves its runtime profiles on
 # an admin port, and a CPU profile of each of its scenarios is kept in
@@ -36,6 +38,7 @@ WINDOW=${WINDOW:-4,32}
 PER_ACCOUNT=${PER_ACCOUNT:-10}
 SOURCES=${SOURCES:-127.0.0.2-127.0.0.9}
 PROFILE=${PROFILE:-0}
+SCENARIOS=${SCENARIOS:-"msg idle rate login muc archive"}
 ITER=4096 # SCRAM iterations, the same on every server
 OUT=${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -45,6 +48,12 @@ RESULTS=$OUT/results.jsonl
 OUT=$(cd "$OUT" && pwd)
 
 log() { echo "== $*" >&2; }
+# want says whether a group of scenarios is to run.
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# PIN_SERVER and PIN_GEN prefix the server's and the generator's command
+# (taskset) in the scenario that gives each its own core.
+PIN_SERVER=()
+PIN_GEN=()
 
 # --- tools -----------------------------------------------------------
 need_pkgs=()
@@ -147,7 +156,7 @@ enabled = false
 [bytestreams]
 enabled = false
 EOF
-	"$BIN/samtal" serve --config "$dir/samtal.toml" >>"$dir/log" 2>&1 &
+	"${PIN_SERVER[@]}" "$BIN/samtal" serve --config "$dir/samtal.toml" >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
@@ -196,7 +205,7 @@ Component "conference.localhost" "muc"
 	restrict_room_creation = false
 	max_history_messages = 20
 EOF
-	prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/log" 2>&1 &
+	"${PIN_SERVER[@]}" prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
@@ -282,7 +291,7 @@ EOF
 	# servers' does.
 	EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$dir/logs/ejabberd.log \
 		ERL_LIBS=/usr/lib/x86_64-linux-gnu ERL_CRASH_DUMP_BYTES=0 \
-		erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
+		"${PIN_SERVER[@]}" erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
 		-mnesia dir "\"$dir/mnesia\"" -s ejabberd >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
@@ -313,7 +322,7 @@ bench() {
 			"http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=$(( ${DURATION%s} * 7 / 10 ))" &
 		prof=$!
 	fi
-	"$BIN/samtal-bench" "$scenario" -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
+	"${PIN_GEN[@]}" "$BIN/samtal-bench" "$scenario" -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
 		-sources "$SOURCES" -label "$label" -pid "$SERVER_PID" -json -q "$@" | tee -a "$RESULTS"
 	[ -z "$prof" ] || wait "$prof" || true
 }
@@ -328,31 +337,61 @@ run_server() {
 	if [ "$s" = bound ]; then
 		mech=(-mech PLAIN)
 	else
-		local n=$((1000 + (IDLE + PER_ACCOUNT - 1) / PER_ACCOUNT))
+		local n=1000
+		if want idle; then
+			n=$((1000 + (IDLE + PER_ACCOUNT - 1) / PER_ACCOUNT))
+		fi
 		log "$s: registering $n accounts"
 		"$BIN/samtal-bench" register -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
 			-sources "$SOURCES" -n "$n" -setup-parallel 8 -q
 	fi
-	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
-	# A fresh process, so that the idle sessions are measured from a
-	# clean baseline; the data stays.
-	stop_server
-	"start_$s"
-	sleep 2
-	bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
-	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
-	bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
-	if [ "$s" != bound ]; then
-		bench login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
-		bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
-		bench muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
+	if want msg; then
+		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
+	fi
+	if want idle; then
+		# A fresh process, so that the idle sessions are measured from a
+		# clean baseline; the data stays.
 		stop_server
-		MAM=1
 		"start_$s"
 		sleep 2
-		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-archive
-		bench mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
-		MAM=0
+		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
+		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
+	fi
+	if want rate; then
+		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
+	fi
+	if [ "$s" != bound ]; then
+		if want login; then
+			bench login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
+			bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
+			if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+				# On shared cores the generator's own handshakes (about
+				# as costly as a lean server's) bound every server's
+				# rate alike, which hides the server's capacity. Here
+				# the server runs on core 0 and the generator on core
+				# 1: each server gets the same single core.
+				stop_server
+				PIN_SERVER=(taskset -c 0)
+				"start_$s"
+				PIN_SERVER=()
+				sleep 2
+				PIN_GEN=(taskset -c 1)
+				bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
+				PIN_GEN=()
+			fi
+		fi
+		if want muc; then
+			bench muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
+		fi
+		if want archive; then
+			stop_server
+			MAM=1
+			"start_$s"
+			sleep 2
+			bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-archive
+			bench mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
+			MAM=0
+		fi
 	fi
 	stop_server
 }

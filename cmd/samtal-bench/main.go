@@ -86,7 +86,7 @@ func main() {
 		rate     = fs.Float64("rate", 0, "msg: offered messages/s in all; 0: saturation")
 		windows  = fs.String("window", "4,32", "msg, muc: messages in flight per sender at saturation; msg runs once per comma-separated value and keeps the best")
 		body     = fs.Int("body", 64, "msg: body bytes")
-		name     = fs.String("name", "", "msg: scenario name in the result")
+		name     = fs.String("name", "", "msg, login: scenario name in the result")
 		par      = fs.Int("parallel", 1, "login: logins at once")
 		accounts = fs.Int("accounts", 50, "login: accounts logged in in turn")
 		hold     = fs.Duration("hold", 0, "idle: how long to hold the sessions once up")
@@ -202,7 +202,7 @@ func main() {
 			}
 		}
 	case "login":
-		r = env.Logins(ctx, bench.LoginOptions{Parallel: *par, Accounts: *accounts, Duration: *duration})
+		r = env.Logins(ctx, bench.LoginOptions{Parallel: *par, Accounts: *accounts, Duration: *duration, Name: *name})
 	case "idle":
 		if *child {
 			env.First = *first
@@ -380,6 +380,8 @@ var rows = []row{
 	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
 	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
 	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", true},
+	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", false},
+	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", true},
 	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false},
 	{"msg-after-burst", "lost", "messages lost (after the burst)", true},
 	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false},

@@ -13,6 +13,7 @@ type LoginOptions struct {
 	Accounts int           // distinct accounts logged in, in turn
 	Duration time.Duration // how long to log in
 	Max      int           // stop after this many logins; 0: no limit
+	Name     string        // the scenario's name in the result; "" names it by Parallel
 }
 
 // Logins measures full logins per second: TCP connect, STARTTLS, SASL,
@@ -31,6 +32,9 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	name := "login-parallel"
 	if o.Parallel == 1 {
 		name = "login-sequential"
+	}
+	if o.Name != "" {
+		name = o.Name
 	}
 	r := newResult(e, name)
 	if err := e.Provision(ctx, 0, o.Accounts); err != nil {
