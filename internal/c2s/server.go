@@ -198,6 +198,8 @@ type Service struct {
 	gate      *transport.Gate
 	fails     *penalty // by IP address
 	acctFails *penalty // by account
+	// negotiators run each accepted connection up to authentication.
+	negotiators *listener.Workers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -243,6 +245,9 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 		ctx:       ctx, cancel: cancel,
 		conns:     make(map[*Session]struct{}),
 		resumable: make(map[string]*outbox),
+		// Up to 64 goroutines that negotiated a connection wait 10 s for
+		// the next one, with the stack that a TLS handshake grew.
+		negotiators: listener.NewWorkers(64, 10*time.Second),
 	}
 }
 
@@ -271,10 +276,10 @@ func (s *Service) Listen(ln net.Listener, directTLS, allowPlain bool) {
 			}
 			sess := newSession(s, c, directTLS, allowPlain, release)
 			s.wg.Add(1)
-			go func() {
+			s.negotiators.Go(func() {
 				defer s.wg.Done()
 				sess.serve(s.ctx)
-			}()
+			})
 			return true
 		})
 	}()

@@ -116,11 +116,12 @@ func (s *Session) JID() jid.JID { return s.jid }
 func (s *Session) Host() string { return s.host }
 
 // serve runs the connection to its end. The negotiation (TLS handshake,
-// SASL) runs on the accepting goroutine; once the client has
-// authenticated, the rest of the session runs on a fresh goroutine. The
-// handshake's cryptography grows a goroutine's stack to tens of
-// kilobytes, which the runtime shrinks only slowly; an authenticated
-// session that mostly waits should not carry it.
+// SASL) runs on the goroutine serve is called on, one of the service's
+// negotiators; once the client has authenticated, the rest of the session
+// runs on a fresh goroutine. The handshake's cryptography grows a
+// goroutine's stack to tens of kilobytes, which the runtime shrinks only
+// slowly; an authenticated session that mostly waits should not carry it,
+// while the negotiator keeps it for the next connection.
 //
 // A stream that another transport hands over (ServeConn: a WebSocket or
 // BOSH pipe) runs every phase on the caller's goroutine instead, since
