@@ -173,6 +173,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := server.NewLogger(cfg.LogLevel, stderr)
+	// A client that closes its socket right after its closing tag makes
+	// the server's last write (TLS close_notify) meet a closed connection;
+	// the kernel then signals SIGPIPE, which Go catches and discards, once
+	// per such login. Ignored, the write just fails. A closed standard
+	// error no longer stops the server either: it goes on serving.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.Start(ctx, cfg, log)
