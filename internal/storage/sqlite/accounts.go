@@ -55,7 +55,14 @@ func nonNil(b []byte) []byte {
 
 func (a accounts) Get(ctx context.Context, user string) (storage.Account, error) {
 	defer a.s.done("accounts.get", time.Now())
-	acc, err := a.get(ctx, user)
+	if err := ctx.Err(); err != nil {
+		return storage.Account{}, wrapErr("accounts get", err)
+	}
+	// Every login reads its account here. A point read of the local file
+	// cannot hang on a network, and busy_timeout bounds its wait for a
+	// lock; with a context that cannot end, database/sql and the driver
+	// start no goroutine per query to watch it (two per login).
+	acc, err := a.get(context.WithoutCancel(ctx), user)
 	return acc, wrapErr("accounts get", err)
 }
 
