@@ -196,7 +196,7 @@ func (s *Session) saslExchange2(auth *xmlel.Element, advertised []string) (bool,
 			}
 			return true, sasl2Result{out: out}, nil
 		}
-		s.writeDirect(xmlel.TextElement(nsSASL2, "challenge", base64.StdEncoding.EncodeToString(out)).AppendXML(nil, xmlel.NSClient))
+		s.writeDirect(xmlel.TextElement(nsSASL2, "challenge", base64.StdEncoding.EncodeToString(out)))
 		el, rerr := s.r.Next()
 		if rerr != nil {
 			return false, sasl2Result{}, s.endOfStream(rerr)
@@ -205,7 +205,7 @@ func (s *Session) saslExchange2(auth *xmlel.Element, advertised []string) (bool,
 		case el.Is(nsSASL2, "response"):
 			in, err = sasl.Decode(strings.TrimSpace(el.Text()))
 		case el.Is(nsSASL2, "abort"):
-			s.writeDirect(xmlel.New(nsSASL2, "failure").Append(xmlel.New(stream.NSSASL, "aborted")).AppendXML(nil, xmlel.NSClient))
+			s.writeDirect(xmlel.New(nsSASL2, "failure").Append(xmlel.New(stream.NSSASL, "aborted")))
 			return false, sasl2Result{}, nil
 		default:
 			// XEP-0388 §2.4: anything else during authentication.
@@ -237,7 +237,7 @@ func (s *Session) sasl2Failure(mech string, err error) {
 	s.svc.m.AuthResults.With(metricMech(mech), cond).Inc()
 	s.svc.log.Debug("c2s SASL2 authentication failed", "mechanism", metricMech(mech), "condition", cond)
 	f := xmlel.New(nsSASL2, "failure").Append(xmlel.New(stream.NSSASL, cond))
-	s.writeDirect(f.AppendXML(nil, xmlel.NSClient))
+	s.writeDirect(f)
 }
 
 // saslCondition maps a mechanism's error to its RFC 6120 §6.5 condition.

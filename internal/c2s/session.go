@@ -411,7 +411,7 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			features.Append(s.preAuth.Features(s.host)...)
 		}
 	}
-	s.writeDirect(stream.AppendElement(nil, features, xmlel.NSClient))
+	s.writeDirect(features)
 
 	failures := 0
 	for {
@@ -422,10 +422,10 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 		switch {
 		case el.Is(stream.NSTLS, "starttls"):
 			if s.secure() || s.svc.cfg.TLS == nil {
-				s.writeDirect(stream.AppendElement(nil, xmlel.New(stream.NSTLS, "failure"), xmlel.NSClient))
+				s.writeDirect(xmlel.New(stream.NSTLS, "failure"))
 				return false, nil
 			}
-			s.writeDirect(xmlel.New(stream.NSTLS, "proceed").AppendXML(nil, xmlel.NSClient))
+			s.writeDirect(xmlel.New(stream.NSTLS, "proceed"))
 			if err := s.startTLS(); err != nil {
 				return false, err
 			}
@@ -468,7 +468,7 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 			}
 			if resp := s.preAuth.Serve(ctx, s.host, st); resp != nil {
 				resp.SetAttr("to", "")
-				s.writeDirect(resp.AppendXML(nil, xmlel.NSClient))
+				s.writeDirect(resp)
 			}
 		case stanza.IsStanza(el):
 			return false, stream.Error{Condition: stream.NotAuthorized}
@@ -581,7 +581,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 			if len(out) > 0 {
 				success.AppendText(base64.StdEncoding.EncodeToString(out))
 			}
-			s.writeDirect(success.AppendXML(nil, xmlel.NSClient))
+			s.writeDirect(success)
 			// Authenticated: this connection no longer counts against
 			// the unauthenticated limits.
 			s.release()
@@ -591,7 +591,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 		if len(out) > 0 {
 			ch.AppendText(base64.StdEncoding.EncodeToString(out))
 		}
-		s.writeDirect(ch.AppendXML(nil, xmlel.NSClient))
+		s.writeDirect(ch)
 		el, rerr := s.r.Next()
 		if rerr != nil {
 			return false, s.endOfStream(rerr)
@@ -600,7 +600,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 		case el.Is(stream.NSSASL, "response"):
 			in, err = sasl.Decode(strings.TrimSpace(el.Text()))
 		case el.Is(stream.NSSASL, "abort"):
-			s.writeDirect(xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, "aborted")).AppendXML(nil, xmlel.NSClient))
+			s.writeDirect(xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, "aborted")))
 			return false, nil
 		default:
 			return false, stream.Error{Condition: stream.UnsupportedStanzaType}
@@ -628,7 +628,7 @@ func (s *Session) saslFailure(mech string, err error) {
 	s.svc.m.AuthResults.With(mech, cond).Inc()
 	s.svc.log.Debug("c2s authentication failed", "mechanism", mech, "condition", cond)
 	f := xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, cond))
-	s.writeDirect(f.AppendXML(nil, xmlel.NSClient))
+	s.writeDirect(f)
 }
 
 // authFailed waits before the answer to a failed authentication when
@@ -692,7 +692,7 @@ func (h hostCreds) Keys(username string, hash sasl.Hash) (sasl.Keys, error) {
 
 // boundLoop offers binding and then serves stanzas until the stream ends.
 func (s *Session) boundLoop(ctx context.Context) error {
-	s.writeDirect(stream.AppendElement(nil, s.postAuthFeatures(), xmlel.NSClient))
+	s.writeDirect(s.postAuthFeatures())
 	return s.stanzas(ctx)
 }
 
@@ -828,7 +828,7 @@ func (s *Session) inboundStanza(el *xmlel.Element, preAuth bool) (*stanza.Stanza
 
 func (s *Session) send(el *xmlel.Element, direct bool) {
 	if direct {
-		s.writeDirect(el.AppendXML(nil, xmlel.NSClient))
+		s.writeDirect(el)
 		return
 	}
 	s.Send(el)
@@ -840,7 +840,7 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 	b := el.Child(stream.NSBind, "bind")
 	if el.Local != stanza.IQ || el.Attr("type") != "set" || b == nil {
 		if el.Local == stanza.IQ && el.Attr("type") != "result" && el.Attr("type") != "error" {
-			s.writeDirect(stanza.ErrorReply(el, stanza.E(stanza.NotAuthorized)).AppendXML(nil, xmlel.NSClient))
+			s.writeDirect(stanza.ErrorReply(el, stanza.E(stanza.NotAuthorized)))
 			return nil
 		}
 		return stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}

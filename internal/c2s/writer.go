@@ -103,10 +103,11 @@ func (s *Session) Close() {
 	s.q.CloseWith([]byte(stream.Close), true)
 }
 
-// writeDirect writes during negotiation, before the writer goroutine
-// exists; only the reader goroutine writes then.
-func (s *Session) writeDirect(b []byte) {
-	s.q.Append(func(dst []byte) []byte { return append(dst, b...) })
+// writeDirect writes el during negotiation, before the writer goroutine
+// exists; only the reader goroutine writes then. It is serialized straight
+// into the queue's buffer.
+func (s *Session) writeDirect(el *xmlel.Element) {
+	s.q.Append(func(dst []byte) []byte { return stream.AppendElement(dst, el, xmlel.NSClient) })
 }
 
 // localCert returns the certificate this connection presented, for
