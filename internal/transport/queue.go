@@ -114,7 +114,7 @@ func (q *Queue) add(f func([]byte) []byte, flush bool) (end int64, ok, over bool
 		q.mu.Unlock()
 		return 0, false, false
 	}
-	if q.out == nil && q.started {
+	if q.out == nil {
 		q.out = getBuf()
 	}
 	n := len(q.out)
@@ -323,6 +323,7 @@ func (q *Queue) Start() {
 	}
 	q.started = true
 	if len(q.out) == 0 {
+		putBuf(q.out)
 		q.out = nil
 	} else {
 		q.kick()
