@@ -245,9 +245,9 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 		ctx:       ctx, cancel: cancel,
 		conns:     make(map[*Session]struct{}),
 		resumable: make(map[string]*outbox),
-		// Up to 64 goroutines that negotiated a connection wait 10 s for
+		// Up to 64 goroutines that negotiated a connection wait 1 s for
 		// the next one, with the stack that a TLS handshake grew.
-		negotiators: listener.NewWorkers(64, 10*time.Second),
+		negotiators: listener.NewWorkers(64, time.Second),
 	}
 }
 
