@@ -132,6 +132,9 @@ func (s *Session) serve(ctx context.Context) {
 	if !s.phase(ctx, s.runPreAuth) {
 		return
 	}
+	// Authenticated: no more SASL on this connection, and an idle
+	// session should not keep what only SASL needed.
+	s.bindings = nil
 	if s.inline {
 		s.phase(ctx, s.runAuthenticated)
 		return
