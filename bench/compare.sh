@@ -13,6 +13,8 @@
 # in flight per pair at saturation; each value is run and the best kept,
 # 4,32), PER_ACCOUNT (idle sessions per account, 10: registering
 # accounts is slow on some servers),
+# REPEAT (how many times each message scenario runs, 1; the table shows
+# each metric's median: single runs on a shared machine vary by a third),
 # SCENARIOS (which groups run, of: msg idle rate login muc archive; all
 # by default, e.g. SCENARIOS=login to measure logins alone),
 # SOURCES (generator source addresses, 127.0.0.2-127.0.0.9), OUT (the
@@ -39,6 +41,7 @@ PER_ACCOUNT=${PER_ACCOUNT:-10}
 SOURCES=${SOURCES:-127.0.0.2-127.0.0.9}
 PROFILE=${PROFILE:-0}
 SCENARIOS=${SCENARIOS:-"msg idle rate login muc archive"}
+REPEAT=${REPEAT:-1}
 ITER=4096 # SCRAM iterations, the same on every server
 OUT=${OUT:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -50,6 +53,13 @@ OUT=$(cd "$OUT" && pwd)
 log() { echo "== $*" >&2; }
 # want says whether a group of scenarios is to run.
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# repeat runs bench REPEAT times; the table takes the median.
+repeat() {
+	local i
+	for ((i = 0; i < REPEAT; i++)); do
+		bench "$@"
+	done
+}
 # PIN_SERVER and PIN_GEN prefix the server's and the generator's command
 # (taskset) in the scenario that gives each its own core.
 PIN_SERVER=()
@@ -346,7 +356,7 @@ run_server() {
 			-sources "$SOURCES" -n "$n" -setup-parallel 8 -q
 	fi
 	if want msg; then
-		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
+		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
 	fi
 	if want idle; then
 		# A fresh process, so that the idle sessions are measured from a
@@ -355,10 +365,10 @@ run_server() {
 		"start_$s"
 		sleep 2
 		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
-		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
+		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
 	fi
 	if want rate; then
-		bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
+		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
 	fi
 	if [ "$s" != bound ]; then
 		if want login; then
@@ -404,7 +414,7 @@ done
 	echo "# samtal-bench comparison, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-	echo "settings: duration $DURATION, pairs $PAIRS, window $WINDOW, rate $RATE/s, idle $IDLE sessions ($PER_ACCOUNT per account), SCRAM-SHA-1 with $ITER iterations"
+	echo "settings: duration $DURATION, message scenarios run $REPEAT time(s) (medians), pairs $PAIRS, window $WINDOW, rate $RATE/s, idle $IDLE sessions ($PER_ACCOUNT per account), SCRAM-SHA-1 with $ITER iterations"
 	echo
 	"$BIN/samtal-bench" table -order "samtal,$(echo "$SERVERS" | tr ' ' '\n' | grep -v '^samtal$' | paste -sd,)" <"$RESULTS"
 } | tee "$OUT/table.md"

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -410,7 +411,9 @@ func table(in io.Reader, out io.Writer, args []string) error {
 	}
 	eachOverFirst := *ratio == "each"
 	servers := strings.Split(*order, ",")
-	res := map[string]map[string]*bench.Result{} // scenario -> server
+	// scenario -> server -> its results: a scenario run several times
+	// (compare.sh REPEAT) shows the median of each metric.
+	res := map[string]map[string][]*bench.Result{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -423,9 +426,9 @@ func table(in io.Reader, out io.Writer, args []string) error {
 			return fmt.Errorf("bad result line: %w", err)
 		}
 		if res[r.Scenario] == nil {
-			res[r.Scenario] = map[string]*bench.Result{}
+			res[r.Scenario] = map[string][]*bench.Result{}
 		}
-		res[r.Scenario][r.Server] = &r
+		res[r.Scenario][r.Server] = append(res[r.Scenario][r.Server], &r)
 	}
 	if err := sc.Err(); err != nil {
 		return err
@@ -456,21 +459,17 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		have := make([]bool, len(servers))
 		shown := false // a value or an n/a: else the row says nothing
 		for i, s := range servers {
-			r := byServer[s]
+			rs := byServer[s]
+			v, ok := median(rs, rw.metric)
 			switch {
-			case r == nil:
-				line += " – |"
-			case r.Skipped != "":
+			case ok:
+				vals[i], have[i], shown = v, true, true
+				line += " " + format(v) + " |"
+			case skipped(rs) != nil:
 				line += " n/a |"
 				shown = true
 			default:
-				v, ok := r.Metrics[rw.metric]
-				if !ok {
-					line += " – |"
-					continue
-				}
-				vals[i], have[i], shown = v, true, true
-				line += " " + format(v) + " |"
+				line += " – |"
 			}
 		}
 		for i := 1; i < len(servers); i++ {
@@ -490,13 +489,47 @@ func table(in io.Reader, out io.Writer, args []string) error {
 	// Why a scenario did not run, so that an n/a is explained.
 	for _, rw := range rows {
 		for _, s := range servers {
-			if r := res[rw.scenario][s]; r != nil && r.Skipped != "" && rw.metric == firstMetric(rw.scenario) {
+			if r := skipped(res[rw.scenario][s]); r != nil && rw.metric == firstMetric(rw.scenario) {
 				fmt.Fprintf(out, "\n%s on %s: not run: %s", rw.scenario, s, r.Skipped)
 			}
 		}
 	}
 	fmt.Fprintln(out)
 	return nil
+}
+
+// median returns the median of metric over the results that ran and
+// have it (the mean of the middle two for an even count).
+func median(rs []*bench.Result, metric string) (float64, bool) {
+	var vs []float64
+	for _, r := range rs {
+		if v, ok := r.Metrics[metric]; ok && r.Skipped == "" {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return 0, false
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2], true
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2, true
+}
+
+// skipped returns a result that says why the scenario did not run, when
+// none of rs ran.
+func skipped(rs []*bench.Result) *bench.Result {
+	for _, r := range rs {
+		if r.Skipped == "" {
+			return nil
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return rs[0]
 }
 
 func firstMetric(scenario string) string {

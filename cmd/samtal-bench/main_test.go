@@ -82,3 +82,26 @@ func TestTableRatio(t *testing.T) {
 		t.Error("-ratio sideways accepted")
 	}
 }
+
+// TestTableMedian: a scenario run several times shows each metric's
+// median; a skipped run does not count, and a scenario that never ran
+// says why.
+func TestTableMedian(t *testing.T) {
+	in := `{"server":"one","scenario":"msg-saturate","metrics":{"msgs_per_s":900}}
+{"server":"one","scenario":"msg-saturate","metrics":{"msgs_per_s":1200}}
+{"server":"one","scenario":"msg-saturate","metrics":{"msgs_per_s":1000}}
+{"server":"two","scenario":"msg-saturate","metrics":{"msgs_per_s":400}}
+{"server":"two","scenario":"msg-saturate","skipped":"no room","metrics":{}}
+{"server":"two","scenario":"msg-saturate","metrics":{"msgs_per_s":600}}
+{"server":"two","scenario":"muc","skipped":"no group chat","metrics":{}}
+`
+	var out strings.Builder
+	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 1000 | 500 | 2.00 |", "| n/a |", "muc on two: not run: no group chat"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+}
