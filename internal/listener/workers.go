@@ -10,9 +10,9 @@ import (
 // next connection instead of ending. The handshake's cryptography grows a
 // goroutine's stack to tens of kilobytes, one copy per doubling; a worker
 // that served one connection still has that stack for the next, so a
-// stream of logins stops paying for the copies. Workers that wait longer
-// than Linger leave, and at most Idle wait at once: a quiet server holds
-// none.
+// stream of logins stops paying for the copies. A worker leaves once it
+// has waited the linger time of NewWorkers, or at once when its idle bound
+// is reached: a quiet server holds none.
 type Workers struct {
 	jobs    chan func()
 	idle    atomic.Int32
