@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestShouldTrim(t *testing.T) {
 	for _, tc := range []struct {
@@ -11,6 +14,8 @@ func TestShouldTrim(t *testing.T) {
 		{"little free", 1 << 20, 0, 0, false},
 		{"after a burst", 64 << 20, 70 << 20, 1 << 20, true},
 		{"during a burst", 64 << 20, 70 << 20, 40 << 20, false},
+		// 5,000 msg/s of 800 bytes: the heap floor's garbage is reused.
+		{"steady load", 24 << 20, 2 << 20, 4 << 20, false},
 		{"small beside the live heap", 20 << 20, 1 << 30, 0, false},
 		{"large heap, large free", 600 << 20, 1 << 30, 10 << 20, true},
 	} {
@@ -37,8 +42,37 @@ func TestFloorPercent(t *testing.T) {
 		{1 << 30, 0, gcPercent},
 		{1000, 0, gcPercentCap},
 	} {
-		if got := floorPercent(tc.live, tc.roots); got != tc.want {
-			t.Errorf("floorPercent(%d, %d) = %d, want %d", tc.live, tc.roots, got, tc.want)
+		if got := floorPercent(tc.live, tc.roots, heapFloor); got != tc.want {
+			t.Errorf("floorPercent(%d, %d, heapFloor) = %d, want %d", tc.live, tc.roots, got, tc.want)
 		}
+	}
+}
+
+func TestFloorFollowsAllocation(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		allocated uint64
+		elapsed   time.Duration
+		want      uint64
+	}{
+		{"saturation", 200 << 20, time.Second, 30 << 20},
+		{"faster still", 2 << 30, time.Second, heapFloor},
+		{"5,000 messages a second", 4 << 20, time.Second, 629145},
+		{"idle", 1 << 20, 2 * time.Minute, 1310},
+		{"no time", 1 << 20, 0, heapFloor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := floorFor(tc.allocated, tc.elapsed); got != tc.want {
+				t.Errorf("floorFor(%d, %v) = %d, want %d", tc.allocated, tc.elapsed, got, tc.want)
+			}
+		})
+	}
+	// A floor under twice what the collector scans is GOGC's default:
+	// 5,000 messages a second with 2 MiB live collect every half second.
+	if got := floorPercent(2<<20, 0, floorFor(4<<20, time.Second)); got != gcPercent {
+		t.Errorf("floorPercent at 4 MB/s = %d, want %d", got, gcPercent)
+	}
+	if got := floorPercent(2<<20, 0, floorFor(200<<20, time.Second)); got != 1400 {
+		t.Errorf("floorPercent at 200 MB/s = %d, want 1400", got)
 	}
 }
