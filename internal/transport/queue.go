@@ -45,6 +45,8 @@ type Queue struct {
 	written  int64
 	cut      int64
 	done     chan struct{}
+	// writeBy is the write deadline last set on conn (see armWrite).
+	writeBy time.Time
 	// drained are the channels WhenBelow handed out, closed once the
 	// bytes not yet written fall to their mark or the queue closes.
 	drained []drainWait
@@ -81,6 +83,7 @@ func NewQueue(c net.Conn, limit int) *Queue {
 func (q *Queue) SetConn(c net.Conn) {
 	q.mu.Lock()
 	q.conn = c
+	q.writeBy = time.Time{}
 	q.mu.Unlock()
 }
 
@@ -303,9 +306,12 @@ func (q *Queue) flushDirect() {
 	b, at := q.take()
 	q.out = q.out[:0]
 	c := q.conn
+	by, rearm := q.armWrite()
 	q.mu.Unlock()
 	if len(b) > 0 {
-		_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		if rearm {
+			_ = c.SetWriteDeadline(by)
+		}
 		n, _ := c.Write(b) // a failed write surfaces as a read error
 		q.mu.Lock()
 		q.wrote(at, n)
@@ -362,8 +368,11 @@ func (q *Queue) write() {
 			q.out = nil
 		}
 		c := q.conn
+		by, rearm := q.armWrite()
 		q.mu.Unlock()
-		_ = c.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		if rearm {
+			_ = c.SetWriteDeadline(by)
+		}
 		n, err := c.Write(b)
 		q.mu.Lock()
 		q.wrote(at, n)
@@ -386,6 +395,20 @@ func (q *Queue) write() {
 			spare = nil
 		}
 	}
+}
+
+// armWrite says whether the connection's write deadline is to be set
+// again before a write, and to what: it bounds a write to between three
+// quarters of WriteTimeout and all of it. Moving the runtime's timer for
+// every write cost about 2 µs per message when messages came one at a
+// time. q.mu is held.
+func (q *Queue) armWrite() (time.Time, bool) {
+	now := time.Now()
+	if q.writeBy.Sub(now) >= WriteTimeout-WriteTimeout/4 {
+		return time.Time{}, false
+	}
+	q.writeBy = now.Add(WriteTimeout)
+	return q.writeBy, true
 }
 
 // putBuf keeps a buffer for reuse unless it grew too large or enough
