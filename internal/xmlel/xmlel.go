@@ -363,6 +363,39 @@ func EscapeAttr(dst []byte, s string) []byte {
 	return escape(dst, s, true)
 }
 
+// Constants for testing eight bytes at once (SWAR): ones has a 1 in each
+// byte, highs the high bit of each byte.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// load64 returns the first eight bytes of s, little-endian.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByte reports whether one of the eight bytes of x is c.
+func hasByte(x uint64, c byte) bool {
+	v := x ^ (ones * uint64(c))
+	return (v-ones)&^v&highs != 0
+}
+
+// plainWord reports whether the eight bytes of x are all printable ASCII
+// (0x20 to 0x7F) that escape copies as they are. Tab and LF, which are
+// plain in text, are left to the byte loop.
+func plainWord(x uint64, attr bool) bool {
+	if x&highs != 0 || (x-ones*0x20)&^x&highs != 0 {
+		return false // a byte from 0x80 up, or a control character
+	}
+	if hasByte(x, '<') || hasByte(x, '>') || hasByte(x, '&') {
+		return false
+	}
+	return !attr || !hasByte(x, '\'') && !hasByte(x, '"')
+}
+
 // plainText and plainAttr mark the bytes that escape copies as they are:
 // most of any text, so that the common case costs one lookup per byte.
 var plainText, plainAttr = plainTables()
@@ -383,6 +416,14 @@ func escape(dst []byte, s string, attr bool) []byte {
 	}
 	last := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while they are all printable ASCII
+		// that needs no escaping: most of any stanza.
+		for i+8 <= len(s) && plainWord(load64(s[i:]), attr) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if plain[c] {
 			i++

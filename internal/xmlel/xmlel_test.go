@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestAppendXMLForeignAttrs checks attributes in other namespaces: each
@@ -77,5 +79,57 @@ func TestEscapeAttr(t *testing.T) {
 	want := "a&#x9;b&#xA;c&#xD;d&apos;e&quot;f&lt;g&gt;&amp;\uFFFD"
 	if got != want {
 		t.Errorf("EscapeAttr() = %q, want %q", got, want)
+	}
+}
+
+// escapeByRune escapes s one rune (or invalid byte) at a time: strings
+// that short never take escape's eight-byte path.
+func escapeByRune(s string, attr bool) string {
+	var out []byte
+	for i := 0; i < len(s); {
+		_, w := utf8.DecodeRuneInString(s[i:])
+		out = escape(out, s[i:i+w], attr)
+		i += w
+	}
+	return string(out)
+}
+
+// TestEscapeWords checks the eight-byte path against the byte loop: every
+// byte value at every position of a word, and mixed strings.
+func TestEscapeWords(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		for _, attr := range []bool{false, true} {
+			if got, want := string(escape(nil, s, attr)), escapeByRune(s, attr); got != want {
+				t.Fatalf("escape(%q, %v) = %q, want %q", s, attr, got, want)
+			}
+		}
+	}
+	for c := range 256 {
+		for pos := range 8 {
+			b := []byte("abcdefghijklmnopq")
+			b[pos] = byte(c)
+			check(string(b))
+			b[pos+8] = byte(c)
+			check(string(b))
+		}
+	}
+	alphabet := []string{"a", "Z", " ", "~", "\x7f", "<", ">", "&", "'", "\"", "\t", "\n", "\r", "\x00", "\x1f", "é", "\uFFFE", "\xff", "😀"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var sb strings.Builder
+		for range rng.IntN(40) {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		check(sb.String())
+	}
+}
+
+func BenchmarkEscapeText(b *testing.B) {
+	s := "Art thou not Romeo, and a Montague? Neither, fair maid, if either thee dislike."
+	var dst []byte
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		dst = EscapeText(dst[:0], s)
 	}
 }
