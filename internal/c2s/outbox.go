@@ -277,9 +277,14 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 		i++
 	}
 	if i > 0 {
-		clear(b.inflight[:i])
-		b.inflight = b.inflight[i:]
-		if len(b.inflight) == 0 {
+		// Moved to the front, so that appending reuses the array: a
+		// fresh one for nearly every message (the writer had taken the
+		// one before) cost 3% of the CPU of forwarding messages. A
+		// burst's large array goes once it is empty.
+		n := copy(b.inflight, b.inflight[i:])
+		clear(b.inflight[n:])
+		b.inflight = b.inflight[:n]
+		if n == 0 && cap(b.inflight) > keptInflight {
 			b.inflight = nil
 		}
 	}
@@ -298,6 +303,9 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 	}
 	b.inflight = append(b.inflight, queuedAt{unacked{el: el, at: at}, end})
 }
+
+// keptInflight is the capacity of inflight kept while it is empty.
+const keptInflight = 8
 
 // overflow ends a session whose client leaves too much unacknowledged:
 // the queue would otherwise grow without bound. What it holds goes where
