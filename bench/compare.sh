@@ -13,7 +13,7 @@
 # in flight per pair at saturation; each value is run and the best kept,
 # 4,32), PER_ACCOUNT (idle sessions per account, 10: registering
 # accounts is slow on some servers),
-# REPEAT (how many times each message scenario runs, 1; the table shows
+# REPEAT (how many times each scenario but idle runs, 1; the table shows
 # each metric's median: single runs on a shared machine vary by a third),
 # SCENARIOS (which groups run, of: msg idle rate login muc archive; all
 # by default, e.g. SCENARIOS=login to measure logins alone),
@@ -372,8 +372,8 @@ run_server() {
 	fi
 	if [ "$s" != bound ]; then
 		if want login; then
-			bench login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
-			bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
+			repeat login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
+			repeat login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
 			if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 				# On shared cores the generator's own handshakes (about
 				# as costly as a lean server's) bound every server's
@@ -386,20 +386,20 @@ run_server() {
 				PIN_SERVER=()
 				sleep 2
 				PIN_GEN=(taskset -c 1)
-				bench login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
+				repeat login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
 				PIN_GEN=()
 			fi
 		fi
 		if want muc; then
-			bench muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
+			repeat muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
 		fi
 		if want archive; then
 			stop_server
 			MAM=1
 			"start_$s"
 			sleep 2
-			bench msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-archive
-			bench mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
+			repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-archive
+			repeat mam "$s" "${mech[@]}" -from 200 -queriers 8 -stored 200 -duration "$DURATION" -bg-rate 1000
 			MAM=0
 		fi
 	fi
@@ -414,7 +414,7 @@ done
 	echo "# samtal-bench comparison, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-	echo "settings: duration $DURATION, message scenarios run $REPEAT time(s) (medians), pairs $PAIRS, window $WINDOW, rate $RATE/s, idle $IDLE sessions ($PER_ACCOUNT per account), SCRAM-SHA-1 with $ITER iterations"
+	echo "settings: duration $DURATION, scenarios but idle run $REPEAT time(s) (medians), pairs $PAIRS, window $WINDOW, rate $RATE/s, idle $IDLE sessions ($PER_ACCOUNT per account), SCRAM-SHA-1 with $ITER iterations"
 	echo
 	"$BIN/samtal-bench" table -order "samtal,$(echo "$SERVERS" | tr ' ' '\n' | grep -v '^samtal$' | paste -sd,)" <"$RESULTS"
 } | tee "$OUT/table.md"
