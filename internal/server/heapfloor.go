@@ -122,7 +122,7 @@ func floorFor(allocated uint64, elapsed time.Duration) uint64 {
 // goroutine stacks and globals it scans.
 func floorPercent(live, roots, floor uint64) int {
 	scan := live + roots
-	if scan >= floor/2 || live >= floor {
+	if scan >= floor/2 {
 		return gcPercent
 	}
 	if scan == 0 {

@@ -125,10 +125,18 @@ func (quietError) Error() string   { return "transport: peer quiet" }
 func (quietError) Timeout() bool   { return true }
 func (quietError) Temporary() bool { return true }
 
+// within reports whether a deadline that is set to set can stay for one
+// wanted at at: it is no later than at and no earlier than at-slack.
+// Moving a deadline moves a runtime timer under its lock, which costs
+// more than the check.
+func within(set, at time.Time, slack time.Duration) bool {
+	return !set.IsZero() && !set.After(at) && at.Sub(set) <= slack
+}
+
 // arm makes sure a read deadline is set no later than at and no earlier
 // than at-slack.
 func (c *Conn) arm(at time.Time, slack time.Duration) {
-	if c.deadline.IsZero() || c.deadline.After(at) || at.Sub(c.deadline) > slack {
+	if !within(c.deadline, at, slack) {
 		c.deadline, c.fired = at, false
 		_ = c.Conn.SetReadDeadline(at) // an error here surfaces on Read
 	}

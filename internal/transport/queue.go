@@ -398,17 +398,17 @@ func (q *Queue) write() {
 }
 
 // armWrite says whether the connection's write deadline is to be set
-// again before a write, and to what: it bounds a write to between three
-// quarters of WriteTimeout and all of it. Moving the runtime's timer for
-// every write cost about 2 µs per message when messages came one at a
-// time. q.mu is held.
+// again before a write, and to what: like the read deadline (see within),
+// it moves only when it is more than a sixteenth of WriteTimeout short.
+// Moving the runtime's timer for every write cost about 2 µs per message
+// when messages came one at a time. q.mu is held.
 func (q *Queue) armWrite() (time.Time, bool) {
-	now := time.Now()
-	if q.writeBy.Sub(now) >= WriteTimeout-WriteTimeout/4 {
+	at := time.Now().Add(WriteTimeout)
+	if within(q.writeBy, at, WriteTimeout/deadlineSlack) {
 		return time.Time{}, false
 	}
-	q.writeBy = now.Add(WriteTimeout)
-	return q.writeBy, true
+	q.writeBy = at
+	return at, true
 }
 
 // putBuf keeps a buffer for reuse unless it grew too large or enough
