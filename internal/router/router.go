@@ -103,9 +103,6 @@ var ErrTooManySessions = errors.New("router: too many sessions")
 
 // Router routes stanzas. It is safe for concurrent use.
 type Router struct {
-	mu       sync.RWMutex
-	accounts map[jid.JID]map[string]*Resource
-
 	// domains is read for every stanza routed and changes only when a
 	// component or service comes or goes: it is replaced, never changed,
 	// so that routing takes no lock (a read lock is a write to memory
@@ -116,9 +113,14 @@ type Router struct {
 	local  Handler // local users and host domains
 	remote Handler // anything else (federation); nil bounces
 
-	// watch, when set, hears of every change to accounts (cluster mode
-	// mirrors the table to the other nodes). Set before serving.
+	// watch, when set, hears of every change to the table (cluster mode
+	// mirrors it to the other nodes). Set before serving.
 	watch func(Change)
+
+	// table holds the bound resources, by account, in shards (see
+	// table.go); it is apart from the fields above, which every stanza
+	// reads, because its locks are written to by every lookup.
+	table *table
 }
 
 // domainTable is what the router knows of domains: the local hosts, and
@@ -139,13 +141,16 @@ type Change struct {
 }
 
 // SetWatcher makes the router call f after every change to the table of
-// bound resources, in the order of the changes. f runs under the router's
-// lock: it may only record the change (under a lock of its own that it
-// holds for no more than that) and must not call back into the router.
+// bound resources, each account's changes in their order. f runs under
+// the lock of the account's part of the table, and may run for two
+// accounts at once: it may only record the change (under a lock of its
+// own that it holds for no more than that) and must not call back into
+// the router.
 // Set it before the server serves.
 func (r *Router) SetWatcher(f func(Change)) { r.watch = f }
 
-// changed tells the watcher about the resource of full; r.mu is held.
+// changed tells the watcher about the resource of full; the lock of
+// full's shard is held.
 func (r *Router) changed(full jid.JID, res *Resource, gone bool) {
 	if r.watch != nil {
 		r.watch(Change{JID: full, Resource: *res, Gone: gone})
@@ -154,7 +159,7 @@ func (r *Router) changed(full jid.JID, res *Resource, gone bool) {
 
 // New returns a router for the given local host domains.
 func New(hosts []string) *Router {
-	r := &Router{accounts: make(map[jid.JID]map[string]*Resource)}
+	r := &Router{table: newTable()}
 	t := &domainTable{hosts: make(map[string]bool, len(hosts)), handlers: make(map[string]Handler)}
 	for _, h := range hosts {
 		t.hosts[h] = true
@@ -259,12 +264,13 @@ func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e stanza.Error) 
 func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error) {
 	full := s.JID()
 	bare := full.Bare()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := r.accounts[bare]
+	sh := r.table.shard(bare)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	res := sh.accounts[bare]
 	if res == nil {
 		res = make(map[string]*Resource)
-		r.accounts[bare] = res
+		sh.accounts[bare] = res
 	}
 	if prev, ok := res[full.Resource()]; ok {
 		if !replace {
@@ -286,16 +292,17 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 func (r *Router) Unbind(s Session) (last Resource, ok bool) {
 	full := s.JID()
 	bare := full.Bare()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := r.accounts[bare]
+	sh := r.table.shard(bare)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	res := sh.accounts[bare]
 	if res == nil || res[full.Resource()] == nil || res[full.Resource()].Session != s {
 		return Resource{}, false
 	}
 	last = *res[full.Resource()]
 	delete(res, full.Resource())
 	if len(res) == 0 {
-		delete(r.accounts, bare)
+		delete(sh.accounts, bare)
 	}
 	r.changed(full, &last, true)
 	return last, true
@@ -311,9 +318,10 @@ func (r *Router) Rebind(old, s Session) bool {
 	if !old.JID().Equal(full) {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := r.accounts[full.Bare()][full.Resource()]
+	sh := r.table.shard(full.Bare())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	res := sh.accounts[full.Bare()][full.Resource()]
 	if res == nil || res.Session != old {
 		return false
 	}
@@ -324,17 +332,19 @@ func (r *Router) Rebind(old, s Session) bool {
 
 // IsBound reports whether a resource is bound under full.
 func (r *Router) IsBound(full jid.JID) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	_, ok := r.accounts[full.Bare()][full.Resource()]
+	sh := r.table.shard(full.Bare())
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	_, ok := sh.accounts[full.Bare()][full.Resource()]
 	return ok
 }
 
 // Session returns the session bound to a full JID, or nil.
 func (r *Router) Session(full jid.JID) Session {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+	sh := r.table.shard(full.Bare())
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if res := sh.accounts[full.Bare()][full.Resource()]; res != nil {
 		return res.Session
 	}
 	return nil
@@ -343,9 +353,10 @@ func (r *Router) Session(full jid.JID) Session {
 // Resource returns a copy of the record of the resource bound to a full
 // JID.
 func (r *Router) Resource(full jid.JID) (Resource, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil {
+	sh := r.table.shard(full.Bare())
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if res := sh.accounts[full.Bare()][full.Resource()]; res != nil {
 		return *res, true
 	}
 	return Resource{}, false
@@ -353,9 +364,10 @@ func (r *Router) Resource(full jid.JID) (Resource, bool) {
 
 // Resources returns a snapshot of the resources bound for a bare JID.
 func (r *Router) Resources(bare jid.JID) []Resource {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	res := r.accounts[bare]
+	sh := r.table.shard(bare)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	res := sh.accounts[bare]
 	if len(res) == 0 {
 		return nil
 	}
@@ -370,9 +382,10 @@ func (r *Router) Resources(bare jid.JID) []Resource {
 // marks it unavailable. It returns what was recorded before: whether the
 // resource was available, and its priority then.
 func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int) (wasAvailable bool, oldPriority int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := r.accounts[full.Bare()][full.Resource()]
+	sh := r.table.shard(full.Bare())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	res := sh.accounts[full.Bare()][full.Resource()]
 	if res == nil {
 		return false, 0
 	}
@@ -389,9 +402,10 @@ func (r *Router) SetPresence(full jid.JID, presence *xmlel.Element, priority int
 
 // SetInterested marks a resource as having requested the roster.
 func (r *Router) SetInterested(full jid.JID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil && !res.Interested {
+	sh := r.table.shard(full.Bare())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if res := sh.accounts[full.Bare()][full.Resource()]; res != nil && !res.Interested {
 		res.Interested = true
 		r.changed(full, res, false)
 	}
@@ -400,9 +414,10 @@ func (r *Router) SetInterested(full jid.JID) {
 // SetBlocklistInterested marks a resource as having requested the
 // blocklist, after which it gets blocklist pushes (XEP-0191 §3.3).
 func (r *Router) SetBlocklistInterested(full jid.JID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if res := r.accounts[full.Bare()][full.Resource()]; res != nil && !res.Blocklist {
+	sh := r.table.shard(full.Bare())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if res := sh.accounts[full.Bare()][full.Resource()]; res != nil && !res.Blocklist {
 		res.Blocklist = true
 		r.changed(full, res, false)
 	}
@@ -410,22 +425,18 @@ func (r *Router) SetBlocklistInterested(full jid.JID) {
 
 // Count returns the number of bound sessions.
 func (r *Router) Count() int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
 	n := 0
-	for _, res := range r.accounts {
+	r.table.each(func(res map[string]*Resource) {
 		n += len(res)
-	}
+	})
 	return n
 }
 
 // Each calls f for every bound session; f must not call back into r.
 func (r *Router) Each(f func(Session)) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, res := range r.accounts {
+	r.table.each(func(res map[string]*Resource) {
 		for _, v := range res {
 			f(v.Session)
 		}
-	}
+	})
 }

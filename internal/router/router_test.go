@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -346,5 +347,58 @@ func TestWatcher(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("change %d = %q, want %q", i, got[i], want[i])
 		}
+	}
+}
+
+// TestTableManyAccounts binds resources of many accounts from several
+// goroutines at once: every account lands in one part of the table and
+// is found there, counted once, and gone when unbound.
+func TestTableManyAccounts(t *testing.T) {
+	r := New([]string{"localhost"})
+	const accounts, resources = 300, 2
+	var wg sync.WaitGroup
+	sessions := make([][]*fakeSession, accounts)
+	for i := range accounts {
+		for k := range resources {
+			sessions[i] = append(sessions[i], sess(fmt.Sprintf("u%d@localhost/r%d", i, k)))
+		}
+	}
+	for i := range accounts {
+		wg.Go(func() {
+			for _, s := range sessions[i] {
+				if _, err := r.Bind(s, false, resources); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := r.Count(); n != accounts*resources {
+		t.Fatalf("Count = %d, want %d", n, accounts*resources)
+	}
+	seen := map[Session]bool{}
+	r.Each(func(s Session) { seen[s] = true })
+	for i := range accounts {
+		if got := len(r.Resources(jid.MustParse(fmt.Sprintf("u%d@localhost", i)))); got != resources {
+			t.Fatalf("account %d has %d resources, want %d", i, got, resources)
+		}
+		for _, s := range sessions[i] {
+			if !seen[s] || r.Session(s.JID()) != s {
+				t.Fatalf("%s not found", s.JID())
+			}
+		}
+	}
+	for i := range accounts {
+		wg.Go(func() {
+			for _, s := range sessions[i] {
+				if _, ok := r.Unbind(s); !ok {
+					t.Errorf("%s was not bound", s.JID())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := r.Count(); n != 0 {
+		t.Fatalf("Count = %d after unbinding all, want 0", n)
 	}
 }
