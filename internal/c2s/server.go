@@ -156,15 +156,18 @@ func newByKind(v *metrics.CounterVec) byKind {
 	return byKind{vec: v, message: v.With(stanza.Message), presence: v.With(stanza.Presence), iq: v.With(stanza.IQ)}
 }
 
-// inc counts a stanza of the given kind (its element's local name).
-func (b byKind) inc(kind string) {
+// inc counts a stanza of the given kind (its element's local name) for
+// the session numbered lane: the counts of every stanza go to lanes, by
+// session, so that the cores serving different sessions do not write to
+// the same memory for each stanza.
+func (b byKind) inc(kind string, lane uint32) {
 	switch kind {
 	case stanza.Message:
-		b.message.Inc()
+		b.message.IncLane(lane)
 	case stanza.Presence:
-		b.presence.Inc()
+		b.presence.IncLane(lane)
 	case stanza.IQ:
-		b.iq.Inc()
+		b.iq.IncLane(lane)
 	default:
 		b.vec.With(kind).Inc()
 	}

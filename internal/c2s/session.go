@@ -82,7 +82,14 @@ type Session struct {
 	inline bool
 
 	stanzaRate transport.Bucket
+
+	// lane is the session's number, which picks the lane of the shared
+	// stanza counters it bumps (metrics.Counter.IncLane).
+	lane uint32
 }
+
+// sessionCount numbers the sessions (Session.lane).
+var sessionCount atomic.Uint32
 
 func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
 	s := &Session{
@@ -92,6 +99,7 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 		direct:  direct,
 		ip:      transport.IP(c),
 		preAuth: svc.preAuth(),
+		lane:    sessionCount.Add(1),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
@@ -778,7 +786,7 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 		return err
 	}
 	s.throttle()
-	s.svc.m.in.inc(el.Local)
+	s.svc.m.in.inc(el.Local, s.lane)
 	if st.Kind() == stanza.IQ {
 		p := st.Payload()
 		// Legacy session establishment (RFC 3921 §3, dropped by RFC 6121,

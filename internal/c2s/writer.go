@@ -49,7 +49,7 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 		return size, end
 	}
 	if el.Space == "" {
-		s.svc.m.out.inc(el.Local)
+		s.svc.m.out.inc(el.Local, s.lane)
 	}
 	return size, end
 }
