@@ -3,10 +3,11 @@
 // generator's 1:1 messages. It speaks just enough XMPP for samtal-bench
 // (STARTTLS, SASL PLAIN accepting any credentials, resource binding),
 // then forwards each <message/> as raw bytes to the session bound to its
-// 'to' address. It parses no XML (it only finds where each top-level
-// element ends), stores nothing, stamps no 'from', and answers every iq
-// with an empty result. It is a measuring stick, not a server: never
-// expose it.
+// 'to' address, with the sender's address spliced in as 'from' (RFC 6120
+// §8.1.2.1: every server stamps it, and every client then reads it). It
+// parses no XML (it only finds where each top-level element ends), checks
+// nothing, stores nothing, and answers every iq with an empty result. It
+// is a measuring stick, not a server: never expose it.
 package main
 
 import (
@@ -82,18 +83,37 @@ type session struct {
 
 // send appends b to the session's queue; its writer sends everything
 // queued in one write.
-func (s *session) send(b []byte) {
+func (s *session) send(b []byte) { s.queue(func(out []byte) []byte { return append(out, b...) }) }
+
+// forward queues a message, as the peer sent it, with from (" from='...'")
+// spliced in after its name.
+func (s *session) forward(msg, from []byte) {
+	s.queue(func(out []byte) []byte { return stampFrom(out, msg, from) })
+}
+
+// queue appends to the session's queue with f and wakes its writer.
+func (s *session) queue(f func([]byte) []byte) {
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
 		return
 	}
-	s.out = append(s.out, b...)
+	s.out = f(s.out)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// stampFrom appends msg, a <message ...> element, to out with from
+// inserted after "<message" (the load generator sends no 'from' of its
+// own).
+func stampFrom(out, msg, from []byte) []byte {
+	const name = len("<message")
+	out = append(out, msg[:name]...)
+	out = append(out, from...)
+	return append(out, msg[name:]...)
 }
 
 func (s *session) writer() {
@@ -206,6 +226,7 @@ func (r *router) serve(c net.Conn) {
 	}()
 	s.send([]byte("<iq type='result' id='" + string(attr(u, "id")) + "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>" + full + "</jid></bind></iq>"))
 	_ = c.SetDeadline(time.Time{})
+	from := []byte(" from='" + full + "'")
 	for {
 		u, err := sp.next()
 		if err != nil {
@@ -217,7 +238,7 @@ func (r *router) serve(c net.Conn) {
 			dst := r.sessions[string(attr(u, "to"))]
 			r.mu.RUnlock()
 			if dst != nil {
-				dst.send(u)
+				dst.forward(u, from)
 			}
 		case bytes.HasPrefix(u, []byte("<iq")):
 			if t := string(attr(u, "type")); t == "get" || t == "set" {

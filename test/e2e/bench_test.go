@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +93,50 @@ func runBench(t *testing.T, bin, scenario string, args ...string) map[string]flo
 		t.Fatalf("%s: errors %v", scenario, r.Errors)
 	}
 	return r.Metrics
+}
+
+// TestBoundSmoke runs samtal-bench's messages against xmpp-bound, the
+// measuring stick of BENCHMARKS.md: it must carry the generator's
+// messages without losing one, or the bound it measures means nothing.
+func TestBoundSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	bin := buildBench(t)
+	bound := filepath.Join(t.TempDir(), "xmpp-bound")
+	if out, err := exec.Command("go", "build", "-o", bound, "../../cmd/xmpp-bound").CombinedOutput(); err != nil {
+		t.Fatalf("building xmpp-bound: %v\n%s", err, out)
+	}
+	ca := newPKI(t, "bound test CA")
+	cert, key := ca.issue(t, "localhost")
+	addr := freeAddr(t)
+	cmd := exec.Command(bound, "-addr", addr, "-cert", cert, "-key", key)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	waitListening(t, addr)
+	m := runBench(t, bin, "msg", "-addr", addr, "-domain", "localhost", "-ca", ca.CA, "-mech", "PLAIN",
+		"-pid", strconv.Itoa(cmd.Process.Pid), "-label", "bound", "-pairs", "4", "-window", "8", "-duration", "2s")
+	if m["delivered"] == 0 || m["lost"] != 0 || m["stanza_errors"] != 0 {
+		t.Errorf("bound: delivered %v, lost %v, stanza errors %v", m["delivered"], m["lost"], m["stanza_errors"])
+	}
+}
+
+// waitListening waits until something accepts connections on addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
 }
