@@ -86,6 +86,13 @@ type Session struct {
 	// lane is the session's number, which picks the lane of the shared
 	// stanza counters it bumps (metrics.Counter.IncLane).
 	lane uint32
+
+	// lastTo is the 'to' of the last stanza the client sent, parsed, when
+	// it was in canonical form: a client mostly writes to the contact it
+	// just wrote to, and comparing the address costs a fraction of
+	// preparing it again (jid.Parse was 3% of the CPU per message at
+	// saturation). Only the reading goroutine uses it.
+	lastTo jid.JID
 }
 
 // sessionCount numbers the sessions (Session.lane).
@@ -821,6 +828,10 @@ func (s *Session) inboundStanza(el *xmlel.Element, preAuth bool) (*stanza.Stanza
 		el.SetAttr("from", s.jid.String())
 	}
 	if to := el.Attr("to"); to != "" {
+		if to == s.lastTo.String() {
+			st.To = s.lastTo
+			return st, nil
+		}
 		t, err := jid.Parse(to)
 		if err != nil {
 			if reply := stanza.ErrorReply(el, stanza.E(stanza.JIDMalformed)); reply != nil {
@@ -832,6 +843,8 @@ func (s *Session) inboundStanza(el *xmlel.Element, preAuth bool) (*stanza.Stanza
 		st.To = t
 		if t.String() != to {
 			el.SetAttr("to", t.String())
+		} else {
+			s.lastTo = t.Clone()
 		}
 	}
 	return st, nil

@@ -372,6 +372,10 @@ func (j JID) IsDomain() bool { return j.s != "" && j.d == 0 && int(j.r) == len(j
 // not have. It does not allocate.
 func (j JID) String() string { return j.s }
 
+// Clone returns j in memory of its own: a JID parsed from part of a larger
+// string (an attribute of a stanza) keeps all of it alive otherwise.
+func (j JID) Clone() JID { return JID{s: strings.Clone(j.s), d: j.d, r: j.r} }
+
 // Equal reports whether j and k are the same address; it is j == k.
 func (j JID) Equal(k JID) bool { return j == k }
 
