@@ -58,6 +58,10 @@ type outbox struct {
 	// slowly loses its stream with them in the queue, and they are
 	// handed back like unacknowledged ones when the session ends.
 	inflight []queuedAt
+	// inflightCap is the capacity inflight had when it was last let go
+	// of: a session that gets bursts gets the next one's array in one
+	// allocation instead of six growing ones.
+	inflightCap int
 	// refused are stanzas that came while the stream was closing and
 	// could not be queued any more; they are handed back at the end.
 	// refusedBytes bounds them: past refusedFactor times
@@ -99,6 +103,9 @@ type unacked struct {
 func newOutbox(svc *Service, s *Session) *outbox {
 	b := &outbox{svc: svc, jid: s.jid, conn: s, owner: s, starting: true}
 	b.settled = durable.NewTracker(b.handled)
+	if s.q != nil {
+		s.q.OnEmpty(b.queueEmpty)
+	}
 	return b
 }
 
@@ -271,22 +278,9 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 	if el.Local != stanza.Message && el.Local != stanza.IQ {
 		return // presence is state: the next session learns it anew
 	}
-	written := b.conn.q.Written()
-	i := 0
-	for i < len(b.inflight) && b.inflight[i].end <= written {
-		i++
-	}
-	if i > 0 {
-		// Moved to the front, so that appending reuses the array: a
-		// fresh one for nearly every message (the writer had taken the
-		// one before) cost 3% of the CPU of forwarding messages. A
-		// burst's large array goes once it is empty.
-		n := copy(b.inflight, b.inflight[i:])
-		clear(b.inflight[n:])
-		b.inflight = b.inflight[:n]
-		if n == 0 && cap(b.inflight) > keptInflight {
-			b.inflight = nil
-		}
+	b.pruneInflight()
+	if b.inflight == nil && b.inflightCap > 0 {
+		b.inflight = make([]queuedAt, 0, b.inflightCap)
 	}
 	// Stanzas queued while those before them are still unwritten share
 	// the first one's time: reading the clock for each stanza cost 3% of
@@ -306,6 +300,43 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 
 // keptInflight is the capacity of inflight kept while it is empty.
 const keptInflight = 8
+
+// pruneInflight drops from inflight the stanzas that have left the
+// connection's queue. b.mu is held.
+func (b *outbox) pruneInflight() {
+	if len(b.inflight) == 0 || b.conn == nil {
+		return
+	}
+	written := b.conn.q.Written()
+	i := 0
+	for i < len(b.inflight) && b.inflight[i].end <= written {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	// Moved to the front, so that appending reuses the array: a fresh
+	// one for nearly every message (the writer had taken the one before)
+	// cost 3% of the CPU of forwarding messages. A burst's large array
+	// goes once it is empty.
+	n := copy(b.inflight, b.inflight[i:])
+	clear(b.inflight[n:])
+	b.inflight = b.inflight[:n]
+	if n == 0 && cap(b.inflight) > keptInflight {
+		b.inflightCap = cap(b.inflight)
+		b.inflight = nil
+	}
+}
+
+// queueEmpty runs when the connection's writer has written everything
+// (transport.Queue.OnEmpty): the stanzas kept until they left, and a
+// burst's array, go now rather than with the next stanza, which may not
+// come for hours.
+func (b *outbox) queueEmpty() {
+	b.mu.Lock()
+	b.pruneInflight()
+	b.mu.Unlock()
+}
 
 // overflow ends a session whose client leaves too much unacknowledged:
 // the queue would otherwise grow without bound. What it holds goes where

@@ -502,3 +502,56 @@ func TestRefusedBounded(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestInflightLetGoWhenWritten sends a burst to a session without stream
+// management: once its queue is written, the stanzas it kept until they
+// left are let go of at once (not when the next stanza comes, which may
+// be hours later), and the next burst's array comes in one allocation.
+func TestInflightLetGoWhenWritten(t *testing.T) {
+	svc, _ := testService(t, Config{})
+	// Nobody reads c2 at first: the writer blocks on its first write
+	// and the burst stays unwritten.
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	s := &Session{svc: svc, jid: jid.MustParse("juliet@example.org/balcony"), q: transport.NewQueue(c1, 0)}
+	if _, err := svc.router.Bind(s, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := newOutbox(svc, s)
+	s.box = b
+	s.q.Start()
+	b.start()
+	for i := range 40 {
+		b.send(msg(fmt.Sprint(i)))
+	}
+	b.mu.Lock()
+	burst := cap(b.inflight)
+	b.mu.Unlock()
+	if burst <= keptInflight {
+		t.Fatalf("a burst of 40 unwritten stanzas has an array of %d", burst)
+	}
+	go io.Copy(io.Discard, c2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		kept, capNow, hint := len(b.inflight), cap(b.inflight), b.inflightCap
+		b.mu.Unlock()
+		if kept == 0 && capNow == 0 {
+			if hint != burst {
+				t.Errorf("inflightCap = %d, want the burst's %d", hint, burst)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the queue was written, %d stanzas are kept in an array of %d", kept, capNow)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.send(msg("next"))
+	b.mu.Lock()
+	capNext := cap(b.inflight)
+	b.mu.Unlock()
+	if capNext != burst {
+		t.Errorf("the next burst's array has %d, want %d at once", capNext, burst)
+	}
+}

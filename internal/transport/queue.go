@@ -50,6 +50,9 @@ type Queue struct {
 	// drained are the channels WhenBelow handed out, closed once the
 	// bytes not yet written fall to their mark or the queue closes.
 	drained []drainWait
+	// onEmpty, when set, is called by the writer each time it has
+	// written everything queued (see OnEmpty).
+	onEmpty func()
 }
 
 // drainWait is one WhenBelow: ch closes once at most n bytes are pending.
@@ -84,6 +87,16 @@ func (q *Queue) SetConn(c net.Conn) {
 	q.mu.Lock()
 	q.conn = c
 	q.writeBy = time.Time{}
+	q.mu.Unlock()
+}
+
+// OnEmpty makes the writer call f, without the queue's lock held, each
+// time it has handed everything queued to the connection and ends (not
+// when the queue closes): a stream that keeps what it queued until it
+// leaves can let go of it then, rather than when it next sends.
+func (q *Queue) OnEmpty(f func()) {
+	q.mu.Lock()
+	q.onEmpty = f
 	q.mu.Unlock()
 }
 
@@ -353,12 +366,15 @@ func (q *Queue) write() {
 				q.finished = true
 			}
 			c := q.conn
+			empty := q.onEmpty
 			q.mu.Unlock()
 			putBuf(b)
 			putBuf(spare)
 			if closing {
 				c.Close()
 				close(q.done)
+			} else if empty != nil {
+				empty()
 			}
 			return
 		}

@@ -245,3 +245,32 @@ func TestQueueHold(t *testing.T) {
 		t.Fatalf("close after Hold wrote %q, want %q", c.writes, want)
 	}
 }
+
+// TestQueueOnEmpty checks that the writer calls OnEmpty's function once
+// it has written all that was queued, with everything counted as
+// written, and not when the queue closes.
+func TestQueueOnEmpty(t *testing.T) {
+	c := newGateConn()
+	q := NewQueue(c, 0)
+	calls := make(chan int64, 10)
+	q.OnEmpty(func() { calls <- q.Written() })
+	q.Start()
+	appendStr(q, "<a/>")
+	end, _, _ := appendStr(q, "<b/>")
+	close(c.open)
+	select {
+	case w := <-calls:
+		if w != end {
+			t.Errorf("Written() = %d when the queue was empty, want %d", w, end)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnEmpty's function was not called")
+	}
+	q.CloseWith([]byte("</stream>"), true)
+	q.Finish(time.Second)
+	select {
+	case <-calls:
+		t.Error("OnEmpty's function was called when the queue closed")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
