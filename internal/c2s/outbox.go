@@ -58,6 +58,10 @@ type outbox struct {
 	// slowly loses its stream with them in the queue, and they are
 	// handed back like unacknowledged ones when the session ends.
 	inflight []queuedAt
+	// out counts the stanzas queued for the connection, for the shared
+	// counters; it settles when the queue empties and when the session
+	// ends.
+	out kindBatch
 	// inflightCap is the capacity inflight had when it was last let go
 	// of: a session that gets bursts gets the next one's array in one
 	// allocation instead of six growing ones.
@@ -233,6 +237,9 @@ func (b *outbox) emit(el *xmlel.Element) {
 	var end int64
 	if b.conn != nil {
 		size, end = b.conn.writeEnd(el)
+		if size > 0 && el.Space == "" {
+			b.out.count(b.svc.m.out, el.Local)
+		}
 	}
 	if !b.sm || b.ended {
 		if b.ended || el.Space != "" {
@@ -335,6 +342,7 @@ func (b *outbox) pruneInflight() {
 func (b *outbox) queueEmpty() {
 	b.mu.Lock()
 	b.pruneInflight()
+	b.out.settle(b.svc.m.out)
 	b.mu.Unlock()
 }
 
@@ -507,6 +515,7 @@ func (b *outbox) end() {
 		}
 	}
 	queue = append(queue, b.refused...)
+	b.out.settle(b.svc.m.out)
 	b.queue, b.bytes, b.held, b.early, b.inflight, b.refused, b.refusedBytes = nil, 0, nil, nil, nil, nil, 0 // held: presence and chat states for a resource that is gone
 	b.mu.Unlock()
 

@@ -83,9 +83,10 @@ type Session struct {
 
 	stanzaRate transport.Bucket
 
-	// lane is the session's number, which picks the lane of the shared
-	// stanza counters it bumps (metrics.Counter.IncLane).
-	lane uint32
+	// in counts the stanzas read, for the shared counters: only the
+	// reading goroutine uses it, and it settles before each read from
+	// the connection (which may wait) and when the session ends.
+	in kindBatch
 
 	// lastTo is the 'to' of the last stanza the client sent, parsed, when
 	// it was in canonical form: a client mostly writes to the contact it
@@ -95,9 +96,6 @@ type Session struct {
 	lastTo jid.JID
 }
 
-// sessionCount numbers the sessions (Session.lane).
-var sessionCount atomic.Uint32
-
 func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
 	s := &Session{
 		svc:     svc,
@@ -106,11 +104,11 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 		direct:  direct,
 		ip:      transport.IP(c),
 		preAuth: svc.preAuth(),
-		lane:    sessionCount.Add(1),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
-		Idle: svc.cfg.AuthTimeout,
+		Idle:       svc.cfg.AuthTimeout,
+		BeforeRead: s.settleIn,
 	})
 	if svc.cfg.AuthTimeout > 0 {
 		// The time to authenticate and bind is counted from the
@@ -234,6 +232,7 @@ func (s *Session) phase(ctx context.Context, f func(context.Context) (bool, erro
 // bound session ends with it unless it waits to be resumed, or another
 // connection has taken it over.
 func (s *Session) finish() {
+	s.settleIn()
 	// Let the writer flush a final stream error, briefly.
 	s.q.Finish(2 * time.Second)
 	if s.r != nil {
@@ -257,6 +256,10 @@ func (s *Session) finish() {
 		b.end()
 	}
 }
+
+// settleIn adds the stanzas read since the last time to the shared
+// counters. Only the reading goroutine calls it.
+func (s *Session) settleIn() { s.in.settle(s.svc.m.in) }
 
 // runPreAuth negotiates until the client has authenticated (handoff)
 // or the stream ends.
@@ -793,7 +796,7 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 		return err
 	}
 	s.throttle()
-	s.svc.m.in.inc(el.Local, s.lane)
+	s.in.count(s.svc.m.in, el.Local)
 	if st.Kind() == stanza.IQ {
 		p := st.Payload()
 		// Legacy session establishment (RFC 3921 §3, dropped by RFC 6121,

@@ -172,6 +172,7 @@ func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) 
 	}
 	b.owner, b.conn = s, s
 	b.requested = false
+	s.q.OnEmpty(b.queueEmpty)
 	s.q.Start()
 	resumed := xmlel.New(nsSM, "resumed", "h", strconv.FormatUint(uint64(b.in), 10), "previd", b.id)
 	s.bound = true

@@ -27,12 +27,16 @@ func (s *Session) Send(el *xmlel.Element) {
 // client to come back.
 func (s *Session) write(el *xmlel.Element) int {
 	size, _ := s.writeEnd(el)
+	if size > 0 && el.Space == "" {
+		s.svc.m.out.inc(el.Local)
+	}
 	return size
 }
 
 // writeEnd is write that also returns where el ends in the connection's
 // queue (see transport.Queue.AppendEnd): el has left for the client once
-// s.q.Written() reaches it. size is 0 when el was not queued.
+// s.q.Written() reaches it. size is 0 when el was not queued. Unlike
+// write, it leaves counting the stanza to the caller.
 func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 	end, ok, over := s.q.AppendEnd(func(b []byte) []byte {
 		n := len(b)
@@ -47,9 +51,6 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 		s.svc.log.Info("c2s client too slow, closing its stream")
 		s.closeStream(stream.Error{Condition: stream.PolicyViolation, Text: "too slow"}, false, true)
 		return size, end
-	}
-	if el.Space == "" {
-		s.svc.m.out.inc(el.Local, s.lane)
 	}
 	return size, end
 }

@@ -119,24 +119,7 @@ func (v *vec[T]) labelString(key, extra string) string {
 }
 
 // Counter is a monotonically increasing value.
-type Counter struct {
-	v atomic.Uint64
-	// lanes, made by the first IncLane, are cells of the count apart
-	// from v and from each other, which Value adds up.
-	lanes atomic.Pointer[lanes]
-}
-
-// laneCount is how many lanes a counter bumped with IncLane has.
-const laneCount = 16
-
-// lane is one cell of a laned counter, on cache lines of its own (128
-// bytes: cores fetch lines in pairs).
-type lane struct {
-	v atomic.Uint64
-	_ [120]byte
-}
-
-type lanes [laneCount]lane
+type Counter struct{ v atomic.Uint64 }
 
 // Inc adds one.
 func (c *Counter) Inc() { c.v.Add(1) }
@@ -144,32 +127,8 @@ func (c *Counter) Inc() { c.v.Add(1) }
 // Add adds n.
 func (c *Counter) Add(n uint64) { c.v.Add(n) }
 
-// IncLane adds one in the lane that hint picks. It is Inc for a count
-// that every core bumps for everything it does (a stanza counted in and
-// out): cores that pass different hints, such as the numbers of the
-// sessions they serve, write to different memory, where with Inc each
-// core would take the counter's cache line from the other every time.
-func (c *Counter) IncLane(hint uint32) {
-	l := c.lanes.Load()
-	if l == nil {
-		l = new(lanes)
-		if !c.lanes.CompareAndSwap(nil, l) {
-			l = c.lanes.Load()
-		}
-	}
-	l[hint%laneCount].v.Add(1)
-}
-
 // Value returns the count.
-func (c *Counter) Value() uint64 {
-	n := c.v.Load()
-	if l := c.lanes.Load(); l != nil {
-		for i := range l {
-			n += l[i].v.Load()
-		}
-	}
-	return n
-}
+func (c *Counter) Value() uint64 { return c.v.Load() }
 
 // CounterVec is a counter family.
 type CounterVec struct{ vec[Counter] }

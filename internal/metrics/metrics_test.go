@@ -46,31 +46,3 @@ func TestVecLabelCount(t *testing.T) {
 	}()
 	c.With("x")
 }
-
-// TestCounterLanes counts from goroutines in lanes and with Inc at once:
-// the value and what the registry writes are the sum of everything.
-func TestCounterLanes(t *testing.T) {
-	r := NewRegistry()
-	c := r.NewCounter("samtal_test_total", "Test.", "kind").With("message")
-	var wg sync.WaitGroup
-	for g := range uint32(40) {
-		wg.Go(func() {
-			for range 500 {
-				if g%5 == 0 {
-					c.Inc()
-				} else {
-					c.IncLane(g)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if got := c.Value(); got != 40*500 {
-		t.Fatalf("counted %d, want %d", got, 40*500)
-	}
-	var b strings.Builder
-	r.Write(&b)
-	if !strings.Contains(b.String(), "samtal_test_total{kind=\"message\"} 20000\n") {
-		t.Fatalf("wrote\n%s", b.String())
-	}
-}

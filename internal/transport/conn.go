@@ -23,6 +23,10 @@ type ConnConfig struct {
 	// OnIdle is called (from the reading goroutine) when the peer has
 	// been silent for Idle; it typically sends a ping. It may be nil.
 	OnIdle func()
+	// BeforeRead, if set, is called from the reading goroutine before
+	// each read from the connection, which may wait: a reader that
+	// counts what it read in batches settles its counts there.
+	BeforeRead func()
 }
 
 // Conn is a net.Conn with read-rate limiting and idle detection. Reads
@@ -153,6 +157,9 @@ func (c *Conn) disarm() {
 // Read reads with the configured rate limit, idle detection, quiet time
 // and expiry.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.cfg.BeforeRead != nil {
+		c.cfg.BeforeRead()
+	}
 	c.mu.Lock()
 	idle, grace, onIdle, expires := c.cfg.Idle, c.cfg.Grace, c.cfg.OnIdle, c.expires
 	c.mu.Unlock()
