@@ -311,7 +311,7 @@ start_bound() {
 	local dir=$OUT/bound
 	mkdir -p "$dir"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
-	"$BIN/xmpp-bound" -addr "127.0.0.1:$PORT" -cert "$CERT" -key "$KEY" >>"$dir/log" 2>&1 &
+	"${PIN_SERVER[@]}" "$BIN/xmpp-bound" -addr "127.0.0.1:$PORT" -cert "$CERT" -key "$KEY" >>"$dir/log" 2>&1 &
 	SERVER_PID=$!
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
@@ -357,6 +357,23 @@ run_server() {
 	fi
 	if want msg; then
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
+		if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+			# On shared cores the operating system moves the server
+			# and the generator between the cores, and each evicts
+			# the other's working set from the caches at every move:
+			# a server with more to keep in cache (parsed trees, a
+			# heap) loses more than one that copies bytes. Here, as
+			# for login-pinned, each server gets core 0 and the
+			# generator core 1.
+			stop_server
+			PIN_SERVER=(taskset -c 0)
+			"start_$s"
+			PIN_SERVER=()
+			sleep 2
+			PIN_GEN=(taskset -c 1)
+			repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
+			PIN_GEN=()
+		fi
 	fi
 	if want idle; then
 		# A fresh process, so that the idle sessions are measured from a
