@@ -62,10 +62,12 @@ type outbox struct {
 	// counters; it settles when the queue empties and when the session
 	// ends.
 	out kindBatch
-	// inflightCap is the capacity inflight had when it was last let go
-	// of: a session that gets bursts gets the next one's array in one
-	// allocation instead of six growing ones.
-	inflightCap int
+	// inflightPeak is the most stanzas inflight held since it was last
+	// let go of, and inflightCap that peak when it was: a session that
+	// gets bursts gets the next one's array in one allocation instead of
+	// six growing ones, and one that gets a single stanza after a burst
+	// gets back to growing from one.
+	inflightPeak, inflightCap int
 	// refused are stanzas that came while the stream was closing and
 	// could not be queued any more; they are handed back at the end.
 	// refusedBytes bounds them: past refusedFactor times
@@ -303,6 +305,7 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 		at = time.Now()
 	}
 	b.inflight = append(b.inflight, queuedAt{unacked{el: el, at: at}, end})
+	b.inflightPeak = max(b.inflightPeak, len(b.inflight))
 }
 
 // keptInflight is the capacity of inflight kept while it is empty.
@@ -330,10 +333,18 @@ func (b *outbox) pruneInflight() {
 	clear(b.inflight[n:])
 	b.inflight = b.inflight[:n]
 	if n == 0 && cap(b.inflight) > keptInflight {
-		b.inflightCap = cap(b.inflight)
-		b.inflight = nil
+		b.inflightCap = 0
+		if b.inflightPeak > keptInflight {
+			b.inflightCap = min(b.inflightPeak, maxInflightHint)
+		}
+		b.inflight, b.inflightPeak = nil, 0
 	}
 }
+
+// maxInflightHint bounds the array made at once for the next burst: an
+// offline backlog of thousands does not make every burst after it that
+// large.
+const maxInflightHint = 128
 
 // queueEmpty runs when the connection's writer has written everything
 // (transport.Queue.OnEmpty): the stanzas kept until they left, and a

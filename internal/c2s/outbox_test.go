@@ -506,7 +506,8 @@ func TestRefusedBounded(t *testing.T) {
 // TestInflightLetGoWhenWritten sends a burst to a session without stream
 // management: once its queue is written, the stanzas it kept until they
 // left are let go of at once (not when the next stanza comes, which may
-// be hours later), and the next burst's array comes in one allocation.
+// be hours later); the next burst's array comes in one allocation, and a
+// single stanza after that gets a small one again.
 func TestInflightLetGoWhenWritten(t *testing.T) {
 	svc, _ := testService(t, Config{})
 	// Nobody reads c2 at first: the writer blocks on its first write
@@ -521,37 +522,53 @@ func TestInflightLetGoWhenWritten(t *testing.T) {
 	s.box = b
 	s.q.Start()
 	b.start()
-	for i := range 40 {
+	const burst = 40
+	for i := range burst {
 		b.send(msg(fmt.Sprint(i)))
 	}
 	b.mu.Lock()
-	burst := cap(b.inflight)
+	kept := len(b.inflight)
 	b.mu.Unlock()
-	if burst <= keptInflight {
-		t.Fatalf("a burst of 40 unwritten stanzas has an array of %d", burst)
+	if kept != burst {
+		t.Fatalf("%d of a burst of %d unwritten stanzas kept", kept, burst)
 	}
 	go io.Copy(io.Discard, c2)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.mu.Lock()
-		kept, capNow, hint := len(b.inflight), cap(b.inflight), b.inflightCap
-		b.mu.Unlock()
-		if kept == 0 && capNow == 0 {
-			if hint != burst {
-				t.Errorf("inflightCap = %d, want the burst's %d", hint, burst)
+	// drained waits until the queue is written and the outbox let go of
+	// its array, and returns the size it will make the next one at.
+	drained := func() int {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b.mu.Lock()
+			kept, capNow, hint := len(b.inflight), cap(b.inflight), b.inflightCap
+			b.mu.Unlock()
+			if kept == 0 && capNow == 0 {
+				return hint
 			}
-			break
+			if time.Now().After(deadline) {
+				t.Fatalf("after the queue was written, %d stanzas are kept in an array of %d", kept, capNow)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the queue was written, %d stanzas are kept in an array of %d", kept, capNow)
-		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	if hint := drained(); hint != burst {
+		t.Errorf("the next array is to hold %d, want the burst's %d", hint, burst)
 	}
 	b.send(msg("next"))
 	b.mu.Lock()
 	capNext := cap(b.inflight)
 	b.mu.Unlock()
 	if capNext != burst {
-		t.Errorf("the next burst's array has %d, want %d at once", capNext, burst)
+		t.Errorf("the next array holds %d, want %d at once", capNext, burst)
+	}
+	if hint := drained(); hint != 0 {
+		t.Errorf("after a single stanza the next array is to hold %d, want 0 (grown as needed)", hint)
+	}
+	b.send(msg("single"))
+	b.mu.Lock()
+	capSingle := cap(b.inflight)
+	b.mu.Unlock()
+	if capSingle > keptInflight {
+		t.Errorf("a single stanza after a single stanza got an array of %d", capSingle)
 	}
 }
