@@ -337,6 +337,28 @@ bench() {
 	[ -z "$prof" ] || wait "$prof" || true
 }
 
+# pinned SERVER SCENARIO ARGS... restarts SERVER on core 0, repeats the
+# scenario with the generator on core 1, so that every server gets the
+# same single core of its own, then restarts SERVER unpinned for the
+# scenarios after it. Where there are not two cores or no taskset, it
+# does nothing.
+pinned() {
+	local s=$1
+	shift
+	[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || return 0
+	stop_server
+	PIN_SERVER=(taskset -c 0)
+	"start_$s"
+	PIN_SERVER=()
+	sleep 2
+	PIN_GEN=(taskset -c 1)
+	repeat "$@"
+	PIN_GEN=()
+	stop_server
+	"start_$s"
+	sleep 2
+}
+
 run_server() {
 	local s=$1
 	PORT=""
@@ -357,23 +379,12 @@ run_server() {
 	fi
 	if want msg; then
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
-		if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-			# On shared cores the operating system moves the server
-			# and the generator between the cores, and each evicts
-			# the other's working set from the caches at every move:
-			# a server with more to keep in cache (parsed trees, a
-			# heap) loses more than one that copies bytes. Here, as
-			# for login-pinned, each server gets core 0 and the
-			# generator core 1.
-			stop_server
-			PIN_SERVER=(taskset -c 0)
-			"start_$s"
-			PIN_SERVER=()
-			sleep 2
-			PIN_GEN=(taskset -c 1)
-			repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
-			PIN_GEN=()
-		fi
+		# On shared cores the operating system moves the server and the
+		# generator between the cores, and each evicts the other's
+		# working set from the caches at every move: a server with more
+		# to keep in cache (parsed trees, a heap) loses more than one
+		# that copies bytes.
+		pinned "$s" msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
 	fi
 	if want idle; then
 		# A fresh process, so that the idle sessions are measured from a
@@ -391,21 +402,10 @@ run_server() {
 		if want login; then
 			repeat login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
 			repeat login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
-			if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-				# On shared cores the generator's own handshakes (about
-				# as costly as a lean server's) bound every server's
-				# rate alike, which hides the server's capacity. Here
-				# the server runs on core 0 and the generator on core
-				# 1: each server gets the same single core.
-				stop_server
-				PIN_SERVER=(taskset -c 0)
-				"start_$s"
-				PIN_SERVER=()
-				sleep 2
-				PIN_GEN=(taskset -c 1)
-				repeat login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
-				PIN_GEN=()
-			fi
+			# On shared cores the generator's own handshakes (about as
+			# costly as a lean server's) bound every server's rate
+			# alike, which hides the server's capacity.
+			pinned "$s" login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
 		fi
 		if want muc; then
 			repeat muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"

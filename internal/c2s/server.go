@@ -178,19 +178,17 @@ func (b byKind) inc(kind string) {
 	b.vec.With(kind).Inc()
 }
 
-// batchMax is the most stanzas a kindBatch holds before it settles.
+// batchMax is the most stanzas of one kind a kindBatch holds before it
+// settles.
 const batchMax = 64
 
 // kindBatch counts stanzas by kind where only one goroutine at a time
 // counts (a session's reader; an outbox under its lock) and adds them to
 // the shared counters in batches, when the counter's owner may go quiet
-// or after batchMax: every core bumping the shared counters for every
-// stanza kept taking their cache lines from each other (2% of the CPU
-// per message at saturation, counter lanes by session only halved it).
-type kindBatch struct {
-	n       [3]uint64
-	pending int
-}
+// or after batchMax of a kind: every core bumping the shared counters
+// for every stanza kept taking their cache lines from each other (2% of
+// the CPU per message at saturation).
+type kindBatch [3]uint64
 
 // count counts a stanza of kind, settling into b when the batch is full.
 func (c *kindBatch) count(b byKind, kind string) {
@@ -199,24 +197,19 @@ func (c *kindBatch) count(b byKind, kind string) {
 		b.vec.With(kind).Inc()
 		return
 	}
-	c.n[i]++
-	if c.pending++; c.pending >= batchMax {
+	if c[i]++; c[i] >= batchMax {
 		c.settle(b)
 	}
 }
 
 // settle adds what the batch counted to b.
 func (c *kindBatch) settle(b byKind) {
-	if c.pending == 0 {
-		return
-	}
-	for i, n := range c.n {
+	for i, n := range c {
 		if n > 0 {
 			b.kinds[i].Add(n)
-			c.n[i] = 0
+			c[i] = 0
 		}
 	}
-	c.pending = 0
 }
 
 // NewMetrics registers the c2s metrics in reg.
