@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the same samtal-bench scenarios against samtal, Prosody, ejabberd
-# and the xmpp-bound router, one after the other on loopback, with
-# equivalent settings, and prints one table with samtal's ratios.
+# and the xmpp-bound router on loopback, with equivalent settings, and
+# prints one table with samtal's ratios. The messages at saturation are
+# measured with every server up, taking turns; the other scenarios one
+# server after the other.
 # See BENCHMARKS.md for what each number means.
 #
 #   bench/compare.sh                     # everything, about 15 minutes
@@ -337,6 +339,10 @@ bench() {
 	[ -z "$prof" ] || wait "$prof" || true
 }
 
+# can_pin says whether there are two cores and taskset to give the
+# server and the generator one each.
+can_pin() { [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; }
+
 # pinned SERVER SCENARIO ARGS... restarts SERVER on core 0, repeats the
 # scenario with the generator on core 1, so that every server gets the
 # same single core of its own, then restarts SERVER unpinned for the
@@ -345,7 +351,7 @@ bench() {
 pinned() {
 	local s=$1
 	shift
-	[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || return 0
+	can_pin || return 0
 	stop_server
 	PIN_SERVER=(taskset -c 0)
 	"start_$s"
@@ -359,16 +365,22 @@ pinned() {
 	sleep 2
 }
 
-run_server() {
+# Several servers are up at once while the saturation measures take
+# turns between them: PIDS and PORTS hold each one's process and port.
+declare -A PIDS=() PORTS=()
+REGISTERED=" "
+
+# up S starts S on its port of this run and, the first time, makes the
+# accounts every scenario uses.
+up() {
 	local s=$1
-	PORT=""
+	PORT=${PORTS[$s]:-}
 	ADMIN_PORT=""
 	"start_$s"
+	PORTS[$s]=$PORT
+	PIDS[$s]=$SERVER_PID
 	log "$s listening on 127.0.0.1:$PORT (pid $SERVER_PID)"
-	local mech=(-mech SCRAM-SHA-1)
-	if [ "$s" = bound ]; then
-		mech=(-mech PLAIN)
-	else
+	if [ "$s" != bound ] && [[ $REGISTERED != *" $s "* ]]; then
 		local n=1000
 		if want idle; then
 			n=$((1000 + (IDLE + PER_ACCOUNT - 1) / PER_ACCOUNT))
@@ -376,16 +388,88 @@ run_server() {
 		log "$s: registering $n accounts"
 		"$BIN/samtal-bench" register -addr "127.0.0.1:$PORT" -domain localhost -ca "$CERT" \
 			-sources "$SOURCES" -n "$n" -setup-parallel 8 -q
+		REGISTERED+="$s "
 	fi
-	if want msg; then
-		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
-		# On shared cores the operating system moves the server and the
-		# generator between the cores, and each evicts the other's
-		# working set from the caches at every move: a server with more
-		# to keep in cache (parsed trees, a heap) loses more than one
-		# that copies bytes.
-		pinned "$s" msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
+}
+
+# use S makes S the server the next bench measures.
+use() {
+	PORT=${PORTS[$1]}
+	SERVER_PID=${PIDS[$1]}
+}
+
+# down_all stops every server up.
+down_all() {
+	local s
+	for s in "${!PIDS[@]}"; do
+		SERVER_PID=${PIDS[$s]}
+		stop_server
+	done
+	PIDS=()
+}
+trap 'down_all; stop_server' EXIT
+trap 'down_all; stop_server; exit 130' INT TERM
+
+# mech_for S sets MECH to the SASL mechanism S is measured with.
+mech_for() {
+	if [ "$1" = bound ]; then
+		MECH=(-mech PLAIN)
+	else
+		MECH=(-mech SCRAM-SHA-1)
 	fi
+}
+
+# saturation measures the messages at saturation with every server up
+# at once, taking turns, REPEAT rounds: the machine's speed drifts by a
+# third within minutes, and servers measured in turn see the same drift
+# instead of each its own stretch of it. Then the same with the servers
+# on core 0 and the generator on core 1 (msg-pinned).
+saturation() {
+	local s i
+	for s in $SERVERS; do
+		up "$s"
+	done
+	sleep 2
+	for ((i = 0; i < REPEAT; i++)); do
+		for s in $SERVERS; do
+			use "$s"
+			mech_for "$s"
+			bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
+		done
+	done
+	down_all
+	# On shared cores the operating system moves the server and the
+	# generator between the cores, and each evicts the other's working
+	# set from the caches at every move: a server with more to keep in
+	# cache (parsed trees, a heap) loses more than one that copies
+	# bytes.
+	if can_pin; then
+		PIN_SERVER=(taskset -c 0)
+		for s in $SERVERS; do
+			up "$s"
+		done
+		PIN_SERVER=()
+		sleep 2
+		PIN_GEN=(taskset -c 1)
+		for ((i = 0; i < REPEAT; i++)); do
+			for s in $SERVERS; do
+				use "$s"
+				mech_for "$s"
+				bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
+			done
+		done
+		PIN_GEN=()
+		down_all
+	fi
+}
+
+# run_server S runs the other scenarios against S alone.
+run_server() {
+	local s=$1
+	up "$s"
+	unset 'PIDS[$s]' # stopped and restarted below by stop_server and start_$s
+	mech_for "$s"
+	local mech=("${MECH[@]}")
 	if want idle; then
 		# A fresh process, so that the idle sessions are measured from a
 		# clean baseline; the data stays.
@@ -393,6 +477,14 @@ run_server() {
 		"start_$s"
 		sleep 2
 		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
+		# Messages at saturation before and after the same burst of
+		# sessions, in one fresh process (measured after the idle
+		# memory, the messages would have warmed its baseline).
+		stop_server
+		"start_$s"
+		sleep 2
+		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-before-burst
+		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 2s -name burst
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
 	fi
 	if want rate; then
@@ -423,6 +515,7 @@ run_server() {
 	stop_server
 }
 
+want msg && saturation
 for s in $SERVERS; do
 	run_server "$s"
 done

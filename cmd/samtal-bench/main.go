@@ -87,7 +87,7 @@ func main() {
 		rate     = fs.Float64("rate", 0, "msg: offered messages/s in all; 0: saturation")
 		windows  = fs.String("window", "4,32", "msg, muc: messages in flight per sender at saturation; msg runs once per comma-separated value and keeps the best")
 		body     = fs.Int("body", 64, "msg: body bytes")
-		name     = fs.String("name", "", "msg, login: scenario name in the result")
+		name     = fs.String("name", "", "msg, login, idle: scenario name in the result")
 		par      = fs.Int("parallel", 1, "login: logins at once")
 		accounts = fs.Int("accounts", 50, "login: accounts logged in in turn")
 		hold     = fs.Duration("hold", 0, "idle: how long to hold the sessions once up")
@@ -211,7 +211,7 @@ func main() {
 		}
 		args := childArgs(os.Args[2:])
 		r = env.Idle(ctx, bench.IdleOptions{
-			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs, PerAccount: *perAcct,
+			Sessions: *n, From: *from, Hold: *hold, Settle: *settle, Presence: *presence, Procs: *procs, PerAccount: *perAcct, Name: *name,
 			Child: func(f, t int) *exec.Cmd {
 				self, _ := os.Executable()
 				a := append([]string{"idle"}, args...)
@@ -363,42 +363,48 @@ func parseSources(s string) ([]net.IP, error) {
 type row struct {
 	scenario, metric, title string
 	lowerBetter             bool
+	// over, when set, makes the row a server's median of the metric in
+	// scenario divided by its median in scenario over: how one measure
+	// of a server compares with another of the same server.
+	over string
 }
 
 var rows = []row{
-	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", false},
-	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", true},
-	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", true},
-	{"msg-saturate", "lost", "messages lost (saturation)", true},
-	{"msg-pinned", "msgs_per_s", "1:1 messages/s at saturation, server and generator on a core each", false},
-	{"msg-pinned", "server_cpu_us_per_msg", "server CPU µs per delivered message (a core each)", true},
-	{"msg-pinned", "lost", "messages lost (a core each)", true},
-	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", false},
-	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", true},
-	{"msg-rate", "p99_us", "latency p99 at the fixed rate (µs)", true},
-	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", true},
-	{"msg-rate", "lost", "messages lost (fixed rate)", true},
-	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", true},
-	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", true},
-	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true},
-	{"login-sequential", "logins_per_s", "logins/s, sequential", false},
-	{"login-parallel", "logins_per_s", "logins/s, parallel", false},
-	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", true},
-	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", false},
-	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", true},
-	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false},
-	{"msg-after-burst", "lost", "messages lost (after the burst)", true},
-	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false},
-	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true},
-	{"muc", "lost", "group chat stanzas lost", true},
-	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", false},
-	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", true},
-	{"msg-archive", "lost", "messages lost (archive on)", true},
-	{"mam", "queries_per_s", "archive queries/s under load", false},
-	{"mam", "p99_us", "archive query p99 (µs)", true},
-	{"mam", "background_msgs_per_s", "background messages/s delivered during the archive queries (1,000 offered)", false},
-	{"msg-saturate", "machine_load_1m", "machine load average during saturation", true},
-	{"idle", "machine_load_1m", "machine load average during the idle test", true},
+	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", false, ""},
+	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", true, ""},
+	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", true, ""},
+	{"msg-saturate", "lost", "messages lost (saturation)", true, ""},
+	{"msg-pinned", "msgs_per_s", "1:1 messages/s at saturation, server and generator on a core each", false, ""},
+	{"msg-pinned", "server_cpu_us_per_msg", "server CPU µs per delivered message (a core each)", true, ""},
+	{"msg-pinned", "lost", "messages lost (a core each)", true, ""},
+	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", false, ""},
+	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", true, ""},
+	{"msg-rate", "p99_us", "latency p99 at the fixed rate (µs)", true, ""},
+	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", true, ""},
+	{"msg-rate", "lost", "messages lost (fixed rate)", true, ""},
+	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", true, ""},
+	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", true, ""},
+	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", true, ""},
+	{"login-sequential", "logins_per_s", "logins/s, sequential", false, ""},
+	{"login-parallel", "logins_per_s", "logins/s, parallel", false, ""},
+	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", true, ""},
+	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", false, ""},
+	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", true, ""},
+	{"msg-before-burst", "msgs_per_s", "1:1 messages/s before a burst of sessions (same process as after)", false, ""},
+	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false, ""},
+	{"msg-after-burst", "msgs_per_s", "messages/s after the burst / before it", false, "msg-before-burst"},
+	{"msg-after-burst", "lost", "messages lost (after the burst)", true, ""},
+	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false, ""},
+	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true, ""},
+	{"muc", "lost", "group chat stanzas lost", true, ""},
+	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", false, ""},
+	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", true, ""},
+	{"msg-archive", "lost", "messages lost (archive on)", true, ""},
+	{"mam", "queries_per_s", "archive queries/s under load", false, ""},
+	{"mam", "p99_us", "archive query p99 (µs)", true, ""},
+	{"mam", "background_msgs_per_s", "background messages/s delivered during the archive queries (1,000 offered)", false, ""},
+	{"msg-saturate", "machine_load_1m", "machine load average during saturation", true, ""},
+	{"idle", "machine_load_1m", "machine load average during the idle test", true, ""},
 }
 
 // table reads result lines and prints one Markdown table with a column
@@ -464,6 +470,10 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		for i, s := range servers {
 			rs := byServer[s]
 			v, ok := median(rs, rw.metric)
+			if rw.over != "" {
+				d, dok := median(res[rw.over][s], rw.metric)
+				v, ok = v/d, ok && dok && d != 0
+			}
 			switch {
 			case ok:
 				vals[i], have[i], shown = v, true, true
@@ -492,7 +502,7 @@ func table(in io.Reader, out io.Writer, args []string) error {
 	// Why a scenario did not run, so that an n/a is explained.
 	for _, rw := range rows {
 		for _, s := range servers {
-			if r := skipped(res[rw.scenario][s]); r != nil && rw.metric == firstMetric(rw.scenario) {
+			if r := skipped(res[rw.scenario][s]); r != nil && rw.metric == firstMetric(rw.scenario) && rw.over == "" {
 				fmt.Fprintf(out, "\n%s on %s: not run: %s", rw.scenario, s, r.Skipped)
 			}
 		}

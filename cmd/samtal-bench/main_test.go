@@ -105,3 +105,23 @@ func TestTableMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestTableOver: a row over another scenario divides each server's
+// median by its own median there, and says nothing for a server that
+// lacks either.
+func TestTableOver(t *testing.T) {
+	in := `{"server":"one","scenario":"msg-before-burst","metrics":{"msgs_per_s":1000}}
+{"server":"one","scenario":"msg-after-burst","metrics":{"msgs_per_s":900}}
+{"server":"two","scenario":"msg-before-burst","metrics":{"msgs_per_s":500}}
+{"server":"two","scenario":"msg-after-burst","metrics":{"msgs_per_s":100}}
+{"server":"three","scenario":"msg-after-burst","metrics":{"msgs_per_s":300}}
+`
+	var out strings.Builder
+	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two,three"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "| messages/s after the burst / before it | 0.90 | 0.20 | – | 4.50 | – |"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in:\n%s", want, out.String())
+	}
+}

@@ -29,6 +29,10 @@ type IdleOptions struct {
 	// command line of one child holding sessions [from, to).
 	Procs int
 	Child func(from, to int) *exec.Cmd
+	// Name is the scenario's name in the result, "idle" by default: a
+	// burst of sessions run only to measure what comes after it has
+	// another.
+	Name string
 }
 
 // Hold logs in sessions [from, to) (numbered as IdleOptions says), sends
@@ -87,7 +91,10 @@ func (e *Env) Idle(ctx context.Context, o IdleOptions) *Result {
 	if o.Settle <= 0 {
 		o.Settle = 5 * time.Second
 	}
-	r := newResult(e, "idle")
+	if o.Name == "" {
+		o.Name = "idle"
+	}
+	r := newResult(e, o.Name)
 	e.First = o.From
 	if o.PerAccount < 1 {
 		o.PerAccount = 1
