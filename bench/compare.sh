@@ -419,24 +419,31 @@ mech_for() {
 	fi
 }
 
+# rounds ARGS... runs msg at saturation against every server up, in
+# turn, REPEAT rounds, with ARGS added.
+rounds() {
+	local s i
+	for ((i = 0; i < REPEAT; i++)); do
+		for s in $SERVERS; do
+			use "$s"
+			mech_for "$s"
+			bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" "$@"
+		done
+	done
+}
+
 # saturation measures the messages at saturation with every server up
 # at once, taking turns, REPEAT rounds: the machine's speed drifts by a
 # third within minutes, and servers measured in turn see the same drift
 # instead of each its own stretch of it. Then the same with the servers
 # on core 0 and the generator on core 1 (msg-pinned).
 saturation() {
-	local s i
+	local s
 	for s in $SERVERS; do
 		up "$s"
 	done
 	sleep 2
-	for ((i = 0; i < REPEAT; i++)); do
-		for s in $SERVERS; do
-			use "$s"
-			mech_for "$s"
-			bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION"
-		done
-	done
+	rounds
 	down_all
 	# On shared cores the operating system moves the server and the
 	# generator between the cores, and each evicts the other's working
@@ -451,13 +458,7 @@ saturation() {
 		PIN_SERVER=()
 		sleep 2
 		PIN_GEN=(taskset -c 1)
-		for ((i = 0; i < REPEAT; i++)); do
-			for s in $SERVERS; do
-				use "$s"
-				mech_for "$s"
-				bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-pinned
-			done
-		done
+		rounds -name msg-pinned
 		PIN_GEN=()
 		down_all
 	fi
