@@ -157,6 +157,8 @@ $(samtal_limits)
 enabled = $([ "$MAM" = 1 ] && echo true || echo false)
 [muc]
 domain = "conference.{host}"
+# As ejabberd's max_users below: rooms of 1,000 are measured.
+default_occupants = 1000
 # Nothing else listens: no web server, relay or proxy.
 [web]
 https = []
@@ -297,6 +299,8 @@ $([ "$MAM" = 1 ] && printf '  mod_mam:\n    db_type: sql\n    default: always\n'
     history_size: 20
     max_users: 1000
     max_user_conferences: 100
+    default_room_options:
+      max_users: 1000
 EOF
 	# +sbwt none: the Erlang schedulers do not spin while waiting for
 	# work, so that ejabberd's CPU time counts its work, as the other
@@ -502,6 +506,7 @@ run_server() {
 		fi
 		if want muc; then
 			repeat muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
+			repeat muc "$s" "${mech[@]}" -from 0 -occupants 1000 -senders 2 -window 8 -duration "$DURATION" -room bigroom -name muc-1000
 		fi
 		if want archive; then
 			stop_server

@@ -87,7 +87,7 @@ func main() {
 		rate     = fs.Float64("rate", 0, "msg: offered messages/s in all; 0: saturation")
 		windows  = fs.String("window", "4,32", "msg, muc: messages in flight per sender at saturation; msg runs once per comma-separated value and keeps the best")
 		body     = fs.Int("body", 64, "msg: body bytes")
-		name     = fs.String("name", "", "msg, login, idle: scenario name in the result")
+		name     = fs.String("name", "", "msg, login, idle, muc: scenario name in the result")
 		par      = fs.Int("parallel", 1, "login: logins at once")
 		accounts = fs.Int("accounts", 50, "login: accounts logged in in turn")
 		hold     = fs.Duration("hold", 0, "idle: how long to hold the sessions once up")
@@ -225,7 +225,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "samtal-bench: -window:", err)
 			os.Exit(2)
 		}
-		r = env.MUC(ctx, bench.MUCOptions{Service: *service, Room: *room, Occupants: *occ, Senders: *senders, Window: ws[0], From: *from, Duration: *duration})
+		r = env.MUC(ctx, bench.MUCOptions{Service: *service, Room: *room, Occupants: *occ, Senders: *senders, Window: ws[0], From: *from, Duration: *duration, Name: *name})
 	case "mam":
 		r = env.MAM(ctx, bench.MAMOptions{Queriers: *queriers, Stored: *stored, From: *from, Duration: *duration, BackgroundRate: *bgRate, BackgroundPairs: 4})
 	default:
@@ -394,9 +394,12 @@ var rows = []row{
 	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", false, ""},
 	{"msg-after-burst", "msgs_per_s", "messages/s after the burst / before it", false, "msg-before-burst"},
 	{"msg-after-burst", "lost", "messages lost (after the burst)", true, ""},
-	{"muc", "stanzas_per_s", "group chat stanzas delivered/s", false, ""},
-	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered", true, ""},
-	{"muc", "lost", "group chat stanzas lost", true, ""},
+	{"muc", "stanzas_per_s", "group chat stanzas delivered/s, 50 occupants", false, ""},
+	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 50 occupants", true, ""},
+	{"muc", "lost", "group chat stanzas lost, 50 occupants", true, ""},
+	{"muc-1000", "stanzas_per_s", "group chat stanzas delivered/s, 1,000 occupants", false, ""},
+	{"muc-1000", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 1,000 occupants", true, ""},
+	{"muc-1000", "lost", "group chat stanzas lost, 1,000 occupants", true, ""},
 	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", false, ""},
 	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", true, ""},
 	{"msg-archive", "lost", "messages lost (archive on)", true, ""},
