@@ -171,6 +171,31 @@ func TestArchive(t *testing.T) {
 	}
 }
 
+// TestArchiveRightAfter checks that what follows messages in a room finds
+// them in its archive, though the room does not wait for the writes: a
+// query right behind them, and a retraction right after the reflection.
+func TestArchiveRightAfter(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	var want []string
+	for i := range 10 { // a page: MaxPage
+		alice.say(coven, fmt.Sprintf("a%d", i), fmt.Sprintf("m%d", i))
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	if res, _ := mamPage(t, alice, "q1", ""); bodies(res) != strings.Join(want, ",") {
+		t.Fatalf("archive right after the messages = %s, want %s", bodies(res), strings.Join(want, ","))
+	}
+	alice.say(coven, "a10", "m10")
+	refl := alice.until("reflection", isMessage(coven+"/firstwitch", "m10"))
+	sid := refl.Child(NSStanzaID, "stanza-id").Attr("id")
+	alice.send(`<message type='groupchat' id='r1' to='%s'><retract xmlns='%s' id='%s'/></message>`, coven, NSRetract, sid)
+	res, _ := mamPage(t, alice, "q2", "<set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before/></set>")
+	if len(res) != 2 || res[0].Attr("id") != sid || forwarded(res[0]).Child(NSRetract, "retracted") == nil || forwarded(res[0]).Child("", "body") != nil {
+		t.Fatalf("archive right after a retraction = %v, want the tombstone of m10, then the retraction", res)
+	}
+}
+
 func TestPersistence(t *testing.T) {
 	h := newHarness(t)
 	alice := h.client("alice@example.org/desk")

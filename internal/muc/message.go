@@ -143,14 +143,8 @@ func (r *room) groupchat(st *stanza.Stanza, o *occupant) {
 	}
 	if keep, permanent := worthKeeping(el); keep {
 		if permanent && r.cfg.archiving() {
-			m, err := r.s.archive.Append(r.ctx, r.jid.String(), storage.RoomMessage{
-				ID: sid, Nick: o.nick, Sender: o.bare.String(), Stanza: el.String(),
-			})
-			if err != nil {
-				r.s.log.Error("muc: archiving a message failed", "err", err)
-			} else {
-				now = m.Stored
-			}
+			r.archiveMessage(storage.RoomMessage{ID: sid, Nick: o.nick, Sender: o.bare.String(), Stanza: el.String()},
+				"muc: archiving a message failed")
 		}
 		if !subjectChange {
 			// §7.2.15: subject changes are not discussion history.
@@ -163,6 +157,19 @@ func (r *room) groupchat(st *stanza.Stanza, o *occupant) {
 			r.sendCopy(el, from, full)
 		}
 	}
+}
+
+// archiveMessage hands a message to the room's archive without waiting
+// for the write, which every occupant would wait for with the room. The
+// archive's reads see the message all the same: a retraction right after
+// it, or a query, finds it. A failure is logged with logMsg, never the
+// message.
+func (r *room) archiveMessage(m storage.RoomMessage, logMsg string) {
+	r.s.archive.Enqueue(r.ctx, r.jid.String(), m, func(_ storage.RoomMessage, err error) {
+		if err != nil {
+			r.s.log.Error(logMsg, "err", err)
+		}
+	})
 }
 
 // worthKeeping reports whether a message goes into the history and, when
@@ -481,13 +488,8 @@ func (r *room) moderate(st *stanza.Stanza, id, reason string) error {
 	)
 	if r.cfg.archiving() {
 		// XEP-0424 §6: the archive keeps the retraction itself.
-		if m, err := r.s.archive.Append(r.ctx, r.jid.String(), storage.RoomMessage{
-			ID: sid, Sender: o.bare.String(), Stanza: el.String(),
-		}); err != nil {
-			r.s.log.Error("muc: archiving a retraction failed", "err", err)
-		} else {
-			now = m.Stored
-		}
+		r.archiveMessage(storage.RoomMessage{ID: sid, Sender: o.bare.String(), Stanza: el.String()},
+			"muc: archiving a retraction failed")
 	}
 	r.remember(histEntry{id: sid, stored: now, sender: o.bare, el: el})
 	for _, other := range r.occ {

@@ -522,7 +522,7 @@ type RoomMessage struct {
 	// (XEP-0359); unique in the room's archive, opaque to the store.
 	ID string
 	// Stored is when the message was archived. The store sets it at
-	// Append, and it never decreases in archive order.
+	// Append or Enqueue, and it never decreases in archive order.
 	Stored time.Time
 	// Nick is the sender's room nickname.
 	Nick string
@@ -566,9 +566,17 @@ const RoomArchiveCountLimit = 1000
 // RoomArchive stores the message archives of persistent rooms.
 type RoomArchive interface {
 	// Append archives a message at the end of the room's archive and
-	// returns it with Stored set. ErrNotFound if the room is not stored,
-	// ErrExists if the ID is taken in that archive.
+	// returns it with Stored set. The message is durable when Append
+	// returns. ErrNotFound if the room is not stored, ErrExists if the
+	// ID is taken in that archive.
 	Append(ctx context.Context, room string, m RoomMessage) (RoomMessage, error)
+	// Enqueue archives like Append without waiting for the write, so
+	// that a busy room need not wait for a commit per message: then is
+	// called once, with what Append would have returned, when the
+	// message is durable or failed, on another goroutine or before
+	// Enqueue returns; it must not block. Every other method, and
+	// Rooms.Delete, sees every message enqueued before it was called.
+	Enqueue(ctx context.Context, room string, m RoomMessage, then func(RoomMessage, error))
 	// Query returns a page of the room's archive. ErrNotFound when one of
 	// AfterID, BeforeID, After, Before or IDs is not in the archive.
 	Query(ctx context.Context, room string, q RoomArchiveQuery) (RoomArchivePage, error)

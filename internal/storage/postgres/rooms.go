@@ -156,6 +156,13 @@ func (a roomArchive) Append(ctx context.Context, room string, m storage.RoomMess
 	return m, nil
 }
 
+// Enqueue appends at once, as the archive's Enqueue does: PostgreSQL
+// commits concurrent transactions in parallel, so waiting here costs the
+// caller one round trip.
+func (a roomArchive) Enqueue(ctx context.Context, room string, m storage.RoomMessage, then func(storage.RoomMessage, error)) {
+	then(a.Append(ctx, room, m))
+}
+
 const sqlRoomMessageColumns = "seq, id, stored, nick, sender, stanza"
 
 func scanRoomMessages(rows pgx.Rows) ([]storage.RoomMessage, []int64, error) {

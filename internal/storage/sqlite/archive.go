@@ -22,7 +22,10 @@ func (s *Store) Archive() storage.Archive { return archive{s} }
 // Group commit: Append hands its message to one writer goroutine, which
 // inserts every message waiting at that moment in one transaction. A
 // commit costs an fsync (synchronous=FULL); under load, concurrent
-// appends share it instead of queueing for one each.
+// appends share it instead of queueing for one each. Rooms' messages
+// (rooms.go) go through the same writer: one transaction holds both
+// kinds, and no second writer takes turns with it for the one write
+// connection, each paying an fsync of its own.
 const (
 	// archiveQueue is how many appends may wait for the writer.
 	archiveQueue = 4096
@@ -38,6 +41,14 @@ INSERT INTO archive (seq, account, id, stored, with_bare, with_resource, stanza)
 VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 var errClosed = errors.New("sqlite: store closed")
+
+// writeReq is one message for the group-commit writer: for a user's
+// archive, or for a room's.
+type writeReq struct {
+	pos  int64 // its place in the queue, given when queued (writtenUpTo)
+	user *archiveReq
+	room *roomArchiveReq
+}
 
 type archiveReq struct {
 	user string
@@ -61,7 +72,7 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 	s := a.s
 	defer s.done("archive.append", time.Now())
 	req := &archiveReq{user: user, m: m, done: make(chan archiveRes, 1)}
-	if err := s.queueArchive(ctx, req); err != nil {
+	if err := s.queueArchive(ctx, writeReq{user: req}); err != nil {
 		return m, err
 	}
 	select {
@@ -77,15 +88,16 @@ func (a archive) Append(ctx context.Context, user string, m storage.ArchivedMess
 // writer calls then after its transaction.
 func (a archive) Enqueue(ctx context.Context, user string, m storage.ArchivedMessage, then func(storage.ArchivedMessage, error)) string {
 	req := &archiveReq{user: user, m: m, then: then}
-	if err := a.s.queueArchive(ctx, req); err != nil {
+	if err := a.s.queueArchive(ctx, writeReq{user: req}); err != nil {
 		then(m, err)
 		return ""
 	}
 	return req.m.ID
 }
 
-// queueArchive hands req to the group-commit writer.
-func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
+// queueArchive hands w, with its user's or its room's message, to the
+// group-commit writer.
+func (s *Store) queueArchive(ctx context.Context, w writeReq) error {
 	s.archiveMu.RLock()
 	defer s.archiveMu.RUnlock()
 	if s.archiveClosed {
@@ -93,28 +105,49 @@ func (s *Store) queueArchive(ctx context.Context, req *archiveReq) error {
 	}
 	s.archiveSeqMu.Lock()
 	defer s.archiveSeqMu.Unlock()
-	req.row = s.archiveQueued.Load() + 1
-	if req.m.ID == "" {
-		req.native = true
-		req.m.ID = s.archiveIDs.public(req.row)
+	w.pos = s.archivePos + 1
+	if req := w.user; req != nil {
+		req.row = s.archiveSeq + 1
+		if req.m.ID == "" {
+			req.native = true
+			req.m.ID = s.archiveIDs.public(req.row)
+		}
 	}
 	select {
-	case s.archiveCh <- req:
-		s.archiveQueued.Store(req.row)
-		return nil
+	case s.archiveCh <- w:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.archivePos = w.pos
+	if w.user != nil {
+		s.archiveSeq = w.user.row
+		s.archiveQueued.Store(w.pos)
+	} else {
+		s.roomArchiveQueued.Store(w.pos)
+	}
+	return nil
 }
 
-// archiveSynced waits until every archive request queued before the call
-// is written, so that a reader sees what was enqueued before it: a
-// client that sends a message and then queries its archive finds it.
+// archiveSynced waits until every message for a user's archive queued
+// before the call is written, so that a reader sees what was enqueued
+// before it: a client that sends a message and then queries its archive
+// finds it.
 func (s *Store) archiveSynced(ctx context.Context) error {
-	target := s.archiveQueued.Load()
+	return s.writtenUpTo(ctx, s.archiveQueued.Load())
+}
+
+// roomArchiveSynced is archiveSynced for the messages of rooms: a
+// retraction right after its message finds it.
+func (s *Store) roomArchiveSynced(ctx context.Context) error {
+	return s.writtenUpTo(ctx, s.roomArchiveQueued.Load())
+}
+
+// writtenUpTo waits until the writer has written the request queued at
+// pos, and so every one queued before it.
+func (s *Store) writtenUpTo(ctx context.Context, pos int64) error {
 	for {
 		s.archiveSyncMu.Lock()
-		if s.archiveWritten >= target {
+		if s.archiveWritten >= pos {
 			s.archiveSyncMu.Unlock()
 			return nil
 		}
@@ -132,7 +165,7 @@ func (s *Store) archiveSynced(ctx context.Context) error {
 // queue, after it has written what was in it.
 func (s *Store) archiveLoop() {
 	defer s.wg.Done()
-	batch := make([]*archiveReq, 0, archiveBatch)
+	batch := make([]writeReq, 0, archiveBatch)
 	for req := range s.archiveCh {
 		batch = append(batch[:0], req)
 	collect:
@@ -152,11 +185,12 @@ func (s *Store) archiveLoop() {
 }
 
 // writeArchive inserts a batch in one transaction and answers each
-// request. A message that fails (no account, ID taken) fails alone: a
-// failed statement does not end the SQLite transaction.
-func (s *Store) writeArchive(batch []*archiveReq) {
+// request. A message that fails (no account or room, ID taken) fails
+// alone: a failed statement does not end the SQLite transaction.
+func (s *Store) writeArchive(batch []writeReq) {
 	s.archiveCommits.Add(1)
 	ctx := context.Background() // no caller's context may abort the others' commit
+	// The outcomes of users' messages; a room's request keeps its own.
 	res := make([]archiveRes, len(batch))
 	var last int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -173,7 +207,11 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 		now := micros(s.now())
 		last = s.archiveLast
 		stmt := tx.StmtContext(ctx, s.archiveInsert)
-		for i, req := range batch {
+		for i, w := range batch {
+			req := w.user
+			if req == nil {
+				continue
+			}
 			stored := max(now, last)
 			if req.imported {
 				// Raised to the user's last time only: times map to
@@ -211,12 +249,20 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 			req.m.Stored = fromMicros(stored)
 			res[i] = archiveRes{m: req.m, err: wrapErr("archive append", err)}
 		}
-		return nil
+		return s.writeRoomMessages(ctx, tx, batch, now)
 	})
 	if err == nil {
 		s.archiveLast = last
 	}
-	for i, req := range batch {
+	for i, w := range batch {
+		if req := w.room; req != nil {
+			if err != nil {
+				req.err = wrapErr("room archive append", err)
+			}
+			req.then(req.m, req.err)
+			continue
+		}
+		req := w.user
 		if err != nil {
 			res[i].err = wrapErr("archive append", err)
 		}
@@ -227,14 +273,14 @@ func (s *Store) writeArchive(batch []*archiveReq) {
 		}
 	}
 	s.archiveSyncMu.Lock()
-	s.archiveWritten = batch[len(batch)-1].row
+	s.archiveWritten = batch[len(batch)-1].pos
 	close(s.archiveWake)
 	s.archiveWake = make(chan struct{})
 	s.archiveSyncMu.Unlock()
 }
 
 // closeArchive stops the group-commit writer after the appends already
-// queued; later appends fail.
+// queued, users' and rooms'; later appends fail.
 func (s *Store) closeArchive() {
 	s.archiveMu.Lock()
 	if !s.archiveClosed {

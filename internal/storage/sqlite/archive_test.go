@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +93,123 @@ func TestArchiveGroupCommit(t *testing.T) {
 	p, err := s.Archive().Query(ctx, "a@example.org", storage.ArchiveQuery{Max: n + 1})
 	if err != nil || len(p.Messages) != n {
 		t.Errorf("Query = %d messages, %v, want %d", len(p.Messages), err, n)
+	}
+}
+
+// TestRoomArchiveClockBackwards checks that Stored never decreases in a
+// room's archive when the clock jumps back, nor after an import of
+// messages stored later than the clock says.
+func TestRoomArchiveClockBackwards(t *testing.T) {
+	ctx := t.Context()
+	var (
+		mu  sync.Mutex
+		now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	s := open(t, "", Options{Clock: clock})
+	defer closeStore(t, s)
+	const room = "coven@conference.example.org"
+	if err := s.Rooms().Put(ctx, storage.Room{JID: room, Config: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	appendAt := func(id string) storage.RoomMessage {
+		m, err := s.RoomArchive().Append(ctx, room, storage.RoomMessage{ID: id, Stanza: "<message/>"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := appendAt("1")
+	set(now.Add(-time.Hour))
+	if second := appendAt("2"); !second.Stored.Equal(first.Stored) {
+		t.Errorf("Stored after the clock went back = %v, want %v (no earlier than the one before)", second.Stored, first.Stored)
+	}
+	later := first.Stored.Add(time.Hour)
+	imp := s.RoomArchive().(storage.RoomArchiveImporter)
+	if err := imp.Import(ctx, room, []storage.RoomMessage{{ID: "imported", Stored: later, Stanza: "<message/>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if third := appendAt("3"); !third.Stored.Equal(later) {
+		t.Errorf("Stored after an import = %v, want %v (no earlier than the imported one)", third.Stored, later)
+	}
+}
+
+// TestRoomArchiveGroupCommit checks that rooms' messages share the
+// transactions of the archive writer with users' messages.
+func TestRoomArchiveGroupCommit(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, "", Options{})
+	defer closeStore(t, s)
+	const room = "coven@conference.example.org"
+	if err := s.Rooms().Put(ctx, storage.Room{JID: room, Config: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	before := s.archiveCommits.Load()
+	var wg sync.WaitGroup
+	wg.Add(2 * n)
+	for i := range n {
+		s.RoomArchive().Enqueue(ctx, room, storage.RoomMessage{ID: fmt.Sprint(i), Stanza: "<message/>"},
+			func(_ storage.RoomMessage, err error) {
+				defer wg.Done()
+				if err != nil {
+					t.Errorf("room Enqueue = %v", err)
+				}
+			})
+		s.Archive().Enqueue(ctx, "a@example.org", storage.ArchivedMessage{ID: fmt.Sprint(i), With: "b@example.org", Stanza: "<message/>"},
+			func(_ storage.ArchivedMessage, err error) {
+				defer wg.Done()
+				if err != nil {
+					t.Errorf("Enqueue = %v", err)
+				}
+			})
+	}
+	wg.Wait()
+	commits := s.archiveCommits.Load() - before
+	t.Logf("%d messages in %d transactions", 2*n, commits)
+	if commits >= n {
+		t.Errorf("%d messages for a room and a user took %d transactions, want fewer than %d", 2*n, commits, n)
+	}
+}
+
+// TestRoomArchiveClose checks that Close writes the rooms' messages
+// queued before it, and that later ones fail.
+func TestRoomArchiveClose(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "samtal.db")
+	s := open(t, path, Options{})
+	const room = "coven@conference.example.org"
+	if err := s.Rooms().Put(ctx, storage.Room{JID: room, Config: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	var failed atomic.Int64
+	for i := range n {
+		s.RoomArchive().Enqueue(ctx, room, storage.RoomMessage{ID: fmt.Sprint(i), Stanza: "<message/>"},
+			func(_ storage.RoomMessage, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+	}
+	closeStore(t, s)
+	if f := failed.Load(); f != 0 {
+		t.Errorf("%d of %d messages queued before Close failed", f, n)
+	}
+	var afterClose error
+	s.RoomArchive().Enqueue(ctx, room, storage.RoomMessage{ID: "late", Stanza: "<message/>"},
+		func(_ storage.RoomMessage, err error) { afterClose = err })
+	if !errors.Is(afterClose, errClosed) {
+		t.Errorf("Enqueue after Close = %v, want errClosed", afterClose)
+	}
+	s = open(t, path, Options{})
+	defer closeStore(t, s)
+	if p, err := s.RoomArchive().Query(ctx, room, storage.RoomArchiveQuery{Max: 0}); err != nil || p.Count != n {
+		t.Errorf("messages after reopening = %d, %v, want %d", p.Count, err, n)
 	}
 }
 
@@ -180,6 +298,10 @@ func TestArchiveDeletedGone(t *testing.T) {
 }
 
 func BenchmarkArchiveAppend(b *testing.B) { storagetest.BenchArchiveAppend(b, benchStore(b)) }
+
+func BenchmarkRoomArchiveEnqueue(b *testing.B) {
+	storagetest.BenchRoomArchiveEnqueue(b, benchStore(b))
+}
 
 // BenchmarkArchiveQuery measures a page of 50 of an archive of a million
 // messages. Building the archive takes about a minute; -short uses

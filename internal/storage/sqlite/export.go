@@ -90,7 +90,7 @@ func (a archive) Import(ctx context.Context, user string, msgs []storage.Archive
 	var err error
 	for _, m := range msgs {
 		req := &archiveReq{user: user, m: m, imported: true, done: make(chan archiveRes, 1)}
-		if err = a.s.queueArchive(ctx, req); err != nil {
+		if err = a.s.queueArchive(ctx, writeReq{user: req}); err != nil {
 			break
 		}
 		reqs = append(reqs, req)
@@ -114,6 +114,10 @@ func (r rooms) All(ctx context.Context, after string, max int) ([]storage.Room, 
 
 func (a roomArchive) Import(ctx context.Context, room string, msgs []storage.RoomMessage) error {
 	defer a.s.done("roomarchive.import", time.Now())
+	// The messages go after those queued before.
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return err
+	}
 	err := a.s.tx(ctx, func(tx *sql.Tx) error {
 		// Raised to the room's last time: the order of one room's
 		// archive is what a query pages through.
@@ -124,8 +128,7 @@ func (a roomArchive) Import(ctx context.Context, room string, msgs []storage.Roo
 		}
 		for _, m := range msgs {
 			stored := max(micros(m.Stored), last.Int64)
-			if _, err := tx.ExecContext(ctx,
-				"INSERT INTO room_archive (room, id, stored, nick, sender, stanza) VALUES (?, ?, ?, ?, ?, ?)",
+			if _, err := tx.ExecContext(ctx, sqlRoomArchiveInsert,
 				room, m.ID, stored, m.Nick, m.Sender, m.Stanza); err != nil {
 				return err
 			}

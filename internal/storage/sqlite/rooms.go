@@ -71,6 +71,11 @@ ON CONFLICT (jid) DO UPDATE SET config = excluded.config, subject = excluded.sub
 
 func (r rooms) Delete(ctx context.Context, room string) error {
 	defer r.s.done("rooms.delete", time.Now())
+	// The archive goes with the room: a message queued before would
+	// otherwise land in a room stored again under the same JID.
+	if err := r.s.roomArchiveSynced(ctx); err != nil {
+		return err
+	}
 	err := r.s.execFound(ctx, "DELETE FROM rooms WHERE jid = ?", room)
 	return wrapErr("rooms delete", err)
 }
@@ -127,24 +132,76 @@ type roomArchive struct{ s *Store }
 // RoomArchive returns the room archive area.
 func (s *Store) RoomArchive() storage.RoomArchive { return roomArchive{s} }
 
+const sqlRoomArchiveInsert = "INSERT INTO room_archive (room, id, stored, nick, sender, stanza) VALUES (?, ?, ?, ?, ?, ?)"
+
+// roomArchiveReq is a room's message for the group-commit writer
+// (archive.go), which sets m.Stored and err before it calls then.
+type roomArchiveReq struct {
+	room string
+	m    storage.RoomMessage
+	then func(storage.RoomMessage, error)
+	err  error
+}
+
 func (a roomArchive) Append(ctx context.Context, room string, m storage.RoomMessage) (storage.RoomMessage, error) {
 	defer a.s.done("roomarchive.append", time.Now())
-	err := a.s.tx(ctx, func(tx *sql.Tx) error {
-		var last sql.NullInt64
-		err := tx.QueryRowContext(ctx, "SELECT stored FROM room_archive ORDER BY seq DESC LIMIT 1").Scan(&last)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+	type result struct {
+		m   storage.RoomMessage
+		err error
+	}
+	done := make(chan result, 1) // buffered: the writer never waits for the caller
+	a.Enqueue(ctx, room, m, func(m storage.RoomMessage, err error) { done <- result{m, err} })
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-ctx.Done():
+		// The message may still be archived: the writer has it.
+		return m, ctx.Err()
+	}
+}
+
+// Enqueue hands the message to the group-commit writer and returns; the
+// writer calls then after its transaction.
+func (a roomArchive) Enqueue(ctx context.Context, room string, m storage.RoomMessage, then func(storage.RoomMessage, error)) {
+	if err := a.s.queueArchive(ctx, writeReq{room: &roomArchiveReq{room: room, m: m, then: then}}); err != nil {
+		then(m, err)
+	}
+}
+
+// writeRoomMessages inserts the rooms' messages of a batch of the
+// group-commit writer in its transaction, stored at now or later, and
+// leaves each request its outcome.
+func (s *Store) writeRoomMessages(ctx context.Context, tx *sql.Tx, batch []writeReq, now int64) error {
+	var (
+		stmt *sql.Stmt
+		last sql.NullInt64
+	)
+	for _, w := range batch {
+		req := w.room
+		if req == nil {
+			continue
 		}
-		// Stored never decreases in archive order, whatever the clock
-		// does, so that a time maps to a position in the archive.
-		stored := max(micros(a.s.now()), last.Int64)
-		m.Stored = fromMicros(stored)
-		_, err = tx.ExecContext(ctx,
-			"INSERT INTO room_archive (room, id, stored, nick, sender, stanza) VALUES (?, ?, ?, ?, ?, ?)",
-			room, m.ID, stored, m.Nick, m.Sender, m.Stanza)
-		return err
-	})
-	return m, wrapErr("room archive append", err)
+		if stmt == nil {
+			// Stored never decreases in archive order, whatever the
+			// clock does, so that a time maps to a position in the
+			// archive. The last one is read in every transaction rather
+			// than kept, as archiveLast is: Import writes rows without
+			// the writer.
+			err := tx.QueryRowContext(ctx, "SELECT stored FROM room_archive ORDER BY seq DESC LIMIT 1").Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			stmt = tx.StmtContext(ctx, s.roomArchiveInsert)
+		}
+		stored := max(now, last.Int64)
+		_, err := stmt.ExecContext(ctx, req.room, req.m.ID, stored, req.m.Nick, req.m.Sender, req.m.Stanza)
+		if err == nil {
+			last.Int64 = stored
+		}
+		req.m.Stored = fromMicros(stored)
+		req.err = wrapErr("room archive append", err)
+	}
+	return nil
 }
 
 func scanRoomMessages(rows *sql.Rows) ([]storage.RoomMessage, []int64, error) {
@@ -172,6 +229,9 @@ const sqlRoomMessageColumns = "seq, id, stored, nick, sender, stanza"
 
 func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMessage, error) {
 	defer a.s.done("roomarchive.get", time.Now())
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return storage.RoomMessage{}, err
+	}
 	rows, err := a.s.r.QueryContext(ctx,
 		"SELECT "+sqlRoomMessageColumns+" FROM room_archive WHERE room = ? AND id = ?", room, id)
 	if err != nil {
@@ -189,6 +249,9 @@ func (a roomArchive) Get(ctx context.Context, room, id string) (storage.RoomMess
 
 func (a roomArchive) Replace(ctx context.Context, room, id, stanza string) error {
 	defer a.s.done("roomarchive.replace", time.Now())
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return err
+	}
 	err := a.s.execFound(ctx, "UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?", stanza, room, id)
 	return wrapErr("room archive replace", err)
 }
@@ -197,6 +260,9 @@ func (a roomArchive) Last(ctx context.Context, room string, n int) ([]storage.Ro
 	defer a.s.done("roomarchive.last", time.Now())
 	if n <= 0 {
 		return nil, nil
+	}
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return nil, err
 	}
 	rows, err := a.s.r.QueryContext(ctx,
 		"SELECT "+sqlRoomMessageColumns+" FROM room_archive WHERE room = ? ORDER BY seq DESC LIMIT ?", room, n)
@@ -213,6 +279,9 @@ func (a roomArchive) Last(ctx context.Context, room string, n int) ([]storage.Ro
 
 func (a roomArchive) Expire(ctx context.Context, before time.Time) (int64, error) {
 	defer a.s.done("roomarchive.expire", time.Now())
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return 0, err
+	}
 	us := micros(before)
 	if before.After(fromMicros(us)) {
 		us++
@@ -244,6 +313,9 @@ func (a roomArchive) Expire(ctx context.Context, before time.Time) (int64, error
 func (a roomArchive) Query(ctx context.Context, room string, q storage.RoomArchiveQuery) (storage.RoomArchivePage, error) {
 	defer a.s.done("roomarchive.query", time.Now())
 	page := storage.RoomArchivePage{Count: -1, Index: -1}
+	if err := a.s.roomArchiveSynced(ctx); err != nil {
+		return page, err
+	}
 	tx, err := a.s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return page, wrapErr("room archive query", err)

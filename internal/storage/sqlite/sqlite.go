@@ -75,32 +75,39 @@ type Store struct {
 	now     func() time.Time
 
 	// Prepared statements for the hot calls.
-	offlinePush   *sql.Stmt // on w
-	rosterItems   *sql.Stmt // on r
-	accountsGet   *sql.Stmt // on r
-	archiveInsert *sql.Stmt // on w
+	offlinePush       *sql.Stmt // on w
+	rosterItems       *sql.Stmt // on r
+	accountsGet       *sql.Stmt // on r
+	archiveInsert     *sql.Stmt // on w
+	roomArchiveInsert *sql.Stmt // on w
 
-	// The group-commit writer of the archive (archive.go). archiveMu
-	// guards archiveClosed and sending on archiveCh; archiveLast and
-	// archiveLastKnown belong to the writer goroutine.
+	// The group-commit writer of the archives of users and rooms
+	// (archive.go). archiveMu guards archiveClosed and sending on
+	// archiveCh; archiveLast and archiveLastKnown belong to the writer
+	// goroutine.
 	archiveMu        sync.RWMutex
 	archiveClosed    bool
-	archiveCh        chan *archiveReq
-	archiveLast      int64 // the newest stored time written, Unix µs
+	archiveCh        chan writeReq
+	archiveLast      int64 // the newest stored time in the archive table, Unix µs
 	archiveLastKnown bool
 	archiveCommits   atomic.Int64 // transactions written, for tests
-	// Every request gets the next archive seq when it is queued (under
-	// archiveSeqMu, so that seqs follow the queue's order):
-	// archiveQueued is the last one queued, archiveWritten the last one
-	// written, and archiveWake is closed and replaced after each
-	// transaction: readers wait on it for what was queued before them
-	// (archiveSynced).
-	archiveSeqMu   sync.Mutex
-	archiveQueued  atomic.Int64
-	archiveIDs     archiveIDs // derives the IDs of the messages the store names
-	archiveSyncMu  sync.Mutex
-	archiveWritten int64
-	archiveWake    chan struct{}
+	// Every request gets the next position in the queue when it is
+	// queued, and a user's message the next archive seq (under
+	// archiveSeqMu, so that both follow the queue's order): archivePos
+	// and archiveSeq are the last ones given, archiveQueued and
+	// roomArchiveQueued the positions of the last user's and room's
+	// message queued, archiveWritten the last position written, and
+	// archiveWake is closed and replaced after each transaction: readers
+	// wait on it for what was queued before them (writtenUpTo).
+	archiveSeqMu      sync.Mutex
+	archivePos        int64
+	archiveSeq        int64
+	archiveQueued     atomic.Int64
+	roomArchiveQueued atomic.Int64
+	archiveIDs        archiveIDs // derives the IDs of the messages the store names
+	archiveSyncMu     sync.Mutex
+	archiveWritten    int64
+	archiveWake       chan struct{}
 
 	readStmtsMu sync.Mutex
 	readStmts   map[string]*sql.Stmt // on r, by text; nil while being prepared (archive.go)
@@ -109,7 +116,7 @@ type Store struct {
 	readStmtsClosed bool
 
 	stop      context.CancelFunc // stops the checkpoint loop
-	wg        sync.WaitGroup     // the checkpoint loop
+	wg        sync.WaitGroup     // the checkpoint loop and the archive writer
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -153,7 +160,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		log:         opt.Logger,
 		observe:     opt.Observe,
 		now:         opt.Clock,
-		archiveCh:   make(chan *archiveReq, archiveQueue),
+		archiveCh:   make(chan writeReq, archiveQueue),
 		archiveWake: make(chan struct{}),
 	}
 	s.w, err = sql.Open("sqlite", dsn(path, opt.BusyTimeout, true))
@@ -187,8 +194,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		_ = s.w.Close() // this error is the one to report
 		return nil, fmt.Errorf("sqlite: archive seq: %w", err)
 	}
-	s.archiveQueued.Store(last)
-	s.archiveWritten = last
+	s.archiveSeq = last
 
 	// The read pool is opened after the writer has switched the file to
 	// WAL mode (journal_mode is persistent), so readers never see another
@@ -281,6 +287,9 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.archiveInsert, err = s.w.PrepareContext(ctx, sqlArchiveInsert); err != nil {
 		return fmt.Errorf("sqlite: prepare archive insert: %w", err)
 	}
+	if s.roomArchiveInsert, err = s.w.PrepareContext(ctx, sqlRoomArchiveInsert); err != nil {
+		return fmt.Errorf("sqlite: prepare room archive insert: %w", err)
+	}
 	return nil
 }
 
@@ -305,11 +314,12 @@ func (s *Store) Push() storage.Push { return push{s} }
 // Blocklist returns the blocklist area.
 func (s *Store) Blocklist() storage.Blocklist { return blocklist{s} }
 
-// Close stops the checkpoint loop, checkpoints and truncates the WAL, and
-// closes the database. Every write has been synced before it returned, so
-// there is nothing else to flush. The checkpoint waits (up to BusyTimeout)
-// for a write in progress in another process. Calling Close again returns
-// the first result.
+// Close lets the group-commit writer write the messages queued for it
+// (later ones fail), stops the checkpoint loop, checkpoints and truncates
+// the WAL, and closes the database. Every other write has been synced
+// before it returned. The checkpoint waits (up to BusyTimeout) for a
+// write in progress in another process. Calling Close again returns the
+// first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeArchive()
@@ -333,7 +343,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.offlinePush, s.rosterItems, s.accountsGet, s.archiveInsert} {
+	for _, st := range []*sql.Stmt{s.offlinePush, s.rosterItems, s.accountsGet, s.archiveInsert, s.roomArchiveInsert} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -108,6 +108,32 @@ func BenchArchiveAppend(b *testing.B, s storage.Store) {
 	})
 }
 
+// BenchRoomArchiveEnqueue measures archiving one message of about 500
+// bytes in one busy room, whose goroutine hands each message over and
+// goes on, as the group chat service does; the time includes waiting
+// for the last one to be durable.
+func BenchRoomArchiveEnqueue(b *testing.B, s storage.Store) {
+	ctx := b.Context()
+	const room = "coven@conference.example.org"
+	if err := s.Rooms().Put(ctx, storage.Room{JID: room, Config: "{}"}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(benchStanza)))
+	var wg sync.WaitGroup
+	b.ResetTimer() // not the store's opening
+	for i := range b.N {
+		wg.Add(1)
+		m := storage.RoomMessage{ID: fmt.Sprint("id-", i), Nick: "juliet", Sender: "juliet@example.com", Stanza: benchStanza}
+		s.RoomArchive().Enqueue(ctx, room, m, func(_ storage.RoomMessage, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+}
+
 // FillArchive appends n messages of about 500 bytes to user's archive,
 // with 256 appends under way at once, with two contacts in turn. IDs are
 // "m<i>".

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,6 +310,135 @@ var roomArchiveTests = []subtest{
 		last, err = s.RoomArchive().Last(ctx, roomA, 10)
 		if err != nil || !slices.Equal(roomIDs(last), []string{"new", "old"}) {
 			t.Fatalf("Last after a new append = %q, %v, want new old", roomIDs(last), err)
+		}
+	}},
+}
+
+// roomEnqueued enqueues a message to a room's archive and calls check
+// with the outcome, then marks it done in wg. A test waits for wg before
+// it ends, so that no callback reports to a finished test.
+func roomEnqueued(t *testing.T, s storage.Store, wg *sync.WaitGroup, room, id string, check func(storage.RoomMessage, error)) {
+	wg.Add(1)
+	s.RoomArchive().Enqueue(t.Context(), room, storage.RoomMessage{
+		ID: id, Nick: "nick", Sender: "nick@example.org", Stanza: "<message id='" + id + "'/>"},
+		func(m storage.RoomMessage, err error) {
+			defer wg.Done()
+			check(m, err)
+		})
+}
+
+// roomArchiveEnqueueTests check RoomArchive.Enqueue: every callback
+// comes once with the stored message, and whatever is called right after
+// (a query, a retraction, the room's deletion) sees every message
+// enqueued before, without waiting for the callbacks.
+var roomArchiveEnqueueTests = []subtest{
+	{"ReadYourWrites", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		putRoom(t, s, roomA)
+		const n = 300
+		var (
+			mu  sync.Mutex
+			got = map[string][]storage.RoomMessage{}
+			wg  sync.WaitGroup
+		)
+		defer wg.Wait()
+		for i := range n {
+			roomEnqueued(t, s, &wg, roomA, fmt.Sprint("e", i), func(m storage.RoomMessage, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || !near(m.Stored) {
+					t.Errorf("Enqueue %s: stored %v, %v", m.ID, m.Stored, err)
+				}
+				got[m.ID] = append(got[m.ID], m)
+			})
+		}
+		p, err := s.RoomArchive().Query(ctx, roomA, storage.RoomArchiveQuery{Max: n + 10})
+		if err != nil || len(p.Messages) != n {
+			t.Fatalf("Query right after %d Enqueue calls = %d messages, %v", n, len(p.Messages), err)
+		}
+		for i, m := range p.Messages {
+			if m.ID != fmt.Sprint("e", i) {
+				t.Fatalf("message %d is %s", i, m.ID)
+			}
+			if i > 0 && m.Stored.Before(p.Messages[i-1].Stored) {
+				t.Fatalf("%s stored at %v, before %s at %v", m.ID, m.Stored, p.Messages[i-1].ID, p.Messages[i-1].Stored)
+			}
+		}
+		wg.Wait()
+		for _, want := range p.Messages {
+			if c := got[want.ID]; len(c) != 1 || !c[0].Stored.Equal(want.Stored) {
+				t.Errorf("callbacks of %s: %+v, want one stored at %v", want.ID, c, want.Stored)
+			}
+		}
+	}},
+	{"Errors", func(t *testing.T, s storage.Store) {
+		putRoom(t, s, roomA)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		roomEnqueued(t, s, &wg, roomC, "x", func(_ storage.RoomMessage, err error) {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Enqueue to a room not stored: %v, want ErrNotFound", err)
+			}
+		})
+		roomEnqueued(t, s, &wg, roomA, "m1", func(_ storage.RoomMessage, err error) {
+			if err != nil {
+				t.Errorf("Enqueue: %v", err)
+			}
+		})
+		roomEnqueued(t, s, &wg, roomA, "m1", func(_ storage.RoomMessage, err error) {
+			if !errors.Is(err, storage.ErrExists) {
+				t.Errorf("Enqueue of a taken ID: %v, want ErrExists", err)
+			}
+		})
+		wg.Wait()
+		roomQuery(t, s, roomA, storage.RoomArchiveQuery{Max: 10}, []string{"m1"}, true, 1, 0)
+		roomQuery(t, s, roomC, storage.RoomArchiveQuery{Max: 10}, []string{}, true, 0, -1)
+	}},
+	{"RetractRightAfter", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		putRoom(t, s, roomA)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		noErr := func(_ storage.RoomMessage, err error) {
+			if err != nil {
+				t.Errorf("Enqueue: %v", err)
+			}
+		}
+		roomEnqueued(t, s, &wg, roomA, "m0", noErr)
+		const tomb = "<message id='m0'><retracted/></message>"
+		wantErr(t, "Replace right after Enqueue", s.RoomArchive().Replace(ctx, roomA, "m0", tomb), nil)
+		m, err := s.RoomArchive().Get(ctx, roomA, "m0")
+		if err != nil || m.Stanza != tomb {
+			t.Fatalf("Get after Replace = %+v, %v, want the tombstone", m, err)
+		}
+		roomEnqueued(t, s, &wg, roomA, "m1", noErr)
+		if m, err := s.RoomArchive().Get(ctx, roomA, "m1"); err != nil || m.ID != "m1" {
+			t.Fatalf("Get right after Enqueue = %+v, %v", m, err)
+		}
+		roomEnqueued(t, s, &wg, roomA, "m2", noErr)
+		if last, err := s.RoomArchive().Last(ctx, roomA, 1); err != nil || !slices.Equal(roomIDs(last), []string{"m2"}) {
+			t.Fatalf("Last right after Enqueue = %q, %v, want m2", roomIDs(last), err)
+		}
+	}},
+	{"DeleteRightAfter", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		putRoom(t, s, roomA)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for i := range 50 {
+			roomEnqueued(t, s, &wg, roomA, fmt.Sprint("e", i), func(m storage.RoomMessage, err error) {
+				if err != nil {
+					t.Errorf("Enqueue %s: %v", m.ID, err)
+				}
+			})
+		}
+		// The messages go with the room, and none lands in the room
+		// stored again under its JID.
+		wantErr(t, "Rooms.Delete right after Enqueue", s.Rooms().Delete(ctx, roomA), nil)
+		putRoom(t, s, roomA)
+		wg.Wait()
+		if last, err := s.RoomArchive().Last(ctx, roomA, 100); err != nil || len(last) != 0 {
+			t.Fatalf("archive of the room stored again = %q, %v, want empty", roomIDs(last), err)
 		}
 	}},
 }

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Push", pushTests},
 		{"Rooms", roomTests},
 		{"RoomArchive", roomArchiveTests},
+		{"RoomArchiveEnqueue", roomArchiveEnqueueTests},
 		{"Export", exportTests},
 		{"NoAccount", noAccountTests},
 		{"DeleteAccount", deleteAccountTests},
