@@ -324,9 +324,30 @@ start_bound() {
 
 # bench runs one scenario against the current server and keeps its
 # result line.
+# cpu_ticks PID prints the CPU time the process used so far, in clock
+# ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# quiet waits, for up to two minutes, until the server under test uses
+# less than a twentieth of a core: a server still busy with what the
+# last scenario left (Prosody delivering a room's backlog to sessions
+# that are gone) would otherwise be measured doing both.
+quiet() {
+	local hz i a b
+	hz=$(getconf CLK_TCK)
+	for ((i = 0; i < 120; i++)); do
+		a=$(cpu_ticks "$SERVER_PID")
+		sleep 1
+		b=$(cpu_ticks "$SERVER_PID")
+		((b - a < hz / 20)) && return 0
+	done
+	log "the server still used $((b - a)) of $hz ticks a second after two minutes"
+}
+
 bench() {
 	local scenario=$1 label=$2
 	shift 2
+	quiet
 	log "$label: $scenario $*"
 	local prof=""
 	if [ "$PROFILE" = 1 ] && [ "$label" = samtal ] && [ "$scenario" != idle ]; then
