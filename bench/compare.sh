@@ -322,8 +322,6 @@ start_bound() {
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
-# bench runs one scenario against the current server and keeps its
-# result line.
 # cpu_ticks PID prints the CPU time the process used so far, in clock
 # ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -344,6 +342,8 @@ quiet() {
 	log "the server still used $((b - a)) of $hz ticks a second after two minutes"
 }
 
+# bench runs one scenario against the current server and keeps its
+# result line.
 bench() {
 	local scenario=$1 label=$2
 	shift 2

@@ -16,16 +16,21 @@ import (
 	"samtal.org/samtal/internal/storage/storagetest"
 )
 
+// settableClock returns a clock for Options.Clock that reads start until
+// set moves it, either way.
+func settableClock(start time.Time) (clock func() time.Time, set func(time.Time)) {
+	var mu sync.Mutex
+	now := start
+	clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set = func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	return clock, set
+}
+
 // TestArchiveClockBackwards checks that Stored never decreases in archive
 // order when the clock jumps back, also across a reopening.
 func TestArchiveClockBackwards(t *testing.T) {
 	ctx := t.Context()
-	var (
-		mu  sync.Mutex
-		now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	clock, set := settableClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	path := filepath.Join(t.TempDir(), "samtal.db")
 	s := open(t, path, Options{Clock: clock})
 	if err := s.Accounts().Create(ctx, storage.Account{User: "a@example.org"}); err != nil {
@@ -39,7 +44,7 @@ func TestArchiveClockBackwards(t *testing.T) {
 		return m
 	}
 	first := appendAt(s, "1")
-	set(now.Add(-time.Hour))
+	set(clock().Add(-time.Hour))
 	second := appendAt(s, "2")
 	if !second.Stored.Equal(first.Stored) {
 		t.Errorf("Stored after the clock went back = %v, want %v (no earlier than the one before)", second.Stored, first.Stored)
@@ -101,12 +106,7 @@ func TestArchiveGroupCommit(t *testing.T) {
 // messages stored later than the clock says.
 func TestRoomArchiveClockBackwards(t *testing.T) {
 	ctx := t.Context()
-	var (
-		mu  sync.Mutex
-		now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	clock, set := settableClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := open(t, "", Options{Clock: clock})
 	defer closeStore(t, s)
 	const room = "coven@conference.example.org"
@@ -121,7 +121,7 @@ func TestRoomArchiveClockBackwards(t *testing.T) {
 		return m
 	}
 	first := appendAt("1")
-	set(now.Add(-time.Hour))
+	set(clock().Add(-time.Hour))
 	if second := appendAt("2"); !second.Stored.Equal(first.Stored) {
 		t.Errorf("Stored after the clock went back = %v, want %v (no earlier than the one before)", second.Stored, first.Stored)
 	}
