@@ -400,7 +400,6 @@ REGISTERED=" "
 up() {
 	local s=$1
 	PORT=${PORTS[$s]:-}
-	ADMIN_PORT=""
 	"start_$s"
 	PORTS[$s]=$PORT
 	PIDS[$s]=$SERVER_PID
