@@ -326,20 +326,25 @@ start_bound() {
 # ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# quiet waits, for up to two minutes, until the server under test uses
-# less than a twentieth of a core: a server still busy with what the
+# quiet waits, for up to two minutes, until the servers up use less
+# than a twentieth of a core together: a server still busy with what the
 # last scenario left (Prosody delivering a room's backlog to sessions
-# that are gone) would otherwise be measured doing both.
+# that are gone) would otherwise be measured doing both, and in the
+# rounds with every server up, one still working off its own round (or
+# still starting) would take the core from the next server measured.
 quiet() {
-	local hz i a b
+	local hz i a b p pids
 	hz=$(getconf CLK_TCK)
+	pids=$(printf '%s\n' "$SERVER_PID" "${PIDS[@]}" | sort -u)
 	for ((i = 0; i < 120; i++)); do
-		a=$(cpu_ticks "$SERVER_PID")
+		a=0
+		for p in $pids; do a=$((a + $(cpu_ticks "$p"))); done
 		sleep 1
-		b=$(cpu_ticks "$SERVER_PID")
+		b=0
+		for p in $pids; do b=$((b + $(cpu_ticks "$p"))); done
 		((b - a < hz / 20)) && return 0
 	done
-	log "the server still used $((b - a)) of $hz ticks a second after two minutes"
+	log "the servers still used $((b - a)) of $hz ticks a second after two minutes"
 }
 
 # bench runs one scenario against the current server and keeps its
