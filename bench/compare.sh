@@ -322,9 +322,15 @@ start_bound() {
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
 
-# cpu_ticks PID prints the CPU time the process used so far, in clock
-# ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# cpu_ticks PID... prints the CPU time the processes used so far
+# together, in clock ticks; a process that is gone counts 0.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
 
 # quiet waits, for up to two minutes, until the servers up use less
 # than a twentieth of a core together: a server still busy with what the
@@ -333,15 +339,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # rounds with every server up, one still working off its own round (or
 # still starting) would take the core from the next server measured.
 quiet() {
-	local hz i a b p pids
+	local hz i a b pids
 	hz=$(getconf CLK_TCK)
 	pids=$(printf '%s\n' "$SERVER_PID" "${PIDS[@]}" | sort -u)
 	for ((i = 0; i < 120; i++)); do
-		a=0
-		for p in $pids; do a=$((a + $(cpu_ticks "$p"))); done
+		a=$(cpu_ticks $pids)
 		sleep 1
-		b=0
-		for p in $pids; do b=$((b + $(cpu_ticks "$p"))); done
+		b=$(cpu_ticks $pids)
 		((b - a < hz / 20)) && return 0
 	done
 	log "the servers still used $((b - a)) of $hz ticks a second after two minutes"
