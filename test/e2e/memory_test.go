@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +19,19 @@ import (
 // /proc/PID/status.
 func (s *Server) rss(t *testing.T) int64 {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	r, err := s.readRSS()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// readRSS is rss for a goroutine other than the test's, which may not
+// end the test.
+func (s *Server) readRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -28,13 +39,12 @@ func (s *Server) rss(t *testing.T) int64 {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				t.Fatal(err)
+				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
 			}
-			return kb << 10
+			return kb << 10, nil
 		}
 	}
-	t.Fatal("no VmRSS in /proc status")
-	return 0
+	return 0, errors.New("no VmRSS in /proc status")
 }
 
 const mib = 1 << 20
@@ -61,15 +71,19 @@ func (s *Server) settle(t *testing.T, baseline int64) int64 {
 }
 
 // watchPeak samples the server's RSS until stop is closed and returns the
-// highest reading.
-func (s *Server) watchPeak(t *testing.T, stop <-chan struct{}) <-chan int64 {
+// highest reading. It stops early, keeping what it read, if the server
+// is gone.
+func (s *Server) watchPeak(stop <-chan struct{}) <-chan int64 {
 	out := make(chan int64, 1)
 	go func() {
 		var peak int64
 		for {
-			if r := s.rss(t); r > peak {
-				peak = r
+			r, err := s.readRSS()
+			if err != nil {
+				out <- peak
+				return
 			}
+			peak = max(peak, r)
 			select {
 			case <-stop:
 				out <- peak
@@ -159,10 +173,14 @@ auth_failures_per_ip = 100000`})
 	flood := func(name string, run func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
 			stop := make(chan struct{})
-			peak := s.watchPeak(t, stop)
+			peak := s.watchPeak(stop)
+			// A flood that fails stops the sampling too.
+			var once sync.Once
+			stopWatch := func() { once.Do(func() { close(stop) }) }
+			defer stopWatch()
 			start := time.Now()
 			run(t)
-			close(stop)
+			stopWatch()
 			p := <-peak
 			after := s.settle(t, baseline)
 			t.Logf("%s: %.1fs, peak RSS %.1f MiB, after %.1f MiB (baseline %.1f MiB)", name, time.Since(start).Seconds(),
@@ -249,7 +267,10 @@ auth_failures_per_ip = 100000`})
 		violations := func() int {
 			return int(metric(t, s.Admin, `samtal_c2s_stream_errors_total{condition="policy-violation"}`))
 		}
-		before := violations()
+		offlinePushes := func() int {
+			return int(metric(t, s.Admin, `samtal_storage_seconds_count{op="offline.push"}`))
+		}
+		before, pushedBefore := violations(), offlinePushes()
 		start := time.Now()
 		total, rounds := 0, 0
 		for rounds < maxRounds && violations() == before {
@@ -300,18 +321,23 @@ auth_failures_per_ip = 100000`})
 		if !closed || !strings.Contains(string(got), "policy-violation") {
 			t.Errorf("the slow reader's stream did not end with policy-violation (read %d bytes, closed %v)", len(got), closed)
 		}
-		// What it did not read is handed back (to offline storage, as
-		// it has no other resource) once its session ends: wait for all
-		// of it, so that the login below does not race with it.
+		// Every message it did not read goes to offline storage, as it
+		// has no other resource: those its session held when it ended
+		// are handed back then, and those that came after it ended went
+		// there directly: when the queue overflows while the kernel
+		// still takes bytes, the writer sends the stream error and
+		// closes at once, and the session ends while the senders are
+		// still at it. Wait for all of them, so that the login below
+		// does not race with the last ones.
 		read := floodBodies(got)
-		back := `samtal_c2s_undelivered_total{kind="message"}`
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-			n := int(metric(t, s.Admin, back))
+			n := offlinePushes() - pushedBefore
 			if n >= total-len(read) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d messages handed back a minute after the stream ended, want %d", n, total-len(read))
+				t.Fatalf("%d messages in offline storage a minute after the stream ended, want %d (%d handed back)",
+					n, total-len(read), int(metric(t, s.Admin, `samtal_c2s_undelivered_total{kind="message"}`)))
 			}
 		}
 		// Offline delivery goes at the pace the client reads: one login
