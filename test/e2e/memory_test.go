@@ -174,13 +174,11 @@ auth_failures_per_ip = 100000`})
 		t.Run(name, func(t *testing.T) {
 			stop := make(chan struct{})
 			peak := s.watchPeak(stop)
-			// A flood that fails stops the sampling too.
-			var once sync.Once
-			stopWatch := func() { once.Do(func() { close(stop) }) }
-			defer stopWatch()
 			start := time.Now()
-			run(t)
-			stopWatch()
+			func() {
+				defer close(stop) // a flood that fails stops the sampling too
+				run(t)
+			}()
 			p := <-peak
 			after := s.settle(t, baseline)
 			t.Logf("%s: %.1fs, peak RSS %.1f MiB, after %.1f MiB (baseline %.1f MiB)", name, time.Since(start).Seconds(),
@@ -324,21 +322,21 @@ auth_failures_per_ip = 100000`})
 		// Every message it did not read goes to offline storage, as it
 		// has no other resource: those its session held when it ended
 		// are handed back then, and those that came after it ended went
-		// there directly: when the queue overflows while the kernel
+		// there directly (when the queue overflows while the kernel
 		// still takes bytes, the writer sends the stream error and
 		// closes at once, and the session ends while the senders are
-		// still at it. Wait for all of them, so that the login below
+		// still at it). Wait for all of them, so that the login below
 		// does not race with the last ones.
 		read := floodBodies(got)
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-			n := offlinePushes() - pushedBefore
-			if n >= total-len(read) {
-				break
+		want := total - len(read)
+		if err := poll(time.Minute, func() error {
+			if n := offlinePushes() - pushedBefore; n < want {
+				return fmt.Errorf("%d messages in offline storage, want %d", n, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d messages in offline storage a minute after the stream ended, want %d (%d handed back)",
-					n, total-len(read), int(metric(t, s.Admin, `samtal_c2s_undelivered_total{kind="message"}`)))
-			}
+			return nil
+		}); err != nil {
+			t.Fatalf("a minute after the stream ended: %v (%d handed back)", err,
+				int(metric(t, s.Admin, `samtal_c2s_undelivered_total{kind="message"}`)))
 		}
 		// Offline delivery goes at the pace the client reads: one login
 		// gets the whole backlog, larger than the out-queue as it is,
