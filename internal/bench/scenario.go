@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -138,10 +139,18 @@ type procMeter struct {
 	pids, aux      []int
 	start, auxFrom ProcStat
 	ok, auxOK      bool
+	// gen is the load generator itself (this process and its
+	// children): what it spends per unit is the other half of the
+	// machine when it shares the cores with the server.
+	gen   ProcStat
+	genOK bool
 }
 
 func (e *Env) startMeter() *procMeter {
 	m := &procMeter{pids: e.PIDs, aux: e.AuxPIDs}
+	if ps, err := ProcTree(os.Getpid()); err == nil {
+		m.gen, m.genOK = ps, true
+	}
 	if len(m.pids) > 0 {
 		ps, err := ProcTrees(m.pids)
 		m.start, m.ok = ps, err == nil
@@ -164,6 +173,11 @@ func (m *procMeter) stop(r *Result, units float64, unitName string) {
 			}
 		}
 	}
+	if m.genOK && units > 0 {
+		if ps, err := ProcTree(os.Getpid()); err == nil {
+			r.Metrics["gen_cpu_us_per_"+unitName] = (ps.CPU - m.gen.CPU).Seconds() * 1e6 / units
+		}
+	}
 	if !m.ok {
 		return
 	}
@@ -175,6 +189,8 @@ func (m *procMeter) stop(r *Result, units float64, unitName string) {
 	r.Metrics["server_cpu_s"] = cpu
 	if units > 0 {
 		r.Metrics["server_cpu_us_per_"+unitName] = cpu * 1e6 / units
+		r.Metrics["server_user_us_per_"+unitName] = (ps.User - m.start.User).Seconds() * 1e6 / units
+		r.Metrics["server_sys_us_per_"+unitName] = (ps.Sys - m.start.Sys).Seconds() * 1e6 / units
 	}
 	r.Metrics["server_rss_mib"] = float64(ps.RSS) / (1 << 20)
 }

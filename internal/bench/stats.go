@@ -49,8 +49,13 @@ func (l *Latencies) Count() int {
 // ProcStat is a snapshot of a server process from /proc.
 type ProcStat struct {
 	CPU time.Duration // user + system time
-	RSS int64         // resident set, bytes
-	FDs int
+	// User and Sys are CPU's two parts: the process's own code, and the
+	// kernel working for it (system calls, the network stack of
+	// loopback, page faults). Servers that make the same system calls
+	// differ in User.
+	User, Sys time.Duration
+	RSS       int64 // resident set, bytes
+	FDs       int
 }
 
 // clockTick is USER_HZ, 100 on every Linux architecture Go supports.
@@ -80,7 +85,9 @@ func ReadProc(pid int) (ProcStat, error) {
 	// f[0] is field 3 (state); utime is field 14, stime field 15.
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	ps.CPU = time.Duration(ut+st) * time.Second / clockTick
+	ps.User = time.Duration(ut) * time.Second / clockTick
+	ps.Sys = time.Duration(st) * time.Second / clockTick
+	ps.CPU = ps.User + ps.Sys
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
@@ -107,9 +114,7 @@ func ProcTree(pid int) (ProcStat, error) {
 	}
 	for _, c := range children(pid) {
 		if cs, err := ProcTree(c); err == nil {
-			ps.CPU += cs.CPU
-			ps.RSS += cs.RSS
-			ps.FDs += cs.FDs
+			ps.add(cs)
 		}
 	}
 	return ps, nil
@@ -128,11 +133,17 @@ func ProcTrees(pids []int) (ProcStat, error) {
 		if err != nil {
 			return sum, err
 		}
-		sum.CPU += ps.CPU
-		sum.RSS += ps.RSS
-		sum.FDs += ps.FDs
+		sum.add(ps)
 	}
 	return sum, nil
+}
+
+func (ps *ProcStat) add(o ProcStat) {
+	ps.CPU += o.CPU
+	ps.User += o.User
+	ps.Sys += o.Sys
+	ps.RSS += o.RSS
+	ps.FDs += o.FDs
 }
 
 func children(pid int) []int {

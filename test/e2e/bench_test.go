@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -40,6 +41,15 @@ func TestBenchSmoke(t *testing.T) {
 	} {
 		if m["delivered"] == 0 || m["lost"] != 0 || m["stanza_errors"] != 0 {
 			t.Errorf("messages: delivered %v, lost %v, stanza errors %v", m["delivered"], m["lost"], m["stanza_errors"])
+		}
+		// The server's CPU is its user and system time, each read
+		// from /proc; the generator's is its own.
+		user, sys, cpu := m["server_user_us_per_msg"], m["server_sys_us_per_msg"], m["server_cpu_us_per_msg"]
+		if cpu <= 0 || user <= 0 || math.Abs(user+sys-cpu) > 1e-6*cpu {
+			t.Errorf("server CPU per message %v, user %v + system %v", cpu, user, sys)
+		}
+		if m["gen_cpu_us_per_msg"] <= 0 {
+			t.Errorf("generator CPU per message %v", m["gen_cpu_us_per_msg"])
 		}
 	}
 	if m := run("login", "-parallel", "2", "-accounts", "4", "-duration", "1s"); m["logins"] == 0 {
