@@ -46,7 +46,8 @@ func (l *Latencies) Count() int {
 	return len(l.all)
 }
 
-// ProcStat is a snapshot of a server process from /proc.
+// ProcStat is a snapshot of a process (a server, or the generator) from
+// /proc.
 type ProcStat struct {
 	CPU time.Duration // user + system time
 	// User and Sys are CPU's two parts: the process's own code, and the
