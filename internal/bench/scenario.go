@@ -164,18 +164,21 @@ func (e *Env) startMeter() *procMeter {
 
 // stop adds server CPU seconds, CPU per unit (µs) and RSS to r.
 func (m *procMeter) stop(r *Result, units float64, unitName string) {
-	if m.auxOK {
-		if ps, err := ProcTrees(m.aux); err == nil {
-			cpu := (ps.CPU - m.auxFrom.CPU).Seconds()
-			r.Metrics["aux_cpu_s"] = cpu
-			if units > 0 {
-				r.Metrics["aux_cpu_us_per_"+unitName] = cpu * 1e6 / units
-			}
+	perUnit := func(name string, d time.Duration) {
+		if units > 0 {
+			r.Metrics[name+"_us_per_"+unitName] = d.Seconds() * 1e6 / units
 		}
 	}
-	if m.genOK && units > 0 {
+	if m.auxOK {
+		if ps, err := ProcTrees(m.aux); err == nil {
+			cpu := ps.CPU() - m.auxFrom.CPU()
+			r.Metrics["aux_cpu_s"] = cpu.Seconds()
+			perUnit("aux_cpu", cpu)
+		}
+	}
+	if m.genOK {
 		if ps, err := ProcTree(os.Getpid()); err == nil {
-			r.Metrics["gen_cpu_us_per_"+unitName] = (ps.CPU - m.gen.CPU).Seconds() * 1e6 / units
+			perUnit("gen_cpu", ps.CPU()-m.gen.CPU())
 		}
 	}
 	if !m.ok {
@@ -185,13 +188,11 @@ func (m *procMeter) stop(r *Result, units float64, unitName string) {
 	if err != nil {
 		return
 	}
-	cpu := (ps.CPU - m.start.CPU).Seconds()
-	r.Metrics["server_cpu_s"] = cpu
-	if units > 0 {
-		r.Metrics["server_cpu_us_per_"+unitName] = cpu * 1e6 / units
-		r.Metrics["server_user_us_per_"+unitName] = (ps.User - m.start.User).Seconds() * 1e6 / units
-		r.Metrics["server_sys_us_per_"+unitName] = (ps.Sys - m.start.Sys).Seconds() * 1e6 / units
-	}
+	cpu := ps.CPU() - m.start.CPU()
+	r.Metrics["server_cpu_s"] = cpu.Seconds()
+	perUnit("server_cpu", cpu)
+	perUnit("server_user", ps.User-m.start.User)
+	perUnit("server_sys", ps.Sys-m.start.Sys)
 	r.Metrics["server_rss_mib"] = float64(ps.RSS) / (1 << 20)
 }
 

@@ -49,15 +49,17 @@ func (l *Latencies) Count() int {
 // ProcStat is a snapshot of a process (a server, or the generator) from
 // /proc.
 type ProcStat struct {
-	CPU time.Duration // user + system time
-	// User and Sys are CPU's two parts: the process's own code, and the
-	// kernel working for it (system calls, the network stack of
+	// User and Sys are the CPU time of the process's own code and of
+	// the kernel working for it (system calls, the network stack of
 	// loopback, page faults). Servers that make the same system calls
 	// differ in User.
 	User, Sys time.Duration
 	RSS       int64 // resident set, bytes
 	FDs       int
 }
+
+// CPU is the process's user and system time together.
+func (ps ProcStat) CPU() time.Duration { return ps.User + ps.Sys }
 
 // clockTick is USER_HZ, 100 on every Linux architecture Go supports.
 const clockTick = 100
@@ -88,7 +90,6 @@ func ReadProc(pid int) (ProcStat, error) {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	ps.User = time.Duration(ut) * time.Second / clockTick
 	ps.Sys = time.Duration(st) * time.Second / clockTick
-	ps.CPU = ps.User + ps.Sys
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
@@ -140,7 +141,6 @@ func ProcTrees(pids []int) (ProcStat, error) {
 }
 
 func (ps *ProcStat) add(o ProcStat) {
-	ps.CPU += o.CPU
 	ps.User += o.User
 	ps.Sys += o.Sys
 	ps.RSS += o.RSS
