@@ -92,3 +92,23 @@ func BenchmarkStdlibTokens(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNextViewMessage is BenchmarkNextMessage for a stanza that is
+// forwarded as read: its view and bytes, no tree.
+func BenchmarkNextViewMessage(b *testing.B) {
+	r := NewReader(&loopReader{hdr: []byte(clientHdr), stanza: []byte(benchMessage)}, Limits{})
+	if _, err := r.Header(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(benchMessage)))
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := r.NextView()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(v.Raw()) != len(benchMessage) {
+			b.Fatalf("Raw() has %d bytes, want %d", len(v.Raw()), len(benchMessage))
+		}
+	}
+}

@@ -26,6 +26,9 @@ func FuzzNext(f *testing.F) {
 		if got := read(&chunkReader{in, rnd, 64}, testLimits); !reflect.DeepEqual(got, want) {
 			t.Fatalf("in chunks: %v, %q; whole: %v, %q", got.els, got.err, want.els, want.err)
 		}
+		if got := readViews(t, &chunkReader{in, rnd, 64}, testLimits); !reflect.DeepEqual(got, want) {
+			t.Fatalf("by views: %v, %q; by Next: %v, %q", got.els, got.err, want.els, want.err)
+		}
 		for _, e := range want.els {
 			checkRoundTrip(t, e)
 		}

@@ -96,6 +96,14 @@ type Reader struct {
 	s   *scratch // per-element work space; nil between stanzas
 	out *xmlel.Element
 
+	// viewMode makes the element being read a View (see NextView);
+	// viewHeld says the last one still holds s and the buffer.
+	viewMode, viewHeld bool
+	view               View
+	// headerPrefix says the element used a prefix that the stream
+	// header declared: its bytes do not mean the same on another stream.
+	headerPrefix bool
+
 	// wait is what a read with nothing pending goes into, so that an
 	// idle stream gives its buffer back while it waits (see fill).
 	wait [waitSize]byte
@@ -181,6 +189,7 @@ func (r *Reader) ContentNS() string {
 // space keepalives, RFC 6120 §4.6). It returns io.EOF after the stream
 // close tag, and io.ErrUnexpectedEOF if the source ends inside the stream.
 func (r *Reader) Next() (*xmlel.Element, error) {
+	r.finishView()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -289,6 +298,7 @@ func (r *Reader) errAt(kind error, i int, msg string) error {
 // the header), from which MaxStanzaBytes (or maxHeaderBytes) counts.
 func (r *Reader) begin(i int) {
 	r.start = r.base + int64(i)
+	r.headerPrefix = false
 	r.limited = true
 	r.max = r.lim.MaxStanzaBytes
 	if !r.headerDone && !r.standalone {
@@ -344,10 +354,11 @@ func (r *Reader) fill() error {
 	if r.fixed || r.src == nil {
 		return io.EOF
 	}
-	if r.pos > 0 {
-		n := copy(r.buf, r.buf[r.pos:r.w])
-		r.base += int64(r.pos)
-		r.pos, r.w = 0, n
+	if keep := r.keep(); keep > 0 {
+		n := copy(r.buf, r.buf[keep:r.w])
+		r.base += int64(keep)
+		r.pos -= keep
+		r.w = n
 	}
 	if r.w == 0 {
 		// Nothing pending: this read may wait long for the peer. Give
@@ -393,6 +404,20 @@ func (r *Reader) fill() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// keep returns where the bytes fill keeps begin: the token the scanner is
+// in, or, for NextView, the element's start, while the element so far
+// leaves the buffer room, so that a stanza that came in several reads
+// keeps its bytes for View.Raw. A larger one gives them up rather than
+// grow the buffer.
+func (r *Reader) keep() int {
+	if r.viewMode && r.limited && r.start >= r.base {
+		if s := int(r.start - r.base); r.w-s < len(r.buf) {
+			return s
+		}
+	}
+	return r.pos
 }
 
 // fillIdle reads into the small wait buffer while the reader holds no
@@ -446,6 +471,7 @@ func (r *Reader) shrink() {
 // with the peer's closing tag in a pooled buffer, so without it a login
 // would cost a fresh buffer.
 func (r *Reader) Release() {
+	r.viewHeld = false
 	r.release()
 	if !r.fixed {
 		putBuf(r.buf)

@@ -812,6 +812,14 @@ func (r *Reader) closed(elem int32) (event, error) {
 		r.st = sText
 		return evNone, nil
 	}
+	if r.viewMode {
+		// NextView: the tree waits for View.Element, the scratch space
+		// and the buffer for the next read.
+		r.viewHeld = true
+		r.unlimit()
+		r.st = sTop
+		return evElement, nil
+	}
 	r.out = r.build()
 	r.release()
 	r.unlimit()
@@ -1021,6 +1029,9 @@ func (r *Reader) lookup(prefix []byte) (str, bool) {
 	}
 	for j := len(r.hns) - 1; j >= 0; j-- {
 		if r.hns[j].prefix == string(prefix) {
+			if prefix != nil {
+				r.headerPrefix = true
+			}
 			return str{off: int32(j), n: strHeader}, true
 		}
 	}
