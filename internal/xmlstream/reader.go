@@ -100,9 +100,11 @@ type Reader struct {
 	// viewHeld says the last one still holds s and the buffer.
 	viewMode, viewHeld bool
 	view               View
-	// headerPrefix says the element used a prefix that the stream
-	// header declared: its bytes do not mean the same on another stream.
-	headerPrefix bool
+	// foreign says the element's bytes do not mean on another stream
+	// what its tree does: it used a prefix that the stream header
+	// declared, or declared a stanza namespace other than the stream's,
+	// which the tree keeps as the content namespace.
+	foreign bool
 
 	// wait is what a read with nothing pending goes into, so that an
 	// idle stream gives its buffer back while it waits (see fill).
@@ -298,7 +300,7 @@ func (r *Reader) errAt(kind error, i int, msg string) error {
 // the header), from which MaxStanzaBytes (or maxHeaderBytes) counts.
 func (r *Reader) begin(i int) {
 	r.start = r.base + int64(i)
-	r.headerPrefix = false
+	r.foreign = false
 	r.limited = true
 	r.max = r.lim.MaxStanzaBytes
 	if !r.headerDone && !r.standalone {

@@ -849,6 +849,9 @@ func (r *Reader) tagDone(empty bool) (event, error) {
 	}
 	if space.n < 0 && xmlel.IsContentNS(r.constant(space)) {
 		// Content namespaces are always interned (or the header's).
+		if r.constant(space) != r.content {
+			r.foreign = true
+		}
 		space = str{}
 	}
 	elem := int32(len(s.elems))
@@ -1030,7 +1033,7 @@ func (r *Reader) lookup(prefix []byte) (str, bool) {
 	for j := len(r.hns) - 1; j >= 0; j-- {
 		if r.hns[j].prefix == string(prefix) {
 			if prefix != nil {
-				r.headerPrefix = true
+				r.foreign = true
 			}
 			return str{off: int32(j), n: strHeader}, true
 		}

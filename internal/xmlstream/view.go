@@ -20,8 +20,9 @@ type View struct {
 }
 
 // NextView reads the next element like Next, but stops before making its
-// tree. The bytes of a stanza that used no namespace prefix of the stream
-// header and that the reader still holds whole are kept for Raw.
+// tree. The bytes of a stanza that the reader still holds whole, and that
+// mean the same on another stream of the same content namespace, are kept
+// for Raw.
 func (r *Reader) NextView() (*View, error) {
 	r.finishView()
 	if r.err != nil {
@@ -41,7 +42,7 @@ func (r *Reader) NextView() (*View, error) {
 		return nil, io.EOF
 	}
 	r.view = View{r: r}
-	if r.start >= r.base && !r.headerPrefix {
+	if r.start >= r.base && !r.foreign {
 		r.view.raw = r.buf[r.start-r.base : r.pos]
 	}
 	return &r.view, nil
@@ -60,8 +61,9 @@ func (r *Reader) finishView() {
 }
 
 // Raw returns the stanza's bytes as read, or nil if they are not whole
-// in the reader's buffer or depend on the stream header's namespace
-// declarations. They are the reader's own: copy what must outlive the
+// in the reader's buffer, depend on the stream header's namespace
+// declarations, or declare a stanza namespace other than the stream's
+// (which the tree keeps as the content namespace). They are the reader's own: copy what must outlive the
 // view. Without a namespace declaration of their own, the stanza's
 // elements are in the stream's content namespace, as the receiving
 // stream must be for the bytes to mean the same there.
@@ -141,6 +143,33 @@ func (v *View) Children() iter.Seq2[string, string] {
 			}
 		}
 	}
+}
+
+// Has reports whether the stanza has a child element in namespace space
+// ("" the content namespace), with name local unless local is "". It
+// compares without making strings.
+func (v *View) Has(space, local string) bool {
+	if v.el != nil {
+		for _, c := range v.el.Elements() {
+			if c.Space == space && (local == "" || c.Local == local) {
+				return true
+			}
+		}
+		return false
+	}
+	r := v.r
+	s := r.s
+	e := &s.elems[0]
+	for _, k := range s.kids[e.k0:e.k1] {
+		if k.elem < 0 {
+			continue
+		}
+		c := &s.elems[k.elem]
+		if r.eqString(c.space, space) && (local == "" || r.eqString(c.local, local)) {
+			return true
+		}
+	}
+	return false
 }
 
 // bytes returns x's bytes without copying a string that s.sb holds.

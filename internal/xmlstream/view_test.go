@@ -42,7 +42,24 @@ func TestViewMessage(t *testing.T) {
 	if string(v.Raw()) != msg {
 		t.Errorf("Raw() = %q, want the bytes as sent", v.Raw())
 	}
+	has := []struct {
+		space, local string
+		want         bool
+	}{
+		{"", "body", true}, {"", "", true}, {"urn:xmpp:receipts", "request", true}, {"urn:xmpp:receipts", "", true},
+		{"urn:xmpp:receipts", "body", false}, {"", "request", false}, {"urn:xmpp:receipt", "", false}, {"jabber:client", "body", false},
+	}
+	for _, h := range has {
+		if got := v.Has(h.space, h.local); got != h.want {
+			t.Errorf("Has(%q, %q) = %v before the tree", h.space, h.local, got)
+		}
+	}
 	el := v.Element()
+	for _, h := range has {
+		if got := v.Has(h.space, h.local); got != h.want {
+			t.Errorf("Has(%q, %q) = %v with the tree", h.space, h.local, got)
+		}
+	}
 	if el.Attr("id") != "m1" || el.ChildText("", "body") != "Wherefore & why" || v.Element() != el {
 		t.Errorf("Element() = %v", el)
 	}
@@ -83,15 +100,19 @@ func TestViewRawAcrossReads(t *testing.T) {
 
 // A stanza that uses a prefix of the stream header means something else
 // on a stream without that declaration: it has no Raw. One that
-// declares its own prefixes has.
+// declares its own prefixes has. So has one that names the stream's
+// content namespace, but not one that names another stanza namespace,
+// which its tree keeps as the content namespace.
 func TestViewHeaderPrefix(t *testing.T) {
 	hdr := `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:x'>`
 	own := `<message to='a@b/c'><y:e xmlns:y='urn:y'/></message>`
-	r := NewReader(strings.NewReader(hdr+`<message to='a@b/c'><x:e/></message>`+own+`<stream:features/>`), Limits{})
+	client := `<message xmlns='jabber:client' to='a@b/c'><body xmlns='jabber:client'/></message>`
+	r := NewReader(strings.NewReader(hdr+`<message to='a@b/c'><x:e/></message>`+own+`<stream:features/>`+client+
+		`<message xmlns='jabber:server' to='a@b/c'/><message><body xmlns='jabber:component:accept'/></message>`), Limits{})
 	if _, err := r.Header(); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{"", own, ""} {
+	for i, want := range []string{"", own, "", client, "", ""} {
 		v, err := r.NextView()
 		if err != nil {
 			t.Fatal(err)
