@@ -11,6 +11,7 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // outbox is the state of a bound session that outlives its connection:
@@ -99,11 +100,61 @@ type queuedAt struct {
 }
 
 // unacked is a stanza sent while stream management is on and not yet
-// acknowledged by the client.
+// acknowledged by the client. It is a tree (el), or a message forwarded
+// as the bytes its sender wrote (raw, see Session.SendRaw), whose tree is
+// made only if it must be sent again or handed back.
 type unacked struct {
 	el   *xmlel.Element
+	raw  []byte
 	size int
 	at   time.Time // when it was first sent, for the delay stamp on re-sending
+}
+
+// local returns the stanza's name: raw ones are messages.
+func (u *unacked) local() string {
+	if u.el == nil {
+		return stanza.Message
+	}
+	return u.el.Local
+}
+
+// space returns the stanza's namespace: raw ones are in the content
+// namespace.
+func (u *unacked) space() string {
+	if u.el == nil {
+		return ""
+	}
+	return u.el.Space
+}
+
+// wireSize returns the stanza's size on the stream.
+func (u *unacked) wireSize() int {
+	if u.el == nil {
+		return len(u.raw)
+	}
+	return len(stream.AppendElement(nil, u.el, xmlel.NSClient))
+}
+
+// element returns the stanza's tree, made from its bytes for a raw one;
+// nil if they do not parse, which bytes the reader checked never fail to.
+func (u *unacked) element(svc *Service) *xmlel.Element {
+	if u.el == nil && u.raw != nil {
+		u.el = svc.tree(u.raw)
+		u.raw = nil
+	}
+	return u.el
+}
+
+// tree parses a message that came as bytes (Session.SendRaw).
+func (svc *Service) tree(raw []byte) *xmlel.Element {
+	lim := svc.cfg.Limits
+	lim.MaxStanzaBytes = max(lim.MaxStanzaBytes, len(raw))
+	el, err := xmlstream.Parse(raw, lim)
+	if err != nil {
+		svc.log.Error("c2s: a forwarded message does not parse", "err", err)
+		return nil
+	}
+	return el
 }
 
 func newOutbox(svc *Service, s *Session) *outbox {
@@ -220,6 +271,23 @@ func (b *outbox) send(el *xmlel.Element) {
 	b.mu.Unlock()
 }
 
+// sendRaw passes a message that travels as bytes to the client. A
+// stanza that waits (the session is starting, its client inactive) or
+// goes back to the core (it ended) is made a tree: those paths decide
+// from its content.
+func (b *outbox) sendRaw(raw []byte) {
+	b.mu.Lock()
+	if b.ended || b.starting || b.inactive {
+		b.mu.Unlock()
+		if el := b.svc.tree(raw); el != nil {
+			b.send(el)
+		}
+		return
+	}
+	b.emitUnacked(unacked{raw: raw})
+	b.mu.Unlock()
+}
+
 // pass sends el or holds it back. b.mu is held.
 func (b *outbox) pass(el *xmlel.Element) {
 	if b.inactive {
@@ -234,26 +302,34 @@ func (b *outbox) pass(el *xmlel.Element) {
 
 // emit writes el to the connection, if any, and keeps it until the client
 // acknowledges it when stream management is on. b.mu is held.
-func (b *outbox) emit(el *xmlel.Element) {
+func (b *outbox) emit(el *xmlel.Element) { b.emitUnacked(unacked{el: el}) }
+
+// emitUnacked is emit for a tree or bytes. b.mu is held.
+func (b *outbox) emitUnacked(u unacked) {
 	size := 0
 	var end int64
 	if b.conn != nil {
-		size, end = b.conn.writeEnd(el)
-		if size > 0 && el.Space == "" {
-			b.out.count(b.svc.m.out, el.Local)
+		if u.el == nil {
+			size, end = b.conn.writeRawEnd(u.raw)
+		} else {
+			size, end = b.conn.writeEnd(u.el)
+		}
+		if size > 0 && u.space() == "" {
+			b.out.count(b.svc.m.out, u.local())
 		}
 	}
 	if !b.sm || b.ended {
-		if b.ended || el.Space != "" {
+		if b.ended || u.space() != "" {
 			return
 		}
-		b.track(el, size, end)
+		b.track(u, size, end)
 		return
 	}
 	if size == 0 {
-		size = len(stream.AppendElement(nil, el, xmlel.NSClient))
+		size = u.wireSize()
 	}
-	b.queue = append(b.queue, unacked{el: el, size: size, at: time.Now()})
+	u.size, u.at = size, time.Now()
+	b.queue = append(b.queue, u)
 	b.bytes += size
 	cfg := &b.svc.cfg
 	if (cfg.MaxUnacked > 0 && len(b.queue) > cfg.MaxUnacked) || (cfg.MaxUnackedBytes > 0 && b.bytes > cfg.MaxUnackedBytes) {
@@ -266,25 +342,27 @@ func (b *outbox) emit(el *xmlel.Element) {
 // track keeps a stanza queued for a client without stream management
 // until it has left the queue, or keeps it to hand back at the end when
 // it could not be queued (size 0: the stream is closing). b.mu is held.
-func (b *outbox) track(el *xmlel.Element, size int, end int64) {
+func (b *outbox) track(u unacked, size int, end int64) {
+	local := u.local()
 	if size == 0 {
-		if b.conn == nil || (el.Local != stanza.Message && el.Local != stanza.IQ) {
+		if b.conn == nil || (local != stanza.Message && local != stanza.IQ) {
 			return
 		}
-		n := len(stream.AppendElement(nil, el, xmlel.NSClient))
+		n := u.wireSize()
 		if limit := refusedFactor * b.svc.cfg.OutQueueBytes; limit > 0 && b.refusedBytes+n > limit {
 			// A flood at a stream that is closing: memory stays
 			// bounded, and the stanza goes where it would at the end,
 			// ahead of those kept (the core is not called with b.mu
 			// held).
-			go b.svc.late(el, b.jid)
+			go b.svc.lateUnacked(u, b.jid)
 			return
 		}
 		b.refusedBytes += n
-		b.refused = append(b.refused, unacked{el: el, at: time.Now()})
+		u.at = time.Now()
+		b.refused = append(b.refused, u)
 		return
 	}
-	if el.Local != stanza.Message && el.Local != stanza.IQ {
+	if local != stanza.Message && local != stanza.IQ {
 		return // presence is state: the next session learns it anew
 	}
 	b.pruneInflight()
@@ -304,7 +382,8 @@ func (b *outbox) track(el *xmlel.Element, size int, end int64) {
 	} else {
 		at = time.Now()
 	}
-	b.inflight = append(b.inflight, queuedAt{unacked{el: el, at: at}, end})
+	u.at = at
+	b.inflight = append(b.inflight, queuedAt{u, end})
 	b.inflightPeak = max(b.inflightPeak, len(b.inflight))
 }
 
@@ -590,6 +669,9 @@ func (b *outbox) flushHeld() {
 func (b *outbox) resend() {
 	for i := range b.queue {
 		u := &b.queue[i]
+		if u.element(b.svc) == nil {
+			continue
+		}
 		if (u.el.Local == stanza.Message || u.el.Local == stanza.Presence) && u.el.Space == "" && u.el.Child(stanza.NSDelay, "delay") == nil {
 			// Elements are shared with other sessions: stamp a copy.
 			c := u.el.ShallowCopy()
@@ -607,7 +689,13 @@ func delayStamp(from string, t time.Time) *xmlel.Element {
 // late handles a stanza that reached a session after it ended, in the
 // moment between the end and the router forgetting it.
 func (svc *Service) late(el *xmlel.Element, full jid.JID) {
-	svc.undelivered(svc.ctx, full, unacked{el: el, at: time.Now()}, false)
+	svc.lateUnacked(unacked{el: el}, full)
+}
+
+// lateUnacked is late for a tree or bytes.
+func (svc *Service) lateUnacked(u unacked, full jid.JID) {
+	u.at = time.Now()
+	svc.undelivered(svc.ctx, full, u, false)
 }
 
 // undelivered applies XEP-0198 §4 to a stanza the client of a session
@@ -622,8 +710,8 @@ func (svc *Service) late(el *xmlel.Element, full jid.JID) {
 // archive: it fetches the message from it when it comes back, and a copy
 // delivered again would be shown twice.
 func (svc *Service) undelivered(ctx context.Context, full jid.JID, u unacked, usedMAM bool) {
-	el := u.el
-	if el.Space != "" {
+	el := u.element(svc)
+	if el == nil || el.Space != "" {
 		return
 	}
 	// Counted once handled: the count then tells how many are where

@@ -82,10 +82,15 @@ func queued(b *outbox) []string {
 	defer b.mu.Unlock()
 	var out []string
 	for _, u := range b.queue {
-		s := u.el.Local
-		if body := u.el.ChildText("", "body"); body != "" {
+		el := u.el
+		if el == nil {
+			// Bytes (sendRaw): read, and left as they are.
+			el = b.svc.tree(u.raw)
+		}
+		s := el.Local
+		if body := el.ChildText("", "body"); body != "" {
 			s += ":" + body
-		} else if f := u.el.Attr("from"); f != "" {
+		} else if f := el.Attr("from"); f != "" {
 			s += ":" + f
 		}
 		out = append(out, s)
@@ -217,6 +222,42 @@ func TestOutboxEndHandsBackUnacked(t *testing.T) {
 	b.send(msg("late"))
 	if got := strings.Join(core.undelivered, ","); got != "two,late" {
 		t.Errorf("after a late message undelivered = %q", got)
+	}
+}
+
+// Messages that travel as bytes (sendRaw) are kept as bytes until
+// acknowledged, made trees where a tree decides (an inactive client's
+// buffer), and handed back like any other when the session ends.
+func TestOutboxRawMessages(t *testing.T) {
+	svc, core := testService(t, Config{CSIBuffer: 10})
+	b := detachedBox(t, svc)
+	raw := func(body string) []byte {
+		return []byte("<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>" + body + "</body></message>")
+	}
+	b.sendRaw(raw("one &amp; two"))
+	b.mu.Lock()
+	u := b.queue[0]
+	b.mu.Unlock()
+	if u.el != nil || string(u.raw) != string(raw("one &amp; two")) || u.size != len(u.raw) {
+		t.Errorf("queued %v %q size %d, want the bytes as they came", u.el, u.raw, u.size)
+	}
+	b.setInactive(true)
+	b.sendRaw([]byte("<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"))
+	if got := strings.Join(queued(b), " "); got != "message:one & two" {
+		t.Fatalf("while inactive a chat state went out: %q", got)
+	}
+	b.sendRaw(raw("three"))
+	want := "message:one & two message:romeo@example.org/orchard message:three"
+	if got := strings.Join(queued(b), " "); got != want {
+		t.Errorf("queue = %q, want %q", got, want)
+	}
+	b.mu.Lock()
+	b.ack(1)
+	b.mu.Unlock()
+	b.end()
+	b.sendRaw(raw("late"))
+	if got := strings.Join(core.undelivered, ","); got != ",three,late" {
+		t.Errorf("handed back %q, want the chat state, three and late", got)
 	}
 }
 

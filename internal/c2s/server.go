@@ -118,6 +118,15 @@ type Redeliverer interface {
 	Undelivered(ctx context.Context, gone jid.JID, el *xmlel.Element, at time.Time)
 }
 
+// Forwarder is implemented by a Core that delivers a message as the bytes
+// its client wrote, without an element tree, when nothing needs the tree
+// (im.Service.Forward). It reports false, having done nothing, when the
+// message must go to Outbound as a tree instead. raw starts with
+// "<message", has no from attribute, and is valid only during the call.
+type Forwarder interface {
+	Forward(ctx context.Context, s router.Session, m *stanza.Outline, raw []byte) bool
+}
+
 // PreAuth is what a connection offers before authentication: in-band
 // registration (XEP-0077) and its stream features.
 type PreAuth struct {
@@ -234,6 +243,7 @@ type Service struct {
 	router    *router.Router
 	creds     sasl.Credentials
 	core      Core
+	forwarder Forwarder // core, when it is one
 	preAuth   PreAuthFactory
 	log       *slog.Logger
 	m         *Metrics
@@ -279,8 +289,9 @@ func New(cfg Config, r *router.Router, creds sasl.Credentials, core Core, preAut
 	if cfg.FASTLifetime <= 0 {
 		cfg.FASTLifetime = DefaultFASTLifetime
 	}
+	fwd, _ := core.(Forwarder)
 	return &Service{
-		cfg: cfg, router: r, creds: creds, core: core, preAuth: preAuth, log: log, m: m,
+		cfg: cfg, router: r, creds: creds, core: core, forwarder: fwd, preAuth: preAuth, log: log, m: m,
 		gate:      transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
 		fails:     newPenalty(cfg.AuthFailuresPerIP),
 		acctFails: newPenalty(cfg.AuthFailuresPerAccount),

@@ -94,6 +94,10 @@ type Session struct {
 	// preparing it again (jid.Parse was 3% of the CPU per message at
 	// saturation). Only the reading goroutine uses it.
 	lastTo jid.JID
+	// outline describes the message forward offers the core, kept here
+	// so that offering one costs no allocation. Only the reading
+	// goroutine uses it.
+	outline stanza.Outline
 }
 
 func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
@@ -745,7 +749,7 @@ func (s *Session) stanzas(ctx context.Context) error {
 	var tracked *outbox
 	tctx := ctx
 	for {
-		el, err := s.r.Next()
+		v, err := s.r.NextView()
 		if err != nil {
 			if errors.Is(err, transport.ErrQuiet) {
 				return errQuiet
@@ -757,6 +761,12 @@ func (s *Session) stanzas(ctx context.Context) error {
 			// arrives here belongs to a stream that is over.
 			return nil
 		}
+		if s.bound && s.forward(ctx, v) {
+			// Nothing it did waits for storage: handled.
+			s.box.settled.Done(true)
+			continue
+		}
+		el := v.Element()
 		if !stanza.IsStanza(el) {
 			if el.Is(stream.NS, "error") {
 				return nil
@@ -813,6 +823,63 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 	}
 	s.svc.core.Outbound(ctx, s, st)
 	return nil
+}
+
+// forward passes on a message from the bound client as the bytes it
+// wrote, when the core takes it so (Forwarder), and reports whether it
+// did. Everything else, and any message that needs more than its
+// addresses checked, becomes a tree for handle: one with a 'from', whose
+// 'to' is malformed or not in canonical form, or whose bytes the reader
+// did not keep whole.
+func (s *Session) forward(ctx context.Context, v *xmlstream.View) bool {
+	fwd := s.svc.forwarder
+	raw := v.Raw()
+	if fwd == nil || raw == nil || v.Space() != "" || v.Local() != stanza.Message || !opensMessage(raw) {
+		return false
+	}
+	if _, ok := v.Attr("from"); ok {
+		return false
+	}
+	to, ok := v.Attr("to")
+	if !ok {
+		return false
+	}
+	var t jid.JID
+	if string(to) == s.lastTo.String() {
+		t = s.lastTo
+	} else {
+		p, err := jid.Parse(string(to))
+		if err != nil || p.String() != string(to) {
+			return false
+		}
+		t, s.lastTo = p, p
+	}
+	typ, _ := v.Attr("type")
+	id, _ := v.Attr("id")
+	m := &s.outline
+	*m = stanza.Outline{From: s.jid, To: t, Type: stanza.MessageType(string(typ)), ID: id, Kids: v}
+	took := fwd.Forward(ctx, s, m, raw)
+	*m = stanza.Outline{}
+	if !took {
+		return false
+	}
+	s.throttle()
+	s.in.count(s.svc.m.in, stanza.Message)
+	return true
+}
+
+// opensMessage reports whether raw starts with a message's start tag
+// without a prefix: "<message" and a space or the tag's end.
+func opensMessage(raw []byte) bool {
+	const open = "<" + stanza.Message
+	if len(raw) <= len(open) || string(raw[:len(open)]) != open {
+		return false
+	}
+	switch raw[len(open)] {
+	case ' ', '\t', '\r', '\n', '>', '/':
+		return true
+	}
+	return false
 }
 
 // inboundStanza checks a stanza's addresses (RFC 6120 §8.1.2.1: the

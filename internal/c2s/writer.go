@@ -38,9 +38,14 @@ func (s *Session) write(el *xmlel.Element) int {
 // s.q.Written() reaches it. size is 0 when el was not queued. Unlike
 // write, it leaves counting the stanza to the caller.
 func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
+	return s.appendEnd(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
+}
+
+// appendEnd queues what add appends, as writeEnd does.
+func (s *Session) appendEnd(add func([]byte) []byte) (size int, end int64) {
 	end, ok, over := s.q.AppendEnd(func(b []byte) []byte {
 		n := len(b)
-		b = stream.AppendElement(b, el, xmlel.NSClient)
+		b = add(b)
 		size = len(b) - n
 		return b
 	})
@@ -53,6 +58,23 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 		return size, end
 	}
 	return size, end
+}
+
+// SendRaw queues a message that travels as the bytes its sender wrote
+// (router.RawSender), as Send queues a tree. It never blocks.
+func (s *Session) SendRaw(raw []byte) {
+	if b := s.box; b != nil {
+		b.sendRaw(raw)
+		return
+	}
+	if el := s.svc.tree(raw); el != nil {
+		s.write(el)
+	}
+}
+
+// writeRawEnd is writeEnd for a message's bytes.
+func (s *Session) writeRawEnd(raw []byte) (size int, end int64) {
+	return s.appendEnd(func(b []byte) []byte { return append(b, raw...) })
 }
 
 // writeNonza queues an element that is not a stanza (stream management).

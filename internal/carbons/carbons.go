@@ -14,6 +14,7 @@ package carbons
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"samtal.org/samtal/internal/iq"
@@ -204,6 +205,51 @@ func (s *Service) MessageDelivered(_ context.Context, st *stanza.Stanza, to []ro
 	})
 }
 
+// RawMessage is the im hook for a message that could travel as the bytes
+// its sender wrote (im.Hooks.RawMessage): fine when it makes no carbon,
+// because no carbons-enabled session of the sender other than the
+// sending one, and none of the recipient's that does not get the message
+// anyway, could take one. A message that would be copied if a session
+// enabled carbons later is noted, as MessageSent notes it, so that an
+// error answering it is copied too.
+func (s *Service) RawMessage(_ context.Context, m *stanza.Outline, sender router.Session, to []router.Session) bool {
+	from := m.From.Bare()
+	if !s.anyEnabled(from) && !s.anyEnabled(m.To.Bare()) {
+		return true
+	}
+	if m.Has(nsMUCUser, "") || m.Has(nsConfInv, "") {
+		return false // invitations and private messages: eligible decides from the tree
+	}
+	if s.copies(from, func(r router.Session) bool { return r != sender }) ||
+		s.copies(m.To.Bare(), func(r router.Session) bool { return !slices.Contains(to, r) }) {
+		return false
+	}
+	if s.anyEnabled(from) && !m.Has(NS, "private") && !m.Has(nsHints, "no-copy") && len(m.ID) > 0 {
+		// eligible's answer for a chat or normal message: a normal one
+		// only with a body, a receipt, a chat state or a marker.
+		if m.Type == "chat" || m.Has("", "body") || m.Has(nsReceipts, "") || m.Has(nsChatStates, "") || m.Has(nsMarkers, "") {
+			s.note(from, string(m.ID), m.To)
+		}
+	}
+	return true
+}
+
+// copies reports whether a carbons-enabled session of user that want
+// accepts exists.
+func (s *Service) copies(user jid.JID, want func(router.Session) bool) bool {
+	if !s.anyEnabled(user) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.router.Resources(user) {
+		if s.enabled[r.Session.JID()] == r.Session && want(r.Session) {
+			return true
+		}
+	}
+	return false
+}
+
 // anyEnabled reports whether a session of user enabled carbons.
 func (s *Service) anyEnabled(user jid.JID) bool {
 	_, ok := s.users.Load(user.String())
@@ -300,7 +346,11 @@ func sentKey(id string, peer jid.JID) string { return id + "\x00" + peer.String(
 // remember notes an eligible message a user sent, so that an error
 // answering it is copied too.
 func (s *Service) remember(user jid.JID, st *stanza.Stanza) {
-	id := st.ID()
+	s.note(user, st.ID(), st.To)
+}
+
+// note remembers that user sent an eligible message with this id to peer.
+func (s *Service) note(user jid.JID, id string, peer jid.JID) {
 	if id == "" {
 		return
 	}
@@ -311,7 +361,7 @@ func (s *Service) remember(user jid.JID, st *stanza.Stanza) {
 		r = &ring{}
 		s.sent[user] = r
 	}
-	r.keys[r.next] = sentKey(id, st.To)
+	r.keys[r.next] = sentKey(id, peer)
 	r.next = (r.next + 1) % recentSent
 }
 

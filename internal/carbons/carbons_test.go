@@ -8,8 +8,10 @@ import (
 
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/mam"
 	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/xmlel"
@@ -339,4 +341,56 @@ func (s *Service) countUsers() int {
 	n := 0
 	s.users.Range(func(any, any) bool { n++; return true })
 	return n
+}
+
+// A message may travel as bytes (im.Hooks.RawMessage) only when no
+// carbons-enabled session would get a copy: none of the sender's but the
+// sending one, none of the recipient's that the message does not reach.
+// Such a message is still noted, so that an error answering it is copied
+// to a session that enables carbons later.
+func TestRawMessage(t *testing.T) {
+	e := newEnv(t)
+	raw := func(from *xmpptest.Session, to string, x string, targets ...*xmpptest.Session) bool {
+		t.Helper()
+		el := xmpptest.Parse(t, x)
+		m := stanza.Outline{From: from.JID(), To: jid.MustParse(to), Type: "chat", ID: []byte(el.Attr("id")), Kids: stanza.NamesOf(el)}
+		var ts []router.Session
+		for _, s := range targets {
+			ts = append(ts, s)
+		}
+		return e.carbons.RawMessage(t.Context(), &m, from, ts)
+	}
+	msg := `<message id='m1'><body>hi</body></message>`
+	bob := e.online("bob@example.org/x", "0", false)
+	a := e.online("alice@example.org/a", "5", false)
+	bob.Take()
+	if !raw(bob, "alice@example.org", msg, a) {
+		t.Error("nobody enabled carbons, yet the message may not travel as bytes")
+	}
+	e.iq(a, `<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	if !raw(bob, "alice@example.org", msg, a) || !raw(a, "bob@example.org", msg, bob) {
+		t.Error("the only carbons-enabled session sends or gets the message, yet it may not travel as bytes")
+	}
+	if raw(a, "bob@example.org", `<message id='m2'><x xmlns='jabber:x:conference' jid='room@muc.example.org'/></message>`, bob) {
+		t.Error("an invitation may travel as bytes, which only the tree tells to copy")
+	}
+	b := e.online("alice@example.org/b", "0", true)
+	a.Take()
+	if raw(a, "bob@example.org", msg, bob) {
+		t.Error("b would get a sent carbon, yet the message may travel as bytes")
+	}
+	if raw(bob, "alice@example.org/a", msg, a) {
+		t.Error("b would get a received carbon, yet the message may travel as bytes")
+	}
+	if !raw(bob, "alice@example.org", msg, a, b) {
+		t.Error("both of alice's enabled sessions get the message, yet it may not travel as bytes")
+	}
+	// The message a sent as bytes before b came (m1, to bob) was noted:
+	// an error answering it is copied to b.
+	e.deliver(`<message from='bob@example.org' to='alice@example.org/a' type='error' id='m1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`)
+	a.Take()
+	if _, w, fwd := carbon(t, b); w != "received" || fwd.Attr("type") != "error" {
+		t.Errorf("b got a %s carbon of %s, want the error", w, fwd)
+	}
+	nothing(t, bob)
 }

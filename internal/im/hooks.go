@@ -27,6 +27,15 @@ type Hooks struct {
 	// MessageDelivered learns which sessions got a message for a local
 	// user; none means it was stored offline or dropped.
 	MessageDelivered func(ctx context.Context, st *stanza.Stanza, to []router.Session)
+	// RawMessage sees a message that a local session sends to local
+	// sessions and that could travel as the bytes its sender wrote
+	// (Service.Forward), with to the sessions it would reach. It reports
+	// whether that is fine: the hook would neither change, stop, store
+	// nor copy it. It may note what it needs of the message. False sends
+	// the message down the tree path, where MessageSent, MessageArrived
+	// and MessageDelivered see it; hooks that have one of those and no
+	// RawMessage keep every message there.
+	RawMessage func(ctx context.Context, m *stanza.Outline, sender router.Session, to []router.Session) bool
 	// PresenceSent sees the broadcast presence of a local resource; el is
 	// nil when the resource became unavailable. initial is true for the
 	// first available presence of the session. It may add to el before
@@ -66,6 +75,23 @@ func (s *Service) AddHooks(h Hooks) { s.hooks = append(s.hooks, h) }
 func (s *Service) messageSent(ctx context.Context, sess router.Session, st *stanza.Stanza) bool {
 	for _, h := range s.hooks {
 		if h.MessageSent != nil && !h.MessageSent(ctx, sess, st) {
+			return false
+		}
+	}
+	return true
+}
+
+// rawOK asks the hooks whether a message may travel as bytes (see
+// Hooks.RawMessage).
+func (s *Service) rawOK(ctx context.Context, m *stanza.Outline, sender router.Session, to []router.Session) bool {
+	for _, h := range s.hooks {
+		if h.RawMessage != nil {
+			if !h.RawMessage(ctx, m, sender, to) {
+				return false
+			}
+			continue
+		}
+		if h.MessageSent != nil || h.MessageArrived != nil || h.MessageDelivered != nil {
 			return false
 		}
 	}

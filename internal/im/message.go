@@ -3,8 +3,10 @@ package im
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
@@ -24,13 +26,7 @@ const (
 
 // messageType returns the type of a message: a missing or unknown type
 // is normal (RFC 6121 §5.2.2).
-func messageType(el *xmlel.Element) string {
-	switch t := el.Attr("type"); t {
-	case "chat", "groupchat", "headline", "error":
-		return t
-	}
-	return "normal"
-}
+func messageType(el *xmlel.Element) string { return stanza.MessageType(el.Attr("type")) }
 
 // deliverMessage applies RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID).
 func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
@@ -52,22 +48,7 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 			return
 		}
 	}
-	user := st.To.Bare()
-	var best []router.Resource
-	top := 0
-	var nonNegative []router.Resource
-	for _, r := range s.router.Resources(user) {
-		if !r.Available || r.Priority < 0 {
-			continue
-		}
-		nonNegative = append(nonNegative, r)
-		switch {
-		case len(best) == 0 || r.Priority > top:
-			best, top = []router.Resource{r}, r.Priority
-		case r.Priority == top:
-			best = append(best, r)
-		}
-	}
+	best, nonNegative := s.available(st.To.Bare())
 	switch typ {
 	case "groupchat":
 		s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
@@ -100,6 +81,108 @@ func (s *Service) deliverMessage(ctx context.Context, st *stanza.Stanza) {
 	}
 	s.storeOffline(ctx, st)
 	s.messageDelivered(ctx, st, nil)
+}
+
+// available returns the available resources of user with a
+// non-negative priority, and those of them with the highest priority:
+// where a message to the bare JID goes (RFC 6121 §8.5.2.1.1).
+func (s *Service) available(user jid.JID) (best, nonNegative []router.Resource) {
+	top := 0
+	for _, r := range s.router.Resources(user) {
+		if !r.Available || r.Priority < 0 {
+			continue
+		}
+		nonNegative = append(nonNegative, r)
+		switch {
+		case len(best) == 0 || r.Priority > top:
+			best, top = []router.Resource{r}, r.Priority
+		case r.Priority == top:
+			best = append(best, r)
+		}
+	}
+	return best, nonNegative
+}
+
+// Forward delivers a chat or normal message that a local session sent as
+// the bytes it wrote, when nothing needs its tree, and reports whether it
+// did. It does when the message reaches local sessions that take bytes
+// (router.RawSender), as Outbound and deliverMessage would deliver it,
+// and no hook has anything to do with it (Hooks.RawMessage). Otherwise
+// it does nothing, and the caller makes the tree and passes it to
+// Outbound, which has the rules for everything else: blocking, offline
+// storage, errors, call signals, other servers.
+//
+// raw is the message as its sender wrote it, in the content namespace of
+// a client stream, starting with "<message" and without a from
+// attribute, which Forward puts in.
+func (s *Service) Forward(ctx context.Context, sess router.Session, m *stanza.Outline, raw []byte) bool {
+	to := m.To
+	if to.Local() == "" || !s.router.IsLocal(to.Domain()) {
+		return false
+	}
+	if m.Type != "chat" && m.Type != "normal" {
+		return false
+	}
+	from := sess.JID()
+	if s.isBlocked(ctx, from.Bare(), to) || (!from.Bare().Equal(to.Bare()) && s.isBlocked(ctx, to.Bare(), from)) {
+		return false
+	}
+	if m.Has(nsJingleMessage, "") {
+		return false // to every resource (deliverMessage)
+	}
+	buf := targetsPool.Get().(*[4]router.Session)
+	defer func() {
+		clear(buf[:])
+		targetsPool.Put(buf)
+	}()
+	targets := buf[:0]
+	if to.IsFull() {
+		if t := s.router.Session(to); t != nil {
+			targets = append(targets, t)
+		} else if m.Type != "chat" {
+			return false // refused (RFC 6121 §8.5.3.2.1)
+		}
+	}
+	if len(targets) == 0 {
+		best, _ := s.available(to.Bare())
+		for _, r := range best {
+			targets = append(targets, r.Session)
+		}
+	}
+	if len(targets) == 0 {
+		return false // offline storage, or an error
+	}
+	for _, t := range targets {
+		if _, ok := t.(router.RawSender); !ok {
+			return false
+		}
+	}
+	if !s.rawOK(ctx, m, sess, targets) {
+		return false
+	}
+	b := withFrom(raw, from.String())
+	for _, t := range targets {
+		// The sessions share b and only read it.
+		t.(router.RawSender).SendRaw(b)
+	}
+	return true
+}
+
+// targetsPool holds the arrays that Forward collects a message's
+// sessions in: the hooks see the slice, so an array of Forward's own
+// would be allocated for every message.
+var targetsPool = sync.Pool{New: func() any { return new([4]router.Session) }}
+
+// withFrom returns raw, a message that starts with "<message", with a
+// from attribute first.
+func withFrom(raw []byte, from string) []byte {
+	const open = "<" + stanza.Message
+	b := make([]byte, 0, len(raw)+len(from)+16)
+	b = append(b, open...)
+	b = append(b, " from='"...)
+	b = xmlel.EscapeAttr(b, from)
+	b = append(b, '\'')
+	return append(b, raw[len(open):]...)
 }
 
 // sendAll delivers a message to resources and tells the hooks.

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 	"time"
@@ -180,36 +181,51 @@ const (
 // Archivable reports whether a message belongs in a user's archive (see
 // the package documentation).
 func Archivable(el *xmlel.Element) bool {
-	switch el.Attr("type") {
+	worth, _ := archivable(el.Attr("type"), stanza.NamesOf(el).Children(), func() bool {
+		muc := el.Child(nsMUCUser, "x")
+		return muc != nil && muc.Child(nsMUCUser, "invite") != nil
+	})
+	return worth
+}
+
+// archivable is Archivable from a message's type and its children's
+// names. invite tells whether its MUC user <x/> holds an invitation;
+// without it (nil), such a message is not decided: known is false.
+func archivable(typ string, children iter.Seq2[string, string], invite func() bool) (worth, known bool) {
+	switch typ {
 	case "", "normal", "chat":
 	default:
-		return false
+		return false, true
 	}
-	worth := false
-	for _, c := range el.Elements() {
-		switch c.Space {
+	for space, local := range children {
+		switch space {
 		case nsHints:
-			switch c.Local {
+			switch local {
 			case "no-store", "no-permanent-store":
-				return false
+				return false, true
 			case "store":
 				worth = true
 			}
 		case "":
-			worth = worth || c.Local == "body"
+			worth = worth || local == "body"
 		case nsOMEMO, nsOMEMO2:
-			worth = worth || c.Local == "encrypted"
+			worth = worth || local == "encrypted"
 		case nsOpenPGP, nsLegacyPGP, nsReactions, nsJMI, nsJMI1, nsConfInv, nsRetract, nsRetract0, nsFasten:
 			worth = true
 		case nsMarkers:
-			worth = worth || c.Local == "received" || c.Local == "displayed" || c.Local == "acknowledged"
+			worth = worth || local == "received" || local == "displayed" || local == "acknowledged"
 		case nsReceipts:
-			worth = worth || c.Local == "received"
+			worth = worth || local == "received"
 		case nsMUCUser:
-			worth = worth || c.Child(nsMUCUser, "invite") != nil
+			if local == "x" {
+				if invite == nil {
+					return false, false
+				}
+				worth = worth || invite()
+			}
 		}
 	}
-	return worth
+	return worth, true
 }
 
 // MessageSent is the im hook for messages a user's session sends: it
@@ -225,12 +241,45 @@ func (s *Service) MessageSent(ctx context.Context, sess router.Session, st *stan
 	return true
 }
 
+// RawMessage is the im hook for a message that could travel as the bytes
+// its sender wrote (im.Hooks.RawMessage): fine when neither party's
+// archive keeps it and it carries no stanza-id for the archive to check
+// (XEP-0359 §4 rule 2).
+func (s *Service) RawMessage(ctx context.Context, m *stanza.Outline, _ router.Session, _ []router.Session) bool {
+	if m.Has(archive.NSStanzaID, "stanza-id") {
+		return false
+	}
+	worth, known := archivable(m.Type, m.Kids.Children(), nil)
+	if !known {
+		return false
+	}
+	if !worth {
+		return true
+	}
+	sender, user := m.From.Bare(), m.To.Bare()
+	for _, p := range [2][2]jid.JID{{sender, m.To}, {user, m.From}} {
+		if p[0].Equal(sender) && user.Equal(sender) {
+			continue // archived once, when it arrives (MessageSent)
+		}
+		if ok, err := s.wanted(ctx, p[0], p[1]); ok || err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // AfterSent is the im hook that runs after the hooks that copy an
 // outgoing message (carbons): it removes the sender's stanza-id, which
 // the contact may not see (§3.5), and any that the client put there.
 func (s *Service) AfterSent(_ context.Context, sess router.Session, st *stanza.Stanza) bool {
 	stripStanzaIDs(st.El, sess.JID().Bare())
 	return true
+}
+
+// RawAfterSent is AfterSent's im hook for a message that could travel as
+// the bytes its sender wrote: fine without a stanza-id to remove.
+func (s *Service) RawAfterSent(_ context.Context, m *stanza.Outline, _ router.Session, _ []router.Session) bool {
+	return !m.Has(archive.NSStanzaID, "stanza-id")
 }
 
 // MessageArrived is the im hook for messages to a local user: it drops

@@ -649,3 +649,59 @@ func TestPageBytes(t *testing.T) {
 		t.Errorf("a message over the limit = %s", first(rs))
 	}
 }
+
+// A message may travel as bytes (im.Hooks.RawMessage) only when neither
+// party's archive keeps it, by its content and by each user's
+// preferences, and when it carries no stanza-id for the archive to check.
+func TestRawMessage(t *testing.T) {
+	e := newEnv(t, testConfig())
+	a := e.online("alice@example.org/a")
+	b := e.online("bob@example.org/b")
+	raw := func(typ, x string) bool {
+		t.Helper()
+		el := xmpptest.Parse(t, x)
+		m := stanza.Outline{From: a.JID(), To: b.JID().Bare(), Type: typ, Kids: stanza.NamesOf(el)}
+		return e.mam.RawMessage(t.Context(), &m, a, []router.Session{b}) && e.mam.RawAfterSent(t.Context(), &m, a, []router.Session{b})
+	}
+	prefs := func(s *xmpptest.Session, p string) {
+		t.Helper()
+		e.core.Outbound(t.Context(), s, &stanza.Stanza{El: xmpptest.Parse(t, `<iq type='set' id='p'>`+p+`</iq>`), From: s.JID()})
+		for _, el := range s.Take() {
+			if el.Local == "iq" && el.Attr("type") != "result" {
+				t.Fatalf("prefs: %s", el)
+			}
+		}
+	}
+	body := `<message type='chat'><body>hi</body></message>`
+	cases := []struct {
+		name, typ, xml string
+		want           bool
+	}{
+		{"body, both archive", "chat", body, false},
+		{"chat state", "chat", `<message type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`, true},
+		{"receipt request", "normal", `<message><request xmlns='urn:xmpp:receipts'/></message>`, true},
+		{"receipt", "chat", `<message type='chat'><received xmlns='urn:xmpp:receipts' id='x'/></message>`, false},
+		{"no-store", "chat", `<message type='chat'><body>hi</body><no-store xmlns='urn:xmpp:hints'/></message>`, true},
+		{"a stanza-id to check", "chat", `<message type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/><stanza-id xmlns='urn:xmpp:sid:0' by='bob@example.org' id='x'/></message>`, false},
+		{"an invitation, maybe", "normal", `<message><x xmlns='http://jabber.org/protocol/muc#user'/></message>`, false},
+	}
+	for _, c := range cases {
+		if got := raw(c.typ, c.xml); got != c.want {
+			t.Errorf("%s: RawMessage = %v, want %v", c.name, got, c.want)
+		}
+	}
+	prefs(a, `<prefs xmlns='urn:xmpp:mam:2' default='roster'/>`)
+	if raw("chat", body) {
+		t.Error("bob's archive keeps it, yet it may travel as bytes")
+	}
+	prefs(b, `<prefs xmlns='urn:xmpp:mam:2' default='never'/>`)
+	if !raw("chat", body) {
+		t.Error("neither archive keeps it (alice's: not in her roster; bob's: never), yet it may not travel as bytes")
+	}
+	if _, err := e.store.Roster().Put(t.Context(), "alice@example.org", storage.RosterItem{Contact: "bob@example.org", Subscription: storage.SubBoth}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if raw("chat", body) {
+		t.Error("alice's archive keeps messages with her roster, yet it may travel as bytes")
+	}
+}

@@ -191,6 +191,13 @@ func (s *Service) MessageDelivered(ctx context.Context, st *stanza.Stanza, to []
 	s.Notify(ctx, st.To.Bare())
 }
 
+// RawMessage is the im hook for a message that could travel as the bytes
+// its sender wrote (im.Hooks.RawMessage): such a message reaches a
+// session, and only one that reaches none makes a notification.
+func (s *Service) RawMessage(_ context.Context, _ *stanza.Outline, _ router.Session, to []router.Session) bool {
+	return len(to) > 0
+}
+
 // Notify publishes a notification to every push service user enabled.
 // Stream management calls it for a message that waits in a detached
 // session.

@@ -33,6 +33,14 @@ type Session interface {
 	CloseWithError(e stream.Error)
 }
 
+// RawSender is implemented by a session that takes a stanza as bytes: a
+// message forwarded as its sender wrote it, without an element tree. The
+// bytes are in the content namespace of a client stream (jabber:client)
+// and are the session's to keep.
+type RawSender interface {
+	SendRaw(b []byte)
+}
+
 // Pacer is implemented by a session whose outgoing queue is bounded: a
 // client stream that ends when its client reads too slowly. Whoever has
 // much to send at once (a backlog of offline messages) asks it for room

@@ -46,6 +46,7 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 		core.AddHooks(im.Hooks{
 			MessageSent:    s.archive.MessageSent,
 			MessageArrived: s.archive.MessageArrived,
+			RawMessage:     s.archive.RawMessage,
 			PresenceSent:   s.archive.PresenceSent,
 			OfflineMessage: s.archive.OfflineMessage,
 			SessionEnded:   s.archive.SessionEnded,
@@ -61,10 +62,11 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 	core.AddHooks(im.Hooks{
 		MessageSent:      cb.MessageSent,
 		MessageDelivered: cb.MessageDelivered,
+		RawMessage:       cb.RawMessage,
 		SessionEnded:     cb.SessionEnded,
 	})
 	if s.archive != nil {
-		core.AddHooks(im.Hooks{MessageSent: s.archive.AfterSent})
+		core.AddHooks(im.Hooks{MessageSent: s.archive.AfterSent, RawMessage: s.archive.RawAfterSent})
 	}
 	if cfg.Push.Enabled {
 		pc := push.Config{MaxServices: cfg.Push.MaxServices, Count: cfg.Push.Count}
@@ -72,7 +74,7 @@ func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store 
 			return err
 		}
 		p := push.New(pc, store.Push(), store.Offline(), s.router, mux, s.log)
-		core.AddHooks(im.Hooks{MessageDelivered: p.MessageDelivered, IQResponse: p.IQResponse})
+		core.AddHooks(im.Hooks{MessageDelivered: p.MessageDelivered, RawMessage: p.RawMessage, IQResponse: p.IQResponse})
 	}
 	return nil
 }

@@ -41,6 +41,23 @@ func (s *Stanza) Type() string { return s.El.Attr("type") }
 // ID returns the id attribute.
 func (s *Stanza) ID() string { return s.El.Attr("id") }
 
+// MessageType returns a message's type attribute t as RFC 6121 §5.2.2
+// reads it: a missing or unknown type is normal. The result is always one
+// of the five constants, never t itself.
+func MessageType(t string) string {
+	switch t {
+	case "chat":
+		return "chat"
+	case "groupchat":
+		return "groupchat"
+	case "headline":
+		return "headline"
+	case "error":
+		return "error"
+	}
+	return "normal"
+}
+
 // IsStanza reports whether el is a message, presence or iq in the stanza
 // namespace.
 func IsStanza(el *xmlel.Element) bool {
