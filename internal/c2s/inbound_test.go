@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,9 +54,15 @@ func TestInboundStanzaTo(t *testing.T) {
 type forwardingCore struct {
 	fakeCore
 	got []string // the outline's to, type and id, and the bytes
+	// The last message, valid until the next read: the outline refers
+	// to the view.
+	raw  []byte
+	last stanza.Outline
+	id   string // last.ID, which is valid only during the call
 }
 
 func (c *forwardingCore) Forward(_ context.Context, _ router.Session, m *stanza.Outline, raw []byte) bool {
+	c.raw, c.last, c.id = slices.Clone(raw), *m, string(m.ID)
 	var kids []string
 	for space, local := range m.Kids.Children() {
 		kids = append(kids, space+" "+local)
@@ -115,4 +122,78 @@ func TestForwardDecides(t *testing.T) {
 			t.Errorf("%s: forwarded %v, core got %q; want %q", c.stanza, took, got, c.want)
 		}
 	}
+}
+
+// FuzzForward reads fuzzed stanzas from a client stream whose header
+// declares a prefix, as a session does. Whatever the session offers the
+// core as bytes must mean what the tree path would pass on: the bytes
+// with 'from' put in (stanza.WithFrom), parsed alone, make the tree that
+// the session would have stamped, and the outline says what that tree
+// does.
+func FuzzForward(f *testing.F) {
+	for _, seed := range []string{
+		`<message to='romeo@example.org' type='chat' id='m1'><body>a &amp; b &#x26;</body><x:y xmlns:x='urn:x'/></message>`,
+		`<message to='romeo@example.org'/>`,
+		`<message xmlns='jabber:client' to='romeo@example.org'><body xmlns='jabber:server'/></message>`,
+		`<message to='romeo@example.org'><h:foo/></message><message to='r@example.org/a' type='headline'>t<b/>u</message>`,
+		`<message to="romeo@example.org" type="x" id="&apos;"><thread parent='p'>t</thread></message>`,
+	} {
+		f.Add([]byte(seed))
+	}
+	lim := xmlstream.Limits{MaxStanzaBytes: 1 << 16, MaxDepth: 16}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 1<<14 {
+			return
+		}
+		core := &forwardingCore{}
+		svc := New(Config{Limits: lim}, router.New([]string{"example.org"}), nil, core, func() PreAuth { return PreAuth{} },
+			slog.New(slog.DiscardHandler), NewMetrics(metrics.NewRegistry()))
+		defer svc.cancel()
+		s := &Session{svc: svc, jid: jid.MustParse("juliet@example.org/bal'cony&<")}
+		in := `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' xmlns:h='urn:header' to='example.org' version='1.0'>` + string(body)
+		r := xmlstream.NewReader(strings.NewReader(in), lim)
+		if _, err := r.Header(); err != nil {
+			return
+		}
+		for range 20 {
+			v, err := r.NextView()
+			if err != nil {
+				return
+			}
+			core.raw = nil
+			if !s.forward(context.Background(), v) {
+				continue
+			}
+			want := v.Element().Copy()
+			want.SetAttr("from", s.jid.String())
+			got, err := xmlstream.Parse(stanza.WithFrom(core.raw, s.jid.String()), lim)
+			if err != nil {
+				t.Fatalf("forwarded %q does not parse: %v", core.raw, err)
+			}
+			if g, w := sortedAttrs(got), sortedAttrs(want); g != w {
+				t.Fatalf("forwarded bytes mean\n%s\nthe tree path\n%s", g, w)
+			}
+			o := core.last
+			var kids []string
+			for space, local := range o.Kids.Children() {
+				kids = append(kids, space+" "+local)
+			}
+			var wantKids []string
+			for _, c := range want.Elements() {
+				wantKids = append(wantKids, c.Space+" "+c.Local)
+			}
+			if o.To.String() != want.Attr("to") || o.Type != stanza.MessageType(want.Attr("type")) || core.id != want.Attr("id") ||
+				strings.Join(kids, "|") != strings.Join(wantKids, "|") {
+				t.Fatalf("outline %v %s %q %q, want %s", o.To, o.Type, core.id, kids, want)
+			}
+		}
+	})
+}
+
+// sortedAttrs is el written with its own attributes in order.
+func sortedAttrs(el *xmlel.Element) string {
+	c := el.ShallowCopy()
+	c.Attrs = slices.Clone(c.Attrs)
+	slices.SortFunc(c.Attrs, func(a, b xmlel.Attr) int { return strings.Compare(a.Space+" "+a.Local, b.Space+" "+b.Local) })
+	return c.String()
 }

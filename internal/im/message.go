@@ -160,7 +160,7 @@ func (s *Service) Forward(ctx context.Context, sess router.Session, m *stanza.Ou
 	if !s.rawOK(ctx, m, sess, targets) {
 		return false
 	}
-	b := withFrom(raw, from.String())
+	b := stanza.WithFrom(raw, from.String())
 	for _, t := range targets {
 		// The sessions share b and only read it.
 		t.(router.RawSender).SendRaw(b)
@@ -172,18 +172,6 @@ func (s *Service) Forward(ctx context.Context, sess router.Session, m *stanza.Ou
 // sessions in: the hooks see the slice, so an array of Forward's own
 // would be allocated for every message.
 var targetsPool = sync.Pool{New: func() any { return new([4]router.Session) }}
-
-// withFrom returns raw, a message that starts with "<message", with a
-// from attribute first.
-func withFrom(raw []byte, from string) []byte {
-	const open = "<" + stanza.Message
-	b := make([]byte, 0, len(raw)+len(from)+16)
-	b = append(b, open...)
-	b = append(b, " from='"...)
-	b = xmlel.EscapeAttr(b, from)
-	b = append(b, '\'')
-	return append(b, raw[len(open):]...)
-}
 
 // sendAll delivers a message to resources and tells the hooks.
 func (s *Service) sendAll(ctx context.Context, st *stanza.Stanza, to []router.Resource) {

@@ -57,3 +57,15 @@ func (t treeNames) Children() iter.Seq2[string, string] {
 		}
 	}
 }
+
+// WithFrom returns a copy of raw, a message's bytes that start with
+// "<message" and have no from attribute, with from put in first.
+func WithFrom(raw []byte, from string) []byte {
+	const open = "<" + Message
+	b := make([]byte, 0, len(raw)+len(from)+16)
+	b = append(b, open...)
+	b = append(b, " from='"...)
+	b = xmlel.EscapeAttr(b, from)
+	b = append(b, '\'')
+	return append(b, raw[len(open):]...)
+}
