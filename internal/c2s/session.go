@@ -834,7 +834,9 @@ func (s *Session) handle(ctx context.Context, el *xmlel.Element) error {
 func (s *Session) forward(ctx context.Context, v *xmlstream.View) bool {
 	fwd := s.svc.forwarder
 	raw := v.Raw()
-	if fwd == nil || raw == nil || v.Space() != "" || v.Local() != stanza.Message || !opensMessage(raw) {
+	// Bytes that open with "<message" and no prefix are a message; its
+	// namespace is the one in scope, the stream's unless it declares one.
+	if fwd == nil || raw == nil || !opensMessage(raw) || v.Space() != "" {
 		return false
 	}
 	if _, ok := v.Attr("from"); ok {

@@ -224,12 +224,10 @@ func (s *Service) RawMessage(_ context.Context, m *stanza.Outline, sender router
 		s.copies(m.To.Bare(), func(r router.Session) bool { return !slices.Contains(to, r) }) {
 		return false
 	}
-	if s.anyEnabled(from) && !m.Has(NS, "private") && !m.Has(nsHints, "no-copy") && len(m.ID) > 0 {
-		// eligible's answer for a chat or normal message: a normal one
-		// only with a body, a receipt, a chat state or a marker.
-		if m.Type == "chat" || m.Has("", "body") || m.Has(nsReceipts, "") || m.Has(nsChatStates, "") || m.Has(nsMarkers, "") {
-			s.note(from, string(m.ID), m.To)
-		}
+	if s.anyEnabled(from) && len(m.ID) > 0 && !private(m.Kids) && copiedKind(m.Type, m.Kids) {
+		// eligible's answer for a chat or normal message that is no
+		// invitation.
+		s.note(from, string(m.ID), m.To)
 	}
 	return true
 }
@@ -296,8 +294,9 @@ func (s *Service) copyTo(user jid.JID, el *xmlel.Element, wrapper string, want f
 // receives.
 func (s *Service) eligible(st *stanza.Stanza, user jid.JID, outgoing bool) bool {
 	el := st.El
-	if el.Child(NS, "private") != nil || el.Child(nsHints, "no-copy") != nil {
-		return false // §8, XEP-0334 §4.3
+	names := stanza.NamesOf(el)
+	if private(names) {
+		return false
 	}
 	muc := el.Child(nsMUCUser, "x")
 	switch el.Attr("type") {
@@ -316,21 +315,27 @@ func (s *Service) eligible(st *stanza.Stanza, user jid.JID, outgoing bool) bool 
 		// every joined client of the user already.
 		return false
 	}
-	switch el.Attr("type") {
+	return copiedKind(el.Attr("type"), names)
+}
+
+// private reports whether a message asks not to be copied (§8, XEP-0334
+// §4.3).
+func private(n stanza.Names) bool { return n.Has(NS, "private") || n.Has(nsHints, "no-copy") }
+
+// copiedKind applies §6.1 to a message that is no error, group chat or
+// invitation: a chat message is copied, a normal one (typ "" or
+// "normal") with a body, and any with a receipt, a chat state or a
+// marker.
+func copiedKind(typ string, n stanza.Names) bool {
+	switch typ {
 	case "chat":
 		return true
 	case "", "normal":
-		if el.Child("", "body") != nil {
+		if n.Has("", "body") {
 			return true
 		}
 	}
-	for _, c := range el.Elements() {
-		switch c.Space {
-		case nsReceipts, nsChatStates, nsMarkers:
-			return true
-		}
-	}
-	return false
+	return n.Has(nsReceipts, "") || n.Has(nsChatStates, "") || n.Has(nsMarkers, "")
 }
 
 // ring is a small ring of recently sent message keys.

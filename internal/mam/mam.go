@@ -256,16 +256,17 @@ func (s *Service) RawMessage(ctx context.Context, m *stanza.Outline, _ router.Se
 	if !worth {
 		return true
 	}
-	sender, user := m.From.Bare(), m.To.Bare()
-	for _, p := range [2][2]jid.JID{{sender, m.To}, {user, m.From}} {
-		if p[0].Equal(sender) && user.Equal(sender) {
-			continue // archived once, when it arrives (MessageSent)
-		}
-		if ok, err := s.wanted(ctx, p[0], p[1]); ok || err != nil {
-			return false
-		}
+	// Kept, or not known to be left out: the tree path decides (and
+	// logs an unreadable preference).
+	keeps := func(owner, with jid.JID) bool {
+		ok, err := s.wanted(ctx, owner, with)
+		return ok || err != nil
 	}
-	return true
+	sender, user := m.From.Bare(), m.To.Bare()
+	if !user.Equal(sender) && keeps(sender, m.To) {
+		return false // a message to oneself is archived once, when it arrives (MessageSent)
+	}
+	return !keeps(user, m.From)
 }
 
 // AfterSent is the im hook that runs after the hooks that copy an

@@ -63,8 +63,8 @@ func (r *Reader) finishView() {
 // Raw returns the stanza's bytes as read, or nil if they are not whole
 // in the reader's buffer, depend on the stream header's namespace
 // declarations, or declare a stanza namespace other than the stream's
-// (which the tree keeps as the content namespace). They are the reader's own: copy what must outlive the
-// view. Without a namespace declaration of their own, the stanza's
+// (which the tree keeps as the content namespace). They are the reader's
+// own: copy what must outlive the view. Without a namespace declaration of their own, the stanza's
 // elements are in the stream's content namespace, as the receiving
 // stream must be for the bytes to mean the same there.
 func (v *View) Raw() []byte { return v.raw }
@@ -130,15 +130,8 @@ func (v *View) Children() iter.Seq2[string, string] {
 			}
 			return
 		}
-		r := v.r
-		s := r.s
-		e := &s.elems[0]
-		for _, k := range s.kids[e.k0:e.k1] {
-			if k.elem < 0 {
-				continue
-			}
-			c := &s.elems[k.elem]
-			if !yield(r.str(c.space, ""), r.str(c.local, "")) {
+		for c := range v.kids() {
+			if !yield(v.r.str(c.space, ""), v.r.str(c.local, "")) {
 				return
 			}
 		}
@@ -157,19 +150,26 @@ func (v *View) Has(space, local string) bool {
 		}
 		return false
 	}
-	r := v.r
-	s := r.s
-	e := &s.elems[0]
-	for _, k := range s.kids[e.k0:e.k1] {
-		if k.elem < 0 {
-			continue
-		}
-		c := &s.elems[k.elem]
-		if r.eqString(c.space, space) && (local == "" || r.eqString(c.local, local)) {
+	for c := range v.kids() {
+		if v.r.eqString(c.space, space) && (local == "" || v.r.eqString(c.local, local)) {
 			return true
 		}
 	}
 	return false
+}
+
+// kids yields the scratch records of the stanza's child elements, before
+// its tree is made.
+func (v *View) kids() iter.Seq[*elemRec] {
+	return func(yield func(*elemRec) bool) {
+		s := v.r.s
+		e := &s.elems[0]
+		for _, k := range s.kids[e.k0:e.k1] {
+			if k.elem >= 0 && !yield(&s.elems[k.elem]) {
+				return
+			}
+		}
+	}
 }
 
 // bytes returns x's bytes without copying a string that s.sb holds.
