@@ -18,6 +18,10 @@ func TestShouldTrim(t *testing.T) {
 		{"steady load", 24 << 20, 2 << 20, 4 << 20, false},
 		{"small beside the live heap", 20 << 20, 1 << 30, 0, false},
 		{"large heap, large free", 600 << 20, 1 << 30, 10 << 20, true},
+		// 10,000 idle sessions after their logins: 11 MB not given back
+		// were 1.1 KiB a session.
+		{"idle sessions after a burst", 11 << 20, 80 << 20, 64 << 10, true},
+		{"idle sessions, a light load", 11 << 20, 80 << 20, 1 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := shouldTrim(tc.free, tc.live, tc.recent); got != tc.want {
@@ -74,5 +78,39 @@ func TestFloorFollowsAllocation(t *testing.T) {
 	}
 	if got := floorPercent(2<<20, 0, floorFor(200<<20, time.Second)); got != 1400 {
 		t.Errorf("floorPercent at 200 MB/s = %d, want 1400", got)
+	}
+}
+
+func TestGrowthPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		grew, allocated uint64
+		want            bool
+	}{
+		// 800 logins a second that stay: 8 KiB kept of 74 KiB each.
+		{"a burst of sessions", 6400 << 10, 59 << 20, true},
+		{"a steady load", 0, 200 << 20, false},
+		{"a steady load, a little noise", 256 << 10, 32 << 20, false},
+		{"logins that leave", 0, 59 << 20, false},
+		{"nothing allocated", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := grows(tc.grew, tc.allocated); got != tc.want {
+				t.Errorf("grows(%d, %d) = %v, want %v", tc.grew, tc.allocated, got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		live, roots uint64
+		want        int
+	}{
+		{80 << 20, 5 << 20, growthPercent},
+		{2 << 20, 0, 50},       // the heap may still grow by growthMin
+		{1 << 20, 1 << 20, 50}, // stacks count as what is scanned
+		{0, 0, gcPercentCap},
+	} {
+		if got := growthPercentFor(tc.live, tc.roots); got != tc.want {
+			t.Errorf("growthPercentFor(%d, %d) = %d, want %d", tc.live, tc.roots, got, tc.want)
+		}
 	}
 }
