@@ -33,20 +33,21 @@ import (
 // default's one collection a second cost nothing measurable.
 //
 // While sessions arrive in a burst (a reconnect storm after a restart,
-// thousands of logins a second) the live heap grows by the sessions'
+// hundreds of logins a second) the live heap grows by the sessions'
 // state, about 8 KiB each, among about ten times as much garbage from
 // their handshakes. Every collection frees that garbage and leaves holes
 // in the spans the new sessions' state shares with it; those spans stay
 // in memory for as long as one session in them stays. With GOGC=100 the
 // last collections of a burst free up to a whole live heap of such
 // holes: 10,000 idle sessions held 15.0 KiB each after their logins with
-// GOGC=100, and 11.1 and 12.5 with GOGC=25 (12.1 twice with this tuner
-// and the trim's). So while the live heap grows
-// by more than a growthShare of what was allocated since the last
-// collection, and for growthHold after, the tuner collects at
-// growthPercent. A steady load does not qualify (its live heap stays),
-// nor does logging in and out at a high rate: only sessions that stay
-// make the heap grow.
+// GOGC=100, and 11.1 and 12.5 with GOGC=25. So while the live heap grows,
+// over a growthWindow, by growthBytes or more and by more than a
+// growthShare of what was allocated meanwhile, the tuner collects at
+// growthPercent. The window matters: sessions logging in and out at a
+// high rate make the live heap between two collections move by their
+// handshakes in flight, and collecting at GOGC=25 on that noise cost a
+// third more CPU per login. A steady load, or logins that leave, do not
+// make the heap grow over a second; only sessions that stay do.
 //
 // An operator who sets GOGC (or wants another trade-off) keeps it: the
 // floor is kept only when GOGC is not in the environment. GOMEMLIMIT
@@ -58,13 +59,12 @@ const (
 	gcPercent    = 100                    // GOGC's default, once the live heap is half the floor
 	gcPercentCap = 10000                  // for a live heap close to nothing
 	// growthShare: the live heap grew by more than 1/growthShare of the
-	// bytes allocated since the last collection (logins that stay keep
-	// about a tenth of what they allocate).
+	// bytes allocated in the window (logins that stay keep about a tenth
+	// of what they allocate).
 	growthShare   = 32
 	growthPercent = 25
-	// growthHold: a collection that happens to find little growth in
-	// the middle of a burst does not end it.
-	growthHold = time.Second
+	growthWindow  = time.Second
+	growthBytes   = 4 << 20 // 500 sessions
 	// growthMin: a small heap may still grow this much between
 	// collections while it takes in sessions: a quarter of a few MiB
 	// would mean a collection for every few logins.
@@ -98,13 +98,20 @@ type gcTuner struct {
 	sample  []metrics.Sample
 	percent int
 	// allocs and at are the bytes ever allocated at the last tune, and
-	// when: the rate of allocation between two collections. live is the
-	// live heap then.
-	allocs, live uint64
+	// when: the rate of allocation between two collections.
+	allocs uint64
+	at     time.Time
+	// from is the live heap, the bytes ever allocated and the time at
+	// the start of the growth window; growing is what the last window
+	// found.
+	from    heapAt
+	growing bool
+}
+
+// heapAt is the live heap and the bytes ever allocated at a time.
+type heapAt struct {
+	live, allocs uint64
 	at           time.Time
-	// grewAt is when a collection last found the live heap taking in a
-	// burst of sessions.
-	grewAt time.Time
 }
 
 // sentinel is an object whose collection tells the tuner that a
@@ -128,13 +135,14 @@ func (t *gcTuner) tune() {
 	var floor uint64
 	if !t.at.IsZero() {
 		floor = floorFor(allocs-t.allocs, now.Sub(t.at))
-		if grows(live-min(live, t.live), allocs-t.allocs) {
-			t.grewAt = now
-		}
 	}
-	t.allocs, t.at, t.live = allocs, now, live
+	t.allocs, t.at = allocs, now
+	if t.from.at.IsZero() || now.Sub(t.from.at) >= growthWindow {
+		t.growing = !t.from.at.IsZero() && grows(live-min(live, t.from.live), allocs-t.from.allocs)
+		t.from = heapAt{live, allocs, now}
+	}
 	p := floorPercent(live, roots, floor)
-	if !t.grewAt.IsZero() && now.Sub(t.grewAt) < growthHold {
+	if t.growing {
 		p = min(p, growthPercentFor(live, roots))
 	}
 	if p != t.percent {
@@ -143,10 +151,11 @@ func (t *gcTuner) tune() {
 	}
 }
 
-// grows says whether a live heap that grew by grew bytes while allocated
-// bytes were allocated is taking in a burst of sessions.
+// grows says whether a live heap that grew by grew bytes in a
+// growthWindow while allocated bytes were allocated is taking in a burst
+// of sessions.
 func grows(grew, allocated uint64) bool {
-	return grew > 0 && grew >= allocated/growthShare
+	return grew >= growthBytes && grew >= allocated/growthShare
 }
 
 // growthPercentFor is the GOGC while the live heap takes in a burst of

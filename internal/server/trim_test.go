@@ -91,7 +91,9 @@ func TestGrowthPercent(t *testing.T) {
 		{"a burst of sessions", 6400 << 10, 59 << 20, true},
 		{"a steady load", 0, 200 << 20, false},
 		{"a steady load, a little noise", 256 << 10, 32 << 20, false},
-		{"logins that leave", 0, 59 << 20, false},
+		// 16 logins in flight at the end of the window, none before.
+		{"logins that leave", 1300 << 10, 74 << 20, false},
+		{"growth beside a large allocation", 5 << 20, 400 << 20, false},
 		{"nothing allocated", 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
