@@ -137,8 +137,11 @@ func (t *gcTuner) tune() {
 		floor = floorFor(allocs-t.allocs, now.Sub(t.at))
 	}
 	t.allocs, t.at = allocs, now
-	if t.from.at.IsZero() || now.Sub(t.from.at) >= growthWindow {
-		t.growing = !t.from.at.IsZero() && grows(live-min(live, t.from.live), allocs-t.from.allocs)
+	switch {
+	case t.from.at.IsZero():
+		t.from = heapAt{live, allocs, now}
+	case now.Sub(t.from.at) >= growthWindow:
+		t.growing = grows(live-min(live, t.from.live), allocs-t.from.allocs)
 		t.from = heapAt{live, allocs, now}
 	}
 	p := floorPercent(live, roots, floor)

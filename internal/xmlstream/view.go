@@ -64,9 +64,10 @@ func (r *Reader) finishView() {
 // in the reader's buffer, depend on the stream header's namespace
 // declarations, or declare a stanza namespace other than the stream's
 // (which the tree keeps as the content namespace). They are the reader's
-// own: copy what must outlive the view. Without a namespace declaration of their own, the stanza's
-// elements are in the stream's content namespace, as the receiving
-// stream must be for the bytes to mean the same there.
+// own: copy what must outlive the view. Without a namespace declaration
+// of their own, the stanza's elements are in the stream's content
+// namespace, as the receiving stream must be for the bytes to mean the
+// same there.
 func (v *View) Raw() []byte { return v.raw }
 
 // Element returns the stanza's tree, made on the first call. It is the
