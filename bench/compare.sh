@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the same samtal-bench scenarios against samtal, Prosody, ejabberd
 # and the xmpp-bound router on loopback, with equivalent settings, and
-# prints one table with samtal's ratios. The messages at saturation are
-# measured with every server up, taking turns; the other scenarios one
-# server after the other.
+# prints one table with samtal's ratios. The messages at saturation and
+# the logins are measured with every server up, taking turns; the other
+# scenarios one server after the other.
 # See BENCHMARKS.md for what each number means.
 #
 #   bench/compare.sh                     # everything, about 15 minutes
@@ -377,28 +377,6 @@ bench() {
 # server and the generator one each.
 can_pin() { [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; }
 
-# pinned SERVER SCENARIO ARGS... restarts SERVER on core 0, repeats the
-# scenario with the generator on core 1, so that every server gets the
-# same single core of its own, then restarts SERVER unpinned for the
-# scenarios after it. Where there are not two cores or no taskset, it
-# does nothing.
-pinned() {
-	local s=$1
-	shift
-	can_pin || return 0
-	stop_server
-	PIN_SERVER=(taskset -c 0)
-	"start_$s"
-	PIN_SERVER=()
-	sleep 2
-	PIN_GEN=(taskset -c 1)
-	repeat "$@"
-	PIN_GEN=()
-	stop_server
-	"start_$s"
-	sleep 2
-}
-
 # Several servers are up at once while the saturation measures take
 # turns between them: PIDS and PORTS hold each one's process and port.
 declare -A PIDS=() PORTS=()
@@ -452,37 +430,59 @@ mech_for() {
 	fi
 }
 
-# rounds ARGS... runs msg at saturation against every server up, in
-# turn, REPEAT rounds, with ARGS added.
-rounds() {
-	local s i
+# turns F ARGS... runs F S ARGS... for every server S up, in turn,
+# REPEAT rounds.
+turns() {
+	local f=$1 s i
+	shift
 	for ((i = 0; i < REPEAT; i++)); do
 		for s in $SERVERS; do
 			use "$s"
-			mech_for "$s"
-			bench msg "$s" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" "$@"
+			"$f" "$s" "$@"
 		done
 	done
 }
 
-# saturation measures the messages at saturation with every server up
-# at once, taking turns, REPEAT rounds: the machine's speed drifts by a
-# third within minutes, and servers measured in turn see the same drift
-# instead of each its own stretch of it. Then the same with the servers
-# on core 0 and the generator on core 1 (msg-pinned).
-saturation() {
+# saturate S ARGS... measures S's messages at saturation.
+saturate() {
+	mech_for "$1"
+	bench msg "$1" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" "${@:2}"
+}
+
+# logins S ARGS... measures S's logins; the bound takes anyone and is
+# not measured.
+logins() {
+	[ "$1" = bound ] && return 0
+	mech_for "$1"
+	bench login "$1" "${MECH[@]}" -duration "$DURATION" "${@:2}"
+}
+
+# in_turns measures the messages at saturation and the logins with every
+# server up at once, taking turns, REPEAT rounds: the machine's speed
+# drifts by a third within minutes, and servers measured in turn see the
+# same drift instead of each its own stretch of it. Then the same with
+# the servers on core 0 and the generator on core 1 (msg-pinned,
+# login-pinned).
+in_turns() {
 	local s
+	want msg || want login || return 0
 	for s in $SERVERS; do
 		up "$s"
 	done
 	sleep 2
-	rounds
+	want msg && turns saturate
+	if want login; then
+		turns logins -parallel 1
+		turns logins -parallel 16
+	fi
 	down_all
 	# On shared cores the operating system moves the server and the
 	# generator between the cores, and each evicts the other's working
 	# set from the caches at every move: a server with more to keep in
 	# cache (parsed trees, a heap) loses more than one that copies
-	# bytes.
+	# bytes. For logins, the generator's own handshakes (about as
+	# costly as a lean server's) bound every server's rate alike on
+	# shared cores, which hides the server's capacity.
 	if can_pin; then
 		PIN_SERVER=(taskset -c 0)
 		for s in $SERVERS; do
@@ -491,7 +491,8 @@ saturation() {
 		PIN_SERVER=()
 		sleep 2
 		PIN_GEN=(taskset -c 1)
-		rounds -name msg-pinned
+		want msg && turns saturate -name msg-pinned
+		want login && turns logins -parallel 16 -name login-pinned
 		PIN_GEN=()
 		down_all
 	fi
@@ -525,14 +526,6 @@ run_server() {
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
 	fi
 	if [ "$s" != bound ]; then
-		if want login; then
-			repeat login "$s" "${mech[@]}" -parallel 1 -duration "$DURATION"
-			repeat login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION"
-			# On shared cores the generator's own handshakes (about as
-			# costly as a lean server's) bound every server's rate
-			# alike, which hides the server's capacity.
-			pinned "$s" login "$s" "${mech[@]}" -parallel 16 -duration "$DURATION" -name login-pinned
-		fi
 		if want muc; then
 			repeat muc "$s" "${mech[@]}" -from 100 -occupants 50 -senders 2 -window 8 -duration "$DURATION"
 			repeat muc "$s" "${mech[@]}" -from 0 -occupants 1000 -senders 2 -window 8 -duration "$DURATION" -room bigroom -name muc-1000
@@ -550,7 +543,7 @@ run_server() {
 	stop_server
 }
 
-want msg && saturation
+in_turns
 for s in $SERVERS; do
 	run_server "$s"
 done
