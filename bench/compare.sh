@@ -6,7 +6,7 @@
 # scenarios one server after the other.
 # See BENCHMARKS.md for what each number means.
 #
-#   bench/compare.sh                     # everything, about 15 minutes
+#   bench/compare.sh                     # everything, about 70 minutes
 #   SERVERS="samtal bound" bench/compare.sh
 #
 # Knobs (environment): SERVERS, DURATION (each measured phase, 10s),
@@ -377,8 +377,9 @@ bench() {
 # server and the generator one each.
 can_pin() { [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; }
 
-# Several servers are up at once while the saturation measures take
-# turns between them: PIDS and PORTS hold each one's process and port.
+# Several servers are up at once while the messages at saturation and
+# the logins take turns between them: PIDS and PORTS hold each one's
+# process and port.
 declare -A PIDS=() PORTS=()
 REGISTERED=" "
 
