@@ -114,7 +114,13 @@ func TestFlagsOnly(t *testing.T) {
 	if got := user("", "list"); !strings.Contains(got, "ada@chat.example") {
 		t.Errorf("user list = %q", got)
 	}
+	// A login reads the account; the server keeps its keys for the next
+	// one. A password changed by another process replaces them at once.
+	dialRaw(t, c2s).login("chat.example", "ada", "first password")
 	user("second password\n", "passwd", "ada@chat.example")
+	if el := dialRaw(t, c2s).auth("chat.example", "ada", "first password"); el.Local != "failure" {
+		t.Errorf("the old password after passwd: %v", el)
+	}
 
 	// The host is chat.example, not localhost.
 	c := dialRaw(t, c2s)
@@ -130,14 +136,15 @@ func TestFlagsOnly(t *testing.T) {
 		t.Errorf("bound %q", full)
 	}
 
-	// Metrics on the admin listener count the session.
+	// Metrics on the admin listener count the sessions (the first
+	// login's is still open) and the logins.
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"samtal_c2s_sessions 1", `samtal_c2s_auth_total{mechanism="PLAIN",result="success"} 1`, "samtal_storage_seconds_bucket", "samtal_goroutines"} {
+	for _, want := range []string{"samtal_c2s_sessions 2", `samtal_c2s_auth_total{mechanism="PLAIN",result="success"} 2`, `samtal_c2s_auth_total{mechanism="PLAIN",result="not-authorized"} 1`, "samtal_storage_seconds_bucket", "samtal_goroutines"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -145,6 +152,9 @@ func TestFlagsOnly(t *testing.T) {
 
 	if got := user("", "remove", "ada@chat.example"); !strings.Contains(got, "removed") {
 		t.Errorf("user remove = %q", got)
+	}
+	if el := dialRaw(t, c2s).auth("chat.example", "ada", "second password"); el.Local != "failure" {
+		t.Errorf("a removed account logs in: %v", el)
 	}
 	c3 := exec.Command(binary, "user", "remove", "--data-dir", data, "--domain", "chat.example", "ada@chat.example")
 	if b, err := c3.CombinedOutput(); err == nil || !strings.Contains(string(b), "does not exist") {

@@ -75,8 +75,9 @@ func (c *raw) streamError() string {
 	}
 }
 
-// login negotiates STARTTLS, SASL PLAIN and a resource.
-func (c *raw) login(domain, user, password string) string {
+// auth negotiates STARTTLS and authenticates with PLAIN, and returns the
+// server's answer: <success/> or <failure/>.
+func (c *raw) auth(domain, user, password string) *xmlel.Element {
 	c.t.Helper()
 	c.open(domain)
 	c.next() // features with starttls
@@ -94,10 +95,16 @@ func (c *raw) login(domain, user, password string) string {
 	c.next()
 	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>")
-	if el := c.next(); el.Local != "success" {
+	return c.next()
+}
+
+// login negotiates STARTTLS, SASL PLAIN and a resource.
+func (c *raw) login(domain, user, password string) string {
+	c.t.Helper()
+	if el := c.auth(domain, user, password); el.Local != "success" {
 		c.t.Fatalf("auth: %v", el)
 	}
-	c.r.Reset(tc)
+	c.r.Reset(c.conn)
 	c.open(domain)
 	c.next()
 	c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")

@@ -58,11 +58,20 @@ func (a accounts) Get(ctx context.Context, user string) (storage.Account, error)
 	if err := ctx.Err(); err != nil {
 		return storage.Account{}, wrapErr("accounts get", err)
 	}
-	// Every login reads its account here. A point read of the local file
-	// cannot hang on a network, and busy_timeout bounds its wait for a
-	// lock; with a context that cannot end, database/sql and the driver
-	// start no goroutine per query to watch it (two per login).
+	// Every login reads its account here: from the cache when the account
+	// was read before and has not changed since.
+	acc, ok, epoch := a.s.keys.get(user)
+	if ok {
+		return acc, nil
+	}
+	// A point read of the local file cannot hang on a network, and
+	// busy_timeout bounds its wait for a lock; with a context that cannot
+	// end, database/sql and the driver start no goroutine per query to
+	// watch it (two per login).
 	acc, err := a.get(context.WithoutCancel(ctx), user)
+	if err == nil {
+		a.s.keys.put(acc, epoch)
+	}
 	return acc, wrapErr("accounts get", err)
 }
 
@@ -119,6 +128,9 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 		}
 		return insertKeys(ctx, tx, user, keys)
 	})
+	if err == nil {
+		err = a.s.keys.changed(user)
+	}
 	return wrapErr("accounts set keys", err)
 }
 
@@ -127,6 +139,9 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
 	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = ?", user)
+	if err == nil {
+		err = a.s.keys.changed(user)
+	}
 	return wrapErr("accounts delete", err)
 }
 

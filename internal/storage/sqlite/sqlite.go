@@ -81,6 +81,8 @@ type Store struct {
 	archiveInsert     *sql.Stmt // on w
 	roomArchiveInsert *sql.Stmt // on w
 
+	keys *keyCache // the accounts Accounts.Get read (keycache.go)
+
 	// The group-commit writer of the archives of users and rooms
 	// (archive.go). archiveMu guards archiveClosed and sending on
 	// archiveCh; archiveLast and archiveLastKnown belong to the writer
@@ -162,6 +164,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		now:         opt.Clock,
 		archiveCh:   make(chan writeReq, archiveQueue),
 		archiveWake: make(chan struct{}),
+		keys:        newKeyCache(path),
 	}
 	s.w, err = sql.Open("sqlite", dsn(path, opt.BusyTimeout, true))
 	if err != nil {
