@@ -122,6 +122,7 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 	}
 	s.conn = s.raw
 	s.q = transport.NewQueue(s.conn, svc.cfg.OutQueueBytes)
+	s.q.BeforeLast(s.raw.Cork)
 	s.r = xmlstream.NewReader(s.conn, svc.cfg.Limits)
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,11 @@ type Conn struct {
 	// A deadline the caller sets with SetDeadline is the caller's: Read
 	// leaves it alone unless it needs one of its own.
 	fired bool
+
+	// Cork (cork.go): corkBuf is what Write kept once corked was set.
+	corked  atomic.Bool
+	corkMu  sync.Mutex
+	corkBuf []byte
 
 	// Parking (park_linux.go).
 	parkMu sync.Mutex

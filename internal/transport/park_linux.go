@@ -165,10 +165,9 @@ func (c *Conn) Park(resume func()) bool {
 	return true
 }
 
-// Close closes the connection and resumes it if it is parked, so that
-// its session ends now rather than at its idle time.
-func (c *Conn) Close() error {
-	err := c.Conn.Close()
+// closedNow resumes a parked connection once it is closed, so that its
+// session ends now rather than at its idle time.
+func (c *Conn) closedNow() {
 	c.parkMu.Lock()
 	c.closed = true
 	pk := c.park
@@ -176,5 +175,4 @@ func (c *Conn) Close() error {
 	if pk != nil {
 		pk.wake()
 	}
-	return err
 }

@@ -53,6 +53,11 @@ type Queue struct {
 	// onEmpty, when set, is called by the writer each time it has
 	// written everything queued (see OnEmpty).
 	onEmpty func()
+	// beforeLast, when set, is called once before the stream's last
+	// write (see BeforeLast); finalAt is where CloseWith's final bytes
+	// begin, -1 before it.
+	beforeLast func()
+	finalAt    int64
 }
 
 // drainWait is one WhenBelow: ch closes once at most n bytes are pending.
@@ -78,7 +83,7 @@ func getBuf() []byte {
 // NewQueue returns a queue writing to c that holds at most limit bytes
 // (limit <= 0: unbounded).
 func NewQueue(c net.Conn, limit int) *Queue {
-	return &Queue{conn: c, limit: limit, done: make(chan struct{}), cut: -1}
+	return &Queue{conn: c, limit: limit, done: make(chan struct{}), cut: -1, finalAt: -1}
 }
 
 // SetConn switches the connection, after a TLS handshake. Only before
@@ -98,6 +103,29 @@ func (q *Queue) OnEmpty(f func()) {
 	q.mu.Lock()
 	q.onEmpty = f
 	q.mu.Unlock()
+}
+
+// BeforeLast makes the queue call f before it writes the bytes that
+// end the stream (CloseWith's), from the goroutine that writes them and
+// then closes the connection: Conn.Cork, so that the closing tag and
+// TLS's close_notify leave in one write. When stanzas still pending go
+// in the same write, f is not called: a write that fails must not count
+// them as written.
+func (q *Queue) BeforeLast(f func()) {
+	q.mu.Lock()
+	q.beforeLast = f
+	q.mu.Unlock()
+}
+
+// last returns the beforeLast hook, once, when what is taken from at on
+// is the final bytes alone. q.mu is held.
+func (q *Queue) last(at int64) func() {
+	if q.beforeLast == nil || q.finalAt < 0 || at < q.finalAt {
+		return nil
+	}
+	f := q.beforeLast
+	q.beforeLast = nil
+	return f
 }
 
 // Append serializes into the queue with f, which appends to its argument.
@@ -260,6 +288,7 @@ func (q *Queue) CloseWith(final []byte, keepPending bool) {
 		q.head = q.appended
 		q.out = q.out[:0]
 	}
+	q.finalAt = q.appended
 	q.out = append(q.out, final...)
 	q.appended += int64(len(final))
 	q.closing = true
@@ -320,10 +349,14 @@ func (q *Queue) flushDirect() {
 	q.out = q.out[:0]
 	c := q.conn
 	by, rearm := q.armWrite()
+	last := q.last(at)
 	q.mu.Unlock()
 	if len(b) > 0 {
 		if rearm {
 			_ = c.SetWriteDeadline(by)
+		}
+		if last != nil {
+			last()
 		}
 		n, _ := c.Write(b) // a failed write surfaces as a read error
 		q.mu.Lock()
@@ -385,9 +418,13 @@ func (q *Queue) write() {
 		}
 		c := q.conn
 		by, rearm := q.armWrite()
+		last := q.last(at)
 		q.mu.Unlock()
 		if rearm {
 			_ = c.SetWriteDeadline(by)
+		}
+		if last != nil {
+			last()
 		}
 		n, err := c.Write(b)
 		q.mu.Lock()
