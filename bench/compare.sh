@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the same samtal-bench scenarios against samtal, Prosody, ejabberd
 # and the xmpp-bound router on loopback, with equivalent settings, and
-# prints one table with samtal's ratios. The messages at saturation and
-# the logins are measured with every server up, taking turns; the other
-# scenarios one server after the other.
+# prints one table with samtal's ratios. The messages at saturation,
+# the fixed-rate latency and the logins are measured with every server
+# up, taking turns; the other scenarios one server after the other.
 # See BENCHMARKS.md for what each number means.
 #
 #   bench/compare.sh                     # everything, about 70 minutes
@@ -377,9 +377,9 @@ bench() {
 # server and the generator one each.
 can_pin() { [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; }
 
-# Several servers are up at once while the messages at saturation and
-# the logins take turns between them: PIDS and PORTS hold each one's
-# process and port.
+# Several servers are up at once while the messages at saturation, at
+# the fixed rate and the logins take turns between them: PIDS and PORTS
+# hold each one's process and port.
 declare -A PIDS=() PORTS=()
 REGISTERED=" "
 
@@ -450,6 +450,12 @@ saturate() {
 	bench msg "$1" "${MECH[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" "${@:2}"
 }
 
+# fixed S ARGS... measures S's latency at the fixed offered rate.
+fixed() {
+	mech_for "$1"
+	bench msg "$1" "${MECH[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION" "${@:2}"
+}
+
 # logins S ARGS... measures S's logins; the bound takes anyone and is
 # not measured.
 logins() {
@@ -458,20 +464,21 @@ logins() {
 	bench login "$1" "${MECH[@]}" -duration "$DURATION" "${@:2}"
 }
 
-# in_turns measures the messages at saturation and the logins with every
-# server up at once, taking turns, REPEAT rounds: the machine's speed
-# drifts by a third within minutes, and servers measured in turn see the
-# same drift instead of each its own stretch of it. Then the same with
-# the servers on core 0 and the generator on core 1 (msg-pinned,
-# login-pinned).
+# in_turns measures the messages at saturation, the latency at the fixed
+# rate and the logins with every server up at once, taking turns, REPEAT
+# rounds: the machine's speed drifts by a third within minutes, and
+# servers measured in turn see the same drift instead of each its own
+# stretch of it. Then the messages and the logins with the servers on
+# core 0 and the generator on core 1 (msg-pinned, login-pinned).
 in_turns() {
 	local s
-	want msg || want login || return 0
+	want msg || want rate || want login || return 0
 	for s in $SERVERS; do
 		up "$s"
 	done
 	sleep 2
 	want msg && turns saturate
+	want rate && turns fixed
 	if want login; then
 		turns logins -parallel 1
 		turns logins -parallel 16
@@ -484,7 +491,7 @@ in_turns() {
 	# bytes. For logins, the generator's own handshakes (about as
 	# costly as a lean server's) bound every server's rate alike on
 	# shared cores, which hides the server's capacity.
-	if can_pin; then
+	if can_pin && { want msg || want login; }; then
 		PIN_SERVER=(taskset -c 0)
 		for s in $SERVERS; do
 			up "$s"
@@ -522,9 +529,6 @@ run_server() {
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-before-burst
 		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 2s -name burst
 		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
-	fi
-	if want rate; then
-		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -rate "$RATE" -duration "$DURATION"
 	fi
 	if [ "$s" != bound ]; then
 		if want muc; then
