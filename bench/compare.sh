@@ -304,11 +304,12 @@ $([ "$MAM" = 1 ] && printf '  mod_mam:\n    db_type: sql\n    default: always\n'
 EOF
 	# +sbwt none: the Erlang schedulers do not spin while waiting for
 	# work, so that ejabberd's CPU time counts its work, as the other
-	# servers' does.
-	EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$dir/logs/ejabberd.log \
+	# servers' does. It runs in its directory, where Mnesia writes the
+	# core file it leaves when stopped in the middle of a write.
+	(cd "$dir" && EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$dir/logs/ejabberd.log \
 		ERL_LIBS=/usr/lib/x86_64-linux-gnu ERL_CRASH_DUMP_BYTES=0 \
-		"${PIN_SERVER[@]}" erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
-		-mnesia dir "\"$dir/mnesia\"" -s ejabberd >>"$dir/log" 2>&1 &
+		exec "${PIN_SERVER[@]}" erl -noinput -noshell +K true +sbwt none +sbwtdcpu none +sbwtdio none \
+		-mnesia dir "\"$dir/mnesia\"" -s ejabberd >>"$dir/log" 2>&1) &
 	SERVER_PID=$!
 	wait_port "$PORT" "$SERVER_PID" "$dir/log"
 }
