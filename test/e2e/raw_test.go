@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -79,20 +78,7 @@ func (c *raw) streamError() string {
 // server's answer: <success/> or <failure/>.
 func (c *raw) auth(domain, user, password string) *xmlel.Element {
 	c.t.Helper()
-	c.open(domain)
-	c.next() // features with starttls
-	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	if el := c.next(); el.Local != "proceed" {
-		c.t.Fatalf("starttls: %v", el)
-	}
-	tc := tls.Client(c.conn, &tls.Config{ServerName: domain, InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn = tc
-	c.r.Reset(tc)
-	c.open(domain)
-	c.next()
+	c.starttls(domain)
 	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>")
 	return c.next()

@@ -11,7 +11,8 @@ import (
 	"samtal.org/samtal/internal/storage"
 )
 
-// maxCachedAccounts bounds the key cache: about 300 bytes an account.
+// maxCachedAccounts bounds the key cache: under a kilobyte an account
+// (its name, salts and keys for two hashes, two small maps).
 const maxCachedAccounts = 2048
 
 // keyCache keeps the accounts read by Accounts.Get, so that a client that
