@@ -17,8 +17,9 @@ import (
 // more CPU than parsing. keepHeapFloor raises GOGC while the live heap is
 // small so that collections come at most about every gcInterval: the heap
 // may grow by what the process allocates in that time, up to heapFloor,
-// before a collection. It leaves GOGC at 100 once the live heap is large
-// enough for collections to be rare anyway. A larger floor was slower
+// beyond the live heap before a collection. It leaves GOGC at 100 once
+// the live heap is as large as that room, when collections are rare
+// anyway. A larger floor was slower
 // again: 40 sessions forwarding messages at saturation (about 200 MB/s of
 // garbage) took 3.9 µs of CPU per message with GOGC=1600 (a 64 MiB goal),
 // 3.85 with GOGC=800 (32 MiB), 4.0 with GOGC=400 (16 MiB) and 5.8 at the
@@ -54,10 +55,14 @@ import (
 // still bounds the heap either way, since the runtime collects harder
 // near the limit whatever GOGC says.
 const (
-	heapFloor    = 32 << 20
-	gcInterval   = 150 * time.Millisecond // 32 MiB at 200 MB/s
-	gcPercent    = 100                    // GOGC's default, once the live heap is half the floor
-	gcPercentCap = 10000                  // for a live heap close to nothing
+	heapFloor  = 32 << 20
+	gcInterval = 150 * time.Millisecond // 32 MiB at 200 MB/s
+	// scanRef is the most a collection may scan (live heap, stacks and
+	// globals) for collections to come every gcInterval: a server with
+	// a few sessions, where gcInterval was measured best.
+	scanRef      = 2 << 20
+	gcPercent    = 100   // GOGC's default, once the live heap is as large as the floor
+	gcPercentCap = 10000 // for a live heap close to nothing
 	// growthShare: the live heap grew by more than 1/growthShare of the
 	// bytes allocated in the window (logins that stay keep about a tenth
 	// of what they allocate).
@@ -134,7 +139,7 @@ func (t *gcTuner) tune() {
 	allocs, now := t.sample[3].Value.Uint64(), time.Now()
 	var floor uint64
 	if !t.at.IsZero() {
-		floor = floorFor(allocs-t.allocs, now.Sub(t.at))
+		floor = floorFor(allocs-t.allocs, now.Sub(t.at), live+roots)
 	}
 	t.allocs, t.at = allocs, now
 	switch {
@@ -169,28 +174,40 @@ func growthPercentFor(live, roots uint64) int {
 }
 
 // floorFor is the heap a collection may wait for when allocated bytes
-// were allocated in elapsed: what the process allocates in gcInterval at
-// that rate, at most heapFloor.
-func floorFor(allocated uint64, elapsed time.Duration) uint64 {
+// were allocated in elapsed and a collection scans scan bytes: what the
+// process allocates in gcInterval at that rate, at most heapFloor. Beyond
+// scanRef the interval stretches with scan: a collection's cost grows
+// with what it scans, and collections every gcInterval on a larger live
+// heap took a larger share of the CPU. What a burst of 10,000 sessions
+// left behind when they were gone (9 MiB live: the runtime's descriptors
+// for their goroutines, which it never frees, and tables grown to their
+// number) made each collection under a load of messages
+// cost 13 ms instead of 4, and at the same interval the collections took
+// 91 ms of CPU a second against 20 before the burst.
+func floorFor(allocated uint64, elapsed time.Duration, scan uint64) uint64 {
 	if elapsed <= 0 {
 		return heapFloor
 	}
-	f := float64(allocated) * float64(gcInterval) / float64(elapsed)
+	interval := float64(gcInterval) * max(1, float64(scan)/scanRef)
+	f := float64(allocated) * interval / float64(elapsed)
 	return uint64(min(f, heapFloor))
 }
 
-// floorPercent is the GOGC that lets a heap with live bytes live grow to
-// floor before the next collection, and never less than GOGC's default.
-// The runtime's goal is live + (live + roots) * GOGC/100, roots being the
-// goroutine stacks and globals it scans.
+// floorPercent is the GOGC that lets a heap with live bytes live grow by
+// floor beyond them before the next collection, and never less than
+// GOGC's default. The runtime's goal is live + (live + roots) * GOGC/100,
+// roots being the goroutine stacks and globals it scans. The floor is
+// room on top of the live heap, not a goal for the whole heap, so that
+// what a burst of sessions leaves behind when they are gone does not
+// take the room a load of messages afterwards collects in.
 func floorPercent(live, roots, floor uint64) int {
 	scan := live + roots
-	if scan >= floor/2 {
+	if scan >= floor {
 		return gcPercent
 	}
 	if scan == 0 {
 		return gcPercentCap
 	}
-	p := int((floor-live)*100/scan) / 10 * 10 // steps of 10, fewer changes
+	p := int(floor*100/scan) / 10 * 10 // steps of 10, fewer changes
 	return min(max(p, gcPercent), gcPercentCap)
 }

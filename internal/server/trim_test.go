@@ -37,12 +37,15 @@ func TestFloorPercent(t *testing.T) {
 		want        int
 	}{
 		{0, 0, gcPercentCap},
-		{2 << 20, 0, 1500},       // goal 32 MiB
-		{1 << 20, 1 << 20, 1550}, // goal 1 + 2×15.5 = 32 MiB
-		{8 << 20, 0, 300},        // goal 32 MiB
-		{15 << 20, 0, 110},       // just below half the floor: rounded down
-		{16 << 20, 0, gcPercent}, // half the floor or more: the default
-		{8 << 20, 8 << 20, gcPercent},
+		{2 << 20, 0, 1600},       // goal 2 + 32 MiB
+		{1 << 20, 1 << 20, 1600}, // goal 1 + 2×16 = 33 MiB
+		{8 << 20, 0, 400},        // goal 8 + 32 MiB
+		// What a burst of 10,000 sessions left: 9 MiB live, and 32 MiB
+		// of room above them, not 23.
+		{9 << 20, 0, 350},
+		{15 << 20, 0, 210},       // rounded down
+		{32 << 20, 0, gcPercent}, // as large as the floor: the default
+		{16 << 20, 16 << 20, gcPercent},
 		{1 << 30, 0, gcPercent},
 		{1000, 0, gcPercentCap},
 	} {
@@ -57,27 +60,33 @@ func TestFloorFollowsAllocation(t *testing.T) {
 		name      string
 		allocated uint64
 		elapsed   time.Duration
+		scan      uint64
 		want      uint64
 	}{
-		{"saturation", 200 << 20, time.Second, 30 << 20},
-		{"faster still", 2 << 30, time.Second, heapFloor},
-		{"5,000 messages a second", 4 << 20, time.Second, 629145},
-		{"idle", 1 << 20, 2 * time.Minute, 1310},
-		{"no time", 1 << 20, 0, heapFloor},
+		{"saturation", 200 << 20, time.Second, 0, 30 << 20},
+		{"faster still", 2 << 30, time.Second, 0, heapFloor},
+		{"5,000 messages a second", 4 << 20, time.Second, 0, 629145},
+		{"idle", 1 << 20, 2 * time.Minute, 0, 1310},
+		{"no time", 1 << 20, 0, 0, heapFloor},
+		{"a few sessions", 40 << 20, time.Second, scanRef, 6 << 20},
+		// Twice as much to scan: collections half as often.
+		{"a larger live heap", 40 << 20, time.Second, 2 * scanRef, 12 << 20},
+		// After a burst of 10,000 sessions, 9 MiB live.
+		{"after a burst", 70 << 20, time.Second, 9 << 20, heapFloor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := floorFor(tc.allocated, tc.elapsed); got != tc.want {
-				t.Errorf("floorFor(%d, %v) = %d, want %d", tc.allocated, tc.elapsed, got, tc.want)
+			if got := floorFor(tc.allocated, tc.elapsed, tc.scan); got != tc.want {
+				t.Errorf("floorFor(%d, %v, %d) = %d, want %d", tc.allocated, tc.elapsed, tc.scan, got, tc.want)
 			}
 		})
 	}
-	// A floor under twice what the collector scans is GOGC's default:
+	// A floor under what the collector scans is GOGC's default:
 	// 5,000 messages a second with 2 MiB live collect every half second.
-	if got := floorPercent(2<<20, 0, floorFor(4<<20, time.Second)); got != gcPercent {
+	if got := floorPercent(2<<20, 0, floorFor(4<<20, time.Second, 2<<20)); got != gcPercent {
 		t.Errorf("floorPercent at 4 MB/s = %d, want %d", got, gcPercent)
 	}
-	if got := floorPercent(2<<20, 0, floorFor(200<<20, time.Second)); got != 1400 {
-		t.Errorf("floorPercent at 200 MB/s = %d, want 1400", got)
+	if got := floorPercent(2<<20, 0, floorFor(200<<20, time.Second, 2<<20)); got != 1500 {
+		t.Errorf("floorPercent at 200 MB/s = %d, want 1500", got)
 	}
 }
 
