@@ -122,18 +122,21 @@ trap 'stop_server; exit 130' INT TERM
 # --- servers ---------------------------------------------------------
 # Each start_X writes its configuration under $OUT/X and starts it in the
 # background, setting SERVER_PID and PORT. The first start of a run
-# makes a fresh data directory; restarts keep it. MAM=1 turns every
+# makes a fresh data directory; restarts keep it. With INST set, the
+# server runs from $OUT/X$INST instead: a second process of the same
+# server beside the first. MAM=1 turns every
 # server's message archive (XEP-0313) on: only for the mam scenario, so
 # that the 1:1 scenarios compare routing, not archive writes. Group chat
 # is always on.
 MAM=0
+INST=""
 
 start_samtal() {
-	local dir=$OUT/samtal
+	local dir=$OUT/samtal$INST
 	mkdir -p "$dir"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
 	local admin=""
-	if [ "$PROFILE" = 1 ]; then
+	if [ "$PROFILE" = 1 ] && [ -z "$INST" ]; then
 		[ -n "${ADMIN_PORT:-}" ] || ADMIN_PORT=$(free_port)
 		admin="127.0.0.1:$ADMIN_PORT"
 	fi
@@ -146,7 +149,7 @@ log_level = "warn"
 c2s = ["127.0.0.1:$PORT"]
 c2s_tls = []
 admin = "$admin"
-admin_profiling = $([ "$PROFILE" = 1 ] && echo true || echo false)
+admin_profiling = $([ -n "$admin" ] && echo true || echo false)
 [[host]]
 domain = "localhost"
 cert = "$CERT"
@@ -176,7 +179,7 @@ EOF
 }
 
 start_prosody() {
-	local dir=$OUT/prosody
+	local dir=$OUT/prosody$INST
 	mkdir -p "$dir/data"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
 	cat >"$dir/prosody.cfg.lua" <<EOF
@@ -225,7 +228,7 @@ EOF
 }
 
 start_ejabberd() {
-	local dir=$OUT/ejabberd
+	local dir=$OUT/ejabberd$INST
 	mkdir -p "$dir/mnesia" "$dir/logs"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
 	cat >"$dir/ejabberd.yml" <<EOF
@@ -315,7 +318,7 @@ EOF
 }
 
 start_bound() {
-	local dir=$OUT/bound
+	local dir=$OUT/bound$INST
 	mkdir -p "$dir"
 	[ -n "${PORT:-}" ] || PORT=$(free_port)
 	"${PIN_SERVER[@]}" "$BIN/xmpp-bound" -addr "127.0.0.1:$PORT" -cert "$CERT" -key "$KEY" >>"$dir/log" 2>&1 &
@@ -360,11 +363,13 @@ bench() {
 	quiet
 	log "$label: $scenario $*"
 	local prof=""
-	if [ "$PROFILE" = 1 ] && [ "$label" = samtal ] && [ "$scenario" != idle ]; then
+	local n=$scenario
+	for a in "$@"; do case $a in -parallel|-rate|-name) n=$n-;; *) [[ $n == *- ]] && n=$n$a;; esac; done
+	# The untouched process beside the one that takes a burst serves no
+	# profiles.
+	if [ "$PROFILE" = 1 ] && [ "$label" = samtal ] && [ "$scenario" != idle ] && [[ $n != *-control ]]; then
 		# The measured phase starts after the setup and a one-second
 		# warm-up; profile most of it.
-		local n=$scenario
-		for a in "$@"; do case $a in -parallel|-rate|-name) n=$n-;; *) [[ $n == *- ]] && n=$n$a;; esac; done
 		curl -s -o "$OUT/samtal/cpu-$n.pprof" \
 			"http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=$(( ${DURATION%s} * 7 / 10 ))" &
 		prof=$!
@@ -409,6 +414,20 @@ up() {
 use() {
 	PORT=${PORTS[$1]}
 	SERVER_PID=${PIDS[$1]}
+}
+
+# beside_control S NAME MECH... measures messages at saturation, REPEAT
+# rounds, on S's control process (as NAME-control) and then on S itself
+# (as NAME).
+beside_control() {
+	local s=$1 name=$2 i
+	shift 2
+	for ((i = 0; i < REPEAT; i++)); do
+		use "$s-control"
+		bench msg "$s" "$@" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name "$name-control"
+		use "$s"
+		bench msg "$s" "$@" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name "$name"
+	done
 }
 
 # down_all stops every server up.
@@ -521,15 +540,31 @@ run_server() {
 		"start_$s"
 		sleep 2
 		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 15s
-		# Messages at saturation before and after the same burst of
-		# sessions, in one fresh process (measured after the idle
-		# memory, the messages would have warmed its baseline).
+		# Messages at saturation before and after a burst of the same
+		# sessions, in one fresh process, taking turns with a second
+		# fresh process of the same server, on a copy of the data, that
+		# takes no burst (the control): the machine's speed drifts by a
+		# third within minutes, and the two see the same drift.
 		stop_server
+		rm -rf "$OUT/$s-control"
+		cp -a "$OUT/$s" "$OUT/$s-control"
+		INST=-control
+		PORT=$(free_port)
+		"start_$s"
+		PIDS[$s-control]=$SERVER_PID
+		PORTS[$s-control]=$PORT
+		INST=""
+		PORT=${PORTS[$s]}
+		"start_$s"
+		PIDS[$s]=$SERVER_PID
+		sleep 2
+		beside_control "$s" msg-before-burst "${mech[@]}"
+		use "$s"
+		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 2s -name burst
+		beside_control "$s" msg-after-burst "${mech[@]}"
+		down_all
 		"start_$s"
 		sleep 2
-		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-before-burst
-		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 2s -name burst
-		repeat msg "$s" "${mech[@]}" -pairs "$PAIRS" -window "$WINDOW" -duration "$DURATION" -name msg-after-burst
 	fi
 	if [ "$s" != bound ]; then
 		if want muc; then

@@ -366,53 +366,61 @@ type row struct {
 	// scenario divided by its median in scenario over: how one measure
 	// of a server compares with another of the same server.
 	over string
+	// paired makes an over row the median of each round's ratio: the
+	// i-th result in scenario over the i-th in over, rounds that ran
+	// side by side (compare.sh's burst beside its control).
+	paired bool
 }
 
 var rows = []row{
-	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", ""},
-	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", ""},
-	{"msg-saturate", "server_user_us_per_msg", "… of which the server's own code (user time)", ""},
-	{"msg-saturate", "server_sys_us_per_msg", "… of which the kernel working for it (system time)", ""},
-	{"msg-saturate", "gen_cpu_us_per_msg", "load generator CPU µs per delivered message", ""},
-	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", ""},
-	{"msg-saturate", "lost", "messages lost (saturation)", ""},
-	{"msg-pinned", "msgs_per_s", "1:1 messages/s at saturation, server and generator on a core each", ""},
-	{"msg-pinned", "server_cpu_us_per_msg", "server CPU µs per delivered message (a core each)", ""},
-	{"msg-pinned", "server_user_us_per_msg", "… of which the server's own code (a core each)", ""},
-	{"msg-pinned", "server_sys_us_per_msg", "… of which the kernel working for it (a core each)", ""},
-	{"msg-pinned", "gen_cpu_us_per_msg", "load generator CPU µs per delivered message (a core each)", ""},
-	{"msg-pinned", "lost", "messages lost (a core each)", ""},
-	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", ""},
-	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", ""},
-	{"msg-rate", "p99_us", "latency p99 at the fixed rate (µs)", ""},
-	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", ""},
-	{"msg-rate", "lost", "messages lost (fixed rate)", ""},
-	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", ""},
-	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", ""},
-	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", ""},
-	{"login-sequential", "logins_per_s", "logins/s, sequential", ""},
-	{"login-parallel", "logins_per_s", "logins/s, parallel", ""},
-	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", ""},
-	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", ""},
-	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", ""},
-	{"msg-before-burst", "msgs_per_s", "1:1 messages/s before a burst of sessions (same process as after)", ""},
-	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", ""},
-	{"msg-after-burst", "msgs_per_s", "messages/s after the burst / before it", "msg-before-burst"},
-	{"msg-after-burst", "lost", "messages lost (after the burst)", ""},
-	{"muc", "stanzas_per_s", "group chat stanzas delivered/s, 50 occupants", ""},
-	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 50 occupants", ""},
-	{"muc", "lost", "group chat stanzas lost, 50 occupants", ""},
-	{"muc-1000", "stanzas_per_s", "group chat stanzas delivered/s, 1,000 occupants", ""},
-	{"muc-1000", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 1,000 occupants", ""},
-	{"muc-1000", "lost", "group chat stanzas lost, 1,000 occupants", ""},
-	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", ""},
-	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", ""},
-	{"msg-archive", "lost", "messages lost (archive on)", ""},
-	{"mam", "queries_per_s", "archive queries/s under load", ""},
-	{"mam", "p99_us", "archive query p99 (µs)", ""},
-	{"mam", "background_msgs_per_s", "background messages/s delivered during the archive queries (1,000 offered)", ""},
-	{"msg-saturate", "machine_load_1m", "machine load average during saturation", ""},
-	{"idle", "machine_load_1m", "machine load average during the idle test", ""},
+	{"msg-saturate", "msgs_per_s", "1:1 messages/s at saturation", "", false},
+	{"msg-saturate", "server_cpu_us_per_msg", "server CPU µs per delivered message", "", false},
+	{"msg-saturate", "server_user_us_per_msg", "… of which the server's own code (user time)", "", false},
+	{"msg-saturate", "server_sys_us_per_msg", "… of which the kernel working for it (system time)", "", false},
+	{"msg-saturate", "gen_cpu_us_per_msg", "load generator CPU µs per delivered message", "", false},
+	{"msg-saturate", "aux_cpu_us_per_msg", "CPU µs per delivered message of the processes beside the server (-aux-pid)", "", false},
+	{"msg-saturate", "lost", "messages lost (saturation)", "", false},
+	{"msg-pinned", "msgs_per_s", "1:1 messages/s at saturation, server and generator on a core each", "", false},
+	{"msg-pinned", "server_cpu_us_per_msg", "server CPU µs per delivered message (a core each)", "", false},
+	{"msg-pinned", "server_user_us_per_msg", "… of which the server's own code (a core each)", "", false},
+	{"msg-pinned", "server_sys_us_per_msg", "… of which the kernel working for it (a core each)", "", false},
+	{"msg-pinned", "gen_cpu_us_per_msg", "load generator CPU µs per delivered message (a core each)", "", false},
+	{"msg-pinned", "lost", "messages lost (a core each)", "", false},
+	{"msg-rate", "msgs_per_s", "messages/s delivered at the fixed rate", "", false},
+	{"msg-rate", "p50_us", "latency p50 at the fixed rate (µs)", "", false},
+	{"msg-rate", "p99_us", "latency p99 at the fixed rate (µs)", "", false},
+	{"msg-rate", "p999_us", "latency p99.9 at the fixed rate (µs)", "", false},
+	{"msg-rate", "lost", "messages lost (fixed rate)", "", false},
+	{"msg-rate", "server_cpu_us_per_msg", "server CPU µs per message (fixed rate)", "", false},
+	{"msg-rate", "aux_cpu_us_per_msg", "CPU µs per message of the processes beside the server (fixed rate)", "", false},
+	{"idle", "kib_per_session", "KiB per idle authenticated TLS session", "", false},
+	{"login-sequential", "logins_per_s", "logins/s, sequential", "", false},
+	{"login-parallel", "logins_per_s", "logins/s, parallel", "", false},
+	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", "", false},
+	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", "", false},
+	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", "", false},
+	{"msg-before-burst", "msgs_per_s", "1:1 messages/s before a burst of sessions (same process as after)", "", false},
+	{"msg-after-burst", "msgs_per_s", "1:1 messages/s after a burst of sessions", "", false},
+	{"msg-after-burst-control", "msgs_per_s", "1:1 messages/s meanwhile, in turns, in a process that took no burst", "", false},
+	{"msg-after-burst", "msgs_per_s", "messages/s after the burst / the untouched process's (median of the rounds)", "msg-after-burst-control", true},
+	{"msg-before-burst", "msgs_per_s", "messages/s before the burst / the other process's (two alike)", "msg-before-burst-control", true},
+	{"msg-after-burst", "server_cpu_us_per_msg", "server CPU per message after the burst / the untouched process's", "msg-after-burst-control", true},
+	{"msg-after-burst", "msgs_per_s", "messages/s after the burst / before it (one process, minutes apart)", "msg-before-burst", false},
+	{"msg-after-burst", "lost", "messages lost (after the burst)", "", false},
+	{"muc", "stanzas_per_s", "group chat stanzas delivered/s, 50 occupants", "", false},
+	{"muc", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 50 occupants", "", false},
+	{"muc", "lost", "group chat stanzas lost, 50 occupants", "", false},
+	{"muc-1000", "stanzas_per_s", "group chat stanzas delivered/s, 1,000 occupants", "", false},
+	{"muc-1000", "server_cpu_us_per_stanza", "server CPU µs per group chat stanza delivered, 1,000 occupants", "", false},
+	{"muc-1000", "lost", "group chat stanzas lost, 1,000 occupants", "", false},
+	{"msg-archive", "msgs_per_s", "1:1 messages/s at saturation, message archive on", "", false},
+	{"msg-archive", "server_cpu_us_per_msg", "server CPU µs per delivered message, message archive on", "", false},
+	{"msg-archive", "lost", "messages lost (archive on)", "", false},
+	{"mam", "queries_per_s", "archive queries/s under load", "", false},
+	{"mam", "p99_us", "archive query p99 (µs)", "", false},
+	{"mam", "background_msgs_per_s", "background messages/s delivered during the archive queries (1,000 offered)", "", false},
+	{"msg-saturate", "machine_load_1m", "machine load average during saturation", "", false},
+	{"idle", "machine_load_1m", "machine load average during the idle test", "", false},
 }
 
 // table reads result lines and prints one Markdown table with a column
@@ -478,7 +486,10 @@ func table(in io.Reader, out io.Writer, args []string) error {
 		for i, s := range servers {
 			rs := byServer[s]
 			v, ok := median(rs, rw.metric)
-			if rw.over != "" {
+			switch {
+			case rw.over != "" && rw.paired:
+				v, ok = medianRatio(rs, res[rw.over][s], rw.metric)
+			case rw.over != "":
 				d, dok := median(res[rw.over][s], rw.metric)
 				v, ok = v/d, ok && dok && d != 0
 			}
@@ -537,6 +548,20 @@ func median(rs []*bench.Result, metric string) (float64, bool) {
 		return vs[n/2], true
 	}
 	return (vs[n/2-1] + vs[n/2]) / 2, true
+}
+
+// medianRatio returns the median over the rounds of the i-th result's
+// metric in rs over the i-th's in over, for the rounds where both ran.
+func medianRatio(rs, over []*bench.Result, metric string) (float64, bool) {
+	var ratios []*bench.Result
+	for i := range min(len(rs), len(over)) {
+		v, ok := rs[i].Metrics[metric]
+		d, dok := over[i].Metrics[metric]
+		if ok && dok && d != 0 && rs[i].Skipped == "" && over[i].Skipped == "" {
+			ratios = append(ratios, &bench.Result{Metrics: map[string]float64{metric: v / d}})
+		}
+	}
+	return median(ratios, metric)
 }
 
 // skipped returns a result that says why the scenario did not run, when

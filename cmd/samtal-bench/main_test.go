@@ -120,7 +120,34 @@ func TestTableOver(t *testing.T) {
 	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two,three"}); err != nil {
 		t.Fatal(err)
 	}
-	want := "| messages/s after the burst / before it | 0.90 | 0.20 | – | 4.50 | – |"
+	want := "| messages/s after the burst / before it (one process, minutes apart) | 0.90 | 0.20 | – | 4.50 | – |"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in:\n%s", want, out.String())
+	}
+}
+
+// TestTablePaired: a paired row is the median of each round's ratio,
+// not the ratio of the medians, and leaves out a round where either
+// side did not run.
+func TestTablePaired(t *testing.T) {
+	in := `{"server":"one","scenario":"msg-after-burst-control","metrics":{"msgs_per_s":1000}}
+{"server":"one","scenario":"msg-after-burst","metrics":{"msgs_per_s":900}}
+{"server":"one","scenario":"msg-after-burst-control","metrics":{"msgs_per_s":400}}
+{"server":"one","scenario":"msg-after-burst","metrics":{"msgs_per_s":400}}
+{"server":"one","scenario":"msg-after-burst-control","metrics":{"msgs_per_s":800}}
+{"server":"one","scenario":"msg-after-burst","metrics":{"msgs_per_s":600}}
+{"server":"two","scenario":"msg-after-burst-control","metrics":{"msgs_per_s":100}}
+{"server":"two","scenario":"msg-after-burst","metrics":{"msgs_per_s":50}}
+{"server":"two","scenario":"msg-after-burst-control","skipped":"no"}
+{"server":"two","scenario":"msg-after-burst","metrics":{"msgs_per_s":1}}
+`
+	var out strings.Builder
+	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two"}); err != nil {
+		t.Fatal(err)
+	}
+	// one: rounds 0.90, 1.00, 0.75, where the medians' ratio would be
+	// 600/800; two: only the first round counts.
+	want := "| messages/s after the burst / the untouched process's (median of the rounds) | 0.90 | 0.50 | 1.80 |"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("no %q in:\n%s", want, out.String())
 	}
