@@ -173,17 +173,17 @@ func growthPercentFor(live, roots uint64) int {
 	return int(max(growthPercent, min(growthMin*100/scan, gcPercentCap)))
 }
 
-// floorFor is the heap a collection may wait for when allocated bytes
-// were allocated in elapsed and a collection scans scan bytes: what the
-// process allocates in gcInterval at that rate, at most heapFloor. Beyond
-// scanRef the interval stretches with scan: a collection's cost grows
-// with what it scans, and collections every gcInterval on a larger live
-// heap took a larger share of the CPU. What a burst of 10,000 sessions
-// left behind when they were gone (9 MiB live: the runtime's descriptors
-// for their goroutines, which it never frees, and tables grown to their
-// number) made each collection under a load of messages
-// cost 13 ms instead of 4, and at the same interval the collections took
-// 91 ms of CPU a second against 20 before the burst.
+// floorFor is the room above the live heap a collection may wait for
+// when allocated bytes were allocated in elapsed and a collection scans
+// scan bytes: what the process allocates in gcInterval at that rate, at
+// most heapFloor. Beyond scanRef the interval stretches with scan: a
+// collection's cost grows with what it scans, and collections every
+// gcInterval on a larger live heap took a larger share of the CPU. What
+// a burst of 10,000 sessions left behind when they were gone (9 MiB live:
+// the runtime's descriptors for their goroutines, which it never frees,
+// and tables grown to their number) made each collection under a load of
+// messages cost 13 ms instead of 4, and at the same interval collections
+// took 91 ms of CPU a second against 20 before the burst.
 func floorFor(allocated uint64, elapsed time.Duration, scan uint64) uint64 {
 	if elapsed <= 0 {
 		return heapFloor
