@@ -539,6 +539,12 @@ func median(rs []*bench.Result, metric string) (float64, bool) {
 			vs = append(vs, v)
 		}
 	}
+	return medianOf(vs)
+}
+
+// medianOf returns the median of vs, which it sorts (the mean of the
+// middle two for an even count).
+func medianOf(vs []float64) (float64, bool) {
 	if len(vs) == 0 {
 		return 0, false
 	}
@@ -553,15 +559,15 @@ func median(rs []*bench.Result, metric string) (float64, bool) {
 // medianRatio returns the median over the rounds of the i-th result's
 // metric in rs over the i-th's in over, for the rounds where both ran.
 func medianRatio(rs, over []*bench.Result, metric string) (float64, bool) {
-	var ratios []*bench.Result
+	var ratios []float64
 	for i := range min(len(rs), len(over)) {
 		v, ok := rs[i].Metrics[metric]
 		d, dok := over[i].Metrics[metric]
 		if ok && dok && d != 0 && rs[i].Skipped == "" && over[i].Skipped == "" {
-			ratios = append(ratios, &bench.Result{Metrics: map[string]float64{metric: v / d}})
+			ratios = append(ratios, v/d)
 		}
 	}
-	return median(ratios, metric)
+	return medianOf(ratios)
 }
 
 // skipped returns a result that says why the scenario did not run, when
