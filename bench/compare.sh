@@ -418,7 +418,7 @@ use() {
 
 # beside_control S NAME MECH... measures messages at saturation, REPEAT
 # rounds, on S's control process (as NAME-control) and then on S itself
-# (as NAME).
+# (as NAME), which it leaves as the server measured.
 beside_control() {
 	local s=$1 name=$2 i
 	shift 2
@@ -559,12 +559,14 @@ run_server() {
 		PIDS[$s]=$SERVER_PID
 		sleep 2
 		beside_control "$s" msg-before-burst "${mech[@]}"
-		use "$s"
 		bench idle "$s" "${mech[@]}" -n "$IDLE" -from 1000 -per-account "$PER_ACCOUNT" -procs "$IDLE_PROCS" -setup-parallel 8 -settle 2s -name burst
 		beside_control "$s" msg-after-burst "${mech[@]}"
 		down_all
-		"start_$s"
-		sleep 2
+		# Group chat in a fresh process, not the one that took the burst.
+		if [ "$s" != bound ] && want muc; then
+			"start_$s"
+			sleep 2
+		fi
 	fi
 	if [ "$s" != bound ]; then
 		if want muc; then

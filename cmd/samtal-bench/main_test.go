@@ -95,11 +95,18 @@ func TestTableMedian(t *testing.T) {
 {"server":"two","scenario":"msg-saturate","metrics":{"msgs_per_s":600}}
 {"server":"two","scenario":"muc","skipped":"no group chat","metrics":{}}
 `
+	tableShows(t, in, "one,two", "| 1000 | 500 | 2.00 |", "| n/a |", "muc on two: not run: no group chat")
+}
+
+// tableShows checks that the table of in, with its servers in order,
+// has every one of wants.
+func tableShows(t *testing.T, in, order string, wants ...string) {
+	t.Helper()
 	var out strings.Builder
-	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two"}); err != nil {
+	if err := table(strings.NewReader(in), &out, []string{"-order", order}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 1000 | 500 | 2.00 |", "| n/a |", "muc on two: not run: no group chat"} {
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in:\n%s", want, out.String())
 		}
@@ -116,14 +123,7 @@ func TestTableOver(t *testing.T) {
 {"server":"two","scenario":"msg-after-burst","metrics":{"msgs_per_s":100}}
 {"server":"three","scenario":"msg-after-burst","metrics":{"msgs_per_s":300}}
 `
-	var out strings.Builder
-	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two,three"}); err != nil {
-		t.Fatal(err)
-	}
-	want := "| messages/s after the burst / before it (one process, minutes apart) | 0.90 | 0.20 | – | 4.50 | – |"
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("no %q in:\n%s", want, out.String())
-	}
+	tableShows(t, in, "one,two,three", "| messages/s after the burst / before it (one process, minutes apart) | 0.90 | 0.20 | – | 4.50 | – |")
 }
 
 // TestTablePaired: a paired row is the median of each round's ratio,
@@ -141,14 +141,7 @@ func TestTablePaired(t *testing.T) {
 {"server":"two","scenario":"msg-after-burst-control","skipped":"no"}
 {"server":"two","scenario":"msg-after-burst","metrics":{"msgs_per_s":1}}
 `
-	var out strings.Builder
-	if err := table(strings.NewReader(in), &out, []string{"-order", "one,two"}); err != nil {
-		t.Fatal(err)
-	}
 	// one: rounds 0.90, 1.00, 0.75, where the medians' ratio would be
 	// 600/800; two: only the first round counts.
-	want := "| messages/s after the burst / the untouched process's (median of the rounds) | 0.90 | 0.50 | 1.80 |"
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("no %q in:\n%s", want, out.String())
-	}
+	tableShows(t, in, "one,two", "| messages/s after the burst / the untouched process's (median of the rounds) | 0.90 | 0.50 | 1.80 |")
 }
