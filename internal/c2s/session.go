@@ -509,7 +509,8 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 func (s *Session) endOfStream(err error) error {
 	if errors.Is(err, io.EOF) {
 		s.ending.Store(true)
-		s.Close()
+		// finish writes it, from this goroutine.
+		s.q.CloseNext([]byte(stream.Close))
 		return nil
 	}
 	return err

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -272,5 +273,90 @@ func TestQueueOnEmpty(t *testing.T) {
 	case <-calls:
 		t.Error("OnEmpty's function was called when the queue closed")
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// finishConn records each write with the goroutine that made it, the
+// write deadlines set, and whether it was closed.
+type finishConn struct {
+	writesConn
+	by        []string // goroutine of each write
+	deadlines []time.Time
+	closed    bool
+}
+
+func (c *finishConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.by = append(c.by, goroutine())
+	c.mu.Unlock()
+	return c.writesConn.Write(b)
+}
+
+func (c *finishConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
+
+func (c *finishConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return nil
+}
+
+// goroutine names the calling goroutine ("goroutine 7").
+func goroutine() string {
+	b := make([]byte, 64)
+	b = b[:runtime.Stack(b, false)]
+	return string(b[:bytes.Index(b, []byte(" ["))])
+}
+
+// TestQueueCloseNext checks that the final bytes of CloseNext wait for
+// Finish, which writes them from its caller's goroutine, bounded by its
+// own wait rather than WriteTimeout, and closes the connection: no
+// goroutine starts only to write a closing tag.
+func TestQueueCloseNext(t *testing.T) {
+	c := &finishConn{}
+	q := NewQueue(c, 0)
+	q.Start()
+	end, _, _ := appendStr(q, "<a/>")
+	waitWritten(t, q, end)
+	me := goroutine()
+	c.mu.Lock()
+	if c.by[0] == me {
+		t.Fatal("after Start, the first write came from the caller's goroutine")
+	}
+	c.mu.Unlock()
+
+	q.CloseNext([]byte("</stream>"))
+	if !q.Closing() {
+		t.Fatal("the queue is not closing after CloseNext")
+	}
+	before := time.Now()
+	q.Finish(time.Second)
+	after := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if want := []string{"<a/>", "</stream>"}; !slices.Equal(c.writes, want) {
+		t.Fatalf("writes %q, want %q", c.writes, want)
+	}
+	if c.by[1] != me {
+		t.Errorf("the final bytes were written by %s, not by Finish's caller (%s)", c.by[1], me)
+	}
+	if d := c.deadlines[len(c.deadlines)-1]; d.Before(before.Add(time.Second)) || d.After(after.Add(time.Second)) {
+		t.Errorf("the final write's deadline is %v after Finish, want its wait (1s)", d.Sub(before))
+	}
+	if !c.closed {
+		t.Error("the connection is open after Finish")
+	}
+	if q.Written() != end+int64(len("</stream>")) {
+		t.Errorf("Written() = %d, want %d", q.Written(), end+9)
+	}
+	select {
+	case <-q.done:
+	default:
+		t.Error("the queue is not finished after Finish")
 	}
 }
