@@ -263,6 +263,10 @@ type Service struct {
 
 	smMu      sync.Mutex
 	resumable map[string]*outbox // by SM-ID
+
+	// offers are the SASL offers made so far (see Session.saslOffer),
+	// by what they depend on.
+	offers sync.Map
 }
 
 // New returns a service; call Listen to accept connections.

@@ -415,24 +415,9 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 		features.Append(st)
 	}
 	if s.secure() || s.plainOK {
-		bindings := s.channelBindings()
-		mechs = sasl.Names(s.secure(), bindings)
-		m := xmlel.New(stream.NSSASL, "mechanisms")
-		for _, name := range mechs {
-			m.Append(xmlel.TextElement(stream.NSSASL, "mechanism", name))
-		}
-		features.Append(m)
-		if s.secure() {
-			// XEP-0388 §4: SASL2 only on an encrypted stream.
-			features.Append(s.sasl2Feature(mechs))
-		}
-		if len(bindings) > 0 {
-			cb := xmlel.New(nsSASLCB, "sasl-channel-binding")
-			for _, t := range sasl.ChannelBindingTypes(bindings) {
-				cb.Append(xmlel.New(nsSASLCB, "channel-binding", "type", t))
-			}
-			features.Append(cb)
-		}
+		offer := s.saslOffer()
+		mechs = offer.mechs
+		features.Append(offer.features...)
 		if s.preAuth.Features != nil {
 			features.Append(s.preAuth.Features(s.host)...)
 		}
@@ -559,6 +544,50 @@ func (s *Session) channelBindings() []sasl.ChannelBinding {
 		s.bindings = &out
 	}
 	return out
+}
+
+// saslOffer is what a stream announces for authentication: the SASL
+// mechanisms, and the features that list them (SASL, SASL2 with what it
+// can do inline, the channel-binding types). Streams alike get the same
+// offer, built once and shared read-only: built anew, it was a fifth of
+// what the server allocated for a login outside TLS.
+type saslOffer struct {
+	mechs    []string
+	features []*xmlel.Element
+}
+
+// saslOffer returns the offer for this stream. It depends on the
+// service's configuration, on whether the stream is encrypted and on
+// the channel-binding types it supports (see channelBindings).
+func (s *Session) saslOffer() *saslOffer {
+	bindings := s.channelBindings()
+	types := sasl.ChannelBindingTypes(bindings)
+	key := strings.Join(types, " ")
+	if s.secure() {
+		key = "tls " + key
+	}
+	if o, ok := s.svc.offers.Load(key); ok {
+		return o.(*saslOffer)
+	}
+	o := &saslOffer{mechs: sasl.Names(s.secure(), bindings)}
+	m := xmlel.New(stream.NSSASL, "mechanisms")
+	for _, name := range o.mechs {
+		m.Append(xmlel.TextElement(stream.NSSASL, "mechanism", name))
+	}
+	o.features = append(o.features, m)
+	if s.secure() {
+		// XEP-0388 §4: SASL2 only on an encrypted stream.
+		o.features = append(o.features, s.sasl2Feature(o.mechs))
+	}
+	if len(types) > 0 {
+		cb := xmlel.New(nsSASLCB, "sasl-channel-binding")
+		for _, t := range types {
+			cb.Append(xmlel.New(nsSASLCB, "channel-binding", "type", t))
+		}
+		o.features = append(o.features, cb)
+	}
+	shared, _ := s.svc.offers.LoadOrStore(key, o)
+	return shared.(*saslOffer)
 }
 
 // authenticate runs one SASL exchange; ok reports success.
