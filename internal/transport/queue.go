@@ -14,6 +14,11 @@ const WriteTimeout = 30 * time.Second
 // that was sent a burst gives the memory back afterwards.
 const maxIdleBuffer = 16 << 10
 
+// bufSize is the size of a new write buffer, and the least a buffer kept
+// for reuse has: one that a closing tag alone started would otherwise
+// be handed to a stream that then grows it, copy by copy.
+const bufSize = 4096
+
 // Queue is a stream's bounded outgoing byte queue and its writer. Before
 // Start, writes go straight to the connection from the caller (stream
 // negotiation, when only the reading goroutine writes); after Start, a
@@ -78,7 +83,7 @@ func getBuf() []byte {
 	case b := <-freeBufs:
 		return b
 	default:
-		return make([]byte, 0, 4096)
+		return make([]byte, 0, bufSize)
 	}
 }
 
@@ -495,10 +500,10 @@ func (q *Queue) armWrite() (time.Time, bool) {
 	return at, true
 }
 
-// putBuf keeps a buffer for reuse unless it grew too large or enough
-// are kept.
+// putBuf keeps a buffer for reuse unless it is too small or grew too
+// large, or enough are kept.
 func putBuf(b []byte) {
-	if b == nil || cap(b) > maxIdleBuffer {
+	if cap(b) < bufSize || cap(b) > maxIdleBuffer {
 		return
 	}
 	select {

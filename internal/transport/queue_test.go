@@ -360,3 +360,21 @@ func TestQueueCloseNext(t *testing.T) {
 		t.Error("the queue is not finished after Finish")
 	}
 }
+
+// TestQueueBuffersKept checks that only buffers of the usual size are
+// kept for reuse: a small one (a closing tag's) handed to the next
+// stream would be grown copy by copy.
+func TestQueueBuffersKept(t *testing.T) {
+	for len(freeBufs) > 0 {
+		<-freeBufs
+	}
+	putBuf(make([]byte, 3, 16))
+	putBuf(make([]byte, 0, maxIdleBuffer+1))
+	if n := len(freeBufs); n != 0 {
+		t.Fatalf("%d buffers kept, want none: too small or too large", n)
+	}
+	putBuf(make([]byte, 5, bufSize))
+	if b := getBuf(); cap(b) != bufSize || len(b) != 0 {
+		t.Errorf("getBuf = len %d, cap %d; want the buffer kept, emptied", len(b), cap(b))
+	}
+}
