@@ -70,8 +70,9 @@ func (s *Session) cbData(mech string) ([]byte, bool) {
 		return nil, false
 	}
 	for _, b := range s.channelBindings() {
-		if b.Type == want && len(b.Data) > 0 {
-			return b.Data, true
+		if b.Type == want && b.Available() {
+			d := b.Bytes()
+			return d, len(d) > 0
 		}
 	}
 	return nil, false

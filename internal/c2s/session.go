@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -534,11 +535,14 @@ func (s *Session) channelBindings() []sasl.ChannelBinding {
 	}
 	cs := s.tls.ConnectionState()
 	var out []sasl.ChannelBinding
-	if data, err := sasl.TLSExporter(cs); err == nil {
-		out = append(out, sasl.ChannelBinding{Type: "tls-exporter", Data: data})
+	if sasl.TLSExporterAvailable(cs) {
+		out = append(out, sasl.ChannelBinding{Type: sasl.CBTLSExporter, Derive: sync.OnceValue(func() []byte {
+			data, _ := sasl.TLSExporter(cs)
+			return data
+		})})
 	}
 	if cert := s.localCert(); cert != nil {
-		out = append(out, sasl.ChannelBinding{Type: "tls-server-end-point", Data: sasl.TLSServerEndPoint(cert)})
+		out = append(out, sasl.ChannelBinding{Type: sasl.CBTLSServerEndPoint, Data: sasl.TLSServerEndPoint(cert)})
 	}
 	if cs.HandshakeComplete {
 		s.bindings = &out

@@ -21,17 +21,32 @@ const (
 type ChannelBinding struct {
 	Type string // CBTLSExporter or CBTLSServerEndPoint
 	Data []byte
+	// Derive, when set and Data is not, returns the data on first need:
+	// tls-exporter's is a key derivation that a login without channel
+	// binding never uses. It may be called more than once.
+	Derive func() []byte
+}
+
+// Available reports whether the binding can be offered.
+func (b ChannelBinding) Available() bool { return len(b.Data) > 0 || b.Derive != nil }
+
+// Bytes returns the binding's data.
+func (b ChannelBinding) Bytes() []byte {
+	if len(b.Data) == 0 && b.Derive != nil {
+		return b.Derive()
+	}
+	return b.Data
 }
 
 // ChannelBindingTypes returns the types to announce in the
 // <sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'/> stream feature
 // (XEP-0440 §3), one <channel-binding type='…'/> each: the types of
-// bindings that have data, without duplicates, in order. XEP-0440 §5
-// requires servers to offer tls-server-end-point.
+// bindings that are available (see Available), without duplicates, in
+// order. XEP-0440 §5 requires servers to offer tls-server-end-point.
 func ChannelBindingTypes(bindings []ChannelBinding) []string {
 	var types []string
 	for _, b := range bindings {
-		if len(b.Data) > 0 && !slices.Contains(types, b.Type) {
+		if b.Available() && !slices.Contains(types, b.Type) {
 			types = append(types, b.Type)
 		}
 	}
@@ -48,13 +63,16 @@ func ChannelBindingTypes(bindings []ChannelBinding) []string {
 // too, but tls.ConnectionState does not say whether it was negotiated,
 // and GODEBUG=tlsunsafeekm=1 makes crypto/tls export without it.
 func TLSExporter(cs tls.ConnectionState) ([]byte, error) {
-	if !cs.HandshakeComplete {
-		return nil, errors.New("sasl: tls-exporter: handshake not complete")
-	}
-	if cs.Version < tls.VersionTLS13 {
-		return nil, errors.New("sasl: tls-exporter: needs TLS 1.3")
+	if !TLSExporterAvailable(cs) {
+		return nil, errors.New("sasl: tls-exporter: needs a complete TLS 1.3 handshake")
 	}
 	return cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+}
+
+// TLSExporterAvailable reports whether TLSExporter can derive the
+// tls-exporter data of a connection, without deriving it.
+func TLSExporterAvailable(cs tls.ConnectionState) bool {
+	return cs.HandshakeComplete && cs.Version >= tls.VersionTLS13
 }
 
 // TLSServerEndPoint returns the tls-server-end-point channel-binding data

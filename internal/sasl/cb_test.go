@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"slices"
 	"testing"
 	"time"
 )
@@ -112,11 +113,11 @@ func TestTLSPlus(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t)
-	cfg.Bindings = []ChannelBinding{{CBTLSExporter, data}, {CBTLSServerEndPoint, TLSServerEndPoint(cli.PeerCertificates[0])}}
+	cfg.Bindings = []ChannelBinding{{Type: CBTLSExporter, Data: data}, {Type: CBTLSServerEndPoint, Data: TLSServerEndPoint(cli.PeerCertificates[0])}}
 	cfg.Advertised = Names(true, cfg.Bindings)
 	for _, b := range []ChannelBinding{
-		{CBTLSExporter, clientData},
-		{CBTLSServerEndPoint, TLSServerEndPoint(cli.PeerCertificates[0])},
+		{Type: CBTLSExporter, Data: clientData},
+		{Type: CBTLSServerEndPoint, Data: TLSServerEndPoint(cli.PeerCertificates[0])},
 	} {
 		c := newClient(cfg, SCRAMSHA256Plus, "juliet", "pencil")
 		c.flag, c.cbData = "p="+b.Type, b.Data
@@ -138,8 +139,46 @@ func TestTLSPlus(t *testing.T) {
 	}
 }
 
+// TestDerivedBinding checks that data a binding derives on need is
+// derived only by an exchange that binds to it, and then binds.
+func TestDerivedBinding(t *testing.T) {
+	srv, cli := handshake(t, tls.VersionTLS13)
+	clientData, err := cli.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := 0
+	cfg := testConfig(t)
+	cfg.Bindings = []ChannelBinding{{Type: CBTLSExporter, Derive: func() []byte {
+		derived++
+		data, _ := TLSExporter(srv)
+		return data
+	}}}
+	cfg.Advertised = Names(true, cfg.Bindings)
+	if !slices.Contains(cfg.Advertised, SCRAMSHA256Plus) {
+		t.Fatalf("a derived binding is not offered: %q", cfg.Advertised)
+	}
+	if _, _, err := run(t, cfg, SCRAMSHA256, newClient(cfg, SCRAMSHA256, "juliet", "pencil")); err != nil {
+		t.Fatal(err)
+	}
+	if derived != 0 {
+		t.Errorf("an exchange without channel binding derived the data %d times", derived)
+	}
+	c := newClient(cfg, SCRAMSHA256Plus, "juliet", "pencil")
+	c.flag, c.cbData = "p="+CBTLSExporter, clientData
+	if _, _, err := run(t, cfg, SCRAMSHA256Plus, c); err != nil {
+		t.Fatal(err)
+	}
+	if derived != 1 {
+		t.Errorf("SCRAM-SHA-256-PLUS derived the data %d times, want once", derived)
+	}
+}
+
 func TestTLSExporterTLS12(t *testing.T) {
 	srv, _ := handshake(t, tls.VersionTLS12)
+	if TLSExporterAvailable(srv) {
+		t.Error("TLSExporterAvailable on TLS 1.2")
+	}
 	if data, err := TLSExporter(srv); err == nil {
 		t.Errorf("TLSExporter on TLS 1.2 = %x, want an error", data)
 	}

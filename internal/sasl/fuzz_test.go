@@ -10,8 +10,8 @@ import (
 // time in the parsers, not in PBKDF2.
 func fuzzConfig(f *testing.F) Config {
 	bindings := []ChannelBinding{
-		{CBTLSExporter, []byte("exporter data, 32 bytes long....")},
-		{CBTLSServerEndPoint, []byte("certificate hash")},
+		{Type: CBTLSExporter, Data: []byte("exporter data, 32 bytes long....")},
+		{Type: CBTLSServerEndPoint, Data: []byte("certificate hash")},
 	}
 	return Config{
 		Creds:      newCreds(f, 2, []Hash{SHA1, SHA256}, "juliet", "pencil", "ju,l=iet", "pencil"),

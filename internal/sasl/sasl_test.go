@@ -68,8 +68,8 @@ func TestXEP0474Vector(t *testing.T) {
 		TLS:        true,
 		Advertised: []string{SCRAMSHA1, SCRAMSHA1Plus},
 		Bindings: []ChannelBinding{
-			{CBTLSExporter, []byte("THIS IS FAKE CB DATA")},
-			{CBTLSServerEndPoint, []byte("something else")},
+			{Type: CBTLSExporter, Data: []byte("THIS IS FAKE CB DATA")},
+			{Type: CBTLSServerEndPoint, Data: []byte("something else")},
 		},
 	}
 	vectorTest(t, SCRAMSHA1Plus, SHA1, "QSXCR+Q6sek8bf92", "a09117a6-ac50-4f2f-93f1-93799c2bddf6", cfg,
@@ -94,8 +94,8 @@ func TestSSDP(t *testing.T) {
 
 func testConfig(t *testing.T) Config {
 	bindings := []ChannelBinding{
-		{CBTLSExporter, []byte("exporter data, 32 bytes long....")},
-		{CBTLSServerEndPoint, []byte("certificate hash")},
+		{Type: CBTLSExporter, Data: []byte("exporter data, 32 bytes long....")},
+		{Type: CBTLSServerEndPoint, Data: []byte("certificate hash")},
 	}
 	return Config{
 		Creds:      newCreds(t, 4096, []Hash{SHA1, SHA256}, "juliet", "pencil", "ju,l=iet", "p\u00e4ss wörd"),
@@ -466,7 +466,7 @@ func TestStart(t *testing.T) {
 		{FakeSecret: testSecret},
 		{Creds: cfg.Creds},
 		{Creds: cfg.Creds, FakeSecret: testSecret, Iterations: -1},
-		{Creds: cfg.Creds, FakeSecret: testSecret, Bindings: []ChannelBinding{{"tls unique", []byte{1}}}},
+		{Creds: cfg.Creds, FakeSecret: testSecret, Bindings: []ChannelBinding{{Type: "tls unique", Data: []byte{1}}}},
 	} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", bad)
@@ -497,7 +497,7 @@ func TestTemporaryFailure(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	b := []ChannelBinding{{CBTLSServerEndPoint, []byte{1}}}
+	b := []ChannelBinding{{Type: CBTLSServerEndPoint, Data: []byte{1}}}
 	for _, tc := range []struct {
 		tls      bool
 		bindings []ChannelBinding
@@ -506,14 +506,14 @@ func TestNames(t *testing.T) {
 		{false, nil, []string{SCRAMSHA256, SCRAMSHA1}},
 		{true, nil, []string{SCRAMSHA256, SCRAMSHA1, Plain}},
 		{true, b, []string{SCRAMSHA256Plus, SCRAMSHA1Plus, SCRAMSHA256, SCRAMSHA1, Plain}},
-		{true, []ChannelBinding{{CBTLSExporter, nil}}, []string{SCRAMSHA256, SCRAMSHA1, Plain}},
+		{true, []ChannelBinding{{Type: CBTLSExporter, Data: nil}}, []string{SCRAMSHA256, SCRAMSHA1, Plain}},
 	} {
 		if got := Names(tc.tls, tc.bindings); !slices.Equal(got, tc.want) {
 			t.Errorf("Names(%v, %v) = %q, want %q", tc.tls, tc.bindings, got, tc.want)
 		}
 	}
 	got := ChannelBindingTypes([]ChannelBinding{
-		{CBTLSExporter, []byte{1}}, {CBTLSServerEndPoint, []byte{2}}, {CBTLSExporter, []byte{3}}, {"tls-unique", nil},
+		{Type: CBTLSExporter, Data: []byte{1}}, {Type: CBTLSServerEndPoint, Data: []byte{2}}, {Type: CBTLSExporter, Data: []byte{3}}, {Type: "tls-unique", Data: nil},
 	})
 	if want := []string{CBTLSExporter, CBTLSServerEndPoint}; !slices.Equal(got, want) {
 		t.Errorf("ChannelBindingTypes() = %q, want %q", got, want)

@@ -86,8 +86,8 @@ func (e *Exchange) scramFirst(in []byte) ([]byte, bool, error) {
 			return nil, false, fmt.Errorf("sasl: SCRAM: channel binding requested with %s: %w", e.name, ErrMalformed)
 		}
 		for _, b := range e.cfg.Bindings {
-			if b.Type == name && len(b.Data) > 0 {
-				s.cbData = b.Data
+			if b.Type == name && b.Available() {
+				s.cbData = b.Bytes()
 				break
 			}
 		}
