@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -489,5 +490,109 @@ func TestLeaseSweep(t *testing.T) {
 	}
 	if e, err := a.rooms.Get(ctx, roomKey(active)); err != nil || string(e.Value()) != "a" {
 		t.Errorf("lease of an active room after the sweep: %v, want a's", err)
+	}
+}
+
+// parked is a session waiting for its client to resume it (XEP-0198),
+// holding messages the client did not acknowledge. Closed, it ends as a
+// c2s session does, on a goroutine of its own: it leaves the router, and
+// each message goes where the router now sends its resource, as the IM
+// core hands back what a session did not deliver
+// (im.Service.Undelivered), or to offline storage when no session has
+// the resource.
+type parked struct {
+	session
+	tn      *testNode
+	unacked []*xmlel.Element
+
+	once    sync.Once
+	done    chan struct{}
+	routed  router.Session // where the router sent the resource when the session was closed
+	offline []string       // ids; read after done
+}
+
+func (p *parked) CloseWithError(e stream.Error) {
+	p.session.CloseWithError(e)
+	p.once.Do(func() {
+		p.routed = p.tn.r.Session(p.jid)
+		go p.end()
+	})
+}
+
+func (p *parked) end() {
+	defer close(p.done)
+	p.tn.r.Unbind(p)
+	for _, el := range p.unacked {
+		if s := p.tn.r.Session(p.jid); s != nil {
+			s.Send(el)
+			continue
+		}
+		p.offline = append(p.offline, el.Attr("id"))
+	}
+}
+
+// TestConflictHandsOver checks that a session waiting to be resumed,
+// which a bind of its resource on another node replaces (the client
+// came back there and could not resume), hands the messages its client
+// did not acknowledge to the new session on that node, each once. The
+// node that binds asks the old one to end its session before its
+// directory entry reaches it; the old node must route the resource to
+// the new one before the session ends, or those messages go to offline
+// storage, which the new session may have read already. Each of the
+// user's devices moves, one after the other, so that a close that
+// overtakes the directory is all but certain.
+func TestConflictHandsOver(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	const devices, messages = 20, 5
+	olds := make([]*parked, devices)
+	for i := range olds {
+		full := jid.MustParse(fmt.Sprintf("alice@example.org/phone%d", i))
+		p := &parked{session: session{jid: full}, tn: a, done: make(chan struct{})}
+		for j := range messages {
+			p.unacked = append(p.unacked, message(fmt.Sprintf("m%d-%d", i, j), "chat"))
+		}
+		if _, err := a.r.Bind(p, true, 0); err != nil {
+			t.Fatal(err)
+		}
+		a.r.SetPresence(full, xmlel.New("", "presence"), 0)
+		olds[i] = p
+	}
+	eventually(t, "the phones on b", func() bool { return len(b.r.Resources(jid.MustParse("alice@example.org"))) == devices })
+
+	// Each client binds its resource on b, which ends its session on a,
+	// as c2s does on a conflict (RFC 6120 §7.7.2.2).
+	news := make([]*session, devices)
+	for i, old := range olds {
+		news[i] = &session{jid: old.jid}
+		replaced, err := b.r.Bind(news[i], true, 0)
+		if _, remote := replaced.(*remoteSession); err != nil || !remote {
+			t.Fatalf("Bind on b replaced %T, %v; want a's session", replaced, err)
+		}
+		replaced.CloseWithError(stream.Error{Condition: stream.Conflict})
+	}
+	for i, old := range olds {
+		select {
+		case <-old.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the session of %s on a did not end", old.jid)
+		}
+		if r, ok := old.routed.(*remoteSession); !ok || r.node != "b" {
+			t.Errorf("%s: a routed the resource to %T when it ended the session, want to b", old.jid, old.routed)
+		}
+		if len(old.offline) > 0 {
+			t.Errorf("%s: went to offline storage: %q, want every message on the new session", old.jid, old.offline)
+		}
+		var want []string
+		for _, m := range old.unacked {
+			want = append(want, m.String())
+		}
+		eventually(t, "the messages on the new session", func() bool { return len(news[i].received())+len(old.offline) >= messages })
+		if got := news[i].received(); !slices.Equal(got, want) {
+			t.Errorf("%s: the new session got %d messages:\n%q\nwant each of the %d once, in order", old.jid, len(got), got, messages)
+		}
+		if c := old.closes(); len(c) != 1 || c[0].Condition != stream.Conflict {
+			t.Errorf("%s: the old session was closed with %v, want one conflict", old.jid, c)
+		}
 	}
 }

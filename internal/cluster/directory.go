@@ -306,36 +306,9 @@ func (n *Node) mirrorNode(node string) {
 func (n *Node) mirror(node string, full jid.JID, e entry) {
 	n.amu.Lock()
 	defer n.amu.Unlock()
-	n.mu.Lock()
-	p := n.proxies[node][full]
-	fresh := p == nil
-	if fresh {
-		p = &remoteSession{n: n, node: node, full: full}
-		if n.proxies[node] == nil {
-			n.proxies[node] = make(map[jid.JID]*remoteSession)
-		}
-		n.proxies[node][full] = p
-	}
-	n.mu.Unlock()
-	if fresh {
-		n.pmu.Lock()
-		bound, local := n.local[full]
-		n.pmu.Unlock()
-		if local && (bound > e.Bound || bound == e.Bound && n.cfg.Node > node) {
-			// The local session is the newer one: the other node
-			// yields when it sees this node's entry.
-			n.mu.Lock()
-			delete(n.proxies[node], full)
-			n.mu.Unlock()
-			return
-		}
-		old, _ := n.r.Bind(p, true, 0) // replacing never fails
-		if old != nil {
-			if _, remote := old.(*remoteSession); !remote {
-				// RFC 6120 §7.7.2.2: the newer bind takes the resource.
-				old.CloseWithError(stream.Error{Condition: stream.Conflict})
-			}
-		}
+	p, fresh := n.proxy(node, full)
+	if fresh && !n.take(p, e.Bound) {
+		return
 	}
 	if n.r.Session(full) != p {
 		return
@@ -359,6 +332,69 @@ func (n *Node) mirror(node string, full jid.JID, e entry) {
 	if n.hooks.RemoteCarbons != nil {
 		n.hooks.RemoteCarbons(p, e.Carbons)
 	}
+}
+
+// proxy returns the remote session that stands for node's resource
+// full, made now (fresh) unless there is one. n.amu is held.
+func (n *Node) proxy(node string, full jid.JID) (p *remoteSession, fresh bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.proxies[node][full]; p != nil {
+		return p, false
+	}
+	p = &remoteSession{n: n, node: node, full: full}
+	if n.proxies[node] == nil {
+		n.proxies[node] = make(map[jid.JID]*remoteSession)
+	}
+	n.proxies[node][full] = p
+	return p, true
+}
+
+// take binds p, which its node bound at bound, in the router, and
+// reports whether it did. A local session of the same resource that
+// bound later keeps it, and p is dropped: the other node yields when it
+// sees this node's entry. An older local session ends with a conflict
+// (RFC 6120 §7.7.2.2), and what it hands back on its way out follows the
+// resource to p's node. n.amu is held.
+func (n *Node) take(p *remoteSession, bound int64) bool {
+	n.pmu.Lock()
+	local, isLocal := n.local[p.full]
+	n.pmu.Unlock()
+	if isLocal && (local > bound || local == bound && n.cfg.Node > p.node) {
+		n.mu.Lock()
+		if n.proxies[p.node][p.full] == p {
+			delete(n.proxies[p.node], p.full)
+		}
+		n.mu.Unlock()
+		return false
+	}
+	old, _ := n.r.Bind(p, true, 0) // replacing never fails
+	if old != nil {
+		if _, remote := old.(*remoteSession); !remote {
+			old.CloseWithError(stream.Error{Condition: stream.Conflict})
+		}
+	}
+	return true
+}
+
+// adopt routes the resource full to node, which bound it at bound and
+// asked this node to end its own session of it (see
+// remoteSession.CloseWithError), before node's directory entry comes.
+// The session that ends here hands the stanzas its client did not
+// acknowledge back to the IM core, which sends them where the router
+// sends the resource (im.Service.Undelivered): ended first, it would
+// find the resource nowhere, and they would go to offline storage, which
+// the new session may have read already when its client sent its
+// initial presence. The entry, when it comes, updates the resource's
+// presence; until then the resource is bound there and not available.
+func (n *Node) adopt(node string, full jid.JID, bound int64) {
+	n.amu.Lock()
+	defer n.amu.Unlock()
+	p, fresh := n.proxy(node, full)
+	if !fresh && n.r.Session(full) == p {
+		return // the entry came first
+	}
+	n.take(p, bound)
 }
 
 // forget takes a remote resource out of the router: its session ended on

@@ -23,6 +23,13 @@
 //     in the session's queue, and a message that finds no session (the
 //     node died or the session ended) goes back to the IM core as
 //     undelivered (the user's other resources, or offline storage).
+//   - Conflicts: when a client binds a resource that is bound on another
+//     node (it came back elsewhere and could not resume, XEP-0198 §5),
+//     its node asks that node to end the old session, naming itself and
+//     the time of the bind. The old node routes the resource to the new one before it
+//     ends the session, without waiting for the directory, so that the
+//     stanzas the old session's client did not acknowledge reach the new
+//     session rather than offline storage (RFC 6120 §7.7.2.2).
 //   - Group chat rooms: each room is owned by one node at a time, by a
 //     lease in the bucket samtal_rooms (created with compare-and-set);
 //     stanzas for a room go to its owner on samtal.node.<node>.room, and

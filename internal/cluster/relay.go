@@ -20,7 +20,7 @@ import (
 
 const (
 	subjectHooks = "samtal.hooks"
-	hdrNode      = "Samtal-Node" // the relaying node
+	hdrNode      = "Samtal-Node" // the relaying node; on a close, the node of the new bind
 	hdrUser      = "Samtal-User" // the local user the event is about
 
 	relayOwn  = "own"  // presence of one of the user's resources

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,10 @@ const (
 	hdrFrom = "Samtal-From" // the sender of a room stanza
 	hdrOp   = "Samtal-Op"   // "close": end the session with a stream error
 	hdrCond = "Samtal-Cond" // the stream error's condition
-	replyOK = "ok"
+	// hdrBound, on a close for a conflict, says when the sending node
+	// (hdrNode) bound the resource anew, in unix nanoseconds.
+	hdrBound = "Samtal-Bound"
+	replyOK  = "ok"
 )
 
 // remoteSession stands in the router for a resource bound on another
@@ -97,14 +101,27 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 }
 
 // CloseWithError asks the session's node to end it with a stream error
-// (a conflict, a removed account).
+// (a conflict, a removed account). A conflict from a bind of the same
+// resource on this node says so, and when: the other node then routes
+// the resource here before the session ends (Node.adopt), without
+// waiting for the directory.
 func (p *remoteSession) CloseWithError(e stream.Error) {
+	n := p.n
 	msg := nats.NewMsg(deliverSubject(p.node))
 	msg.Header.Set(hdrTo, p.full.String())
 	msg.Header.Set(hdrOp, "close")
 	msg.Header.Set(hdrCond, string(e.Condition))
-	if err := p.n.nc.PublishMsg(msg); err != nil {
-		p.n.log.Debug("cluster: close forward failed", "err", err)
+	if e.Condition == stream.Conflict {
+		n.pmu.Lock()
+		bound, ok := n.local[p.full]
+		n.pmu.Unlock()
+		if ok {
+			msg.Header.Set(hdrNode, n.cfg.Node)
+			msg.Header.Set(hdrBound, strconv.FormatInt(bound, 10))
+		}
+	}
+	if err := n.nc.PublishMsg(msg); err != nil {
+		n.log.Debug("cluster: close forward failed", "err", err)
 	}
 }
 
@@ -113,6 +130,16 @@ func (p *remoteSession) CloseWithError(e stream.Error) {
 func (n *Node) onDeliver(msg *nats.Msg) {
 	n.m.Received.With("deliver").Inc()
 	full, err := jid.Parse(msg.Header.Get(hdrTo))
+	if err == nil && msg.Header.Get(hdrOp) == "close" {
+		if node, bound, ok := boundElsewhere(msg); ok && node != n.cfg.Node {
+			// The resource was bound anew on node, which wants the
+			// session here to end: the resource goes there first, so
+			// that what the session hands back on its way out follows
+			// it (see Node.adopt).
+			n.adopt(node, full, bound)
+			return
+		}
+	}
 	sess := n.r.Session(full)
 	if _, remote := sess.(*remoteSession); err != nil || sess == nil || remote {
 		_ = msg.Respond([]byte("gone")) // no reply subject: nothing to tell
@@ -136,4 +163,18 @@ func (n *Node) onDeliver(msg *nats.Msg) {
 	if msg.Reply != "" {
 		_ = msg.Respond([]byte(replyOK)) // the asker may have given up
 	}
+}
+
+// boundElsewhere reads the node and the time of a new bind from a close
+// for a conflict (see remoteSession.CloseWithError).
+func boundElsewhere(msg *nats.Msg) (node string, bound int64, ok bool) {
+	node = msg.Header.Get(hdrNode)
+	if !nodeName.MatchString(node) {
+		return "", 0, false
+	}
+	bound, err := strconv.ParseInt(msg.Header.Get(hdrBound), 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return node, bound, true
 }
