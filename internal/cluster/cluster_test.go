@@ -596,3 +596,43 @@ func TestConflictHandsOver(t *testing.T) {
 		}
 	}
 }
+
+// TestMovedOnTheWay checks that a message a third node routed to a
+// session before the resource moved to another node, and that reaches
+// the old node after it ended the session, goes on to the resource's new
+// node rather than back to the sender's IM core, which may not know of
+// the new session yet and would keep the message offline.
+func TestMovedOnTheWay(t *testing.T) {
+	url := natstest.Run(t)
+	a, b, c := startNode(t, url, "a"), startNode(t, url, "b"), startNode(t, url, "c")
+	full := jid.MustParse("alice@example.org/phone")
+	old := &parked{session: session{jid: full}, tn: a, done: make(chan struct{})}
+	if _, err := a.r.Bind(old, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	a.r.SetPresence(full, xmlel.New("", "presence"), 0)
+	for _, tn := range []*testNode{b, c} {
+		eventually(t, "the phone on "+tn.Name(), func() bool { return tn.r.Session(full) != nil })
+	}
+	// c's IM core picked the session on a for a message, and sends it
+	// once the resource has moved to b.
+	onTheWay := c.r.Session(full)
+	fresh := &session{jid: full}
+	replaced, err := b.r.Bind(fresh, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced.CloseWithError(stream.Error{Condition: stream.Conflict})
+	select {
+	case <-old.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session on a did not end")
+	}
+	onTheWay.Send(message("late", "chat"))
+	if got := fresh.received(); len(got) != 1 || got[0] != message("late", "chat").String() {
+		t.Errorf("the new session on b got %q, want the message", got)
+	}
+	if got := c.list(&c.undelivered); len(got) != 0 {
+		t.Errorf("c took back %q, want the message on b", got)
+	}
+}

@@ -29,7 +29,10 @@
 //     the time of the bind. The old node routes the resource to the new one before it
 //     ends the session, without waiting for the directory, so that the
 //     stanzas the old session's client did not acknowledge reach the new
-//     session rather than offline storage (RFC 6120 §7.7.2.2).
+//     session rather than offline storage (RFC 6120 §7.7.2.2). A message
+//     that a third node sent to the old node before it heard of the move
+//     is answered with the new node's name, and the sender sends it on
+//     there, once.
 //   - Group chat rooms: each room is owned by one node at a time, by a
 //     lease in the bucket samtal_rooms (created with compare-and-set);
 //     stanzas for a room go to its owner on samtal.node.<node>.room, and

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,7 +28,14 @@ const (
 	// hdrBound, on a close for a conflict, says when the sending node
 	// (hdrNode) bound the resource anew, in unix nanoseconds.
 	hdrBound = "Samtal-Bound"
+	// hdrMoved marks a message sent on to the node a resource moved to
+	// (see replyMoved), which does not send it further: nodes whose
+	// views of the resource differ for a moment do not pass it around.
+	hdrMoved = "Samtal-Moved"
 	replyOK  = "ok"
+	// replyMoved, followed by a node's name, answers a message for a
+	// resource that moved to that node.
+	replyMoved = "moved "
 )
 
 // remoteSession stands in the router for a resource bound on another
@@ -76,7 +84,23 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 		}
 		return
 	}
+	node := p.node
 	resp, err := n.nc.RequestMsg(msg, n.cfg.ForwardTimeout)
+	if to, moved := movedTo(resp, err); moved && to != p.node && to != n.cfg.Node {
+		// The resource was bound anew on another node, which p's node
+		// heard of before this one (Node.adopt): the message follows
+		// it there. Back here, it would go where this node sends the
+		// resource, maybe nowhere yet, and so to offline storage, which
+		// the new session may have read already.
+		n.forget(p.node, p.full)
+		node = to
+		on := nats.NewMsg(deliverSubject(to))
+		on.Header.Set(hdrTo, p.full.String())
+		on.Header.Set(hdrMoved, p.node)
+		on.Data = msg.Data
+		n.m.Forwarded.With("deliver").Inc()
+		resp, err = n.nc.RequestMsg(on, n.cfg.ForwardTimeout)
+	}
 	if err == nil && string(resp.Data) == replyOK {
 		return
 	}
@@ -84,16 +108,16 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		// Its deliver subscription is gone, so is the node.
-		n.log.Warn("cluster: node does not answer, taken for dead", "peer", p.node)
-		n.nodeDied(p.node)
+		n.log.Warn("cluster: node does not answer, taken for dead", "peer", node)
+		n.nodeDied(node)
 	case err == nil:
 		// The session ended there; its directory entry is on its way.
-		n.forget(p.node, p.full)
+		n.forget(node, p.full)
 	default:
 		// Late or lost: it may have arrived. A copy too many beats a
 		// message lost.
-		n.log.Warn("cluster: forward timed out", "peer", p.node, "err", err)
-		n.forget(p.node, p.full)
+		n.log.Warn("cluster: forward timed out", "peer", node, "err", err)
+		n.forget(node, p.full)
 	}
 	if n.hooks.Undelivered != nil {
 		n.hooks.Undelivered(n.ctx, p.full, el, time.Now())
@@ -141,6 +165,12 @@ func (n *Node) onDeliver(msg *nats.Msg) {
 		}
 	}
 	sess := n.r.Session(full)
+	if to, remote := sess.(*remoteSession); remote && msg.Reply != "" && msg.Header.Get(hdrOp) == "" && msg.Header.Get(hdrMoved) == "" {
+		// The resource was bound anew on another node after the sender
+		// routed this message here: the sender sends it on there.
+		_ = msg.Respond([]byte(replyMoved + to.node)) // the asker may have given up
+		return
+	}
 	if _, remote := sess.(*remoteSession); err != nil || sess == nil || remote {
 		_ = msg.Respond([]byte("gone")) // no reply subject: nothing to tell
 		return
@@ -177,4 +207,14 @@ func boundElsewhere(msg *nats.Msg) (node string, bound int64, ok bool) {
 		return "", 0, false
 	}
 	return node, bound, true
+}
+
+// movedTo reads the node a resource moved to from the answer to a
+// message (see replyMoved).
+func movedTo(resp *nats.Msg, err error) (node string, ok bool) {
+	if err != nil {
+		return "", false
+	}
+	node, ok = strings.CutPrefix(string(resp.Data), replyMoved)
+	return node, ok && nodeName.MatchString(node)
 }
