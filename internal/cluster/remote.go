@@ -56,6 +56,9 @@ type remoteSession struct {
 
 func (p *remoteSession) JID() jid.JID { return p.full }
 
+// Node names the node the resource is bound on (router.Proxy).
+func (p *remoteSession) Node() string { return p.node }
+
 // needsAck reports whether a stanza is a message that offline storage
 // would keep (RFC 6121 §8.5.2: chat and normal), which must not be lost
 // on the way.

@@ -209,6 +209,8 @@ func (s *Service) storeOfflineAt(ctx context.Context, st *stanza.Stanza, t time.
 	case err != nil:
 		s.log.Error("im: offline store failed", "err", err)
 		s.router.Bounce(ctx, st, stanza.E(stanza.InternalServerError))
+	default:
+		s.offlineCatchUp(ctx, user)
 	}
 }
 

@@ -70,6 +70,26 @@ func (s *Service) deliverOffline(ctx context.Context, full jid.JID) {
 	s.runOffline(ctx, &offlineRun{full: full})
 }
 
+// offlineCatchUp runs the delivery for a message just stored for user
+// when one of the user's resources here is available by now. It found
+// none when the message was routed; a resource that became available
+// meanwhile may have read the storage before the message was in it, and
+// would not see it before its next available presence. Storing, then
+// looking at the resources here, while a resource becomes available,
+// then reads the storage, one of the two sees the message; one delivery
+// per user at a time (deliverOffline) hands it over once. A resource on
+// another node of a cluster (router.Proxy) is left to its node, whose
+// delivery this node cannot take turns with.
+func (s *Service) offlineCatchUp(ctx context.Context, user jid.JID) {
+	for _, r := range s.router.Resources(user) {
+		if _, elsewhere := r.Session.(router.Proxy); elsewhere || !r.Available || r.Priority < 0 {
+			continue
+		}
+		s.deliverOffline(ctx, r.Session.JID())
+		return
+	}
+}
+
 // runOffline delivers as long as the session has room, from the
 // caller's goroutine; when it must wait for room, it goes on in a
 // goroutine of its own. Then the next resource that waits gets its turn.

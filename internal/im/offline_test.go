@@ -10,6 +10,7 @@ import (
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/xmlel"
 )
 
@@ -369,5 +370,68 @@ func TestOfflineResumedSession(t *testing.T) {
 	got := append(bodies(handed), bodies(resumed.take())...)
 	if strings.Join(got, " ") != strings.Join(seq(0, 200), " ") {
 		t.Fatalf("got %v, want m0000..m0199 once each, in order", got)
+	}
+}
+
+// TestOfflineStoredLate stores a message for a user whose resource
+// became available after the message was routed (and found no resource)
+// and before it was stored: the resource's delivery at its presence read
+// the storage too early, and the message goes to it now rather than at
+// its next login.
+func TestOfflineStoredLate(t *testing.T) {
+	e := newEnv(t, Config{})
+	juliet := e.user("juliet")
+	s := e.online("juliet@"+host+"/balcony", "")
+	romeo := jid.MustParse("romeo@" + host + "/orchard")
+	msg := parse(t, `<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>late</body></message>`)
+	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
+	e.idle()
+	if got := bodies(s.take()); len(got) != 1 || got[0] != "late" {
+		t.Fatalf("the available resource got %q, want the message stored after its presence", got)
+	}
+	if n := e.stored(juliet); n != 0 {
+		t.Errorf("%d messages still stored", n)
+	}
+
+	// A resource with a negative priority takes no offline messages
+	// (XEP-0160 §3): the message waits.
+	e.send(s, `<presence><priority>-1</priority></presence>`)
+	s.take()
+	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
+	e.idle()
+	if got := s.take(); len(got) != 0 {
+		t.Errorf("a resource of negative priority got %d stanzas", len(got))
+	}
+	if n := e.stored(juliet); n != 1 {
+		t.Errorf("%d messages stored, want the one for a later available presence", n)
+	}
+}
+
+// proxySession stands in for a resource bound on another node of a
+// cluster (router.Proxy).
+type proxySession struct{ session }
+
+func (*proxySession) Node() string { return "n2" }
+
+// TestOfflineStoredLateElsewhere: a resource available on another node
+// of a cluster is left to its node's delivery, which this node cannot
+// take turns with.
+func TestOfflineStoredLateElsewhere(t *testing.T) {
+	e := newEnv(t, Config{})
+	juliet := e.user("juliet")
+	p := &proxySession{session{jid: jid.MustParse("juliet@" + host + "/phone")}}
+	if _, err := e.r.Bind(p, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.r.SetPresence(p.JID(), parse(t, `<presence/>`), 0)
+	romeo := jid.MustParse("romeo@" + host + "/orchard")
+	msg := parse(t, `<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>late</body></message>`)
+	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
+	e.idle()
+	if got := p.take(); len(got) != 0 {
+		t.Errorf("a resource on another node got %d stanzas from this node's storage", len(got))
+	}
+	if n := e.stored(juliet); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
 	}
 }

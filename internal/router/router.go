@@ -41,6 +41,14 @@ type RawSender interface {
 	SendRaw(b []byte)
 }
 
+// Proxy is implemented by a session that stands in for a resource bound
+// on another node of a cluster: what happens at the resource's own
+// presence (its offline messages) is that node's to do.
+type Proxy interface {
+	// Node names the node the resource is bound on.
+	Node() string
+}
+
 // Pacer is implemented by a session whose outgoing queue is bounded: a
 // client stream that ends when its client reads too slowly. Whoever has
 // much to send at once (a backlog of offline messages) asks it for room
