@@ -76,8 +76,7 @@ func needsAck(el *xmlel.Element) bool {
 // Send forwards el to the session on its node.
 func (p *remoteSession) Send(el *xmlel.Element) {
 	n := p.n
-	msg := nats.NewMsg(deliverSubject(p.node))
-	msg.Header.Set(hdrTo, p.full.String())
+	msg := deliverTo(p.node, p.full)
 	msg.Data = el.AppendXML(nil, xmlel.NSClient)
 	n.m.Forwarded.With("deliver").Inc()
 	if !needsAck(el) {
@@ -97,8 +96,7 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 		// the new session may have read already.
 		n.forget(p.node, p.full)
 		node = to
-		on := nats.NewMsg(deliverSubject(to))
-		on.Header.Set(hdrTo, p.full.String())
+		on := deliverTo(to, p.full)
 		on.Header.Set(hdrMoved, p.node)
 		on.Data = msg.Data
 		n.m.Forwarded.With("deliver").Inc()
@@ -127,6 +125,14 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 	}
 }
 
+// deliverTo returns a message for node's deliver subscription about its
+// resource full.
+func deliverTo(node string, full jid.JID) *nats.Msg {
+	msg := nats.NewMsg(deliverSubject(node))
+	msg.Header.Set(hdrTo, full.String())
+	return msg
+}
+
 // CloseWithError asks the session's node to end it with a stream error
 // (a conflict, a removed account). A conflict from a bind of the same
 // resource on this node says so, and when: the other node then routes
@@ -134,8 +140,7 @@ func (p *remoteSession) Send(el *xmlel.Element) {
 // waiting for the directory.
 func (p *remoteSession) CloseWithError(e stream.Error) {
 	n := p.n
-	msg := nats.NewMsg(deliverSubject(p.node))
-	msg.Header.Set(hdrTo, p.full.String())
+	msg := deliverTo(p.node, p.full)
 	msg.Header.Set(hdrOp, "close")
 	msg.Header.Set(hdrCond, string(e.Condition))
 	if e.Condition == stream.Conflict {

@@ -373,6 +373,16 @@ func TestOfflineResumedSession(t *testing.T) {
 	}
 }
 
+// storeLate stores a chat message from romeo for user as the core does
+// when routing found no available resource, and waits for what follows.
+func (e *env) storeLate(user jid.JID) {
+	e.t.Helper()
+	romeo := jid.MustParse("romeo@" + host + "/orchard")
+	msg := parse(e.t, `<message from='romeo@example.org/orchard' to='`+user.String()+`' type='chat'><body>late</body></message>`)
+	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: user})
+	e.idle()
+}
+
 // TestOfflineStoredLate stores a message for a user whose resource
 // became available after the message was routed (and found no resource)
 // and before it was stored: the resource's delivery at its presence read
@@ -382,10 +392,7 @@ func TestOfflineStoredLate(t *testing.T) {
 	e := newEnv(t, Config{})
 	juliet := e.user("juliet")
 	s := e.online("juliet@"+host+"/balcony", "")
-	romeo := jid.MustParse("romeo@" + host + "/orchard")
-	msg := parse(t, `<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>late</body></message>`)
-	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
-	e.idle()
+	e.storeLate(juliet)
 	if got := bodies(s.take()); len(got) != 1 || got[0] != "late" {
 		t.Fatalf("the available resource got %q, want the message stored after its presence", got)
 	}
@@ -397,8 +404,7 @@ func TestOfflineStoredLate(t *testing.T) {
 	// (XEP-0160 §3): the message waits.
 	e.send(s, `<presence><priority>-1</priority></presence>`)
 	s.take()
-	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
-	e.idle()
+	e.storeLate(juliet)
 	if got := s.take(); len(got) != 0 {
 		t.Errorf("a resource of negative priority got %d stanzas", len(got))
 	}
@@ -424,10 +430,7 @@ func TestOfflineStoredLateElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.r.SetPresence(p.JID(), parse(t, `<presence/>`), 0)
-	romeo := jid.MustParse("romeo@" + host + "/orchard")
-	msg := parse(t, `<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>late</body></message>`)
-	e.im.storeOffline(e.ctx, &stanza.Stanza{El: msg, From: romeo, To: juliet})
-	e.idle()
+	e.storeLate(juliet)
 	if got := p.take(); len(got) != 0 {
 		t.Errorf("a resource on another node got %d stanzas from this node's storage", len(got))
 	}

@@ -320,9 +320,7 @@ func (q *Queue) close(final []byte, keepPending, kick bool) {
 // that calls Finish next: when no writer runs, the final bytes wait for
 // Finish to write them from that goroutine. A stream the client closed
 // would otherwise start a goroutine only to write the closing tag and
-// close, and every goroutine a burst of closing streams starts at once
-// leaves the runtime a descriptor it never frees (half of what 10,000
-// sessions that came and went left behind).
+// close, one goroutine start more for every session that ends.
 func (q *Queue) CloseNext(final []byte) { q.close(final, true, false) }
 
 // Closing reports whether the queue was closed.
