@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -144,4 +146,33 @@ func TestTablePaired(t *testing.T) {
 	// one: rounds 0.90, 1.00, 0.75, where the medians' ratio would be
 	// 600/800; two: only the first round counts.
 	tableShows(t, in, "one,two", "| messages/s after the burst / the untouched process's (median of the rounds) | 0.90 | 0.50 | 1.80 |")
+}
+
+// TestLighterGC: the rate scenarios collect at generatorGCPercent, idle
+// and an operator's GOGC keep theirs.
+func TestLighterGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, c := range []struct {
+		scenario string
+		env      string
+		want     int
+	}{
+		{"login", "", generatorGCPercent},
+		{"msg", "", generatorGCPercent},
+		{"idle", "", 100},
+		{"login", "150", 100},
+	} {
+		if c.env != "" {
+			t.Setenv("GOGC", c.env)
+		} else {
+			os.Unsetenv("GOGC")
+		}
+		debug.SetGCPercent(100)
+		lighterGC(c.scenario)
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("%s with GOGC=%q: GC percent %d, want %d", c.scenario, c.env, got, c.want)
+		}
+	}
 }
