@@ -54,8 +54,9 @@ run "samtal-bench SCENARIO -h" for the flags.
 // logins in flight the background sweeper, the mark workers and their
 // scheduling took about a tenth of the generator's CPU, on the cores it
 // shares with the server it measures. At 400, alternating runs against
-// one samtal took 8% less generator CPU per login (420 to 380 µs) and
-// logged in 6% more per second; 1600 did no better.
+// one samtal (four pairs) took 350–397 µs of generator CPU per login
+// instead of 373–434 and logged in about 6% more per second; 1600 did
+// no better.
 const generatorGCPercent = 400
 
 // lighterGC sets generatorGCPercent unless GOGC is in the environment.
