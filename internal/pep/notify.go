@@ -72,11 +72,37 @@ func (s *Service) PresenceSent(ctx context.Context, full jid.JID, el *xmlel.Elem
 		s.forget(user, full, true)
 		return
 	}
-	if initial {
+	if initial && s.arrive(user, full) {
 		s.migrateBookmarks(ctx, user)
 	}
 	s.track(ctx, user, full, el, true, false)
 	s.injectAvatar(ctx, user, el)
+}
+
+// arrive records full as one of the user's available resources before
+// its presence is tracked, and reports whether it is the first: only
+// the first checks for bookmarks to migrate (migrateBookmarks). While a
+// resource is available, every change to the bookmarks in private
+// storage is carried over as it is made (wrapPrivate), and a client that
+// asks for its XEP-0402 bookmarks has them migrated first (items), so a
+// second device logging in need not look again: two queries fewer for
+// each login of a user with more than one device, and in a reconnect
+// storm for every resource but one of each user. Recording the resource
+// here, rather than in track, makes resources that come online together
+// agree on which is the first.
+func (s *Service) arrive(user, full jid.JID) (first bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := s.users[user]
+	if us == nil {
+		us = &userState{own: map[jid.JID]*watcher{}, peers: map[jid.JID]*watcher{}}
+		s.users[user] = us
+	}
+	first = len(us.own) == 0
+	if us.own[full] == nil {
+		us.own[full] = &watcher{}
+	}
+	return first
 }
 
 // forget drops an available resource: one of the user's (own) or one

@@ -381,3 +381,64 @@ func b2presence(t *testing.T, s *session) *xmlel.Element {
 	}
 	return xmlel.New(caps.NS, "c", "hash", "sha-1", "node", "https://example.org/client", "ver", ver)
 }
+
+// TestBookmarksMigrateAtFirstResource checks XEP-0411 §3's migration at
+// login: bookmarks that only private storage holds (written there behind
+// the server's back, as an import does) are copied to the XEP-0402 node
+// when the first of the user's resources becomes available, not when a
+// second one does; a client of the second that asks for its bookmarks
+// gets them migrated, and the next first login migrates too.
+func TestBookmarksMigrateAtFirstResource(t *testing.T) {
+	e := newEnv(t, pep.Config{}, alice)
+	ctx := t.Context()
+	migrated := func() bool {
+		_, err := e.store.Pubsub().Node(ctx, alice, pep.NSBookmarks2)
+		return err == nil
+	}
+	putPrivate := func(room string) {
+		t.Helper()
+		xml := "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='" +
+			room + "' autojoin='true' name='R'/></storage></query>"
+		if err := e.store.Private().Put(ctx, alice, pep.NSBookmarks, xml); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unavailable := func(s *session) {
+		p := xmlel.New("", stanza.Presence, "type", "unavailable")
+		e.core.Outbound(ctx, s, e.stanza(p, s.full))
+		e.r.Unbind(s)
+	}
+
+	// Nothing to migrate at the first login; then bookmarks appear in
+	// private storage while it is online.
+	one := e.login(alice + "/one")
+	if migrated() {
+		t.Fatal("a XEP-0402 node made with nothing to migrate")
+	}
+	putPrivate("room@conference.example.org")
+
+	// A second resource does not look again.
+	two := e.login(alice + "/two")
+	if migrated() {
+		t.Fatal("the second resource's login migrated: every resource looks again")
+	}
+	// Its client asking for the bookmarks gets them.
+	res := e.iq(two, "get", alice, "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='"+pep.NSBookmarks2+"'/></pubsub>")
+	if res.Attr("type") != "result" || !strings.Contains(res.String(), "room@conference.example.org") {
+		t.Fatalf("bookmarks request = %s, want the migrated room", res)
+	}
+
+	// Offline, and new bookmarks behind the server's back: the next
+	// first login migrates them.
+	unavailable(one)
+	unavailable(two)
+	if err := e.store.Pubsub().DeleteNode(ctx, alice, pep.NSBookmarks2); err != nil {
+		t.Fatal(err)
+	}
+	putPrivate("other@conference.example.org")
+	e.login(alice + "/three")
+	items, err := e.store.Pubsub().Items(ctx, alice, pep.NSBookmarks2, 0)
+	if err != nil || len(items) != 1 || items[0].ID != "other@conference.example.org" {
+		t.Fatalf("after the next first login: items %v, %v; want other@conference.example.org", items, err)
+	}
+}
