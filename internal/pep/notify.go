@@ -93,16 +93,23 @@ func (s *Service) PresenceSent(ctx context.Context, full jid.JID, el *xmlel.Elem
 func (s *Service) arrive(user, full jid.JID) (first bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	us := s.users[user]
-	if us == nil {
-		us = &userState{own: map[jid.JID]*watcher{}, peers: map[jid.JID]*watcher{}}
-		s.users[user] = us
-	}
+	us := s.stateOf(user)
 	first = len(us.own) == 0
 	if us.own[full] == nil {
 		us.own[full] = &watcher{}
 	}
 	return first
+}
+
+// stateOf returns the user's state, made empty if there is none. s.mu
+// is held.
+func (s *Service) stateOf(user jid.JID) *userState {
+	us := s.users[user]
+	if us == nil {
+		us = &userState{own: map[jid.JID]*watcher{}, peers: map[jid.JID]*watcher{}}
+		s.users[user] = us
+	}
+	return us
 }
 
 // forget drops an available resource: one of the user's (own) or one
@@ -162,16 +169,12 @@ func (s *Service) PresenceArrived(ctx context.Context, st *stanza.Stanza) {
 func (s *Service) track(ctx context.Context, user, from jid.JID, el *xmlel.Element, own, remote bool) {
 	c, hasCaps := caps.Parse(el)
 	s.mu.Lock()
-	us := s.users[user]
-	if us == nil {
-		if !own {
-			s.mu.Unlock()
-			return
-		}
-		us = &userState{own: map[jid.JID]*watcher{}, peers: map[jid.JID]*watcher{}}
-		s.users[user] = us
+	if s.users[user] == nil && !own {
+		// Others' presence counts only for a user with sessions.
+		s.mu.Unlock()
+		return
 	}
-	m := us.of(own)
+	m := s.stateOf(user).of(own)
 	w := m[from]
 	if w == nil {
 		if !own && len(m) >= maxPeers {
