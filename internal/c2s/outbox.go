@@ -10,6 +10,7 @@ import (
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
 )
@@ -275,7 +276,7 @@ func (b *outbox) send(el *xmlel.Element) {
 // stanza that waits (the session is starting, its client inactive) or
 // goes back to the core (it ended) is made a tree: those paths decide
 // from its content.
-func (b *outbox) sendRaw(raw []byte) {
+func (b *outbox) sendRaw(raw []byte, batch *transport.Batch) {
 	b.mu.Lock()
 	if b.ended || b.starting || b.inactive {
 		b.mu.Unlock()
@@ -284,7 +285,7 @@ func (b *outbox) sendRaw(raw []byte) {
 		}
 		return
 	}
-	b.emitUnacked(unacked{raw: raw})
+	b.emitVia(unacked{raw: raw}, batch)
 	b.mu.Unlock()
 }
 
@@ -305,12 +306,16 @@ func (b *outbox) pass(el *xmlel.Element) {
 func (b *outbox) emit(el *xmlel.Element) { b.emitUnacked(unacked{el: el}) }
 
 // emitUnacked is emit for a tree or bytes. b.mu is held.
-func (b *outbox) emitUnacked(u unacked) {
+func (b *outbox) emitUnacked(u unacked) { b.emitVia(u, nil) }
+
+// emitVia is emitUnacked with the bytes of u written by batch's Flush
+// when no writer runs (transport.Batch); batch may be nil. b.mu is held.
+func (b *outbox) emitVia(u unacked, batch *transport.Batch) {
 	size := 0
 	var end int64
 	if b.conn != nil {
 		if u.el == nil {
-			size, end = b.conn.writeRawEnd(u.raw)
+			size, end = b.conn.writeRawEnd(u.raw, batch)
 		} else {
 			size, end = b.conn.writeEnd(u.el)
 		}

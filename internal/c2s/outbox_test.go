@@ -234,7 +234,7 @@ func TestOutboxRawMessages(t *testing.T) {
 	raw := func(body string) []byte {
 		return []byte("<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><body>" + body + "</body></message>")
 	}
-	b.sendRaw(raw("one &amp; two"))
+	b.sendRaw(raw("one &amp; two"), nil)
 	b.mu.Lock()
 	u := b.queue[0]
 	b.mu.Unlock()
@@ -242,11 +242,11 @@ func TestOutboxRawMessages(t *testing.T) {
 		t.Errorf("queued %v %q size %d, want the bytes as they came", u.el, u.raw, u.size)
 	}
 	b.setInactive(true)
-	b.sendRaw([]byte("<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"))
+	b.sendRaw([]byte("<message from='romeo@example.org/orchard' to='juliet@example.org' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"), nil)
 	if got := strings.Join(queued(b), " "); got != "message:one & two" {
 		t.Fatalf("while inactive a chat state went out: %q", got)
 	}
-	b.sendRaw(raw("three"))
+	b.sendRaw(raw("three"), nil)
 	want := "message:one & two message:romeo@example.org/orchard message:three"
 	if got := strings.Join(queued(b), " "); got != want {
 		t.Errorf("queue = %q, want %q", got, want)
@@ -255,7 +255,7 @@ func TestOutboxRawMessages(t *testing.T) {
 	b.ack(1)
 	b.mu.Unlock()
 	b.end()
-	b.sendRaw(raw("late"))
+	b.sendRaw(raw("late"), nil)
 	if got := strings.Join(core.undelivered, ","); got != ",three,late" {
 		t.Errorf("handed back %q, want the chat state, three and late", got)
 	}

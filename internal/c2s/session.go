@@ -99,6 +99,15 @@ type Session struct {
 	// so that offering one costs no allocation. Only the reading
 	// goroutine uses it.
 	outline stanza.Outline
+	// batch holds the queues of the sessions that the messages forwarded
+	// since the last read went to, for this goroutine to write them
+	// before it waits (transport.Batch): before each read from the
+	// connection, before a stanza that is not forwarded (it may wait for
+	// storage), before the stanza rate makes it sleep, and at the end.
+	// A forward itself seldom waits (a block list read from storage the
+	// first time), and then only what this client sent in the same read
+	// waits with it. Only the reading goroutine uses it.
+	batch transport.Batch
 }
 
 func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) *Session {
@@ -113,7 +122,7 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 	s.raw = transport.Wrap(c, transport.ConnConfig{
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
 		Idle:       svc.cfg.AuthTimeout,
-		BeforeRead: s.settleIn,
+		BeforeRead: s.beforeRead,
 	})
 	if svc.cfg.AuthTimeout > 0 {
 		// The time to authenticate and bind is counted from the
@@ -124,6 +133,7 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 	s.conn = s.raw
 	s.q = transport.NewQueue(s.conn, svc.cfg.OutQueueBytes)
 	s.q.BeforeLast(s.raw.Cork)
+	s.q.Batched(s.raw)
 	s.r = xmlstream.NewReader(s.conn, svc.cfg.Limits)
 	return s
 }
@@ -238,7 +248,7 @@ func (s *Session) phase(ctx context.Context, f func(context.Context) (bool, erro
 // bound session ends with it unless it waits to be resumed, or another
 // connection has taken it over.
 func (s *Session) finish() {
-	s.settleIn()
+	s.beforeRead()
 	// Let the writer flush a final stream error, briefly.
 	s.q.Finish(2 * time.Second)
 	if s.r != nil {
@@ -266,6 +276,14 @@ func (s *Session) finish() {
 // settleIn adds the stanzas read since the last time to the shared
 // counters. Only the reading goroutine calls it.
 func (s *Session) settleIn() { s.in.settle(s.svc.m.in) }
+
+// beforeRead runs before each read from the connection, which may wait,
+// and when the session ends: the messages forwarded since the last read
+// leave, and the counts settle.
+func (s *Session) beforeRead() {
+	s.batch.Flush()
+	s.settleIn()
+}
 
 // runPreAuth negotiates until the client has authenticated (handoff)
 // or the stream ends.
@@ -783,6 +801,8 @@ func (s *Session) stanzas(ctx context.Context) error {
 	// each as handled once its writes are durable (XEP-0198 §4).
 	var tracked *outbox
 	tctx := ctx
+	// Messages forwarded as bytes are written through s.batch.
+	bctx := transport.WithBatch(ctx, &s.batch)
 	for {
 		v, err := s.r.NextView()
 		if err != nil {
@@ -796,11 +816,13 @@ func (s *Session) stanzas(ctx context.Context) error {
 			// arrives here belongs to a stream that is over.
 			return nil
 		}
-		if s.bound && s.forward(ctx, v) {
+		if s.bound && s.forward(bctx, v) {
 			// Nothing it did waits for storage: handled.
 			s.box.settled.Done(true)
 			continue
 		}
+		// What follows may wait (storage, another session's lock).
+		s.batch.Flush()
 		el := v.Element()
 		if !stanza.IsStanza(el) {
 			if el.Is(stream.NS, "error") {
@@ -1039,7 +1061,7 @@ func (s *Session) throttle() {
 	}
 	// Counted from when the bytes holding the stanza arrived: the clock
 	// is read once per read, not per stanza.
-	s.stanzaRate.Take(s.raw.LastData(), 1, rate, 2*rate)
+	s.stanzaRate.TakeAfter(s.raw.LastData(), 1, rate, 2*rate, s.batch.Flush)
 }
 
 func randomID(n int) string {

@@ -1,11 +1,13 @@
 package c2s
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
 )
 
@@ -43,12 +45,17 @@ func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
 
 // appendEnd queues what add appends, as writeEnd does.
 func (s *Session) appendEnd(add func([]byte) []byte) (size int, end int64) {
-	end, ok, over := s.q.AppendEnd(func(b []byte) []byte {
+	return s.appendVia(add, nil)
+}
+
+// appendVia is appendEnd through a batch (see writeRawEnd).
+func (s *Session) appendVia(add func([]byte) []byte, batch *transport.Batch) (size int, end int64) {
+	end, ok, over := s.q.AppendBatched(func(b []byte) []byte {
 		n := len(b)
 		b = add(b)
 		size = len(b) - n
 		return b
-	})
+	}, batch)
 	if !ok {
 		return 0, 0
 	}
@@ -62,9 +69,9 @@ func (s *Session) appendEnd(add func([]byte) []byte) (size int, end int64) {
 
 // SendRaw queues a message that travels as the bytes its sender wrote
 // (router.RawSender), as Send queues a tree. It never blocks.
-func (s *Session) SendRaw(raw []byte) {
+func (s *Session) SendRaw(ctx context.Context, raw []byte) {
 	if b := s.box; b != nil {
-		b.sendRaw(raw)
+		b.sendRaw(raw, transport.BatchOf(ctx))
 		return
 	}
 	if el := s.svc.tree(raw); el != nil {
@@ -72,9 +79,10 @@ func (s *Session) SendRaw(raw []byte) {
 	}
 }
 
-// writeRawEnd is writeEnd for a message's bytes.
-func (s *Session) writeRawEnd(raw []byte) (size int, end int64) {
-	return s.appendEnd(func(b []byte) []byte { return append(b, raw...) })
+// writeRawEnd is writeEnd for a message's bytes, written by batch's
+// Flush when no writer runs (transport.Batch); batch may be nil.
+func (s *Session) writeRawEnd(raw []byte, batch *transport.Batch) (size int, end int64) {
+	return s.appendVia(func(b []byte) []byte { return append(b, raw...) }, batch)
 }
 
 // writeNonza queues an element that is not a stanza (stream management).

@@ -20,7 +20,7 @@ type rawSession struct {
 	raw int // messages that came as bytes
 }
 
-func (s *rawSession) SendRaw(b []byte) {
+func (s *rawSession) SendRaw(_ context.Context, b []byte) {
 	el, err := xmlstream.Parse(b, xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 32})
 	if err != nil {
 		panic("bytes that do not parse: " + string(b))

@@ -163,7 +163,7 @@ func (s *Service) Forward(ctx context.Context, sess router.Session, m *stanza.Ou
 	b := stanza.WithFrom(raw, from.String())
 	for _, t := range targets {
 		// The sessions share b and only read it.
-		t.(router.RawSender).SendRaw(b)
+		t.(router.RawSender).SendRaw(ctx, b)
 	}
 	return true
 }

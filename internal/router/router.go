@@ -36,9 +36,11 @@ type Session interface {
 // RawSender is implemented by a session that takes a stanza as bytes: a
 // message forwarded as its sender wrote it, without an element tree. The
 // bytes are in the content namespace of a client stream (jabber:client)
-// and are the session's to keep.
+// and are the session's to keep. ctx is the sending stream's: the
+// session may write the bytes from its goroutine through the batch it
+// carries (transport.BatchOf).
 type RawSender interface {
-	SendRaw(b []byte)
+	SendRaw(ctx context.Context, b []byte)
 }
 
 // Proxy is implemented by a session that stands in for a resource bound

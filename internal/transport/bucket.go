@@ -17,6 +17,12 @@ type Bucket struct {
 // pass the same now; after a sleep, now may be earlier than the last
 // count, and no refill is counted for it.
 func (b *Bucket) Take(now time.Time, n, rate, burst float64) {
+	b.TakeAfter(now, n, rate, burst, nil)
+}
+
+// TakeAfter is Take that calls before, if not nil, when it is about to
+// sleep: a taker that holds work for others does it first.
+func (b *Bucket) TakeAfter(now time.Time, n, rate, burst float64, before func()) {
 	switch {
 	case b.last.IsZero():
 		b.tokens, b.last = burst, now
@@ -26,6 +32,9 @@ func (b *Bucket) Take(now time.Time, n, rate, burst float64) {
 	}
 	b.tokens -= n
 	if b.tokens < 0 {
+		if before != nil {
+			before()
+		}
 		time.Sleep(time.Duration(-b.tokens / rate * float64(time.Second)))
 		b.tokens = 0
 		b.last = time.Now()

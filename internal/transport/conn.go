@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -58,6 +59,15 @@ type Conn struct {
 	corked  atomic.Bool
 	corkMu  sync.Mutex
 	corkBuf []byte
+
+	// Writes that do not wait (nowait.go): kept is what the socket did
+	// not take during NoWait, written before anything after it; raw is
+	// the socket's descriptor access (noRaw: there is none).
+	noWait atomic.Bool
+	keptMu sync.Mutex
+	kept   []byte
+	raw    syscall.RawConn
+	noRaw  bool
 
 	// Parking (park_linux.go).
 	parkMu sync.Mutex

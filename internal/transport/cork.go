@@ -23,7 +23,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.corkBuf = append(c.corkBuf, p...)
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	return c.write(p)
 }
 
 // Close writes what the cork kept, closes the connection, and resumes
@@ -33,6 +33,13 @@ func (c *Conn) Close() error {
 	b := c.corkBuf
 	c.corkBuf = nil
 	c.corkMu.Unlock()
+	// What a write that did not wait kept (nowait.go) goes first.
+	c.keptMu.Lock()
+	if len(c.kept) > 0 {
+		b = append(c.kept, b...)
+		c.kept = nil
+	}
+	c.keptMu.Unlock()
 	if len(b) > 0 {
 		// tls.Conn.Close has set the write deadline to now after its
 		// close_notify, which it believes written: the flush gets the

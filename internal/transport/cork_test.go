@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"samtal.org/samtal/internal/certs"
 )
 
 // notifyConn stands for tls.Conn over a Conn: its first Close writes a
@@ -117,14 +115,7 @@ func TestQueueBeforeLast(t *testing.T) {
 // TestCorkTLS closes a TLS stream as a session does: the closing tag
 // and close_notify, corked, reach the client, which then reads the end.
 func TestCorkTLS(t *testing.T) {
-	certPEM, keyPEM, err := certs.SelfSigned([]string{"example.org"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := serverTLS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +129,7 @@ func TestCorkTLS(t *testing.T) {
 			return
 		}
 		raw := Wrap(c, ConnConfig{})
-		tc := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})
+		tc := tls.Server(raw, cfg)
 		if err := tc.Handshake(); err != nil {
 			errc <- err
 			return

@@ -28,7 +28,10 @@ const bufSize = 4096
 // The writer runs only while there is something to write: it starts
 // when bytes are queued and ends when the queue is empty, giving its
 // buffers back. An idle stream holds no writer goroutine and no buffer,
-// which is most of what an idle session would otherwise cost.
+// which is most of what an idle session would otherwise cost. A queue
+// that is Batched may instead be written, when it is idle, by the
+// goroutine of the stream whose reader queued the bytes (Batch), and
+// then a writer starts only for what the socket did not take at once.
 type Queue struct {
 	limit int
 
@@ -65,6 +68,14 @@ type Queue struct {
 	// begin, -1 before it.
 	beforeLast func()
 	finalAt    int64
+	// raw, when set, is the connection under conn, whose writes a Batch
+	// can make not wait (see Batched); kept says that a batched write
+	// left bytes there that the writer must write before it ends. Until
+	// they are written, that write's bytes (keptEnd) do not count as
+	// written: a peer that stops reading has not been handed them.
+	raw     *Conn
+	kept    bool
+	keptEnd int64
 }
 
 // drainWait is one WhenBelow: ch closes once at most n bytes are pending.
@@ -143,23 +154,44 @@ func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
 	return ok, over
 }
 
+// Batched lets a Batch write this queue from its own goroutine
+// (AppendBatched): raw is the connection under the queue's, whose writes
+// it makes not wait. Without a socket under it, the queue is never
+// batched.
+func (q *Queue) Batched(raw *Conn) {
+	if !raw.CanWriteNoWait() {
+		return
+	}
+	q.mu.Lock()
+	q.raw = raw
+	q.mu.Unlock()
+}
+
 // Hold is Append that, before Start, leaves the bytes queued instead of
 // writing them: they go to the connection with whatever comes next
 // (Append, CloseWith, Finish), in one write. A stream header is always
 // followed by features or a stream error at once, and one write instead
 // of two is one system call and one segment fewer per stream opened.
-func (q *Queue) Hold(f func([]byte) []byte) { q.add(f, false) }
+func (q *Queue) Hold(f func([]byte) []byte) { q.add(f, false, nil) }
 
 // AppendEnd is Append that also returns where what f appended ends in
 // the count of bytes ever queued: it has left for the peer once Written
 // reaches end.
 func (q *Queue) AppendEnd(f func([]byte) []byte) (end int64, ok, over bool) {
-	return q.add(f, true)
+	return q.add(f, true, nil)
+}
+
+// AppendBatched is AppendEnd that, when no writer runs, leaves the
+// writing to b's Flush instead of starting one (see Batch). b may be
+// nil.
+func (q *Queue) AppendBatched(f func([]byte) []byte, b *Batch) (end int64, ok, over bool) {
+	return q.add(f, true, b)
 }
 
 // add queues what f appends; before Start, flush writes it (and whatever
-// Hold kept) from the calling goroutine, after Start the writer does.
-func (q *Queue) add(f func([]byte) []byte, flush bool) (end int64, ok, over bool) {
+// Hold kept) from the calling goroutine, after Start the writer does, or
+// batch's Flush when no writer runs.
+func (q *Queue) add(f func([]byte) []byte, flush bool, batch *Batch) (end int64, ok, over bool) {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
@@ -180,9 +212,77 @@ func (q *Queue) add(f func([]byte) []byte, flush bool) (end int64, ok, over bool
 		}
 		return end, true, over
 	}
-	q.kick()
+	if batch != nil && q.raw != nil && !q.running && !q.finished {
+		// Appends from others wait for the batch too, as they would for
+		// a writer.
+		q.running = true
+		batch.qs = append(batch.qs, q)
+	} else {
+		q.kick()
+	}
 	q.mu.Unlock()
 	return end, true, over
+}
+
+// writeBatched writes what is queued from a Batch's goroutine, without
+// waiting for the peer, and leaves whatever else is to do to a writer
+// goroutine: bytes the socket did not take, bytes queued meanwhile, or
+// the stream's end. q.running is set (add).
+func (q *Queue) writeBatched() {
+	q.mu.Lock()
+	if q.closing || len(q.out) == 0 {
+		// The end of the stream is the writer's, which may wait.
+		q.mu.Unlock()
+		go q.write()
+		return
+	}
+	b, at := q.take()
+	q.out = nil
+	c, raw := q.conn, q.raw
+	q.unlockArmed(c)
+	n, err, kept := raw.NoWait(func() (int, error) { return c.Write(b) })
+	q.mu.Lock()
+	if kept && err == nil {
+		q.keptEnd = at + int64(n)
+	} else {
+		q.wrote(at, n)
+	}
+	if err != nil {
+		q.fail()
+		q.mu.Unlock()
+		putBuf(b)
+		// Closing may write (TLS's close_notify): not on this goroutine.
+		go func() {
+			c.Close()
+			close(q.done)
+		}()
+		return
+	}
+	q.kept = q.kept || kept
+	if q.kept || q.closing || len(q.out) > 0 {
+		q.mu.Unlock()
+		putBuf(b)
+		go q.write()
+		return
+	}
+	q.running = false
+	empty := q.onEmpty
+	q.mu.Unlock()
+	putBuf(b)
+	if empty != nil {
+		empty()
+	}
+}
+
+// fail records a failed write: nothing more is written, and the queue is
+// finished. q.mu is held; the caller closes the connection and done.
+func (q *Queue) fail() {
+	q.closing = true
+	q.notify()
+	q.finished = true
+	q.running = false
+	q.head = q.appended
+	q.out = nil
 }
 
 // Written returns the number of bytes ever handed to the connection (the
@@ -375,21 +475,19 @@ func (q *Queue) flushDirect() {
 	b, at := q.take()
 	q.out = q.out[:0]
 	c := q.conn
-	by, rearm := q.armWrite()
-	last := q.last(at)
-	q.mu.Unlock()
-	if len(b) > 0 {
-		if rearm {
-			_ = c.SetWriteDeadline(by)
-		}
-		if last != nil {
-			last()
-		}
-		n, _ := c.Write(b) // a failed write surfaces as a read error
-		q.mu.Lock()
-		q.wrote(at, n)
+	if len(b) == 0 {
 		q.mu.Unlock()
+		return
 	}
+	last := q.last(at)
+	q.unlockArmed(c)
+	if last != nil {
+		last()
+	}
+	n, _ := c.Write(b) // a failed write surfaces as a read error
+	q.mu.Lock()
+	q.wrote(at, n)
+	q.mu.Unlock()
 }
 
 // Start makes Append hand its bytes to the writer goroutine from now
@@ -415,6 +513,25 @@ func (q *Queue) write() {
 	var spare []byte
 	for {
 		q.mu.Lock()
+		if len(q.out) == 0 && q.kept {
+			// Only what a batched write left (writeBatched) is to go.
+			q.kept = false
+			c, raw := q.conn, q.raw
+			q.unlockArmed(c)
+			err := raw.FlushKept()
+			q.mu.Lock()
+			if err != nil {
+				q.fail()
+				q.mu.Unlock()
+				putBuf(spare)
+				c.Close()
+				close(q.done)
+				return
+			}
+			q.wrote(q.keptEnd, 0)
+			q.mu.Unlock()
+			continue
+		}
 		if len(q.out) == 0 {
 			// Nothing left: give the buffers back and end, or finish
 			// the stream.
@@ -444,25 +561,18 @@ func (q *Queue) write() {
 			q.out = nil
 		}
 		c := q.conn
-		by, rearm := q.armWrite()
 		last := q.last(at)
-		q.mu.Unlock()
-		if rearm {
-			_ = c.SetWriteDeadline(by)
-		}
+		q.unlockArmed(c)
 		if last != nil {
 			last()
 		}
 		n, err := c.Write(b)
 		q.mu.Lock()
 		q.wrote(at, n)
+		// A write goes after what a batched write kept (Conn.Write).
+		q.kept = false
 		if err != nil {
-			q.closing = true
-			q.notify()
-			q.finished = true
-			q.running = false
-			q.head = q.appended
-			q.out = nil
+			q.fail()
 			q.mu.Unlock()
 			c.Close()
 			close(q.done)
@@ -474,6 +584,16 @@ func (q *Queue) write() {
 		} else {
 			spare = nil
 		}
+	}
+}
+
+// unlockArmed releases q.mu and then moves c's write deadline when
+// armWrite says so: before a write to c. q.mu is held.
+func (q *Queue) unlockArmed(c net.Conn) {
+	by, rearm := q.armWrite()
+	q.mu.Unlock()
+	if rearm {
+		_ = c.SetWriteDeadline(by)
 	}
 }
 

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestForwardedAsWritten checks on the wire which messages between local
@@ -76,4 +78,87 @@ func TestForwardedAsWritten(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForwardPastClientThatDoesNotRead checks that a client that stops
+// reading holds up nobody else: a sender whose messages to it pile up
+// still has its other messages delivered at once, and its requests
+// answered. The sender's own goroutine writes the messages it forwards
+// (transport.Batch); a write that waited for the stalled client would
+// hold the sender for the write timeout.
+func TestForwardPastClientThatDoesNotRead(t *testing.T) {
+	s := StartServer(t, Options{
+		Extra: "[archive]\nenabled = false\n",
+		Limits: `read_rate = 16777216
+read_burst = 16777216
+stanza_rate = 100000
+out_queue_bytes = 8388608`,
+	})
+	s.AddUser("writer", "pw-w")
+	s.AddUser("stuck", "pw-s")
+	s.AddUser("reader", "pw-r")
+	w := dialRaw(t, s.C2S)
+	w.login("localhost", "writer", "pw-w")
+	stuck := dialRaw(t, s.C2S)
+	stuckFull := stuck.login("localhost", "stuck", "pw-s")
+	rd := dialRaw(t, s.C2S)
+	rFull := rd.login("localhost", "reader", "pw-r")
+	_ = w.conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	_ = rd.conn.SetDeadline(time.Now().Add(2 * time.Minute))
+
+	// The reader's messages and the writer's answers are read in the
+	// background: a writer that nobody reads would stall the server's
+	// writes to it.
+	arrived := idsOf(rd, "message")
+	answers := idsOf(w, "iq")
+
+	// 16 MiB for the stalled client, more than the sockets of both
+	// ends buffer, with a message for the reader and a ping after every
+	// megabyte.
+	body := strings.Repeat("x", 1024)
+	for i := range 16384 {
+		w.send("<message to='" + stuckFull + "' type='chat'><body>" + body + "</body></message>")
+		if i%1024 != 1023 {
+			continue
+		}
+		id := fmt.Sprintf("m%d", i)
+		sent := time.Now()
+		w.send("<message to='" + rFull + "' type='chat' id='" + id + "'><body>still here</body></message>")
+		w.send("<iq type='get' id='p" + id + "'><ping xmlns='urn:xmpp:ping'/></iq>")
+		select {
+		case got := <-arrived:
+			if got != id {
+				t.Fatalf("the reader got %q, want %q", got, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %d MiB for a client that does not read, a message to another waited %v", (i+1)/1024, time.Since(sent))
+		}
+		select {
+		case got := <-answers:
+			if got != "p"+id {
+				t.Fatalf("the writer got an answer to %q, want p%s", got, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %d MiB for a client that does not read, a ping waited %v", (i+1)/1024, time.Since(sent))
+		}
+	}
+}
+
+// idsOf reads c's stanzas in the background and reports the id of each
+// one named local as it arrives.
+func idsOf(c *raw, local string) <-chan string {
+	ids := make(chan string, 1024)
+	go func() {
+		defer close(ids)
+		for {
+			el, err := c.r.Next()
+			if err != nil {
+				return
+			}
+			if el.Local == local {
+				ids <- el.Attr("id")
+			}
+		}
+	}()
+	return ids
 }
