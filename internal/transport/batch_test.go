@@ -173,3 +173,65 @@ func TestBatchClosing(t *testing.T) {
 		t.Errorf("the peer read %q, %v; want <a/></stream> and the end", got, err)
 	}
 }
+
+// TestSharedWritesDoNotWait checks that once a batched queue has started,
+// a write to its connection from elsewhere (TLS answering its peer) does
+// not wait for a peer that does not read, and that what it kept goes out
+// before the queue's next bytes.
+func TestSharedWritesDoNotWait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := Wrap(c, ConnConfig{})
+	q := NewQueue(raw, 0)
+	q.Batched(raw)
+	defer q.Finish(time.Second)
+	// Fill the socket buffers: write until a write would wait.
+	var want bytes.Buffer
+	chunk := bytes.Repeat([]byte("f"), 64<<10)
+	for stuck := 0; stuck < 3; {
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _ := c.Write(chunk)
+		want.Write(chunk[:n])
+		if n == 0 {
+			stuck++
+		}
+	}
+	_ = c.SetWriteDeadline(time.Time{})
+	q.Start()
+	done := make(chan error, 1)
+	go func() {
+		_, err := raw.Write([]byte("<foreign/>"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a write from elsewhere failed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		c.Close() // ends the write that waits
+		t.Fatal("a write from elsewhere waits for a peer that does not read")
+	}
+	want.WriteString("<foreign/><after/>")
+	appendStr(q, "<after/>")
+	_ = peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, want.Len())
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatalf("the peer read %d bytes: %v", want.Len(), err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("the peer read the bytes out of order: ends with %q", got[len(got)-30:])
+	}
+}

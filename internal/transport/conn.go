@@ -64,6 +64,8 @@ type Conn struct {
 	// not take during NoWait, written before anything after it; raw is
 	// the socket's descriptor access (noRaw: there is none).
 	noWait atomic.Bool
+	shared atomic.Bool // see Share
+	waitOK atomic.Bool // see Waiting
 	keptMu sync.Mutex
 	kept   []byte
 	raw    syscall.RawConn

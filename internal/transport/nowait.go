@@ -27,6 +27,24 @@ func (c *Conn) NoWait(write func() (int, error)) (n int, err error, kept bool) {
 	return n, err, kept
 }
 
+// Share makes every write not wait, as in NoWait, unless it is made
+// inside Waiting: for a connection that a Queue writes, whose writer
+// alone may wait for the peer. A write that TLS makes by itself from the
+// reading goroutine (its answer to a KeyUpdate, an alert) holds TLS's
+// write lock, which a Batch's write to the connection then waits for: if
+// it waited for a peer that does not read, so would the other stream's
+// reader. What such a write keeps goes out before the next write the
+// queue makes, or at Close.
+func (c *Conn) Share() { c.shared.Store(true) }
+
+// Waiting calls write with the connection's writes allowed to wait: the
+// queue's writer goroutine.
+func (c *Conn) Waiting(write func() (int, error)) (int, error) {
+	c.waitOK.Store(true)
+	defer c.waitOK.Store(false)
+	return write()
+}
+
 // FlushKept writes what NoWait kept, waiting as any write does (within
 // the write deadline).
 func (c *Conn) FlushKept() error {
@@ -51,7 +69,7 @@ func (c *Conn) flushKept() error {
 func (c *Conn) write(p []byte) (int, error) {
 	c.keptMu.Lock()
 	defer c.keptMu.Unlock()
-	if c.noWait.Load() && c.raw != nil {
+	if c.raw != nil && (c.noWait.Load() || (c.shared.Load() && !c.waitOK.Load())) {
 		if len(c.kept) > 0 {
 			c.kept = append(c.kept, p...)
 			return len(p), nil

@@ -499,6 +499,9 @@ func (q *Queue) Start() {
 		return
 	}
 	q.started = true
+	if q.raw != nil {
+		q.raw.Share()
+	}
 	if len(q.out) == 0 {
 		putBuf(q.out)
 		q.out = nil
@@ -566,7 +569,7 @@ func (q *Queue) write() {
 		if last != nil {
 			last()
 		}
-		n, err := c.Write(b)
+		n, err := q.writeWaiting(c, b)
 		q.mu.Lock()
 		q.wrote(at, n)
 		// A write goes after what a batched write kept (Conn.Write).
@@ -585,6 +588,15 @@ func (q *Queue) write() {
 			spare = nil
 		}
 	}
+}
+
+// writeWaiting writes b to c from the writer goroutine, which may wait
+// for the peer (see Conn.Share).
+func (q *Queue) writeWaiting(c net.Conn, b []byte) (int, error) {
+	if q.raw == nil {
+		return c.Write(b)
+	}
+	return q.raw.Waiting(func() (int, error) { return c.Write(b) })
 }
 
 // unlockArmed releases q.mu and then moves c's write deadline when
