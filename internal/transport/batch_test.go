@@ -235,3 +235,42 @@ func TestSharedWritesDoNotWait(t *testing.T) {
 		t.Fatalf("the peer read the bytes out of order: ends with %q", got[len(got)-30:])
 	}
 }
+
+// TestBatchedOnlyOverSockets checks that a queue over a connection that
+// wraps a socket (as a WebSocket's framing would) is never batched:
+// bytes written to the descriptor would skip the wrapper.
+func TestBatchedOnlyOverSockets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type framed struct{ *net.TCPConn }
+	for _, tc := range []struct {
+		name string
+		conn net.Conn
+		want bool
+	}{
+		{"a TCP socket", c, true},
+		{"a wrapper of one", framed{c.(*net.TCPConn)}, false},
+		{"a pipe", pipeEnd(t), false},
+	} {
+		raw := Wrap(tc.conn, ConnConfig{})
+		q := NewQueue(raw, 0)
+		q.Batched(raw)
+		if got := q.raw != nil; got != tc.want {
+			t.Errorf("%s: batched %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func pipeEnd(t *testing.T) net.Conn {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a
+}

@@ -2,15 +2,26 @@
 
 package transport
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
 // rawConn returns the connection's file descriptor access, or nil.
 func (c *Conn) rawConn() syscall.RawConn {
 	c.keptMu.Lock()
 	defer c.keptMu.Unlock()
 	if c.raw == nil && !c.noRaw {
-		sc, ok := c.Conn.(syscall.Conn)
-		if ok {
+		// A socket itself, not something that wraps one: bytes written
+		// to the descriptor would skip a wrapper's framing (a WebSocket's).
+		var sc syscall.Conn
+		switch s := c.Conn.(type) {
+		case *net.TCPConn:
+			sc = s
+		case *net.UnixConn:
+			sc = s
+		}
+		if sc != nil {
 			rc, err := sc.SyscallConn()
 			if err == nil {
 				c.raw = rc
