@@ -17,7 +17,7 @@ import "context"
 // until Flush, and no writer runs for that queue meanwhile: the owner
 // must call Flush before anything that may wait (a read from its peer,
 // storage, a sleep) and before it ends. Flush never waits for a peer
-// that does not read (Conn.NoWait): what the socket does not take at
+// that does not read (nowait.go): what the socket does not take at
 // once is left to the queue's writer goroutine.
 type Batch struct {
 	qs []*Queue
@@ -34,9 +34,6 @@ func (b *Batch) Flush() {
 	}
 	b.qs = b.qs[:0]
 }
-
-// Len returns how many queues wait for Flush.
-func (b *Batch) Len() int { return len(b.qs) }
 
 type batchKey struct{}
 

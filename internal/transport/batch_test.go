@@ -79,21 +79,21 @@ func TestBatchWritesAtFlush(t *testing.T) {
 	q, _, peer := batchPair(t)
 	var b Batch
 	end, ok, _ := q.AppendBatched(func(p []byte) []byte { return append(p, "<a/>"...) }, &b)
-	if !ok || b.Len() != 1 {
-		t.Fatalf("append: ok %v, batch holds %d; want true, 1", ok, b.Len())
+	if !ok || len(b.qs) != 1 {
+		t.Fatalf("append: ok %v, batch holds %d; want true, 1", ok, len(b.qs))
 	}
 	// Another goroutine's append: no writer starts, the batch writes it.
 	end2, _, _ := appendStr(q, "<b/>")
-	if _, _, _ = q.AppendBatched(func(p []byte) []byte { return append(p, "<c/>"...) }, &b); b.Len() != 1 {
-		t.Fatalf("a queue held once is held once; the batch holds %d", b.Len())
+	if _, _, _ = q.AppendBatched(func(p []byte) []byte { return append(p, "<c/>"...) }, &b); len(b.qs) != 1 {
+		t.Fatalf("a queue held once is held once; the batch holds %d", len(b.qs))
 	}
 	time.Sleep(20 * time.Millisecond)
 	if w := q.Written(); w != 0 {
 		t.Fatalf("before Flush %d bytes were written, want 0", w)
 	}
 	b.Flush()
-	if b.Len() != 0 || q.Written() != end2+4 || end != 4 {
-		t.Fatalf("after Flush: batch %d, written %d; want 0, %d", b.Len(), q.Written(), end2+4)
+	if len(b.qs) != 0 || q.Written() != end2+4 || end != 4 {
+		t.Fatalf("after Flush: batch %d, written %d; want 0, %d", len(b.qs), q.Written(), end2+4)
 	}
 	q.mu.Lock()
 	running := q.running
@@ -179,20 +179,7 @@ func TestBatchClosing(t *testing.T) {
 // not wait for a peer that does not read, and that what it kept goes out
 // before the queue's next bytes.
 func TestSharedWritesDoNotWait(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, c := tcpPair(t)
 	raw := Wrap(c, ConnConfig{})
 	q := NewQueue(raw, 0)
 	q.Batched(raw)
@@ -240,16 +227,7 @@ func TestSharedWritesDoNotWait(t *testing.T) {
 // wraps a socket (as a WebSocket's framing would) is never batched:
 // bytes written to the descriptor would skip the wrapper.
 func TestBatchedOnlyOverSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := tcpPair(t)
 	type framed struct{ *net.TCPConn }
 	for _, tc := range []struct {
 		name string

@@ -61,13 +61,13 @@ type Conn struct {
 	corkBuf []byte
 
 	// Writes that do not wait (nowait.go): kept is what the socket did
-	// not take during NoWait, written before anything after it; raw is
-	// the socket's descriptor access (noRaw: there is none).
-	noWait atomic.Bool
-	shared atomic.Bool // see Share
-	waitOK atomic.Bool // see Waiting
+	// not take at once, written before anything after it; raw is the
+	// socket's descriptor access (noRaw: there is none).
+	shared atomic.Bool // see share
+	waitOK atomic.Bool // see waiting
 	keptMu sync.Mutex
 	kept   []byte
+	isKept atomic.Bool // len(kept) > 0, read without keptMu
 	raw    syscall.RawConn
 	noRaw  bool
 

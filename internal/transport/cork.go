@@ -37,7 +37,7 @@ func (c *Conn) Close() error {
 	c.keptMu.Lock()
 	if len(c.kept) > 0 {
 		b = append(c.kept, b...)
-		c.kept = nil
+		c.setKept(nil)
 	}
 	c.keptMu.Unlock()
 	if len(b) > 0 {

@@ -68,13 +68,13 @@ type Queue struct {
 	// begin, -1 before it.
 	beforeLast func()
 	finalAt    int64
-	// raw, when set, is the connection under conn, whose writes a Batch
-	// can make not wait (see Batched); kept says that a batched write
-	// left bytes there that the writer must write before it ends. Until
-	// they are written, that write's bytes (keptEnd) do not count as
-	// written: a peer that stops reading has not been handed them.
+	// raw, when set, is the connection under conn, whose writes do not
+	// wait after Start unless the writer makes them (see Batched). What
+	// such a write kept the writer writes before it ends; until then the
+	// bytes of the batched write that kept them (up to keptEnd) do not
+	// count as written: a peer that stops reading has not been handed
+	// them.
 	raw     *Conn
-	kept    bool
 	keptEnd int64
 }
 
@@ -156,10 +156,10 @@ func (q *Queue) Append(f func([]byte) []byte) (ok, over bool) {
 
 // Batched lets a Batch write this queue from its own goroutine
 // (AppendBatched): raw is the connection under the queue's, whose writes
-// it makes not wait. Without a socket under it, the queue is never
-// batched.
+// from then on do not wait unless the writer makes them (nowait.go).
+// Without a socket under it, the queue is never batched.
 func (q *Queue) Batched(raw *Conn) {
-	if !raw.CanWriteNoWait() {
+	if !raw.canWriteNoWait() {
 		return
 	}
 	q.mu.Lock()
@@ -240,9 +240,10 @@ func (q *Queue) writeBatched() {
 	q.out = nil
 	c, raw := q.conn, q.raw
 	q.unlockArmed(c)
-	n, err, kept := raw.NoWait(func() (int, error) { return c.Write(b) })
+	n, err := c.Write(b) // does not wait: the queue has started (share)
+	kept := err == nil && raw.hasKept()
 	q.mu.Lock()
-	if kept && err == nil {
+	if kept {
 		q.keptEnd = at + int64(n)
 	} else {
 		q.wrote(at, n)
@@ -258,8 +259,7 @@ func (q *Queue) writeBatched() {
 		}()
 		return
 	}
-	q.kept = q.kept || kept
-	if q.kept || q.closing || len(q.out) > 0 {
+	if kept || q.closing || len(q.out) > 0 {
 		q.mu.Unlock()
 		putBuf(b)
 		go q.write()
@@ -500,7 +500,7 @@ func (q *Queue) Start() {
 	}
 	q.started = true
 	if q.raw != nil {
-		q.raw.Share()
+		q.raw.share()
 	}
 	if len(q.out) == 0 {
 		putBuf(q.out)
@@ -516,12 +516,11 @@ func (q *Queue) write() {
 	var spare []byte
 	for {
 		q.mu.Lock()
-		if len(q.out) == 0 && q.kept {
-			// Only what a batched write left (writeBatched) is to go.
-			q.kept = false
+		if len(q.out) == 0 && q.raw != nil && q.raw.hasKept() {
+			// Only what a write that did not wait kept is to go.
 			c, raw := q.conn, q.raw
 			q.unlockArmed(c)
-			err := raw.FlushKept()
+			err := raw.flushKept()
 			q.mu.Lock()
 			if err != nil {
 				q.fail()
@@ -572,8 +571,6 @@ func (q *Queue) write() {
 		n, err := q.writeWaiting(c, b)
 		q.mu.Lock()
 		q.wrote(at, n)
-		// A write goes after what a batched write kept (Conn.Write).
-		q.kept = false
 		if err != nil {
 			q.fail()
 			q.mu.Unlock()
@@ -591,12 +588,12 @@ func (q *Queue) write() {
 }
 
 // writeWaiting writes b to c from the writer goroutine, which may wait
-// for the peer (see Conn.Share).
+// for the peer (nowait.go); what other writes kept goes first.
 func (q *Queue) writeWaiting(c net.Conn, b []byte) (int, error) {
 	if q.raw == nil {
 		return c.Write(b)
 	}
-	return q.raw.Waiting(func() (int, error) { return c.Write(b) })
+	return q.raw.waiting(func() (int, error) { return c.Write(b) })
 }
 
 // unlockArmed releases q.mu and then moves c's write deadline when
