@@ -106,6 +106,7 @@ func (t *Target) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: t.timeout()}
 	if n := len(t.Sources); n > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: t.Sources[int(t.next.Add(1))%n]}
+		d.Control = bindLater
 	}
 	return d.DialContext(ctx, "tcp", t.Addr)
 }
@@ -114,6 +115,7 @@ func (t *Target) dial(ctx context.Context) (net.Conn, error) {
 type Conn struct {
 	t    *Target
 	nc   net.Conn
+	g    *gather // under nc: holds writes until sent (gather.go)
 	r    *xmlstream.Reader
 	JID  string // the bound full JID
 	feat *xmlel.Element
@@ -146,8 +148,9 @@ func (t *Target) connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{t: t, nc: nc}
-	c.r = xmlstream.NewReader(nc, clientLimits)
+	g := newGather(nc)
+	c := &Conn{t: t, nc: g, g: g}
+	c.r = xmlstream.NewReader(g, clientLimits)
 	_ = nc.SetDeadline(time.Now().Add(t.timeout()))
 	if err := c.open(); err != nil {
 		nc.Close()
@@ -175,7 +178,7 @@ func (t *Target) connect(ctx context.Context) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	tc := tls.Client(nc, cfg)
+	tc := tls.Client(g, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("bench: TLS handshake: %w", err)
@@ -246,6 +249,11 @@ func (t *Target) Login(ctx context.Context, user, password, resource string) (*C
 		return nil, err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
+	// The scenarios write and send their stanzas themselves.
+	if err := c.g.direct(); err != nil {
+		c.nc.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -472,6 +480,9 @@ func (c *Conn) Flush() error {
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.t.timeout()))
 	_, err := c.nc.Write(c.out)
+	if err == nil && c.g.on.Load() {
+		err = c.g.send()
+	}
 	if cap(c.out) > 64<<10 {
 		c.out = nil
 	} else {
@@ -489,9 +500,14 @@ func (c *Conn) Send(b []byte) error {
 func (c *Conn) writeNow(b []byte) error { return c.Send(b) }
 
 // closeStream ends the stream politely and closes the connection
-// without waiting for the server's close tag.
+// without waiting for the server's close tag. The tag and TLS's
+// close_notify leave together when the connection closes.
 func (c *Conn) closeStream() {
-	_ = c.Send([]byte("</stream:stream>"))
+	c.g.on.Store(true)
+	c.wmu.Lock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.t.timeout()))
+	_, _ = c.nc.Write([]byte("</stream:stream>"))
+	c.wmu.Unlock()
 	c.nc.Close()
 }
 
