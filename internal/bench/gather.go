@@ -49,6 +49,11 @@ func (g *gather) Write(p []byte) (int, error) {
 func (g *gather) send() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.sendLocked()
+}
+
+// sendLocked is send with g.mu held.
+func (g *gather) sendLocked() error {
 	if len(g.buf) == 0 {
 		return nil
 	}
@@ -81,8 +86,7 @@ func (g *gather) Close() error {
 	g.mu.Lock()
 	if len(g.buf) > 0 {
 		_ = g.Conn.SetWriteDeadline(time.Now().Add(gatherTimeout))
-		_, _ = g.Conn.Write(g.buf) // the server may have gone; closing is what is left
-		g.buf = nil
+		_ = g.sendLocked() // the server may have gone; closing is what is left
 	}
 	g.mu.Unlock()
 	return g.Conn.Close()

@@ -3,50 +3,11 @@ package bench
 import (
 	"io"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"samtal.org/samtal/internal/conntest"
 )
-
-// writeCounter counts the writes that reach the connection under it.
-type writeCounter struct {
-	net.Conn
-	n atomic.Int32
-}
-
-func (w *writeCounter) Write(p []byte) (int, error) {
-	w.n.Add(1)
-	return w.Conn.Write(p)
-}
-
-// loopbackPair returns both ends of a TCP connection on loopback.
-func loopbackPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
 
 func readN(t *testing.T, c net.Conn, n int) string {
 	t.Helper()
@@ -61,15 +22,15 @@ func readN(t *testing.T, c net.Conn, n int) string {
 // TestGatherSendsOnRead checks that gathered writes leave in one write
 // when the client reads, and that a read never waits with bytes held.
 func TestGatherSendsOnRead(t *testing.T) {
-	client, server := loopbackPair(t)
-	wc := &writeCounter{Conn: client}
+	client, server := conntest.TCPPair(t)
+	wc := &conntest.CountingConn{Conn: client}
 	g := newGather(wc)
 	for _, s := range []string{"<finished/>", "<stream:stream>"} {
 		if _, err := g.Write([]byte(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := wc.n.Load(); n != 0 {
+	if n := wc.Writes.Load(); n != 0 {
 		t.Fatalf("%d writes while gathering, want 0", n)
 	}
 	// The server answers only once it has the client's bytes: the read
@@ -85,7 +46,7 @@ func TestGatherSendsOnRead(t *testing.T) {
 	if _, err := io.ReadFull(g, b); err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.Writes.Load(); n != 1 {
 		t.Errorf("%d writes for two gathered ones, want 1", n)
 	}
 }
@@ -93,15 +54,15 @@ func TestGatherSendsOnRead(t *testing.T) {
 // TestGatherDirect checks that once gathering ends, each write leaves at
 // once, and that what was held leaves first.
 func TestGatherDirect(t *testing.T) {
-	client, server := loopbackPair(t)
-	wc := &writeCounter{Conn: client}
+	client, server := conntest.TCPPair(t)
+	wc := &conntest.CountingConn{Conn: client}
 	g := newGather(wc)
 	g.Write([]byte("held"))
 	if err := g.direct(); err != nil {
 		t.Fatal(err)
 	}
 	g.Write([]byte("now"))
-	if n := wc.n.Load(); n != 2 {
+	if n := wc.Writes.Load(); n != 2 {
 		t.Errorf("%d writes, want 2 (the held bytes, then the direct write)", n)
 	}
 	if got := readN(t, server, len("heldnow")); got != "heldnow" {
@@ -113,8 +74,8 @@ func TestGatherDirect(t *testing.T) {
 // leave in one write, even after the write deadline was set to now (as
 // tls.Conn.Close does after its close_notify), before the connection ends.
 func TestGatherClose(t *testing.T) {
-	client, server := loopbackPair(t)
-	wc := &writeCounter{Conn: client}
+	client, server := conntest.TCPPair(t)
+	wc := &conntest.CountingConn{Conn: client}
 	g := newGather(wc)
 	g.direct()
 	g.on.Store(true)
@@ -124,7 +85,7 @@ func TestGatherClose(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := wc.n.Load(); n != 1 {
+	if n := wc.Writes.Load(); n != 1 {
 		t.Errorf("%d writes at close, want 1", n)
 	}
 	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -6,21 +6,10 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"samtal.org/samtal/internal/conntest"
 )
-
-// countingConn counts the writes that reach the connection: each is a
-// system call on a socket.
-type countingConn struct {
-	net.Conn
-	writes atomic.Int32
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
 
 // TestStreamConfigOneWrite: a stream's features after the handshake (over
 // a kilobyte with SASL2 and channel binding) leave in one write; with
@@ -45,7 +34,7 @@ func TestStreamConfigOneWrite(t *testing.T) {
 			a, b := net.Pipe()
 			defer a.Close()
 			defer b.Close()
-			counted := &countingConn{Conn: a}
+			counted := &conntest.CountingConn{Conn: a}
 			srv := tls.Server(counted, tc.cfg)
 			cli := tls.Client(b, &tls.Config{ServerName: "example.test", RootCAs: pool})
 			errc := make(chan error, 1)
@@ -56,7 +45,7 @@ func TestStreamConfigOneWrite(t *testing.T) {
 			if err := <-errc; err != nil {
 				t.Fatal(err)
 			}
-			before := counted.writes.Load()
+			before := counted.Writes.Load()
 			go func() {
 				_, err := srv.Write(payload)
 				errc <- err
@@ -67,7 +56,7 @@ func TestStreamConfigOneWrite(t *testing.T) {
 			if err := <-errc; err != nil {
 				t.Fatal(err)
 			}
-			if got := counted.writes.Load() - before; got != tc.writes {
+			if got := counted.Writes.Load() - before; got != tc.writes {
 				t.Errorf("%d writes for %d bytes, want %d", got, len(payload), tc.writes)
 			}
 		})

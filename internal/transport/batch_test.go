@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/certs"
+	"samtal.org/samtal/internal/conntest"
 )
 
 // serverTLS returns a server's TLS configuration with a self-signed
@@ -179,7 +180,7 @@ func TestBatchClosing(t *testing.T) {
 // not wait for a peer that does not read, and that what it kept goes out
 // before the queue's next bytes.
 func TestSharedWritesDoNotWait(t *testing.T) {
-	peer, c := tcpPair(t)
+	peer, c := conntest.TCPPair(t)
 	raw := Wrap(c, ConnConfig{})
 	q := NewQueue(raw, 0)
 	q.Batched(raw)
@@ -227,7 +228,7 @@ func TestSharedWritesDoNotWait(t *testing.T) {
 // wraps a socket (as a WebSocket's framing would) is never batched:
 // bytes written to the descriptor would skip the wrapper.
 func TestBatchedOnlyOverSockets(t *testing.T) {
-	c, _ := tcpPair(t)
+	c, _ := conntest.TCPPair(t)
 	type framed struct{ *net.TCPConn }
 	for _, tc := range []struct {
 		name string

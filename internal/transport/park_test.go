@@ -5,27 +5,9 @@ import (
 	"net"
 	"testing"
 	"time"
-)
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
+	"samtal.org/samtal/internal/conntest"
+)
 
 // A quiet peer makes Read return ErrQuiet; a parked connection resumes
 // when the peer speaks, when it is closed here, and at its idle time,
@@ -40,7 +22,7 @@ func TestQuietPark(t *testing.T) {
 		}
 	}
 	t.Run("input", func(t *testing.T) {
-		client, server := tcpPair(t)
+		client, server := conntest.TCPPair(t)
 		c := Wrap(server, ConnConfig{Idle: time.Minute})
 		c.SetQuiet(50 * time.Millisecond)
 		buf := make([]byte, 16)
@@ -67,7 +49,7 @@ func TestQuietPark(t *testing.T) {
 		}
 	})
 	t.Run("close", func(t *testing.T) {
-		_, server := tcpPair(t)
+		_, server := conntest.TCPPair(t)
 		c := Wrap(server, ConnConfig{})
 		resumed := make(chan struct{})
 		if !c.Park(func() { close(resumed) }) {
@@ -77,7 +59,7 @@ func TestQuietPark(t *testing.T) {
 		wait(t, resumed, "on close")
 	})
 	t.Run("idle", func(t *testing.T) {
-		_, server := tcpPair(t)
+		_, server := conntest.TCPPair(t)
 		c := Wrap(server, ConnConfig{Idle: 200 * time.Millisecond})
 		resumed := make(chan struct{})
 		start := time.Now()
@@ -102,7 +84,7 @@ func TestQuietPark(t *testing.T) {
 // Without idle time, quiet time or expiry, a deadline set for an
 // earlier one is removed: it must not end a read later.
 func TestDeadlineRemoved(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := conntest.TCPPair(t)
 	c := Wrap(server, ConnConfig{})
 	c.SetExpiry(time.Now().Add(50 * time.Millisecond))
 	c.SetExpiry(time.Time{})

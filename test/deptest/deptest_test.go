@@ -48,6 +48,7 @@ var tiers = map[string]int{
 	"internal/certs":                   1,
 	"internal/caps":                    1,
 	"internal/xmpptest":                1,
+	"internal/conntest":                1,
 	"internal/disco":                   1,
 	"internal/dns":                     1,
 	"internal/dns/dnstest":             1,
