@@ -25,6 +25,14 @@
 // escapes are accepted, so an IRC name stands for at most one room or
 // account, and every XMPP name has exactly one IRC name.
 //
+// # Presence
+//
+// Whether someone is online is presence, which an account shares with
+// the contacts it approved (RFC 6121). The gateway answers ISON,
+// USERHOST, WHOIS, WHO and MONITOR from the presence the connection is
+// sent, as an XMPP client would show it (monitor.go), never from who is
+// connected to the server.
+//
 // # Concurrency
 //
 // Each connection has a reader goroutine that handles its commands in

@@ -396,14 +396,19 @@ func (s *Session) refreshModes(ch *channel) {
 }
 
 // onPresence translates presence from a room: joins, parts, kicks, nick
-// changes, role and affiliation changes (as MODE) and away.
+// changes, role and affiliation changes (as MODE) and away. Presence
+// from anyone else is a contact's (monitor.go).
 func (s *Session) onPresence(el *xmlel.Element) {
 	from, err := jid.Parse(el.Attr("from"))
 	if err != nil {
 		return
 	}
 	ch := s.chans[from.Bare().String()]
-	if ch == nil || from.Resource() == "" {
+	if ch == nil {
+		s.onContactPresence(el, from)
+		return
+	}
+	if from.Resource() == "" {
 		return
 	}
 	typ := el.Attr("type")

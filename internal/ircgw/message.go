@@ -182,39 +182,15 @@ func (s *Session) rememberSent(id string, m sentMsg) {
 	s.sentIDs = append(s.sentIDs, id)
 }
 
-// known reports whether a user exists or is online: an account of a
-// served host, a guest, or a user of another domain (whose server
-// answers for it).
+// known reports whether a user exists: an account of a served host, a
+// guest with a bound resource, or a user of another domain (whose
+// server answers for it).
 func (s *Session) known(user jid.JID) bool {
-	if !slices.Contains(s.svc.cfg.Hosts, user.Domain()) || s.online(user) {
+	if !slices.Contains(s.svc.cfg.Hosts, user.Domain()) || s.bound(user) {
 		return true
 	}
 	exists, err := s.svc.accounts.Exists(s.ctx, user)
 	return err == nil && exists
-}
-
-// awayOf reports whether a user is away: every available resource shows
-// away, xa or dnd (RFC 6121 §4.7.2.1). It returns the status text.
-func (s *Session) awayOf(user jid.JID) (string, bool) {
-	msg, away := "", false
-	for _, r := range s.svc.router.Resources(user) {
-		if !r.Available || r.Presence == nil {
-			continue
-		}
-		switch r.Presence.ChildText("", "show") {
-		case "away", "xa", "dnd":
-			away = true
-			if msg == "" {
-				msg = r.Presence.ChildText("", "status")
-			}
-		default:
-			return "", false
-		}
-	}
-	if away && msg == "" {
-		msg = "Away"
-	}
-	return msg, away
 }
 
 func clientTags(m ircmsg.Message) []ircmsg.Tag {
@@ -261,8 +237,10 @@ func (s *Session) cmdAway(m ircmsg.Message) bool {
 	return false
 }
 
-// online reports whether an account has a bound resource.
-func (s *Session) online(user jid.JID) bool {
+// bound reports whether a user has a resource bound here: whether a
+// guest's nick is taken. Whether an account is online is presence,
+// which only its contacts see (monitor.go).
+func (s *Session) bound(user jid.JID) bool {
 	return len(s.svc.router.Resources(user)) > 0
 }
 
@@ -270,7 +248,7 @@ func (s *Session) cmdIson(m ircmsg.Message) bool {
 	var on []string
 	for _, p := range m.Params {
 		for _, nick := range strings.Fields(p) {
-			if u, ok := UserFor(nick, s.host); ok && s.online(u) {
+			if u, ok := UserFor(nick, s.host); ok && s.sees(u) {
 				on = append(on, nick)
 			}
 		}
@@ -282,7 +260,7 @@ func (s *Session) cmdIson(m ircmsg.Message) bool {
 func (s *Session) cmdUserhost(m ircmsg.Message) bool {
 	var out []string
 	for _, nick := range m.Params[:min(len(m.Params), 5)] {
-		if u, ok := UserFor(nick, s.host); ok && s.online(u) {
+		if u, ok := UserFor(nick, s.host); ok && s.sees(u) {
 			sign := "+"
 			if _, away := s.awayOf(u); away {
 				sign = "-"
@@ -388,13 +366,13 @@ func (s *Session) cmdWho(m ircmsg.Message) bool {
 			mask = ch.name
 		}
 	} else {
-		// A nick names its user whoever it is; a mask lists the IRC
-		// users that match and share a channel with the client (all
-		// are +i).
+		// A nick or a mask lists the IRC users that match and that
+		// the client sees: itself, those who share a channel with it
+		// (all are +i) and the contacts it sees online.
 		glob := strings.ContainsAny(mask, "*?")
 		for u, iu := range s.svc.ircUsers() {
-			if glob && !(matchMask(foldASCII(mask), foldASCII(iu.nick)) && (u.Equal(s.account) || s.sharesChannel(iu.nick))) ||
-				!glob && foldASCII(mask) != foldASCII(iu.nick) {
+			if glob && !matchMask(foldASCII(mask), foldASCII(iu.nick)) || !glob && foldASCII(mask) != foldASCII(iu.nick) ||
+				!s.sees(u) && !s.sharesChannel(iu.nick) {
 				continue
 			}
 			r := whoRow{channel: "*", user: iu.user, host: u.Domain(), nick: iu.nick, flags: "H", real: iu.real, account: "0"}
@@ -457,7 +435,7 @@ func (s *Session) cmdWhois(m ircmsg.Message) bool {
 		return false
 	}
 	u, ok := UserFor(nick, s.host)
-	known := ok && (s.online(u) || u.Equal(s.account))
+	known := ok && s.sees(u)
 	if ok && !known && u.Domain() == s.host {
 		exists, err := s.svc.accounts.Exists(s.ctx, u)
 		known = err == nil && exists

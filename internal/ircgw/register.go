@@ -104,6 +104,7 @@ func init() {
 		"LUSERS":       {0, (*Session).cmdLusers},
 		"WHOWAS":       {1, (*Session).cmdWhowas},
 		"OPER":         {2, (*Session).cmdOper},
+		"MONITOR":      {1, (*Session).cmdMonitor},
 	}
 }
 
@@ -529,7 +530,7 @@ func (s *Session) tryRegister() bool {
 			return false
 		}
 		exists, err := s.svc.accounts.Exists(s.ctx, user)
-		if err != nil || exists || len(s.svc.router.Resources(user)) > 0 {
+		if err != nil || exists || s.bound(user) {
 			bad := s.nick
 			s.nick = ""
 			s.reply(s.numeric(errNickInUse, bad, "Nickname is already in use"))
@@ -609,6 +610,7 @@ func (s *Session) isupport() []string {
 		"KICKLEN=" + strconv.Itoa(kickLen),
 		"MAXTARGETS=1",
 		"MODES=4",
+		"MONITOR=" + strconv.Itoa(monitorLimit),
 		"MSGREFTYPES=msgid,timestamp",
 		"NETWORK=" + c.Network,
 		"NICKLEN=" + strconv.Itoa(nickLen),

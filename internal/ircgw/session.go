@@ -76,20 +76,26 @@ type Session struct {
 	sentIDs []string
 	away    string
 	quits   map[string]time.Time // recent QUITs shown, by folded nick
-	closed  bool
-	async   chan struct{} // bounds answers to iq requests
+	// contacts holds the available resources of the users whose
+	// presence the client is sent, by bare JID (monitor.go).
+	contacts map[string]map[string]shown
+	monitor  map[string]string // MONITOR targets as given, by folded nick
+	closed   bool
+	async    chan struct{} // bounds answers to iq requests
 }
 
 func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 	s := &Session{
 		svc: svc, release: release, tlsOn: tlsOn, ctx: svc.ctx,
-		caps:  make(map[string]bool),
-		chans: make(map[string]*channel),
-		calls: make(map[string]*call),
-		sent:  make(map[string]sentMsg),
-		quits: make(map[string]time.Time),
-		async: make(chan struct{}, 4),
-		ip:    transport.IP(c),
+		caps:     make(map[string]bool),
+		chans:    make(map[string]*channel),
+		calls:    make(map[string]*call),
+		sent:     make(map[string]sentMsg),
+		quits:    make(map[string]time.Time),
+		contacts: make(map[string]map[string]shown),
+		monitor:  make(map[string]string),
+		async:    make(chan struct{}, 4),
+		ip:       transport.IP(c),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst, Idle: svc.cfg.AuthTimeout})
 	s.raw.SetExpiry(time.Now().Add(svc.cfg.AuthTimeout))

@@ -23,8 +23,9 @@ import (
 )
 
 // TestIRC drives the IRC gateway: irc-framework (the IRC library behind
-// KiwiIRC) and slixmpp in the same rooms and conversations, SASL
-// EXTERNAL with a client certificate, and raw lines for the
+// KiwiIRC) and slixmpp in the same rooms and conversations, MONITOR
+// following presence subscriptions, SASL EXTERNAL with a client
+// certificate, and raw lines for the
 // registration flow and the numerics of bad input.
 func TestIRC(t *testing.T) {
 	dir := t.TempDir()
@@ -34,10 +35,11 @@ func TestIRC(t *testing.T) {
 		IRC: "motd = \"Welcome to samtal\"\nclient_ca = " + `"` + caFile + `"`,
 	})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"} {
 		s.AddUser(u, pw)
 	}
 	t.Run("room", func(t *testing.T) { s.slixIRC(t, nil, "room", pw, "alice", "bob", "carol", "dave", "frank") })
+	t.Run("monitor", func(t *testing.T) { s.slixIRC(t, nil, "monitor", pw, "ivy", "gina", "hank") })
 	t.Run("external", func(t *testing.T) {
 		s.slixIRC(t, []string{"--cert", certFile, "--key", keyFile}, "external", pw, "erin")
 	})

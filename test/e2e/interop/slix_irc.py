@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from slix import TIMEOUT, expect, jid
+from slix import TIMEOUT, Client, expect, jid
 from slix_muc import MucClient, archive_bodies, item_of
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "irc", "driver.js")
@@ -257,6 +257,62 @@ async def scenario_room(args):
     irc.call("d", "quit", "bye")
     await irc.stop()
     for x in (b, c, mine):
+        await x.offline()
+
+
+async def scenario_monitor(args):
+    """MONITOR follows presence as XMPP shares it: a contact who shares
+    its presence with the IRC user's account is online and offline as it
+    comes and goes; a user connected all along who does not share it is
+    offline, to MONITOR and ISON alike."""
+    i_nick, g_nick, h_nick = args.users[:3]
+    g_jid, i_jid = jid(args, g_nick), jid(args, i_nick)
+    irc = await IRC().start()
+    irc.send("i", "connect", options=irc_options(args, i_nick))
+    await irc.wait("i", "registered")
+    h = await Client(jid(args, h_nick), args.password, args).online()
+
+    # The IRC user's account subscribes to gina's presence from its XMPP
+    # client, and she approves.
+    mine = await Client(i_jid, args.password, args).online()
+    g = await Client(g_jid, args.password, args).online()
+    g.roster[g_jid].auto_authorize = True
+    g.roster[g_jid].auto_subscribe = False
+    mine.send_presence(pto=g_jid, ptype="subscribe")
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if mine.client_roster[g_jid]["subscription"] == "to":
+            break
+    expect(mine.client_roster[g_jid]["subscription"] == "to", "the account subscribed to gina's presence")
+    await mine.offline()
+
+    irc.call("i", "addMonitor", f"{g_nick},{h_nick}")
+    on = await irc.wait("i", "users online", lambda d: g_nick in d["nicks"])
+    expect(h_nick not in on["nicks"], "MONITOR + shows the contact who shares her presence online")
+    await irc.wait("i", "users offline", lambda d: h_nick in d["nicks"])
+    expect(True, "and a user connected all along who does not share it offline")
+    irc.raw("i", f"ISON {g_nick} {h_nick}")
+    ison = await irc.wait("i", "raw", lambda d: parse_line(d["line"])[2] == "303")
+    expect(parse_line(ison["line"])[3][-1].split() == [g_nick], "ISON agrees")
+
+    await g.offline()
+    await irc.wait("i", "users offline", lambda d: g_nick in d["nicks"])
+    expect(True, "the contact going offline is announced")
+    g = await Client(g_jid, args.password, args).online()
+    await irc.wait("i", "users online", lambda d: g_nick in d["nicks"])
+    expect(True, "and her coming back")
+
+    irc.call("i", "monitorlist")
+    lst = await irc.wait("i", "monitorList")
+    expect(sorted(lst["nicks"]) == sorted([g_nick, h_nick]), "MONITOR L lists the targets")
+    irc.call("i", "removeMonitor", g_nick)
+    irc.call("i", "monitorlist")
+    lst = await irc.wait("i", "monitorList")
+    expect(lst["nicks"] == [h_nick], "MONITOR - removes one")
+
+    irc.call("i", "quit", "bye")
+    await irc.stop()
+    for x in (g, h):
         await x.offline()
 
 

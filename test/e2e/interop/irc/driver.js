@@ -16,7 +16,7 @@ const IRC = require('irc-framework');
 const clients = {};
 const events = ['registered', 'join', 'part', 'kick', 'quit', 'privmsg', 'notice', 'action', 'topic',
     'mode', 'away', 'back', 'nick', 'invite', 'sasl failed', 'loggedin', 'userlist', 'close', 'socket close',
-    'irc error', 'tagmsg'];
+    'irc error', 'tagmsg', 'users online', 'users offline', 'monitorList'];
 
 function out(client, event, data) {
     process.stdout.write(JSON.stringify({ client, event, data }) + '\n');
