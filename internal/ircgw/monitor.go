@@ -1,6 +1,8 @@
 package ircgw
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,6 +49,7 @@ func (s *Session) onContactPresence(el *xmlel.Element, from jid.JID) {
 	key := from.Bare().String()
 	res := s.contacts[key]
 	was := len(res) > 0
+	oldMsg, wasAway := awayOfShown(res)
 	switch el.Attr("type") {
 	case "":
 		if res == nil {
@@ -76,22 +79,31 @@ func (s *Session) onContactPresence(el *xmlel.Element, from jid.JID) {
 	default:
 		return
 	}
-	if now := len(s.contacts[key]) > 0; now != was {
-		s.monitorChanged(from.Bare(), now)
-	}
-}
-
-// monitorChanged tells the client that a monitored user came online or
-// went offline. s.mu is held.
-func (s *Session) monitorChanged(u jid.JID, online bool) {
-	target, ok := s.monitor[foldASCII(NickFor(u, s.host))]
-	if !ok {
+	target, monitored := s.monitor[foldASCII(NickFor(from.Bare(), s.host))]
+	if !monitored {
 		return
 	}
-	if online {
-		s.push(s.numeric(rplMonOnline, s.userMask(u)))
-	} else {
+	now := len(s.contacts[key]) > 0
+	switch {
+	case now && !was:
+		s.push(s.numeric(rplMonOnline, s.userMask(from.Bare())))
+	case was && !now:
 		s.push(s.numeric(rplMonOffline, target))
+		return
+	case !now:
+		return
+	}
+	// extended-monitor: a monitored user's away state as if it shared
+	// a channel with the client (away-notify).
+	if s.caps["extended-monitor"] && s.caps["away-notify"] {
+		msg, away := awayOfShown(s.contacts[key])
+		if away != wasAway || away && msg != oldMsg {
+			m := ircmsg.Message{Source: s.userMask(from.Bare()), Command: "AWAY"}
+			if away {
+				m.Params = []string{msg}
+			}
+			s.push(m)
+		}
 	}
 }
 
@@ -114,33 +126,37 @@ func (s *Session) sees(u jid.JID) bool {
 // returns the status text. The client's own account is away when all
 // its resources are.
 func (s *Session) awayOf(user jid.JID) (string, bool) {
-	var shows []shown
-	if user.Bare().Equal(s.account) {
-		for _, r := range s.svc.router.Resources(user) {
-			if r.Available && r.Presence != nil {
-				shows = append(shows, shown{r.Presence.ChildText("", "show"), r.Presence.ChildText("", "status")})
-			}
-		}
-	} else {
+	if !user.Bare().Equal(s.account) {
 		s.mu.Lock()
-		for _, sh := range s.contacts[user.Bare().String()] {
-			shows = append(shows, sh)
+		defer s.mu.Unlock()
+		return awayOfShown(s.contacts[user.Bare().String()])
+	}
+	own := make(map[string]shown)
+	for _, r := range s.svc.router.Resources(user) {
+		if r.Available && r.Presence != nil {
+			own[r.Session.JID().Resource()] = shown{r.Presence.ChildText("", "show"), r.Presence.ChildText("", "status")}
 		}
-		s.mu.Unlock()
+	}
+	return awayOfShown(own)
+}
+
+// awayOfShown is awayOf for the resources of one user. A user's status
+// is the one of its first resource in resource order that has one, so
+// that it does not change with map order.
+func awayOfShown(res map[string]shown) (string, bool) {
+	if len(res) == 0 {
+		return "", false
 	}
 	msg := ""
-	for _, sh := range shows {
-		switch sh.show {
+	for _, r := range slices.Sorted(maps.Keys(res)) {
+		switch res[r].show {
 		case "away", "xa", "dnd":
 			if msg == "" {
-				msg = sh.status
+				msg = res[r].status
 			}
 		default:
 			return "", false
 		}
-	}
-	if len(shows) == 0 {
-		return "", false
 	}
 	if msg == "" {
 		msg = "Away"

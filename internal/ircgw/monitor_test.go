@@ -132,6 +132,19 @@ func TestPresencePrivacy(t *testing.T) {
 	if n != monitorLimit {
 		t.Errorf("MONITOR L lists %d targets, want %d", n, monitorLimit)
 	}
+	// A contact's resources remembered are bounded: dave's first
+	// maxContactResources leave, and the ones beyond were never seen.
+	for i := range maxContactResources + 8 {
+		pres("dave@example.org/r"+strconv.Itoa(i), "", "", "")
+	}
+	c.send("ISON dave")
+	c.expect(" 303 alice dave")
+	for i := range maxContactResources {
+		pres("dave@example.org/r"+strconv.Itoa(i), "unavailable", "", "")
+	}
+	c.send("ISON dave")
+	c.expect(" 303 alice :")
+
 	c.send("MONITOR X")
 	c.expect("FAIL MONITOR INVALID_PARAMS X")
 	c.send("MONITOR +")
@@ -154,4 +167,41 @@ func (c *testClient) none(parts ...string) {
 			return
 		}
 	}
+}
+
+// TestExtendedMonitor checks that with extended-monitor and away-notify
+// a monitored contact's away state comes as AWAY, as for someone in a
+// shared channel, and not without extended-monitor.
+func TestExtendedMonitor(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("CAP LS 302", "PASS :alice:secret", "NICK alice", "USER a 0 * :A", "CAP REQ :away-notify", "CAP END")
+	c.expect(" 422 alice ")
+	pres := func(from, show, status string) {
+		el := xmlel.New("", "presence", "from", from, "to", c.sess.JID().String())
+		if show != "" {
+			el.Append(xmlel.TextElement("", "show", show), xmlel.TextElement("", "status", status))
+		}
+		c.sess.Send(el)
+	}
+	c.send("MONITOR + bob")
+	c.expect(" 731 alice bob")
+	pres("bob@example.org/phone", "away", "lunch")
+	c.expect(" 730 alice bob!bob@example.org")
+	c.none(" AWAY")
+
+	c.send("CAP REQ extended-monitor")
+	c.expect("CAP alice ACK extended-monitor")
+	pres("bob@example.org/phone", "", "")
+	c.expect(":bob!bob@example.org AWAY")
+	pres("bob@example.org/laptop", "dnd", "busy")
+	c.none(" AWAY") // the phone is still available
+	pres("bob@example.org/phone", "xa", "")
+	c.expect(":bob!bob@example.org AWAY busy")
+	pres("carol@example.org/phone", "away", "not monitored")
+	c.none(" AWAY")
+	c.sess.Send(xmlel.New("", "presence", "type", "unavailable", "from", "bob@example.org", "to", c.sess.JID().String()))
+	c.expect(" 731 alice bob")
+	pres("bob@example.org/tablet", "away", "back, away")
+	c.expect(" 730 alice bob!bob@example.org")
+	c.expect(":bob!bob@example.org AWAY", "back, away")
 }

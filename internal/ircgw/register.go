@@ -21,7 +21,7 @@ import (
 // order CAP LS lists them. sasl gets its value in saslValue.
 var capabilities = []string{
 	"account-tag", "away-notify", "batch", "cap-notify", "draft/chathistory",
-	"echo-message", "extended-join", "labeled-response", "message-tags",
+	"echo-message", "extended-join", "extended-monitor", "labeled-response", "message-tags",
 	"multi-prefix", "sasl", "server-time", "userhost-in-names",
 }
 

@@ -263,12 +263,12 @@ async def scenario_room(args):
 async def scenario_monitor(args):
     """MONITOR follows presence as XMPP shares it: a contact who shares
     its presence with the IRC user's account is online and offline as it
-    comes and goes; a user connected all along who does not share it is
-    offline, to MONITOR and ISON alike."""
+    comes and goes, and away (extended-monitor); a user connected all
+    along who does not share it is offline, to MONITOR and ISON alike."""
     i_nick, g_nick, h_nick = args.users[:3]
     g_jid, i_jid = jid(args, g_nick), jid(args, i_nick)
     irc = await IRC().start()
-    irc.send("i", "connect", options=irc_options(args, i_nick))
+    irc.send("i", "connect", options=irc_options(args, i_nick, caps=["away-notify", "extended-monitor"]))
     await irc.wait("i", "registered")
     h = await Client(jid(args, h_nick), args.password, args).online()
 
@@ -301,6 +301,12 @@ async def scenario_monitor(args):
     g = await Client(g_jid, args.password, args).online()
     await irc.wait("i", "users online", lambda d: g_nick in d["nicks"])
     expect(True, "and her coming back")
+    g.send_presence(pshow="away", pstatus="out for a walk")
+    aw = await irc.wait("i", "away", lambda d: d["nick"] == g_nick)
+    expect(aw["message"] == "out for a walk", "her away presence is AWAY (extended-monitor), though no channel is shared")
+    g.send_presence()
+    await irc.wait("i", "back", lambda d: d["nick"] == g_nick)
+    expect(True, "and her return is AWAY without a message")
 
     irc.call("i", "monitorlist")
     lst = await irc.wait("i", "monitorList")
