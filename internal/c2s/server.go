@@ -71,6 +71,14 @@ type Config struct {
 	// Location is the address ("host:port") where a client should
 	// resume its session, sent in <enabled/>; empty sends none.
 	Location string
+	// ResumeNode, on a node of a cluster, is the node's name: it ends
+	// the SM-IDs of the sessions here, so that another node can tell
+	// where a session it cannot resume lives. Empty on a single node.
+	ResumeNode string
+	// ResumeElsewhere returns the location of a live node of the
+	// cluster, where its sessions are resumed; false when the node is
+	// unknown, dead or has no location. Nil on a single node.
+	ResumeElsewhere func(node string) (location string, ok bool)
 	// CSIBuffer bounds the stanzas held back for an inactive client
 	// (XEP-0352); a full buffer is sent.
 	CSIBuffer int
@@ -148,7 +156,7 @@ type Metrics struct {
 	StreamErrs  *metrics.CounterVec // label: condition
 	AuthResults *metrics.CounterVec // label: mechanism, result
 	Waiting     *metrics.Gauge      // sessions waiting to be resumed
-	Resumptions *metrics.CounterVec // label: result (resumed, failed)
+	Resumptions *metrics.CounterVec // label: result (resumed, failed, redirected)
 	Undelivered *metrics.CounterVec // label: kind; stanzas handed back when a session ended
 
 	in, out byKind // StanzasIn and StanzasOut

@@ -1,7 +1,9 @@
 package c2s
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"samtal.org/samtal/internal/stanza"
@@ -25,12 +27,16 @@ func smFailed(cond stanza.Condition, attrs ...string) *xmlel.Element {
 }
 
 // register makes b resumable under a new SM-ID. The SM-ID is random and
-// says nothing about the user (XEP-0198 §5 lets the server choose it).
+// says nothing about the user (XEP-0198 §5 lets the server choose it);
+// on a node of a cluster it ends in "." and the node's name.
 func (svc *Service) register(b *outbox) string {
 	svc.smMu.Lock()
 	defer svc.smMu.Unlock()
 	for {
 		id := randomID(24)
+		if node := svc.cfg.ResumeNode; node != "" {
+			id += "." + node
+		}
 		if _, taken := svc.resumable[id]; !taken {
 			svc.resumable[id] = b
 			return id
@@ -53,6 +59,18 @@ func (svc *Service) lookup(id string) *outbox {
 	svc.smMu.Lock()
 	defer svc.smMu.Unlock()
 	return svc.resumable[id]
+}
+
+// resumedAt returns where a session this node does not hold is resumed:
+// the location of the live node of the cluster whose name ends its
+// SM-ID. It answers from the SM-ID alone, so that whether a session
+// exists, or whose it is, cannot be probed from here.
+func (svc *Service) resumedAt(previd string) (string, bool) {
+	_, node, ok := strings.Cut(previd, ".")
+	if !ok || svc.cfg.ResumeElsewhere == nil || node == svc.cfg.ResumeNode {
+		return "", false
+	}
+	return svc.cfg.ResumeElsewhere(node)
 }
 
 // enableSM handles <enable/> (XEP-0198 §3) and returns the answer:
@@ -121,7 +139,11 @@ func (s *Session) resume(el *xmlel.Element) (*xmlel.Element, error) {
 func (s *Session) resumeWith(el *xmlel.Element, wrap func(resumed *xmlel.Element) *xmlel.Element) (*xmlel.Element, error) {
 	failed, err := s.takeOver(el, wrap)
 	result := "resumed"
-	if failed != nil || err != nil {
+	var se stream.Error
+	switch {
+	case errors.As(err, &se) && se.Condition == stream.SeeOtherHost:
+		result = "redirected"
+	case failed != nil || err != nil:
 		result = "failed"
 	}
 	s.svc.m.Resumptions.With(result).Inc()
@@ -138,6 +160,14 @@ func (s *Session) takeOver(el *xmlel.Element, wrap func(resumed *xmlel.Element) 
 		return smFailed(stanza.BadRequest), nil
 	}
 	b := s.svc.lookup(el.Attr("previd"))
+	if b == nil {
+		if loc, ok := s.svc.resumedAt(el.Attr("previd")); ok {
+			// Another node of the cluster holds the session: the
+			// client is to connect there and resume it (RFC 6120
+			// §4.9.3.19), as <enabled location/> asked it to.
+			return nil, stream.Error{Condition: stream.SeeOtherHost, Host: loc}
+		}
+	}
 	if b == nil || b.jid.Bare().String() != s.user {
 		// Unknown, expired, or someone else's: the same answer, so that
 		// an SM-ID cannot be probed.

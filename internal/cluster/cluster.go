@@ -24,6 +24,11 @@ import (
 type Config struct {
 	URL  string // NATS server URL(s), comma-separated
 	Node string // this node's name, unique in the cluster
+	// Location is where clients reach this node's client listener
+	// ("host:port", XEP-0198's location), told to the other nodes so
+	// that they send a client resuming a session here to it; "" when
+	// clients cannot reach a node by itself.
+	Location string
 
 	Heartbeat      time.Duration // between heartbeats; default 1 s
 	DeadAfter      time.Duration // silence after which a node is dead; default 5 s
@@ -173,6 +178,7 @@ type member struct {
 	last     time.Time
 	alive    bool
 	sessions int
+	location string
 }
 
 // heartbeat is what a node publishes on samtal.hb.
@@ -181,6 +187,7 @@ type heartbeat struct {
 	Start    int64  `json:"start"`
 	Sessions int    `json:"sessions"`
 	Bye      bool   `json:"bye,omitempty"`
+	Location string `json:"location,omitempty"`
 }
 
 const (
@@ -358,7 +365,7 @@ func (n *Node) beat(bye bool) {
 	n.pmu.Lock()
 	count := len(n.local)
 	n.pmu.Unlock()
-	data, _ := json.Marshal(heartbeat{Node: n.cfg.Node, Start: n.start, Sessions: count, Bye: bye}) // cannot fail
+	data, _ := json.Marshal(heartbeat{Node: n.cfg.Node, Start: n.start, Sessions: count, Bye: bye, Location: n.cfg.Location}) // cannot fail
 	if err := n.nc.Publish(subjectHeartbeat, data); err != nil {
 		n.log.Warn("cluster: heartbeat failed", "err", err)
 	}
@@ -432,7 +439,7 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 		n.members[hb.Node] = m
 	}
 	wasAlive := m.alive
-	m.alive, m.last, m.start, m.sessions = true, time.Now(), hb.Start, hb.Sessions
+	m.alive, m.last, m.start, m.sessions, m.location = true, time.Now(), hb.Start, hb.Sessions, hb.Location
 	n.mu.Unlock()
 	if !wasAlive {
 		n.log.Info("cluster: node joined", "peer", hb.Node)
@@ -453,6 +460,23 @@ func (n *Node) alive(name string) bool {
 		return m.alive
 	}
 	return time.Since(time.Unix(0, n.start)) < n.cfg.DeadAfter
+}
+
+// Location returns where clients reach another live node (the location
+// in its heartbeats), for a client resuming a session of that node
+// (XEP-0198 §5); false for this node, a dead or unknown one, or one
+// without a location.
+func (n *Node) Location(node string) (string, bool) {
+	if node == n.cfg.Node {
+		return "", false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := n.members[node]
+	if m == nil || !m.alive || m.location == "" {
+		return "", false
+	}
+	return m.location, true
 }
 
 // leader reports whether this node is the live node with the smallest

@@ -80,9 +80,16 @@ var testConfig = Config{Heartbeat: 50 * time.Millisecond, DeadAfter: 300 * time.
 
 func startNode(t *testing.T, url, name string, adjust ...func(*Hooks)) *testNode {
 	t.Helper()
+	return startNodeWith(t, url, name, func(*Config) {}, adjust...)
+}
+
+// startNodeWith starts a node whose configuration config adjusts.
+func startNodeWith(t *testing.T, url, name string, config func(*Config), adjust ...func(*Hooks)) *testNode {
+	t.Helper()
 	tn := &testNode{r: router.New([]string{"example.org"})}
 	cfg := testConfig
 	cfg.URL, cfg.Node = url, name
+	config(&cfg)
 	hooks := Hooks{
 		Undelivered: func(_ context.Context, gone jid.JID, el *xmlel.Element, _ time.Time) {
 			tn.record(&tn.undelivered, gone.String()+" "+el.Attr("id"))
@@ -635,4 +642,27 @@ func TestMovedOnTheWay(t *testing.T) {
 	if got := c.list(&c.undelivered); len(got) != 0 {
 		t.Errorf("c took back %q, want the message on b", got)
 	}
+}
+
+// TestLocation checks that a node learns the other nodes' locations from
+// their heartbeats, and forgets a node's when it dies.
+func TestLocation(t *testing.T) {
+	url := natstest.Run(t)
+	located := func(loc string) func(*Config) { return func(c *Config) { c.Location = loc } }
+	a := startNodeWith(t, url, "a", located("a.example.org:5222"))
+	b := startNodeWith(t, url, "b", located("b.example.org:5222"))
+	c := startNodeWith(t, url, "c", located(""))
+	eventually(t, "b's location on a", func() bool { loc, ok := a.Location("b"); return ok && loc == "b.example.org:5222" })
+	eventually(t, "a's location on b", func() bool { loc, ok := b.Location("a"); return ok && loc == "a.example.org:5222" })
+	eventually(t, "c heard on a", func() bool { return slices.Contains(a.Nodes(), "c") })
+	for _, node := range []string{"a", "c", "d"} {
+		if loc, ok := a.Location(node); ok {
+			t.Errorf("a.Location(%q) = %q, want none (itself, no location, unknown)", node, loc)
+		}
+	}
+	if _, ok := c.Location("a"); !ok {
+		t.Error("c, without a location itself, does not know a's")
+	}
+	b.crash()
+	eventually(t, "b's location forgotten on a", func() bool { _, ok := a.Location("b"); return !ok })
 }

@@ -23,6 +23,10 @@
 //     in the session's queue, and a message that finds no session (the
 //     node died or the session ended) goes back to the IM core as
 //     undelivered (the user's other resources, or offline storage).
+//   - Resumption: a node's heartbeat carries its location, the address
+//     where clients reach it (XEP-0198); a client that tries to resume
+//     a session of another live node is sent there (see-other-host),
+//     since a session's state lives on its node.
 //   - Conflicts: when a client binds a resource that is bound on another
 //     node (it came back elsewhere and could not resume, XEP-0198 §5),
 //     its node asks that node to end the old session, naming itself and

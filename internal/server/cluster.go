@@ -74,6 +74,7 @@ func (s *Server) startCluster(ctx context.Context, core *im.Service) error {
 	n, err := cluster.Start(ctx, cluster.Config{
 		URL:            cc.NATSURL,
 		Node:           name,
+		Location:       s.cfg.Stream.Location,
 		Heartbeat:      time.Duration(cc.Heartbeat),
 		DeadAfter:      time.Duration(cc.DeadAfter),
 		ForwardTimeout: time.Duration(cc.ForwardTimeout),

@@ -182,6 +182,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	s.clusterHooks(core, mux, pepService)
 
 	l := cfg.Limits
+	var resumeNode string
+	var resumeElsewhere func(string) (string, bool)
+	if s.cluster != nil {
+		resumeNode, resumeElsewhere = s.cluster.Name(), s.cluster.Location
+	}
 	s.c2s = c2s.New(c2s.Config{
 		TLS:                    certStore.StreamConfig("xmpp-client"),
 		Limits:                 xmlstream.Limits{MaxStanzaBytes: l.MaxStanzaBytes, MaxDepth: l.MaxDepth},
@@ -206,6 +211,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		AckEvery:               cfg.Stream.AckEvery,
 		AckDelay:               time.Duration(cfg.Stream.AckDelay),
 		Location:               cfg.Stream.Location,
+		ResumeNode:             resumeNode,
+		ResumeElsewhere:        resumeElsewhere,
 		CSIBuffer:              cfg.Stream.CSIBuffer,
 		FastTokens:             store.FastTokens(),
 		Carbons:                s.carbons,

@@ -59,6 +59,9 @@ type Error struct {
 	// Extra is an application-specific condition (RFC 6120 §4.9.4),
 	// such as XEP-0198's <handled-count-too-high/>, or nil.
 	Extra *xmlel.Element
+	// Host is the content of <see-other-host/>: the "host:port" where
+	// the client is to connect instead (RFC 6120 §4.9.3.19).
+	Host string
 }
 
 func (e Error) Error() string {
@@ -70,7 +73,11 @@ func (e Error) Error() string {
 
 // Element returns the <stream:error/> element.
 func (e Error) Element() *xmlel.Element {
-	el := xmlel.New(NS, "error").Append(xmlel.New(NSErrors, string(e.Condition)))
+	cond := xmlel.New(NSErrors, string(e.Condition))
+	if e.Host != "" {
+		cond.AppendText(e.Host)
+	}
+	el := xmlel.New(NS, "error").Append(cond)
 	if e.Text != "" {
 		el.Append(xmlel.TextElement(NSErrors, "text", e.Text))
 	}

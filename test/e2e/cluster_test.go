@@ -34,6 +34,11 @@ node = "n%d"
 heartbeat = "200ms"
 dead_after = "1s"
 `, url, i+1)}
+		if i == 0 {
+			// Node 1 tells clients where to resume its sessions: the
+			// others send a client resuming one there (XEP-0198).
+			o.Stream = `location = "{c2s}"`
+		}
 		if i > 0 {
 			certs := filepath.Join(nodes[0].Dir, "data", "certs")
 			o.Cert = filepath.Join(certs, "localhost.crt")
@@ -56,7 +61,9 @@ func clusterStatus(t *testing.T, s *Server) string {
 }
 
 // TestCluster runs slixmpp users on three nodes: they chat one to one and
-// in a room; the node that owns the room and holds a receiver's session
+// in a room; a client whose stream was cut resumes its session on its
+// node after another node sent it there (XEP-0198 location,
+// see-other-host); the node that owns the room and holds a receiver's session
 // is killed (SIGKILL) while messages flow to it, and every message the
 // sender's node acknowledged reaches the receiver, who reconnects to
 // another node; the room goes on there.
@@ -85,10 +92,15 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("slixmpp scenario pep failed: %v", err)
 	}
 
-	smOut, err := slix("sm_elsewhere", "gina", "hugo").CombinedOutput()
-	t.Logf("slixmpp sm_elsewhere:\n%s", smOut)
-	if err != nil || !strings.Contains(string(smOut), "PASS sm_elsewhere") {
-		t.Fatalf("slixmpp scenario sm_elsewhere failed: %v", err)
+	for _, sc := range []string{"sm_elsewhere", "sm_redirect"} {
+		smOut, err := slix(sc, "gina", "hugo").CombinedOutput()
+		t.Logf("slixmpp %s:\n%s", sc, smOut)
+		if err != nil || !strings.Contains(string(smOut), "PASS "+sc) {
+			t.Fatalf("slixmpp scenario %s failed: %v", sc, err)
+		}
+	}
+	if n := metric(t, nodes[1].Admin, `samtal_c2s_resumptions_total{result="redirected"}`); n != 1 {
+		t.Errorf("node 2 redirected %v resumptions, want 1", n)
 	}
 
 	cmd := slix("cluster", users...)

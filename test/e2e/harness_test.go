@@ -153,6 +153,7 @@ type Options struct {
 	CAFile       string // the CA clients trust; default the self-signed certificate
 	LogLevel     string // "debug" unless set
 	IRC          string // keys of the [irc] table; non-empty turns the IRC gateway on
+	Stream       string // keys of the [stream] table; {c2s} is the client listener's address
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -212,6 +213,9 @@ listen = [%q]
 %s
 `, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
+	if o.Stream != "" {
+		cfg += "\n[stream]\n" + strings.ReplaceAll(o.Stream, "{c2s}", s.C2S) + "\n"
+	}
 	if o.IRC != "" {
 		s.IRC, s.IRCText = freeAddr(t), freeAddr(t)
 		cfg += fmt.Sprintf("\n[irc]\nlisten = [%q]\nlisten_plain = [%q]\n%s\n", s.IRC, s.IRCText, o.IRC)

@@ -175,14 +175,14 @@ async def scenario_pep(args):
 
 async def scenario_sm_elsewhere(args):
     """Stream management (XEP-0198) when the client comes back on another
-    node: the resumption fails there (item-not-found) and the client binds
-    its resource anew; that ends its session on the first node, and the
-    messages it never acknowledged there reach the new session exactly
-    once."""
+    node and its own node has no location to send it to: the resumption
+    fails there (item-not-found) and the client binds its resource anew;
+    that ends its session on the first node, and the messages it never
+    acknowledged there reach the new session exactly once."""
     a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
-    b = await Client(b_jid + "/phone", args.password, at(args, 0), plugins=("xep_0198",)).online()
-    expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption on node 1")
-    a = await Client(a_jid, args.password, at(args, 2)).online()
+    b = await Client(b_jid + "/phone", args.password, at(args, 2), plugins=("xep_0198",)).online()
+    expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption on node 3")
+    a = await Client(a_jid, args.password, at(args, 0)).online()
     b.transport.pause_reading()
     for i in range(30):
         a.send_message(mto=b_jid, mbody=f"moved {i}", mtype="chat")
@@ -192,12 +192,60 @@ async def scenario_sm_elsewhere(args):
     b.connect(address=("127.0.0.1", args.ports[1]))
     f = await failed
     expect(f.xml.find("{urn:ietf:params:xml:ns:xmpp-stanzas}item-not-found") is not None,
-           "node 2 cannot resume node 1's session: item-not-found")
+           "node 2 cannot resume node 3's session: item-not-found")
     await started
     expect(str(b.boundjid) == b_jid + "/phone", "the client bound its resource anew on node 2")
     got = await bodies(b, "moved ", 30)
     expect(exactly_once(got, "moved ", 30), f"all 30 unacknowledged messages reached the new session exactly once (got {len(got)})")
     for c in (a, b):
+        await c.offline()
+
+
+async def scenario_sm_redirect(args):
+    """Stream management (XEP-0198) when the client comes back on another
+    node and its own node has a location: the other node sends it there
+    (see-other-host, RFC 6120 §4.9.3.19), where it resumes its session
+    and gets the messages it never acknowledged exactly once, in order,
+    while its presence never changed for the user's other resource."""
+    a_jid, b_jid = jid(args, args.users[0]), jid(args, args.users[1])
+    b = await Client(b_jid + "/phone", args.password, at(args, 0), plugins=("xep_0198",)).online()
+    sm = b["xep_0198"]
+    expect(sm.sm_id is not None and sm.sm_id.endswith(".n1"), f"stream management enabled with resumption on node 1 ({sm.sm_id})")
+    watcher = await Client(b_jid + "/watcher", args.password, at(args, 1), priority=-1).online()
+    a = await Client(a_jid, args.password, at(args, 2)).online()
+    await asyncio.sleep(0.5)
+    watcher.log.clear()
+    b.transport.pause_reading()
+    for i in range(30):
+        a.send_message(mto=b_jid, mbody=f"redirected {i}", mtype="chat")
+    await cut(b)
+    # slixmpp 1.8 follows see-other-host itself by reconnecting without
+    # an address, which makes ClientXMPP.connect look the domain up
+    # again and lose the host it was sent to: here the application
+    # follows it, as clients that implement it do.
+    b.max_redirects = -1
+    errors, gone = [], asyncio.Event()
+    b.add_event_handler("stream_error", lambda e: errors.append(e))
+    b.add_event_handler("disconnected", lambda _: gone.set())
+    b.connect(address=("127.0.0.1", args.ports[1]))
+    await asyncio.wait_for(gone.wait(), TIMEOUT)
+    expect(len(errors) == 1 and errors[0]["condition"] == "see-other-host" and
+           errors[0]["see_other_host"] == f"127.0.0.1:{args.ports[0]}",
+           "node 2 sends the client to node 1's location (see-other-host)")
+    host, port = errors[0]["see_other_host"].rsplit(":", 1)
+    resumed = asyncio.ensure_future(b.wait_until("session_resumed", TIMEOUT))
+    b.connect(address=(host, int(port)))
+    await resumed
+    expect(True, "where it resumed its session")
+    got = await bodies(b, "redirected ", 30)
+    expect(exactly_once(got, "redirected ", 30), f"all 30 unacknowledged messages arrived exactly once (got {len(got)})")
+    expect([m["body"] for m in got] == [f"redirected {i}" for i in range(30)], "in the order they were sent")
+    flaps = [e for e in watcher.log if e[0] == "presence" and e[1] == str(b.boundjid)]
+    expect(not flaps, "the resumed resource's presence never changed for the user's other resource")
+    a.send_message(mto=b_jid, mbody="after", mtype="chat")
+    m = await b.next_message()
+    expect(m["body"] == "after", "messages after resumption arrive")
+    for c in (a, b, watcher):
         await c.offline()
 
 
