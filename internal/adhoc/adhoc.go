@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
@@ -38,12 +39,28 @@ const (
 type Command struct {
 	Node string
 	Name string
+	// Allowed, when set, reports whether a user of the host may see and
+	// run the command (an administrator, say); unset, every user may.
+	Allowed func(from jid.JID) bool
 	// Form returns the form the requester fills in.
 	Form func(ctx context.Context, from jid.JID) dataform.Form
-	// Run carries out the command and returns the note that tells the
-	// requester how it went. A stanza.Error goes to the requester.
-	Run func(ctx context.Context, from jid.JID, f dataform.Form) (string, error)
+	// Run carries out the command and returns what tells the requester
+	// how it went. A stanza.Error goes to the requester.
+	Run func(ctx context.Context, from jid.JID, f dataform.Form) (Result, error)
 }
+
+// Result is what a completed command tells its requester: a note, a
+// form of results (XEP-0004 type 'result'), or both.
+type Result struct {
+	Note string
+	Form *dataform.Form
+}
+
+// Note is a Result with only a note.
+func Note(text string) Result { return Result{Note: text} }
+
+// may reports whether the requester may see and run c.
+func (c Command) may(from jid.JID) bool { return c.Allowed == nil || c.Allowed(from) }
 
 // Service keeps the commands and their sessions. It is safe for
 // concurrent use.
@@ -79,7 +96,7 @@ func (s *Service) Add(c Command) {
 	s.mu.Unlock()
 	// §2.3: a command node has this identity and feature.
 	s.disco.HandleNode(c.Node, disco.Node{Info: func(_ context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
-		if !s.allowed(st) {
+		if !s.allowed(st) || !c.may(st.From) {
 			return nil, stanza.E(stanza.Forbidden)
 		}
 		return xmlel.New(disco.NSInfo, "query", "node", c.Node).Append(
@@ -104,9 +121,11 @@ func (s *Service) items(_ context.Context, st *stanza.Stanza) ([]disco.Item, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]disco.Item, len(s.commands))
-	for i, c := range s.commands {
-		out[i] = disco.Item{JID: st.To.String(), Node: c.Node, Name: c.Name}
+	var out []disco.Item
+	for _, c := range s.commands {
+		if c.may(st.From) {
+			out = append(out, disco.Item{JID: st.To.String(), Node: c.Node, Name: c.Name})
+		}
 	}
 	return out, nil
 }
@@ -127,8 +146,22 @@ func cmdError(cond stanza.Condition, specific string) stanza.Error {
 	return stanza.E(cond).WithExtra(xmlel.New(NS, specific))
 }
 
-// handle runs a stage of a command (§3.4).
+// handle runs a stage of a command (§3.4). An error carries the
+// request's <command/> without its payload, as §4.6 shows, so that the
+// requester can tell which session it ends.
 func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
+	resp, err := s.stage(ctx, st)
+	var se stanza.Error
+	if err != nil && errors.As(err, &se) {
+		p := st.Payload()
+		se.Echo = xmlel.New(NS, "command", "node", p.Attr("node"), "sessionid", p.Attr("sessionid"), "action", p.Attr("action"))
+		return nil, se
+	}
+	return resp, err
+}
+
+// stage does the work of handle.
+func (s *Service) stage(ctx context.Context, st *stanza.Stanza) (*xmlel.Element, error) {
 	p := st.Payload()
 	if st.Type() != "set" || p.Local != "command" {
 		return nil, stanza.E(stanza.BadRequest)
@@ -139,6 +172,10 @@ func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element
 	c, ok := s.command(p.Attr("node"))
 	if !ok {
 		return nil, stanza.E(stanza.ItemNotFound)
+	}
+	if !c.may(st.From) {
+		// XEP-0133 §5: forbidden, for insufficient privileges.
+		return nil, stanza.E(stanza.Forbidden)
 	}
 	action := p.Attr("action")
 	switch action {
@@ -186,16 +223,21 @@ func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element
 	return s.run(ctx, c, st.From, f, reply(id, "completed"))
 }
 
-// run carries out a command and completes its reply with the note.
+// run carries out a command and completes its reply with its result.
 func (s *Service) run(ctx context.Context, c Command, from jid.JID, f dataform.Form, reply *xmlel.Element) (*xmlel.Element, error) {
-	note, err := c.Run(ctx, from, f)
+	res, err := c.Run(ctx, from, f)
 	if err != nil {
 		return nil, err
 	}
-	if note != "" {
-		n := xmlel.TextElement(NS, "note", note)
+	if res.Note != "" {
+		n := xmlel.TextElement(NS, "note", res.Note)
 		n.SetAttr("type", "info")
 		reply.Append(n)
+	}
+	if res.Form != nil {
+		rf := *res.Form
+		rf.Type = dataform.TypeResult
+		reply.Append(rf.Element())
 	}
 	return reply, nil
 }

@@ -18,6 +18,7 @@ import (
 type env struct {
 	t   *testing.T
 	mux *iq.Mux
+	svc *Service
 	ran []string
 }
 
@@ -32,20 +33,21 @@ func newEnv(t *testing.T) *env {
 	e.mux = iq.NewMux(slog.New(slog.DiscardHandler))
 	d := disco.New(disco.Config{}, e.mux, nil)
 	s := New(r, e.mux, d)
+	e.svc = s
 	s.Add(Command{
 		Node: "confirm", Name: "Do it",
 		Form: func(context.Context, jid.JID) dataform.Form {
 			return dataform.Form{Title: "Sure?", Fields: []dataform.Field{{Var: "ok", Type: dataform.Boolean}}}
 		},
-		Run: func(_ context.Context, from jid.JID, f dataform.Form) (string, error) {
+		Run: func(_ context.Context, from jid.JID, f dataform.Form) (Result, error) {
 			if v, _ := dataform.ParseBool(f.Value("ok")); !v {
-				return "", stanza.E(stanza.NotAcceptable)
+				return Result{}, stanza.E(stanza.NotAcceptable)
 			}
 			e.ran = append(e.ran, from.String())
-			return "done", nil
+			return Note("done"), nil
 		},
 	})
-	s.Add(Command{Node: "now", Name: "At once", Run: func(context.Context, jid.JID, dataform.Form) (string, error) { return "", nil }})
+	s.Add(Command{Node: "now", Name: "At once", Run: func(context.Context, jid.JID, dataform.Form) (Result, error) { return Result{}, nil }})
 	return e
 }
 
@@ -99,8 +101,13 @@ func TestCancelAndErrors(t *testing.T) {
 		t.Errorf("cancel = %s", resp)
 	}
 	id = e.serve("alice@example.org/a", `<command xmlns='`+NS+`' node='confirm'/>`).Child(NS, "command").Attr("sessionid")
-	if c, _ := cond(e.serve("alice@example.org/a", `<command xmlns='`+NS+`' node='confirm' sessionid='`+id+`'><x xmlns='jabber:x:data' type='submit'><field var='ok'><value>false</value></field></x></command>`)); c != stanza.NotAcceptable {
+	resp = e.serve("alice@example.org/a", `<command xmlns='`+NS+`' node='confirm' sessionid='`+id+`'><x xmlns='jabber:x:data' type='submit'><field var='ok'><value>false</value></field></x></command>`)
+	if c, _ := cond(resp); c != stanza.NotAcceptable {
 		t.Errorf("the command's own error = %s", c)
+	}
+	// §4.6: the error names the session, without the form.
+	if echo := resp.Child(NS, "command"); echo == nil || echo.Attr("sessionid") != id || echo.Attr("node") != "confirm" || len(echo.Elements()) != 0 {
+		t.Errorf("error reply %s, want the request's <command/> without its form", resp)
 	}
 	tests := []struct {
 		name, from, payload string
@@ -156,4 +163,48 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestAllowedAndResults checks that a command for some users only is
+// neither listed, described nor run for the others, and that a result
+// form reaches the requester as a form of type result.
+func TestAllowedAndResults(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Add(Command{
+		Node: "count", Name: "Count", Allowed: func(from jid.JID) bool { return from.Local() == "alice" },
+		Run: func(context.Context, jid.JID, dataform.Form) (Result, error) {
+			return Result{Note: "counted", Form: &dataform.Form{Fields: []dataform.Field{{Var: "n", Values: []string{"3"}}}}}, nil
+		},
+	})
+	resp := e.serve("alice@example.org/a", `<command xmlns='`+NS+`' node='count'/>`)
+	cmd := resp.Child(NS, "command")
+	x := cmd.Child(dataform.NS, "x")
+	if cmd.Attr("status") != "completed" || cmd.ChildText(NS, "note") != "counted" || x == nil || x.Attr("type") != "result" {
+		t.Fatalf("count = %s", resp)
+	}
+	if f, err := dataform.Parse(x); err != nil || f.Value("n") != "3" {
+		t.Errorf("result form = %s (%v)", x, err)
+	}
+	if c, _ := cond(e.serve("bob@example.org/b", `<command xmlns='`+NS+`' node='count'/>`)); c != stanza.Forbidden {
+		t.Errorf("bob runs count: %s, want forbidden", c)
+	}
+	get := func(from, payload string) *xmlel.Element {
+		st := xmpptest.Stanza(t, `<iq type='get' id='d' from='`+from+`' to='example.org'>`+payload+`</iq>`)
+		return e.mux.Serve(t.Context(), iq.Server, st)
+	}
+	for from, want := range map[string]int{"alice@example.org/a": 1, "bob@example.org/b": 0} {
+		q := get(from, `<query xmlns='http://jabber.org/protocol/disco#items' node='`+NS+`'/>`).Child(disco.NSItems, "query")
+		n := 0
+		for _, it := range q.Elements() {
+			if it.Attr("node") == "count" {
+				n++
+			}
+		}
+		if n != want {
+			t.Errorf("%s sees count listed %d times, want %d", from, n, want)
+		}
+	}
+	if c, _ := cond(get("bob@example.org/b", `<query xmlns='http://jabber.org/protocol/disco#info' node='count'/>`)); c != stanza.Forbidden {
+		t.Errorf("bob's disco#info of count: %s, want forbidden", c)
+	}
 }

@@ -120,6 +120,10 @@ type Host struct {
 	Registration Policy `toml:"registration"`
 	// Contact holds the addresses published with XEP-0157.
 	Contact Contact `toml:"contact"`
+	// Admins are the accounts of the host ("alice@example.org") that may
+	// run the service administration commands (XEP-0133) on its
+	// accounts.
+	Admins []string `toml:"admins"`
 }
 
 // Policy returns the registration policy of h, def when h has none of its

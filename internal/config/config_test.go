@@ -52,6 +52,7 @@ func TestExampleFile(t *testing.T) {
 		Abuse: []string{"mailto:abuse@example.org"}, Admin: []string{"xmpp:admin@example.org"},
 		Security: []string{}, Support: []string{}, Feedback: []string{}, Sales: []string{}, Status: []string{},
 	}
+	want.Hosts[0].Admins = []string{}
 	want.Components = []Component{{Domain: "gateway.localhost", Secret: "change me"}}
 	want.Listen.Component = []string{}
 	want.Turn.Allow, want.Turn.Deny = []string{}, []string{}
@@ -197,6 +198,9 @@ var mistakes = []mistake{
 	{"log level", "log_level = \"verbose\"\n", "log_level", 1, 0, "unknown log level"},
 	{"registration", "registration = \"public\"\n", "registration", 1, 0, "unknown policy"},
 	{"host registration", "[[host]]\ndomain = \"a.example\"\nregistration = \"public\"\n", "host[0].registration", 3, 0, "unknown policy"},
+	{"admin of another host", "[[host]]\ndomain = \"a.example\"\nadmins = [\"alice@b.example\"]\n", "host[0].admins[0]", 3, 0, "not an account of a.example"},
+	{"admin not a JID", "[[host]]\ndomain = \"a.example\"\nadmins = [\"@a.example\"]\n", "host[0].admins[0]", 3, 0, "not a JID"},
+	{"admin with resource", "[[host]]\ndomain = \"a.example\"\nadmins = [\"alice@a.example/phone\"]\n", "host[0].admins[0]", 3, 0, "not an account"},
 	{"resource conflict", "resource_conflict = \"kick\"\n", "resource_conflict", 1, 0, "unknown value"},
 	{"scram iterations", "scram_iterations = 1000\n", "scram_iterations", 1, 0, "at least 4096"},
 	{"empty data dir", "data_dir = \"\"\n", "data_dir", 1, 0, "must not be empty"},
@@ -368,6 +372,7 @@ func TestGoodFiles(t *testing.T) {
 		"[retention]\noffline = \"1d12h\"\n[limits]\nidle_timeout = \"90s\"\n",
 		"[archive]\nenabled = false\nretention = \"30d\"\ndefault = \"roster\"\nmax_page = 50\n[push]\nenabled = false\ncount = true\n",
 		"# comment only\n\n",
+		"[[host]]\ndomain = \"a.example\"\nadmins = [\"alice@a.example\", \"bob@a.example\"]\n",
 	}
 	for _, doc := range docs {
 		if _, err := Parse([]byte(doc), "samtal.toml"); err != nil {

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"samtal.org/samtal/internal/dns"
+	"samtal.org/samtal/internal/jid"
 )
 
 // MinSCRAMIterations is the least PBKDF2 iteration count for SCRAM keys
@@ -274,6 +275,15 @@ func (h Host) Validate() error {
 		}
 	}
 	ps.section("contact", h.Contact.Validate())
+	for i, a := range h.Admins {
+		j, err := jid.Parse(a)
+		switch {
+		case err != nil:
+			ps.add(fmt.Sprintf("admins[%d]", i), "%q is not a JID: %v", a, err)
+		case j.Local() == "" || j.IsFull() || j.Domain() != h.Domain || j.String() != a:
+			ps.add(fmt.Sprintf("admins[%d]", i), "%q is not an account of %s (want name@%s)", a, h.Domain, h.Domain)
+		}
+	}
 	return ps.err()
 }
 

@@ -27,6 +27,7 @@ const (
 	Boolean     = "boolean"
 	Fixed       = "fixed"
 	Hidden      = "hidden"
+	JIDMulti    = "jid-multi"
 	JIDSingle   = "jid-single"
 	ListMulti   = "list-multi"
 	ListSingle  = "list-single"

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/stream"
@@ -56,15 +57,21 @@ func (r *Register) changePassword(ctx context.Context, q *xmlel.Element, user ji
 		// one.
 		return stanza.E(stanza.NotAcceptable).WithText("the password must not be empty")
 	}
-	keys, err := r.deriveKeys(sub.password)
-	if err != nil {
-		return err
-	}
-	err = r.accounts.SetKeys(ctx, user.String(), keys)
+	err := r.setPassword(ctx, user, sub.password)
 	if errors.Is(err, storage.ErrNotFound) {
 		return stanza.E(stanza.RegistrationRequired)
 	}
 	return err
+}
+
+// setPassword gives an existing account new keys from password;
+// storage.ErrNotFound when there is no such account.
+func (r *Register) setPassword(ctx context.Context, user jid.JID, password string) error {
+	keys, err := r.deriveKeys(password)
+	if err != nil {
+		return err
+	}
+	return r.accounts.SetKeys(ctx, user.String(), keys)
 }
 
 // sameUser reports whether username names the account user: its
@@ -95,7 +102,6 @@ func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) 
 	if err != nil {
 		return err
 	}
-	r.log.Info("register: account removed", "host", user.Domain())
 	sessions := r.sessions.Resources(user)
 	result := st.Result()
 	if st.El.Attr("to") == "" {
@@ -108,6 +114,16 @@ func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) 
 			res.Session.Send(result)
 		}
 	}
+	r.removed(ctx, user, sessions)
+	// The mux answers the request again; the session has ended, so that
+	// copy is dropped. A request that did not come from one of the
+	// account's sessions gets it.
+	return nil
+}
+
+// removed finishes the removal of an account whose data is deleted.
+func (r *Register) removed(ctx context.Context, user jid.JID, sessions []router.Resource) {
+	r.log.Info("register: account removed", "host", user.Domain())
 	// XEP-0077 §3.2: "the server SHOULD then return a <not-authorized/>
 	// stream error and terminate all active sessions for the entity".
 	for _, res := range sessions {
@@ -116,8 +132,55 @@ func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) 
 	if r.cfg.OnRemove != nil {
 		r.cfg.OnRemove(ctx, user)
 	}
-	// The mux answers the request again; the session has ended, so that
-	// copy is dropped. A request that did not come from one of the
-	// account's sessions gets it.
+}
+
+// CreateAccount makes an account with a password, as an administrator
+// does (XEP-0133 §4.1): conflict when it exists, not-acceptable for a
+// password the OpaqueString profile refuses or an empty one.
+func (r *Register) CreateAccount(ctx context.Context, user jid.JID, password string) error {
+	if password == "" {
+		return stanza.E(stanza.NotAcceptable).WithText("the password must not be empty")
+	}
+	keys, err := r.deriveKeys(password)
+	if err != nil {
+		return err
+	}
+	err = r.accounts.Create(ctx, storage.Account{User: user.Bare().String(), Keys: keys})
+	if errors.Is(err, storage.ErrExists) {
+		return stanza.E(stanza.Conflict).WithText("the account exists")
+	}
+	if err == nil {
+		r.log.Info("register: account created by an administrator", "host", user.Domain())
+	}
+	return err
+}
+
+// SetPassword replaces an account's password, as an administrator does
+// (XEP-0133 §4.7): item-not-found when there is no such account. The
+// account's sessions go on; ending them is another command.
+func (r *Register) SetPassword(ctx context.Context, user jid.JID, password string) error {
+	if password == "" {
+		return stanza.E(stanza.NotAcceptable).WithText("the password must not be empty")
+	}
+	err := r.setPassword(ctx, user.Bare(), password)
+	if errors.Is(err, storage.ErrNotFound) {
+		return stanza.E(stanza.ItemNotFound).WithText("no such account")
+	}
+	return err
+}
+
+// RemoveAccount deletes an account and everything it has, as its own
+// removal does (XEP-0133 §4.2): its sessions end with not-authorized.
+// item-not-found when there is no such account.
+func (r *Register) RemoveAccount(ctx context.Context, user jid.JID) error {
+	user = user.Bare()
+	err := r.accounts.Delete(ctx, user.String())
+	if errors.Is(err, storage.ErrNotFound) {
+		return stanza.E(stanza.ItemNotFound).WithText("no such account")
+	}
+	if err != nil {
+		return err
+	}
+	r.removed(ctx, user, r.sessions.Resources(user))
 	return nil
 }

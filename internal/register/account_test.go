@@ -2,7 +2,9 @@ package register
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"samtal.org/samtal/internal/iq"
@@ -169,5 +171,51 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Config{Iterations: MinIterations}).Validate(); err != nil {
 		t.Errorf("Validate(Iterations: %d) = %v, want nil", MinIterations, err)
+	}
+}
+
+// TestAdministration checks the account operations of service
+// administration (XEP-0133): creating, changing the password of and
+// removing an account, with the same effects as the user's own.
+func TestAdministration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	dave := mustJID("dave@open.lit")
+	if err := f.r.CreateAccount(ctx, dave, "first"); err != nil {
+		t.Fatal(err)
+	}
+	f.accounts.checkPassword(t, "dave@open.lit", "first")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want stanza.Condition
+	}{
+		{"create again", f.r.CreateAccount(ctx, dave, "x"), stanza.Conflict},
+		{"empty password", f.r.CreateAccount(ctx, mustJID("erin@open.lit"), ""), stanza.NotAcceptable},
+		{"password nobody", f.r.SetPassword(ctx, mustJID("nobody@open.lit"), "x"), stanza.ItemNotFound},
+		{"empty new password", f.r.SetPassword(ctx, dave, ""), stanza.NotAcceptable},
+		{"remove nobody", f.r.RemoveAccount(ctx, mustJID("nobody@open.lit")), stanza.ItemNotFound},
+	} {
+		var se stanza.Error
+		if !errors.As(tc.err, &se) || se.Condition != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, tc.err, tc.want)
+		}
+	}
+	if err := f.r.SetPassword(ctx, dave, "second"); err != nil {
+		t.Fatal(err)
+	}
+	f.accounts.checkPassword(t, "dave@open.lit", "second")
+	f.bind("dave@open.lit/phone")
+	if err := f.r.RemoveAccount(ctx, dave); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.accounts.Get(ctx, "dave@open.lit"); err == nil {
+		t.Error("dave's account is still there")
+	}
+	if len(f.log) != 1 || !strings.Contains(f.log[0], "dave@open.lit/phone closed: stream error: not-authorized") {
+		t.Errorf("sessions: %q, want dave's phone closed with not-authorized", f.log)
+	}
+	if len(f.removed) != 1 || !f.removed[0].Equal(dave) {
+		t.Errorf("OnRemove ran for %v", f.removed)
 	}
 }

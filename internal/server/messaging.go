@@ -26,9 +26,8 @@ const EmptyArchiveNode = "urn:samtal:commands:empty-archive"
 // archive stamps a sent message with its stanza-id, carbons copy it to
 // the sender's other devices with the stamp, and the archive takes the
 // stamp off before the message leaves (XEP-0313 §3.5).
-func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store storage.Store) error {
+func (s *Server) messaging(core *im.Service, mux *iq.Mux, d *disco.Disco, store storage.Store, commands *adhoc.Service) error {
 	cfg := s.cfg
-	commands := adhoc.New(s.router, mux, d)
 	if cfg.Archive.Enabled {
 		maxPage := cfg.Archive.MaxPage
 		mc := mam.Config{
@@ -95,15 +94,15 @@ func emptyArchive(a *mam.Service) adhoc.Command {
 				},
 			}
 		},
-		Run: func(ctx context.Context, from jid.JID, f dataform.Form) (string, error) {
+		Run: func(ctx context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {
 			if ok, _ := dataform.ParseBool(f.Value("confirm")); !ok {
-				return "Nothing was deleted.", nil
+				return adhoc.Note("Nothing was deleted."), nil
 			}
 			n, err := a.Empty(ctx, from)
 			if err != nil {
-				return "", err
+				return adhoc.Result{}, err
 			}
-			return fmt.Sprintf("%d messages deleted.", n), nil
+			return adhoc.Note(fmt.Sprintf("%d messages deleted.", n)), nil
 		},
 	}
 }

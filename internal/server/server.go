@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"samtal.org/samtal/internal/adhoc"
 	"samtal.org/samtal/internal/c2s"
 	"samtal.org/samtal/internal/carbons"
 	"samtal.org/samtal/internal/certs"
@@ -173,7 +174,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		PresenceArrived:  pepService.PresenceArrived,
 		PresenceDirected: pepService.PresenceDirected,
 	})
-	if err := s.messaging(core, mux, d, store); err != nil {
+	commands := adhoc.New(s.router, mux, d)
+	s.administration(commands, reg, store)
+	if err := s.messaging(core, mux, d, store, commands); err != nil {
 		return nil, err
 	}
 	if err := s.startCalls(mux, d, certStore); err != nil {

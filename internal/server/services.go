@@ -7,10 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"samtal.org/samtal/internal/adhoc"
+	"samtal.org/samtal/internal/admin"
 	"samtal.org/samtal/internal/c2s"
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/disco"
 	"samtal.org/samtal/internal/iq"
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/ping"
 	"samtal.org/samtal/internal/private"
 	"samtal.org/samtal/internal/register"
@@ -60,6 +63,19 @@ func (s *Server) services(mux *iq.Mux, store storage.Store, up *upload.Service) 
 	reg := register.New(register.Config{Iterations: cfg.SCRAMIterations, OnRemove: s.accountRemoved}, policy, store.Accounts(),
 		s.invites, s.router, mux, s.log)
 	return reg, d
+}
+
+// administration offers the service administration commands (XEP-0133)
+// to the administrators of the hosts.
+func (s *Server) administration(commands *adhoc.Service, reg *register.Register, store storage.Store) {
+	var admins []jid.JID
+	for _, h := range s.cfg.Hosts {
+		for _, a := range h.Admins {
+			// Validated: a bare JID of the host.
+			admins = append(admins, jid.MustParse(a))
+		}
+	}
+	admin.Register(commands, admins, reg, store.Accounts(), s.router)
 }
 
 // preAuth gives each client connection its own registration state.

@@ -79,6 +79,11 @@ type Error struct {
 	Text      string         // optional human-readable text
 	Extra     *xmlel.Element // optional application-specific condition
 	By        string         // optional 'by' attribute
+	// Echo, when set, is the part of the request the error answers,
+	// sent back before <error/> (RFC 6120 §8.3.1 lets an error include
+	// the original payload): an ad-hoc command's <command/> with its
+	// session, say, so that the requester knows which session failed.
+	Echo *xmlel.Element
 }
 
 // E returns the error for a condition with its usual type.
@@ -122,6 +127,9 @@ func ErrorReply(st *xmlel.Element, e Error) *xmlel.Element {
 	r := xmlel.New("", st.Local, "type", "error", "id", st.Attr("id"), "from", st.Attr("to"), "to", st.Attr("from"))
 	if lang := st.Lang(); lang != "" {
 		r.Attrs = append(r.Attrs, xmlel.Attr{Space: xmlel.NSXML, Local: "lang", Value: lang})
+	}
+	if e.Echo != nil {
+		r.Append(e.Echo.Copy())
 	}
 	return r.Append(e.Element())
 }

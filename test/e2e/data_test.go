@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	_ "modernc.org/sqlite" // the store, opened read-only to inspect it
 )
@@ -19,17 +15,7 @@ import (
 // slixData runs a scenario of interop/slix_data.py.
 func (s *Server) slixData(t *testing.T, scenario, password, tag string, users ...string) {
 	t.Helper()
-	requireSlixmpp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	args := []string{"interop/slix_data.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--expect", tag, "--users"}
-	args = append(args, users...)
-	out, err := exec.CommandContext(ctx, python, args...).CombinedOutput()
-	t.Logf("slixmpp %s:\n%s", scenario, out)
-	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
-		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
-	}
+	s.slixScript(t, "interop/slix_data.py", scenario, password, []string{"--expect", tag}, users...)
 }
 
 // DB returns the path of the server's SQLite database.

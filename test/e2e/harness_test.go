@@ -154,6 +154,7 @@ type Options struct {
 	LogLevel     string // "debug" unless set
 	IRC          string // keys of the [irc] table; non-empty turns the IRC gateway on
 	Stream       string // keys of the [stream] table; {c2s} is the client listener's address
+	Host         string // more keys of the [[host]] table
 }
 
 // StartServer starts samtal with a fresh data directory.
@@ -193,6 +194,7 @@ domain = %q
 cert = %q
 key = %q
 contact = { abuse = ["mailto:abuse@localhost"] }
+%s
 
 [[component]]
 domain = "bot.localhost"
@@ -211,7 +213,7 @@ listen = [%q]
 [limits]
 %s
 %s
-`, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key,
+`, filepath.Join(dir, "data"), o.Registration, o.LogLevel, o.Top, s.C2S, s.TLS, s.Admin, s.Comp, o.Listen, s.Web, s.Domain, o.Cert, o.Key, o.Host,
 		s.TurnUDP, s.TurnTCP, s.TurnTLS, o.Turn, s.Proxy, o.Bytestreams, o.Limits, o.Extra)
 	if o.Stream != "" {
 		cfg += "\n[stream]\n" + strings.ReplaceAll(o.Stream, "{c2s}", s.C2S) + "\n"
@@ -371,6 +373,23 @@ func requireTool(t *testing.T, check func() error, what string) {
 
 func requireSlixmpp(t *testing.T) {
 	requireTool(t, func() error { return exec.Command(python, "-c", "import slixmpp").Run() }, "python3-slixmpp")
+}
+
+// slixScript runs a scenario of a slixmpp script of interop/ against s,
+// with the script's usual arguments, then extra, then the users.
+func (s *Server) slixScript(t *testing.T, script, scenario, password string, extra []string, users ...string) {
+	t.Helper()
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{script, scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
+		"--domain", s.Domain, "--ca", s.CA(), "--password", password}
+	args = append(append(append(args, extra...), "--users"), users...)
+	out, err := exec.CommandContext(ctx, python, args...).CombinedOutput()
+	t.Logf("slixmpp %s:\n%s", scenario, out)
+	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
+		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
+	}
 }
 
 // Slix runs a slixmpp scenario against s.

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -58,19 +56,8 @@ func requireIRCFramework(t *testing.T) {
 // slixIRC runs a scenario of interop/slix_irc.py.
 func (s *Server) slixIRC(t *testing.T, extra []string, scenario, password string, users ...string) {
 	t.Helper()
-	requireSlixmpp(t)
 	requireIRCFramework(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	args := []string{"interop/slix_irc.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--irc-port", Port(s.IRC), "--domain", s.Domain, "--ca", s.CA(), "--password", password}
-	args = append(append(args, extra...), "--users")
-	args = append(args, users...)
-	out, err := exec.CommandContext(ctx, python, args...).CombinedOutput()
-	t.Logf("slixmpp and irc-framework %s:\n%s", scenario, out)
-	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
-		t.Fatalf("scenario %s failed: %v", scenario, err)
-	}
+	s.slixScript(t, "interop/slix_irc.py", scenario, password, append([]string{"--irc-port", Port(s.IRC)}, extra...), users...)
 }
 
 // clientCertificate writes a CA and a client certificate for an account

@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"os/exec"
 	"testing"
-	"time"
 )
 
 // TestMUC drives group chat with slixmpp: a members-only moderated room
@@ -31,16 +27,5 @@ func TestMUC(t *testing.T) {
 // slixMUC runs a scenario of interop/slix_muc.py.
 func (s *Server) slixMUC(t *testing.T, scenario, password string, users ...string) {
 	t.Helper()
-	requireSlixmpp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	args := []string{"interop/slix_muc.py", scenario, "--port", Port(s.C2S), "--tls-port", Port(s.TLS),
-		"--domain", s.Domain, "--ca", s.CA(), "--password", password, "--users"}
-	args = append(args, users...)
-	cmd := exec.CommandContext(ctx, python, args...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("slixmpp %s:\n%s", scenario, out)
-	if err != nil || !bytes.Contains(out, []byte("PASS "+scenario)) {
-		t.Fatalf("slixmpp scenario %s failed: %v", scenario, err)
-	}
+	s.slixScript(t, "interop/slix_muc.py", scenario, password, nil, users...)
 }

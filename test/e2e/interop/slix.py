@@ -1411,15 +1411,35 @@ async def scenario_upload(args):
     await b.offline()
 
 
-async def main():
+def run_scenarios(scenarios, timeout=120, extra=None, one_server=True):
+    """The command line of a scenario script: the common arguments (the
+    server's ports, domain, CA, password and the users), those extra adds
+    to the parser, then the scenario named first; PASS when it succeeds.
+    A script of several servers (one_server=False) adds its own ports."""
     p = argparse.ArgumentParser()
     p.add_argument("scenario")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--tls-port", type=int, required=True)
+    if one_server:
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--tls-port", type=int, required=True)
+    p.set_defaults(tls_port=0)
     p.add_argument("--domain", default="localhost")
     p.add_argument("--ca", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--users", nargs="+", required=True)
+    p.add_argument("--debug", action="store_true")
+    if extra is not None:
+        extra(p)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
+    fn = scenarios.get("scenario_" + args.scenario)
+    if fn is None:
+        sys.exit(f"unknown scenario {args.scenario}")
+    asyncio.run(asyncio.wait_for(fn(args), timeout))
+    print("PASS", args.scenario, flush=True)
+
+
+def arguments(p):
+    """The arguments of this script's scenarios besides the common ones."""
     p.add_argument("--expect", default="")
     p.add_argument("--comp-port", type=int, default=0)
     p.add_argument("--component", default="")
@@ -1427,18 +1447,10 @@ async def main():
     p.add_argument("--component-port", type=int)
     p.add_argument("--component-domain", default="bot.localhost")
     p.add_argument("--component-secret", default="component-secret")
-    p.add_argument("--debug", action="store_true")
     p.add_argument("--window", type=float, default=0, help="the server's resume window in seconds")
     p.add_argument("--count", type=int, default=0, help="how many messages a scenario expects")
     p.add_argument("--senders", type=int, default=1, help="how many senders a backlog came from")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 120)
-    print("PASS", args.scenario, flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals(), extra=arguments)

@@ -7,14 +7,11 @@ and no message the sender's stream management acknowledged is lost.
     slix_cluster.py cluster --ports P1 P2 P3 --domain localhost --ca CERT \
         --password PW --control DIR --users alice bob carol dave
 """
-import argparse
 import asyncio
 import copy
-import logging
 import os
-import sys
 
-from slix import TIMEOUT, Client, bodies, cut, exactly_once, expect, jid, mam_query, quiet_abort
+from slix import TIMEOUT, Client, bodies, cut, exactly_once, expect, jid, mam_query, quiet_abort, run_scenarios
 from slix_muc import MucClient, submit_form
 from slix_pep import LEGACY_DEVICES, PepClient, befriend, devicelist
 
@@ -249,25 +246,12 @@ async def scenario_sm_redirect(args):
         await c.offline()
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("scenario")
+def arguments(p):
+    """The client ports of the nodes, and the directory of the files the
+    test and the scenario signal each other with."""
     p.add_argument("--ports", type=int, nargs="+", required=True)
-    p.add_argument("--domain", default="localhost")
-    p.add_argument("--ca", required=True)
-    p.add_argument("--password", required=True)
     p.add_argument("--control", required=True)
-    p.add_argument("--users", nargs="+", required=True)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    args.tls_port = 0
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 150)
-    print("PASS", args.scenario, flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals(), timeout=150, extra=arguments, one_server=False)

@@ -8,14 +8,11 @@ account in-band (XEP-0077).
 
     slix_data.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT --users alice bob carol
 """
-import argparse
 import asyncio
-import logging
-import sys
 import uuid
 import xml.etree.ElementTree as ET
 
-from slix import TIMEOUT, Client, expect, jid
+from slix import TIMEOUT, Client, expect, jid, run_scenarios
 from slix_muc import MucClient, submit_form
 from slix_pep import NICK, PepClient, befriend
 
@@ -112,25 +109,5 @@ async def scenario_data_remove(args):
     expect(True, "account removed")
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("scenario")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--tls-port", type=int, required=True)
-    p.add_argument("--domain", default="localhost")
-    p.add_argument("--ca", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--users", nargs="+", required=True)
-    p.add_argument("--expect", default="")
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 120)
-    print("PASS", args.scenario, flush=True)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals(), extra=lambda p: p.add_argument("--expect", default=""))

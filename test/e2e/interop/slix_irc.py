@@ -5,14 +5,11 @@ and conversations.
 
     slix_irc.py SCENARIO --port 5222 --irc-port 6697 --domain localhost --ca CERT ...
 """
-import argparse
 import asyncio
 import json
-import logging
 import os
-import sys
 
-from slix import TIMEOUT, Client, expect, jid
+from slix import TIMEOUT, Client, expect, jid, run_scenarios
 from slix_muc import MucClient, archive_bodies, item_of
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "irc", "driver.js")
@@ -336,27 +333,12 @@ async def scenario_external(args):
     await irc.stop()
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("scenario")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--tls-port", type=int, required=True)
+def arguments(p):
+    """The IRC listener, and the client certificate of SASL EXTERNAL."""
     p.add_argument("--irc-port", type=int, required=True)
-    p.add_argument("--domain", default="localhost")
-    p.add_argument("--ca", required=True)
-    p.add_argument("--password", required=True)
     p.add_argument("--cert")
     p.add_argument("--key")
-    p.add_argument("--users", nargs="+", required=True)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 150)
-    print("PASS", args.scenario, flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals(), timeout=150, extra=arguments)

@@ -6,19 +6,16 @@ codes, occupant-id, moderation, self-ping).
 
     slix_muc.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT ...
 """
-import argparse
 import asyncio
 import base64
 import hashlib
-import logging
-import sys
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError, PresenceError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from slix import TIMEOUT, Client, expect, jid
+from slix import TIMEOUT, Client, expect, jid, run_scenarios
 
 MUC = "http://jabber.org/protocol/muc"
 MUC_USER = MUC + "#user"
@@ -369,24 +366,5 @@ async def scenario_persisted(args):
         await c.offline()
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("scenario")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--tls-port", type=int, required=True)
-    p.add_argument("--domain", default="localhost")
-    p.add_argument("--ca", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--users", nargs="+", required=True)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 150)
-    print("PASS", args.scenario, flush=True)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals(), timeout=150)

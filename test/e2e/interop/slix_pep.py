@@ -8,17 +8,14 @@ published as XEP-0084 (XEP-0398).
 
     slix_pep.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT ...
 """
-import argparse
 import asyncio
 import base64
 import hashlib
-import logging
-import sys
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError
 
-from slix import TIMEOUT, Client, expect, jid
+from slix import TIMEOUT, Client, expect, jid, run_scenarios
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
 LEGACY_DEVICES = "eu.siacs.conversations.axolotl.devicelist"
@@ -347,24 +344,5 @@ async def scenario_avatar(args):
         await x.offline()
 
 
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("scenario")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--tls-port", type=int, required=True)
-    p.add_argument("--domain", default="localhost")
-    p.add_argument("--ca", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--users", nargs="+", required=True)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR)
-    fn = globals().get("scenario_" + args.scenario)
-    if fn is None:
-        sys.exit(f"unknown scenario {args.scenario}")
-    await asyncio.wait_for(fn(args), 120)
-    print("PASS", args.scenario, flush=True)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_scenarios(globals())
