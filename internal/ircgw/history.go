@@ -151,7 +151,11 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 	s.reply(ircmsg.Message{Source: srv, Command: "BATCH", Params: []string{"+" + id, "chathistory", name}})
 	for _, e := range results {
 		for _, l := range s.historyLines(e, archiveJID, name) {
-			l.SetTag("batch", id)
+			// A multiline message's lines are in its own batch, which
+			// is in this one.
+			if _, ok := l.Tag("batch"); !ok {
+				l.SetTag("batch", id)
+			}
 			s.reply(l)
 		}
 	}

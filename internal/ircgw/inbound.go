@@ -86,30 +86,9 @@ func stanzaID(el *xmlel.Element, by string) string {
 	return ""
 }
 
-// lines splits a body into lines that fit an IRC message: at line
-// breaks, and where a line would pass the 512 bytes of a message with
-// the given prefix room.
-func lines(body string, room int) []string {
-	room = max(room, 32)
-	var out []string
-	for _, l := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
-		l = strings.ReplaceAll(l, "\r", "")
-		for len(l) > room {
-			cut := ircmsg.Truncate(l, room)
-			if i := strings.LastIndexByte(cut, ' '); i > room/2 {
-				cut = cut[:i+1]
-			}
-			out = append(out, cut)
-			l = l[len(cut):]
-		}
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// deliver pushes a PRIVMSG or NOTICE, split as needed. s.mu is held.
+// deliver returns a PRIVMSG or NOTICE as the lines the client gets: one
+// draft/multiline batch for a client that takes them, or a message per
+// line, the parts of an overlong line cut to fit. s.mu is held.
 func (s *Session) deliver(tags []ircmsg.Tag, source, command, target, body string) []ircmsg.Message {
 	if command == "TAGMSG" {
 		return []ircmsg.Message{{Tags: tags, Source: source, Command: command, Params: []string{target}}}
@@ -119,9 +98,17 @@ func (s *Session) deliver(tags []ircmsg.Tag, source, command, target, body strin
 	if strings.HasPrefix(body, "/me ") {
 		body = "\x01ACTION " + strings.TrimPrefix(body, "/me ") + "\x01"
 	}
+	ps := parts(body, room)
+	if len(ps) > 1 && s.multiline() {
+		return multilineBatch(tags, source, command, target, ps)
+	}
 	var out []ircmsg.Message
-	for i, l := range lines(body, room) {
-		m := ircmsg.Message{Tags: slices.Clone(tags), Source: source, Command: command, Params: []string{target, l}}
+	for _, p := range ps {
+		if p.text == "" {
+			continue // no blank lines for clients without multiline
+		}
+		i := len(out)
+		m := ircmsg.Message{Tags: slices.Clone(tags), Source: source, Command: command, Params: []string{target, p.text}}
 		if i > 0 {
 			// Every part but the first gets an id of its own.
 			for j, t := range m.Tags {

@@ -134,7 +134,14 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		s.reply(s.numeric(rplAway, s.nickOf(user), msg))
 	}
 	if s.hasCap("echo-message") {
-		s.reply(echo)
+		// A message of several lines comes back as it goes to others:
+		// one multiline batch, or a line each.
+		s.mu.Lock()
+		lines := s.deliver(echo.Tags, echo.Source, cmd, echo.Params[0], body)
+		s.mu.Unlock()
+		for _, l := range lines {
+			s.reply(l)
+		}
 	}
 	return false
 }

@@ -21,7 +21,7 @@ import (
 // order CAP LS lists them. sasl gets its value in saslValue.
 var capabilities = []string{
 	"account-tag", "away-notify", "batch", "cap-notify", "draft/chathistory",
-	"echo-message", "extended-join", "extended-monitor", "labeled-response", "message-tags",
+	"draft/multiline", "echo-message", "extended-join", "extended-monitor", "labeled-response", "message-tags",
 	"multi-prefix", "sasl", "server-time", "userhost-in-names",
 }
 
@@ -48,7 +48,13 @@ func (s *Session) dispatch(m ircmsg.Message) bool {
 		s.reply(s.numeric(errNotRegistered, "You have not registered"))
 		return false
 	}
-	if label, ok := m.Tag("label"); ok && s.registered && s.hasCap("labeled-response") && label != "" && len(label) <= 64 {
+	if ref, ok := m.Tag("batch"); ok && s.registered {
+		// A line of a client batch waits for the batch's end.
+		s.batchLine(ref, m)
+		return false
+	}
+	// A batch's label answers the batch, when it ends (cmdBatch).
+	if label, ok := m.Tag("label"); ok && s.registered && s.hasCap("labeled-response") && label != "" && len(label) <= 64 && m.Command != "BATCH" {
 		s.label, s.collecting = label, true
 		defer s.finishLabel()
 	}
@@ -105,6 +111,7 @@ func init() {
 		"WHOWAS":       {1, (*Session).cmdWhowas},
 		"OPER":         {2, (*Session).cmdOper},
 		"MONITOR":      {1, (*Session).cmdMonitor},
+		"BATCH":        {1, (*Session).cmdBatch},
 	}
 }
 
@@ -121,6 +128,9 @@ func (s *Session) capList(values bool) []string {
 	for _, c := range capabilities {
 		if values && c == "sasl" {
 			c += "=" + strings.Join(s.saslMechanisms(), ",")
+		}
+		if values && c == capMultiline {
+			c += "=" + multilineValue
 		}
 		out = append(out, c)
 	}

@@ -62,7 +62,8 @@ type Session struct {
 	label      string
 	collecting bool
 	collected  []ircmsg.Message
-	deferLabel bool // the labeled response is an echo still to come
+	deferLabel bool         // the labeled response is an echo still to come
+	batch      *clientBatch // an open draft/multiline batch (multiline.go)
 
 	// jid is set before binding and never changes after.
 	jid jid.JID
@@ -335,6 +336,8 @@ func (s *Session) filterTags(m ircmsg.Message) ircmsg.Message {
 			keep = s.caps["account-tag"]
 		case t.Key == "batch":
 			keep = s.caps["batch"]
+		case t.Key == tagConcat:
+			keep = s.caps[capMultiline]
 		case t.Key == "label":
 			keep = s.caps["labeled-response"]
 		case t.Key == "msgid", strings.HasPrefix(t.Key, "+"):
@@ -472,7 +475,9 @@ func (s *Session) finishLabel() {
 	switch {
 	case len(lines) == 0:
 		s.push(ircmsg.Message{Tags: []ircmsg.Tag{{Key: "label", Value: label}}, Source: s.svc.cfg.ServerName, Command: "ACK"})
-	case len(lines) == 1 || !s.caps["batch"]:
+	case len(lines) == 1 || !s.caps["batch"] || isMultilineBatch(lines):
+		// A multiline echo carries the label on its opening BATCH
+		// (draft/multiline, "Labeled response").
 		lines[0].SetTag("label", label)
 		for _, l := range lines {
 			s.push(l)

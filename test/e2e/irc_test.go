@@ -22,7 +22,8 @@ import (
 
 // TestIRC drives the IRC gateway: irc-framework (the IRC library behind
 // KiwiIRC) and slixmpp in the same rooms and conversations, MONITOR
-// following presence subscriptions, SASL EXTERNAL with a client
+// following presence subscriptions, multiline messages both ways, SASL
+// EXTERNAL with a client
 // certificate, and raw lines for the
 // registration flow and the numerics of bad input.
 func TestIRC(t *testing.T) {
@@ -33,11 +34,12 @@ func TestIRC(t *testing.T) {
 		IRC: "motd = \"Welcome to samtal\"\nclient_ca = " + `"` + caFile + `"`,
 	})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy", "jack", "kate"} {
 		s.AddUser(u, pw)
 	}
 	t.Run("room", func(t *testing.T) { s.slixIRC(t, nil, "room", pw, "alice", "bob", "carol", "dave", "frank") })
 	t.Run("monitor", func(t *testing.T) { s.slixIRC(t, nil, "monitor", pw, "ivy", "gina", "hank") })
+	t.Run("multiline", func(t *testing.T) { s.slixIRC(t, nil, "multiline", pw, "jack", "kate") })
 	t.Run("external", func(t *testing.T) {
 		s.slixIRC(t, []string{"--cert", certFile, "--key", keyFile}, "external", pw, "erin")
 	})

@@ -319,6 +319,41 @@ async def scenario_monitor(args):
         await x.offline()
 
 
+async def scenario_multiline(args):
+    """draft/multiline: a multiline batch from the IRC client is one
+    message with line breaks for the XMPP user, and an XMPP message of
+    several lines is one batch for the IRC client."""
+    i_nick, x_nick = args.users[:2]
+    irc = await IRC().start()
+    irc.send("i", "connect", options=irc_options(args, i_nick, caps=["batch", "draft/multiline"]))
+    await irc.wait("i", "registered")
+    x = await Client(jid(args, x_nick), args.password, args).online()
+
+    for line in ("BATCH +m1 draft/multiline " + x_nick, f"@batch=m1 PRIVMSG {x_nick} :first line",
+                 f"@batch=m1 PRIVMSG {x_nick} :second line", "BATCH -m1"):
+        irc.raw("i", line)
+    m = await x.next_message()
+    expect(m["body"] == "first line\nsecond line", f"a multiline batch is one XMPP message with a line break ({m['body']!r})")
+
+    x.send_message(mto=jid(args, i_nick), mbody="one\ntwo", mtype="chat")
+    start = await irc.wait("i", "raw", lambda d: parse_line(d["line"])[2] == "BATCH" and
+                           parse_line(d["line"])[3][1:] == ["draft/multiline", i_nick])
+    ref = parse_line(start["line"])[3][0][1:]
+    got = []
+    while True:
+        ev = await irc.wait("i", "raw", lambda d: parse_line(d["line"])[0].get("batch") == ref or
+                            parse_line(d["line"])[3][:1] == ["-" + ref])
+        tags, src, cmd, params = parse_line(ev["line"])
+        if cmd == "BATCH":
+            break
+        got.append((src, cmd, params[1]))
+    expect(got == [(x_nick, "PRIVMSG", "one"), (x_nick, "PRIVMSG", "two")],
+           f"an XMPP message of two lines is one draft/multiline batch ({got})")
+    irc.call("i", "quit", "bye")
+    await irc.stop()
+    await x.offline()
+
+
 async def scenario_external(args):
     """SASL EXTERNAL: irc-framework logs in with a client certificate
     signed by the configured authority."""
