@@ -200,6 +200,7 @@ var mistakes = []mistake{
 	{"host registration", "[[host]]\ndomain = \"a.example\"\nregistration = \"public\"\n", "host[0].registration", 3, 0, "unknown policy"},
 	{"admin of another host", "[[host]]\ndomain = \"a.example\"\nadmins = [\"alice@b.example\"]\n", "host[0].admins[0]", 3, 0, "not an account of a.example"},
 	{"admin not a JID", "[[host]]\ndomain = \"a.example\"\nadmins = [\"@a.example\"]\n", "host[0].admins[0]", 3, 0, "not a JID"},
+	{"admin not normalized", "[[host]]\ndomain = \"a.example\"\nadmins = [\"Alice@a.example\"]\n", "host[0].admins[0]", 3, 0, "its normalized form"},
 	{"admin with resource", "[[host]]\ndomain = \"a.example\"\nadmins = [\"alice@a.example/phone\"]\n", "host[0].admins[0]", 3, 0, "not an account"},
 	{"resource conflict", "resource_conflict = \"kick\"\n", "resource_conflict", 1, 0, "unknown value"},
 	{"scram iterations", "scram_iterations = 1000\n", "scram_iterations", 1, 0, "at least 4096"},

@@ -280,8 +280,10 @@ func (h Host) Validate() error {
 		switch {
 		case err != nil:
 			ps.add(fmt.Sprintf("admins[%d]", i), "%q is not a JID: %v", a, err)
-		case j.Local() == "" || j.IsFull() || j.Domain() != h.Domain || j.String() != a:
+		case j.Local() == "" || j.IsFull() || j.Domain() != h.Domain:
 			ps.add(fmt.Sprintf("admins[%d]", i), "%q is not an account of %s (want name@%s)", a, h.Domain, h.Domain)
+		case j.String() != a:
+			ps.add(fmt.Sprintf("admins[%d]", i), "write %q as %q, its normalized form", a, j.String())
 		}
 	}
 	return ps.err()
