@@ -173,6 +173,12 @@ func parts(body string, room int) []part {
 		concat := false
 		for len(l) > room {
 			cut := ircmsg.Truncate(l, room)
+			if cut == "" {
+				// No rune starts in the first room bytes: not UTF-8,
+				// which the stream never lets through; cut the bytes
+				// rather than loop.
+				cut = l[:room]
+			}
 			if i := strings.LastIndexByte(cut, ' '); i > room/2 {
 				cut = cut[:i+1]
 			}
