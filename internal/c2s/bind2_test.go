@@ -48,6 +48,38 @@ func (m memCreds) Keys(user string, h sasl.Hash) (sasl.Keys, error) {
 	return k, nil
 }
 
+// listenJuliet starts a service on a loopback listener whose one
+// account is juliet@example.org with the password "secret". cfg's TLS,
+// timeouts and fake secret are filled in where unset. The caller closes
+// the service.
+func listenJuliet(t *testing.T, cfg Config) (*Service, string) {
+	t.Helper()
+	keys, err := sasl.DeriveKeys(sasl.SHA256, "secret", sasl.NewSalt(), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS == nil {
+		cfg.TLS = selfSigned(t)
+	}
+	if cfg.AuthTimeout == 0 {
+		cfg.AuthTimeout = 5 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = time.Minute
+	}
+	if cfg.FakeSecret == nil {
+		cfg.FakeSecret = []byte("0123456789abcdef0123456789abcdef")
+	}
+	svc := New(cfg, router.New([]string{"example.org"}), memCreds{"juliet@example.org SHA-256": keys}, &fakeCore{},
+		func() PreAuth { return PreAuth{} }, slog.New(slog.DiscardHandler), NewMetrics(metrics.NewRegistry()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Listen(ln, false, false)
+	return svc, ln.Addr().String()
+}
+
 func selfSigned(t *testing.T) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -70,24 +102,11 @@ func selfSigned(t *testing.T) *tls.Config {
 // Bind 2 with an inline carbons <enable/>, and checks that the Carbons
 // the server wires is asked to enable them for the new session.
 func TestBind2EnablesCarbons(t *testing.T) {
-	keys, err := sasl.DeriveKeys(sasl.SHA256, "secret", sasl.NewSalt(), 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
 	carbons := &fakeCarbons{}
-	svc := New(Config{
-		TLS: selfSigned(t), AuthTimeout: 5 * time.Second, IdleTimeout: time.Minute,
-		FakeSecret: []byte("0123456789abcdef0123456789abcdef"), Carbons: carbons,
-	}, router.New([]string{"example.org"}), memCreds{"juliet@example.org SHA-256": keys}, &fakeCore{},
-		func() PreAuth { return PreAuth{} }, slog.New(slog.DiscardHandler), NewMetrics(metrics.NewRegistry()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Listen(ln, false, false)
+	svc, addr := listenJuliet(t, Config{Carbons: carbons})
 	t.Cleanup(func() { svc.Close(context.Background()) })
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,16 +6,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"samtal.org/samtal/internal/metrics"
-	"samtal.org/samtal/internal/router"
-	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
@@ -84,21 +80,7 @@ func (c *testClient) authenticate(inner string) *xmlel.Element {
 // a resumption from another connection (XEP-0198 §5) ends the parked
 // connection with conflict at once, not at its idle time.
 func TestParkedSession(t *testing.T) {
-	keys, err := sasl.DeriveKeys(sasl.SHA256, "secret", sasl.NewSalt(), 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(Config{
-		TLS: selfSigned(t), AuthTimeout: 5 * time.Second, IdleTimeout: time.Minute,
-		ResumeWindow: time.Minute,
-		FakeSecret:   []byte("0123456789abcdef0123456789abcdef"),
-	}, router.New([]string{"example.org"}), memCreds{"juliet@example.org SHA-256": keys}, &fakeCore{},
-		func() PreAuth { return PreAuth{} }, slog.New(slog.DiscardHandler), NewMetrics(metrics.NewRegistry()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Listen(ln, false, false)
+	svc, addr := listenJuliet(t, Config{ResumeWindow: time.Minute})
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
@@ -106,7 +88,7 @@ func TestParkedSession(t *testing.T) {
 		}
 	})
 
-	a := dialTLS(t, ln.Addr().String())
+	a := dialTLS(t, addr)
 	succ := a.authenticate("<bind xmlns='urn:xmpp:bind:0'><tag>Test</tag><enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>")
 	enabled := succ.Child(nsBind2, "bound").Child(nsSM, "enabled")
 	if enabled == nil || enabled.Attr("id") == "" {
@@ -128,7 +110,7 @@ func TestParkedSession(t *testing.T) {
 	time.Sleep(quietAfter + time.Second)
 
 	// Another connection resumes the parked one's session.
-	b := dialTLS(t, ln.Addr().String())
+	b := dialTLS(t, addr)
 	succ = b.authenticate("<resume xmlns='urn:xmpp:sm:3' previd='" + enabled.Attr("id") + "' h='0'/>")
 	if succ.Child(nsSM, "resumed") == nil {
 		t.Fatalf("want <resumed/> in %v", succ)

@@ -5,15 +5,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"samtal.org/samtal/internal/metrics"
-	"samtal.org/samtal/internal/router"
-	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -23,12 +18,7 @@ import (
 // holds is redirected there with see-other-host, while one of an
 // unknown node, or of this node, fails with item-not-found.
 func TestResumeOnAnotherNode(t *testing.T) {
-	keys, err := sasl.DeriveKeys(sasl.SHA256, "secret", sasl.NewSalt(), 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(Config{
-		TLS: selfSigned(t), AuthTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+	svc, addr := listenJuliet(t, Config{
 		ResumeWindow: time.Minute, Location: "n1.example.org:5222", ResumeNode: "n1",
 		ResumeElsewhere: func(node string) (string, bool) {
 			if node == "n2" {
@@ -36,17 +26,10 @@ func TestResumeOnAnotherNode(t *testing.T) {
 			}
 			return "", false
 		},
-		FakeSecret: []byte("0123456789abcdef0123456789abcdef"),
-	}, router.New([]string{"example.org"}), memCreds{"juliet@example.org SHA-256": keys}, &fakeCore{},
-		func() PreAuth { return PreAuth{} }, slog.New(slog.DiscardHandler), NewMetrics(metrics.NewRegistry()))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Listen(ln, false, false)
+	})
 	t.Cleanup(func() { svc.Close(context.Background()) })
 
-	a := dialTLS(t, ln.Addr().String())
+	a := dialTLS(t, addr)
 	succ := a.authenticate("<bind xmlns='urn:xmpp:bind:0'><tag>Test</tag><enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>")
 	enabled := succ.Child(nsBind2, "bound").Child(nsSM, "enabled")
 	if enabled == nil || !strings.HasSuffix(enabled.Attr("id"), ".n1") || enabled.Attr("location") != "n1.example.org:5222" {
@@ -56,7 +39,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 
 	// Unknown node, and this node: the session is not there.
 	for _, previd := range []string{random + ".n3", random + "x.n1", random} {
-		c := dialTLS(t, ln.Addr().String())
+		c := dialTLS(t, addr)
 		succ := c.authenticate("<resume xmlns='urn:xmpp:sm:3' previd='" + previd + "' h='0'/>")
 		if f := succ.Child(nsSM, "failed"); f == nil || f.Child(nsStanzas, "item-not-found") == nil {
 			t.Errorf("resuming %q: %v, want <failed><item-not-found/>", previd, succ)
@@ -65,13 +48,13 @@ func TestResumeOnAnotherNode(t *testing.T) {
 
 	// A live node that holds it: see-other-host, over SASL2 and over a
 	// stream that authenticated with SASL and resumes with <resume/>.
-	b := dialTLS(t, ln.Addr().String())
+	b := dialTLS(t, addr)
 	fmt.Fprint(b.w, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>"+
 		base64.StdEncoding.EncodeToString([]byte("\x00juliet\x00secret"))+"</initial-response>"+
 		"<resume xmlns='urn:xmpp:sm:3' previd='"+random+".n2' h='0'/></authenticate>")
 	wantRedirect(t, b.next())
 
-	c := dialTLS(t, ln.Addr().String())
+	c := dialTLS(t, addr)
 	fmt.Fprint(c.w, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+
 		base64.StdEncoding.EncodeToString([]byte("\x00juliet\x00secret"))+"</auth>")
 	if el := c.next(); !el.Is("urn:ietf:params:xml:ns:xmpp-sasl", "success") {
