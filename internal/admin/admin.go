@@ -258,17 +258,25 @@ func (s *Service) registeredNum(ctx context.Context, from jid.JID, _ dataform.Fo
 	return adhoc.Result{Form: &f}, nil
 }
 
+// bound returns the full JIDs of a domain's users bound on every node of
+// a cluster.
+func (s *Service) bound(domain string) []jid.JID {
+	var out []jid.JID
+	// Each may not call back into the router: filter, then look up.
+	s.router.Each(func(sess router.Session) {
+		if j := sess.JID(); j.Domain() == domain && j.Local() != "" {
+			out = append(out, j)
+		}
+	})
+	return out
+}
+
 // online returns the users of a domain with at least one bound resource,
 // on every node of a cluster, sorted.
 func (s *Service) online(domain string) []string {
-	var full []jid.JID
-	s.router.Each(func(sess router.Session) { full = append(full, sess.JID()) })
 	seen := make(map[string]bool)
 	var out []string
-	for _, j := range full {
-		if j.Domain() != domain || j.Local() == "" {
-			continue
-		}
+	for _, j := range s.bound(domain) {
 		if b := j.Bare().String(); !seen[b] {
 			seen[b] = true
 			out = append(out, b)
@@ -324,15 +332,10 @@ func (s *Service) announce(_ context.Context, from jid.JID, f dataform.Form) (ad
 	if text == "" {
 		return adhoc.Result{}, stanza.E(stanza.BadRequest).WithText("the announcement is empty")
 	}
-	var full []jid.JID
-	s.router.Each(func(sess router.Session) { full = append(full, sess.JID()) })
 	host, _ := jid.New("", from.Domain(), "")
 	id := "announce-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
 	sent := 0
-	for _, to := range full {
-		if to.Domain() != from.Domain() || to.Local() == "" {
-			continue
-		}
+	for _, to := range s.bound(from.Domain()) {
 		res, ok := s.router.Resource(to)
 		if !ok || !res.Available {
 			continue

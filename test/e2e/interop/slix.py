@@ -365,6 +365,16 @@ async def cut(c):
         pass
 
 
+async def cut_while_sent(a, b, to, prefix, n):
+    """a sends n chat messages (prefix 0 .. prefix n-1) to the bare JID to
+    while b has stopped reading, then b's connection is cut: some are
+    in flight, some queued, none acknowledged."""
+    b.transport.pause_reading()
+    for i in range(n):
+        a.send_message(mto=to, mbody=f"{prefix}{i}", mtype="chat")
+    await cut(b)
+
+
 async def bodies(c, prefix, n, settle=1.5):
     """Collect the bodies starting with prefix until n arrived, then wait
     a little more for duplicates."""
@@ -410,10 +420,7 @@ async def scenario_sm_resume(args):
     await asyncio.sleep(0.5)
     watcher.log.clear()
 
-    b.transport.pause_reading()
-    for i in range(50):
-        a.send_message(mto=b_jid, mbody=f"sm {i}", mtype="chat")
-    await cut(b)
+    await cut_while_sent(a, b, b_jid, "sm ", 50)
     expect(sm.sm_id is not None, "the client kept its session to resume it")
     resumed = asyncio.ensure_future(b.wait_until("session_resumed", TIMEOUT))
     b.connect(address=("127.0.0.1", args.port))
@@ -449,10 +456,7 @@ async def scenario_sm_offline(args):
     b = await Client(b_jid, args.password, args, plugins=("xep_0198",)).online()
     expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption")
     a = await Client(a_jid, args.password, args).online()
-    b.transport.pause_reading()
-    for i in range(50):
-        a.send_message(mto=b_jid, mbody=f"lost {i}", mtype="chat")
-    await cut(b)
+    await cut_while_sent(a, b, b_jid, "lost ", 50)
     await asyncio.sleep(args.window + 2)
     b2 = await Client(b_jid, args.password, args).online()
     got = await bodies(b2, "lost ", 50)

@@ -11,7 +11,7 @@ import asyncio
 import copy
 import os
 
-from slix import TIMEOUT, Client, bodies, cut, exactly_once, expect, jid, mam_query, quiet_abort, run_scenarios
+from slix import TIMEOUT, Client, bodies, cut_while_sent, exactly_once, expect, jid, mam_query, quiet_abort, run_scenarios
 from slix_muc import MucClient, submit_form
 from slix_pep import LEGACY_DEVICES, PepClient, befriend, devicelist
 
@@ -180,10 +180,7 @@ async def scenario_sm_elsewhere(args):
     b = await Client(b_jid + "/phone", args.password, at(args, 2), plugins=("xep_0198",)).online()
     expect(b["xep_0198"].sm_id is not None, "stream management enabled with resumption on node 3")
     a = await Client(a_jid, args.password, at(args, 0)).online()
-    b.transport.pause_reading()
-    for i in range(30):
-        a.send_message(mto=b_jid, mbody=f"moved {i}", mtype="chat")
-    await cut(b)
+    await cut_while_sent(a, b, b_jid, "moved ", 30)
     failed = asyncio.ensure_future(b.wait_until("sm_failed", TIMEOUT))
     started = asyncio.ensure_future(b.wait_until("session_start", TIMEOUT))
     b.connect(address=("127.0.0.1", args.ports[1]))
@@ -212,10 +209,7 @@ async def scenario_sm_redirect(args):
     a = await Client(a_jid, args.password, at(args, 2)).online()
     await asyncio.sleep(0.5)
     watcher.log.clear()
-    b.transport.pause_reading()
-    for i in range(30):
-        a.send_message(mto=b_jid, mbody=f"redirected {i}", mtype="chat")
-    await cut(b)
+    await cut_while_sent(a, b, b_jid, "redirected ", 30)
     # slixmpp 1.8 follows see-other-host itself by reconnecting without
     # an address, which makes ClientXMPP.connect look the domain up
     # again and lose the host it was sent to: here the application
