@@ -502,6 +502,10 @@ in_turns() {
 	if want login; then
 		turns logins -parallel 1
 		turns logins -parallel 16
+		# The same, logging in as modern clients do where the server
+		# offers SASL2 with Bind 2 (no restart, no bind round trip), and
+		# the RFC 6120 way where it does not.
+		turns logins -parallel 16 -sasl2 -name login-sasl2
 	fi
 	down_all
 	# On shared cores the operating system moves the server and the

@@ -89,6 +89,7 @@ func main() {
 		place    = fs.String("placement", "cross", "msg with -servers: cross puts each pair's receiver on the next server after its sender's, same puts both on one server; the pairs go round the servers")
 		domain   = fs.String("domain", "localhost", "the XMPP domain")
 		mech     = fs.String("mech", "", "SASL mechanism (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN); empty: the best offered")
+		sasl2    = fs.Bool("sasl2", false, "log in with SASL2 and Bind 2 (XEP-0388, XEP-0386) where the server offers them, RFC 6120 SASL and bind elsewhere")
 		ca       = fs.String("ca", "", "PEM certificate to verify the server with; empty: do not verify")
 		sources  = fs.String("sources", "", "local source addresses, e.g. 127.0.0.2-127.0.0.9 or a comma list")
 		users    = fs.String("users", "bench%d", "account name pattern, with one %d")
@@ -188,7 +189,7 @@ func main() {
 		Parallel: *setupPar,
 	}
 	for _, a := range addrs {
-		env.Targets = append(env.Targets, &bench.Target{Addr: a, Domain: *domain, Mechanism: *mech, CAFile: *ca, Sources: srcs})
+		env.Targets = append(env.Targets, &bench.Target{Addr: a, Domain: *domain, Mechanism: *mech, CAFile: *ca, Sources: srcs, SASL2: *sasl2})
 	}
 	if !*quiet {
 		env.Log = os.Stderr
@@ -421,6 +422,10 @@ var rows = []row{
 	{"login-parallel", "logins_per_s", "logins/s, parallel", "", false},
 	{"login-parallel", "server_cpu_us_per_login", "server CPU µs per login (parallel)", "", false},
 	{"login-parallel", "gen_cpu_us_per_login", "load generator CPU µs per login (parallel)", "", false},
+	{"login-sasl2", "logins_per_s", "logins/s, parallel, SASL2 and Bind 2 where offered (as Conversations and Monal log in)", "", false},
+	{"login-sasl2", "sasl2_share", "… share of those logins by SASL2 and Bind 2", "", false},
+	{"login-sasl2", "server_cpu_us_per_login", "server CPU µs per login (SASL2 where offered)", "", false},
+	{"login-sasl2", "gen_cpu_us_per_login", "load generator CPU µs per login (SASL2 where offered)", "", false},
 	{"login-pinned", "logins_per_s", "logins/s, parallel, server and generator on a core each", "", false},
 	{"login-pinned", "server_cpu_us_per_login", "server CPU µs per login (a core each)", "", false},
 	{"login-pinned", "gen_cpu_us_per_login", "load generator CPU µs per login (a core each)", "", false},

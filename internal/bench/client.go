@@ -1,6 +1,7 @@
 // Package bench is the load generator behind samtal-bench: a minimal XMPP
 // client (RFC 6120 STARTTLS, SASL SCRAM-SHA-1/SHA-256 and PLAIN, resource
-// binding; XEP-0077 in-band registration) and bounded scenarios that
+// binding; XEP-0388 SASL2 with XEP-0386 Bind 2 where offered, on demand;
+// XEP-0077 in-band registration) and bounded scenarios that
 // measure any XMPP server from the outside: idle sessions, 1:1 messaging,
 // logins, group chat fan-out (XEP-0045) and archive queries (XEP-0313).
 //
@@ -45,6 +46,8 @@ const (
 	nsMUCOwn  = "http://jabber.org/protocol/muc#owner"
 	nsMAM     = "urn:xmpp:mam:2"
 	nsDisco   = "http://jabber.org/protocol/disco#info"
+	nsSASL2   = "urn:xmpp:sasl:2"
+	nsBind2   = "urn:xmpp:bind:0"
 )
 
 // Target says where and how to connect.
@@ -55,6 +58,11 @@ type Target struct {
 	CAFile    string // PEM certificate to trust; "" trusts nothing and skips verification
 	Sources   []net.IP
 	Timeout   time.Duration // for each step of a login; 0 is 30 s
+	// SASL2 logs in with SASL2 and Bind 2 (XEP-0388, XEP-0386) where the
+	// server offers them, as Conversations and Monal do: no stream
+	// restart and no bind round trip. Elsewhere, and when false, a login
+	// is RFC 6120's SASL, restart and bind.
+	SASL2 bool
 
 	once   sync.Once
 	tlsCfg *tls.Config
@@ -113,12 +121,14 @@ func (t *Target) dial(ctx context.Context) (net.Conn, error) {
 
 // Conn is one client stream.
 type Conn struct {
-	t    *Target
-	nc   net.Conn
-	g    *gather // under nc: holds writes until sent (gather.go)
-	r    *xmlstream.Reader
-	JID  string // the bound full JID
-	feat *xmlel.Element
+	t   *Target
+	nc  net.Conn
+	g   *gather // under nc: holds writes until sent (gather.go)
+	r   *xmlstream.Reader
+	JID string // the bound full JID
+	// SASL2 says that the login was SASL2 with Bind 2 (Target.SASL2).
+	SASL2 bool
+	feat  *xmlel.Element
 
 	wmu sync.Mutex
 	out []byte
@@ -235,16 +245,13 @@ func (t *Target) Login(ctx context.Context, user, password, resource string) (*C
 	if err != nil {
 		return nil, err
 	}
-	if err := c.auth(user, password); err != nil {
-		c.nc.Close()
-		return nil, err
+	if t.SASL2 && c.feat.Child(nsSASL2, "authentication") != nil {
+		c.SASL2 = true
+		err = c.auth(sasl2, user, password, resource)
+	} else {
+		err = c.login6120(user, password, resource)
 	}
-	c.r.Reset(c.nc)
-	if err := c.open(); err != nil {
-		c.nc.Close()
-		return nil, err
-	}
-	if err := c.bind(resource); err != nil {
+	if err != nil {
 		c.nc.Close()
 		return nil, err
 	}
@@ -255,6 +262,19 @@ func (t *Target) Login(ctx context.Context, user, password, resource string) (*C
 		return nil, err
 	}
 	return c, nil
+}
+
+// login6120 authenticates, restarts the stream and binds resource, as
+// RFC 6120 §6 and §7 do.
+func (c *Conn) login6120(user, password, resource string) error {
+	if err := c.auth(sasl1, user, password, ""); err != nil {
+		return err
+	}
+	c.r.Reset(c.nc)
+	if err := c.open(); err != nil {
+		return err
+	}
+	return c.bind(resource)
 }
 
 // Register creates an account with XEP-0077 in-band registration. It
@@ -305,15 +325,29 @@ func errCondition(el *xmlel.Element) string {
 	return "unknown error"
 }
 
+// saslProfile is one of the two ways of running SASL on a stream.
+type saslProfile struct {
+	ns       string // of the challenge, response, success and failure
+	feature  string // the stream feature listing the mechanisms
+	mechName string // the feature's child naming one mechanism
+}
+
+var (
+	sasl1 = saslProfile{nsSASL, "mechanisms", "mechanism"}      // RFC 6120 §6
+	sasl2 = saslProfile{nsSASL2, "authentication", "mechanism"} // XEP-0388
+)
+
 // mechanism picks the SASL mechanism among those offered.
-func (c *Conn) mechanism() (string, error) {
-	m := c.feat.Child(nsSASL, "mechanisms")
+func (c *Conn) mechanism(p saslProfile) (string, error) {
+	m := c.feat.Child(p.ns, p.feature)
 	if m == nil {
 		return "", errors.New("bench: no SASL mechanisms offered")
 	}
 	offered := map[string]bool{}
 	for _, e := range m.Elements() {
-		offered[strings.TrimSpace(e.Text())] = true
+		if e.Is(p.ns, p.mechName) {
+			offered[strings.TrimSpace(e.Text())] = true
+		}
 	}
 	if c.t.Mechanism != "" {
 		if !offered[c.t.Mechanism] {
@@ -329,8 +363,11 @@ func (c *Conn) mechanism() (string, error) {
 	return "", errors.New("bench: no supported SASL mechanism offered")
 }
 
-func (c *Conn) auth(user, password string) error {
-	mech, err := c.mechanism()
+// auth authenticates user with password. With sasl2 it also binds a
+// resource with Bind 2, tagged resource ("bench" when empty), and reads
+// the features that follow; with sasl1 the caller restarts the stream.
+func (c *Conn) auth(p saslProfile, user, password, resource string) error {
+	mech, err := c.mechanism(p)
 	if err != nil {
 		return err
 	}
@@ -345,8 +382,18 @@ func (c *Conn) auth(user, password string) error {
 	default:
 		return fmt.Errorf("bench: unsupported mechanism %s", mech)
 	}
-	msg := "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" +
-		base64.StdEncoding.EncodeToString(first) + "</auth>"
+	ir := base64.StdEncoding.EncodeToString(first)
+	msg := "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" + ir + "</auth>"
+	if p == sasl2 {
+		if resource == "" {
+			resource = "bench"
+		}
+		// A new installation each time, as each login here is a fresh
+		// client's: the server makes a new resource for it.
+		msg = "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='" + mech + "'><initial-response>" + ir +
+			"</initial-response><user-agent id='" + uuid4() + "'><software>samtal-bench</software></user-agent>" +
+			"<bind xmlns='urn:xmpp:bind:0'><tag>" + escape(resource) + "</tag></bind></authenticate>"
+	}
 	if err := c.writeNow([]byte(msg)); err != nil {
 		return err
 	}
@@ -355,12 +402,16 @@ func (c *Conn) auth(user, password string) error {
 		if err != nil {
 			return fmt.Errorf("bench: SASL: %w", err)
 		}
-		data, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text()))
+		text := el.Text()
+		if p == sasl2 && el.Is(p.ns, "success") {
+			text = el.ChildText(p.ns, "additional-data")
+		}
+		data, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
 		if derr != nil {
 			return fmt.Errorf("bench: SASL: bad base64 from server")
 		}
 		switch {
-		case el.Is(nsSASL, "challenge"):
+		case el.Is(p.ns, "challenge"):
 			if sc == nil {
 				return errors.New("bench: unexpected SASL challenge")
 			}
@@ -368,11 +419,11 @@ func (c *Conn) auth(user, password string) error {
 			if err != nil {
 				return err
 			}
-			if err := c.writeNow([]byte("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" +
+			if err := c.writeNow([]byte("<response xmlns='" + p.ns + "'>" +
 				base64.StdEncoding.EncodeToString(resp) + "</response>")); err != nil {
 				return err
 			}
-		case el.Is(nsSASL, "success"):
+		case el.Is(p.ns, "success"):
 			if sc != nil {
 				if len(data) > 0 {
 					if _, err := sc.step(data); err != nil {
@@ -383,8 +434,11 @@ func (c *Conn) auth(user, password string) error {
 					return errors.New("bench: server signature missing")
 				}
 			}
+			if p == sasl2 {
+				return c.bound2(el)
+			}
 			return nil
-		case el.Is(nsSASL, "failure"):
+		case el.Is(p.ns, "failure"):
 			cond := "failure"
 			if ch := el.FirstElement(); ch != nil {
 				cond = ch.Local
@@ -394,6 +448,28 @@ func (c *Conn) auth(user, password string) error {
 			return streamErr(el)
 		}
 	}
+}
+
+// bound2 takes the full JID from a SASL2 success that bound a resource
+// (XEP-0386 §3), and the stream features that follow it without a
+// restart (XEP-0388).
+func (c *Conn) bound2(success *xmlel.Element) error {
+	if success.Child(nsBind2, "bound") == nil {
+		return errors.New("bench: Bind 2 bound no resource")
+	}
+	c.JID = strings.TrimSpace(success.ChildText(nsSASL2, "authorization-identifier"))
+	if !strings.Contains(c.JID, "/") {
+		return fmt.Errorf("bench: Bind 2 bound %q, not a full JID", c.JID)
+	}
+	el, err := c.r.Next()
+	if err != nil {
+		return fmt.Errorf("bench: features: %w", err)
+	}
+	if !el.Is(nsStream, "features") {
+		return streamErr(el)
+	}
+	c.feat = el
+	return nil
 }
 
 func (c *Conn) bind(resource string) error {
@@ -532,6 +608,17 @@ func randomHex(n int) string {
 // side closed or the server ended cleanly.
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// uuid4 is a random UUID (RFC 9562 §5.4), as XEP-0388 asks of a
+// user agent's id.
+func uuid4() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randInt(n int64) int64 {

@@ -17,7 +17,8 @@ type LoginOptions struct {
 }
 
 // Logins measures full logins per second: TCP connect, STARTTLS, SASL,
-// stream restart, bind, then a closing tag. With Parallel 1 it is the
+// stream restart, bind, then a closing tag; or, with Target.SASL2 and a
+// server that offers it, SASL2 with Bind 2 and no restart. With Parallel 1 it is the
 // latency of one login end to end; with more, the server's capacity.
 func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	if o.Parallel <= 0 {
@@ -49,7 +50,7 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 		}
 	}
 	var errs errSample
-	var done, next atomic.Int64
+	var done, next, modern atomic.Int64
 	var lats Latencies
 	stop := time.Now().Add(o.Duration)
 	meter := e.startMeter()
@@ -74,6 +75,9 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 				}
 				mine = append(mine, time.Since(start))
 				done.Add(1)
+				if c.SASL2 {
+					modern.Add(1)
+				}
 				c.Close()
 			}
 		}()
@@ -84,6 +88,9 @@ func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	r.Metrics["parallel"] = float64(o.Parallel)
 	r.Metrics["logins"] = float64(done.Load())
 	r.Metrics["logins_per_s"] = float64(done.Load()) / elapsed.Seconds()
+	if n := done.Load(); n > 0 {
+		r.Metrics["sasl2_share"] = float64(modern.Load()) / float64(n)
+	}
 	p50, p99, _ := lats.Quantiles()
 	r.Metrics["p50_us"], r.Metrics["p99_us"] = p50, p99
 	r.Metrics["errors"] = float64(errs.n.Load())

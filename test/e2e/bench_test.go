@@ -52,8 +52,12 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("generator CPU per message %v", m["gen_cpu_us_per_msg"])
 		}
 	}
-	if m := run("login", "-parallel", "2", "-accounts", "4", "-duration", "1s"); m["logins"] == 0 {
-		t.Errorf("no login succeeded")
+	if m := run("login", "-parallel", "2", "-accounts", "4", "-duration", "1s"); m["logins"] == 0 || m["sasl2_share"] != 0 {
+		t.Errorf("RFC 6120 logins: %v, of which %v by SASL2", m["logins"], m["sasl2_share"])
+	}
+	// Where the server offers SASL2 and Bind 2, -sasl2 logs in with them.
+	if m := run("login", "-parallel", "2", "-accounts", "4", "-duration", "1s", "-sasl2"); m["logins"] == 0 || m["sasl2_share"] != 1 || m["errors"] != 0 {
+		t.Errorf("SASL2 logins: %v, of which %v by SASL2, %v errors", m["logins"], m["sasl2_share"], m["errors"])
 	}
 	m := run("idle", "-n", "40", "-from", "100", "-procs", "2", "-settle", "1s")
 	if m["sessions"] != 40 || m["server_fds_held"] < 40 {
