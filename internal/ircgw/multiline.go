@@ -107,8 +107,7 @@ func (s *Session) cmdBatch(m ircmsg.Message) bool {
 			return false
 		}
 		msg := ircmsg.Message{Tags: b.tags, Command: b.command, Params: []string{b.target, text}}
-		if b.label != "" && s.hasCap("labeled-response") && len(b.label) <= 64 {
-			s.label, s.collecting = b.label, true
+		if s.collectFor(b.label) {
 			defer s.finishLabel()
 		}
 		return s.cmdPrivmsg(msg)

@@ -54,8 +54,7 @@ func (s *Session) dispatch(m ircmsg.Message) bool {
 		return false
 	}
 	// A batch's label answers the batch, when it ends (cmdBatch).
-	if label, ok := m.Tag("label"); ok && s.registered && s.hasCap("labeled-response") && label != "" && len(label) <= 64 && m.Command != "BATCH" {
-		s.label, s.collecting = label, true
+	if label, ok := m.Tag("label"); ok && s.registered && m.Command != "BATCH" && s.collectFor(label) {
 		defer s.finishLabel()
 	}
 	h, ok := commands[m.Command]

@@ -459,6 +459,22 @@ func (s *Session) userOf(u jid.JID) string {
 	return ircmsg.Truncate(escape(u.Local(), false), 32)
 }
 
+// maxLabel bounds a usable label: a longer one is ignored, and its
+// command answered as if it had none.
+const maxLabel = 64
+
+// collectFor starts collecting the response to a command labeled label,
+// when the client negotiated labeled-response and the label is usable
+// (not empty, at most maxLabel bytes). It reports whether it did; the
+// caller then defers finishLabel.
+func (s *Session) collectFor(label string) bool {
+	if label == "" || len(label) > maxLabel || !s.hasCap("labeled-response") {
+		return false
+	}
+	s.label, s.collecting = label, true
+	return true
+}
+
 // finishLabel sends the collected response of a labeled command
 // (labeled-response: one line gets the label, none an ACK, several a
 // batch).
