@@ -23,7 +23,7 @@ import (
 // or PostgreSQL's, makes this safe while the server runs.
 func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: samtal user add|passwd|remove|export|list|import [flags] [JID|DOMAIN|FILE]\n")
+		fmt.Fprint(stderr, "usage: samtal user add|passwd|disable|enable|remove|export|list|import [flags] [JID|DOMAIN|FILE]\n")
 		return 2
 	}
 	sub := args[0]
@@ -105,12 +105,7 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else {
 			err = store.Accounts().SetKeys(ctx, user.String(), keys)
 		}
-		if errors.Is(err, storage.ErrNotFound) {
-			fmt.Fprintf(stderr, "samtal: %s does not exist\n", user)
-			return 1
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "samtal: %v\n", err)
+		if failed(stderr, user, err) {
 			return 1
 		}
 		if sub == "add" {
@@ -118,6 +113,17 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stdout, "password of %s changed\n", user)
 		}
+	case "disable", "enable":
+		if failed(stderr, user, store.Accounts().SetDisabled(ctx, user.String(), sub == "disable")) {
+			return 1
+		}
+		if sub == "enable" {
+			fmt.Fprintf(stdout, "enabled %s\n", user)
+			break
+		}
+		// This process cannot reach a running server's sessions; the
+		// administration command (XEP-0133 disable-user) ends them.
+		fmt.Fprintf(stdout, "disabled %s: no login succeeds; sessions a running server holds go on until they end\n", user)
 	case "export":
 		return exportCmd(ctx, cfg, store, user, output, stdout, stderr)
 	case "remove":
@@ -146,6 +152,18 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// failed reports an account command's error, naming a missing account;
+// it says whether there was one.
+func failed(stderr io.Writer, user jid.JID, err error) bool {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		fmt.Fprintf(stderr, "samtal: %s does not exist\n", user)
+	case err != nil:
+		fmt.Fprintf(stderr, "samtal: %v\n", err)
+	}
+	return err != nil
 }
 
 // deriveKeys computes the stored SCRAM keys of both hashes for a password.

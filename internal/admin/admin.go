@@ -1,8 +1,8 @@
 // Package admin offers the service administration commands of XEP-0133
 // to each host's administrators, the accounts its configuration names:
-// adding and removing accounts, changing their passwords, ending their
-// sessions, counting and listing users, and announcing to everyone
-// online. An administrator administers the accounts of its own host
+// adding and removing accounts, disabling and enabling them, changing
+// their passwords, ending their sessions, counting and listing users,
+// and announcing to everyone online. An administrator administers the accounts of its own host
 // only. No command shows what users wrote, or to whom.
 package admin
 
@@ -38,11 +38,16 @@ type Accounts interface {
 	CreateAccount(ctx context.Context, user jid.JID, password string) error
 	SetPassword(ctx context.Context, user jid.JID, password string) error
 	RemoveAccount(ctx context.Context, user jid.JID) error
+	// SetDisabled disables an account, ending its sessions, or enables
+	// it again (XEP-0133 §4.3, §4.4).
+	SetDisabled(ctx context.Context, user jid.JID, disabled bool) error
 }
 
-// Lister lists the accounts of a domain; storage.Accounts does.
+// Lister lists the accounts of a domain, all or the disabled ones;
+// storage.Accounts does.
 type Lister interface {
 	List(ctx context.Context, domain string) ([]string, error)
+	ListDisabled(ctx context.Context, domain string) ([]string, error)
 }
 
 // Service runs the commands.
@@ -66,11 +71,15 @@ func Register(cmds *adhoc.Service, admins []jid.JID, accounts Accounts, lister L
 	for _, c := range []adhoc.Command{
 		{Node: FormType + "#add-user", Name: "Add User", Form: s.addUserForm, Run: s.addUser},
 		{Node: FormType + "#delete-user", Name: "Delete User", Form: s.accountsForm("Deleting Users", "The accounts to delete, with all they hold"), Run: s.deleteUser},
+		{Node: FormType + "#disable-user", Name: "Disable User", Form: s.accountsForm("Disabling Users", "The accounts to disable: their sessions end, and nobody logs in to them until they are enabled"), Run: s.setDisabled(true)},
+		{Node: FormType + "#reenable-user", Name: "Re-Enable User", Form: s.accountsForm("Re-Enabling Users", "The accounts to enable again"), Run: s.setDisabled(false)},
 		{Node: FormType + "#change-user-password", Name: "Change User Password", Form: s.passwordForm, Run: s.changePassword},
 		{Node: FormType + "#end-user-session", Name: "End User Session", Form: s.accountsForm("Ending Sessions", "The accounts (all their sessions) or full JIDs (one session) whose sessions end"), Run: s.endSession},
 		{Node: FormType + "#get-registered-users-num", Name: "Get Number of Registered Users", Run: s.registeredNum},
+		{Node: FormType + "#get-disabled-users-num", Name: "Get Number of Disabled Users", Run: s.disabledNum},
+		{Node: FormType + "#get-disabled-users-list", Name: "Get List of Disabled Users", Form: s.listForm("Requesting List of Disabled Users"), Run: s.disabledList},
 		{Node: FormType + "#get-online-users-num", Name: "Get Number of Online Users", Run: s.onlineNum},
-		{Node: FormType + "#get-online-users-list", Name: "Get List of Online Users", Form: s.listForm, Run: s.onlineList},
+		{Node: FormType + "#get-online-users-list", Name: "Get List of Online Users", Form: s.listForm("Requesting List of Online Users"), Run: s.onlineList},
 		{Node: FormType + "#announce", Name: "Send Announcement to Online Users", Form: s.announceForm, Run: s.announce},
 	} {
 		c.Allowed = s.isAdmin
@@ -196,6 +205,38 @@ func (s *Service) deleteUser(ctx context.Context, from jid.JID, f dataform.Form)
 	return adhoc.Note(listNote("Deleted", removed) + listNote("No such account", missing)), nil
 }
 
+// setDisabled is the command that disables accounts (disabled) or
+// enables them again. An administrator cannot disable its own account:
+// it would end the session it asks from, and perhaps the last that can
+// enable anyone again.
+func (s *Service) setDisabled(disabled bool) func(context.Context, jid.JID, dataform.Form) (adhoc.Result, error) {
+	done := "Enabled"
+	if disabled {
+		done = "Disabled"
+	}
+	return func(ctx context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {
+		users, err := accountJIDs(from, f, false)
+		if err != nil {
+			return adhoc.Result{}, err
+		}
+		if disabled && slices.ContainsFunc(users, func(u jid.JID) bool { return u.Equal(from.Bare()) }) {
+			return adhoc.Result{}, stanza.E(stanza.NotAllowed).WithText("you cannot disable your own account")
+		}
+		var changed, missing []string
+		for _, u := range users {
+			switch err := s.accounts.SetDisabled(ctx, u, disabled); {
+			case err == nil:
+				changed = append(changed, u.String())
+			case isCondition(err, stanza.ItemNotFound):
+				missing = append(missing, u.String())
+			default:
+				return adhoc.Result{}, err
+			}
+		}
+		return adhoc.Note(listNote(done, changed) + listNote("No such account", missing)), nil
+	}
+}
+
 func isCondition(err error, c stanza.Condition) bool {
 	var e stanza.Error
 	return errors.As(err, &e) && e.Condition == c
@@ -291,31 +332,69 @@ func (s *Service) onlineNum(_ context.Context, from jid.JID, _ dataform.Form) (a
 	return adhoc.Result{Form: &f}, nil
 }
 
-func (s *Service) listForm(context.Context, jid.JID) dataform.Form {
-	opts := []string{"25", "50", "75", "100", "150", "200", "none"}
-	var extra []*xmlel.Element
-	for _, o := range opts {
-		extra = append(extra, xmlel.New(dataform.NS, "option", "label", o).Append(xmlel.TextElement(dataform.NS, "value", o)))
+// listForm asks how many users a list shows at most (XEP-0133 §4.15,
+// §4.16, §4.17).
+func (s *Service) listForm(title string) func(context.Context, jid.JID) dataform.Form {
+	return func(context.Context, jid.JID) dataform.Form {
+		opts := []string{"25", "50", "75", "100", "150", "200", "none"}
+		var extra []*xmlel.Element
+		for _, o := range opts {
+			extra = append(extra, xmlel.New(dataform.NS, "option", "label", o).Append(xmlel.TextElement(dataform.NS, "value", o)))
+		}
+		return form(title, "How many users should be shown at most?",
+			dataform.Field{Var: "max_items", Type: dataform.ListSingle, Label: "Maximum number of items to show", Values: []string{"100"}, Extra: extra})
 	}
-	return form("Requesting List of Online Users", "How many users should be shown at most?",
-		dataform.Field{Var: "max_items", Type: dataform.ListSingle, Label: "Maximum number of items to show", Values: []string{"100"}, Extra: extra})
 }
 
-func (s *Service) onlineList(_ context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {
-	limit := maxListed
+// maxItems reads the list form's max_items: at most maxListed.
+func maxItems(f dataform.Form) (int, error) {
 	switch v := f.Value("max_items"); v {
 	case "", "none":
+		return maxListed, nil
 	default:
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			return adhoc.Result{}, stanza.E(stanza.BadRequest).WithText("max_items is a number or none")
+			return 0, stanza.E(stanza.BadRequest).WithText("max_items is a number or none")
 		}
-		limit = min(n, maxListed)
+		return min(n, maxListed), nil
 	}
-	users := s.online(from.Domain())
+}
+
+// listResult is a list command's result: users, at most limit of them,
+// in the field named v.
+func listResult(v, label string, users []string, limit int) adhoc.Result {
 	users = users[:min(len(users), limit)]
-	out := form("", "", dataform.Field{Var: "onlineuserjids", Type: dataform.JIDMulti, Label: "The list of all online users", Values: users})
-	return adhoc.Result{Form: &out}, nil
+	out := form("", "", dataform.Field{Var: v, Type: dataform.JIDMulti, Label: label, Values: users})
+	return adhoc.Result{Form: &out}
+}
+
+func (s *Service) onlineList(_ context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {
+	limit, err := maxItems(f)
+	if err != nil {
+		return adhoc.Result{}, err
+	}
+	return listResult("onlineuserjids", "The list of all online users", s.online(from.Domain()), limit), nil
+}
+
+func (s *Service) disabledNum(ctx context.Context, from jid.JID, _ dataform.Form) (adhoc.Result, error) {
+	users, err := s.lister.ListDisabled(ctx, from.Domain())
+	if err != nil {
+		return adhoc.Result{}, err
+	}
+	f := form("", "", dataform.Field{Var: "disabledusersnum", Label: "The number of disabled users", Values: []string{strconv.Itoa(len(users))}})
+	return adhoc.Result{Form: &f}, nil
+}
+
+func (s *Service) disabledList(ctx context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {
+	limit, err := maxItems(f)
+	if err != nil {
+		return adhoc.Result{}, err
+	}
+	users, err := s.lister.ListDisabled(ctx, from.Domain())
+	if err != nil {
+		return adhoc.Result{}, err
+	}
+	return listResult("disableduserjids", "The list of all disabled users", users, limit), nil
 }
 
 func (s *Service) announceForm(context.Context, jid.JID) dataform.Form {

@@ -46,6 +46,20 @@ func (f fakeAccounts) RemoveAccount(_ context.Context, u jid.JID) error {
 	return nil
 }
 
+// SetDisabled marks a disabled account with a "!" before its password.
+func (f fakeAccounts) SetDisabled(_ context.Context, u jid.JID, disabled bool) error {
+	pw, ok := f[u.String()]
+	if !ok {
+		return stanza.E(stanza.ItemNotFound)
+	}
+	pw = strings.TrimPrefix(pw, "!")
+	if disabled {
+		pw = "!" + pw
+	}
+	f[u.String()] = pw
+	return nil
+}
+
 func (f fakeAccounts) List(_ context.Context, domain string) ([]string, error) {
 	var out []string
 	for u := range f {
@@ -55,6 +69,11 @@ func (f fakeAccounts) List(_ context.Context, domain string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+func (f fakeAccounts) ListDisabled(ctx context.Context, domain string) ([]string, error) {
+	all, err := f.List(ctx, domain)
+	return slices.DeleteFunc(all, func(u string) bool { return !strings.HasPrefix(f[u], "!") }), err
 }
 
 type env struct {
@@ -147,8 +166,8 @@ func TestOnlyAdministrators(t *testing.T) {
 		t.Errorf("bob sees commands: %s", q)
 	}
 	st = xmpptest.Stanza(t, `<iq type='get' id='d' from='alice@example.org/a' to='example.org'><query xmlns='`+disco.NSItems+`' node='`+adhoc.NS+`'/></iq>`)
-	if q := e.mux.Serve(t.Context(), iq.Server, st).Child(disco.NSItems, "query"); len(q.Elements()) != 8 {
-		t.Errorf("alice sees %d commands, want 8: %s", len(q.Elements()), q)
+	if q := e.mux.Serve(t.Context(), iq.Server, st).Child(disco.NSItems, "query"); len(q.Elements()) != 12 {
+		t.Errorf("alice sees %d commands, want 12: %s", len(q.Elements()), q)
 	}
 }
 
@@ -189,6 +208,51 @@ func TestAccounts(t *testing.T) {
 	}
 	if f := result(t, e.run(alice, "get-registered-users-num", nil)); f.Value("registeredusersnum") != "2" {
 		t.Errorf("registered users of example.org = %q, want 2", f.Value("registeredusersnum"))
+	}
+}
+
+func TestDisable(t *testing.T) {
+	e := newEnv(t)
+	const alice = "alice@example.org/a"
+	disable := func(users ...string) *xmlel.Element {
+		return e.run(alice, "disable-user", map[string][]string{"accountjids": users})
+	}
+	if n := note(disable("bob@example.org", "nobody@example.org")); n != "Disabled: bob@example.org. No such account: nobody@example.org. " {
+		t.Errorf("disable-user note %q", n)
+	}
+	if e.accounts["bob@example.org"] != "!b" {
+		t.Errorf("bob after disable-user: %q", e.accounts["bob@example.org"])
+	}
+	e.accounts["dave@example.org"], e.accounts["erin@other.example"] = "!d", "!e"
+	if f := result(t, e.run(alice, "get-disabled-users-num", nil)); f.Value("disabledusersnum") != "2" {
+		t.Errorf("disabled users of example.org = %q, want 2 (bob, dave)", f.Value("disabledusersnum"))
+	}
+	f := result(t, e.run(alice, "get-disabled-users-list", map[string][]string{"max_items": {"1"}}))
+	if l, _ := f.Field("disableduserjids"); !slices.Equal(l.Values, []string{"bob@example.org"}) {
+		t.Errorf("disabled users, at most 1 = %v", l.Values)
+	}
+	f = result(t, e.run(alice, "get-disabled-users-list", map[string][]string{"max_items": {"none"}}))
+	if l, _ := f.Field("disableduserjids"); !slices.Equal(l.Values, []string{"bob@example.org", "dave@example.org"}) {
+		t.Errorf("disabled users = %v", l.Values)
+	}
+	if c := condition(e.run(alice, "get-disabled-users-list", map[string][]string{"max_items": {"many"}})); c != stanza.BadRequest {
+		t.Errorf("max_items many: %s, want bad-request", c)
+	}
+	if c := condition(disable("alice@example.org")); c != stanza.NotAllowed || e.accounts["alice@example.org"] != "a" {
+		t.Errorf("disabling one's own account: %s, account %q; want not-allowed, unchanged", c, e.accounts["alice@example.org"])
+	}
+	if c := condition(disable("carol@other.example")); c != stanza.NotAllowed || e.accounts["carol@other.example"] != "c" {
+		t.Errorf("disabling an account of another host: %s", c)
+	}
+	if c := condition(disable("bob@example.org/phone")); c != stanza.BadRequest {
+		t.Errorf("disabling a full JID: %s, want bad-request", c)
+	}
+	n := note(e.run(alice, "reenable-user", map[string][]string{"accountjids": {"bob@example.org"}}))
+	if n != "Enabled: bob@example.org. " || e.accounts["bob@example.org"] != "b" {
+		t.Errorf("reenable-user: note %q, bob %q", n, e.accounts["bob@example.org"])
+	}
+	if c := condition(e.run("bob@example.org/phone", "reenable-user", map[string][]string{"accountjids": {"bob@example.org"}})); c != stanza.Forbidden {
+		t.Errorf("a user re-enables: %s, want forbidden", c)
 	}
 }
 

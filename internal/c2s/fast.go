@@ -124,7 +124,7 @@ func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bo
 		if !errors.Is(err, errCredentialsExpired) {
 			s.authFailed(claimed)
 		}
-		s.sasl2Failure(name, err)
+		s.saslFailure(nsSASL2, name, err)
 		return false, sasl2Result{}, nil
 	}
 	cb, ok := s.cbData(name)
@@ -178,6 +178,17 @@ func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bo
 		if !time.Now().Before(t.Expires) {
 			_ = s.svc.cfg.FastTokens.Delete(ctx, user, client, t.Slot) // expired anyway; Expire removes it otherwise
 			return fail(errCredentialsExpired)
+		}
+		// A token proves no password: the account's state is asked here
+		// (XEP-0133 §4.3), before the token is used up.
+		if f := s.svc.cfg.AccountDisabled; f != nil {
+			switch off, err := f(ctx, user); {
+			case err != nil:
+				s.svc.log.Error("c2s account state lookup failed", "err", err)
+				return fail(sasl.ErrTemporaryAuthFailure)
+			case off:
+				return fail(sasl.ErrAccountDisabled)
+			}
 		}
 		used, err := s.svc.cfg.FastTokens.Use(ctx, user, client, t.Slot, count)
 		if err != nil {

@@ -167,7 +167,7 @@ func (s *Session) saslExchange2(auth *xmlel.Element, advertised []string) (bool,
 		Iterations: s.svc.cfg.SCRAMIterations,
 	})
 	if err != nil {
-		s.sasl2Failure(name, err)
+		s.saslFailure(nsSASL2, name, err)
 		return false, sasl2Result{}, nil
 	}
 	var in []byte
@@ -186,12 +186,12 @@ func (s *Session) saslExchange2(auth *xmlel.Element, advertised []string) (bool,
 		}
 		if err != nil {
 			s.authFailed(ex.Username())
-			s.sasl2Failure(name, err)
+			s.saslFailure(nsSASL2, name, err)
 			return false, sasl2Result{}, nil
 		}
 		if done {
 			if err := s.authenticated(ex.Username(), ex.Authzid()); err != nil {
-				s.sasl2Failure(name, err)
+				s.saslFailure(nsSASL2, name, err)
 				return false, sasl2Result{}, nil
 			}
 			return true, sasl2Result{out: out}, nil
@@ -231,15 +231,6 @@ func (s *Session) authenticated(user, authzid string) error {
 	return nil
 }
 
-// sasl2Failure sends <failure/> with the RFC 6120 §6.5 condition.
-func (s *Session) sasl2Failure(mech string, err error) {
-	cond := saslCondition(err)
-	s.svc.m.AuthResults.With(metricMech(mech), cond).Inc()
-	s.svc.log.Debug("c2s SASL2 authentication failed", "mechanism", metricMech(mech), "condition", cond)
-	f := xmlel.New(nsSASL2, "failure").Append(xmlel.New(stream.NSSASL, cond))
-	s.writeDirect(f)
-}
-
 // saslCondition maps a mechanism's error to its RFC 6120 §6.5 condition.
 func saslCondition(err error) string {
 	switch {
@@ -257,6 +248,8 @@ func saslCondition(err error) string {
 		return "temporary-auth-failure"
 	case errors.Is(err, errCredentialsExpired):
 		return "credentials-expired"
+	case errors.Is(err, sasl.ErrAccountDisabled):
+		return "account-disabled"
 	}
 	return "not-authorized"
 }

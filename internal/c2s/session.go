@@ -624,7 +624,7 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 		Iterations: s.svc.cfg.SCRAMIterations,
 	})
 	if err != nil {
-		s.saslFailure(name, err)
+		s.saslFailure(stream.NSSASL, name, err)
 		return false, nil
 	}
 	in, err := sasl.Decode(strings.TrimSpace(auth.Text()))
@@ -636,19 +636,19 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 		}
 		if err != nil {
 			s.authFailed(ex.Username())
-			s.saslFailure(name, err)
+			s.saslFailure(stream.NSSASL, name, err)
 			return false, nil
 		}
 		if done {
 			user := ex.Username()
 			bare, perr := jid.New(user, s.host, "")
 			if perr != nil {
-				s.saslFailure(name, sasl.ErrNotAuthorized)
+				s.saslFailure(stream.NSSASL, name, sasl.ErrNotAuthorized)
 				return false, nil
 			}
 			if az := ex.Authzid(); az != "" {
 				if a, perr := jid.Parse(az); perr != nil || !a.Equal(bare) {
-					s.saslFailure(name, sasl.ErrInvalidAuthzid)
+					s.saslFailure(stream.NSSASL, name, sasl.ErrInvalidAuthzid)
 					return false, nil
 				}
 			}
@@ -686,27 +686,13 @@ func (s *Session) authenticate(auth *xmlel.Element, advertised []string) (ok boo
 	}
 }
 
-func (s *Session) saslFailure(mech string, err error) {
-	cond := "not-authorized"
-	switch {
-	case errors.Is(err, sasl.ErrInvalidMechanism):
-		cond = "invalid-mechanism"
-	case errors.Is(err, sasl.ErrMalformed):
-		cond = "malformed-request"
-	case errors.Is(err, sasl.ErrIncorrectEncoding):
-		cond = "incorrect-encoding"
-	case errors.Is(err, sasl.ErrInvalidAuthzid):
-		cond = "invalid-authzid"
-	case errors.Is(err, sasl.ErrEncryptionRequired):
-		cond = "encryption-required"
-	}
-	if len(mech) > 32 {
-		mech = "other"
-	}
-	s.svc.m.AuthResults.With(mech, cond).Inc()
-	s.svc.log.Debug("c2s authentication failed", "mechanism", mech, "condition", cond)
-	f := xmlel.New(stream.NSSASL, "failure").Append(xmlel.New(stream.NSSASL, cond))
-	s.writeDirect(f)
+// saslFailure sends <failure/> in ns, RFC 6120's (stream.NSSASL) or
+// SASL2's (nsSASL2), with the RFC 6120 §6.5 condition for err.
+func (s *Session) saslFailure(ns, mech string, err error) {
+	cond := saslCondition(err)
+	s.svc.m.AuthResults.With(metricMech(mech), cond).Inc()
+	s.svc.log.Debug("c2s authentication failed", "mechanism", metricMech(mech), "condition", cond, "sasl2", ns == nsSASL2)
+	s.writeDirect(xmlel.New(ns, "failure").Append(xmlel.New(stream.NSSASL, cond)))
 }
 
 // authFailed waits before the answer to a failed authentication when

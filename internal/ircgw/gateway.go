@@ -88,9 +88,11 @@ type Core interface {
 }
 
 // Accounts tells whether an account exists (to keep guests off the
-// nicks of accounts).
+// nicks of accounts), and whether it is disabled (XEP-0133 §4.3), for a
+// login by certificate, which proves no password.
 type Accounts interface {
 	Exists(ctx context.Context, bare jid.JID) (bool, error)
+	Disabled(ctx context.Context, bare jid.JID) (bool, error)
 }
 
 // Service accepts IRC connections.

@@ -36,6 +36,10 @@ func (c testCreds) Exists(_ context.Context, u jid.JID) (bool, error) {
 	return u.String() == "alice@example.org" || u.String() == "bob@example.org", nil
 }
 
+func (c testCreds) Disabled(_ context.Context, u jid.JID) (bool, error) {
+	return u.String() == "alice@example.org" && c.keys.Disabled, nil
+}
+
 // testCore records what sessions send.
 type testCore struct {
 	mu  sync.Mutex
@@ -259,6 +263,40 @@ func TestPass(t *testing.T) {
 	c.send("PASS alice:nope", "NICK alice", "USER a 0 * :A")
 	c.expect(" 464 alice ")
 	c.expect("ERROR")
+}
+
+// TestDisabled: the right password of a disabled account is told so, by
+// SASL (904 saying why) and by PASS (465); a wrong password learns
+// nothing more than for any account.
+func TestDisabled(t *testing.T) {
+	disable := func(svc *Service) {
+		k := svc.creds.(testCreds)
+		k.keys.Disabled = true
+		svc.creds, svc.accounts = k, k
+	}
+	c, svc, r, _ := dial(t, false)
+	disable(svc)
+	c.send("CAP LS 302", "NICK alice", "USER a 0 * :A", "CAP REQ :sasl")
+	c.expect("CAP alice ACK sasl")
+	c.send("AUTHENTICATE PLAIN")
+	c.expect("AUTHENTICATE +")
+	c.send("AUTHENTICATE " + plain("alice", "wrong"))
+	if l := c.expect(" 904 alice "); strings.Contains(l, "disabled") {
+		t.Errorf("a wrong password learns that the account is disabled: %q", l)
+	}
+	c.send("AUTHENTICATE PLAIN")
+	c.expect("AUTHENTICATE +")
+	c.send("AUTHENTICATE " + plain("alice", "secret"))
+	c.expect(" 904 alice ", "disabled")
+
+	c, svc, r, _ = dial(t, false)
+	disable(svc)
+	c.send("PASS alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 465 alice ")
+	c.expect("ERROR")
+	if len(r.Resources(jid.MustParse("alice@example.org"))) != 0 {
+		t.Error("a disabled account is bound")
+	}
 }
 
 func TestGuests(t *testing.T) {

@@ -63,6 +63,7 @@ const (
 	errNeedMoreParams   = "461"
 	errAlreadyReg       = "462"
 	errPasswdMismatch   = "464"
+	errYoureBanned      = "465"
 	errChannelIsFull    = "471"
 	errUnknownMode      = "472"
 	errInviteOnlyChan   = "473"

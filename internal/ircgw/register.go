@@ -1,8 +1,10 @@
 package ircgw
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -290,19 +292,19 @@ func (s *Session) cmdAuthenticate(m ircmsg.Message) bool {
 	in, err := base64.StdEncoding.DecodeString(string(s.sasl.buf))
 	s.sasl.buf = s.sasl.buf[:0]
 	if err != nil {
-		return s.saslFailed()
+		return s.saslFailed(err)
 	}
 	if s.sasl.mech == "EXTERNAL" {
-		user, ok := s.external(string(in))
-		if !ok {
-			return s.saslFailed()
+		user, err := s.external(string(in))
+		if err != nil {
+			return s.saslFailed(err)
 		}
 		s.loggedIn(user)
 		return false
 	}
 	out, done, err := s.sasl.ex.Step(in)
 	if err != nil {
-		return s.saslFailed()
+		return s.saslFailed(err)
 	}
 	if done {
 		user, ok := s.accountFor(s.sasl.ex.Username())
@@ -314,7 +316,7 @@ func (s *Session) cmdAuthenticate(m ircmsg.Message) bool {
 			}
 		}
 		if !ok {
-			return s.saslFailed()
+			return s.saslFailed(sasl.ErrInvalidAuthzid)
 		}
 		if len(out) > 0 {
 			s.sendAuthenticate(out)
@@ -341,12 +343,18 @@ func (s *Session) sendAuthenticate(b []byte) {
 
 // saslFailed answers a failed exchange, after the address's penalty;
 // it reports true when the connection has failed too often and ends.
-func (s *Session) saslFailed() bool {
+// saslFailed answers a failed exchange. Only a client that proved the
+// account's credentials learns that the account is disabled.
+func (s *Session) saslFailed(err error) bool {
 	s.sasl = nil
 	if d := s.svc.fails.fail(s.ip); d > 0 {
 		time.Sleep(d)
 	}
-	s.reply(s.numeric(errSASLFail, "SASL authentication failed"))
+	text := "SASL authentication failed"
+	if errors.Is(err, sasl.ErrAccountDisabled) {
+		text += ": your account is disabled"
+	}
+	s.reply(s.numeric(errSASLFail, text))
 	if s.authFails++; s.authFails >= maxAuthFailures {
 		s.closeWith("Too many authentication failures")
 		return true
@@ -397,31 +405,36 @@ func (h *hostCreds) Keys(username string, hash sasl.Hash) (sasl.Keys, error) {
 // is the certificate's subject common name, a bare JID or a localpart of
 // the first host. An authorization identity, when sent, must name the
 // same account.
-func (s *Session) external(authzid string) (jid.JID, bool) {
+func (s *Session) external(authzid string) (jid.JID, error) {
 	if s.tls == nil || s.svc.cfg.ClientCAs == nil {
-		return jid.JID{}, false
+		return jid.JID{}, sasl.ErrNotAuthorized
 	}
 	certs := s.tls.ConnectionState().PeerCertificates
 	if len(certs) == 0 {
-		return jid.JID{}, false
+		return jid.JID{}, sasl.ErrNotAuthorized
 	}
 	opts := x509VerifyOptions(s.svc.cfg.ClientCAs, certs[1:])
 	if _, err := certs[0].Verify(opts); err != nil {
-		return jid.JID{}, false
+		return jid.JID{}, sasl.ErrNotAuthorized
 	}
 	user, ok := s.accountFor(certs[0].Subject.CommonName)
 	if !ok {
-		return jid.JID{}, false
+		return jid.JID{}, sasl.ErrNotAuthorized
 	}
 	if authzid != "" {
 		if a, ok := s.accountFor(authzid); !ok || !a.Equal(user) {
-			return jid.JID{}, false
+			return jid.JID{}, sasl.ErrInvalidAuthzid
 		}
 	}
 	if exists, err := s.svc.accounts.Exists(s.ctx, user); err != nil || !exists {
-		return jid.JID{}, false
+		return jid.JID{}, sasl.ErrNotAuthorized
 	}
-	return user, true
+	// A certificate proves no password: the account's state is asked
+	// here (XEP-0133 §4.3).
+	if off, err := s.svc.accounts.Disabled(s.ctx, user); err != nil || off {
+		return jid.JID{}, cmp.Or(err, sasl.ErrAccountDisabled)
+	}
+	return user, nil
 }
 
 // cmdPass keeps the password for registration: "user:password" (or a
@@ -515,9 +528,14 @@ func (s *Session) tryRegister() bool {
 			user, pass = s.nick, s.pass
 		}
 		s.pass = ""
-		if !s.checkPassword(user, pass) {
+		if err := s.checkPassword(user, pass); err != nil {
 			if d := s.svc.fails.fail(s.ip); d > 0 {
 				time.Sleep(d)
+			}
+			if errors.Is(err, sasl.ErrAccountDisabled) {
+				s.reply(s.numeric(errYoureBanned, "Your account is disabled"))
+				s.closeWith("Account disabled")
+				return true
 			}
 			s.reply(s.numeric(errPasswdMismatch, "Password incorrect"))
 			s.closeWith("Bad password")
@@ -586,22 +604,24 @@ func (s *Session) tryRegister() bool {
 	return false
 }
 
-func (s *Session) checkPassword(user, pass string) bool {
+// checkPassword logs the client in with PASS: the error is the
+// exchange's, sasl.ErrAccountDisabled for a disabled account.
+func (s *Session) checkPassword(user, pass string) error {
 	ex, err := sasl.Start(sasl.Plain, sasl.Config{
 		Creds: &hostCreds{s: s}, TLS: true, FakeSecret: s.svc.cfg.FakeSecret, Iterations: s.svc.cfg.SCRAMIterations,
 	})
 	if err != nil {
-		return false
+		return err
 	}
 	if _, done, err := ex.Step([]byte("\x00" + user + "\x00" + pass)); err != nil || !done {
-		return false
+		return cmp.Or(err, sasl.ErrNotAuthorized)
 	}
 	j, ok := s.accountFor(ex.Username())
 	if !ok {
-		return false
+		return sasl.ErrNotAuthorized
 	}
 	s.account, s.host = j, j.Domain()
-	return true
+	return nil
 }
 
 // isupport are the ISUPPORT tokens (modern IRC "RPL_ISUPPORT").

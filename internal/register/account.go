@@ -169,6 +169,33 @@ func (r *Register) SetPassword(ctx context.Context, user jid.JID, password strin
 	return err
 }
 
+// SetDisabled disables an account or enables it again, as an
+// administrator does (XEP-0133 §4.3, §4.4): a disabled account keeps all
+// it holds, its sessions end with not-authorized, and every login to it
+// fails with account-disabled until it is enabled. item-not-found when
+// there is no such account.
+func (r *Register) SetDisabled(ctx context.Context, user jid.JID, disabled bool) error {
+	user = user.Bare()
+	err := r.accounts.SetDisabled(ctx, user.String(), disabled)
+	if errors.Is(err, storage.ErrNotFound) {
+		return stanza.E(stanza.ItemNotFound).WithText("no such account")
+	}
+	if err != nil {
+		return err
+	}
+	if !disabled {
+		r.log.Info("register: account enabled by an administrator", "host", user.Domain())
+		return nil
+	}
+	r.log.Info("register: account disabled by an administrator", "host", user.Domain())
+	// A session that was logging in while the state changed may bind
+	// after this walk; its next login fails.
+	for _, res := range r.sessions.Resources(user) {
+		res.Session.CloseWithError(stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
+	}
+	return nil
+}
+
 // RemoveAccount deletes an account and everything it has, as its own
 // removal does (XEP-0133 §4.2): its sessions end with not-authorized.
 // item-not-found when there is no such account.

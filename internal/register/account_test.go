@@ -205,6 +205,32 @@ func TestAdministration(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.accounts.checkPassword(t, "dave@open.lit", "second")
+
+	// Disabling ends the sessions and keeps the account as it was.
+	f.bind("dave@open.lit/laptop")
+	if err := f.r.SetDisabled(ctx, dave, true); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.accounts.Get(ctx, "dave@open.lit"); err != nil || !a.Disabled {
+		t.Fatalf("dave after SetDisabled(true): %+v, %v", a, err)
+	}
+	f.accounts.checkPassword(t, "dave@open.lit", "second")
+	if len(f.log) != 1 || !strings.Contains(f.log[0], "dave@open.lit/laptop closed: stream error: not-authorized") {
+		t.Errorf("sessions: %q, want dave's laptop closed with not-authorized", f.log)
+	}
+	f.log = nil
+	delete(f.sessions, dave) // the laptop's session is over
+	if err := f.r.SetDisabled(ctx, dave, false); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.accounts.Get(ctx, "dave@open.lit"); a.Disabled {
+		t.Error("dave is still disabled")
+	}
+	var se stanza.Error
+	if err := f.r.SetDisabled(ctx, mustJID("nobody@open.lit"), true); !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
+		t.Errorf("disabling nobody: %v, want item-not-found", err)
+	}
+
 	f.bind("dave@open.lit/phone")
 	if err := f.r.RemoveAccount(ctx, dave); err != nil {
 		t.Fatal(err)

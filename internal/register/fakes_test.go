@@ -53,7 +53,16 @@ func (s *memAccounts) Get(_ context.Context, user string) (storage.Account, erro
 	return a, nil
 }
 
+func (s *memAccounts) SetDisabled(_ context.Context, user string, disabled bool) error {
+	return s.update(user, func(a *storage.Account) { a.Disabled = disabled })
+}
+
 func (s *memAccounts) SetKeys(_ context.Context, user string, keys map[storage.Hash]storage.SCRAMKeys) error {
+	return s.update(user, func(a *storage.Account) { a.Keys = keys })
+}
+
+// update changes an existing account with f.
+func (s *memAccounts) update(user string, f func(*storage.Account)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -63,7 +72,7 @@ func (s *memAccounts) SetKeys(_ context.Context, user string, keys map[storage.H
 	if !ok {
 		return storage.ErrNotFound
 	}
-	a.Keys = keys
+	f(&a)
 	s.m[user] = a
 	return nil
 }
@@ -82,16 +91,26 @@ func (s *memAccounts) Delete(_ context.Context, user string) error {
 }
 
 func (s *memAccounts) List(_ context.Context, domain string) ([]string, error) {
+	return s.list(domain, false), nil
+}
+
+func (s *memAccounts) ListDisabled(_ context.Context, domain string) ([]string, error) {
+	return s.list(domain, true), nil
+}
+
+// list returns the accounts of domain, only the disabled ones when
+// disabled is set.
+func (s *memAccounts) list(domain string, disabled bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for u := range s.m {
-		if j, err := jid.Parse(u); err == nil && j.Domain() == domain {
+	for u, a := range s.m {
+		if j, err := jid.Parse(u); err == nil && j.Domain() == domain && (a.Disabled || !disabled) {
 			out = append(out, u)
 		}
 	}
 	slices.Sort(out)
-	return out, nil
+	return out
 }
 
 // add creates an account with a password, as registration would.

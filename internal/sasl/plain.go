@@ -72,5 +72,8 @@ func (e *Exchange) plain(in []byte) ([]byte, bool, error) {
 	if !ok || fake {
 		return nil, false, fmt.Errorf("sasl: PLAIN: wrong password or unknown user: %w", ErrNotAuthorized)
 	}
+	if k.Disabled {
+		return nil, false, fmt.Errorf("sasl: PLAIN: %w", ErrAccountDisabled)
+	}
 	return nil, true, nil
 }

@@ -55,6 +55,11 @@ var (
 	// ErrTemporaryAuthFailure is <temporary-auth-failure/>: the
 	// credentials could not be read.
 	ErrTemporaryAuthFailure = errors.New("sasl: temporary auth failure")
+	// ErrAccountDisabled is <account-disabled/> (RFC 6120 §6.5.1): the
+	// credentials are right, but an administrator disabled the account.
+	// Only a client that proved them learns it: to anyone else the
+	// account fails as a wrong password does.
+	ErrAccountDisabled = errors.New("sasl: account disabled")
 
 	// ErrNoSuchUser is returned by Credentials for an unknown user (or
 	// one without keys for the requested hash). It never leaves this
@@ -92,6 +97,9 @@ type Keys struct {
 	Iterations int
 	StoredKey  []byte
 	ServerKey  []byte
+	// Disabled fails the exchange with ErrAccountDisabled once the
+	// client proved the password (XEP-0133 §4.3).
+	Disabled bool
 }
 
 // DeriveKeys computes the keys to store for password (RFC 5802 §3):

@@ -178,6 +178,30 @@ func TestWrongPasswordAndUnknownUser(t *testing.T) {
 	}
 }
 
+// TestDisabled: every mechanism tells a client that proved the password
+// of a disabled account so, and a wrong password exactly what it would
+// learn for any account.
+func TestDisabled(t *testing.T) {
+	cfg := testConfig(t)
+	creds := cfg.Creds.(memCreds)
+	for h, k := range creds.keys["juliet"] {
+		k.Disabled = true
+		creds.keys["juliet"][h] = k
+	}
+	for _, mech := range allMechs {
+		t.Run(mech, func(t *testing.T) {
+			if _, _, err := run(t, cfg, mech, newClient(cfg, mech, "juliet", "pencil")); !errors.Is(err, ErrAccountDisabled) {
+				t.Errorf("the right password: %v, want ErrAccountDisabled", err)
+			}
+			_, _, errWrong := run(t, cfg, mech, newClient(cfg, mech, "juliet", "pencil2"))
+			_, _, errUnknown := run(t, cfg, mech, newClient(cfg, mech, "romeo", "pencil2"))
+			if !errors.Is(errWrong, ErrNotAuthorized) || errWrong.Error() != errUnknown.Error() {
+				t.Errorf("a wrong password: %v; an unknown user: %v; want the same ErrNotAuthorized", errWrong, errUnknown)
+			}
+		})
+	}
+}
+
 func TestPLAINSHA1Only(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Creds = newCreds(t, 4096, []Hash{SHA1}, "juliet", "pencil")

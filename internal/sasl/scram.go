@@ -212,6 +212,9 @@ func (e *Exchange) scramFinal(in []byte) ([]byte, bool, error) {
 	if !ok || s.fake {
 		return nil, false, fmt.Errorf("sasl: SCRAM: wrong password or unknown user: %w", ErrNotAuthorized)
 	}
+	if s.keys.Disabled {
+		return nil, false, fmt.Errorf("sasl: SCRAM: %w", ErrAccountDisabled)
+	}
 	serverSig := mac(nf, s.keys.ServerKey, authMsg)
 	return []byte("v=" + base64.StdEncoding.EncodeToString(serverSig)), true, nil
 }

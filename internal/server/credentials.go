@@ -28,7 +28,19 @@ func (c credentials) Keys(user string, h sasl.Hash) (sasl.Keys, error) {
 	if !ok {
 		return sasl.Keys{}, sasl.ErrNoSuchUser
 	}
-	return sasl.Keys{Salt: k.Salt, Iterations: k.Iterations, StoredKey: k.StoredKey, ServerKey: k.ServerKey}, nil
+	return sasl.Keys{Salt: k.Salt, Iterations: k.Iterations, StoredKey: k.StoredKey, ServerKey: k.ServerKey, Disabled: a.Disabled}, nil
+}
+
+// Disabled reports whether user's account is disabled (XEP-0133 §4.3),
+// for the logins that prove no password: FAST tokens, certificates. An
+// account that does not exist is not disabled; those logins check that
+// it exists themselves.
+func (c credentials) Disabled(ctx context.Context, user string) (bool, error) {
+	a, err := c.accounts.Get(ctx, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return a.Disabled, err
 }
 
 func numGoroutine() int { return runtime.NumGoroutine() }

@@ -69,7 +69,7 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 		// password.
 		gc.TLS.ClientAuth = tls.RequestClientCert
 	}
-	gw := ircgw.New(gc, s.router, credentials{s.store.Accounts()}, accountExists{s.store.Accounts()}, core, s.log)
+	gw := ircgw.New(gc, s.router, credentials{s.store.Accounts()}, ircAccounts{s.store.Accounts()}, core, s.log)
 	s.closers = append(s.closers, gw.Close)
 	listen := func(addr string, tlsOn bool) error {
 		ln, err := listener.Listen(addr)
@@ -97,13 +97,18 @@ func (s *Server) startIRC(certStore *certs.Store, core ircgw.Core, secret []byte
 	return nil
 }
 
-// accountExists tells the gateway whether an account exists.
-type accountExists struct{ accounts storage.Accounts }
+// ircAccounts tells the gateway whether an account exists, and whether
+// it is disabled.
+type ircAccounts struct{ accounts storage.Accounts }
 
-func (a accountExists) Exists(ctx context.Context, bare jid.JID) (bool, error) {
+func (a ircAccounts) Exists(ctx context.Context, bare jid.JID) (bool, error) {
 	_, err := a.accounts.Get(ctx, bare.String())
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (a ircAccounts) Disabled(ctx context.Context, bare jid.JID) (bool, error) {
+	return credentials{a.accounts}.Disabled(ctx, bare.String())
 }

@@ -218,6 +218,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		ResumeElsewhere:        resumeElsewhere,
 		CSIBuffer:              cfg.Stream.CSIBuffer,
 		FastTokens:             store.FastTokens(),
+		AccountDisabled:        credentials{store.Accounts()}.Disabled,
 		Carbons:                s.carbons,
 		FASTLifetime:           time.Duration(cfg.Stream.FASTTokenLifetime),
 	}, s.router, credentials{store.Accounts()}, core, preAuth(reg), log, c2s.NewMetrics(s.reg))

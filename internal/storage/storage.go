@@ -75,6 +75,9 @@ type Account struct {
 	User    string    // bare JID
 	Created time.Time // Create stores the current time when it is zero
 	Keys    map[Hash]SCRAMKeys
+	// Disabled accounts keep what they hold, but nobody logs in to them
+	// (XEP-0133 §4.3).
+	Disabled bool
 }
 
 // Accounts stores user accounts and their credentials.
@@ -86,11 +89,17 @@ type Accounts interface {
 	// SetKeys replaces the credentials of an existing account; ErrNotFound
 	// if there is none.
 	SetKeys(ctx context.Context, user string, keys map[Hash]SCRAMKeys) error
+	// SetDisabled disables an existing account or enables it again,
+	// changing nothing else; ErrNotFound if there is none.
+	SetDisabled(ctx context.Context, user string, disabled bool) error
 	// Delete removes the account and everything that belongs to it in
 	// every area of the store; ErrNotFound if there was no such account.
 	Delete(ctx context.Context, user string) error
 	// List returns the bare JIDs of the accounts of one domain, sorted.
 	List(ctx context.Context, domain string) ([]string, error)
+	// ListDisabled returns the bare JIDs of the disabled accounts of one
+	// domain, sorted.
+	ListDisabled(ctx context.Context, domain string) ([]string, error)
 }
 
 // Subscription is the RFC 6121 subscription state of a roster item.

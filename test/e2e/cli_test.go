@@ -150,6 +150,23 @@ func TestFlagsOnly(t *testing.T) {
 		}
 	}
 
+	// Disabled by another process: the next login with the right
+	// password fails with account-disabled, one with a wrong password as
+	// for any account; enabled again, the account logs in.
+	if got := user("", "disable", "ada@chat.example"); !strings.Contains(got, "disabled ada@chat.example") {
+		t.Errorf("user disable = %q", got)
+	}
+	if el := dialRaw(t, c2s).auth("chat.example", "ada", "second password"); el.Local != "failure" || el.FirstElement() == nil || el.FirstElement().Local != "account-disabled" {
+		t.Errorf("the right password of a disabled account: %v, want <failure><account-disabled/>", el)
+	}
+	if el := dialRaw(t, c2s).auth("chat.example", "ada", "a wrong password"); el.FirstElement() == nil || el.FirstElement().Local != "not-authorized" {
+		t.Errorf("a wrong password of a disabled account: %v, want <failure><not-authorized/>", el)
+	}
+	if got := user("", "enable", "ada@chat.example"); !strings.Contains(got, "enabled ada@chat.example") {
+		t.Errorf("user enable = %q", got)
+	}
+	dialRaw(t, c2s).login("chat.example", "ada", "second password")
+
 	if got := user("", "remove", "ada@chat.example"); !strings.Contains(got, "removed") {
 		t.Errorf("user remove = %q", got)
 	}

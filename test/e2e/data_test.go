@@ -146,12 +146,8 @@ func checkGone(t *testing.T, s *Server, user string) {
 // (XEP-0484 §3.2), so that the store holds one for the user.
 func requestFASTToken(t *testing.T, s *Server, user, pw string) {
 	t.Helper()
-	c := dialRaw(t, s.C2S)
-	c.starttls("localhost")
-	c.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" + b64([]byte("\x00"+user+"\x00"+pw)) +
-		"</initial-response><user-agent id='" + uuid4() + "'><software>samtal e2e</software></user-agent>" +
-		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>")
-	succ := c.next()
+	_, succ := plain2(t, s.C2S, user, pw, "<user-agent id='"+uuid4()+"'><software>samtal e2e</software></user-agent>"+
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>")
 	if !succ.Is(xSASL2, "success") || succ.Child(xFAST, "token") == nil {
 		t.Fatalf("SASL2 with a token request: %v", succ)
 	}

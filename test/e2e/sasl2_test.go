@@ -154,6 +154,18 @@ func uuid4() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
+// plain2 opens a stream to addr and authenticates user with PLAIN over
+// SASL2 (XEP-0388); inner goes inside <authenticate/> (a user agent, a
+// token request). It returns the stream and the server's answer.
+func plain2(t *testing.T, addr, user, pw, inner string) (*raw, *xmlel.Element) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.starttls("localhost")
+	c.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" +
+		b64([]byte("\x00"+user+"\x00"+pw)) + "</initial-response>" + inner + "</authenticate>")
+	return c, c.next()
+}
+
 // fastAuth sends a SASL2 authentication with a FAST token (XEP-0484
 // §3.4) and returns the server's answer.
 func (c *raw) fastAuth(mech, user, token, uaID, extra string, cb []byte) *xmlel.Element {
@@ -323,12 +335,8 @@ func TestSASL2Bind2FAST(t *testing.T) {
 	// the same client it would replace the first token once used,
 	// XEP-0484 §3.5.)
 	ua2 := uuid4()
-	c4 := dialRaw(t, s.C2S)
-	c4.starttls("localhost")
-	c4.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" +
-		b64([]byte("\x00"+user+"\x00"+pass)) + "</initial-response><user-agent id='" + ua2 + "'/>" +
-		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-EXPR'/></authenticate>")
-	succ = c4.next()
+	c4, succ := plain2(t, s.C2S, user, pass, "<user-agent id='"+ua2+"'/>"+
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-EXPR'/>")
 	exprToken := succ.Child(xFAST, "token").Attr("token")
 	if got := succ.ChildText(xSASL2, "authorization-identifier"); got != "juliet@localhost" {
 		t.Errorf("unbound authorization-identifier %q, want the bare JID", got)
@@ -426,14 +434,11 @@ func TestFASTRotation(t *testing.T) {
 		}
 		return c.fastAuth("HT-SHA-256-ENDP", "romeo", token, ua, "<fast xmlns='urn:xmpp:fast:0'/>", c.endpoint())
 	}
-	c := dialRaw(t, s.C2S)
-	c.starttls("localhost")
-	c.send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" +
-		b64([]byte("\x00romeo\x00juliet&more")) + "</initial-response><user-agent id='" + ua + "'/>" +
-		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-ENDP'/></authenticate>")
-	t1 := c.next().Child(xFAST, "token").Attr("token")
+	_, el := plain2(t, s.C2S, "romeo", "juliet&more", "<user-agent id='"+ua+"'/>"+
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-ENDP'/>")
+	t1 := el.Child(xFAST, "token").Attr("token")
 
-	el := login(t1)
+	el = login(t1)
 	if !el.Is(xSASL2, "success") || el.Child(xFAST, "token") != nil {
 		t.Fatalf("a young token: want success without rotation, got %v", el)
 	}
@@ -458,5 +463,48 @@ func TestFASTRotation(t *testing.T) {
 	}
 	if el := login(t1); !el.Is(xSASL2, "failure") {
 		t.Errorf("the old token works after the new one was used: %v", el)
+	}
+}
+
+// TestDisabledFAST: a FAST token proves no password, so the server asks
+// the account's state before it takes one. Disabled (by another
+// process, as `samtal user disable` does), the token and the password
+// are refused with account-disabled, over SASL2 as over RFC 6120 SASL;
+// enabled again, the same token logs in.
+func TestDisabledFAST(t *testing.T) {
+	s := StartServer(t, Options{})
+	s.AddUser("romeo", "juliet&more")
+	ua := uuid4()
+	_, el := plain2(t, s.C2S, "romeo", "juliet&more", "<user-agent id='"+ua+"'/>"+
+		"<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-ENDP'/>")
+	token := el.Child(xFAST, "token").Attr("token")
+	fast := func() *xmlel.Element {
+		t.Helper()
+		c := dialRaw(t, s.C2S)
+		c.starttls("localhost")
+		return c.fastAuth("HT-SHA-256-ENDP", "romeo", token, ua, "<fast xmlns='urn:xmpp:fast:0'/>", c.endpoint())
+	}
+	disabled := func(el *xmlel.Element, ns string) bool {
+		return el.Is(ns, "failure") && el.FirstElement() != nil && el.FirstElement().Local == "account-disabled"
+	}
+
+	if out, err := s.Samtal("", "disable", "romeo@"+s.Domain); err != nil {
+		t.Fatalf("samtal user disable: %v\n%s", err, out)
+	}
+	if el := fast(); !disabled(el, xSASL2) {
+		t.Errorf("a FAST token of a disabled account: %v, want <failure><account-disabled/>", el)
+	}
+	if _, el := plain2(t, s.C2S, "romeo", "juliet&more", ""); !disabled(el, xSASL2) {
+		t.Errorf("the password over SASL2: %v, want <failure><account-disabled/>", el)
+	}
+	if el := dialRaw(t, s.C2S).auth(s.Domain, "romeo", "juliet&more"); !disabled(el, "urn:ietf:params:xml:ns:xmpp-sasl") {
+		t.Errorf("the password over RFC 6120 SASL: %v, want <failure><account-disabled/>", el)
+	}
+
+	if out, err := s.Samtal("", "enable", "romeo@"+s.Domain); err != nil {
+		t.Fatalf("samtal user enable: %v\n%s", err, out)
+	}
+	if el := fast(); !el.Is(xSASL2, "success") {
+		t.Errorf("the same token once enabled: %v, want success", el)
 	}
 }

@@ -12,7 +12,7 @@ import (
 type accounts struct{ s *Store }
 
 const sqlAccountsGet = `
-SELECT a.created, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
+SELECT a.created, a.disabled, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
 FROM accounts a LEFT JOIN account_keys k ON k.account = a.jid
 WHERE a.jid = $1`
 
@@ -24,8 +24,8 @@ func (a accounts) Create(ctx context.Context, acc storage.Account) error {
 	}
 	err := a.s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx,
-			"INSERT INTO accounts (jid, domain, created) VALUES ($1, $2, $3)",
-			acc.User, domainOf(acc.User), micro(created)); err != nil {
+			"INSERT INTO accounts (jid, domain, created, disabled) VALUES ($1, $2, $3, $4)",
+			acc.User, domainOf(acc.User), micro(created), acc.Disabled); err != nil {
 			return err
 		}
 		return insertKeys(ctx, tx, acc.User, acc.Keys)
@@ -74,16 +74,18 @@ func (a accounts) get(ctx context.Context, user string) (storage.Account, error)
 	for rows.Next() {
 		var (
 			created            time.Time
+			disabled           bool
 			hash               *string
 			salt, stored, srvr []byte
 			iter               *int32
 		)
-		if err := rows.Scan(&created, &hash, &salt, &iter, &stored, &srvr); err != nil {
+		if err := rows.Scan(&created, &disabled, &hash, &salt, &iter, &stored, &srvr); err != nil {
 			return storage.Account{}, err
 		}
 		if !found {
 			found = true
 			acc.Created = utc(created)
+			acc.Disabled = disabled
 			acc.Keys = make(map[storage.Hash]storage.SCRAMKeys)
 		}
 		if hash != nil {
@@ -118,6 +120,12 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 	return wrapErr("accounts set keys", err)
 }
 
+func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) error {
+	defer a.s.done("accounts.setdisabled", time.Now())
+	err := a.s.execFound(ctx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user)
+	return wrapErr("accounts set disabled", err)
+}
+
 // Delete removes the account row; ON DELETE CASCADE removes the rows of
 // every area in the same statement.
 func (a accounts) Delete(ctx context.Context, user string) error {
@@ -130,6 +138,12 @@ func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
 	defer a.s.done("accounts.list", time.Now())
 	users, err := a.s.strings(ctx, "SELECT jid FROM accounts WHERE domain = $1 ORDER BY jid", domain)
 	return users, wrapErr("accounts list", err)
+}
+
+func (a accounts) ListDisabled(ctx context.Context, domain string) ([]string, error) {
+	defer a.s.done("accounts.listdisabled", time.Now())
+	users, err := a.s.strings(ctx, "SELECT jid FROM accounts WHERE domain = $1 AND disabled ORDER BY jid", domain)
+	return users, wrapErr("accounts list disabled", err)
 }
 
 // strings returns the one text column of every row of a query.

@@ -11,7 +11,7 @@ import (
 type accounts struct{ s *Store }
 
 const sqlAccountsGet = `
-SELECT a.created, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
+SELECT a.created, a.disabled, k.hash, k.salt, k.iterations, k.stored_key, k.server_key
 FROM accounts a LEFT JOIN account_keys k ON k.account = a.jid
 WHERE a.jid = ?`
 
@@ -23,8 +23,8 @@ func (a accounts) Create(ctx context.Context, acc storage.Account) error {
 	}
 	err := a.s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
-			"INSERT INTO accounts (jid, domain, created) VALUES (?, ?, ?)",
-			acc.User, domainOf(acc.User), micros(created)); err != nil {
+			"INSERT INTO accounts (jid, domain, created, disabled) VALUES (?, ?, ?, ?)",
+			acc.User, domainOf(acc.User), micros(created), acc.Disabled); err != nil {
 			return err
 		}
 		return insertKeys(ctx, tx, acc.User, acc.Keys)
@@ -87,16 +87,18 @@ func (a accounts) get(ctx context.Context, user string) (storage.Account, error)
 	for rows.Next() {
 		var (
 			created            int64
+			disabled           bool
 			hash               sql.NullString
 			salt, stored, srvr []byte
 			iter               sql.NullInt64
 		)
-		if err := rows.Scan(&created, &hash, &salt, &iter, &stored, &srvr); err != nil {
+		if err := rows.Scan(&created, &disabled, &hash, &salt, &iter, &stored, &srvr); err != nil {
 			return storage.Account{}, err
 		}
 		if !found {
 			found = true
 			acc.Created = fromMicros(created)
+			acc.Disabled = disabled
 			acc.Keys = make(map[storage.Hash]storage.SCRAMKeys)
 		}
 		if hash.Valid {
@@ -135,6 +137,15 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 	return wrapErr("accounts set keys", err)
 }
 
+func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) error {
+	defer a.s.done("accounts.setdisabled", time.Now())
+	err := a.s.execFound(ctx, "UPDATE accounts SET disabled = ? WHERE jid = ?", disabled, user)
+	if err == nil {
+		err = a.s.keys.changed(user)
+	}
+	return wrapErr("accounts set disabled", err)
+}
+
 // Delete removes the account row; ON DELETE CASCADE removes the rows of
 // every area in the same transaction (the statement is one).
 func (a accounts) Delete(ctx context.Context, user string) error {
@@ -150,6 +161,12 @@ func (a accounts) List(ctx context.Context, domain string) ([]string, error) {
 	defer a.s.done("accounts.list", time.Now())
 	users, err := queryStrings(ctx, a.s.r, "SELECT jid FROM accounts WHERE domain = ? ORDER BY jid", domain)
 	return users, wrapErr("accounts list", err)
+}
+
+func (a accounts) ListDisabled(ctx context.Context, domain string) ([]string, error) {
+	defer a.s.done("accounts.listdisabled", time.Now())
+	users, err := queryStrings(ctx, a.s.r, "SELECT jid FROM accounts WHERE domain = ? AND disabled = 1 ORDER BY jid", domain)
+	return users, wrapErr("accounts list disabled", err)
 }
 
 // queryStrings returns the one text column of every row of a query.

@@ -203,6 +203,48 @@ var accountTests = []subtest{
 		err = s.Accounts().SetKeys(ctx, ghost, want)
 		wantErr(t, "SetKeys of a missing user", err, storage.ErrNotFound)
 	}},
+	{"SetDisabled", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		create(t, s, alice, bob)
+		disabled := func(user string, want bool) {
+			t.Helper()
+			got, err := s.Accounts().Get(ctx, user)
+			wantErr(t, "Get", err, nil)
+			if got.Disabled != want {
+				t.Errorf("%s: Disabled = %v, want %v", user, got.Disabled, want)
+			}
+			if !equalKeys(got.Keys, testKeys(1)) {
+				t.Errorf("%s: keys %v after SetDisabled, want them unchanged", user, got.Keys)
+			}
+		}
+		disabled(alice, false) // a new account is enabled
+		// Read once, so that a store that keeps what it read must see
+		// the change.
+		wantErr(t, "SetDisabled", s.Accounts().SetDisabled(ctx, alice, true), nil)
+		disabled(alice, true)
+		disabled(bob, false)
+		wantErr(t, "SetDisabled again", s.Accounts().SetDisabled(ctx, alice, true), nil)
+		disabled(alice, true)
+		wantErr(t, "SetDisabled false", s.Accounts().SetDisabled(ctx, alice, false), nil)
+		disabled(alice, false)
+		wantErr(t, "SetDisabled of a missing user", s.Accounts().SetDisabled(ctx, ghost, true), storage.ErrNotFound)
+		// Create keeps the state it is given (a copy between stores).
+		const carol = "carol@example.org"
+		wantErr(t, "Create disabled", s.Accounts().Create(ctx, storage.Account{User: carol, Keys: testKeys(1), Disabled: true}), nil)
+		disabled(carol, true)
+		const dora = "dora@other.example"
+		create(t, s, dora)
+		wantErr(t, "SetDisabled", s.Accounts().SetDisabled(ctx, dora, true), nil)
+		got, err := s.Accounts().ListDisabled(ctx, "example.org")
+		wantErr(t, "ListDisabled", err, nil)
+		if want := []string{carol}; !slices.Equal(got, want) {
+			t.Errorf("ListDisabled(example.org) = %q, want %q", got, want)
+		}
+		wantErr(t, "SetDisabled", s.Accounts().SetDisabled(ctx, carol, false), nil)
+		if got, err := s.Accounts().ListDisabled(ctx, "example.org"); err != nil || len(got) != 0 {
+			t.Errorf("ListDisabled(example.org) = %q, %v after enabling carol, want none", got, err)
+		}
+	}},
 	{"Delete", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		create(t, s, alice, bob)

@@ -42,6 +42,17 @@ async def command(c, name, values=None):
     return await asyncio.wait_for(done, TIMEOUT)
 
 
+async def session_ends(c, action):
+    """Run action (a coroutine) and wait for c's stream to end: the
+    action's result and the stream error conditions c got."""
+    errors = []
+    c.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
+    gone = asyncio.ensure_future(c.wait_until("disconnected", TIMEOUT))
+    r = await action
+    await gone
+    return r, errors
+
+
 def condition(iq):
     return iq["error"]["condition"] if iq["type"] == "error" else None
 
@@ -50,22 +61,32 @@ def results(iq):
     return iq["command"]["form"].get_values()
 
 
-async def login_fails(args, user, password):
+async def login_failure(args, user, password):
+    """Log in: None when it works, else the SASL failure conditions of
+    the mechanisms slixmpp tried, in order."""
     c = Client(jid(args, user), password, args)
+    conditions = []
+    c.add_event_handler("failed_auth", lambda f: conditions.append(f["condition"]))
     try:
         await c.online()
     except AssertionError:
-        return True
+        await c.offline()
+        return conditions
     await c.offline()
-    return False
+    return None
+
+
+async def login_fails(args, user, password):
+    return await login_failure(args, user, password) is not None
 
 
 async def scenario_admin(args):
     """The administrator adds an account, which then logs in; counts and
     lists who is online; announces to everyone online; changes a
-    password; ends a user's sessions; deletes the account, whose session
-    ends and which can no longer log in. Another user can run none of
-    it."""
+    password; ends a user's sessions; disables the account, whose session
+    ends and whose password is refused with account-disabled, and enables
+    it again; deletes the account, whose session ends and which can no
+    longer log in. Another user can run none of it."""
     a_nick, b_nick, n_nick = args.users[:3]
     admin = await Client(jid(args, a_nick), args.password, args, plugins=PLUGINS).online()
     bob = await Client(jid(args, b_nick), args.password, args, plugins=PLUGINS).online()
@@ -105,19 +126,32 @@ async def scenario_admin(args):
     expect(True, "and the new one works")
     await again.offline()
 
-    errors = []
-    bob.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
-    ended = asyncio.ensure_future(bob.wait_until("disconnected", TIMEOUT))
-    r = await command(admin, "end-user-session", {"accountjids": [jid(args, b_nick)]})
-    await ended
+    _, errors = await session_ends(bob, command(admin, "end-user-session", {"accountjids": [jid(args, b_nick)]}))
     expect(errors == ["reset"], f"end-user-session ends the user's session with reset ({errors})")
 
-    errors = []
-    newbie.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
-    gone = asyncio.ensure_future(newbie.wait_until("disconnected", TIMEOUT))
-    r = await command(admin, "delete-user", {"accountjids": [jid(args, n_nick)]})
+    await newbie.update_roster(jid(args, b_nick), name="Bob")
+    r, errors = await session_ends(newbie, command(admin, "disable-user", {"accountjids": [jid(args, n_nick)]}))
+    expect(r["command"]["status"] == "completed", "disable-user disables the account")
+    expect(errors == ["not-authorized"], f"its session ends with not-authorized ({errors})")
+    r = await command(admin, "get-disabled-users-list", {"max_items": "none"})
+    listed = [str(j) for j in results(r)["disableduserjids"]]
+    expect(listed == [jid(args, n_nick)], f"get-disabled-users-list lists it ({listed})")
+    r = await command(admin, "get-disabled-users-num")
+    expect(results(r)["disabledusersnum"] == "1", "get-disabled-users-num counts it")
+    conditions = await login_failure(args, n_nick, "second pw")
+    expect(conditions and set(conditions) == {"account-disabled"},
+           f"its right password is refused with account-disabled ({conditions})")
+    conditions = await login_failure(args, n_nick, "a wrong pw")
+    expect(conditions and "account-disabled" not in conditions,
+           f"a wrong password learns nothing of it ({conditions})")
+    r = await command(admin, "reenable-user", {"accountjids": [jid(args, n_nick)]})
+    expect(r["command"]["status"] == "completed", "reenable-user enables it again")
+    newbie = await Client(jid(args, n_nick), "second pw", args).online()
+    expect(newbie.client_roster.has_jid(jid(args, b_nick)) and newbie.client_roster[jid(args, b_nick)]["name"] == "Bob",
+           "and it logs in, its roster as it was")
+
+    r, errors = await session_ends(newbie, command(admin, "delete-user", {"accountjids": [jid(args, n_nick)]}))
     expect(r["command"]["status"] == "completed", "delete-user deletes the account")
-    await gone
     expect(errors == ["not-authorized"], f"its session ends with not-authorized ({errors})")
     expect(await login_fails(args, n_nick, "second pw"), "and it can no longer log in")
     await admin.offline()

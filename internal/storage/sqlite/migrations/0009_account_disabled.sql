@@ -1,0 +1,3 @@
+-- An account an administrator disabled (XEP-0133 §4.3): it keeps all it
+-- holds, but nobody logs in to it until it is enabled again.
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
