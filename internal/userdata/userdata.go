@@ -2,8 +2,10 @@
 // portable format of XEP-0227 (Portable Import/Export Format for XMPP-IM
 // Servers): SCRAM credentials, roster, offline messages, private XML,
 // vCard, incoming subscription requests, PEP nodes and items, the
-// message archive (XEP-0313, as XEP-0227 §3.11 has it) and the blocklist
-// (in the XEP-0191 namespace, an extension XEP-0227 §3 allows).
+// message archive (XEP-0313, as XEP-0227 §3.11 has it), the blocklist
+// (in the XEP-0191 namespace, an extension XEP-0227 §3 allows) and
+// whether an administrator disabled the account (in samtal's own, an
+// element other servers ignore).
 //
 // It is what `samtal user export` and `samtal user import` run: a user
 // takes their data to another server, or an operator moves accounts
@@ -40,6 +42,9 @@ const (
 	nsPubsub  = "http://jabber.org/protocol/pubsub"
 	nsOwner   = "http://jabber.org/protocol/pubsub#owner"
 	nsBlock   = "urn:xmpp:blocking"
+	// NSAccount holds <disabled/>: the account was disabled (XEP-0133
+	// §4.3), and stays so where it is imported.
+	NSAccount = "https://samtal.org/ns/account"
 )
 
 // Limits bound what an import stores, as the server bounds what clients
@@ -71,6 +76,9 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 		return nil, err
 	}
 	u := xmlel.New(NS, "user", "name", user.Local())
+	if acct.Disabled {
+		u.Append(xmlel.New(NSAccount, "disabled"))
+	}
 
 	// XEP-0227 §3.3: one <scram-credentials/> per mechanism.
 	for _, h := range []storage.Hash{storage.SHA1, storage.SHA256} {
@@ -330,7 +338,8 @@ func (im *Importer) importUser(ctx context.Context, user jid.JID, u *xmlel.Eleme
 	if len(keys) == 0 {
 		im.warn("%s: no SCRAM-SHA-1 or SCRAM-SHA-256 credentials and no password: the account cannot log in until `samtal user passwd`", bare)
 	}
-	if err := im.Store.Accounts().Create(ctx, storage.Account{User: bare, Keys: keys}); err != nil {
+	disabled := u.Child(NSAccount, "disabled") != nil
+	if err := im.Store.Accounts().Create(ctx, storage.Account{User: bare, Keys: keys, Disabled: disabled}); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return errors.New("the account exists already; remove it first to import over it")
 		}
@@ -344,7 +353,7 @@ func (im *Importer) importUser(ctx context.Context, user jid.JID, u *xmlel.Eleme
 	var owner, items *xmlel.Element
 	for _, el := range u.Elements() {
 		switch {
-		case el.Is(NSSCRAM, "scram-credentials"):
+		case el.Is(NSSCRAM, "scram-credentials"), el.Is(NSAccount, "disabled"):
 			// Read above.
 		case el.Is(nsRoster, "query"):
 			err = im.roster(ctx, bare, el)

@@ -73,6 +73,7 @@ func fill(t *testing.T, st storage.Store) {
 			storage.PubsubItem{ID: id, Payload: `<nick xmlns='http://jabber.org/protocol/nick'>` + id + `</nick>`}, 0))
 	}
 	must(st.Blocklist().Add(ctx, alice, []string{"spam@example.com", "example.biz"}))
+	must(st.Accounts().SetDisabled(ctx, alice, true))
 	for _, m := range []storage.ArchivedMessage{
 		{ID: "a-1", With: "bob@example.org/x", Stanza: `<message from='bob@example.org/x' to='alice@example.org' type='chat'><body>archived 0</body></message>`},
 		{ID: "a-2", With: "bob@example.org", Stanza: `<message from='alice@example.org/y' to='bob@example.org' type='chat'><body>archived 1 &lt;3</body></message>`},
@@ -93,6 +94,7 @@ func snapshot(t *testing.T, st storage.Store, user string) map[string]any {
 		t.Fatal(err)
 	}
 	out["keys"] = a.Keys
+	out["disabled"] = a.Disabled
 	items, _, err := st.Roster().Items(ctx, user)
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +154,7 @@ func TestRoundTrip(t *testing.T) {
 		"<configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data'",
 		"<items node='http://jabber.org/protocol/nick'><item id='first'>",
 		"<blocklist xmlns='urn:xmpp:blocking'>",
+		"<user name='alice'><disabled xmlns='https://samtal.org/ns/account'/>",
 		"<archive xmlns='urn:xmpp:pie:0#mam'><result xmlns='urn:xmpp:mam:2' id='a-1'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp=",
 	} {
 		if !strings.Contains(string(file), want) {
