@@ -2,8 +2,9 @@
 // to each host's administrators, the accounts its configuration names:
 // adding and removing accounts, disabling and enabling them, changing
 // their passwords, ending their sessions, counting and listing users,
-// and announcing to everyone online. An administrator administers the accounts of its own host
-// only. No command shows what users wrote, or to whom.
+// and announcing to everyone online. An administrator administers the
+// accounts of its own host only. No command shows what users wrote, or
+// to whom.
 package admin
 
 import (
@@ -292,11 +293,14 @@ func (s *Service) endSession(_ context.Context, from jid.JID, f dataform.Form) (
 
 func (s *Service) registeredNum(ctx context.Context, from jid.JID, _ dataform.Form) (adhoc.Result, error) {
 	users, err := s.lister.List(ctx, from.Domain())
-	if err != nil {
-		return adhoc.Result{}, err
-	}
-	f := form("", "", dataform.Field{Var: "registeredusersnum", Label: "The number of registered users", Values: []string{strconv.Itoa(len(users))}})
-	return adhoc.Result{Form: &f}, nil
+	return countResult("registeredusersnum", "The number of registered users", users), err
+}
+
+// countResult is a counting command's result: how many users there are,
+// in the field named v.
+func countResult(v, label string, users []string) adhoc.Result {
+	f := form("", "", dataform.Field{Var: v, Label: label, Values: []string{strconv.Itoa(len(users))}})
+	return adhoc.Result{Form: &f}
 }
 
 // bound returns the full JIDs of a domain's users bound on every node of
@@ -328,8 +332,7 @@ func (s *Service) online(domain string) []string {
 }
 
 func (s *Service) onlineNum(_ context.Context, from jid.JID, _ dataform.Form) (adhoc.Result, error) {
-	f := form("", "", dataform.Field{Var: "onlineusersnum", Label: "The number of online users", Values: []string{strconv.Itoa(len(s.online(from.Domain())))}})
-	return adhoc.Result{Form: &f}, nil
+	return countResult("onlineusersnum", "The number of online users", s.online(from.Domain())), nil
 }
 
 // listForm asks how many users a list shows at most (XEP-0133 §4.15,
@@ -378,11 +381,7 @@ func (s *Service) onlineList(_ context.Context, from jid.JID, f dataform.Form) (
 
 func (s *Service) disabledNum(ctx context.Context, from jid.JID, _ dataform.Form) (adhoc.Result, error) {
 	users, err := s.lister.ListDisabled(ctx, from.Domain())
-	if err != nil {
-		return adhoc.Result{}, err
-	}
-	f := form("", "", dataform.Field{Var: "disabledusersnum", Label: "The number of disabled users", Values: []string{strconv.Itoa(len(users))}})
-	return adhoc.Result{Form: &f}, nil
+	return countResult("disabledusersnum", "The number of disabled users", users), err
 }
 
 func (s *Service) disabledList(ctx context.Context, from jid.JID, f dataform.Form) (adhoc.Result, error) {

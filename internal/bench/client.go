@@ -212,6 +212,11 @@ func (c *Conn) open() error {
 	if _, err := c.r.Header(); err != nil {
 		return fmt.Errorf("bench: stream header: %w", err)
 	}
+	return c.features()
+}
+
+// features reads the stream features the server sends next.
+func (c *Conn) features() error {
 	el, err := c.r.Next()
 	if err != nil {
 		return fmt.Errorf("bench: features: %w", err)
@@ -461,15 +466,7 @@ func (c *Conn) bound2(success *xmlel.Element) error {
 	if !strings.Contains(c.JID, "/") {
 		return fmt.Errorf("bench: Bind 2 bound %q, not a full JID", c.JID)
 	}
-	el, err := c.r.Next()
-	if err != nil {
-		return fmt.Errorf("bench: features: %w", err)
-	}
-	if !el.Is(nsStream, "features") {
-		return streamErr(el)
-	}
-	c.feat = el
-	return nil
+	return c.features()
 }
 
 func (c *Conn) bind(resource string) error {
