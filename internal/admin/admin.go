@@ -192,18 +192,24 @@ func (s *Service) deleteUser(ctx context.Context, from jid.JID, f dataform.Form)
 	if err != nil {
 		return adhoc.Result{}, err
 	}
-	var removed, missing []string
+	return eachAccount(users, "Deleted", func(u jid.JID) error { return s.accounts.RemoveAccount(ctx, u) })
+}
+
+// eachAccount runs f on each account and notes which it was done to
+// (under done) and which do not exist; any other error ends it.
+func eachAccount(users []jid.JID, done string, f func(jid.JID) error) (adhoc.Result, error) {
+	var changed, missing []string
 	for _, u := range users {
-		switch err := s.accounts.RemoveAccount(ctx, u); {
+		switch err := f(u); {
 		case err == nil:
-			removed = append(removed, u.String())
+			changed = append(changed, u.String())
 		case isCondition(err, stanza.ItemNotFound):
 			missing = append(missing, u.String())
 		default:
 			return adhoc.Result{}, err
 		}
 	}
-	return adhoc.Note(listNote("Deleted", removed) + listNote("No such account", missing)), nil
+	return adhoc.Note(listNote(done, changed) + listNote("No such account", missing)), nil
 }
 
 // setDisabled is the command that disables accounts (disabled) or
@@ -223,18 +229,7 @@ func (s *Service) setDisabled(disabled bool) func(context.Context, jid.JID, data
 		if disabled && slices.ContainsFunc(users, func(u jid.JID) bool { return u.Equal(from.Bare()) }) {
 			return adhoc.Result{}, stanza.E(stanza.NotAllowed).WithText("you cannot disable your own account")
 		}
-		var changed, missing []string
-		for _, u := range users {
-			switch err := s.accounts.SetDisabled(ctx, u, disabled); {
-			case err == nil:
-				changed = append(changed, u.String())
-			case isCondition(err, stanza.ItemNotFound):
-				missing = append(missing, u.String())
-			default:
-				return adhoc.Result{}, err
-			}
-		}
-		return adhoc.Note(listNote(done, changed) + listNote("No such account", missing)), nil
+		return eachAccount(users, done, func(u jid.JID) error { return s.accounts.SetDisabled(ctx, u, disabled) })
 	}
 }
 

@@ -388,8 +388,10 @@ func (c *Conn) auth(p saslProfile, user, password, resource string) error {
 		return fmt.Errorf("bench: unsupported mechanism %s", mech)
 	}
 	ir := base64.StdEncoding.EncodeToString(first)
-	msg := "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" + ir + "</auth>"
-	if p == sasl2 {
+	var msg string
+	if p == sasl1 {
+		msg = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech + "'>" + ir + "</auth>"
+	} else {
 		if resource == "" {
 			resource = "bench"
 		}

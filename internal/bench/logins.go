@@ -18,8 +18,9 @@ type LoginOptions struct {
 
 // Logins measures full logins per second: TCP connect, STARTTLS, SASL,
 // stream restart, bind, then a closing tag; or, with Target.SASL2 and a
-// server that offers it, SASL2 with Bind 2 and no restart. With Parallel 1 it is the
-// latency of one login end to end; with more, the server's capacity.
+// server that offers it, SASL2 with Bind 2 and no restart. With Parallel
+// 1 it is the latency of one login end to end; with more, the server's
+// capacity.
 func (e *Env) Logins(ctx context.Context, o LoginOptions) *Result {
 	if o.Parallel <= 0 {
 		o.Parallel = 1

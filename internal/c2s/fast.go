@@ -183,6 +183,8 @@ func (s *Session) fastAuthenticate(ctx context.Context, auth *xmlel.Element) (bo
 		// (XEP-0133 §4.3), before the token is used up.
 		if f := s.svc.cfg.AccountDisabled; f != nil {
 			switch off, err := f(ctx, user); {
+			case errors.Is(err, sasl.ErrNoSuchUser):
+				return fail(sasl.ErrNotAuthorized) // removed meanwhile
 			case err != nil:
 				s.svc.log.Error("c2s account state lookup failed", "err", err)
 				return fail(sasl.ErrTemporaryAuthFailure)

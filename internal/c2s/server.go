@@ -86,8 +86,9 @@ type Config struct {
 	// FastTokens stores FAST tokens (XEP-0484); nil offers no FAST.
 	FastTokens storage.FastTokens
 	// AccountDisabled says whether an account is disabled (XEP-0133
-	// §4.3), for a FAST token, which proves no password; password
-	// mechanisms learn it from the credentials. nil: none is.
+	// §4.3), sasl.ErrNoSuchUser when there is none, for a FAST token,
+	// which proves no password; password mechanisms learn it from the
+	// credentials. nil: none is.
 	AccountDisabled func(ctx context.Context, user string) (bool, error)
 	// FASTLifetime is how long a FAST token is valid.
 	FASTLifetime time.Duration

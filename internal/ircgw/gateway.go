@@ -89,7 +89,8 @@ type Core interface {
 
 // Accounts tells whether an account exists (to keep guests off the
 // nicks of accounts), and whether it is disabled (XEP-0133 §4.3), for a
-// login by certificate, which proves no password.
+// login by certificate, which proves no password: Disabled fails for an
+// account that does not exist.
 type Accounts interface {
 	Exists(ctx context.Context, bare jid.JID) (bool, error)
 	Disabled(ctx context.Context, bare jid.JID) (bool, error)

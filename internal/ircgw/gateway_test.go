@@ -36,7 +36,10 @@ func (c testCreds) Exists(_ context.Context, u jid.JID) (bool, error) {
 	return u.String() == "alice@example.org" || u.String() == "bob@example.org", nil
 }
 
-func (c testCreds) Disabled(_ context.Context, u jid.JID) (bool, error) {
+func (c testCreds) Disabled(ctx context.Context, u jid.JID) (bool, error) {
+	if ok, _ := c.Exists(ctx, u); !ok {
+		return false, sasl.ErrNoSuchUser
+	}
 	return u.String() == "alice@example.org" && c.keys.Disabled, nil
 }
 

@@ -343,8 +343,8 @@ func (s *Session) sendAuthenticate(b []byte) {
 
 // saslFailed answers a failed exchange, after the address's penalty;
 // it reports true when the connection has failed too often and ends.
-// saslFailed answers a failed exchange. Only a client that proved the
-// account's credentials learns that the account is disabled.
+// Only a client that proved the account's credentials learns that the
+// account is disabled.
 func (s *Session) saslFailed(err error) bool {
 	s.sasl = nil
 	if d := s.svc.fails.fail(s.ip); d > 0 {
@@ -426,13 +426,13 @@ func (s *Session) external(authzid string) (jid.JID, error) {
 			return jid.JID{}, sasl.ErrInvalidAuthzid
 		}
 	}
-	if exists, err := s.svc.accounts.Exists(s.ctx, user); err != nil || !exists {
-		return jid.JID{}, sasl.ErrNotAuthorized
-	}
-	// A certificate proves no password: the account's state is asked
-	// here (XEP-0133 §4.3).
-	if off, err := s.svc.accounts.Disabled(s.ctx, user); err != nil || off {
-		return jid.JID{}, cmp.Or(err, sasl.ErrAccountDisabled)
+	// A certificate proves no password: whether the account exists and
+	// is disabled (XEP-0133 §4.3) is asked here.
+	switch off, err := s.svc.accounts.Disabled(s.ctx, user); {
+	case err != nil:
+		return jid.JID{}, sasl.ErrNotAuthorized // no such account, or unreadable
+	case off:
+		return jid.JID{}, sasl.ErrAccountDisabled
 	}
 	return user, nil
 }

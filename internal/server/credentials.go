@@ -32,13 +32,12 @@ func (c credentials) Keys(user string, h sasl.Hash) (sasl.Keys, error) {
 }
 
 // Disabled reports whether user's account is disabled (XEP-0133 §4.3),
-// for the logins that prove no password: FAST tokens, certificates. An
-// account that does not exist is not disabled; those logins check that
-// it exists themselves.
+// for the logins that prove no password: FAST tokens, certificates.
+// sasl.ErrNoSuchUser when there is no such account.
 func (c credentials) Disabled(ctx context.Context, user string) (bool, error) {
 	a, err := c.accounts.Get(ctx, user)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
+		return false, sasl.ErrNoSuchUser
 	}
 	return a.Disabled, err
 }
