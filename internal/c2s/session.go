@@ -60,6 +60,7 @@ type Session struct {
 	jid            jid.JID
 	bound          bool
 	ip             string
+	began          time.Time // when the connection was accepted (Began)
 
 	q       *transport.Queue // outgoing, filled by Send from any goroutine
 	preAuth PreAuth
@@ -118,6 +119,7 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 		direct:  direct,
 		ip:      transport.IP(c),
 		preAuth: svc.preAuth(),
+		began:   time.Now(),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{
 		Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst,
@@ -140,6 +142,11 @@ func newSession(svc *Service, c net.Conn, direct, plainOK bool, release func()) 
 
 // JID returns the bound full JID.
 func (s *Session) JID() jid.JID { return s.jid }
+
+// Began returns when the connection was accepted, before it read anything
+// of its account: the router refuses to bind the session if the account
+// was disabled or removed since (router.Beginner).
+func (s *Session) Began() time.Time { return s.began }
 
 // Host returns the domain the client connected to.
 func (s *Session) Host() string { return s.host }
@@ -1019,6 +1026,18 @@ func (s *Session) bindResource(resource string, replace bool) stanza.Condition {
 	case errors.Is(err, router.ErrTooManySessions):
 		s.box = nil
 		return stanza.ResourceConstraint
+	case err != nil:
+		// The account was disabled or removed while this session logged
+		// in (router.Revoke): it ends as the account's bound sessions
+		// did, and what follows the failed bind is not written.
+		var revoked *router.RevokedError
+		e := stream.Error{Condition: stream.NotAuthorized}
+		if errors.As(err, &revoked) {
+			e = revoked.Stream
+		}
+		s.box = nil
+		s.closeStream(e, true, false)
+		return stanza.NotAuthorized
 	}
 	if old != nil {
 		old.CloseWithError(stream.Error{Condition: stream.Conflict, Text: "replaced by a new session"})

@@ -312,6 +312,9 @@ func (n *Node) open(ctx context.Context) error {
 	if err := subscribe(subjectBlocklist, n.onBlocklist); err != nil {
 		return err
 	}
+	if err := subscribe(subjectAccounts, n.onAccount); err != nil {
+		return err
+	}
 	if err := subscribe(subjectHooks, n.onHook); err != nil {
 		return err
 	}
@@ -574,13 +577,20 @@ func (n *Node) BlocklistChanged(_ context.Context, user jid.JID) {
 	msg := nats.NewMsg(subjectBlocklist)
 	msg.Header.Set(hdrFrom, n.cfg.Node)
 	msg.Data = []byte(user.String())
+	// Before the user's client hears that the change is done.
+	n.publishNow(msg, "blocklist change")
+}
+
+// publishNow publishes a change for the other nodes and waits until the
+// NATS server has it, so that it is under way before whoever made the
+// change hears that it is done. what names it in the log.
+func (n *Node) publishNow(msg *nats.Msg, what string) {
 	if err := n.nc.PublishMsg(msg); err != nil {
-		n.log.Warn("cluster: blocklist change not sent", "err", err)
+		n.log.Warn("cluster: "+what+" not sent", "err", err)
 		return
 	}
-	// Before the user's client hears that the change is done.
 	if err := n.nc.FlushTimeout(n.cfg.ForwardTimeout); err != nil {
-		n.log.Warn("cluster: blocklist change not flushed", "err", err)
+		n.log.Warn("cluster: "+what+" not flushed", "err", err)
 	}
 }
 

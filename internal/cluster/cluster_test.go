@@ -666,3 +666,51 @@ func TestLocation(t *testing.T) {
 	b.crash()
 	eventually(t, "b's location forgotten on a", func() bool { _, ok := a.Location("b"); return !ok })
 }
+
+// beganSession is a client session that began at a time
+// (router.Beginner).
+type beganSession struct {
+	*session
+	began time.Time
+}
+
+func (s beganSession) Began() time.Time { return s.began }
+
+// TestRevoke checks that an account disabled on one node ends its
+// sessions on another, and that the other refuses to bind a session that
+// logged in there before, until the account is enabled again.
+func TestRevoke(t *testing.T) {
+	url := natstest.Run(t)
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	alice := jid.MustParse("alice@example.org")
+	began := time.Now()
+	phone := bind(t, b, "alice@example.org/phone", 0)
+	other := bind(t, b, "bob@example.org/phone", 0)
+	disabled := stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"}
+	a.Revoke(alice, disabled)
+
+	eventually(t, "b ends alice's session as a asked", func() bool {
+		return slices.Contains(phone.closes(), disabled)
+	})
+	// A session that logged in on b with the account as it was before,
+	// and binds now.
+	bindEarly := func() error {
+		s := beganSession{&session{jid: jid.MustParse("alice@example.org/tablet")}, began}
+		_, err := b.r.Bind(s, false, 0)
+		if err == nil {
+			b.r.Unbind(s)
+		}
+		return err
+	}
+	var revoked *router.RevokedError
+	eventually(t, "b refuses an early session", func() bool { return errors.As(bindEarly(), &revoked) })
+	if revoked.Stream != disabled {
+		t.Errorf("b refused with %v, want %v", revoked.Stream, disabled)
+	}
+	if len(other.closes()) != 0 {
+		t.Errorf("another account's session ended: %v", other.closes())
+	}
+
+	a.Unrevoke(alice)
+	eventually(t, "b binds an early session once alice is enabled", func() bool { return bindEarly() == nil })
+}

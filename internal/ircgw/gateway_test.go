@@ -19,6 +19,7 @@ import (
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
 
@@ -299,6 +300,19 @@ func TestDisabled(t *testing.T) {
 	c.expect("ERROR")
 	if len(r.Resources(jid.MustParse("alice@example.org"))) != 0 {
 		t.Error("a disabled account is bound")
+	}
+
+	// Disabled after the connection began, as when its login read the
+	// account just before the change: registering ends it as the
+	// account's sessions were ended.
+	c, _, r, _ = dial(t, false)
+	c.send("CAP LS 302")
+	c.expect("CAP * LS")
+	r.Revoke(jid.MustParse("alice@example.org"), stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
+	c.send("PASS alice:secret", "NICK alice", "USER a 0 * :A", "CAP END")
+	c.expect("ERROR", "not-authorized: account disabled")
+	if len(r.Resources(jid.MustParse("alice@example.org"))) != 0 {
+		t.Error("a session that began before the account was disabled is bound")
 	}
 }
 

@@ -577,6 +577,13 @@ func (s *Session) tryRegister() bool {
 	}
 	s.q.Start()
 	if _, err := s.svc.router.Bind(s, false, s.svc.cfg.SessionsPerAcct); err != nil {
+		// The account was disabled or removed while this client
+		// registered: it ends as the account's sessions did.
+		var revoked *router.RevokedError
+		if errors.As(err, &revoked) {
+			s.CloseWithError(revoked.Stream)
+			return true
+		}
 		s.closeWith("Too many sessions")
 		return true
 	}

@@ -45,6 +45,7 @@ type Session struct {
 	tlsOn   bool
 	ctx     context.Context
 	ip      string
+	began   time.Time // when the connection was accepted (Began)
 
 	// Owned by the reader goroutine.
 	nick       string
@@ -97,6 +98,7 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 		monitor:  make(map[string]string),
 		async:    make(chan struct{}, 4),
 		ip:       transport.IP(c),
+		began:    time.Now(),
 	}
 	s.raw = transport.Wrap(c, transport.ConnConfig{Rate: svc.cfg.ReadRate, Burst: svc.cfg.ReadBurst, Idle: svc.cfg.AuthTimeout})
 	s.raw.SetExpiry(time.Now().Add(svc.cfg.AuthTimeout))
@@ -107,6 +109,11 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 
 // JID returns the bound full JID.
 func (s *Session) JID() jid.JID { return s.jid }
+
+// Began returns when the connection was accepted: the router refuses to
+// bind the session if its account was disabled or removed since
+// (router.Beginner).
+func (s *Session) Began() time.Time { return s.began }
 
 // CloseWithError ends the connection with an IRC ERROR carrying the
 // stream error's condition, as a conflict or a removed account does to

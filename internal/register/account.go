@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"samtal.org/samtal/internal/jid"
-	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/stream"
@@ -114,7 +113,7 @@ func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) 
 			res.Session.Send(result)
 		}
 	}
-	r.removed(ctx, user, sessions)
+	r.removed(ctx, user)
 	// The mux answers the request again; the session has ended, so that
 	// copy is dropped. A request that did not come from one of the
 	// account's sessions gets it.
@@ -122,13 +121,11 @@ func (r *Register) remove(ctx context.Context, st *stanza.Stanza, user jid.JID) 
 }
 
 // removed finishes the removal of an account whose data is deleted.
-func (r *Register) removed(ctx context.Context, user jid.JID, sessions []router.Resource) {
+func (r *Register) removed(ctx context.Context, user jid.JID) {
 	r.log.Info("register: account removed", "host", user.Domain())
 	// XEP-0077 §3.2: "the server SHOULD then return a <not-authorized/>
 	// stream error and terminate all active sessions for the entity".
-	for _, res := range sessions {
-		res.Session.CloseWithError(stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
-	}
+	r.sessions.Revoke(user, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
 	if r.cfg.OnRemove != nil {
 		r.cfg.OnRemove(ctx, user)
 	}
@@ -185,14 +182,11 @@ func (r *Register) SetDisabled(ctx context.Context, user jid.JID, disabled bool)
 	}
 	if !disabled {
 		r.log.Info("register: account enabled by an administrator", "host", user.Domain())
+		r.sessions.Unrevoke(user)
 		return nil
 	}
 	r.log.Info("register: account disabled by an administrator", "host", user.Domain())
-	// A session that was logging in while the state changed may bind
-	// after this walk; its next login fails.
-	for _, res := range r.sessions.Resources(user) {
-		res.Session.CloseWithError(stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
-	}
+	r.sessions.Revoke(user, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
 	return nil
 }
 
@@ -208,6 +202,6 @@ func (r *Register) RemoveAccount(ctx context.Context, user jid.JID) error {
 	if err != nil {
 		return err
 	}
-	r.removed(ctx, user, r.sessions.Resources(user))
+	r.removed(ctx, user)
 	return nil
 }

@@ -135,6 +135,10 @@ func TestRemove(t *testing.T) {
 				return
 			}
 			wantResult(t, resp)
+			// The result first; then the sessions end, in no order.
+			if len(f.log) > 1 {
+				slices.Sort(f.log[1:])
+			}
 			if !slices.Equal(f.log, tc.log) {
 				t.Errorf("sessions saw\n%q\nwant\n%q", f.log, tc.log)
 			}
@@ -208,6 +212,9 @@ func TestAdministration(t *testing.T) {
 
 	// Disabling ends the sessions and keeps the account as it was.
 	f.bind("dave@open.lit/laptop")
+	// A session that logged in with the state from before and binds
+	// after the sessions were ended.
+	loggingIn := f.begin("dave@open.lit/tablet")
 	if err := f.r.SetDisabled(ctx, dave, true); err != nil {
 		t.Fatal(err)
 	}
@@ -219,19 +226,26 @@ func TestAdministration(t *testing.T) {
 		t.Errorf("sessions: %q, want dave's laptop closed with not-authorized", f.log)
 	}
 	f.log = nil
-	delete(f.sessions, dave) // the laptop's session is over
+	if _, err := f.sessions.Bind(loggingIn, false, 0); err == nil {
+		t.Error("a session that logged in before dave was disabled bound after")
+	}
 	if err := f.r.SetDisabled(ctx, dave, false); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ := f.accounts.Get(ctx, "dave@open.lit"); a.Disabled {
 		t.Error("dave is still disabled")
 	}
+	if _, err := f.sessions.Bind(loggingIn, false, 0); err != nil {
+		t.Errorf("a session of dave, enabled again, did not bind: %v", err)
+	}
+	f.sessions.Unbind(loggingIn)
 	var se stanza.Error
 	if err := f.r.SetDisabled(ctx, mustJID("nobody@open.lit"), true); !errors.As(err, &se) || se.Condition != stanza.ItemNotFound {
 		t.Errorf("disabling nobody: %v, want item-not-found", err)
 	}
 
 	f.bind("dave@open.lit/phone")
+	loggingIn = f.begin("dave@open.lit/tablet")
 	if err := f.r.RemoveAccount(ctx, dave); err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +257,8 @@ func TestAdministration(t *testing.T) {
 	}
 	if len(f.removed) != 1 || !f.removed[0].Equal(dave) {
 		t.Errorf("OnRemove ran for %v", f.removed)
+	}
+	if _, err := f.sessions.Bind(loggingIn, false, 0); err == nil {
+		t.Error("a session that logged in before dave was removed bound after")
 	}
 }

@@ -164,7 +164,12 @@ type fakeSession struct {
 	jid    jid.JID
 	log    *[]string
 	closed bool
+	r      *router.Router // unbinds from it when closed
+	began  time.Time
 }
+
+// Began makes it a router.Beginner, as client sessions are.
+func (s *fakeSession) Began() time.Time { return s.began }
 
 func (s *fakeSession) JID() jid.JID { return s.jid }
 
@@ -181,12 +186,8 @@ func (s *fakeSession) CloseWithError(e stream.Error) {
 	}
 	s.closed = true
 	*s.log = append(*s.log, s.jid.String()+" closed: "+e.Error())
+	s.r.Unbind(s)
 }
-
-// fakeSessions is a Sessions.
-type fakeSessions map[jid.JID][]router.Resource
-
-func (f fakeSessions) Resources(bare jid.JID) []router.Resource { return f[bare] }
 
 const testIterations = 16
 
@@ -219,7 +220,7 @@ type fixture struct {
 	now       time.Time
 	lastToken string // the token a scenario made, if any
 	removed   []jid.JID
-	sessions  fakeSessions
+	sessions  *router.Router
 	log       []string
 }
 
@@ -228,7 +229,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		accounts: newMemAccounts(),
 		now:      time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC),
-		sessions: fakeSessions{},
+		sessions: router.New(nil),
 	}
 	f.invites = NewMemoryInvites(func() time.Time { return f.now })
 	cfg := Config{
@@ -240,12 +241,18 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// bind adds a session of a user.
+// bind adds a session of a user that began now.
 func (f *fixture) bind(full string) *fakeSession {
-	s := &fakeSession{jid: mustJID(full), log: &f.log}
-	bare := s.jid.Bare()
-	f.sessions[bare] = append(f.sessions[bare], router.Resource{Session: s, Available: true})
+	s := f.begin(full)
+	if _, err := f.sessions.Bind(s, false, 0); err != nil {
+		panic(err)
+	}
 	return s
+}
+
+// begin starts a session of a user that is not bound yet.
+func (f *fixture) begin(full string) *fakeSession {
+	return &fakeSession{jid: mustJID(full), log: &f.log, r: f.sessions, began: time.Now()}
 }
 
 // invite makes a token for host that expires in an hour.

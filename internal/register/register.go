@@ -12,6 +12,7 @@ import (
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
 
@@ -70,10 +71,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Sessions gives the bound sessions of an account; *router.Router has
-// it.
+// Sessions gives the bound sessions of an account and ends them when the
+// account is disabled or removed; *router.Router has it.
 type Sessions interface {
 	Resources(bare jid.JID) []router.Resource
+	// Revoke ends the account's sessions with e, those bound and those
+	// that logged in before the change and bind later.
+	Revoke(bare jid.JID, e stream.Error)
+	// Unrevoke lets the account's sessions bind again.
+	Unrevoke(bare jid.JID)
 }
 
 // Register is in-band registration. It is safe for concurrent use.

@@ -135,6 +135,10 @@ type Router struct {
 	// mirrors it to the other nodes). Set before serving.
 	watch func(Change)
 
+	// bindWithin is how soon after beginning a session binds, or zero
+	// (SetBindWithin).
+	bindWithin time.Duration
+
 	// table holds the bound resources, by account, in shards (see
 	// table.go); it is apart from the fields above, which every stanza
 	// reads, because its locks are written to by every lookup.
@@ -279,6 +283,8 @@ func (r *Router) Bounce(ctx context.Context, st *stanza.Stanza, e stanza.Error) 
 // Bind registers a session under its full JID. If the resource is in use,
 // replace decides: true ends the old session (it is returned), false
 // refuses with ErrConflict. max > 0 limits the sessions of one account.
+// A session that began before its account was revoked is refused with a
+// *RevokedError (Revoke).
 func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error) {
 	full := s.JID()
 	bare := full.Bare()
@@ -289,6 +295,9 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 	if res == nil {
 		res = make(map[string]*Resource)
 		sh.accounts[bare] = res
+	}
+	if err := refused(sh, bare, s); err != nil {
+		return nil, err
 	}
 	if prev, ok := res[full.Resource()]; ok {
 		if !replace {
@@ -330,7 +339,7 @@ func (r *Router) Unbind(s Session) (last Resource, ok bool) {
 // full JID, keeping its presence, priority and interest: a stream resumed
 // on a new connection (XEP-0198 §5) takes over its session without the
 // resource going offline in between. It reports false when old is no
-// longer bound.
+// longer bound, or when s began before its account was revoked (Revoke).
 func (r *Router) Rebind(old, s Session) bool {
 	full := s.JID()
 	if !old.JID().Equal(full) {
@@ -340,7 +349,7 @@ func (r *Router) Rebind(old, s Session) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	res := sh.accounts[full.Bare()][full.Resource()]
-	if res == nil || res.Session != old {
+	if res == nil || res.Session != old || refused(sh, full.Bare(), s) != nil {
 		return false
 	}
 	res.Session = s

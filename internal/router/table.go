@@ -27,9 +27,12 @@ type table struct {
 type shard struct {
 	mu       sync.RWMutex
 	accounts map[jid.JID]map[string]*Resource
+	// revoked holds the accounts revoked lately (revoke.go); nil until
+	// one is.
+	revoked map[jid.JID]revocation
 	// Keeps the next shard's lock off this one's cache lines (128 bytes:
 	// cores fetch lines in pairs).
-	_ [128 - 32]byte
+	_ [128 - 40]byte
 }
 
 func newTable() *table {

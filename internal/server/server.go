@@ -141,6 +141,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 
 	s.router = router.New(hosts)
+	// Client and IRC connections bind within auth_timeout or not at all.
+	s.router.SetBindWithin(time.Duration(cfg.Limits.AuthTimeout))
 	s.invites = register.StoredInvites{Store: store.Invites()}
 	mux := iq.NewMux(log)
 	core := im.New(im.Config{RosterItems: cfg.Limits.RosterItems, OfflineMessages: cfg.Limits.OfflineMessages}, s.router, store, mux, log)
