@@ -205,3 +205,21 @@ func TestExtendedMonitor(t *testing.T) {
 	c.expect(" 730 alice bob!bob@example.org")
 	c.expect(":bob!bob@example.org AWAY", "back, away")
 }
+
+// TestLusers checks that LUSERS counts the resources bound now, IRC
+// and XMPP alike, and the most there were at once (RFC 2812 §5.1, 265
+// and 266).
+func TestLusers(t *testing.T) {
+	c, _, r, _ := dial(t, false)
+	bob := phone{jid.MustParse("bob@example.org/phone")}
+	if _, err := r.Bind(bob, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 266 alice 2 2 ", "Current global users 2, max 2")
+	r.Unbind(bob)
+	c.send("LUSERS")
+	c.expect(" 251 alice ", "0 users and 1 invisible")
+	c.expect(" 265 alice 1 2 ", "Current local users 1, max 2")
+	c.expect(" 266 alice 1 2 ", "Current global users 1, max 2")
+}

@@ -120,6 +120,12 @@ func (s *Session) cmdBatch(m ircmsg.Message) bool {
 // PRIVMSG or NOTICE to its target.
 func (s *Session) batchLine(ref string, m ircmsg.Message) {
 	b := s.batch
+	if b != nil && b.ref != ref && !b.failed {
+		// A line of another batch inside the open one: the client lost
+		// track of its batches, and the open one cannot be trusted.
+		s.failBatch("MULTILINE_INVALID", "The line's batch is not the open one")
+		return
+	}
 	if b == nil || b.ref != ref || b.failed {
 		return // a batch refused, or never opened: its lines are ignored
 	}

@@ -93,6 +93,7 @@ func TestMultiline(t *testing.T) {
 		{"type", []string{"BATCH +e5 netsplit bob"}, "FAIL BATCH UNKNOWN_TYPE e5 netsplit"},
 		{"reftag", []string{"BATCH +e!6 draft/multiline bob"}, "FAIL BATCH INVALID_REFTAG e!6"},
 		{"unknown", []string{"BATCH -nope"}, "FAIL BATCH MULTILINE_INVALID nope"},
+		{"another batch's line", []string{"BATCH +e9 draft/multiline bob", "@batch=e10 PRIVMSG bob :x", "BATCH -e9"}, "FAIL BATCH MULTILINE_INVALID :The line's batch"},
 	}
 	for _, tc := range tests {
 		c.send(tc.lines...)

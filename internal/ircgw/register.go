@@ -692,11 +692,11 @@ func (s *Session) motd() {
 
 func (s *Session) cmdLusers(ircmsg.Message) bool {
 	// Every user is invisible (+i): XMPP users and IRC users alike.
-	n := s.svc.router.Count()
+	n, peak := s.svc.router.Count(), s.svc.router.Peak()
 	s.reply(s.numeric(rplLUserClient, fmt.Sprintf("There are 0 users and %d invisible on 1 servers", n)))
 	s.reply(s.numeric(rplLUserMe, fmt.Sprintf("I have %d clients and 0 servers", n)))
-	s.reply(s.numeric(rplLocalUsers, strconv.Itoa(n), strconv.Itoa(n), fmt.Sprintf("Current local users %d, max %d", n, n)))
-	s.reply(s.numeric(rplGlobalUsers, strconv.Itoa(n), strconv.Itoa(n), fmt.Sprintf("Current global users %d, max %d", n, n)))
+	s.reply(s.numeric(rplLocalUsers, strconv.Itoa(n), strconv.Itoa(peak), fmt.Sprintf("Current local users %d, max %d", n, peak)))
+	s.reply(s.numeric(rplGlobalUsers, strconv.Itoa(n), strconv.Itoa(peak), fmt.Sprintf("Current global users %d, max %d", n, peak)))
 	return false
 }
 

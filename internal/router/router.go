@@ -291,13 +291,13 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 	sh := r.table.shard(bare)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if err := refused(sh, bare, s); err != nil {
+		return nil, err
+	}
 	res := sh.accounts[bare]
 	if res == nil {
 		res = make(map[string]*Resource)
 		sh.accounts[bare] = res
-	}
-	if err := refused(sh, bare, s); err != nil {
-		return nil, err
 	}
 	if prev, ok := res[full.Resource()]; ok {
 		if !replace {
@@ -306,6 +306,8 @@ func (r *Router) Bind(s Session, replace bool, max int) (old Session, err error)
 		old = prev.Session
 	} else if max > 0 && len(res) >= max {
 		return nil, ErrTooManySessions
+	} else {
+		r.table.added()
 	}
 	res[full.Resource()] = &Resource{Session: s}
 	r.changed(full, res[full.Resource()], false)
@@ -328,6 +330,7 @@ func (r *Router) Unbind(s Session) (last Resource, ok bool) {
 	}
 	last = *res[full.Resource()]
 	delete(res, full.Resource())
+	r.table.bound.Add(-1)
 	if len(res) == 0 {
 		delete(sh.accounts, bare)
 	}
@@ -451,13 +454,10 @@ func (r *Router) SetBlocklistInterested(full jid.JID) {
 }
 
 // Count returns the number of bound sessions.
-func (r *Router) Count() int {
-	n := 0
-	r.table.each(func(res map[string]*Resource) {
-		n += len(res)
-	})
-	return n
-}
+func (r *Router) Count() int { return int(r.table.bound.Load()) }
+
+// Peak returns the most resources bound at once since the router began.
+func (r *Router) Peak() int { return int(r.table.peak.Load()) }
 
 // Each calls f for every bound session; f must not call back into r.
 func (r *Router) Each(f func(Session)) {

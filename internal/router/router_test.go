@@ -66,6 +66,14 @@ func TestBind(t *testing.T) {
 			case tc.wantOld >= 0 && old != Session(before[tc.wantOld]):
 				t.Errorf("Bind returned old %v, want %s", old, tc.bound[tc.wantOld])
 			}
+			// A refused bind or a replacement adds no resource.
+			want := len(tc.bound)
+			if tc.wantErr == nil && tc.wantOld < 0 {
+				want++
+			}
+			if r.Count() != want {
+				t.Errorf("Count = %d, want %d", r.Count(), want)
+			}
 			bound := r.Session(s.jid)
 			if tc.wantErr == nil && bound != Session(s) {
 				t.Errorf("after Bind, %s is %v", tc.bind, bound)
@@ -400,5 +408,8 @@ func TestTableManyAccounts(t *testing.T) {
 	wg.Wait()
 	if n := r.Count(); n != 0 {
 		t.Fatalf("Count = %d after unbinding all, want 0", n)
+	}
+	if p := r.Peak(); p != accounts*resources {
+		t.Errorf("Peak = %d after all were bound at once, want %d", p, accounts*resources)
 	}
 }

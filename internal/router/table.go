@@ -3,6 +3,7 @@ package router
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"samtal.org/samtal/internal/jid"
 )
@@ -20,6 +21,10 @@ const shardCount = 64
 type table struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
+	// bound and peak count the resources bound now and at most since
+	// the start. Every bind and unbind writes them, so they come after
+	// the shards, away from seed, which every lookup reads.
+	bound, peak atomic.Int64
 }
 
 // shard is one part of the table: the accounts whose bare JIDs hash to
@@ -58,5 +63,16 @@ func (t *table) each(f func(map[string]*Resource)) {
 			f(res)
 		}
 		sh.mu.RUnlock()
+	}
+}
+
+// added counts a resource bound, and the peak if it is one.
+func (t *table) added() {
+	n := t.bound.Add(1)
+	for {
+		p := t.peak.Load()
+		if n <= p || t.peak.CompareAndSwap(p, n) {
+			return
+		}
 	}
 }

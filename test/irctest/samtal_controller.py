@@ -39,6 +39,15 @@ enabled = false
 [bytestreams]
 enabled = false
 
+# No web server: a server that a test left running would hold its port,
+# and every later one would fail to start.
+[web]
+https = []
+http = []
+
+[upload]
+enabled = false
+
 [[host]]
 domain = "localhost"
 
