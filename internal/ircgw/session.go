@@ -110,6 +110,10 @@ func newSession(svc *Service, c net.Conn, tlsOn bool, release func()) *Session {
 // JID returns the bound full JID.
 func (s *Session) JID() jid.JID { return s.jid }
 
+// Guest reports whether the session is a guest's, bound to no stored
+// account. It is set before the session binds and never after.
+func (s *Session) Guest() bool { return s.guest }
+
 // Began returns when the connection was accepted: the router refuses to
 // bind the session if its account was disabled or removed since
 // (router.Beginner).

@@ -159,6 +159,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	s.upload = up
 	reg, d := s.services(mux, store, up)
+	s.watchAccounts(store)
 	if err := s.startMUC(d, secret); err != nil {
 		return nil, err
 	}

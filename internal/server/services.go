@@ -60,14 +60,8 @@ func (s *Server) services(mux *iq.Mux, store storage.Store, up *upload.Service) 
 		}
 		return register.Policy(h.Policy(cfg.Registration))
 	}
-	// In a cluster, disabling or removing an account ends its sessions
-	// on every node.
-	var sessions register.Sessions = s.router
-	if s.cluster != nil {
-		sessions = s.cluster
-	}
 	reg := register.New(register.Config{Iterations: cfg.SCRAMIterations, OnRemove: s.accountRemoved}, policy, store.Accounts(),
-		s.invites, sessions, mux, s.log)
+		s.invites, s.accountSessions(), mux, s.log)
 	return reg, d
 }
 

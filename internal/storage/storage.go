@@ -52,6 +52,16 @@ type Store interface {
 	Close() error
 }
 
+// AccountsWatcher is implemented by a store that another process may
+// change beside a running server: "samtal user" on the same SQLite file
+// disables or removes an account, and the server ends its sessions.
+type AccountsWatcher interface {
+	// WatchAccounts calls changed, from a goroutine of its own, after
+	// accounts were changed by any process, looking every interval, until
+	// ctx ends.
+	WatchAccounts(ctx context.Context, interval time.Duration, changed func())
+}
+
 // Hash names a SCRAM hash function.
 type Hash string
 

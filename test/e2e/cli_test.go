@@ -156,6 +156,10 @@ func TestFlagsOnly(t *testing.T) {
 	if got := user("", "disable", "ada@chat.example"); !strings.Contains(got, "disabled ada@chat.example") {
 		t.Errorf("user disable = %q", got)
 	}
+	// The running server sees it and ends ada's open session.
+	if got := r.streamError(); got != "not-authorized" {
+		t.Errorf("ada's session after user disable: %s, want not-authorized", got)
+	}
 	if el := dialRaw(t, c2s).auth("chat.example", "ada", "second password"); el.Local != "failure" || el.FirstElement() == nil || el.FirstElement().Local != "account-disabled" {
 		t.Errorf("the right password of a disabled account: %v, want <failure><account-disabled/>", el)
 	}
@@ -165,10 +169,14 @@ func TestFlagsOnly(t *testing.T) {
 	if got := user("", "enable", "ada@chat.example"); !strings.Contains(got, "enabled ada@chat.example") {
 		t.Errorf("user enable = %q", got)
 	}
-	dialRaw(t, c2s).login("chat.example", "ada", "second password")
+	again := dialRaw(t, c2s)
+	again.login("chat.example", "ada", "second password")
 
 	if got := user("", "remove", "ada@chat.example"); !strings.Contains(got, "removed") {
 		t.Errorf("user remove = %q", got)
+	}
+	if got := again.streamError(); got != "not-authorized" {
+		t.Errorf("ada's session after user remove: %s, want not-authorized", got)
 	}
 	if el := dialRaw(t, c2s).auth("chat.example", "ada", "second password"); el.Local != "failure" {
 		t.Errorf("a removed account logs in: %v", el)

@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"samtal.org/samtal/internal/storage"
 )
@@ -41,6 +44,10 @@ type keyCache struct {
 	epoch uint64
 	seen  fs.FileInfo // the stamp as last seen; nil when it did not exist
 	m     map[string]storage.Account
+
+	// own counts the bytes this process appended to the stamp, so that
+	// WatchAccounts tells another process's changes from its own.
+	own atomic.Int64
 }
 
 func newKeyCache(dbPath string) *keyCache {
@@ -50,10 +57,7 @@ func newKeyCache(dbPath string) *keyCache {
 // get returns the cached account of user, and the epoch to give put if
 // there is none.
 func (c *keyCache) get(user string) (storage.Account, bool, uint64) {
-	fi, err := os.Stat(c.stamp)
-	if err != nil {
-		fi = nil // missing, or unreadable: either way not the stamp seen
-	}
+	fi := c.statStamp()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !sameStamp(c.seen, fi) {
@@ -96,7 +100,9 @@ func (c *keyCache) changed(user string) error {
 	c.mu.Unlock()
 	f, err := os.OpenFile(c.stamp, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err == nil {
-		_, err = f.Write([]byte{'\n'})
+		var n int
+		n, err = f.Write([]byte{'\n'})
+		c.own.Add(int64(n))
 		err = errors.Join(err, f.Close())
 	}
 	if err != nil {
@@ -110,6 +116,24 @@ func (c *keyCache) dropAll() {
 	c.epoch++
 }
 
+// statStamp returns the stamp as it is now, or nil when it is missing
+// or unreadable: either way not a stamp seen before.
+func (c *keyCache) statStamp() fs.FileInfo {
+	fi, err := os.Stat(c.stamp)
+	if err != nil {
+		return nil
+	}
+	return fi
+}
+
+// stampSize is the size of a stamp, 0 for one that did not exist.
+func stampSize(fi fs.FileInfo) int64 {
+	if fi == nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // sameStamp reports whether two stats show the same stamp: the same
 // file, with the same size and modification time.
 func sameStamp(a, b fs.FileInfo) bool {
@@ -117,4 +141,32 @@ func sameStamp(a, b fs.FileInfo) bool {
 		return a == nil && b == nil
 	}
 	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// WatchAccounts calls changed after another process changed accounts:
+// the stamp grew by more than this process appended to it
+// (storage.AccountsWatcher). It looks every interval, one stat each
+// time; a server's own registrations and password changes do not call
+// it.
+func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, changed func()) {
+	c := s.keys
+	own := c.own.Load()
+	seen := c.statStamp()
+	go tick(ctx, interval, func() {
+		// own is read before the stat: a change of ours between the two
+		// counts as another process's, never the other way. A stamp as
+		// it was holds every byte counted before the stat.
+		nowOwn := c.own.Load()
+		fi := c.statStamp()
+		if sameStamp(seen, fi) {
+			own = nowOwn
+			return
+		}
+		// The stamp appears with the first change, or grows.
+		ours := fi != nil && (seen == nil || os.SameFile(seen, fi)) && stampSize(fi)-stampSize(seen) == nowOwn-own
+		seen, own = fi, nowOwn
+		if !ours {
+			changed()
+		}
+	})
 }

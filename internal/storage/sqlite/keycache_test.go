@@ -16,18 +16,28 @@ func keysOf(stored string) map[storage.Hash]storage.SCRAMKeys {
 	}
 }
 
+// user is the account the tests of another process's changes change.
+const user = "ada@example.org"
+
+// serverWithAda opens a server's Store in a new file, with an account for
+// user, and returns it and the file's path; the test closes it.
+func serverWithAda(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "samtal.db")
+	server := open(t, path, Options{})
+	t.Cleanup(func() { closeStore(t, server) })
+	if err := server.Accounts().Create(t.Context(), storage.Account{User: user, Keys: keysOf("one")}); err != nil {
+		t.Fatal(err)
+	}
+	return server, path
+}
+
 // TestKeyCacheOtherStore changes and removes an account through a second
 // Store on the same file, as `samtal user passwd` and `samtal user
 // remove` do in another process, after the first Store cached it.
 func TestKeyCacheOtherStore(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "samtal.db")
-	server := open(t, path, Options{})
-	defer closeStore(t, server)
-	const user = "ada@example.org"
-	if err := server.Accounts().Create(ctx, storage.Account{User: user, Keys: keysOf("one")}); err != nil {
-		t.Fatal(err)
-	}
+	server, path := serverWithAda(t)
 	stored := func() string {
 		t.Helper()
 		a, err := server.Accounts().Get(ctx, user)
@@ -123,5 +133,41 @@ func TestKeyCacheBound(t *testing.T) {
 	}
 	if n := len(c.m); n != maxCachedAccounts {
 		t.Errorf("%d accounts cached, want %d", n, maxCachedAccounts)
+	}
+}
+
+// TestWatchAccounts checks that a server's Store hears of an account
+// another Store on the same file disabled, as `samtal user disable` in
+// another process does, and of nothing while nothing changes or when it
+// changed an account itself.
+func TestWatchAccounts(t *testing.T) {
+	ctx := t.Context()
+	server, path := serverWithAda(t)
+	changes := make(chan struct{}, 10)
+	var _ storage.AccountsWatcher = server
+	server.WatchAccounts(ctx, 10*time.Millisecond, func() { changes <- struct{}{} })
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-changes:
+			t.Fatalf("a change heard %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	quiet("while nothing changed")
+	// The server's own changes are its own business.
+	if err := server.Accounts().SetKeys(ctx, user, keysOf("two")); err != nil {
+		t.Fatal(err)
+	}
+	quiet("after a change of the server's own")
+	admin := open(t, path, Options{BusyTimeout: time.Minute})
+	defer closeStore(t, admin)
+	if err := admin.Accounts().SetDisabled(ctx, user, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other store's change was not heard")
 	}
 }

@@ -372,6 +372,15 @@ func (s *Store) closeDBs() error {
 
 func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 	defer s.wg.Done()
+	tick(ctx, every, func() {
+		if err := s.checkpoint(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sqlite: checkpoint failed", "err", err)
+		}
+	})
+}
+
+// tick calls f every interval until ctx ends.
+func tick(ctx context.Context, every time.Duration, f func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -379,9 +388,7 @@ func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.checkpoint(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("sqlite: checkpoint failed", "err", err)
-			}
+			f()
 		}
 	}
 }

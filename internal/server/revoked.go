@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/register"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/stream"
+)
+
+// accountsWatchInterval is how soon a running server ends the sessions
+// of an account that "samtal user" disabled or removed beside it.
+const accountsWatchInterval = time.Second
+
+// accountSessions is what ends an account's sessions when it is disabled
+// or removed: the router, or in a cluster the node, which ends them on
+// every node.
+func (s *Server) accountSessions() register.Sessions {
+	if s.cluster != nil {
+		return s.cluster
+	}
+	return s.router
+}
+
+// watchAccounts ends the sessions of the accounts another process
+// disabled or removed ("samtal user disable" or "remove" on the same
+// store), when the store can tell that accounts changed
+// (storage.AccountsWatcher): the accounts bound here are read again.
+func (s *Server) watchAccounts(store storage.Store) {
+	w, ok := store.(storage.AccountsWatcher)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	// Closers run in reverse: this one before the store closes.
+	s.closers = append(s.closers, func(context.Context) { cancel() })
+	sessions := s.accountSessions()
+	w.WatchAccounts(ctx, accountsWatchInterval, func() { endRevoked(ctx, s.router, store.Accounts(), sessions) })
+}
+
+// guest is implemented by a session that may be bound to no stored
+// account (an IRC guest's).
+type guest interface{ Guest() bool }
+
+// endRevoked ends the sessions of every account bound in r that is now
+// disabled or gone from accounts.
+func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts, sessions register.Sessions) {
+	seen := make(map[jid.JID]bool)
+	r.Each(func(sess router.Session) {
+		if g, ok := sess.(guest); ok && g.Guest() {
+			return
+		}
+		if _, remote := sess.(router.Proxy); remote {
+			return // its node looks
+		}
+		seen[sess.JID().Bare()] = true
+	})
+	for bare := range seen {
+		a, err := accounts.Get(ctx, bare.String())
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
+		case err == nil && a.Disabled:
+			sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+
+	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/router"
+	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlite"
+	"samtal.org/samtal/internal/stream"
+	"samtal.org/samtal/internal/xmlel"
+)
+
+// boundSession is a bound client session that records how it ended.
+type boundSession struct {
+	jid    jid.JID
+	guest  bool
+	closed *[]string
+}
+
+func (b *boundSession) JID() jid.JID        { return b.jid }
+func (b *boundSession) Send(*xmlel.Element) {}
+func (b *boundSession) Guest() bool         { return b.guest }
+func (b *boundSession) CloseWithError(e stream.Error) {
+	*b.closed = append(*b.closed, b.jid.String()+" "+e.Text)
+}
+
+// TestEndRevoked checks that the accounts bound here that another process
+// disabled or removed have their sessions ended, and no one else: not an
+// account as it was, not an IRC guest, who has no stored account.
+func TestEndRevoked(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	keys := map[storage.Hash]storage.SCRAMKeys{storage.SHA256: {Salt: []byte("salt"), Iterations: 4096, StoredKey: []byte("k"), ServerKey: []byte("s")}}
+	for _, u := range []string{"ada@localhost", "bob@localhost"} {
+		if err := store.Accounts().Create(ctx, storage.Account{User: u, Keys: keys}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Accounts().SetDisabled(ctx, "ada@localhost", true); err != nil {
+		t.Fatal(err)
+	}
+	r := router.New([]string{"localhost"})
+	var closed []string
+	for _, s := range []*boundSession{
+		{jid: jid.MustParse("ada@localhost/phone")},
+		{jid: jid.MustParse("bob@localhost/phone")},
+		{jid: jid.MustParse("carl@localhost/phone")}, // removed
+		{jid: jid.MustParse("visitor@localhost/irc-1"), guest: true},
+	} {
+		s.closed = &closed
+		if _, err := r.Bind(s, false, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endRevoked(ctx, r, store.Accounts(), r)
+	sort.Strings(closed)
+	want := []string{"ada@localhost/phone account disabled", "carl@localhost/phone account removed"}
+	if !slices.Equal(closed, want) {
+		t.Errorf("sessions ended: %q, want %q", closed, want)
+	}
+}
