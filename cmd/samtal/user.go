@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/term"
 
-	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/server"
@@ -122,7 +121,7 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "enabled %s\n", user)
 			break
 		}
-		fmt.Fprintf(stdout, "disabled %s: no login succeeds%s\n", user, sessionsEnd(cfg))
+		fmt.Fprintf(stdout, "disabled %s: no login succeeds, and a running server ends its sessions\n", user)
 	case "export":
 		return exportCmd(ctx, cfg, store, user, output, stdout, stderr)
 	case "remove":
@@ -145,7 +144,7 @@ func userCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if _, err := upload.RemoveOwner(server.UploadDir(cfg), user); err != nil {
 			fmt.Fprintf(stderr, "samtal: removing the uploads of %s: %v\n", user, err)
 		}
-		fmt.Fprintf(stdout, "removed %s%s\n", user, sessionsEnd(cfg))
+		fmt.Fprintf(stdout, "removed %s\n", user)
 	default:
 		fmt.Fprintf(stderr, "samtal: unknown user command %q\n", sub)
 		return 2
@@ -211,16 +210,4 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", errors.New("empty password (give it on standard input)")
 	}
 	return line, nil
-}
-
-// sessionsEnd says what becomes of the sessions a running server holds
-// for an account this process disabled or removed: a server on the same
-// SQLite file sees the change within a second (server.watchAccounts);
-// one on PostgreSQL is not told, and the administration commands
-// (XEP-0133 disable-user, delete-user) end them.
-func sessionsEnd(cfg config.Config) string {
-	if cfg.StorageURL() != "" {
-		return "; sessions a running server holds go on until they end"
-	}
-	return "; a running server ends its sessions within a second"
 }

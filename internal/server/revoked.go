@@ -28,8 +28,9 @@ func (s *Server) accountSessions() register.Sessions {
 
 // watchAccounts ends the sessions of the accounts another process
 // disabled or removed ("samtal user disable" or "remove" on the same
-// store), when the store can tell that accounts changed
-// (storage.AccountsWatcher): the accounts bound here are read again.
+// store, or another node), when the store can tell that accounts changed
+// (storage.AccountsWatcher): the account it names, or every account
+// bound here, is read again.
 func (s *Server) watchAccounts(store storage.Store) {
 	w, ok := store.(storage.AccountsWatcher)
 	if !ok {
@@ -38,8 +39,26 @@ func (s *Server) watchAccounts(store storage.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Closers run in reverse: this one before the store closes.
 	s.closers = append(s.closers, func(context.Context) { cancel() })
-	sessions := s.accountSessions()
-	w.WatchAccounts(ctx, accountsWatchInterval, func() { endRevoked(ctx, s.router, store.Accounts(), sessions) })
+	// Every node of a cluster watches, and ends what is bound on it.
+	w.WatchAccounts(ctx, accountsWatchInterval, func(user string) {
+		if user == "" {
+			endRevoked(ctx, s.router, store.Accounts(), s.router)
+			return
+		}
+		if bare, err := jid.Parse(user); err == nil && boundHere(s.router, bare) {
+			endIfRevoked(ctx, bare, store.Accounts(), s.router)
+		}
+	})
+}
+
+// boundHere reports whether the account has a session on this node.
+func boundHere(r *router.Router, bare jid.JID) bool {
+	for _, res := range r.Resources(bare) {
+		if _, remote := res.Session.(router.Proxy); !remote {
+			return true
+		}
+	}
+	return false
 }
 
 // guest is implemented by a session that may be bound to no stored
@@ -60,12 +79,17 @@ func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts
 		seen[sess.JID().Bare()] = true
 	})
 	for bare := range seen {
-		a, err := accounts.Get(ctx, bare.String())
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
-		case err == nil && a.Disabled:
-			sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
-		}
+		endIfRevoked(ctx, bare, accounts, sessions)
+	}
+}
+
+// endIfRevoked ends the sessions of an account that is disabled or gone.
+func endIfRevoked(ctx context.Context, bare jid.JID, accounts storage.Accounts, sessions register.Sessions) {
+	a, err := accounts.Get(ctx, bare.String())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
+	case err == nil && a.Disabled:
+		sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
 	}
 }

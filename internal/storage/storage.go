@@ -53,13 +53,15 @@ type Store interface {
 }
 
 // AccountsWatcher is implemented by a store that another process may
-// change beside a running server: "samtal user" on the same SQLite file
-// disables or removes an account, and the server ends its sessions.
+// change beside a running server: "samtal user" disables or removes an
+// account, and the server ends its sessions.
 type AccountsWatcher interface {
 	// WatchAccounts calls changed, from a goroutine of its own, after
-	// accounts were changed by any process, looking every interval, until
-	// ctx ends.
-	WatchAccounts(ctx context.Context, interval time.Duration, changed func())
+	// another process may have disabled or removed accounts, until ctx
+	// ends: with the account when the store knows which one, with ""
+	// when any may have changed. interval is how often it looks, or how
+	// soon it tries again after losing touch with the store.
+	WatchAccounts(ctx context.Context, interval time.Duration, changed func(user string))
 }
 
 // Hash names a SCRAM hash function.

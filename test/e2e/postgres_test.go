@@ -18,7 +18,8 @@ var pg pgtest.Server
 // their passwords, message archives, a group chat room with its members,
 // subject and archive) is there after it; the scenarios of the core,
 // blocking, PEP, the archive and group chat pass; and a room made on
-// PostgreSQL survives a restart.
+// PostgreSQL survives a restart; and an account disabled with `samtal
+// user` ends its open session.
 func TestPostgres(t *testing.T) {
 	// A password the server does not ask for (the test cluster trusts
 	// local connections): it must show nowhere.
@@ -92,6 +93,18 @@ func TestPostgres(t *testing.T) {
 	if out, err := s.Samtal("", "list"); err != nil || !strings.Contains(out, "pa@localhost") || !strings.Contains(out, "vb@localhost") {
 		t.Errorf("samtal user list on PostgreSQL = %v, %q", err, out)
 	}
+	// An account disabled with samtal user, in another process: the
+	// server hears of it from PostgreSQL and ends the open session.
+	t.Run("disable", func(t *testing.T) {
+		c := dialRaw(t, s.C2S)
+		c.login("localhost", "ra", pw)
+		if out, err := s.Samtal("", "disable", "ra@localhost"); err != nil {
+			t.Fatalf("samtal user disable: %v\n%s", err, out)
+		}
+		if got := c.streamError(); got != "not-authorized" {
+			t.Errorf("ra's session after user disable: %s, want not-authorized", got)
+		}
+	})
 	s.Stop()
 	if strings.Contains(s.Output(), secret) {
 		t.Errorf("the server printed the storage password")

@@ -120,17 +120,30 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 	return wrapErr("accounts set keys", err)
 }
 
+// SetDisabled changes the account's state; disabling it tells the
+// servers that watch (Store.WatchAccounts) when it commits.
 func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) error {
 	defer a.s.done("accounts.setdisabled", time.Now())
-	err := a.s.execFound(ctx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user)
+	err := a.s.tx(ctx, func(tx pgx.Tx) error {
+		if err := execFoundOn(ctx, tx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user); err != nil || !disabled {
+			return err
+		}
+		return notifyRevoked(ctx, tx, user)
+	})
 	return wrapErr("accounts set disabled", err)
 }
 
 // Delete removes the account row; ON DELETE CASCADE removes the rows of
-// every area in the same statement.
+// every area in the same statement. The servers that watch hear of it
+// when it commits.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = $1", user)
+	err := a.s.tx(ctx, func(tx pgx.Tx) error {
+		if err := execFoundOn(ctx, tx, "DELETE FROM accounts WHERE jid = $1", user); err != nil {
+			return err
+		}
+		return notifyRevoked(ctx, tx, user)
+	})
 	return wrapErr("accounts delete", err)
 }
 

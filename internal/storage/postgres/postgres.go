@@ -108,7 +108,17 @@ func (s *Store) check(ctx context.Context) error {
 // execFound runs a write that must change a row: when it changes none,
 // what it names is not there (storage.ErrNotFound).
 func (s *Store) execFound(ctx context.Context, query string, args ...any) error {
-	tag, err := s.pool.Exec(ctx, query, args...)
+	return execFoundOn(ctx, s.pool, query, args...)
+}
+
+// execer runs statements: the pool, or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// execFoundOn is execFound on e.
+func execFoundOn(ctx context.Context, e execer, query string, args ...any) error {
+	tag, err := e.Exec(ctx, query, args...)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = storage.ErrNotFound
 	}

@@ -376,3 +376,82 @@ func TestTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchAccounts checks that a server's Store hears of the accounts
+// another Store on the same database disabled or removed, as `samtal
+// user` in another process or another node does, and of nothing else.
+func TestWatchAccounts(t *testing.T) {
+	ctx := t.Context()
+	url := pg.Database(t)
+	server := openURL(t, url, Options{})
+	defer closeStore(t, server)
+	admin := openURL(t, url, Options{})
+	defer closeStore(t, admin)
+	const user = "ada@example.org"
+	keys := map[storage.Hash]storage.SCRAMKeys{storage.SHA256: {Salt: []byte("salt"), Iterations: 4096, StoredKey: []byte("k"), ServerKey: []byte("s")}}
+	if err := admin.Accounts().Create(ctx, storage.Account{User: user, Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan string, 10)
+	ready := make(chan struct{}, 10)
+	server.WatchAccounts(ctx, 10*time.Millisecond, func(u string) {
+		if u == "ready" {
+			ready <- struct{}{}
+			return
+		}
+		heard <- u
+	})
+	want := func(what, u string) {
+		t.Helper()
+		select {
+		case got := <-heard:
+			if got != u {
+				t.Errorf("after %s, heard %q, want %q", what, got, u)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("after %s, heard nothing", what)
+		}
+	}
+	// The listener is ready once a notification of its own comes back.
+	waitListening := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := admin.pool.Exec(ctx, "SELECT pg_notify($1, 'ready')", channelRevoked); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ready:
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().Before(waitListening) {
+				continue
+			}
+			t.Fatal("the watcher never listened")
+		}
+		break
+	}
+	if err := admin.Accounts().SetDisabled(ctx, user, true); err != nil {
+		t.Fatal(err)
+	}
+	want("disabling", user)
+	if err := admin.Accounts().SetDisabled(ctx, user, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Accounts().Delete(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	// Enabling says nothing: the next one heard is the removal.
+	want("enabling and removing", user)
+	if err := admin.Accounts().SetDisabled(ctx, user, true); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("disabling a removed account: %v, want ErrNotFound", err)
+	}
+	select {
+	case u := <-heard:
+		t.Errorf("heard %q of an account that was not there", u)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// A lost connection: what was announced meanwhile went unheard, and
+	// the watcher says so once it listens again.
+	if _, err := admin.pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1", "LISTEN "+channelRevoked); err != nil {
+		t.Fatal(err)
+	}
+	want("losing the connection", "")
+}

@@ -148,7 +148,7 @@ func sameStamp(a, b fs.FileInfo) bool {
 // (storage.AccountsWatcher). It looks every interval, one stat each
 // time; a server's own registrations and password changes do not call
 // it.
-func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, changed func()) {
+func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, changed func(user string)) {
 	c := s.keys
 	own := c.own.Load()
 	seen := c.statStamp()
@@ -166,7 +166,7 @@ func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, chang
 		ours := fi != nil && (seen == nil || os.SameFile(seen, fi)) && stampSize(fi)-stampSize(seen) == nowOwn-own
 		seen, own = fi, nowOwn
 		if !ours {
-			changed()
+			changed("") // the stamp does not say which
 		}
 	})
 }

@@ -145,7 +145,7 @@ func TestWatchAccounts(t *testing.T) {
 	server, path := serverWithAda(t)
 	changes := make(chan struct{}, 10)
 	var _ storage.AccountsWatcher = server
-	server.WatchAccounts(ctx, 10*time.Millisecond, func() { changes <- struct{}{} })
+	server.WatchAccounts(ctx, 10*time.Millisecond, func(string) { changes <- struct{}{} })
 	quiet := func(what string) {
 		t.Helper()
 		select {
