@@ -39,26 +39,18 @@ func (s *Server) watchAccounts(store storage.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Closers run in reverse: this one before the store closes.
 	s.closers = append(s.closers, func(context.Context) { cancel() })
-	// Every node of a cluster watches, and ends what is bound on it.
+	// Every node of a cluster watches, and ends what is bound on it. A
+	// named account is revoked here even with nothing bound: a login
+	// under way here binds after.
 	w.WatchAccounts(ctx, accountsWatchInterval, func(user string) {
 		if user == "" {
 			endRevoked(ctx, s.router, store.Accounts(), s.router)
 			return
 		}
-		if bare, err := jid.Parse(user); err == nil && boundHere(s.router, bare) {
+		if bare, err := jid.Parse(user); err == nil {
 			endIfRevoked(ctx, bare, store.Accounts(), s.router)
 		}
 	})
-}
-
-// boundHere reports whether the account has a session on this node.
-func boundHere(r *router.Router, bare jid.JID) bool {
-	for _, res := range r.Resources(bare) {
-		if _, remote := res.Session.(router.Proxy); !remote {
-			return true
-		}
-	}
-	return false
 }
 
 // guest is implemented by a session that may be bound to no stored

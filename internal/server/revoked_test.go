@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
@@ -67,4 +68,24 @@ func TestEndRevoked(t *testing.T) {
 	if !slices.Equal(closed, want) {
 		t.Errorf("sessions ended: %q, want %q", closed, want)
 	}
+
+	// An account named as revoked with nothing bound: a login under way
+	// binds after, and is refused.
+	if err := store.Accounts().Create(ctx, storage.Account{User: "dan@localhost", Keys: keys, Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	began := &beganSession{boundSession{jid: jid.MustParse("dan@localhost/tablet"), closed: &closed}, time.Now()}
+	endIfRevoked(ctx, jid.MustParse("dan@localhost"), store.Accounts(), r)
+	if _, err := r.Bind(began, false, 0); err == nil {
+		t.Error("a login under way when dan was found disabled bound")
+	}
 }
+
+// beganSession is a bound client session that began at a time
+// (router.Beginner).
+type beganSession struct {
+	boundSession
+	began time.Time
+}
+
+func (b *beganSession) Began() time.Time { return b.began }
