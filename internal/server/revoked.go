@@ -44,11 +44,11 @@ func (s *Server) watchAccounts(store storage.Store) {
 	// under way here binds after.
 	w.WatchAccounts(ctx, accountsWatchInterval, func(user string) {
 		if user == "" {
-			endRevoked(ctx, s.router, store.Accounts(), s.router)
+			endRevoked(ctx, s.router, store.Accounts())
 			return
 		}
 		if bare, err := jid.Parse(user); err == nil {
-			endIfRevoked(ctx, bare, store.Accounts(), s.router)
+			endIfRevoked(ctx, s.router, bare, store.Accounts())
 		}
 	})
 }
@@ -59,7 +59,7 @@ type guest interface{ Guest() bool }
 
 // endRevoked ends the sessions of every account bound in r that is now
 // disabled or gone from accounts.
-func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts, sessions register.Sessions) {
+func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts) {
 	seen := make(map[jid.JID]bool)
 	r.Each(func(sess router.Session) {
 		if g, ok := sess.(guest); ok && g.Guest() {
@@ -71,17 +71,18 @@ func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts
 		seen[sess.JID().Bare()] = true
 	})
 	for bare := range seen {
-		endIfRevoked(ctx, bare, accounts, sessions)
+		endIfRevoked(ctx, r, bare, accounts)
 	}
 }
 
-// endIfRevoked ends the sessions of an account that is disabled or gone.
-func endIfRevoked(ctx context.Context, bare jid.JID, accounts storage.Accounts, sessions register.Sessions) {
+// endIfRevoked revokes in r an account that is disabled or gone from
+// accounts (router.Router.Revoke).
+func endIfRevoked(ctx context.Context, r *router.Router, bare jid.JID, accounts storage.Accounts) {
 	a, err := accounts.Get(ctx, bare.String())
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
+		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
 	case err == nil && a.Disabled:
-		sessions.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
+		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
 	}
 }

@@ -62,7 +62,7 @@ func TestEndRevoked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	endRevoked(ctx, r, store.Accounts(), r)
+	endRevoked(ctx, r, store.Accounts())
 	sort.Strings(closed)
 	want := []string{"ada@localhost/phone account disabled", "carl@localhost/phone account removed"}
 	if !slices.Equal(closed, want) {
@@ -75,7 +75,7 @@ func TestEndRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := &beganSession{boundSession{jid: jid.MustParse("dan@localhost/tablet"), closed: &closed}, time.Now()}
-	endIfRevoked(ctx, jid.MustParse("dan@localhost"), store.Accounts(), r)
+	endIfRevoked(ctx, r, jid.MustParse("dan@localhost"), store.Accounts())
 	if _, err := r.Bind(began, false, 0); err == nil {
 		t.Error("a login under way when dan was found disabled bound")
 	}
