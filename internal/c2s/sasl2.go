@@ -140,15 +140,15 @@ func (s *Session) authenticate2(ctx context.Context, auth *xmlel.Element, advert
 		if !ok {
 			// The bind failed: the client is authenticated but bound to
 			// nothing, and may bind the RFC 6120 way.
-			s.writeNonza(success(extra...))
-			s.writeNonza(s.postAuthFeatures())
+			s.reply(success(extra...))
+			s.reply(s.postAuthFeatures())
 			return true, nil
 		}
 		extra = append(extra, bound)
 	}
-	s.writeNonza(success(extra...))
+	s.reply(success(extra...))
 	// XEP-0388 §2.6.1: features follow at once; there is no restart.
-	s.writeNonza(s.postAuthFeatures())
+	s.reply(s.postAuthFeatures())
 	if s.box != nil {
 		s.box.start()
 	}

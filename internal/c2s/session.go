@@ -171,6 +171,9 @@ func (s *Session) serve(ctx context.Context) {
 	// Authenticated: no more SASL on this connection, and an idle
 	// session should not keep what only SASL needed.
 	s.bindings = nil
+	// What the last step of the negotiation answered (SASL2's success)
+	// leaves from here, before the session moves to another goroutine.
+	s.batch.Flush()
 	if s.inline {
 		s.phase(ctx, s.runAuthenticated)
 		return
@@ -1001,7 +1004,7 @@ func (s *Session) bind(ctx context.Context, el *xmlel.Element) error {
 	}
 	res := xmlel.New("", stanza.IQ, "type", "result", "id", el.Attr("id")).Append(
 		xmlel.New(stream.NSBind, "bind").Append(xmlel.TextElement(stream.NSBind, "jid", s.jid.String())))
-	s.write(res)
+	s.reply(res)
 	s.box.start()
 	return nil
 }

@@ -28,7 +28,20 @@ func (s *Session) Send(el *xmlel.Element) {
 // policy-violation stream error; a resumable session waits for the
 // client to come back.
 func (s *Session) write(el *xmlel.Element) int {
-	size, _ := s.writeEnd(el)
+	return s.writeVia(el, nil)
+}
+
+// reply queues el, an answer to what the client has just sent, as write
+// does, for the reading goroutine to write itself before it next waits
+// (s.batch) instead of starting a writer goroutine for it: a bind's
+// result, SASL2's success. Only the reading goroutine calls it.
+func (s *Session) reply(el *xmlel.Element) {
+	s.writeVia(el, &s.batch)
+}
+
+// writeVia is write through a batch, which may be nil.
+func (s *Session) writeVia(el *xmlel.Element, batch *transport.Batch) int {
+	size, _ := s.appendVia(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) }, batch)
 	if size > 0 && el.Space == "" {
 		s.svc.m.out.inc(el.Local)
 	}
