@@ -86,6 +86,41 @@ func (r *Router) Unrevoke(bare jid.JID) {
 	sh.mu.Unlock()
 }
 
+// UnrevokeWithin lifts the account's mark if it was made after after and
+// before before, and reports whether it did. A server that reads an
+// account again after another process changed it passes the account's
+// creation and the moment it began to read: a mark made after the
+// account was created, by a change the read saw undone, is lifted; one
+// made before it (the removal of an account of the same name) or after
+// the read began (a change the read may not have seen) stays.
+func (r *Router) UnrevokeWithin(bare jid.JID, after, before time.Time) bool {
+	sh := r.table.shard(bare)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	rv, ok := sh.revoked[bare]
+	if !ok || !rv.at.After(after) || !rv.at.Before(before) {
+		return false
+	}
+	delete(sh.revoked, bare)
+	return true
+}
+
+// Revoked returns the accounts marked revoked whose marks still count.
+func (r *Router) Revoked() []jid.JID {
+	now := time.Now()
+	var out []jid.JID
+	for i := range r.table.shards {
+		sh := &r.table.shards[i]
+		sh.mu.Lock()
+		r.forgetRevoked(sh, now)
+		for bare := range sh.revoked {
+			out = append(out, bare)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 // forgetRevoked drops the marks no session may still bind against; sh is
 // locked.
 func (r *Router) forgetRevoked(sh *shard, now time.Time) {

@@ -108,6 +108,43 @@ func TestRevokeForgets(t *testing.T) {
 	}
 }
 
+// TestUnrevokeWithin lifts a mark only when it was made between the two
+// times given: after the account's creation and before the read that
+// found it enabled.
+func TestUnrevokeWithin(t *testing.T) {
+	r := New([]string{"x"})
+	a, b := jid.MustParse("a@x"), jid.MustParse("b@x")
+	created := time.Now()
+	time.Sleep(time.Millisecond)
+	r.Revoke(a, disabled)
+	r.Revoke(b, disabled)
+	if got := r.Revoked(); len(got) != 2 {
+		t.Fatalf("Revoked() = %v, want a and b", got)
+	}
+	read := time.Now()
+	// Created after the mark: an account of the same name made again.
+	if r.UnrevokeWithin(a, read, time.Now()) {
+		t.Error("the mark of an account removed before it was created again was lifted")
+	}
+	// Read before the mark was made: the read may not have seen it.
+	if r.UnrevokeWithin(a, created, created.Add(time.Microsecond)) {
+		t.Error("a mark made after the read began was lifted")
+	}
+	early := beganAt("a@x/phone", created)
+	if _, err := r.Bind(early, false, 0); err == nil {
+		t.Fatal("a session that began before the mark bound")
+	}
+	if !r.UnrevokeWithin(a, created, read) {
+		t.Fatal("the mark of an account enabled again was kept")
+	}
+	if _, err := r.Bind(early, false, 0); err != nil {
+		t.Errorf("after the mark was lifted, bind: %v", err)
+	}
+	if got := r.Revoked(); len(got) != 1 || got[0] != b {
+		t.Errorf("Revoked() = %v, want [b@x]", got)
+	}
+}
+
 // TestRevokeRace binds sessions that began before a revocation while it
 // happens: each one either fails to bind or is ended.
 func TestRevokeRace(t *testing.T) {

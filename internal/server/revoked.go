@@ -28,9 +28,10 @@ func (s *Server) accountSessions() register.Sessions {
 
 // watchAccounts ends the sessions of the accounts another process
 // disabled or removed ("samtal user disable" or "remove" on the same
-// store, or another node), when the store can tell that accounts changed
+// store, or another node), and lets the logins of those it enabled again
+// bind, when the store can tell that accounts changed
 // (storage.AccountsWatcher): the account it names, or every account
-// bound here, is read again.
+// bound or revoked here, is read again.
 func (s *Server) watchAccounts(store storage.Store) {
 	w, ok := store.(storage.AccountsWatcher)
 	if !ok {
@@ -58,9 +59,13 @@ func (s *Server) watchAccounts(store storage.Store) {
 type guest interface{ Guest() bool }
 
 // endRevoked ends the sessions of every account bound in r that is now
-// disabled or gone from accounts.
+// disabled or gone from accounts, and lifts the marks of the accounts r
+// holds revoked that were enabled again.
 func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts) {
 	seen := make(map[jid.JID]bool)
+	for _, bare := range r.Revoked() {
+		seen[bare] = true
+	}
 	r.Each(func(sess router.Session) {
 		if g, ok := sess.(guest); ok && g.Guest() {
 			return
@@ -76,13 +81,20 @@ func endRevoked(ctx context.Context, r *router.Router, accounts storage.Accounts
 }
 
 // endIfRevoked revokes in r an account that is disabled or gone from
-// accounts (router.Router.Revoke).
+// accounts (router.Router.Revoke). An account enabled again ("samtal user
+// enable") has its mark lifted, so that a login that began while it was
+// disabled may bind, as the XEP-0133 command lets it; one removed and
+// created again keeps it (router.Router.UnrevokeWithin).
 func endIfRevoked(ctx context.Context, r *router.Router, bare jid.JID, accounts storage.Accounts) {
+	read := time.Now()
 	a, err := accounts.Get(ctx, bare.String())
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
-	case err == nil && a.Disabled:
+	case err != nil:
+	case a.Disabled:
 		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
+	default:
+		r.UnrevokeWithin(bare, a.Created, read)
 	}
 }

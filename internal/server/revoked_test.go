@@ -79,6 +79,34 @@ func TestEndRevoked(t *testing.T) {
 	if _, err := r.Bind(began, false, 0); err == nil {
 		t.Error("a login under way when dan was found disabled bound")
 	}
+
+	// Enabled again beside the server ("samtal user enable"): the store
+	// says only that something changed, and the mark of dan, bound
+	// nowhere, is lifted; the login binds. erin, removed and made again
+	// after its mark, keeps its mark: a login from before the removal
+	// does not bind to the new account.
+	if err := store.Accounts().Create(ctx, storage.Account{User: "erin@localhost", Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	erinEarly := &beganSession{boundSession{jid: jid.MustParse("erin@localhost/tablet"), closed: &closed}, time.Now()}
+	if err := store.Accounts().Delete(ctx, "erin@localhost"); err != nil {
+		t.Fatal(err)
+	}
+	endIfRevoked(ctx, r, jid.MustParse("erin@localhost"), store.Accounts())
+	time.Sleep(time.Millisecond)
+	if err := store.Accounts().Create(ctx, storage.Account{User: "erin@localhost", Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Accounts().SetDisabled(ctx, "dan@localhost", false); err != nil {
+		t.Fatal(err)
+	}
+	endRevoked(ctx, r, store.Accounts())
+	if _, err := r.Bind(began, false, 0); err != nil {
+		t.Errorf("a login under way when dan was enabled again: %v", err)
+	}
+	if _, err := r.Bind(erinEarly, false, 0); err == nil {
+		t.Error("a login from before erin's removal bound to the account made again")
+	}
 }
 
 // beganSession is a bound client session that began at a time

@@ -54,13 +54,15 @@ type Store interface {
 
 // AccountsWatcher is implemented by a store that another process may
 // change beside a running server: "samtal user" disables or removes an
-// account, and the server ends its sessions.
+// account, and the server ends its sessions; it enables one again, and
+// the server lets the logins that were under way bind.
 type AccountsWatcher interface {
 	// WatchAccounts calls changed, from a goroutine of its own, after
-	// another process may have disabled or removed accounts, until ctx
-	// ends: with the account when the store knows which one, with ""
-	// when any may have changed. interval is how often it looks, or how
-	// soon it tries again after losing touch with the store.
+	// another process may have disabled, enabled again or removed
+	// accounts, until ctx ends: with the account when the store knows
+	// which one, with "" when any may have changed. interval is how often
+	// it looks, or how soon it tries again after losing touch with the
+	// store.
 	WatchAccounts(ctx context.Context, interval time.Duration, changed func(user string))
 }
 

@@ -120,15 +120,16 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 	return wrapErr("accounts set keys", err)
 }
 
-// SetDisabled changes the account's state; disabling it tells the
-// servers that watch (Store.WatchAccounts) when it commits.
+// SetDisabled changes the account's state, and tells the servers that
+// watch (Store.WatchAccounts) when it commits: they end the sessions of
+// an account disabled, and let those of one enabled again bind.
 func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) error {
 	defer a.s.done("accounts.setdisabled", time.Now())
 	err := a.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := execFoundOn(ctx, tx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user); err != nil || !disabled {
+		if err := execFoundOn(ctx, tx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user); err != nil {
 			return err
 		}
-		return notifyRevoked(ctx, tx, user)
+		return notifyChanged(ctx, tx, user)
 	})
 	return wrapErr("accounts set disabled", err)
 }
@@ -142,7 +143,7 @@ func (a accounts) Delete(ctx context.Context, user string) error {
 		if err := execFoundOn(ctx, tx, "DELETE FROM accounts WHERE jid = $1", user); err != nil {
 			return err
 		}
-		return notifyRevoked(ctx, tx, user)
+		return notifyChanged(ctx, tx, user)
 	})
 	return wrapErr("accounts delete", err)
 }

@@ -9,23 +9,26 @@ import (
 	"samtal.org/samtal/internal/storage"
 )
 
-// channelRevoked is the channel on which a disabled or removed account is
-// announced to the servers sharing the database: "samtal user disable"
-// in another process, or another node's administration command.
+// channelRevoked is the channel on which an account disabled, enabled
+// again or removed is announced to the servers sharing the database:
+// "samtal user disable", "enable" or "remove" in another process, or
+// another node's administration command. (Its name is from when it
+// carried only the first and the last; servers of either version hear
+// each other on it.)
 const channelRevoked = "samtal_accounts_revoked"
 
 var _ storage.AccountsWatcher = (*Store)(nil)
 
-// notifyRevoked announces, when tx commits, that user was disabled or
-// removed.
-func notifyRevoked(ctx context.Context, tx pgx.Tx, user string) error {
+// notifyChanged announces, when tx commits, that user was disabled,
+// enabled again or removed.
+func notifyChanged(ctx context.Context, tx pgx.Tx, user string) error {
 	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", channelRevoked, user)
 	return err
 }
 
 // WatchAccounts calls changed with each account that any process
-// disabled or removed (storage.AccountsWatcher), on a connection of its
-// own that listens on channelRevoked. When the connection is lost it
+// disabled, enabled again or removed (storage.AccountsWatcher), on a
+// connection of its own that listens on channelRevoked. When the connection is lost it
 // connects again after interval, and then calls changed with "": what
 // was announced meanwhile went unheard.
 func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, changed func(user string)) {
