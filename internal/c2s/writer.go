@@ -41,7 +41,7 @@ func (s *Session) reply(el *xmlel.Element) {
 
 // writeVia is write through a batch, which may be nil.
 func (s *Session) writeVia(el *xmlel.Element, batch *transport.Batch) int {
-	size, _ := s.appendVia(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) }, batch)
+	size, _ := s.appendVia(appendElement(el), batch)
 	if size > 0 && el.Space == "" {
 		s.svc.m.out.inc(el.Local)
 	}
@@ -53,7 +53,12 @@ func (s *Session) writeVia(el *xmlel.Element, batch *transport.Batch) int {
 // s.q.Written() reaches it. size is 0 when el was not queued. Unlike
 // write, it leaves counting the stanza to the caller.
 func (s *Session) writeEnd(el *xmlel.Element) (size int, end int64) {
-	return s.appendEnd(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
+	return s.appendEnd(appendElement(el))
+}
+
+// appendElement returns what appends el as the client's stream carries it.
+func appendElement(el *xmlel.Element) func([]byte) []byte {
+	return func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) }
 }
 
 // appendEnd queues what add appends, as writeEnd does.
@@ -100,7 +105,7 @@ func (s *Session) writeRawEnd(raw []byte, batch *transport.Batch) (size int, end
 
 // writeNonza queues an element that is not a stanza (stream management).
 func (s *Session) writeNonza(el *xmlel.Element) {
-	s.q.Append(func(b []byte) []byte { return stream.AppendElement(b, el, xmlel.NSClient) })
+	s.q.Append(appendElement(el))
 }
 
 // Room tells a sender with much to send how much the session takes now
@@ -151,7 +156,7 @@ func (s *Session) Close() {
 // exists; only the reader goroutine writes then. It is serialized straight
 // into the queue's buffer.
 func (s *Session) writeDirect(el *xmlel.Element) {
-	s.q.Append(func(dst []byte) []byte { return stream.AppendElement(dst, el, xmlel.NSClient) })
+	s.q.Append(appendElement(el))
 }
 
 // localCert returns the certificate this connection presented, for

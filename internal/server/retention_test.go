@@ -4,25 +4,19 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"samtal.org/samtal/internal/config"
 	"samtal.org/samtal/internal/register"
 	"samtal.org/samtal/internal/storage"
-	"samtal.org/samtal/internal/storage/sqlite"
 )
 
 // The hourly retention job removes offline messages past their retention
 // and invitations past their expiry, and nothing else.
 func TestExpire(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	cfg := config.Default()
 	cfg.Retention.Offline = config.Duration(24 * time.Hour)
 	s := &Server{cfg: cfg, store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -68,11 +62,7 @@ func TestExpire(t *testing.T) {
 // The retention job expires room archives after [muc] archive_retention.
 func TestExpireRoomArchive(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	cfg := config.Default()
 	cfg.MUC.ArchiveRetention = config.Duration(24 * time.Hour)
 	s := &Server{cfg: cfg, store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -92,6 +92,8 @@ func endIfRevoked(ctx context.Context, r *router.Router, bare jid.JID, accounts 
 	case errors.Is(err, storage.ErrNotFound):
 		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account removed"})
 	case err != nil:
+		// The store did not answer: the next change, or the next
+		// connection lost and found again, reads the account again.
 	case a.Disabled:
 		r.Revoke(bare, stream.Error{Condition: stream.NotAuthorized, Text: "account disabled"})
 	default:

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/storage"
-	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -35,11 +33,7 @@ func (b *boundSession) CloseWithError(e stream.Error) {
 // account as it was, not an IRC guest, who has no stored account.
 func TestEndRevoked(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	keys := map[storage.Hash]storage.SCRAMKeys{storage.SHA256: {Salt: []byte("salt"), Iterations: 4096, StoredKey: []byte("k"), ServerKey: []byte("s")}}
 	for _, u := range []string{"ada@localhost", "bob@localhost"} {
 		if err := store.Accounts().Create(ctx, storage.Account{User: u, Keys: keys}); err != nil {

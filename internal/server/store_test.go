@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +45,16 @@ func TestOpenStoreKind(t *testing.T) {
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("OpenStore = %v: the error shows the password", err)
 	}
+}
+
+// tempStore opens a SQLite store in a temporary directory, closed when
+// the test ends.
+func tempStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "samtal.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }

@@ -125,12 +125,7 @@ func (a accounts) SetKeys(ctx context.Context, user string, keys map[storage.Has
 // an account disabled, and let those of one enabled again bind.
 func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) error {
 	defer a.s.done("accounts.setdisabled", time.Now())
-	err := a.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := execFoundOn(ctx, tx, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user); err != nil {
-			return err
-		}
-		return notifyChanged(ctx, tx, user)
-	})
+	err := a.announced(ctx, user, "UPDATE accounts SET disabled = $1 WHERE jid = $2", disabled, user)
 	return wrapErr("accounts set disabled", err)
 }
 
@@ -139,13 +134,19 @@ func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) e
 // when it commits.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	err := a.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := execFoundOn(ctx, tx, "DELETE FROM accounts WHERE jid = $1", user); err != nil {
+	err := a.announced(ctx, user, "DELETE FROM accounts WHERE jid = $1", user)
+	return wrapErr("accounts delete", err)
+}
+
+// announced runs a write that must change user's account (execFound),
+// and announces the change to the servers that watch when it commits.
+func (a accounts) announced(ctx context.Context, user, query string, args ...any) error {
+	return a.s.tx(ctx, func(tx pgx.Tx) error {
+		if err := execFoundOn(ctx, tx, query, args...); err != nil {
 			return err
 		}
 		return notifyChanged(ctx, tx, user)
 	})
-	return wrapErr("accounts delete", err)
 }
 
 func (a accounts) List(ctx context.Context, domain string) ([]string, error) {

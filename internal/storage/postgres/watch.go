@@ -28,9 +28,9 @@ func notifyChanged(ctx context.Context, tx pgx.Tx, user string) error {
 
 // WatchAccounts calls changed with each account that any process
 // disabled, enabled again or removed (storage.AccountsWatcher), on a
-// connection of its own that listens on channelRevoked. When the connection is lost it
-// connects again after interval, and then calls changed with "": what
-// was announced meanwhile went unheard.
+// connection of its own that listens on channelRevoked. When the
+// connection is lost it connects again after interval, and then calls
+// changed with "": what was announced meanwhile went unheard.
 func (s *Store) WatchAccounts(ctx context.Context, interval time.Duration, changed func(user string)) {
 	go func() {
 		again := false
