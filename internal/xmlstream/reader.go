@@ -362,10 +362,16 @@ func (r *Reader) fill() error {
 		r.pos -= keep
 		r.w = n
 	}
-	if r.w == 0 {
+	if r.w == 0 && r.base > 0 {
 		// Nothing pending: this read may wait long for the peer. Give
 		// the buffer back while it does, and take one when bytes come.
 		return r.fillIdle()
+	}
+	if r.buf == nil {
+		// A stream's first read: its peer sends the stream header at
+		// once, and a header is larger than the wait buffer, so a read
+		// into that would cost a second read for the rest.
+		r.buf = getBuf()
 	}
 	if r.w == len(r.buf) {
 		// One token fills the buffer: grow it, but never past what the

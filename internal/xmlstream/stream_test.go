@@ -361,3 +361,55 @@ func TestStrings(t *testing.T) {
 		t.Fatalf("Parse() = %v, %v", e, err)
 	}
 }
+
+// writesReader hands out its chunks, one a Read at most, as a socket gives
+// what each of a peer's writes sent, and records how much each Read asked
+// for.
+type writesReader struct {
+	chunks []string
+	asked  []int
+}
+
+func (c *writesReader) Read(p []byte) (int, error) {
+	c.asked = append(c.asked, len(p))
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; c.chunks[0] == "" {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestHeaderInOneRead checks that a stream header sent in one write is
+// read in one Read, on a new stream and after a restart, while a stream
+// that waits for its next stanza reads into the small wait buffer.
+func TestHeaderInOneRead(t *testing.T) {
+	if len(clientHdr) <= waitSize {
+		t.Fatalf("the header (%d bytes) fits the wait buffer (%d): the test tests nothing", len(clientHdr), waitSize)
+	}
+	src := &writesReader{chunks: []string{clientHdr, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`}}
+	r := NewReader(src, Limits{})
+	if _, err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if len(src.asked) != 1 {
+		t.Errorf("header read in %d reads (asked for %v), want 1", len(src.asked), src.asked)
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.asked[len(src.asked)-1]; got > waitSize {
+		t.Errorf("waiting for a stanza, the reader asked for %d bytes, want at most %d", got, waitSize)
+	}
+
+	after := &writesReader{chunks: []string{clientHdr}}
+	r.Reset(after)
+	if _, err := r.Header(); err != nil {
+		t.Fatal(err)
+	}
+	if len(after.asked) != 1 {
+		t.Errorf("after a restart, header read in %d reads (asked for %v), want 1", len(after.asked), after.asked)
+	}
+}
