@@ -462,7 +462,9 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 		switch {
 		case el.Is(stream.NSTLS, "starttls"):
 			if s.secure() || s.svc.cfg.TLS == nil {
+				// RFC 6120 §5.4.2.2: the failure closes the stream.
 				s.writeDirect(xmlel.New(stream.NSTLS, "failure"))
+				s.closeClean()
 				return false, nil
 			}
 			s.writeDirect(xmlel.New(stream.NSTLS, "proceed"))
@@ -522,12 +524,17 @@ func (s *Session) preAuthLoop(ctx context.Context) (bool, error) {
 // close tag is answered with ours.
 func (s *Session) endOfStream(err error) error {
 	if errors.Is(err, io.EOF) {
-		s.ending.Store(true)
-		// finish writes it, from this goroutine.
-		s.q.CloseNext([]byte(stream.Close))
+		s.closeClean()
 		return nil
 	}
 	return err
+}
+
+// closeClean ends the session with our closing tag and no error: finish
+// writes it, from this goroutine.
+func (s *Session) closeClean() {
+	s.ending.Store(true)
+	s.q.CloseNext([]byte(stream.Close))
 }
 
 func (s *Session) startTLS() error {
