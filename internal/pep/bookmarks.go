@@ -10,7 +10,6 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
-	"samtal.org/samtal/internal/xmlstream"
 )
 
 // Bookmark namespaces and the features of their conversions.
@@ -211,7 +210,7 @@ func (s *Service) privateBookmarks(ctx context.Context, user jid.JID) (*xmlel.El
 	}
 	// Private storage keeps a namespace's data as a <query/> holding
 	// what the client set.
-	q, err := xmlstream.Parse([]byte(data), xmlstream.Limits{MaxStanzaBytes: len(data) + 1})
+	q, err := parseStored(data)
 	if err != nil {
 		return nil, err
 	}

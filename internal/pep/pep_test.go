@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -265,6 +266,31 @@ func TestRequestErrors(t *testing.T) {
 				t.Errorf("%s = %q, want %q", tc.name, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestNamespacedAttributesReadBack checks that an item is retrievable
+// whose payload carries as many namespaced attributes as a stream lets
+// in, their prefixes declared on an ancestor: stored on its own, the
+// payload declares each namespace itself and so has more attributes
+// than the stream's limit, which reading it back must not apply.
+func TestNamespacedAttributesReadBack(t *testing.T) {
+	e := newEnv(t, pep.Config{}, alice)
+	a := e.login(alice + "/a")
+	var decls, attrs string
+	for i := range 32 {
+		n := strconv.Itoa(i)
+		decls += " xmlns:p" + n + "='urn:p" + n + "'"
+		attrs += " p" + n + ":a='" + n + "'"
+	}
+	pub := `<pubsub xmlns='http://jabber.org/protocol/pubsub'` + decls + `><publish node='urn:x'><item id='1'><x xmlns='urn:x'` + attrs + `/></item></publish></pubsub>`
+	if got := condition(e.iq(a, "set", "", pub)); got != "" {
+		t.Fatalf("publish = %q", got)
+	}
+	res := e.iq(a, "get", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:x'/></pubsub>`)
+	x := res.Child(pep.NS, "pubsub").Child(pep.NS, "items").Child(pep.NS, "item").Child("urn:x", "x")
+	if x == nil || len(x.Attrs) != 32 {
+		t.Fatalf("items = %s, want the item with its 32 attributes", res)
 	}
 }
 
