@@ -16,6 +16,7 @@ import (
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // session is a bound resource that records what it is sent.
@@ -76,7 +77,7 @@ func callOnline(t *testing.T, r *router.Router, full string, prio int) *callSess
 
 func callParse(t *testing.T, s string) *xmlel.Element {
 	t.Helper()
-	el, err := parseStored(s)
+	el, err := xmlstream.ParseStored(s)
 	if err != nil {
 		t.Fatal(err)
 	}

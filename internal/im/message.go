@@ -11,7 +11,6 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
-	"samtal.org/samtal/internal/xmlstream"
 )
 
 // Namespaces that decide whether a message is worth keeping offline, or
@@ -253,12 +252,4 @@ func worthStoring(el *xmlel.Element) bool {
 		}
 	}
 	return content
-}
-
-// storedLimits bound stanzas read back from storage: they were written by
-// the server, but a damaged database must not take it down.
-var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
-
-func parseStored(s string) (*xmlel.Element, error) {
-	return xmlstream.Parse([]byte(s), storedLimits)
 }

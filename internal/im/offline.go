@@ -7,6 +7,7 @@ import (
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // Offline delivery (XEP-0160 §2): when a resource sends non-negative
@@ -198,7 +199,7 @@ func (s *Service) offlineStep(ctx context.Context, r *offlineRun) (wait <-chan s
 			m := r.page[n]
 			n++
 			size += len(m.Stanza)
-			el, err := parseStored(m.Stanza)
+			el, err := xmlstream.ParseStored(m.Stanza)
 			if err != nil {
 				s.log.Error("im: stored offline message unreadable", "id", m.ID, "err", err)
 				continue

@@ -10,6 +10,7 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // outboundPresence handles presence a client sent (RFC 6121 §3, §4).
@@ -100,7 +101,7 @@ func (s *Service) broadcast(ctx context.Context, st *stanza.Stanza) {
 			s.log.Error("im: pending subscriptions load failed", "err", err)
 		}
 		for _, p := range pending {
-			if el, err := parseStored(p.Stanza); err == nil {
+			if el, err := xmlstream.ParseStored(p.Stanza); err == nil {
 				sess.Send(el)
 			}
 		}

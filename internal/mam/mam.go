@@ -43,7 +43,6 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
-	"samtal.org/samtal/internal/xmlstream"
 )
 
 // NS is the namespace of Message Archive Management.
@@ -423,14 +422,6 @@ func (s *Service) forgetPrefs(user jid.JID) {
 // newID returns a random (version 4) UUID: IDs of stanzas the archive
 // sends, and archive IDs where the store has no scheme of its own.
 var newID = storage.NewID
-
-// storedLimits bound messages read back from the archive: written by the
-// server, but a damaged database must not take it down.
-var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
-
-func parseStored(s string) (*xmlel.Element, error) {
-	return xmlstream.Parse([]byte(s), storedLimits)
-}
 
 // Expire removes the messages older than the retention period from every
 // archive and returns how many.

@@ -11,6 +11,7 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // handle answers the requests of the urn:xmpp:mam:2 namespace to a
@@ -89,7 +90,7 @@ func (s *Service) query(ctx context.Context, st *stanza.Stanza) (*xmlel.Element,
 	}
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
-		el, err := parseStored(m.Stanza)
+		el, err := xmlstream.ParseStored(m.Stanza)
 		if err != nil {
 			s.log.Error("mam: archived message unreadable", "err", err)
 			continue

@@ -385,16 +385,10 @@ func itemElement(ns string, it storage.PubsubItem) (*xmlel.Element, error) {
 	return el.Append(p), nil
 }
 
-// parseStored parses XML that the service, or the vCard or private
-// storage service, stored itself. Not under a stream's limits: the XML
-// came in under them, but written out on its own an element declares
-// the namespace of each namespaced attribute itself, so one that arrived
-// with 64 attributes, their prefixes declared further up, is stored with
-// up to 129 and would be published but never read again. These are the
-// limits the server reads its stored stanzas under elsewhere: above what
-// it writes, and still a bound on a damaged store.
+// parseStored parses XML that the service stored itself (see
+// xmlstream.ParseStored), naming it in the error.
 func parseStored(data string) (*xmlel.Element, error) {
-	el, err := xmlstream.Parse([]byte(data), xmlstream.Limits{MaxStanzaBytes: len(data) + 1, MaxDepth: 64, MaxAttrs: 256})
+	el, err := xmlstream.ParseStored(data)
 	if err != nil {
 		return nil, fmt.Errorf("pep: stored XML: %w", err)
 	}

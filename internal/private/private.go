@@ -172,7 +172,7 @@ func (s *Service) get(ctx context.Context, user, ns string, req *xmlel.Element) 
 	if err != nil {
 		return nil, err
 	}
-	el, err := xmlstream.Parse([]byte(data), xmlstream.Limits{MaxStanzaBytes: len(data) + 1})
+	el, err := xmlstream.ParseStored(data)
 	if err != nil {
 		return nil, fmt.Errorf("private: stored data of %s in %s: %w", user, ns, err)
 	}

@@ -36,7 +36,7 @@ func exportArchive(ctx context.Context, st storage.Store, bare string, u *xmlel.
 			return fmt.Errorf("userdata: archive: %w", err)
 		}
 		for _, m := range page.Messages {
-			el, err := xmlstream.Parse([]byte(m.Stanza), storedLimits)
+			el, err := xmlstream.ParseStored(m.Stanza)
 			if err != nil {
 				return fmt.Errorf("userdata: archived message %s: %w", m.ID, err)
 			}

@@ -61,10 +61,6 @@ type Limits struct {
 	NoArchive bool
 }
 
-// storedLimits bound the XML read back from storage: it was written by
-// the server, but a damaged database must not take the export down.
-var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
-
 // Export returns the XEP-0227 document of one account: a <server-data/>
 // with one <host/> and one <user/>. limit is the PEP item limit, which
 // the node configuration forms mention. ErrNotFound if there is no such
@@ -113,7 +109,7 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 	if len(msgs) > 0 {
 		off := xmlel.New(NS, "offline-messages")
 		for _, m := range msgs {
-			el, err := xmlstream.Parse([]byte(m.Stanza), storedLimits)
+			el, err := xmlstream.ParseStored(m.Stanza)
 			if err != nil {
 				return nil, fmt.Errorf("userdata: offline message %d: %w", m.ID, err)
 			}
@@ -138,7 +134,7 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 			if err != nil {
 				return nil, err
 			}
-			el, err := xmlstream.Parse([]byte(data), storedLimits)
+			el, err := xmlstream.ParseStored(data)
 			if err != nil {
 				return nil, fmt.Errorf("userdata: private data of %s: %w", ns, err)
 			}
@@ -151,7 +147,7 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 	// §3.7: the vCard.
 	switch data, err := st.VCards().Get(ctx, bare); {
 	case err == nil:
-		el, err := xmlstream.Parse([]byte(data), storedLimits)
+		el, err := xmlstream.ParseStored(data)
 		if err != nil {
 			return nil, fmt.Errorf("userdata: vCard: %w", err)
 		}
@@ -166,7 +162,7 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 		return nil, err
 	}
 	for _, p := range pending {
-		el, err := xmlstream.Parse([]byte(p.Stanza), storedLimits)
+		el, err := xmlstream.ParseStored(p.Stanza)
 		if err != nil || el.Local != stanza.Presence || el.Space != "" {
 			el = xmlel.New("", stanza.Presence, "from", p.From)
 		}
@@ -197,7 +193,7 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 			for _, it := range slices.Backward(its) {
 				item := xmlel.New(nsPubsub, "item", "id", it.ID)
 				if it.Payload != "" {
-					p, err := xmlstream.Parse([]byte(it.Payload), storedLimits)
+					p, err := xmlstream.ParseStored(it.Payload)
 					if err != nil {
 						return nil, fmt.Errorf("userdata: item %s of %s: %w", it.ID, n.Name, err)
 					}

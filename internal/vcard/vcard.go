@@ -84,7 +84,7 @@ func (s *Service) handle(ctx context.Context, st *stanza.Stanza) (*xmlel.Element
 	if err != nil {
 		return nil, err
 	}
-	el, err := xmlstream.Parse([]byte(data), xmlstream.Limits{MaxStanzaBytes: len(data) + 1})
+	el, err := xmlstream.ParseStored(data)
 	if err != nil {
 		return nil, fmt.Errorf("vcard: stored vCard of %s: %w", st.To, err)
 	}

@@ -164,3 +164,19 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate() = %v, want nil", err)
 	}
 }
+
+// TestNamespacedAttributesReadBack checks that a vCard whose element
+// carries as many namespaced attributes as a stream lets in reads back:
+// stored on its own, it declares each namespace itself.
+func TestNamespacedAttributesReadBack(t *testing.T) {
+	mux := iq.NewMux(slog.New(slog.DiscardHandler))
+	New(Config{MaxBytes: 1 << 16}, &memVCards{m: map[string]string{}}, mux)
+	vc := card("Peter")
+	for i := range 32 {
+		vc.Attrs = append(vc.Attrs, xmlel.Attr{Space: fmt.Sprintf("urn:p%d", i), Local: "a", Value: "v"})
+	}
+	resp := mux.Serve(context.Background(), iq.Account, xmpptest.IQ("set", peterR, peter, vc))
+	xmpptest.CheckAnswer(t, "set", resp, "", "")
+	resp = mux.Serve(context.Background(), iq.Account, xmpptest.IQ("get", jerR, peter, xmlel.New(NS, "vCard")))
+	xmpptest.CheckAnswer(t, "get", resp, "", vc.String())
+}

@@ -211,6 +211,18 @@ func (r *Reader) Next() (*xmlel.Element, error) {
 	return el, nil
 }
 
+// ParseStored parses one element that the server wrote to its store
+// itself. The limits are not a stream's, which it came in under: written
+// out on its own, an element declares the namespace of each namespaced
+// attribute itself, so one that arrived with a stream's 64 attributes,
+// their prefixes declared further up, may be stored with up to 129, and
+// would be stored but never read again. They are above anything the
+// server writes, and still a bound on a damaged store; the size is the
+// stored data's, which is in memory already.
+func ParseStored(data string) (*xmlel.Element, error) {
+	return Parse([]byte(data), Limits{MaxStanzaBytes: len(data) + 1, MaxDepth: 64, MaxAttrs: 256})
+}
+
 // Parse parses one complete standalone element from data (a WebSocket frame
 // or a BOSH body), with the same restrictions and limits as a stream. White
 // space and an XML declaration may come before the element, white space

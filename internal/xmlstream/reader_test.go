@@ -3,6 +3,7 @@ package xmlstream
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -627,5 +628,34 @@ func TestIntern(t *testing.T) {
 	}
 	if internTable[nsXMLIndex] != xmlel.NSXML {
 		t.Errorf("nsXMLIndex is wrong")
+	}
+}
+
+// TestParseStoredNamespacedAttributes checks that an element that came
+// in on a stream, with as many namespaced attributes as the stream
+// allows and their prefixes declared further up, reads back once the
+// server wrote it on its own: it then declares each namespace itself,
+// twice the attributes a stream allows.
+func TestParseStoredNamespacedAttributes(t *testing.T) {
+	n := defaultMaxAttrs / 2
+	var decls, attrs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&decls, " xmlns:p%d='urn:p%d'", i, i)
+		fmt.Fprintf(&attrs, " p%d:a='%d'", i, i)
+	}
+	in, err := Parse([]byte("<message"+decls.String()+"><x xmlns='urn:x'"+attrs.String()+"/></message>"), Limits{})
+	if err != nil {
+		t.Fatalf("the stanza is within a stream's limits: %v", err)
+	}
+	stored := in.Child("urn:x", "x").String()
+	if _, err := Parse([]byte(stored), Limits{MaxStanzaBytes: len(stored) + 1}); err == nil {
+		t.Fatalf("stored on its own, %s is within a stream's limits: the test tests nothing", stored)
+	}
+	el, err := ParseStored(stored)
+	if err != nil {
+		t.Fatalf("ParseStored(%s) = %v", stored, err)
+	}
+	if len(el.Attrs) != n {
+		t.Errorf("read back with %d attributes, want %d", len(el.Attrs), n)
 	}
 }
