@@ -129,6 +129,12 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 	aff, rl, actorOcc := r.actor(from)
 	var changes []change
 	owners := r.owners()
+	// planned holds the affiliations as the items checked so far leave
+	// them: the items are applied in order, so each is checked against
+	// the room as the ones before it change it. Against the room alone,
+	// an owner given and taken away again in one request would count as
+	// an owner, and two items could reserve one nick for two users.
+	planned := map[string]affEntry{}
 	for _, it := range items {
 		ra, hasRole := it.Attr("role"), it.HasAttr("role")
 		aa, hasAff := it.Attr("affiliation"), it.HasAttr("affiliation")
@@ -150,7 +156,7 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 			if target == nil {
 				return stanza.E(stanza.ItemNotFound).WithText("no occupant with that nickname")
 			}
-			if cond := checkRoleChange(aff, rl, r.affOf(target.bare), target.role, newRole); cond != "" {
+			if cond := checkRoleChange(aff, rl, r.affWith(planned, target.bare), target.role, newRole); cond != "" {
 				return stanza.E(cond)
 			}
 			changes = append(changes, change{target: target, role: newRole, reason: reason})
@@ -165,10 +171,8 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 			}
 			// §10.3: a full JID stands for its bare JID.
 			j = j.Bare()
-			cur := affNone
-			if e, ok := r.affs[j.String()]; ok {
-				cur = e.aff
-			}
+			curEntry, _ := r.entry(planned, j.String())
+			cur := curEntry.aff
 			self := j.Equal(from.Bare())
 			if cond := checkAffChange(aff, cur, newAff, self, owners); cond != "" {
 				return stanza.E(cond)
@@ -186,24 +190,24 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 			if newAff == affOutcast {
 				nick = "" // §9.1: a ban frees the reserved nick
 			} else if !it.HasAttr("nick") {
-				nick = r.affs[j.String()].nick
+				nick = curEntry.nick
 			} else if nick != "" && !validNick(nick) {
 				return stanza.E(stanza.NotAcceptable).WithText("invalid nickname")
 			}
 			if nick != "" {
-				if by := r.reservedBy(nick); by != "" && by != j.String() {
+				if by := r.reservedWith(planned, nick); by != "" && by != j.String() {
 					return stanza.E(stanza.Conflict).WithText("the nickname is reserved by another user")
 				}
 			}
-			changes = append(changes, change{who: j, aff: newAff, nick: nick, reason: reason})
+			c := change{who: j, aff: newAff, nick: nick, reason: reason}
+			changes = append(changes, c)
+			planned[j.String()] = affEntry{aff: c.aff, nick: c.nick, reason: c.reason}
 		}
 	}
 	added := 0
-	for _, c := range changes {
-		if c.target == nil && c.aff != affNone {
-			if _, ok := r.affs[c.who.String()]; !ok {
-				added++
-			}
+	for k, e := range planned {
+		if _, ok := r.affs[k]; !ok && e.aff != affNone {
+			added++
 		}
 	}
 	if len(r.affs)+added > maxAffiliations {
@@ -282,9 +286,10 @@ func (r *room) setAffiliation(who jid.JID, e affEntry, actor *occupant, reason s
 		}
 		r.updateOccupant(o, actorNick(actor), reason)
 	}
-	if len(covered) == 0 && r.cfg.MembersOnly && e.aff == affMember && old.aff == affNone && actor != nil && who.Local() != "" {
+	if len(covered) == 0 && r.cfg.MembersOnly && e.aff == affMember && old.aff == affNone && actor != nil && who.Local() != "" && !r.s.ours(who) {
 		// §9.5: a user added to the member list of a members-only room
-		// SHOULD get an invitation.
+		// SHOULD get an invitation. A room of this service is no user,
+		// and would only send the invitation back as an error.
 		ux := xmlel.New(NSUser, "x").Append(xmlel.New(NSUser, "invite", "from", actor.bare.String()))
 		if r.cfg.PasswordProtected {
 			ux.Append(xmlel.TextElement(NSUser, "password", r.cfg.Password))

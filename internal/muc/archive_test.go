@@ -310,3 +310,35 @@ func TestVoiceRequest(t *testing.T) {
 		t.Fatalf("after approval = %s", p)
 	}
 }
+
+func TestPersistentConfiguration(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", map[string]string{
+		"muc#roomconfig_persistentroom": "1", "muc#roomconfig_publicroom": "0", "muc#roomconfig_enablelogging": "0",
+		"muc#roomconfig_presencebroadcast": "moderator",
+	})
+	alice.send(`<presence type='unavailable' to='%s/firstwitch'/>`, coven)
+	alice.until("left", isPresence(coven+"/firstwitch", "unavailable"))
+
+	// What is false or left out of the stored configuration stays so
+	// after a restart, though new rooms start public, logged and
+	// broadcasting every role's presence.
+	h.restart()
+	alice = h.client("alice@example.org/desk")
+	bob := h.client("bob@example.org/phone")
+	bob.send(`<iq type='get' id='dir' to='conference.example.org'><query xmlns='%s'/></iq>`, stanza.NSDiscoItems)
+	if dir := bob.expect("directory", isResult("dir")); strings.Contains(dir.String(), coven) {
+		t.Fatalf("a hidden room is listed after a restart: %s", dir)
+	}
+	bob.send(`<iq type='get' id='info' to='%s'><query xmlns='%s'/></iq>`, coven, stanza.NSDiscoInfo)
+	info := bob.expect("disco#info", isResult("info")).String()
+	if !strings.Contains(info, "muc_hidden") || strings.Contains(info, NSMAM) {
+		t.Fatalf("disco#info after a restart = %s, want a hidden room without an archive", info)
+	}
+	alice.join(coven, "firstwitch", "")
+	// A participant's presence is not broadcast: alice, a moderator,
+	// does not see bob come.
+	bob.join(coven, "thirdwitch", "")
+	alice.quiet()
+}

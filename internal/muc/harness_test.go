@@ -3,7 +3,6 @@ package muc
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -26,9 +25,17 @@ type fakeRouter struct {
 	mu      sync.Mutex
 	clients map[jid.JID]*client
 	svc     *Service
+	// tap, when set, sees every stanza the service routes.
+	tap func(*stanza.Stanza)
 }
 
 func (f *fakeRouter) Route(ctx context.Context, st *stanza.Stanza) {
+	f.mu.Lock()
+	tap := f.tap
+	f.mu.Unlock()
+	if tap != nil {
+		tap(st)
+	}
 	if st.To.Domain() == f.svc.Domain() {
 		f.svc.Handle(ctx, st)
 		return
@@ -80,6 +87,40 @@ type harness struct {
 	store  storage.Store
 	path   string
 	cfg    Config
+	errs   errorLog
+}
+
+// errorLog keeps what the service logs as errors. A room recovers from
+// a panic and logs it, so that a test would not see it otherwise.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (l *errorLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelError }
+
+func (l *errorLog) Handle(_ context.Context, rec slog.Record) error {
+	var b strings.Builder
+	b.WriteString(rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	l.mu.Lock()
+	l.errs = append(l.errs, b.String())
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *errorLog) WithGroup(string) slog.Handler      { return l }
+
+// take returns the errors logged since the last call.
+func (l *errorLog) take() (errs []string) {
+	l.mu.Lock()
+	errs, l.errs = l.errs, nil
+	l.mu.Unlock()
+	return errs
 }
 
 func testConfig() Config {
@@ -92,7 +133,12 @@ func testConfig() Config {
 }
 
 func newHarness(t testing.TB, adjust ...func(*Config)) *harness {
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "samtal.db"), cfg: testConfig()}
+	return newHarnessIn(t, t.TempDir(), adjust...)
+}
+
+// newHarnessIn is newHarness with the database in dir.
+func newHarnessIn(t testing.TB, dir string, adjust ...func(*Config)) *harness {
+	h := &harness{t: t, path: filepath.Join(dir, "samtal.db"), cfg: testConfig()}
 	for _, f := range adjust {
 		f(&h.cfg)
 	}
@@ -110,7 +156,7 @@ func (h *harness) start() {
 	if h.router == nil {
 		h.router = &fakeRouter{clients: map[jid.JID]*client{}}
 	}
-	svc, err := New(h.cfg, h.router, store.Rooms(), store.RoomArchive(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := New(h.cfg, h.router, store.Rooms(), store.RoomArchive(), slog.New(&h.errs))
 	if err != nil {
 		h.t.Fatal(err)
 	}

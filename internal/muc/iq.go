@@ -16,6 +16,7 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -221,7 +222,7 @@ func (r *room) vcardIQ(st *stanza.Stanza) (*xmlel.Element, error) {
 		if r.vcard == "" {
 			return xmlel.New(NSVCard, "vCard"), nil
 		}
-		el, err := parseStored(r.vcard)
+		el, err := xmlstream.ParseStored(r.vcard)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +265,7 @@ func avatarHash(vcard string) string {
 	if vcard == "" {
 		return ""
 	}
-	el, err := parseStored(vcard)
+	el, err := xmlstream.ParseStored(vcard)
 	if err != nil {
 		return ""
 	}
@@ -349,7 +350,7 @@ func (r *room) mam(st *stanza.Stanza) (*xmlel.Element, error) {
 		slices.Reverse(msgs)
 	}
 	for _, m := range msgs {
-		el, err := parseStored(m.Stanza)
+		el, err := xmlstream.ParseStored(m.Stanza)
 		if err != nil {
 			r.s.log.Error("muc: archived message unreadable", "err", err)
 			continue

@@ -9,6 +9,7 @@ import (
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmlstream"
 )
 
 // Namespaces that decide what a room keeps of a message.
@@ -265,6 +266,15 @@ func (r *room) invite(st *stanza.Stanza, o *occupant, x *xmlel.Element) {
 			r.bounce(st, stanza.E(stanza.JIDMalformed))
 			return
 		}
+		if r.s.ours(to) {
+			// §7.8.2: "If the inviter supplies a non-existent JID, the
+			// room SHOULD return an <item-not-found/> error". The
+			// service, its rooms and their occupants are no users, and
+			// the invitation would only come back to the service as an
+			// error.
+			r.bounce(st, stanza.E(stanza.ItemNotFound).WithText("invitations are for users, not for this service"))
+			return
+		}
 		invitees = append(invitees, to)
 		reasons = append(reasons, inv.ChildText(NSUser, "reason"))
 	}
@@ -386,7 +396,7 @@ func (r *room) findMessage(id string) (histEntry, bool, error) {
 	if err != nil {
 		return histEntry{}, false, err
 	}
-	el, err := parseStored(m.Stanza)
+	el, err := xmlstream.ParseStored(m.Stanza)
 	if err != nil {
 		return histEntry{}, false, err
 	}

@@ -263,6 +263,10 @@ func (s *Service) RemoveAccount(ctx context.Context, user jid.JID) {
 	}
 }
 
+// ours reports whether j is the service, one of its rooms or an occupant
+// JID: an address on the service's own domain, never a user's.
+func (s *Service) ours(j jid.JID) bool { return j.Domain() == s.domain.Domain() }
+
 // bounce answers st with an error from its addressee.
 func (s *Service) bounce(st *stanza.Stanza, e stanza.Error) {
 	if st.Kind() == stanza.Presence && st.Type() == "unavailable" {

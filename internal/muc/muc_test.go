@@ -3,6 +3,7 @@ package muc
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"samtal.org/samtal/internal/stanza"
@@ -524,5 +525,84 @@ func TestConfigLists(t *testing.T) {
 	p = bob.until("demotion", isPresence(coven+"/thirdwitch", ""))
 	if item(p).Attr("affiliation") != "none" || item(p).Attr("role") != "participant" {
 		t.Fatalf("former admin = %s", p)
+	}
+}
+
+func TestInviteToTheService(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	var ownService []string
+	h.router.tap = func(st *stanza.Stanza) {
+		if st.To.Domain() == h.cfg.Domain {
+			mu.Lock()
+			ownService = append(ownService, st.El.String())
+			mu.Unlock()
+		}
+	}
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", map[string]string{"muc#roomconfig_membersonly": "1"})
+	// §7.8.2: invitations are for users. The service, its rooms and
+	// their occupants are none, and an invitation sent there would come
+	// back to the service as an error.
+	for i, to := range []string{"conference.example.org", coven, "heath@conference.example.org/x"} {
+		alice.send(`<message id='inv%d' to='%s'><x xmlns='%s'><invite to='%s'/></x></message>`, i, coven, NSUser, to)
+		alice.expect("item-not-found", isError(stanza.ItemNotFound))
+	}
+	// Nor does a room of the service become a member of a members-only
+	// room, and so invited (§9.5).
+	alice.send(`<iq type='set' id='mem' to='%s'><query xmlns='%s'><item affiliation='member' jid='heath@conference.example.org'/></query></iq>`, coven, NSAdmin)
+	alice.expect("result", isResult("mem"))
+	alice.drain()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ownService) > 0 {
+		t.Fatalf("the room sent to its own service: %q", ownService)
+	}
+}
+
+func TestAdminItemsCheckedTogether(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", nil)
+	// §10: a room has an owner. Bob's ownership, given and taken away
+	// again in the same request, does not stand in for alice's, and
+	// nothing of the request is applied (§9.2).
+	alice.send(`<iq type='set' id='own' to='%s'><query xmlns='%s'><item affiliation='owner' jid='bob@example.org'/><item affiliation='none' jid='alice@example.org'/><item affiliation='none' jid='bob@example.org'/></query></iq>`, coven, NSAdmin)
+	alice.expect("conflict", isError(stanza.Conflict))
+	alice.send(`<iq type='get' id='owners' to='%s'><query xmlns='%s'><item affiliation='owner'/></query></iq>`, coven, NSAdmin)
+	if res := alice.expect("owner list", isResult("owners")).String(); !strings.Contains(res, "jid='alice@example.org'") || strings.Contains(res, "jid='bob@example.org'") {
+		t.Fatalf("owners after a refused request = %s", res)
+	}
+	// One nickname is reserved for one user, also within one request.
+	alice.send(`<iq type='set' id='nick' to='%s'><query xmlns='%s'><item affiliation='member' jid='bob@example.org' nick='thirdwitch'/><item affiliation='member' jid='carol@example.org' nick='ThirdWitch'/></query></iq>`, coven, NSAdmin)
+	alice.expect("conflict", isError(stanza.Conflict))
+	// Items that follow one another in one request are fine: bob becomes
+	// owner and alice steps down.
+	alice.send(`<iq type='set' id='pass' to='%s'><query xmlns='%s'><item affiliation='owner' jid='bob@example.org'/><item affiliation='admin' jid='alice@example.org'/></query></iq>`, coven, NSAdmin)
+	alice.expect("result", isResult("pass"))
+}
+
+func TestConfigListsKeepAnOwner(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", nil)
+	// A JID on both lists of the form is an owner: the lists say what
+	// each JID is, and a room keeps its owner (§10).
+	lists := func() (owners, admins string) {
+		alice.drain()
+		alice.send(`<iq type='get' id='owners' to='%s'><query xmlns='%s'><item affiliation='owner'/></query></iq>`, coven, NSAdmin)
+		owners = alice.expect("owner list", isResult("owners")).String()
+		alice.send(`<iq type='get' id='admins' to='%s'><query xmlns='%s'><item affiliation='admin'/></query></iq>`, coven, NSAdmin)
+		return owners, alice.expect("admin list", isResult("admins")).String()
+	}
+	alice.configure(coven, map[string]string{"muc#roomconfig_roomowners": "alice@example.org", "muc#roomconfig_roomadmins": "alice@example.org"})
+	if owners, admins := lists(); !strings.Contains(owners, "jid='alice@example.org'") || strings.Contains(admins, "jid='alice@example.org'") {
+		t.Fatalf("owners = %s, admins = %s", owners, admins)
+	}
+	// Without an owner list, the admin list does not take an owner's
+	// place either.
+	alice.configure(coven, map[string]string{"muc#roomconfig_roomadmins": "alice@example.org\nbob@example.org"})
+	if owners, admins := lists(); !strings.Contains(owners, "jid='alice@example.org'") || strings.Contains(admins, "jid='alice@example.org'") || !strings.Contains(admins, "jid='bob@example.org'") {
+		t.Fatalf("owners = %s, admins = %s", owners, admins)
 	}
 }

@@ -93,14 +93,20 @@ func (r *room) configure(st *stanza.Stanza, f dataform.Form) error {
 	}
 	r.save()
 	// The owner and admin lists of the form are complete lists (§10.2
-	// note): who is missing loses the affiliation, to none.
+	// note): who is missing loses the affiliation, to none. The owners
+	// go first, and an owner on the admin list stays an owner: else a
+	// JID on both lists, or the only owner on the admin list of a form
+	// without an owner list, would leave the room without an owner
+	// (§10: "Every room MUST have at least one owner").
 	apply := func(list []jid.JID, a affiliation) {
 		want := map[string]bool{}
 		for _, j := range list {
 			want[j.String()] = true
-			if e := r.affs[j.String()]; e.aff != a {
-				r.setAffiliation(j, affEntry{aff: a, nick: e.nick}, actor, "")
+			e := r.affs[j.String()]
+			if e.aff == a || a == affAdmin && e.aff == affOwner {
+				continue
 			}
+			r.setAffiliation(j, affEntry{aff: a, nick: e.nick}, actor, "")
 		}
 		for _, k := range r.affList(a) {
 			if !want[k] {

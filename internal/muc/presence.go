@@ -240,10 +240,20 @@ func validNick(nick string) bool {
 
 // reservedBy returns the bare JID that reserved a nickname with its
 // affiliation, "" when none did.
-func (r *room) reservedBy(nick string) string {
+func (r *room) reservedBy(nick string) string { return r.reservedWith(nil, nick) }
+
+// reservedWith is reservedBy with the planned changes of a request made
+// first.
+func (r *room) reservedWith(planned map[string]affEntry, nick string) string {
 	f := foldNick(nick)
+	reserves := func(e affEntry) bool { return e.nick != "" && e.aff >= affMember && foldNick(e.nick) == f }
+	for j, e := range planned {
+		if reserves(e) {
+			return j
+		}
+	}
 	for j, e := range r.affs {
-		if e.nick != "" && e.aff >= affMember && foldNick(e.nick) == f {
+		if _, ok := planned[j]; !ok && reserves(e) {
 			return j
 		}
 	}

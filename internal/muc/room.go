@@ -204,7 +204,7 @@ func (r *room) load() {
 			r.s.log.Error("muc: loading room history failed", "err", err)
 		}
 		for _, m := range msgs {
-			el, err := parseStored(m.Stanza)
+			el, err := xmlstream.ParseStored(m.Stanza)
 			if err != nil || isSubjectChange(el) {
 				// §7.2.15: subject changes are archived, but they are
 				// not discussion history.
@@ -214,14 +214,6 @@ func (r *room) load() {
 			r.history = append(r.history, histEntry{id: m.ID, stored: m.Stored, nick: m.Nick, sender: sender, el: el})
 		}
 	}
-}
-
-// storedLimits bound stanzas read back from storage: written by the
-// server, but a damaged database must not take it down.
-var storedLimits = xmlstream.Limits{MaxStanzaBytes: 1 << 20, MaxDepth: 64, MaxAttrs: 256}
-
-func parseStored(s string) (*xmlel.Element, error) {
-	return xmlstream.Parse([]byte(s), storedLimits)
 }
 
 // publish updates what the service reads of the room.
@@ -354,16 +346,30 @@ func (r *room) occupantJID(nick string) jid.JID {
 
 // affOf returns the affiliation of a user: of the bare JID, else of its
 // domain (§9.2: a ban of a domain covers its users).
-func (r *room) affOf(j jid.JID) affiliation {
-	if e, ok := r.affs[j.Bare().String()]; ok {
+func (r *room) affOf(j jid.JID) affiliation { return r.affWith(nil, j) }
+
+// affWith is affOf with the planned changes of a request (by bare JID or
+// domain) made first.
+func (r *room) affWith(planned map[string]affEntry, j jid.JID) affiliation {
+	if e, ok := r.entry(planned, j.Bare().String()); ok {
 		return e.aff
 	}
 	if j.Local() != "" {
-		if e, ok := r.affs[j.Domain()]; ok {
+		if e, ok := r.entry(planned, j.Domain()); ok {
 			return e.aff
 		}
 	}
 	return affNone
+}
+
+// entry returns the affiliation entry of a bare JID or domain, and
+// whether it has one, with planned changes made first.
+func (r *room) entry(planned map[string]affEntry, key string) (affEntry, bool) {
+	if e, ok := planned[key]; ok {
+		return e, e.aff != affNone
+	}
+	e, ok := r.affs[key]
+	return e, ok
 }
 
 // owners counts the owners.

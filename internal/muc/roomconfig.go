@@ -68,9 +68,23 @@ func (c *roomConfig) encode() string {
 	return string(b)
 }
 
+// decodeConfig reads what encode wrote. encode leaves out a boolean that
+// is false, so a missing one is false, though new rooms start public and
+// logged; and a role set it wrote is the whole set, where json.Unmarshal
+// would add it to the default one. The defaults fill in only what a
+// stored configuration lacks otherwise.
 func (s *Service) decodeConfig(data string) (roomConfig, error) {
-	c := s.defaultConfig()
+	def := s.defaultConfig()
+	c := def
+	c.Public, c.Archive = false, false
+	c.PresenceBroadcast, c.GetMemberList = nil, nil
 	err := json.Unmarshal([]byte(data), &c)
+	if c.PresenceBroadcast == nil {
+		c.PresenceBroadcast = def.PresenceBroadcast
+	}
+	if c.GetMemberList == nil {
+		c.GetMemberList = def.GetMemberList
+	}
 	return c, err
 }
 
