@@ -275,6 +275,19 @@ func (r *room) invite(st *stanza.Stanza, o *occupant, x *xmlel.Element) {
 			r.bounce(st, stanza.E(stanza.ItemNotFound).WithText("invitations are for users, not for this service"))
 			return
 		}
+		if r.cfg.MembersOnly && r.affOf(to) == affNone {
+			if to.Local() == "" {
+				// An invitation makes its invitee a member, and a
+				// domain's affiliation is every user's there (§9.2):
+				// one member must not open the room to a server.
+				r.bounce(st, stanza.E(stanza.NotAcceptable).WithText("only a user can be invited into a members-only room"))
+				return
+			}
+			if len(r.affs)+len(invitees) >= maxAffiliations {
+				r.bounce(st, stanza.E(stanza.NotAllowed).WithText("the room's member list is full"))
+				return
+			}
+		}
 		invitees = append(invitees, to)
 		reasons = append(reasons, inv.ChildText(NSUser, "reason"))
 	}

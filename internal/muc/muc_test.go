@@ -560,6 +560,23 @@ func TestInviteToTheService(t *testing.T) {
 	}
 }
 
+// TestInviteDomainIntoMembersOnly checks that an invitation, which makes
+// its invitee a member of a members-only room (§9.5), cannot make a
+// whole domain one (§9.2), while a user of it can be invited.
+func TestInviteDomainIntoMembersOnly(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client("alice@example.org/desk")
+	alice.create(coven, "firstwitch", map[string]string{"muc#roomconfig_membersonly": "1"})
+	alice.send(`<message id='dom' to='%s'><x xmlns='%s'><invite to='remote.example'/></x></message>`, coven, NSUser)
+	alice.expect("not-acceptable", isError(stanza.NotAcceptable))
+	alice.send(`<message id='usr' to='%s'><x xmlns='%s'><invite to='dave@remote.example'/></x></message>`, coven, NSUser)
+	alice.send(`<iq type='get' id='mem' to='%s'><query xmlns='%s'><item affiliation='member'/></query></iq>`, coven, NSAdmin)
+	res := alice.until("member list", isResult("mem"))
+	if s := res.String(); strings.Contains(s, "jid='remote.example'") || !strings.Contains(s, "jid='dave@remote.example'") {
+		t.Errorf("member list = %s, want dave@remote.example and not remote.example", s)
+	}
+}
+
 func TestAdminItemsCheckedTogether(t *testing.T) {
 	h := newHarness(t)
 	alice := h.client("alice@example.org/desk")
