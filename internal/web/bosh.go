@@ -102,16 +102,7 @@ func (m *boshManager) sweep() {
 		case <-m.ctx.Done():
 			return
 		case now := <-t.C:
-			// Lock order: a session's mu, then the manager's (a
-			// session forgets itself with its mu held), so the list
-			// is copied before the sessions are looked at.
-			m.mu.Lock()
-			all := make([]*boshSession, 0, len(m.sessions))
-			for _, s := range m.sessions {
-				all = append(all, s)
-			}
-			m.mu.Unlock()
-			for _, s := range all {
+			for _, s := range m.all() {
 				if s.inactive(now) {
 					s.kill()
 				}
@@ -121,16 +112,23 @@ func (m *boshManager) sweep() {
 }
 
 func (m *boshManager) close() {
+	for _, s := range m.all() {
+		s.kill()
+	}
+	m.wg.Wait()
+}
+
+// all returns the sessions. Lock order: a session's mu, then the
+// manager's (a session forgets itself with its mu held), so the list is
+// copied before the sessions are looked at.
+func (m *boshManager) all() []*boshSession {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	all := make([]*boshSession, 0, len(m.sessions))
 	for _, s := range m.sessions {
 		all = append(all, s)
 	}
-	m.mu.Unlock()
-	for _, s := range all {
-		s.kill()
-	}
-	m.wg.Wait()
+	return all
 }
 
 func (m *boshManager) get(sid string) *boshSession {
@@ -172,6 +170,12 @@ func (s *Server) serveBOSH(w http.ResponseWriter, r *http.Request) {
 	rid, err := strconv.ParseInt(body.Attr("rid"), 10, 64)
 	// XEP-0124 §14.1: rid is below 2^53.
 	if err != nil || rid < 0 || rid > 1<<53-1 {
+		if sess := m.get(body.Attr("sid")); sess != nil {
+			// The client takes the condition as the session's end
+			// (§17.2); so does the server, rather than keep a session
+			// no request of that client will reach again.
+			sess.fail()
+		}
 		writeBody(w, terminate("bad-request"))
 		return
 	}
@@ -211,10 +215,18 @@ func writeBody(w http.ResponseWriter, b []byte) {
 	_, _ = w.Write(b) // the client may be gone; it will ask again
 }
 
-// terminate is a terminal binding condition (XEP-0124 §17.2).
+// terminate is a terminal binding condition (XEP-0124 §17.2), or with
+// no condition the acknowledgement of the client's termination (§13):
+// 'condition' is one of the names of §17.2 or absent, never empty.
 func terminate(condition string) []byte {
+	if condition == "" {
+		return []byte("<body xmlns='" + NSHTTPBind + "' type='terminate'/>")
+	}
 	return []byte("<body xmlns='" + NSHTTPBind + "' type='terminate' condition='" + condition + "'/>")
 }
+
+// recoverable is the recoverable binding condition (XEP-0124 §17.3).
+var recoverable = []byte("<body xmlns='" + NSHTTPBind + "' type='error'/>")
 
 // boshError is an error whose text is a terminal binding condition.
 type boshError string
@@ -258,11 +270,16 @@ func (m *boshManager) create(body *xmlel.Element, rid int64, remoteAddr string) 
 	s.outCond = sync.NewCond(&s.mu)
 	s.inCond = sync.NewCond(&s.mu)
 	m.mu.Lock()
-	if len(m.sessions) >= m.cfg.MaxSessions || m.ctx.Err() != nil {
+	if m.ctx.Err() != nil || len(m.sessions) >= m.cfg.MaxSessions {
 		m.mu.Unlock()
 		conn.Close()
 		streamEnd.Close()
-		return nil, boshError("service-unavailable")
+		// Only the conditions of XEP-0124 §17.2 are understood; the
+		// session limit is the server's, not a rule the client broke.
+		if m.ctx.Err() != nil {
+			return nil, boshError("system-shutdown")
+		}
+		return nil, boshError("internal-server-error")
 	}
 	m.sessions[s.sid] = s
 	m.wg.Add(3)
@@ -330,20 +347,33 @@ func (s *boshSession) receive(body *xmlel.Element, rid int64) ([]byte, *boshRequ
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active = time.Now()
+	if s.closing {
+		return terminate(""), nil
+	}
 	if rid < s.next {
 		// XEP-0124 §14.3: a repeated request gets the same answer.
 		if a, ok := s.answers[rid]; ok {
 			return a, nil
 		}
+		for i, h := range s.held {
+			if h.rid == rid {
+				return nil, s.again(h, func(r *boshRequest) { s.held[i] = r })
+			}
+		}
+		// The answer is gone: a terminal condition, which ends the
+		// session (§17.2) rather than leave it to a client that gave
+		// it up.
+		s.terminated()
 		return terminate("item-not-found"), nil
 	}
-	if rid >= s.next+int64(s.hold)+1+boshCache || s.pending[rid] != nil {
+	if h := s.pending[rid]; h != nil {
+		s.bodies[rid] = body
+		return nil, s.again(h, func(r *boshRequest) { s.pending[rid] = r })
+	}
+	if rid >= s.next+int64(s.hold)+1+boshCache {
 		// XEP-0124 §14.2: too far ahead of the requests received so far.
-		s.end()
+		s.terminated()
 		return terminate("item-not-found"), nil
-	}
-	if s.closing {
-		return terminate(""), nil
 	}
 	if s.acks && body.Attr("ack") != "" {
 		if ack, err := strconv.ParseInt(body.Attr("ack"), 10, 64); err == nil {
@@ -376,15 +406,37 @@ func (s *boshSession) receive(body *xmlel.Element, rid int64) ([]byte, *boshRequ
 	return nil, req
 }
 
+// again takes a request whose rid came before and is not answered yet:
+// the first copy's connection is likely broken. That copy gets a
+// recoverable binding condition at once and the answer goes to the new
+// one (XEP-0124 §14.3); set puts the new one in the first's place. The
+// condition is not kept for retransmission (§14.3 keeps only answers
+// that were no error).
+func (s *boshSession) again(first *boshRequest, set func(*boshRequest)) *boshRequest {
+	r := &boshRequest{rid: first.rid, done: make(chan []byte, 1)}
+	set(r)
+	first.done <- recoverable
+	return r
+}
+
 // process passes a request's payload to the stream code and holds it.
 func (s *boshSession) process(r *boshRequest, body *xmlel.Element) {
+	if s.closing {
+		// It came after the client's termination, in rid order.
+		s.answer(r, terminate(""))
+		return
+	}
 	if r.rid != s.create {
 		if attrNS(body, NSXBOSH, "restart") == "true" {
 			// XEP-0206 §5: the client restarts the stream after SASL.
 			s.push(streamHeader(s.to, "1.0", s.lang))
 		}
 		for _, el := range body.Elements() {
-			s.push(el.AppendXML(nil, xmlel.NSClient))
+			if b, ok := appendInput(el, s.m.inMax()); ok {
+				s.push(b)
+			} else {
+				s.end()
+			}
 		}
 		if body.Attr("type") == "terminate" {
 			// XEP-0124 §13: the payload goes first, then the stream
@@ -395,18 +447,27 @@ func (s *boshSession) process(r *boshRequest, body *xmlel.Element) {
 			for len(s.held) > 0 {
 				s.answer(s.held[0], terminate(""))
 			}
+			// The session is over for the client: forget it now
+			// rather than after the inactivity sweep, where it would
+			// count against MaxSessions. The pipe stays open until the
+			// stream code, which output no longer throttles, has read
+			// the payload and the close and ended the stream.
+			s.m.remove(s)
 			return
 		}
 	}
 	s.held = append(s.held, r)
 }
 
+// inMax bounds the bytes that wait for the stream code in a session.
+func (m *boshManager) inMax() int { return m.lim.MaxStanzaBytes * 4 }
+
 // push queues bytes for the stream code.
 func (s *boshSession) push(b []byte) {
 	if s.gone {
 		return
 	}
-	if len(s.in)+len(b) > s.m.lim.MaxStanzaBytes*4 {
+	if len(s.in)+len(b) > s.m.inMax() {
 		// The stream code reads too slowly for this client (it is
 		// being throttled): end the session rather than buffer more.
 		s.end()
@@ -522,7 +583,7 @@ func (s *boshSession) expire(r *boshRequest) []byte {
 		// beyond what retransmission repairs (XEP-0124 §14.2).
 		delete(s.pending, r.rid)
 		delete(s.bodies, r.rid)
-		s.end()
+		s.terminated()
 		return terminate("item-not-found")
 	}
 	for _, h := range s.held {
@@ -569,6 +630,14 @@ func (s *boshSession) end() {
 func (s *boshSession) terminated() {
 	s.end()
 	s.m.remove(s)
+}
+
+// fail ends the session after a terminal binding condition answered a
+// request of its client.
+func (s *boshSession) fail() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.terminated()
 }
 
 // kill ends the session without telling the client (inactivity,
@@ -635,12 +704,23 @@ func (s *boshSession) output() {
 			}
 			b := appendFramed(el)
 			s.mu.Lock()
-			for s.outBytes > s.m.cfg.OutBytes && !s.gone {
+			for s.outBytes > s.m.cfg.OutBytes && !s.gone && !s.closing {
 				s.outCond.Wait()
 			}
-			s.out = append(s.out, b)
-			s.outBytes += len(b)
-			s.dispatch()
+			if !s.closing {
+				s.out = append(s.out, b)
+				s.outBytes += len(b)
+				if el.Is(stream.NS, "error") {
+					// A stream error ends the stream (RFC 6120
+					// §4.9.1.1): the answer that carries it ends
+					// the session with remote-stream-error (XEP-0206
+					// §6), not one before the close tag comes.
+					s.ended = true
+				}
+				s.dispatch()
+			}
+			// else no request will fetch it: dropping it lets the
+			// stream code write its way to the end of the stream.
 			s.mu.Unlock()
 			if el.Is(stream.NSSASL, "success") {
 				r.Reset(s.conn)

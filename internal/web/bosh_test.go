@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"samtal.org/samtal/internal/xmlel"
@@ -205,4 +207,137 @@ func TestBOSHInactivity(t *testing.T) {
 	if resp := c.send("", ""); resp.Attr("condition") != "item-not-found" {
 		t.Errorf("request after the session ended: %v, want item-not-found", resp)
 	}
+}
+
+// boshRequestBody returns the body of a request of session sid.
+func boshRequestBody(sid string, rid int, attrs, payload string) []byte {
+	return []byte("<body xmlns='http://jabber.org/protocol/httpbind' sid='" + sid + "' rid='" + strconv.Itoa(rid) + "'" + attrs + ">" + payload + "</body>")
+}
+
+// boshCreate is a session creation request with rid 1000; hold='0'
+// answers every request at once (XEP-0124 §10).
+func boshCreate(hold string) []byte {
+	return []byte("<body xmlns='http://jabber.org/protocol/httpbind' rid='1000' to='example.org' hold='" + hold + "' wait='60' ver='1.6'/>")
+}
+
+// TestBOSHRepeatedHeldRequest: a request sent again while its first copy
+// is held (that connection broke without the server noticing) takes the
+// first copy's place: the first copy gets a recoverable binding
+// condition, and the session goes on (XEP-0124 §14.3).
+func TestBOSHRepeatedHeldRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBOSHRun(t, fuzzBOSH)
+		sid := r.post(boshCreate("1")).body().Attr("sid")
+		first := r.post(boshRequestBody(sid, 1001, "", ""))
+		if b := first.body(); b != nil {
+			t.Fatalf("an empty request was answered at once: %v", b)
+		}
+		again := r.post(boshRequestBody(sid, 1001, "", ""))
+		if b := first.body(); b == nil || b.Attr("type") != "error" {
+			t.Errorf("first copy answered %v, want a recoverable binding condition", b)
+		}
+		if b := again.body(); b != nil {
+			t.Fatalf("second copy answered %v, want it held as the first was", b)
+		}
+		// The next request lets the held one go (§11), and the echo
+		// goes with it.
+		next := r.post(boshRequestBody(sid, 1002, "", "<message xmlns='jabber:client'><body>hi</body></message>"))
+		if b := again.body(); b == nil || b.HasAttr("type") {
+			t.Errorf("second copy answered %v, want an answer of the session", b)
+		}
+		if b := next.body(); b == nil || b.HasAttr("type") || b.FirstElement() == nil {
+			t.Errorf("next request answered %v, want the echo", b)
+		}
+		if n := r.sessions(); n != 1 {
+			t.Errorf("%d sessions, want the one going on", n)
+		}
+	})
+}
+
+// TestBOSHTerminateFreesSession: the client's termination is
+// acknowledged with type='terminate' and no condition (an empty one is
+// none of XEP-0124 §17.2), and the session is forgotten at once, not
+// after the inactivity period: a new one fits under MaxSessions. At the
+// limit, creation fails with a condition of §17.2.
+func TestBOSHTerminateFreesSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fuzzBOSH
+		cfg.BOSH.MaxSessions = 1
+		r := newBOSHRun(t, cfg)
+		sid := r.post(boshCreate("1")).body().Attr("sid")
+		if b := r.post(boshCreate("1")).body(); b.Attr("type") != "terminate" || b.Attr("condition") != "internal-server-error" {
+			t.Errorf("creation past the limit answered %v, want internal-server-error", b)
+		}
+		b := r.post(boshRequestBody(sid, 1001, " type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>")).body()
+		if b.Attr("type") != "terminate" || b.HasAttr("condition") {
+			t.Errorf("termination answered %v, want type='terminate' without a condition", b)
+		}
+		if n := r.sessions(); n != 0 {
+			t.Errorf("%d sessions kept after the client terminated", n)
+		}
+		if b := r.post(boshCreate("1")).body(); b.HasAttr("type") || b.Attr("sid") == "" {
+			t.Errorf("creation after the termination answered %v", b)
+		}
+	})
+}
+
+// TestBOSHTerminalConditionEndsSession: a terminal binding condition
+// answering a request of a session ends that session (XEP-0124 §17.2):
+// a repeated request the session answered before then finds no session,
+// where it would have found its kept answer.
+func TestBOSHTerminalConditionEndsSession(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rids  []int  // answered, then the one that gets the condition
+		bad   []byte // or this request gets it
+		cond  string
+		again int // a rid answered before the condition
+	}{
+		{"rid far ahead", []int{1001, 1050}, nil, "item-not-found", 1001},
+		{"answer no longer kept", []int{1001, 1002, 1003, 1004, 1005, 1006, 1001}, nil, "item-not-found", 1006},
+		{"bad rid", []int{1001, 1002}, []byte("<body xmlns='http://jabber.org/protocol/httpbind' sid='SID' rid='x'/>"), "bad-request", 1002},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newBOSHRun(t, fuzzBOSH)
+				sid := r.post(boshCreate("0")).body().Attr("sid")
+				var last *xmlel.Element
+				for _, rid := range tc.rids {
+					last = r.post(boshRequestBody(sid, rid, "", "")).body()
+				}
+				if tc.bad != nil {
+					last = r.post(bytes.ReplaceAll(tc.bad, []byte("SID"), []byte(sid))).body()
+				}
+				if last.Attr("type") != "terminate" || last.Attr("condition") != tc.cond {
+					t.Fatalf("answer %v, want %s", last, tc.cond)
+				}
+				if n := r.sessions(); n != 0 {
+					t.Errorf("%d sessions kept after a terminal condition", n)
+				}
+				if b := r.post(boshRequestBody(sid, tc.again, "", "")).body(); b.Attr("condition") != "item-not-found" {
+					t.Errorf("a repeated request after the session's end answered %v, want item-not-found", b)
+				}
+			})
+		})
+	}
+}
+
+// TestBOSHRemoteStreamError: a stream error of the stream code comes in
+// the answer that ends the session, with remote-stream-error (XEP-0206
+// §6), also when a request is held as it comes: that request gets it,
+// not an ordinary answer followed by a bare termination.
+func TestBOSHRemoteStreamError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newBOSHRun(t, fuzzBOSH)
+		sid := r.post(boshCreate("1")).body().Attr("sid")
+		// A restart before SASL: the stream code reads a second header
+		// and answers <restricted-xml/>.
+		b := r.post(boshRequestBody(sid, 1001, " xmlns:xmpp='urn:xmpp:xbosh' xmpp:restart='true'", "")).body()
+		if b == nil || b.Attr("type") != "terminate" || b.Attr("condition") != "remote-stream-error" || b.Child("http://etherx.jabber.org/streams", "error") == nil {
+			t.Errorf("answer %v, want the stream error with remote-stream-error", b)
+		}
+		if n := r.sessions(); n != 0 {
+			t.Errorf("%d sessions kept after the stream error", n)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -22,13 +23,21 @@ import (
 
 // fakeStream is the stream code's side for the tests: it answers like
 // c2s does, with SASL that always succeeds, and echoes stanzas.
-func fakeStream(c net.Conn) {
+func fakeStream(c net.Conn) { serveFake(c, xmlstream.Limits{}, nil) }
+
+// serveFake is fakeStream reading within lim; badInput, unless nil, is
+// told of input that is not a well-formed stream, which the fuzzers
+// check the transports never pass on.
+func serveFake(c net.Conn, lim xmlstream.Limits, badInput func(error)) {
 	defer c.Close()
-	r := xmlstream.NewReader(c, xmlstream.Limits{})
+	r := xmlstream.NewReader(c, lim)
 	authed := false
 	for {
 		hdr, err := r.Header()
 		if err != nil {
+			if _, ok := stream.FromParseError(err); ok && badInput != nil {
+				badInput(err)
+			}
 			return
 		}
 		h := stream.Header{From: hdr.Attr("to"), ID: "s1", Lang: "en", ContentNS: xmlel.NSClient}
@@ -47,6 +56,9 @@ func fakeStream(c net.Conn) {
 			}
 			if err != nil {
 				if e, ok := stream.FromParseError(err); ok {
+					if badInput != nil {
+						badInput(err)
+					}
 					c.Write(stream.AppendElement(nil, e.Element(), xmlel.NSClient))
 					c.Write([]byte(stream.Close))
 				}
@@ -336,4 +348,65 @@ func BenchmarkWebSocketRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestNamespaceAmplification: a client's element within the limits
+// whose descendants use a long namespace declared once on it would be
+// written for the stream code with the declaration on every descendant,
+// hundreds of times its size. The adapters refuse it before writing it:
+// they allocate little more than parsing it takes. (Parsing it takes
+// much too: the reader gives every element its own copy of the
+// namespace, which is the reader's to fix.)
+func TestNamespaceAmplification(t *testing.T) {
+	lim := xmlstream.Limits{}.WithDefaults()
+	var b strings.Builder
+	b.WriteString("<message xmlns='jabber:client' xmlns:p='urn:" + strings.Repeat("x", 2000) + "'>")
+	for b.Len() < lim.MaxStanzaBytes-4096 {
+		b.WriteString("<p:x/>")
+	}
+	b.WriteString("</message>")
+	msg := b.String()
+	allocated := func(f func()) uint64 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		f()
+		runtime.ReadMemStats(&m1)
+		return m1.TotalAlloc - m0.TotalAlloc
+	}
+	parse := allocated(func() { xmlstream.Parse([]byte(msg), lim) })
+	// Writing msg for the stream code would take 82 MiB, and twice that
+	// allocated on the way.
+	most := parse + 32<<20
+	t.Run("WebSocket", func(t *testing.T) {
+		ts := newTestServer(t, Config{})
+		c := dialWS(t, ts, "xmpp")
+		wsSend(t, c, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.org' version='1.0'/>")
+		wsRead(t, c)
+		wsRead(t, c)
+		var got string
+		n := allocated(func() {
+			wsSend(t, c, msg)
+			got = wsRead(t, c)
+		})
+		if !strings.Contains(got, "<policy-violation ") {
+			t.Errorf("answer %s, want a policy-violation stream error", got)
+		}
+		if n > most {
+			t.Errorf("%d MiB allocated for a message of %d KiB, parsing it %d MiB", n>>20, len(msg)>>10, parse>>20)
+		}
+	})
+	t.Run("BOSH", func(t *testing.T) {
+		ts := newTestServer(t, Config{})
+		c, _ := startBOSH(t, ts)
+		var resp *xmlel.Element
+		n := allocated(func() {
+			resp = c.send("", msg)
+		})
+		if resp.Attr("type") != "terminate" {
+			t.Errorf("answer %v, want the session's end", resp)
+		}
+		if n > most {
+			t.Errorf("%d MiB allocated for a body of %d KiB, parsing it %d MiB", n>>20, len(msg)>>10, parse>>20)
+		}
+	})
 }

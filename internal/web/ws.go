@@ -113,7 +113,13 @@ func (ws *wsConn) input(ctx context.Context) {
 			ws.fail(ctx, stream.Error{Condition: stream.UnsupportedStanzaType, Text: "use <open/>"})
 			return
 		default:
-			b = el.AppendXML(nil, xmlel.NSClient)
+			var ok bool
+			if b, ok = appendInput(el, ws.lim.MaxStanzaBytes); !ok {
+				// The stream code would refuse it as over its limit,
+				// which is the same as the adapter's.
+				ws.fail(ctx, stream.Error{Condition: stream.PolicyViolation, Text: "stanza too large"})
+				return
+			}
 		}
 		if _, err := ws.conn.Write(b); err != nil {
 			return
