@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unsafe"
 
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -411,5 +412,46 @@ func TestHeaderInOneRead(t *testing.T) {
 	}
 	if len(after.asked) != 1 {
 		t.Errorf("after a restart, header read in %d reads (asked for %v), want 1", len(after.asked), after.asked)
+	}
+}
+
+// TestNamespaceMadeOnce checks that a long namespace declared once and
+// used by many elements and attributes becomes one string, not one for
+// each use: else a stanza within the limits, a long declaration over
+// many small elements, would cost gigabytes.
+func TestNamespaceMadeOnce(t *testing.T) {
+	ns := "urn:" + strings.Repeat("n", 2048)
+	var b strings.Builder
+	b.WriteString("<message xmlns:p='" + ns + "'><x xmlns='" + ns + "'>")
+	for range 200 {
+		b.WriteString("<a p:b=''/>")
+	}
+	b.WriteString("</x></message>")
+	for _, view := range []bool{false, true} {
+		r := NewReader(strings.NewReader(clientHdr+b.String()), Limits{})
+		if _, err := r.Header(); err != nil {
+			t.Fatal(err)
+		}
+		var el *xmlel.Element
+		var err error
+		if view {
+			var v *View
+			if v, err = r.NextView(); err == nil {
+				el = v.Element()
+			}
+		} else {
+			el, err = r.Next()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two declarations, the default one and p's: two strings.
+		kids := el.Child(ns, "x").Elements()
+		elems, attrs := unsafe.StringData(kids[0].Space), unsafe.StringData(kids[0].Attrs[0].Space)
+		for _, c := range kids {
+			if c.Space != ns || c.Attrs[0].Space != ns || unsafe.StringData(c.Space) != elems || unsafe.StringData(c.Attrs[0].Space) != attrs {
+				t.Fatalf("view %v: a use of the namespace has a string of its own", view)
+			}
+		}
 	}
 }

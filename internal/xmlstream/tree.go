@@ -123,12 +123,32 @@ func (r *Reader) build() *xmlel.Element {
 	if len(s.attrs) > 0 {
 		as = make([]xmlel.Attr, len(s.attrs)+1)
 	}
+	// A namespace is declared once and used by any number of elements
+	// and attributes, each naming the same bytes of s.sb: made into a
+	// string once, or a long namespace over many small elements would
+	// cost its length for each of them, and a stanza within the limits
+	// gigabytes.
+	var spaces map[str]string
+	space := func(x str) string {
+		if all != "" || x.n <= 0 {
+			return r.str(x, all)
+		}
+		if v, ok := spaces[x]; ok {
+			return v
+		}
+		if spaces == nil {
+			spaces = make(map[str]string)
+		}
+		v := r.str(x, all)
+		spaces[x] = v
+		return v
+	}
 	for i, a := range s.attrs {
 		j := i
 		if i >= rootA {
 			j++
 		}
-		as[j] = xmlel.Attr{Space: r.str(a.space, all), Local: r.str(a.local, all), Value: r.str(a.value, all)}
+		as[j] = xmlel.Attr{Space: space(a.space), Local: r.str(a.local, all), Value: r.str(a.value, all)}
 	}
 	var ns []xmlel.Node
 	if len(s.kids) > 0 {
@@ -143,7 +163,7 @@ func (r *Reader) build() *xmlel.Element {
 	}
 	for i, e := range s.elems {
 		el := &es[i]
-		el.Space = r.str(e.space, all)
+		el.Space = space(e.space)
 		el.Local = r.str(e.local, all)
 		// Full slice expressions: appending to one element's attributes
 		// or children must not write over its neighbour's.
