@@ -85,6 +85,10 @@ type Reader struct {
 	limited bool  // in an element (or the header): max counts from start
 	start   int64 // stream offset of the current element's '<'
 	max     int   // bytes the current element may have: MaxStanzaBytes, or maxHeaderBytes
+	// declared counts the namespace declarations that writing the
+	// current element (xmlel) adds to what it was read as (see
+	// countDeclarations).
+	declared int
 	tag     tagState
 	text0   int // where the current run of character data began in s.sb
 
@@ -313,6 +317,7 @@ func (r *Reader) errAt(kind error, i int, msg string) error {
 func (r *Reader) begin(i int) {
 	r.start = r.base + int64(i)
 	r.foreign = false
+	r.declared = 0
 	r.limited = true
 	r.max = r.lim.MaxStanzaBytes
 	if !r.headerDone && !r.standalone {

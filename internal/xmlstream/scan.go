@@ -832,6 +832,45 @@ func (r *Reader) closed(elem int32) (event, error) {
 	return evElement, nil
 }
 
+// countDeclarations adds what writing the element being opened, in
+// namespace space and with the attributes s.attrs[a0:], adds in namespace
+// declarations: xmlel declares an element's namespace where it is not
+// its parent's, and the namespace of each namespaced attribute on the
+// element, however often the input used one declaration for them. A long
+// namespace declared once over many small elements would make a stanza
+// within the limits gigabytes when written (to another stream, the
+// archive, a room's occupants), so an element that would be written over
+// the limit is as much too large as one that was read over it. Two
+// declarations of one namespace count as two namespaces: the count is
+// then over, never under, by at most the bytes of those declarations.
+func (r *Reader) countDeclarations(space str, a0 int) error {
+	s := r.s
+	parent := str{}
+	if len(s.open) > 0 {
+		parent = s.elems[s.open[len(s.open)-1].elem].space
+	}
+	if space != parent {
+		r.declared += r.strLen(space) + len(" xmlns=''")
+	}
+	for _, a := range s.attrs[a0:] {
+		if a.space.n != 0 && a.space != (str{off: nsXMLIndex, n: strInterned}) {
+			r.declared += r.strLen(a.space) + len(" xmlns:ns0=''")
+		}
+	}
+	if r.declared > r.max {
+		return r.errAt(ErrTooLarge, r.pos, fmt.Sprintf("namespace declarations that would write the element over %d bytes", r.max))
+	}
+	return nil
+}
+
+// strLen returns the length of x.
+func (r *Reader) strLen(x str) int {
+	if x.n >= 0 {
+		return int(x.n)
+	}
+	return len(r.constant(x))
+}
+
 // tagDone resolves the complete start tag at pos and opens its element.
 func (r *Reader) tagDone(empty bool) (event, error) {
 	s := r.s
@@ -853,6 +892,9 @@ func (r *Reader) tagDone(empty bool) (event, error) {
 			r.foreign = true
 		}
 		space = str{}
+	}
+	if err := r.countDeclarations(space, a0); err != nil {
+		return evNone, err
 	}
 	elem := int32(len(s.elems))
 	s.elems = append(s.elems, elemRec{space: space, local: local, a0: int32(a0), a1: int32(len(s.attrs))})

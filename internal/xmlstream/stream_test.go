@@ -423,7 +423,7 @@ func TestNamespaceMadeOnce(t *testing.T) {
 	ns := "urn:" + strings.Repeat("n", 2048)
 	var b strings.Builder
 	b.WriteString("<message xmlns:p='" + ns + "'><x xmlns='" + ns + "'>")
-	for range 200 {
+	for range 50 {
 		b.WriteString("<a p:b=''/>")
 	}
 	b.WriteString("</x></message>")
@@ -452,6 +452,42 @@ func TestNamespaceMadeOnce(t *testing.T) {
 			if c.Space != ns || c.Attrs[0].Space != ns || unsafe.StringData(c.Space) != elems || unsafe.StringData(c.Attrs[0].Space) != attrs {
 				t.Fatalf("view %v: a use of the namespace has a string of its own", view)
 			}
+		}
+	}
+}
+
+// TestDeclarationsOverLimit checks that an element that would be written
+// (by xmlel, with a declaration on each element and for each namespaced
+// attribute) far larger than the limit is refused as too large, however
+// small it came in, and that one written within it is not.
+func TestDeclarationsOverLimit(t *testing.T) {
+	ns := "urn:" + strings.Repeat("n", 1024)
+	stanza := func(n int, use string) string {
+		return "<message xmlns:p='" + ns + "'><x xmlns='urn:x'>" + strings.Repeat(use, n) + "</x></message>"
+	}
+	lim := Limits{MaxStanzaBytes: 64 << 10}
+	for _, use := range []string{"<p:c/>", "<c p:a=''/>"} {
+		big := stanza(100, use) // 100 declarations of 1 KiB when written
+		if len(big) > lim.MaxStanzaBytes/8 {
+			t.Fatalf("the input is %d bytes: the test would test the limit on input", len(big))
+		}
+		if _, err := Parse([]byte(big), lim); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: Parse = %v, want ErrTooLarge", use, err)
+		}
+		r := NewReader(strings.NewReader(clientHdr+big), lim)
+		if _, err := r.Header(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.NextView(); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: NextView = %v, want ErrTooLarge", use, err)
+		}
+		small := stanza(40, use)
+		el, err := Parse([]byte(small), lim)
+		if err != nil {
+			t.Fatalf("%s: Parse = %v", use, err)
+		}
+		if n := len(el.String()); n > lim.MaxStanzaBytes {
+			t.Fatalf("%s: written as %d bytes: the test's small stanza is not within the limit", use, n)
 		}
 	}
 }
