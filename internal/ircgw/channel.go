@@ -136,6 +136,9 @@ func (s *Session) cmdJoin(m ircmsg.Message) bool {
 	}
 	keys := strings.Split(m.Param(1), ",")
 	for i, name := range strings.Split(m.Param(0), ",") {
+		if name == "" {
+			continue // "#a,,#b" or a trailing comma: no channel, no error
+		}
 		key := ""
 		if i < len(keys) {
 			key = keys[i]
@@ -504,6 +507,9 @@ func (s *Session) cmdNames(m ircmsg.Message) bool {
 func (s *Session) cmdPart(m ircmsg.Message) bool {
 	reason := ircmsg.Truncate(m.Param(1), kickLen)
 	for _, name := range strings.Split(m.Param(0), ",") {
+		if name == "" {
+			continue // as in JOIN
+		}
 		ch, _, ok := s.channelFor(name)
 		if !ok {
 			s.reply(s.numeric(errNoSuchChannel, name, "No such channel"))
@@ -669,6 +675,9 @@ func (s *Session) cmdKick(m ircmsg.Message) bool {
 		reason = s.nick // as IRC servers do when KICK has no comment
 	}
 	for _, nick := range strings.Split(m.Param(1), ",") {
+		if nick == "" {
+			continue // as in JOIN
+		}
 		occ, ok := OccupantNick(nick)
 		s.mu.Lock()
 		present := ok && ch.occ[foldNick(occ)] != nil

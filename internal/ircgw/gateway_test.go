@@ -86,6 +86,14 @@ func dial(t *testing.T, guests bool) (*testClient, *Service, *router.Router, *te
 		Guests: guests, LineRate: 1000, AuthTimeout: 5 * time.Second, MaxChannels: 7, MaxHistory: 30,
 		FakeSecret: []byte("fake secret of sixteen bytes or more"),
 	}, r, creds, creds, core, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return connect(t, svc), svc, r, core
+}
+
+// connect starts a session of svc on one end of a pipe, closed when the
+// test ends.
+func connect(t *testing.T, svc *Service) *testClient {
+	t.Helper()
 	srv, cli := net.Pipe()
 	sess := newSession(svc, srv, false, func() {})
 	go sess.serve()
@@ -101,8 +109,8 @@ func dial(t *testing.T, guests bool) (*testClient, *Service, *router.Router, *te
 			tc.lines <- strings.TrimRight(l, "\r\n")
 		}
 	}()
-	t.Cleanup(func() { cli.Close(); svc.Close(context.Background()) })
-	return tc, svc, r, core
+	t.Cleanup(func() { cli.Close() })
+	return tc
 }
 
 func (c *testClient) send(lines ...string) {
@@ -374,4 +382,93 @@ func TestAuthFailures(t *testing.T) {
 		c.expect(" 904 alice ")
 	}
 	c.expect("ERROR", "Too many authentication failures")
+}
+
+// TestEchoedParams checks that a name the client sent comes back in a
+// reply in its place: a nick, target or reference that is empty, begins
+// with ':' or holds a space cannot be a middle parameter, which would
+// move the ones after it (a client would read "a" as the bad nick and
+// "b" as the text), so the reply has "*" there, and empty entries of a
+// list are skipped.
+func TestEchoedParams(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	// expectExactly reads the next line with part and checks all of it.
+	expectExactly := func(part, want string) {
+		t.Helper()
+		if l := c.expect(part); l != want {
+			t.Errorf("got %q, want %q", l, want)
+		}
+	}
+	c.send("NICK :a b")
+	expectExactly(" 432 ", ":example.org 432 * * :Erroneous nickname")
+	c.send("NICK ::x")
+	expectExactly(" 432 ", ":example.org 432 * * :Erroneous nickname")
+	c.send("CAP :L S")
+	expectExactly(" 410 ", ":example.org 410 * * :Invalid CAP command")
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A")
+	c.expect(" 422 alice ")
+	c.send("WHOIS :no body")
+	expectExactly(" 401 ", ":example.org 401 alice * :No such nick")
+	expectExactly(" 318 ", ":example.org 318 alice * :End of /WHOIS list")
+	c.send("NICK :x y")
+	expectExactly(" 432 ", ":example.org 432 alice * :Your nick is your account name and cannot change")
+	c.send("TOPIC :#a b")
+	expectExactly(" 403 ", ":example.org 403 alice * :No such channel")
+	c.send("CHATHISTORY LATEST bob :a b")
+	expectExactly("FAIL", ":example.org FAIL CHATHISTORY INVALID_PARAMS LATEST * :Invalid message reference")
+	c.send("PART ,nochannel,", "JOIN ,#a|zz")
+	expectExactly(" 403 ", ":example.org 403 alice nochannel :No such channel")
+	expectExactly(" 403 ", ":example.org 403 alice #a|zz :No such channel")
+}
+
+// TestLongNick checks that no line passes 512 bytes when the client
+// names a user whose nick is long (the escaped JID of a long domain):
+// a reply quoting it has "*" instead of the nick, and a nick that leaves
+// no room for text in a message's echo is one that names nobody, for
+// messages and their history alike. A nick with room still works.
+func TestLongNick(t *testing.T) {
+	c, _, _, core := dial(t, false)
+	// Labels of 60 letters, the dots between them escaped.
+	labels := strings.Repeat(strings.Repeat("b", 60)+"|2e|", 7)
+	long := "a|40|" + labels + strings.Repeat("c", 42) // fits in the client's line only
+	if len(long) != 495 {
+		t.Fatalf("the long nick has %d bytes", len(long))
+	}
+	short := "a|40|" + labels[:5*64] + "cc"
+	c.send("PASS :alice:secret", "NICK alice", "USER a 0 * :A", "CAP REQ :echo-message")
+	c.expect(" 422 alice ")
+	// fits reads the next line with part, checks that it is a legal IRC
+	// line, and returns it.
+	fits := func(part string) string {
+		t.Helper()
+		l := c.expect(part)
+		if _, err := ircmsg.Parse(l); err != nil {
+			t.Errorf("%v: %q", err, l)
+		}
+		return l
+	}
+	c.send("PRIVMSG " + long + " :hi")
+	if l := fits(" 401 "); l != ":example.org 401 alice * :No such nick/channel" {
+		t.Errorf("PRIVMSG to the long nick: %q", l)
+	}
+	c.send("WHOIS " + long)
+	fits(" 401 ")
+	fits(" 318 ")
+	c.send("CHATHISTORY LATEST " + long[:470] + " * 10") // the whole of it makes too long a line
+	if l := fits("FAIL"); l != ":example.org FAIL CHATHISTORY INVALID_TARGET LATEST * :No such nick" {
+		t.Errorf("CHATHISTORY of the long nick: %q", l)
+	}
+	c.send("PRIVMSG " + short + " :" + strings.Repeat("hello ", 10))
+	fits("PRIVMSG " + short + " :hello")
+	c.send("PING :sync")
+	c.expect("PONG", "sync")
+	var to []string
+	for _, st := range core.sent() {
+		if st.Kind() == stanza.Message {
+			to = append(to, st.To.String())
+		}
+	}
+	if len(to) != 1 || !strings.HasSuffix(to[0], ".cc") {
+		t.Errorf("messages sent to %q, want one, to the short nick", to)
+	}
 }

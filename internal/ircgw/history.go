@@ -94,7 +94,7 @@ func (s *Session) cmdChathistory(m ircmsg.Message) bool {
 		archiveJID, name = room, ChannelFor(room)
 	} else {
 		u, ok := UserFor(target, s.host)
-		if !ok {
+		if !ok || !s.reachable(s.nickOf(u)) {
 			return fail("INVALID_TARGET", "No such nick", sub, target)
 		}
 		archiveJID, with, name = s.account, u, s.nickOf(u)

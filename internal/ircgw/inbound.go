@@ -94,7 +94,7 @@ func (s *Session) deliver(tags []ircmsg.Tag, source, command, target, body strin
 		return []ircmsg.Message{{Tags: tags, Source: source, Command: command, Params: []string{target}}}
 	}
 	// ":source COMMAND target :body\r\n" must fit 512 bytes.
-	room := ircmsg.MaxBody - len(source) - len(command) - len(target) - 7
+	room := lineRoom(source, command, target)
 	if strings.HasPrefix(body, "/me ") {
 		body = "\x01ACTION " + strings.TrimPrefix(body, "/me ") + "\x01"
 	}
@@ -246,12 +246,15 @@ func mamResult(el *xmlel.Element) *xmlel.Element {
 // onRoomMessage translates a groupchat message: a subject is TOPIC, a
 // body PRIVMSG from the occupant.
 func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
+	x := el.Child(nsMUCUser, "x")
+	if x != nil && from.Resource() == "" && configChanged(x) && ch.state == stateJoined {
+		// The room's notice of a new configuration (§10.2.1), a
+		// groupchat message as the XEP's example has it: the modes are
+		// read again, and what changed becomes MODE.
+		s.refreshModes(ch)
+	}
 	if el.Attr("type") != "groupchat" {
-		if x := el.Child(nsMUCUser, "x"); x != nil && from.Resource() == "" {
-			// Status 104: the configuration changed (§10.2.1).
-			if hasStatus(x, "104") && ch.state == stateJoined {
-				s.refreshModes(ch)
-			}
+		if x != nil && from.Resource() == "" {
 			if inv := x.Child(nsMUCUser, "invite"); inv != nil {
 				s.push(s.invite(inv.Attr("from"), ch.name))
 			}
@@ -355,6 +358,19 @@ func (s *Session) pushChan(ch *channel, m ircmsg.Message) {
 		return
 	}
 	s.push(m)
+}
+
+// configChanged reports whether a room's notice says that its
+// configuration changed (XEP-0045 §10.2.1): 104, or 170 to 173, which
+// a room sends instead when the change touches privacy, whatever else
+// changed with it.
+func configChanged(x *xmlel.Element) bool {
+	for _, code := range []string{"104", "170", "171", "172", "173"} {
+		if hasStatus(x, code) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasStatus(x *xmlel.Element, code string) bool {

@@ -114,7 +114,7 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		return false
 	}
 	user, ok := UserFor(target, s.host)
-	if !ok || !s.known(user) {
+	if !ok || !s.reachable(s.nickOf(user)) || !s.known(user) {
 		if !quiet {
 			s.reply(s.numeric(errNoSuchNick, target, "No such nick/channel"))
 		}
@@ -144,6 +144,26 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		}
 	}
 	return false
+}
+
+// minText is the least text a line of a message carries: deliver cuts
+// a body into parts of at least this many bytes, and fitQuoted keeps
+// this much of a reply's text.
+const minText = 32
+
+// lineRoom is the room for text in ":source COMMAND target :text\r\n"
+// within ircmsg.MaxBody.
+func lineRoom(source, command, target string) int {
+	return ircmsg.MaxBody - len(":   :\r\n") - len(source) - len(command) - len(target)
+}
+
+// reachable reports whether the client can write to a user with this
+// nick in IRC lines: its messages, as their echo shows them, hold its
+// own prefix and the nick, and must keep minText bytes of room for
+// text. A longer nick (the escaped JID of a long domain) cannot be
+// shown whole in such a line, and is answered as one that names nobody.
+func (s *Session) reachable(nick string) bool {
+	return lineRoom(s.prefix(), "PRIVMSG", nick) >= minText
 }
 
 // archivedAs finds a message the client just sent to user in its

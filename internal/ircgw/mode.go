@@ -1,6 +1,7 @@
 package ircgw
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,8 +59,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 	}
 	plus := true
 	var cfg []dataform.Field
-	var applied []string // mode changes done, for the MODE line
-	var appliedArgs []string
+	var applied []modeChange // mode changes done, for the MODE line
 	changes := 0
 	for _, c := range m.Param(1) {
 		switch c {
@@ -99,8 +99,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				s.reply(s.numeric(errChanOPrivsNeeded, ch.name, "You're not channel operator"))
 				continue
 			}
-			applied = append(applied, sign+"b")
-			appliedArgs = append(appliedArgs, banMask(user, s.host))
+			applied = append(applied, modeChange{sign + "b", banMask(user, s.host)})
 		case 'o', 'v', 'q', 'a':
 			nick, ok := next()
 			if !ok {
@@ -157,21 +156,20 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				continue // always on: only occupants speak in a room
 			}
 			cfg = append(cfg, dataform.Field{Var: field, Values: []string{boolStr(v)}})
-			applied = append(applied, sign+string(c))
+			applied = append(applied, modeChange{mode: sign + string(c)})
 		case 'k':
 			key, ok := next()
-			if plus && (!ok || key == "" || strings.ContainsAny(key, " ,")) {
+			if plus && (!ok || key == "" || len(key) > keyLen || strings.ContainsAny(key, " ,")) {
 				s.reply(s.numeric(errInvalidKey, ch.name, "Key is not well-formed"))
 				continue
 			}
 			cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_passwordprotectedroom", Values: []string{boolStr(plus)}})
 			if plus {
 				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_roomsecret", Values: []string{key}})
-				appliedArgs = append(appliedArgs, key)
 			} else {
-				appliedArgs = append(appliedArgs, "*")
+				key = "*"
 			}
-			applied = append(applied, sign+"k")
+			applied = append(applied, modeChange{sign + "k", key})
 		case 'l':
 			if plus {
 				n, ok := next()
@@ -181,11 +179,11 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 					continue
 				}
 				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_maxusers", Values: []string{strconv.Itoa(v)}})
-				appliedArgs = append(appliedArgs, strconv.Itoa(v))
+				applied = append(applied, modeChange{"+l", strconv.Itoa(v)})
 			} else {
 				cfg = append(cfg, dataform.Field{Var: "muc#roomconfig_maxusers", Values: []string{strconv.Itoa(s.svc.cfg.DefaultOccupants)}})
+				applied = append(applied, modeChange{mode: "-l"})
 			}
-			applied = append(applied, sign+"l")
 		default:
 			s.reply(s.numeric(errUnknownMode, string(c), "is unknown mode char to me"))
 		}
@@ -195,19 +193,60 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 			{Var: dataform.FormTypeVar, Type: dataform.Hidden, Values: []string{"http://jabber.org/protocol/muc#roomconfig"}},
 		}, cfg...)}
 		iq := xmlel.New("", stanza.IQ, "type", "set", "to", ch.room.String()).Append(xmlel.New(nsMUCOwner, "query").Append(f.Element()))
+		// The modes the room answers with are the new state, which the
+		// MODE line below tells: the room's notice of the change
+		// (refreshModes), which may come first, must not tell it too.
+		s.mu.Lock()
+		ch.known = false
+		s.mu.Unlock()
 		if _, _, err := s.request(iq, "", 0); err != nil {
+			s.mu.Lock()
+			ch.known = true // nothing changed
+			s.mu.Unlock()
 			s.reply(s.numeric(errChanOPrivsNeeded, ch.name, "You're not channel owner"))
 			return false
 		}
-		s.mu.Lock()
-		ch.known = false // the room's answer is the new state; no line twice
-		s.mu.Unlock()
 		s.readModes(ch)
 	}
-	if len(applied) > 0 && (len(cfg) > 0 || len(appliedArgs) > 0) {
-		s.reply(ircmsg.Message{Source: s.prefix(), Command: "MODE", Params: append([]string{ch.name, compactModes(applied)}, appliedArgs...)})
+	if len(applied) > 0 && (len(cfg) > 0 || slices.ContainsFunc(applied, func(c modeChange) bool { return c.arg != "" })) {
+		for _, l := range modeLines(s.prefix(), ch.name, applied) {
+			s.reply(l)
+		}
 	}
 	return false
+}
+
+// modeChange is one mode change done: "+k" and its argument, "" for
+// none.
+type modeChange struct{ mode, arg string }
+
+// modeLines are the MODE lines that tell of mode changes, in order: one,
+// or as many as it takes for each to fit in an IRC line, as servers
+// split a long mode change (an argument that is not the last of its
+// line would not be cut by fit, and would make a line too long).
+func modeLines(source, channel string, changes []modeChange) []ircmsg.Message {
+	line := func(changes []modeChange) ircmsg.Message {
+		modes := make([]string, len(changes))
+		params := []string{channel, ""}
+		for i, c := range changes {
+			modes[i] = c.mode
+			if c.arg != "" {
+				params = append(params, c.arg)
+			}
+		}
+		params[1] = compactModes(modes)
+		return ircmsg.Message{Source: source, Command: "MODE", Params: params}
+	}
+	var out []ircmsg.Message
+	for len(changes) > 0 {
+		n := 1
+		for n < len(changes) && len(line(changes[:n+1]).Append(nil)) <= ircmsg.MaxBody {
+			n++
+		}
+		out = append(out, line(changes[:n]))
+		changes = changes[n:]
+	}
+	return out
 }
 
 // compactModes joins "+m", "+k", "-l" into "+mk-l".

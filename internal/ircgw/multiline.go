@@ -171,7 +171,7 @@ type part struct {
 // bytes into pieces, cut after a space where one is near the end.
 // Blank lines stay.
 func parts(body string, room int) []part {
-	room = max(room, 32)
+	room = max(room, minText)
 	var out []part
 	for _, l := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
 		l = strings.ReplaceAll(l, "\r", "")

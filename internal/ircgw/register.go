@@ -32,6 +32,7 @@ const (
 	nickLen    = 64
 	channelLen = 200
 	topicLen   = 390
+	keyLen     = 32
 	kickLen    = 300
 	awayLen    = 300
 )
@@ -643,6 +644,7 @@ func (s *Session) isupport() []string {
 		"CHANTYPES=#",
 		"CHATHISTORY=" + strconv.Itoa(c.MaxHistory),
 		"ELIST=",
+		"KEYLEN=" + strconv.Itoa(keyLen),
 		"KICKLEN=" + strconv.Itoa(kickLen),
 		"MAXTARGETS=1",
 		"MODES=4",

@@ -414,13 +414,67 @@ func fit(m ircmsg.Message) ircmsg.Message {
 	return m
 }
 
-// numeric returns a numeric reply to the client.
+// numeric returns a numeric reply to the client. Its parameters but the
+// last often quote what the client sent (a nick, a channel, a
+// reference): each goes through safeParam, and one too long for the
+// line is "*" (fitQuoted).
 func (s *Session) numeric(code string, params ...string) ircmsg.Message {
 	nick := s.nick
 	if nick == "" {
 		nick = "*"
 	}
-	return ircmsg.Message{Source: s.svc.cfg.ServerName, Command: code, Params: append([]string{nick}, params...)}
+	m := ircmsg.Message{Source: s.svc.cfg.ServerName, Command: code, Params: safeParams(append([]string{nick}, params...))}
+	return fitQuoted(m, 1)
+}
+
+// safeParam returns p as a middle parameter can carry it. One that is
+// empty, begins with ':' or holds a space (or a CR, LF or NUL, which
+// become spaces) would move the parameters after it: a client reads
+// replies by position, and "432 * a b :Erroneous nickname" names the
+// nick "a". Such a parameter is "*", as IRC servers write a name they
+// cannot show.
+func safeParam(p string) string {
+	if p == "" || p[0] == ':' || strings.ContainsAny(p, " \r\n\x00") {
+		return "*"
+	}
+	return p
+}
+
+// safeParams makes every parameter but the last, which may hold
+// anything, safe (safeParam). It changes params in place.
+func safeParams(params []string) []string {
+	for i := 0; i < len(params)-1; i++ {
+		params[i] = safeParam(params[i])
+	}
+	return params
+}
+
+// fitQuoted makes a reply that quotes what the client sent fit in a
+// line with (the start of) its text: while the reply, its last
+// parameter cut to minText bytes, passes ircmsg.MaxBody, the longest of
+// the parameters from params[first] to the one before the last is "*".
+// A quoted name is never cut, as fit cuts text: a shorter nick would be
+// someone else's. It changes m.Params in place.
+func fitQuoted(m ircmsg.Message, first int) ircmsg.Message {
+	n := len(m.Params)
+	for n >= 2 {
+		head := ircmsg.Message{Source: m.Source, Command: m.Command, Params: m.Params[:n-1]}
+		// " :" and the text after the head (whose CR LF is counted).
+		if len(head.Append(nil))+2+min(len(m.Params[n-1]), minText) <= ircmsg.MaxBody {
+			break
+		}
+		longest := -1
+		for i := first; i < n-1; i++ {
+			if m.Params[i] != "*" && (longest < 0 || len(m.Params[i]) > len(m.Params[longest])) {
+				longest = i
+			}
+		}
+		if longest < 0 {
+			break
+		}
+		m.Params[longest] = "*"
+	}
+	return m
 }
 
 // nickOf returns the nick of a user: the one its IRC session chose
@@ -602,7 +656,10 @@ func randomID(n int) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:n]
 }
 
+// fail sends a standard reply (IRCv3 standard-replies): FAIL, the
+// command, a code, context that often quotes what the client sent
+// (safeParam), and a description.
 func (s *Session) fail(cmd, code, text string, ctx ...string) {
 	p := append([]string{cmd, code}, ctx...)
-	s.reply(ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "FAIL", Params: append(p, text)})
+	s.reply(fitQuoted(ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "FAIL", Params: safeParams(append(p, text))}, 2))
 }
