@@ -89,8 +89,8 @@ type Reader struct {
 	// current element (xmlel) adds to what it was read as (see
 	// countDeclarations).
 	declared int
-	tag     tagState
-	text0   int // where the current run of character data began in s.sb
+	tag      tagState
+	text0    int // where the current run of character data began in s.sb
 
 	headerDone bool
 	root       [2]string // prefix and local name of the stream tag
