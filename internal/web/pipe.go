@@ -58,44 +58,13 @@ func declare(b []byte, prefix int, decl string) []byte {
 }
 
 // appendInput serializes an element a client sent, for the stream code,
-// if that takes at most max bytes. The parsed element was within the
-// limits, but its serialization need not be: each element whose
-// namespace differs from its parent's, and each prefixed attribute, is
-// written with a declaration of its own, so one namespace declared once
-// on the root of the input is written again on every descendant that
-// uses it, and a long namespace over many small elements turns a message
-// of 256 KiB into gigabytes. What the declarations alone would take is
-// counted first, so that such an element is refused before it is
-// written.
+// if that takes at most max bytes. The reader refused an element whose
+// namespace declarations would write it far larger than it was read
+// (xmlstream's countDeclarations), so this costs at most about twice
+// the limit before the check.
 func appendInput(el *xmlel.Element, max int) ([]byte, bool) {
-	if declBytes(el, "", max) > max {
-		return nil, false
-	}
 	b := el.AppendXML(nil, xmlel.NSClient)
 	return b, len(b) <= max
-}
-
-// declBytes is at least what AppendXML writes in namespace declarations
-// for el under a parent in namespace parent; it stops counting past max.
-func declBytes(el *xmlel.Element, parent string, max int) int {
-	n := 0
-	if el.Space != parent {
-		n += len(el.Space) + len(xmlel.NSClient)
-	}
-	for _, a := range el.Attrs {
-		if a.Space != "" && a.Space != xmlel.NSXML {
-			n += len(a.Space)
-		}
-	}
-	for _, c := range el.Children {
-		if n > max {
-			break
-		}
-		if e, ok := c.(*xmlel.Element); ok {
-			n += declBytes(e, el.Space, max-n)
-		}
-	}
-	return n
 }
 
 // appendFramed serializes an element the stream code sent as a standalone
