@@ -139,8 +139,6 @@ func (s *session) writer() {
 
 const header = "<?xml version='1.0'?><stream:stream from='%s' id='%d' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
 
-var streamID int64
-
 func (r *router) serve(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))

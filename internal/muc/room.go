@@ -383,9 +383,6 @@ func (r *room) owners() int {
 	return n
 }
 
-// occupantBySession returns the occupant that a full JID is a session of.
-func (r *room) occupantBySession(full jid.JID) *occupant { return r.sessions[full] }
-
 // occupantByNick returns the occupant with a nickname.
 func (r *room) occupantByNick(nick string) *occupant { return r.occ[foldNick(nick)] }
 

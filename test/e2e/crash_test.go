@@ -215,9 +215,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 	archived := map[string]bool{} // XEP-0313: a message the recipient's archive holds counts as delivered
-	for _, b := range arch.bad {
-		corrupted = append(corrupted, b)
-	}
+	corrupted = append(corrupted, arch.bad...)
 	for id, m := range all {
 		for _, who := range []string{"sender@localhost", m.to} {
 			n := arch.n[who][id]

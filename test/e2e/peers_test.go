@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -261,10 +260,4 @@ modules:
 	t.Cleanup(p.stop)
 	waitPort(t, p, p.C2S)
 	return p
-}
-
-// logHas reports whether the peer's log contains s.
-func (p *peer) logHas(s string) bool {
-	b, _ := os.ReadFile(p.Log)
-	return strings.Contains(string(b), s)
 }

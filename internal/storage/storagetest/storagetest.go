@@ -131,7 +131,7 @@ func equalKeys(a, b map[storage.Hash]storage.SCRAMKeys) bool {
 // near reports whether a stored time is close to now and in UTC; the
 // slack allows for a database server's clock.
 func near(t time.Time) bool {
-	return t.Location() == time.UTC && t.Sub(time.Now()).Abs() < time.Minute
+	return t.Location() == time.UTC && time.Until(t).Abs() < time.Minute
 }
 
 var accountTests = []subtest{
