@@ -100,12 +100,13 @@ func (c *channel) prefixes(o *occupant, multi bool) string {
 }
 
 // hostmask returns nick!user@host of an occupant: the real JID when the
-// room shows it, else the room's service.
+// room shows it, else the room's service, the domain as hostPart shows
+// it.
 func (c *channel) hostmask(o *occupant) string {
 	if !o.real.IsZero() {
-		return IRCNick(o.nick) + "!" + c.s.userOf(o.real) + "@" + o.real.Domain()
+		return IRCNick(o.nick) + "!" + c.s.userOf(o.real) + "@" + hostPart(o.real.Domain())
 	}
-	return IRCNick(o.nick) + "!occupant@" + c.room.Domain()
+	return IRCNick(o.nick) + "!occupant@" + hostPart(c.room.Domain())
 }
 
 func (s *Session) mucDomain() string { return s.svc.cfg.MUCDomain(s.host) }
@@ -459,6 +460,9 @@ func (s *Session) applyModes(ch *channel, md modes, source string) {
 func (s *Session) namesLines(ch *channel, multi bool) []ircmsg.Message {
 	var names []string
 	for _, o := range ch.occ {
+		if foldNick(o.nick) != foldNick(ch.nick) && !s.visible(ch, o) {
+			continue // not shown in the channel (sources.go)
+		}
 		if s.caps["userhost-in-names"] {
 			names = append(names, ch.prefixes(o, multi)+ch.hostmask(o))
 		} else {

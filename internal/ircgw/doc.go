@@ -23,7 +23,9 @@
 // for itself in an IRC nick or channel name (or in a JID) is written as
 // '|', its code point in lower-case hexadecimal and '|'. Only canonical
 // escapes are accepted, so an IRC name stands for at most one room or
-// account, and every XMPP name has exactly one IRC name.
+// account, and every XMPP name has exactly one IRC name. Such a name may
+// be too long for an IRC line; it is never cut, and what comes from it
+// is shown as sources.go describes.
 //
 // # Presence
 //

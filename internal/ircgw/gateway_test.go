@@ -286,7 +286,7 @@ func TestDisabled(t *testing.T) {
 		k.keys.Disabled = true
 		svc.creds, svc.accounts = k, k
 	}
-	c, svc, r, _ := dial(t, false)
+	c, svc, _, _ := dial(t, false)
 	disable(svc)
 	c.send("CAP LS 302", "NICK alice", "USER a 0 * :A", "CAP REQ :sasl")
 	c.expect("CAP alice ACK sasl")
@@ -301,7 +301,7 @@ func TestDisabled(t *testing.T) {
 	c.send("AUTHENTICATE " + plain("alice", "secret"))
 	c.expect(" 904 alice ", "disabled")
 
-	c, svc, r, _ = dial(t, false)
+	c, svc, r, _ := dial(t, false)
 	disable(svc)
 	c.send("PASS alice:secret", "NICK alice", "USER a 0 * :A")
 	c.expect(" 465 alice ")
@@ -471,4 +471,32 @@ func TestLongNick(t *testing.T) {
 	if len(to) != 1 || !strings.HasSuffix(to[0], ".cc") {
 		t.Errorf("messages sent to %q, want one, to the short nick", to)
 	}
+}
+
+// TestInviteElsewhere: an invitation to a room of this session's group
+// chat service is an INVITE to its channel; one to a room of another
+// service is not (the channel of the same name is another room here),
+// and arrives as a NOTICE that gives the room's address.
+func TestInviteElsewhere(t *testing.T) {
+	c, _, _, _ := dial(t, false)
+	c.send("CAP REQ :sasl", "NICK alice", "USER al 0 * :Alice", "AUTHENTICATE PLAIN")
+	c.expect("AUTHENTICATE +")
+	c.send("AUTHENTICATE "+plain("alice", "secret"), "CAP END")
+	c.expect(" 001 alice ")
+	direct := func(room string) {
+		c.sess.Send(xmlel.New("", stanza.Message, "from", "bob@example.org/phone", "to", c.sess.JID().String()).
+			Append(xmlel.New(nsConfInv, "x", "jid", room)))
+	}
+	mediated := func(room string) {
+		c.sess.Send(xmlel.New("", stanza.Message, "from", room, "to", c.sess.JID().String()).
+			Append(xmlel.New(nsMUCUser, "x").Append(xmlel.New(nsMUCUser, "invite", "from", "bob@example.org/phone"))))
+	}
+	direct("tea@conference.example.org")
+	c.expect(":bob!bob@example.org INVITE alice #tea")
+	direct("tea@rooms.elsewhere.example")
+	c.expect(":bob!bob@example.org NOTICE alice :invites you to the room xmpp:tea@rooms.elsewhere.example?join")
+	mediated("tea@conference.example.org")
+	c.expect(":bob!bob@example.org INVITE alice #tea")
+	mediated("tea@rooms.elsewhere.example")
+	c.expect(" NOTICE alice :bob@example.org invites you to the room xmpp:tea@rooms.elsewhere.example?join")
 }

@@ -220,7 +220,11 @@ func (s *Session) targets(a, b time.Time, limit int) {
 			continue
 		}
 		seen[other] = true
-		found = append(found, target{s.nickOf(other), got[i].t})
+		if nick := s.nickOf(other); s.reachable(nick) {
+			// A nick too long to write to is no target: CHATHISTORY
+			// refuses it, and it would not fit in the line.
+			found = append(found, target{nick, got[i].t})
+		}
 	}
 	slices.SortFunc(found, func(x, y target) int { return x.t.Compare(y.t) })
 	id := randomID(8)
@@ -336,25 +340,26 @@ func (s *Session) historyLines(e entry, archiveJID jid.JID, name string) []ircms
 		return nil
 	}
 	tags := append([]ircmsg.Tag{{Key: "msgid", Value: e.id}, {Key: "time", Value: serverTime(e.t)}}, ctags...)
-	var source, target string
+	var source, who, target string
 	switch {
 	case archiveJID.Local() != "" && archiveJID.Domain() == s.mucDomain():
 		target = name
 		if from.Resource() == "" {
 			source = s.svc.cfg.ServerName
 		} else {
-			source = IRCNick(from.Resource()) + "!occupant@" + archiveJID.Domain()
+			source = IRCNick(from.Resource()) + "!occupant@" + hostPart(archiveJID.Domain())
+			who = occupantName(from.Resource())
 		}
 	case from.Bare().Equal(s.account):
 		source, target = s.prefix(), name
 	default:
-		source, target = s.userMask(from.Bare()), s.nick
+		source, who, target = s.userMask(from.Bare()), from.Bare().String(), s.nick
 		if a, ok := s.accountTag(from); ok {
 			tags = append(tags, ircmsg.Tag{Key: "account", Value: a})
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.deliver(tags, source, cmd, target, body)
+	out := s.deliver(tags, source, who, cmd, target, body)
 	return slices.Clip(out)
 }

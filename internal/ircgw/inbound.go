@@ -88,10 +88,20 @@ func stanzaID(el *xmlel.Element, by string) string {
 
 // deliver returns a PRIVMSG or NOTICE as the lines the client gets: one
 // draft/multiline batch for a client that takes them, or a message per
-// line, the parts of an overlong line cut to fit. s.mu is held.
-func (s *Session) deliver(tags []ircmsg.Tag, source, command, target, body string) []ircmsg.Message {
+// line, the parts of an overlong line cut to fit. A sender that cannot
+// be written as the source (too long a nick, or "" for an occupant not
+// shown) gets the server's notice instead, which names it as who
+// (sources.go). s.mu is held.
+func (s *Session) deliver(tags []ircmsg.Tag, source, who, command, target, body string) []ircmsg.Message {
 	if command == "TAGMSG" {
-		return []ircmsg.Message{{Tags: tags, Source: source, Command: command, Params: []string{target}}}
+		m := ircmsg.Message{Tags: tags, Source: source, Command: command, Params: []string{target}}
+		if source == "" || !fitsLine(m) {
+			return nil // it has no text to tell of it (sources.go)
+		}
+		return []ircmsg.Message{m}
+	}
+	if !fitsText(source, command, target) {
+		tags, source, command, body = unshownTags(tags), s.svc.cfg.ServerName, "NOTICE", unshownText(who)
 	}
 	// ":source COMMAND target :body\r\n" must fit 512 bytes.
 	room := lineRoom(source, command, target)
@@ -167,14 +177,14 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if inv := el.Child(nsConfInv, "x"); inv != nil {
 		// XEP-0249 direct invitation.
 		if room, err := jid.Parse(inv.Attr("jid")); err == nil && room.Local() != "" {
-			s.push(s.invite(from.String(), ChannelFor(room)))
+			s.inviteTo(from, from.String(), room.Bare())
 		}
 		return
 	}
 	if x := el.Child(nsMUCUser, "x"); x != nil {
 		// XEP-0045 §7.8.2: a mediated invitation, from the room.
 		if inv := x.Child(nsMUCUser, "invite"); inv != nil && from.Local() != "" {
-			s.push(s.invite(inv.Attr("from"), ChannelFor(from.Bare())))
+			s.inviteTo(from.Bare(), inv.Attr("from"), from.Bare())
 		}
 		return
 	}
@@ -203,21 +213,53 @@ func (s *Session) onMessage(el *xmlel.Element) {
 	if typ := el.Attr("type"); typ == "headline" && cmd == "PRIVMSG" {
 		cmd = "NOTICE"
 	}
-	for _, m := range s.deliver(tags, s.userMask(from), cmd, s.nick, body) {
+	for _, m := range s.deliver(tags, s.userMask(from), from.Bare().String(), cmd, s.nick, body) {
 		s.push(m)
 	}
 }
 
-// invite is an INVITE line for the client from an inviter's JID.
-func (s *Session) invite(from, channel string) ircmsg.Message {
+// inviteTo tells the client of an invitation to a room, sent by from (the
+// inviter, or the room for a mediated one) on behalf of inviter: INVITE
+// for a room of this session's group chat service, which a channel
+// stands for. A channel names only rooms of that service, so a room
+// elsewhere cannot be an INVITE (its channel would be another room of
+// the same name here): the client gets a NOTICE from the sender that
+// gives the room's address, for an XMPP client to join. s.mu is held.
+func (s *Session) inviteTo(from jid.JID, inviter string, room jid.JID) {
+	if s.isRoom(room) {
+		s.invite(inviter, ChannelFor(room))
+		return
+	}
+	text := "invites you to the room xmpp:" + room.String() + "?join, which is not on this server's group chat service"
+	if j, err := jid.Parse(inviter); err == nil && !j.Bare().Equal(from.Bare()) {
+		text = j.Bare().String() + " " + text
+	}
+	for _, m := range s.deliver(nil, s.userMask(from.Bare()), from.Bare().String(), "NOTICE", s.nick, text) {
+		s.push(m)
+	}
+}
+
+// invite pushes an INVITE line for the client from an inviter's JID:
+// from the server when the inviter is not known or cannot be written as
+// the source (sources.go). An invitation to a channel longer than
+// CHANNELLEN, which the client could not join, is left out. s.mu is
+// held.
+func (s *Session) invite(from, channel string) {
+	if len(channel) > channelLen {
+		return
+	}
 	m := ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "INVITE", Params: []string{s.nick, channel}}
 	if f, err := jid.Parse(from); err == nil {
-		m.Source = s.userMask(f.Bare())
+		u := m
+		u.Source = s.userMask(f.Bare())
 		if a, ok := s.accountTag(f); ok {
-			m.Tags = []ircmsg.Tag{{Key: "account", Value: a}}
+			u.Tags = []ircmsg.Tag{{Key: "account", Value: a}}
+		}
+		if fitsLine(u) {
+			m = u
 		}
 	}
-	return m
+	s.push(m)
 }
 
 // isRoom reports whether a JID is on a group chat service this session
@@ -226,12 +268,13 @@ func (s *Session) isRoom(j jid.JID) bool {
 	return j.Domain() == s.mucDomain() && j.Domain() != ""
 }
 
-// userMask is the IRC source of a user: nick!user@domain.
+// userMask is the IRC source of a user: nick!user@domain, the domain
+// as hostPart shows it.
 func (s *Session) userMask(u jid.JID) string {
 	if u.Local() == "" {
 		return u.Domain()
 	}
-	return s.nickOf(u) + "!" + s.userOf(u) + "@" + u.Domain()
+	return s.nickOf(u) + "!" + s.userOf(u) + "@" + hostPart(u.Domain())
 }
 
 func mamResult(el *xmlel.Element) *xmlel.Element {
@@ -256,27 +299,35 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	if el.Attr("type") != "groupchat" {
 		if x != nil && from.Resource() == "" {
 			if inv := x.Child(nsMUCUser, "invite"); inv != nil {
-				s.push(s.invite(inv.Attr("from"), ch.name))
+				s.invite(inv.Attr("from"), ch.name)
 			}
 		}
 		return
 	}
-	source := s.svc.cfg.ServerName
+	source, who := s.svc.cfg.ServerName, ""
 	var o *occupant
 	if from.Resource() != "" {
+		who = occupantName(from.Resource())
 		o = ch.occ[foldNick(from.Resource())]
-		if o != nil {
+		switch {
+		case o == nil:
+			source = IRCNick(from.Resource()) + "!occupant@" + hostPart(ch.room.Domain())
+		case s.visible(ch, o):
 			source = ch.hostmask(o)
-		} else {
-			source = IRCNick(from.Resource()) + "!occupant@" + ch.room.Domain()
+		default:
+			source = "" // not shown in the channel (sources.go)
 		}
 	}
 	if subj := el.Child("", "subject"); subj != nil && el.Child("", "body") == nil {
 		ch.topic = ircmsg.Truncate(strings.ReplaceAll(subj.Text(), "\n", " "), topicLen)
 		ch.topicAt = stamp(el)
 		ch.topicBy = ""
-		if from.Resource() != "" {
+		if from.Resource() != "" && fitsText(source, "TOPIC", ch.name) {
 			ch.topicBy = IRCNick(from.Resource())
+		} else {
+			// The room's own subject, or one set by an occupant
+			// that cannot be written as the source (sources.go).
+			source = s.svc.cfg.ServerName
 		}
 		if ch.state == stateJoining {
 			ch.signal()
@@ -298,7 +349,7 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	}
 	if from.Resource() == "" {
 		// A notice of the room itself.
-		for _, m := range s.deliver(nil, source, "NOTICE", ch.name, body) {
+		for _, m := range s.deliver(nil, source, "", "NOTICE", ch.name, body) {
 			s.pushChan(ch, m)
 		}
 		return
@@ -340,7 +391,7 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 		}
 	}
 	tags = append(tags, ctags...)
-	for i, m := range s.deliver(tags, source, cmd, ch.name, body) {
+	for i, m := range s.deliver(tags, source, who, cmd, ch.name, body) {
 		if label != "" && i == 0 {
 			m.SetTag("label", label)
 		}
@@ -441,15 +492,18 @@ func (s *Session) onPresence(el *xmlel.Element) {
 		if o == nil {
 			o = &occupant{nick: nick}
 		}
+		// Nothing is said of an occupant the channel does not show
+		// (sources.go); the client's own is always shown.
+		shown := self || s.visible(ch, o)
 		mask := ch.hostmask(o)
 		delete(ch.occ, key)
 		switch {
 		case x != nil && hasStatus(x, "303") && item != nil && item.Attr("nick") != "":
 			// A nick change (§7.6): the new presence follows.
 			if !self {
-				n := &occupant{nick: item.Attr("nick"), role: o.role, aff: o.aff, real: o.real, away: o.away}
+				n := &occupant{nick: item.Attr("nick"), role: o.role, aff: o.aff, real: o.real, away: o.away, awayMsg: o.awayMsg}
 				ch.occ[foldNick(n.nick)] = n
-				s.pushChan(ch, ircmsg.Message{Source: mask, Command: "NICK", Params: []string{IRCNick(n.nick)}})
+				s.nickChange(ch, o, n, shown)
 			}
 			return
 		case x != nil && (hasStatus(x, "307") || hasStatus(x, "301")):
@@ -459,20 +513,31 @@ func (s *Session) onPresence(el *xmlel.Element) {
 				if a := item.Child(nsMUCUser, "actor"); a != nil && a.Attr("nick") != "" {
 					actor = IRCNick(a.Attr("nick"))
 					if ao := ch.occ[foldNick(a.Attr("nick"))]; ao != nil {
-						actor = ch.hostmask(ao)
+						actor = ""
+						if s.visible(ch, ao) {
+							actor = ch.hostmask(ao)
+						}
 					}
 				}
 				reason = item.ChildText(nsMUCUser, "reason")
 			}
+			if !fitsText(actor, "KICK", ch.name+" "+IRCNick(nick)) {
+				// An actor that cannot be written as the source
+				// (sources.go): the kick comes from the server.
+				actor = s.svc.cfg.ServerName
+			}
 			if reason == "" {
 				reason, _, _ = strings.Cut(actor, "!")
 			}
-			s.pushChan(ch, ircmsg.Message{Source: actor, Command: "KICK", Params: []string{ch.name, IRCNick(nick), reason}})
+			if shown {
+				s.pushChan(ch, ircmsg.Message{Source: actor, Command: "KICK", Params: []string{ch.name, IRCNick(nick), reason}})
+			}
 		case self:
 			// Our own part: PART answers the client, not this.
 			if ch.state != stateParting {
 				s.pushChan(ch, ircmsg.Message{Source: mask, Command: "PART", Params: []string{ch.name, "Removed from the room"}})
 			}
+		case !shown:
 		case isQuit(el.ChildText("", "status")):
 			// One QUIT for all the channels the user leaves.
 			now := time.Now()
@@ -505,6 +570,10 @@ func (s *Session) onPresence(el *xmlel.Element) {
 		o = &occupant{nick: nick}
 		ch.occ[key] = o
 	}
+	// Whether the channel shows the occupant changes with the address
+	// the room shows of it (sources.go).
+	wasShown := !fresh && (self || s.visible(ch, o))
+	oldMask := ch.hostmask(o)
 	oldPrefix := ch.prefixes(o, true)
 	wasAway, oldMsg := o.away, o.awayMsg
 	if item != nil {
@@ -525,28 +594,14 @@ func (s *Session) onPresence(el *xmlel.Element) {
 		}
 		return
 	}
-	if fresh {
-		if s.caps["extended-join"] {
-			account, real := "*", IRCNick(o.nick)
-			if !o.real.IsZero() {
-				iu, irc := s.svc.ircUserOf(o.real)
-				if o.real.Domain() == s.host && !(irc && iu.guest) {
-					account = NickFor(o.real, s.host)
-				}
-				if irc {
-					real = iu.real
-				}
-			}
-			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name, account, real}})
-		} else {
-			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name}})
-		}
-		if p := ch.prefixes(o, true); p != "" {
-			s.pushModeChange(ch, "", p, IRCNick(o.nick))
-		}
-		if o.away && s.caps["away-notify"] {
-			s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "AWAY", Params: []string{o.awayMsg}})
-		}
+	switch isShown := self || s.visible(ch, o); {
+	case !isShown && wasShown:
+		s.pushChan(ch, ircmsg.Message{Source: oldMask, Command: "PART", Params: []string{ch.name, "Changed host"}})
+		return
+	case !isShown:
+		return
+	case !wasShown:
+		s.showJoin(ch, o)
 		return
 	}
 	if p := ch.prefixes(o, true); p != oldPrefix {
@@ -558,6 +613,53 @@ func (s *Session) onPresence(el *xmlel.Element) {
 			m.Params = []string{o.awayMsg}
 		}
 		s.pushChan(ch, m)
+	}
+}
+
+// showJoin tells the client that an occupant it is shown joined: JOIN
+// (extended-join: with its account, "*" when the line has no room for
+// it, and real name), its prefixes as MODE, and AWAY (away-notify).
+// s.mu is held.
+func (s *Session) showJoin(ch *channel, o *occupant) {
+	if s.caps["extended-join"] {
+		account, real := "*", IRCNick(o.nick)
+		if !o.real.IsZero() {
+			iu, irc := s.svc.ircUserOf(o.real)
+			if o.real.Domain() == s.host && !(irc && iu.guest) {
+				account = NickFor(o.real, s.host)
+			}
+			if irc {
+				real = iu.real
+			}
+		}
+		s.pushChan(ch, fitQuoted(ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name, account, real}}, 1))
+	} else {
+		s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "JOIN", Params: []string{ch.name}})
+	}
+	if p := ch.prefixes(o, true); p != "" {
+		s.pushModeChange(ch, "", p, IRCNick(o.nick))
+	}
+	if o.away && s.caps["away-notify"] {
+		s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(o), Command: "AWAY", Params: []string{o.awayMsg}})
+	}
+}
+
+// nickChange tells the client that an occupant changed nick from old to
+// now: NICK when both are shown and the line fits, else a PART under
+// the old nick and a JOIN under the new one, each when that nick is
+// shown (sources.go). wasShown is whether old was. s.mu is held.
+func (s *Session) nickChange(ch *channel, old, now *occupant, wasShown bool) {
+	isShown := s.visible(ch, now)
+	m := ircmsg.Message{Source: ch.hostmask(old), Command: "NICK", Params: []string{IRCNick(now.nick)}}
+	if wasShown && isShown && fitsLine(m) {
+		s.pushChan(ch, m)
+		return
+	}
+	if wasShown {
+		s.pushChan(ch, ircmsg.Message{Source: ch.hostmask(old), Command: "PART", Params: []string{ch.name, "Changed nick"}})
+	}
+	if isShown {
+		s.showJoin(ch, now)
 	}
 }
 
@@ -576,34 +678,23 @@ func isQuit(status string) bool {
 	return status == "Client Quit" || strings.HasPrefix(status, "Quit: ")
 }
 
-// pushModeChange tells the client about prefixes gained and lost.
+// pushModeChange tells the client about prefixes gained and lost, in as
+// many MODE lines as the nick, once per change, needs (modeLines).
 // s.mu is held.
 func (s *Session) pushModeChange(ch *channel, old, now, nick string) {
 	letter := map[rune]string{'~': "q", '&': "a", '@': "o", '+': "v"}
-	var plus, minus string
-	var args []string
+	var changes []modeChange
 	for _, r := range now {
 		if !strings.ContainsRune(old, r) {
-			plus += letter[r]
-			args = append(args, nick)
+			changes = append(changes, modeChange{"+" + letter[r], nick})
 		}
 	}
-	var margs []string
 	for _, r := range old {
 		if !strings.ContainsRune(now, r) {
-			minus += letter[r]
-			margs = append(margs, nick)
+			changes = append(changes, modeChange{"-" + letter[r], nick})
 		}
 	}
-	mode := ""
-	if plus != "" {
-		mode += "+" + plus
+	for _, m := range modeLines(s.svc.cfg.ServerName, ch.name, changes) {
+		s.pushChan(ch, m)
 	}
-	if minus != "" {
-		mode += "-" + minus
-	}
-	if mode == "" {
-		return
-	}
-	s.pushChan(ch, ircmsg.Message{Source: s.svc.cfg.ServerName, Command: "MODE", Params: append(append([]string{ch.name, mode}, args...), margs...)})
 }

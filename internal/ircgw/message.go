@@ -137,7 +137,7 @@ func (s *Session) cmdPrivmsg(m ircmsg.Message) bool {
 		// A message of several lines comes back as it goes to others:
 		// one multiline batch, or a line each.
 		s.mu.Lock()
-		lines := s.deliver(echo.Tags, echo.Source, cmd, echo.Params[0], body)
+		lines := s.deliver(echo.Tags, echo.Source, s.nick, cmd, echo.Params[0], body)
 		s.mu.Unlock()
 		for _, l := range lines {
 			s.reply(l)
@@ -280,8 +280,23 @@ func (s *Session) cmdIson(m ircmsg.Message) bool {
 			}
 		}
 	}
-	s.reply(s.numeric(rplIsOn, strings.Join(on, " ")))
+	s.reply(s.listReply(rplIsOn, on))
 	return false
+}
+
+// listReply is a numeric whose last parameter lists items, separated by
+// spaces: as many of them, whole, as the line holds, as IRC servers
+// answer ISON and USERHOST. An item is never cut, which would name
+// someone else.
+func (s *Session) listReply(code string, items []string) ircmsg.Message {
+	size := len(s.numeric(code, "").Append(nil)) // with " :" and CR LF
+	n := 0
+	for ; n < len(items); n++ {
+		if size += len(items[n]) + min(n, 1); size > ircmsg.MaxBody {
+			break
+		}
+	}
+	return s.numeric(code, strings.Join(items[:n], " "))
 }
 
 func (s *Session) cmdUserhost(m ircmsg.Message) bool {
@@ -292,10 +307,10 @@ func (s *Session) cmdUserhost(m ircmsg.Message) bool {
 			if _, away := s.awayOf(u); away {
 				sign = "-"
 			}
-			out = append(out, s.nickOf(u)+"="+sign+s.userOf(u)+"@"+u.Domain())
+			out = append(out, s.nickOf(u)+"="+sign+s.userOf(u)+"@"+hostPart(u.Domain()))
 		}
 	}
-	s.reply(s.numeric(rplUserHost, strings.Join(out, " ")))
+	s.reply(s.listReply(rplUserHost, out))
 	return false
 }
 
@@ -372,6 +387,9 @@ func (s *Session) cmdWho(m ircmsg.Message) bool {
 			s.mu.Lock()
 			multi := s.caps["multi-prefix"]
 			for _, o := range ch.occ {
+				if foldNick(o.nick) != foldNick(ch.nick) && !s.visible(ch, o) {
+					continue // not shown in the channel (sources.go)
+				}
 				nick, rest, _ := strings.Cut(ch.hostmask(o), "!")
 				user, host, _ := strings.Cut(rest, "@")
 				r := whoRow{channel: ch.name, user: user, host: host, nick: nick, flags: "H", real: nick, account: "0"}
@@ -402,7 +420,7 @@ func (s *Session) cmdWho(m ircmsg.Message) bool {
 				!s.sees(u) && !s.sharesChannel(iu.nick) {
 				continue
 			}
-			r := whoRow{channel: "*", user: iu.user, host: u.Domain(), nick: iu.nick, flags: "H", real: iu.real, account: "0"}
+			r := whoRow{channel: "*", user: iu.user, host: hostPart(u.Domain()), nick: iu.nick, flags: "H", real: iu.real, account: "0"}
 			if _, away := s.awayOf(u); away {
 				r.flags = "G"
 			}
@@ -478,7 +496,7 @@ func (s *Session) cmdWhois(m ircmsg.Message) bool {
 	if irc {
 		real = iu.real
 	}
-	s.reply(s.numeric(rplWhoisUser, nick, s.userOf(u), u.Domain(), "*", real))
+	s.reply(s.numeric(rplWhoisUser, nick, s.userOf(u), hostPart(u.Domain()), "*", real))
 	s.reply(s.numeric(rplWhoisServer, nick, s.svc.cfg.ServerName, "samtal"))
 	if msg, away := s.awayOf(u); away {
 		s.reply(s.numeric(rplAway, nick, msg))

@@ -1,6 +1,7 @@
 package ircgw
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,15 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				s.reply(s.numeric(errNoSuchNick, mask, "No such nick"))
 				continue
 			}
+			shown := banMask(user, s.host)
+			if !fitsLine(modeLines(s.prefix(), ch.name, []modeChange{{sign + "b", shown}})[0]) {
+				// A mask is never cut: a shorter one names someone
+				// else. A change the MODE line cannot tell whole is
+				// refused before it is made, rather than made and
+				// told wrongly.
+				s.reply(s.numeric(errInvalidModeParam, ch.name, "b", mask, "Ban mask too long for an IRC line"))
+				continue
+			}
 			aff := "outcast"
 			if !plus {
 				aff = "none"
@@ -99,7 +109,7 @@ func (s *Session) cmdMode(m ircmsg.Message) bool {
 				s.reply(s.numeric(errChanOPrivsNeeded, ch.name, "You're not channel operator"))
 				continue
 			}
-			applied = append(applied, modeChange{sign + "b", banMask(user, s.host)})
+			applied = append(applied, modeChange{sign + "b", shown})
 		case 'o', 'v', 'q', 'a':
 			nick, ok := next()
 			if !ok {
@@ -314,18 +324,30 @@ func (s *Session) maskUser(ch *channel, mask string) (jid.JID, bool) {
 }
 
 // banList answers MODE #chan b with the room's outcasts (XEP-0045 §9.2).
+// A mask is never cut, which would name someone else: one too long for
+// its RPL_BANLIST line (an outcast set from XMPP) is left out, and the
+// end of the list says how many were.
 func (s *Session) banList(ch *channel) {
 	iq := xmlel.New("", stanza.IQ, "type", "get", "to", ch.room.String()).Append(
 		xmlel.New(nsMUCAdmin, "query").Append(xmlel.New(nsMUCAdmin, "item", "affiliation", "outcast")))
 	res, _, err := s.request(iq, "", 0)
+	left := 0
 	if err == nil && res != nil {
 		if q := res.Child(nsMUCAdmin, "query"); q != nil {
 			for _, it := range q.Elements() {
 				if j, err := jid.Parse(it.Attr("jid")); err == nil {
-					s.reply(s.numeric(rplBanList, ch.name, banMask(j, s.host)))
+					if m := s.numeric(rplBanList, ch.name, banMask(j, s.host)); fitsLine(m) {
+						s.reply(m)
+					} else {
+						left++
+					}
 				}
 			}
 		}
 	}
-	s.reply(s.numeric(rplEndOfBanList, ch.name, "End of channel ban list"))
+	end := "End of channel ban list"
+	if left > 0 {
+		end += fmt.Sprintf(" (%d not shown: too long for an IRC line)", left)
+	}
+	s.reply(s.numeric(rplEndOfBanList, ch.name, end))
 }

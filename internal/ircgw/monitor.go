@@ -86,7 +86,7 @@ func (s *Session) onContactPresence(el *xmlel.Element, from jid.JID) {
 	now := len(s.contacts[key]) > 0
 	switch {
 	case now && !was:
-		s.push(s.numeric(rplMonOnline, s.userMask(from.Bare())))
+		s.push(s.numeric(rplMonOnline, s.onlineEntry(from.Bare(), target)))
 	case was && !now:
 		s.push(s.numeric(rplMonOffline, target))
 		return
@@ -102,7 +102,11 @@ func (s *Session) onContactPresence(el *xmlel.Element, from jid.JID) {
 			if away {
 				m.Params = []string{msg}
 			}
-			s.push(m)
+			// None from a contact that cannot be written as the
+			// source (sources.go).
+			if fitsText(m.Source, m.Command, "") {
+				s.push(m)
+			}
 		}
 	}
 }
@@ -182,11 +186,17 @@ func (s *Session) cmdMonitor(m ircmsg.Message) bool {
 		}
 	}
 	s.mu.Lock()
-	var full []string
+	var full, unnamed []string
 	switch sub {
 	case "+":
 		var added []string
 		for _, t := range targets {
+			if !fitsLine(s.numeric(rplMonOffline, t)) {
+				// No reply could name it whole: as a nick too long
+				// to write to, it names nobody (reachable).
+				unnamed = append(unnamed, t)
+				continue
+			}
 			k := foldASCII(t)
 			if _, ok := s.monitor[k]; !ok {
 				if len(s.monitor) >= monitorLimit {
@@ -221,13 +231,16 @@ func (s *Session) cmdMonitor(m ircmsg.Message) bool {
 	if sub != "L" {
 		for _, t := range targets {
 			if u, ok := UserFor(t, s.host); ok && s.seesLocked(u) {
-				on = append(on, s.userMask(u))
+				on = append(on, s.onlineEntry(u, t))
 			} else {
 				off = append(off, t)
 			}
 		}
 	}
 	s.mu.Unlock()
+	for _, t := range unnamed {
+		s.reply(s.numeric(errNoSuchNick, t, "No such nick"))
+	}
 	if sub == "L" {
 		s.replyTargets(rplMonList, targets)
 		s.reply(s.numeric(rplEndOfMonList, "End of MONITOR list"))
@@ -239,6 +252,16 @@ func (s *Session) cmdMonitor(m ircmsg.Message) bool {
 		s.reply(s.numeric(errMonListFull, strconv.Itoa(monitorLimit), strings.Join(full, ","), "Monitor list is full."))
 	}
 	return false
+}
+
+// onlineEntry is a user's entry in RPL_MONONLINE: its hostmask, or the
+// nick the client monitors when a line cannot hold the hostmask (the
+// extension allows a target without "!user@host").
+func (s *Session) onlineEntry(u jid.JID, target string) string {
+	if mask := s.userMask(u); fitsLine(s.numeric(rplMonOnline, mask)) {
+		return mask
+	}
+	return target
 }
 
 // replyTargets sends comma-separated targets in as many lines of one

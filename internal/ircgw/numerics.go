@@ -74,6 +74,7 @@ const (
 	errUModeUnknownFlag = "501"
 	errUsersDontMatch   = "502"
 	errInvalidKey       = "525"
+	errInvalidModeParam = "696"
 	rplMonOnline        = "730"
 	rplMonOffline       = "731"
 	rplMonList          = "732"

@@ -368,7 +368,7 @@ func (s *Session) loggedIn(user jid.JID) {
 	s.svc.fails.succeed(s.ip)
 	s.account, s.host = user, user.Domain()
 	nick := NickFor(user, user.Domain())
-	s.reply(s.numeric(rplLoggedIn, nick+"!"+s.userName()+"@"+s.host, nick, "You are now logged in as "+nick))
+	s.reply(s.numeric(rplLoggedIn, nick+"!"+s.userName()+"@"+hostPart(s.host), nick, "You are now logged in as "+nick))
 	s.reply(s.numeric(rplSASLSuccess, "SASL authentication successful"))
 }
 
@@ -604,7 +604,7 @@ func (s *Session) tryRegister() bool {
 	})
 	s.welcome()
 	if oldNick != s.nick {
-		s.reply(ircmsg.Message{Source: oldNick + "!" + s.userName() + "@" + s.host, Command: "NICK", Params: []string{s.nick}})
+		s.reply(ircmsg.Message{Source: oldNick + "!" + s.userName() + "@" + hostPart(s.host), Command: "NICK", Params: []string{s.nick}})
 	}
 	// Available presence makes the session a resource that receives
 	// chats like any client (RFC 6121 §4.2).
@@ -644,6 +644,7 @@ func (s *Session) isupport() []string {
 		"CHANTYPES=#",
 		"CHATHISTORY=" + strconv.Itoa(c.MaxHistory),
 		"ELIST=",
+		"HOSTLEN=" + strconv.Itoa(hostLen),
 		"KEYLEN=" + strconv.Itoa(keyLen),
 		"KICKLEN=" + strconv.Itoa(kickLen),
 		"MAXTARGETS=1",

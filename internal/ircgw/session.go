@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -383,7 +384,12 @@ func (s *Session) push(m ircmsg.Message) {
 	if m.Command == "TAGMSG" && !s.caps["message-tags"] {
 		return
 	}
-	m = fit(m)
+	if cut := fit(m); !slices.Equal(cut.Params, m.Params) {
+		if namesLast(m) {
+			s.svc.log.Error(cutName, "command", m.Command)
+		}
+		m = cut
+	}
 	_, over := s.q.Append(m.Append)
 	if over {
 		s.closed = true
@@ -500,7 +506,7 @@ func (s *Session) accountTag(u jid.JID) (string, bool) {
 
 // prefix is the client's own source, nick!user@host.
 func (s *Session) prefix() string {
-	return s.nick + "!" + s.userName() + "@" + s.host
+	return s.nick + "!" + s.userName() + "@" + hostPart(s.host)
 }
 
 // userName is the user part of the client's hostmask: the name it gave
