@@ -44,7 +44,7 @@ type inConn struct {
 
 	mu        sync.Mutex
 	authed    map[pair]bool
-	counted   []string // remote domains counted in svc.inDomains
+	counted   []string // remote domains counted in svc.inDomains, with svc.mu held too (addInbound)
 	verifying int
 	bidi      bool
 }
@@ -71,11 +71,7 @@ func (c *inConn) serve(ctx context.Context) {
 		}
 		c.q.Finish(2 * time.Second)
 		c.release()
-		c.mu.Lock()
-		counted := c.counted
-		c.counted = nil
-		c.mu.Unlock()
-		c.svc.removeInbound(c, counted)
+		c.svc.removeInbound(c)
 	}()
 	err := c.run(ctx)
 	var se stream.Error
@@ -99,9 +95,15 @@ func (c *inConn) serve(ctx context.Context) {
 	}
 }
 
+// closeWithError ends the stream with a stream error after what is
+// queued: the header and features of a stream just restarted, answers,
+// stanzas. Dropping them could leave the error outside any stream the
+// peer saw begin (RFC 6120 §4.9.1.1). A peer too slow to read loses what
+// is queued instead (sendBidi), and one that does not read at all is
+// cut off by serve's Finish.
 func (c *inConn) closeWithError(e stream.Error) {
 	c.svc.m.StreamErrs.With(string(e.Condition)).Inc()
-	c.q.CloseWith(streamError(e), false)
+	c.q.CloseWith(streamError(e), true)
 }
 
 // shutdown ends the stream with system-shutdown after what is queued on
@@ -311,28 +313,18 @@ func (c *inConn) external(el *xmlel.Element) (bool, error) {
 }
 
 // authorize records that the peer may send from p.remote to p.local.
+// It fails with errClosed once the stream ended.
 func (c *inConn) authorize(p pair) error {
 	c.mu.Lock()
 	if c.authed[p] {
 		c.mu.Unlock()
 		return nil
 	}
-	counted := false
-	for _, r := range c.counted {
-		if r == p.remote {
-			counted = true
-		}
-	}
 	c.mu.Unlock()
-	if !counted {
-		if !c.svc.addInbound(c, p.remote) {
-			return stream.Error{Condition: stream.PolicyViolation, Text: "too many streams from this domain"}
-		}
+	if err := c.svc.addInbound(c, p.remote); err != nil {
+		return err
 	}
 	c.mu.Lock()
-	if !counted {
-		c.counted = append(c.counted, p.remote)
-	}
 	first := len(c.authed) == 0
 	c.authed[p] = true
 	bidi := c.bidi

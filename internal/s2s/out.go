@@ -127,9 +127,11 @@ func (c *outConn) write(b []byte) {
 	c.q.Append(func(dst []byte) []byte { return append(dst, b...) })
 }
 
-// closeWithError ends the stream with a stream error, dropping what is
-// queued and not written.
-func (c *outConn) closeWithError(e stream.Error) { c.end(e, false) }
+// closeWithError ends the stream with a stream error after what is
+// queued, which may be the header of the stream just restarted (see
+// inConn.closeWithError); a peer too slow to read loses it instead
+// (send).
+func (c *outConn) closeWithError(e stream.Error) { c.end(e, true) }
 
 // shutdown ends the stream with system-shutdown after what is queued.
 func (c *outConn) shutdown() { c.end(stream.Error{Condition: stream.SystemShutdown}, true) }
@@ -290,8 +292,7 @@ func (c *outConn) dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (c *outConn) dialOne(ctx context.Context, t dns.Target, a netip.Addr) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a.String(), strconv.Itoa(int(t.Port))))
+	conn, err := c.svc.dial(ctx, "tcp", net.JoinHostPort(a.String(), strconv.Itoa(int(t.Port))))
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ import (
 	"samtal.org/samtal/internal/metrics"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/transport"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
@@ -163,6 +165,11 @@ type Service struct {
 	m      *Metrics
 	gate   *transport.Gate
 	key    []byte // SHA-256 of the secret, the dialback HMAC key (XEP-0185 §3)
+	// dial connects to a peer's server: a net.Dialer's DialContext, set
+	// by New. The package's tests replace it to serve outbound streams
+	// in memory; TLS and everything after it run on what it returns as
+	// on a socket.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -209,6 +216,7 @@ func New(cfg Config, r *router.Router, log *slog.Logger, m *Metrics) *Service {
 		cfg: cfg, router: r, log: log, m: m,
 		gate: transport.NewGate(cfg.UnauthPerIP, cfg.UnauthTotal),
 		key:  k[:],
+		dial: (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		ctx:  ctx, cancel: cancel,
 		out:       make(map[pair]*outConn),
 		bidi:      make(map[pair]*inConn),
@@ -370,31 +378,48 @@ func (s *Service) Listen(ln net.Listener, directTLS bool) {
 		defer s.wg.Done()
 		failed := func(err error) { s.log.Warn("s2s accept failed", "err", err) }
 		listener.Accept(s.ctx, ln, listener.Doubling, failed, func(c net.Conn) bool {
-			release, ok := s.gate.Enter(transport.IP(c))
-			if !ok {
-				c.Close()
-				return true
+			ic, ok := s.admit(c, directTLS)
+			if ic != nil {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					s.serveIn(ic)
+				}()
 			}
-			ic := newInConn(s, c, directTLS, release)
-			s.mu.Lock()
-			if s.closed {
-				s.mu.Unlock()
-				release()
-				c.Close()
-				return false
-			}
-			s.in[ic] = struct{}{}
-			s.mu.Unlock()
-			s.m.Streams.With("in").Add(1)
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer s.m.Streams.With("in").Add(-1)
-				ic.serve(s.ctx)
-			}()
-			return true
+			return ok
 		})
 	}()
+}
+
+// admit takes an accepted connection through the gate of connections
+// that have not authenticated and registers its stream, which serveIn
+// then serves. It returns nil when the gate is full or the service is
+// closed, having closed c, and reports false when the service is
+// closed: accepting ends.
+func (s *Service) admit(c net.Conn, directTLS bool) (*inConn, bool) {
+	release, ok := s.gate.Enter(transport.IP(c))
+	if !ok {
+		c.Close()
+		return nil, true
+	}
+	ic := newInConn(s, c, directTLS, release)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		release()
+		c.Close()
+		return nil, false
+	}
+	s.in[ic] = struct{}{}
+	s.mu.Unlock()
+	return ic, true
+}
+
+// serveIn serves an admitted inbound stream until it ends.
+func (s *Service) serveIn(ic *inConn) {
+	s.m.Streams.With("in").Add(1)
+	defer s.m.Streams.With("in").Add(-1)
+	ic.serve(s.ctx)
 }
 
 // Close stops accepting, ends every stream with system-shutdown once
@@ -436,24 +461,42 @@ func (s *Service) Count() (in, out int) {
 	return len(s.in), len(s.out)
 }
 
-// addInbound records that c authenticated a stream from remote; it
-// reports false when remote has as many streams as it may.
-func (s *Service) addInbound(c *inConn, remote string) bool {
+// addInbound counts c among the streams authenticated for remote, once.
+// It fails with a stream error when remote has as many streams as it
+// may, and with errClosed when c ended: a dialback verification may
+// answer after its stream is gone, and what it counted then would never
+// be taken back. The check and the count are under s.mu, as is
+// removeInbound's taking them back.
+func (s *Service) addInbound(c *inConn, remote string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.in[c]; !ok {
+		return errClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slices.Contains(c.counted, remote) {
+		return nil
+	}
 	if max := s.cfg.MaxConnsPerDomain; max > 0 && s.inDomains[remote] >= max {
-		return false
+		return stream.Error{Condition: stream.PolicyViolation, Text: "too many streams from this domain"}
 	}
 	s.inDomains[remote]++
-	return true
+	c.counted = append(c.counted, remote)
+	return nil
 }
 
-// removeInbound forgets an inbound stream.
-func (s *Service) removeInbound(c *inConn, remotes []string) {
+// removeInbound forgets an inbound stream that ended, and what it
+// counted.
+func (s *Service) removeInbound(c *inConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.in, c)
-	for _, r := range remotes {
+	c.mu.Lock()
+	counted := c.counted
+	c.counted = nil
+	c.mu.Unlock()
+	for _, r := range counted {
 		if s.inDomains[r]--; s.inDomains[r] <= 0 {
 			delete(s.inDomains, r)
 		}
@@ -466,10 +509,13 @@ func (s *Service) removeInbound(c *inConn, remotes []string) {
 }
 
 // addBidi makes an inbound stream a route for stanzas from local to
-// remote (XEP-0288).
+// remote (XEP-0288), unless it ended.
 func (s *Service) addBidi(c *inConn, p pair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.in[c]; !ok {
+		return
+	}
 	if _, ok := s.bidi[p]; !ok {
 		s.bidi[p] = c
 	}
