@@ -17,6 +17,7 @@ import (
 	"samtal.org/samtal/internal/sasl"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // scriptConn is a client connection whose bytes are written in advance,
@@ -157,7 +158,7 @@ func TestStartTLSFailureClosesStream(t *testing.T) {
 type scripted struct {
 	svc    *Service
 	rt     *router.Router
-	logged *panicLog
+	logged *xmpptest.Logs // recovered panics
 }
 
 func newScripted(tb testing.TB) *scripted {
@@ -172,7 +173,9 @@ func newScripted(tb testing.TB) *scripted {
 		}
 		keys["juliet@example.org "+string(h)] = k
 	}
-	sc := &scripted{rt: router.New([]string{"example.org"}), logged: &panicLog{}}
+	sc := &scripted{rt: router.New([]string{"example.org"}), logged: &xmpptest.Logs{
+		Level: slog.LevelDebug, Match: func(text string) bool { return strings.Contains(text, "panic") },
+	}}
 	preAuth := func() PreAuth {
 		return PreAuth{Serve: func(_ context.Context, _ string, st *stanza.Stanza) *xmlel.Element {
 			return stanza.ErrorReply(st.El, stanza.Error{Condition: stanza.ServiceUnavailable})
@@ -209,7 +212,7 @@ func (sc *scripted) run(t testing.TB, script []byte) string {
 	case <-time.After(fuzzServeLimit):
 		t.Fatalf("the session did not end within %v of its input's end; it wrote:\n%s", fuzzServeLimit, c.written())
 	}
-	if p := sc.logged.take(); len(p) > 0 {
+	if p := sc.logged.Take(); len(p) > 0 {
 		t.Fatalf("the session panicked: %v", p)
 	}
 	if n := sc.svc.Sessions(); n != 0 {
@@ -227,37 +230,3 @@ const fuzzHeader = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xm
 // fuzzChunkEnd ends a chunk of a fuzzed script: a byte that UTF-8 text
 // never holds.
 const fuzzChunkEnd = 0xff
-
-// panicLog fails the fuzz run when the service logs a recovered panic:
-// a session's panic ends only that session, which is right for a
-// server and would hide the bug from the fuzzer.
-type panicLog struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (h *panicLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *panicLog) WithGroup(string) slog.Handler            { return h }
-func (h *panicLog) Handle(_ context.Context, r slog.Record) error {
-	if !strings.Contains(r.Message, "panic") {
-		return nil
-	}
-	msg := r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		msg += " " + a.String()
-		return true
-	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.panics = append(h.panics, msg)
-	return nil
-}
-
-func (h *panicLog) take() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := h.panics
-	h.panics = nil
-	return p
-}

@@ -25,6 +25,7 @@ import (
 	"samtal.org/samtal/internal/storage/sqlite"
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // Bounds of what one fuzzed script may cause. A command is answered
@@ -354,7 +355,7 @@ type fuzzStack struct {
 	rt     *router.Router
 	core   *countingCore
 	rooms  *occupancy
-	logged *panicLog
+	logged *xmpptest.Logs
 	alice  jid.JID
 	bob    *peer
 	peers  []*peer // bob, juliet and romeo
@@ -363,8 +364,15 @@ type fuzzStack struct {
 func newFuzzStack(tb testing.TB) *fuzzStack {
 	tb.Helper()
 	ctx := context.Background()
-	logged := &panicLog{panics: make(chan string, 16)}
-	log := slog.New(slog.NewTextHandler(logged, nil))
+	// The run fails when the gateway or a room logs a recovered panic,
+	// or the gateway a name it had to cut (cutName): a connection's
+	// panic ends only that connection, which is right for a server and
+	// would hide the bug from the fuzzer, and a cut name is a line that
+	// still parses.
+	logged := &xmpptest.Logs{Match: func(text string) bool {
+		return strings.Contains(text, "panic") || strings.Contains(text, cutName)
+	}}
+	log := slog.New(logged)
 	store, err := sqlite.Open(ctx, tb.TempDir()+"/samtal.db", sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -432,7 +440,7 @@ func newFuzzStack(tb testing.TB) *fuzzStack {
 
 	fs.startBob(tb, ctx, core)
 	fs.startRemotes(tb)
-	if p := logged.take(); len(p) > 0 {
+	if p := logged.Take(); len(p) > 0 {
 		tb.Fatalf("setting up panicked: %v", p)
 	}
 	return fs
@@ -563,7 +571,7 @@ func (fs *fuzzStack) run(t *testing.T, script []byte) (string, int) {
 		t.Fatalf("the connection did not end within %v of its input's end; it wrote:\n%s", fuzzServeLimit, c.written())
 	case <-ended:
 	}
-	if p := fs.logged.take(); p != nil {
+	if p := fs.logged.Take(); p != nil {
 		t.Fatalf("the connection panicked: %v", p)
 	}
 	fs.svc.mu.Lock()
@@ -592,7 +600,7 @@ func (fs *fuzzStack) run(t *testing.T, script []byte) (string, int) {
 		time.Sleep(time.Millisecond)
 	}
 	fs.leave(t)
-	if p := fs.logged.take(); len(p) > 0 {
+	if p := fs.logged.Take(); len(p) > 0 {
 		t.Fatalf("the rooms panicked: %v", p)
 	}
 	return c.written(), int(fs.core.n.Load())
@@ -897,34 +905,4 @@ func (c *scriptConn) written() string {
 	out := string(c.out)
 	c.mu.Unlock()
 	return out
-}
-
-// panicLog is where the stack logs: it fails the fuzz run when the
-// gateway or a room logs a recovered panic, or the gateway a name it
-// had to cut (cutName). A connection's panic ends only that connection,
-// which is right for a server and would hide the bug from the fuzzer,
-// and a cut name is a line that still parses.
-type panicLog struct{ panics chan string }
-
-// Write takes one record, as slog's handlers write them.
-func (l *panicLog) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("panic")) || bytes.Contains(p, []byte(cutName)) {
-		select {
-		case l.panics <- string(p):
-		default: // the run fails on the ones kept
-		}
-	}
-	return len(p), nil
-}
-
-// take returns the panics logged since it was last called.
-func (l *panicLog) take() (panics []string) {
-	for {
-		select {
-		case p := <-l.panics:
-			panics = append(panics, p)
-		default:
-			return panics
-		}
-	}
 }

@@ -220,38 +220,17 @@ type fuzzEnv struct {
 	// from: a fixed few, so that the resources the service tracks for
 	// alice stay few too.
 	remote []jid.JID
-	errs   errorLines
+	errs   *xmpptest.Logs
 
 	mu     sync.Mutex
 	routed []*xmlel.Element // stanzas routed to other servers
 }
 
-// errorLines receives what the services log as errors, a record a
-// line: with a working store, nothing a client sends should make them
-// fail. Lines beyond the channel's room are dropped; the first tell.
-type errorLines chan string
-
-func (c errorLines) Write(p []byte) (int, error) {
-	select {
-	case c <- string(p):
-	default:
-	}
-	return len(p), nil
-}
-
-// failIfLogged fails the test with the first error logged since the
-// last call.
-func (c errorLines) failIfLogged(t testing.TB) {
-	select {
-	case line := <-c:
-		t.Fatalf("logged: %s", line)
-	default:
-	}
-}
-
 func newFuzzEnv(f *testing.F) *fuzzEnv {
-	e := &fuzzEnv{ctx: context.Background(), errs: make(errorLines, 8)}
-	log := slog.New(slog.NewTextHandler(e.errs, &slog.HandlerOptions{Level: slog.LevelError}))
+	// With a working store, nothing a client sends should make the
+	// services log an error.
+	e := &fuzzEnv{ctx: context.Background(), errs: &xmpptest.Logs{Level: slog.LevelError}}
+	log := slog.New(e.errs)
 	// The store syncs every commit to disk; in memory-backed storage,
 	// where there is some, the fuzzer has three times the inputs.
 	dir := f.TempDir()
@@ -308,7 +287,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	e.remote = []jid.JID{jid.MustParse("dave@remote.example/x"), jid.MustParse("eve@remote.example/y")}
 	e.r.Route(e.ctx, xmpptest.Stanza(f, "<presence from='dave@remote.example/x' to='alice@example.org'>"+capsVer+"all'/></presence>"))
 	e.take()
-	e.errs.failIfLogged(f)
+	e.errs.Fail(f)
 	return e
 }
 
@@ -374,7 +353,7 @@ func FuzzService(f *testing.F) {
 			e.r.Route(e.ctx, st)
 		}
 		out := e.take()
-		e.errs.failIfLogged(t)
+		e.errs.Fail(t)
 		if len(out) > fuzzServiceOutputs {
 			t.Fatalf("one stanza caused %d stanzas", len(out))
 		}

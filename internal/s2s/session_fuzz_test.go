@@ -26,6 +26,7 @@ import (
 	"samtal.org/samtal/internal/stream"
 	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
+	"samtal.org/samtal/internal/xmpptest"
 )
 
 // Bounds of what one fuzzed script may cause.
@@ -97,7 +98,7 @@ var certDomains = [4]string{"", "peer.test", "cert.test", ""}
 type fuzzWorld struct {
 	svc *Service
 	rt  *router.Router
-	log *fuzzLog
+	log *xmpptest.Logs // errors, recovered panics among them
 
 	peerTLS      [4]*tls.Config // inbound peer, by certificate
 	authorityTLS *tls.Config
@@ -131,7 +132,7 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	// A fixed key, which every clone the service makes shares: the
 	// tickets it issues stay valid from one stream to the next.
 	srvTLS.SetSessionTicketKeys([][32]byte{{'s', '2', 's'}})
-	w := &fuzzWorld{rt: router.New([]string{"ours.test", "also.test"}), log: &fuzzLog{}}
+	w := &fuzzWorld{rt: router.New([]string{"ours.test", "also.test"}), log: &xmpptest.Logs{Level: slog.LevelError}}
 	for i, c := range []*tls.Certificate{nil, ptr(issue(ca, "peer.test")), ptr(issue(ca, "cert.test")), ptr(issue(rogue, "peer.test"))} {
 		cfg := &tls.Config{
 			ServerName:         "ours.test",
@@ -524,7 +525,7 @@ func (w *fuzzWorld) settle(tb testing.TB, verifying func() bool) {
 // goroutine, and nothing logged that means a bug.
 func (w *fuzzWorld) checkClean(tb testing.TB, baseline int) {
 	tb.Helper()
-	if p := w.log.take(); len(p) > 0 {
+	if p := w.log.Take(); len(p) > 0 {
 		tb.Fatalf("the service logged errors: %v", p)
 	}
 	w.mu.Lock()
@@ -1013,35 +1014,4 @@ func readStream(s string) (els []*xmlel.Element, closed bool, err error) {
 		}
 		els = append(els, el)
 	}
-}
-
-// fuzzLog fails the run when the service logs an error: a recovered
-// panic ends only its stream, which is right for a server and would
-// hide the bug from the fuzzer.
-type fuzzLog struct {
-	mu     sync.Mutex
-	errors []string
-}
-
-func (h *fuzzLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
-func (h *fuzzLog) WithAttrs([]slog.Attr) slog.Handler           { return h }
-func (h *fuzzLog) WithGroup(string) slog.Handler                { return h }
-func (h *fuzzLog) Handle(_ context.Context, r slog.Record) error {
-	msg := r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		msg += " " + a.String()
-		return true
-	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.errors = append(h.errors, msg)
-	return nil
-}
-
-func (h *fuzzLog) take() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := h.errors
-	h.errors = nil
-	return p
 }
