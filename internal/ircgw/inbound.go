@@ -309,12 +309,11 @@ func (s *Session) onRoomMessage(ch *channel, from jid.JID, el *xmlel.Element) {
 	if from.Resource() != "" {
 		who = occupantName(from.Resource())
 		o = ch.occ[foldNick(from.Resource())]
-		switch {
-		case o == nil:
+		if o == nil {
 			source = IRCNick(from.Resource()) + "!occupant@" + hostPart(ch.room.Domain())
-		case s.visible(ch, o):
-			source = ch.hostmask(o)
-		default:
+		} else if mask, shown := s.shownMask(ch, o); shown {
+			source = mask
+		} else {
 			source = "" // not shown in the channel (sources.go)
 		}
 	}

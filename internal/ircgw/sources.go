@@ -111,12 +111,19 @@ func occupantName(nick string) string { return `the occupant "` + nick + `"` }
 // last that fit may shorten. The client's own occupant always is.
 // s.mu is held.
 func (s *Session) visible(ch *channel, o *occupant) bool {
+	_, ok := s.shownMask(ch, o)
+	return ok
+}
+
+// shownMask returns an occupant's hostmask, made once for both the
+// check and the line, and whether the channel shows it (visible).
+func (s *Session) shownMask(ch *channel, o *occupant) (string, bool) {
 	mask := ch.hostmask(o)
 	if !fitsText(mask, "PRIVMSG", ch.name) {
-		return false
+		return mask, false
 	}
 	names := ircmsg.Message{Source: s.svc.cfg.ServerName, Command: rplNamReply, Params: []string{s.nick, "@", ch.name, "@+" + mask}}
-	return fitsLine(names)
+	return mask, fitsLine(names)
 }
 
 // cutName is logged when a line had to be cut where it names someone or
