@@ -9,7 +9,10 @@ import (
 // TestWorkers: a worker that finished waits and takes the next job; no
 // more than the bound wait; they leave after the linger time.
 func TestWorkers(t *testing.T) {
-	w := NewWorkers(2, 300*time.Millisecond)
+	// A linger no loaded machine reaches while the jobs below run: a
+	// worker that left by its timer would make the next job start one,
+	// which is not what this part checks.
+	w := NewWorkers(2, time.Hour)
 	var wg sync.WaitGroup
 	job := func() { wg.Add(1); w.Go(func() { wg.Done() }) }
 
@@ -40,6 +43,15 @@ func TestWorkers(t *testing.T) {
 	}
 
 	// After the linger time, none waits, and a job starts a worker again.
+	w = NewWorkers(2, 300*time.Millisecond)
+	block = make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		w.Go(func() { defer wg.Done(); <-block })
+	}
+	close(block)
+	wg.Wait()
+	waitFor(t, func() bool { return w.Idle() == 2 }, "two idle workers")
 	waitFor(t, func() bool { return w.Idle() == 0 }, "idle workers to leave")
 	before := w.started.Load()
 	job()
