@@ -131,19 +131,19 @@ func (c *outConn) write(b []byte) {
 // queued, which may be the header of the stream just restarted (see
 // inConn.closeWithError); a peer too slow to read loses it instead
 // (send).
-func (c *outConn) closeWithError(e stream.Error) { c.end(e, true) }
+func (c *outConn) closeWithError(e stream.Error) { c.end(e) }
 
 // shutdown ends the stream with system-shutdown after what is queued.
-func (c *outConn) shutdown() { c.end(stream.Error{Condition: stream.SystemShutdown}, true) }
+func (c *outConn) shutdown() { c.end(stream.Error{Condition: stream.SystemShutdown}) }
 
-func (c *outConn) end(e stream.Error, keepPending bool) {
+func (c *outConn) end(e stream.Error) {
 	c.mu.Lock()
 	q := c.q
 	c.state = outClosed
 	c.mu.Unlock()
 	if q != nil {
 		c.svc.m.StreamErrs.With(string(e.Condition)).Inc()
-		q.CloseWith(streamError(e), keepPending)
+		q.CloseWith(streamError(e), true)
 	}
 }
 
@@ -237,8 +237,19 @@ func (c *outConn) run(ctx context.Context) {
 		var se stream.Error
 		if errors.As(err, &se) && se.Condition != "" {
 			c.closeWithError(se)
-		} else if c.q != nil {
-			c.q.CloseWith([]byte(stream.Close), false)
+		} else if pe, ok := stream.FromParseError(err); ok {
+			// What the peer sent does not parse: say so, as the
+			// inbound side and an established stream do (RFC 6120
+			// §4.9.3).
+			c.closeWithError(pe)
+		} else {
+			// The close tag goes after what is queued, as a stream
+			// error does (closeWithError): after SASL's <success/> that
+			// is the header of the restarted stream (RFC 6120 §6.4.6),
+			// and without it the tag would close a stream the peer
+			// never saw begin (§4.4). Only negotiation elements can be
+			// queued here; stanzas wait in c.pending until ready.
+			c.q.CloseWith([]byte(stream.Close), true)
 		}
 		c.finish(ctx, stanza.RemoteServerTimeout)
 		return

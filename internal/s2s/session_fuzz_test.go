@@ -357,6 +357,70 @@ func (r *secureReader) wait(tb testing.TB) []byte {
 	return r.buf.Bytes()
 }
 
+// scriptPeer is the harness's end of a scripted stream, inbound or
+// outbound: it sends the script in the clear until TLS starts, and
+// through TLS after.
+type scriptPeer struct {
+	conn *memConn
+	// newTLS makes the TLS end over conn: a client for an inbound
+	// peer, a server for an outbound stream's remote.
+	newTLS func(net.Conn) *tls.Conn
+	tc     *tls.Conn     // once TLS began
+	sec    *secureReader // once the handshake succeeded
+	failed bool          // the handshake failed
+}
+
+// startTLS runs the TLS handshake; false if it failed.
+func (p *scriptPeer) startTLS() bool {
+	p.tc = p.newTLS(p.conn)
+	if p.tc.Handshake() != nil {
+		p.failed = true
+		return false
+	}
+	p.sec = readSecure(p.tc)
+	return true
+}
+
+// play sends script, its chunks split at fuzzChunkEnd, each once the
+// stream handled all before it (waitIdle, with busy), then ends what the
+// peer sends, and reports whether the service ended the stream before
+// that. TLS starts at once with direct; otherwise, before each chunk
+// sent in the clear, takePlain takes what the service wrote in the
+// clear and tells whether TLS starts now.
+func (p *scriptPeer) play(tb testing.TB, script []byte, direct bool, busy, takePlain func() bool) (ended bool) {
+	tb.Helper()
+	ok := !direct || p.startTLS()
+	for _, chunk := range bytes.Split(script, []byte{fuzzChunkEnd}) {
+		if !ok {
+			break
+		}
+		waitIdle(tb, p.conn.out, busy)
+		if p.conn.closedByPeer() {
+			break
+		}
+		if p.tc == nil && takePlain() && !p.startTLS() {
+			break
+		}
+		var err error
+		if p.tc != nil {
+			_, err = p.tc.Write(chunk)
+		} else {
+			_, err = p.conn.Write(chunk)
+		}
+		ok = err == nil
+	}
+	// The last chunk is handled, but dialback verifications it started
+	// may still be under way when the input ends, as they may be when a
+	// peer hangs up.
+	waitIdle(tb, p.conn.out, nil)
+	ended = p.conn.closedByPeer()
+	if p.tc != nil && !p.failed {
+		_ = p.tc.CloseWrite() // fails only if the service closed first
+	}
+	_ = p.conn.CloseWrite() // never fails
+	return ended
+}
+
 // run is what one scripted stream left: what the service wrote, and
 // whether it ended the stream before its input ended where it could
 // still write (not within a TLS handshake).
@@ -399,62 +463,26 @@ func (w *fuzzWorld) inbound(tb testing.TB, cert int, direct bool, script []byte)
 
 	var (
 		plain   []byte
-		tc      *tls.Conn
-		sec     *secureReader
 		proceed bool // the service said <proceed/>
-		failed  bool // the TLS handshake failed
 	)
-	startTLS := func() bool {
-		tc = tls.Client(peer, w.peerTLS[cert])
-		if tc.Handshake() != nil {
-			failed = true
-			return false
-		}
-		sec = readSecure(tc)
-		return true
+	// takePlain takes what the service wrote in the clear; TLS starts
+	// once it said <proceed/>.
+	takePlain := func() bool {
+		plain = append(plain, peer.in.take()...)
+		proceed = bytes.Contains(plain, []byte("<proceed "))
+		return proceed
 	}
-	ok := !direct || startTLS()
-	for _, chunk := range bytes.Split(script, []byte{fuzzChunkEnd}) {
-		if !ok {
-			break
-		}
-		waitIdle(tb, srv.in, verifying)
-		if peer.closedByPeer() {
-			break
-		}
-		if tc == nil {
-			plain = append(plain, peer.in.take()...)
-			if proceed = bytes.Contains(plain, []byte("<proceed ")); proceed && !startTLS() {
-				break
-			}
-		}
-		var err error
-		if tc != nil {
-			_, err = tc.Write(chunk)
-		} else {
-			_, err = peer.Write(chunk)
-		}
-		ok = err == nil
-	}
-	// The last chunk is handled, but verifications it started may
-	// still be under way when the input ends, as they may be when a
-	// peer hangs up.
-	waitIdle(tb, srv.in, nil)
-	ended := peer.closedByPeer()
-	if tc != nil && !failed {
-		_ = tc.CloseWrite() // fails only if the service closed first
-	}
-	_ = peer.CloseWrite() // never fails
+	p := &scriptPeer{conn: peer, newTLS: func(c net.Conn) *tls.Conn { return tls.Client(c, w.peerTLS[cert]) }}
+	ended := p.play(tb, script, direct, verifying, takePlain)
 	select {
 	case <-served:
 	case <-time.After(fuzzServeLimit):
 		tb.Fatalf("the stream did not end within %v of its input's end", fuzzServeLimit)
 	}
-	if tc == nil {
-		plain = append(plain, peer.in.take()...)
-		proceed = bytes.Contains(plain, []byte("<proceed "))
+	if p.tc == nil {
+		takePlain()
 	}
-	secure := sec.wait(tb)
+	secure := p.sec.wait(tb)
 	w.settle(tb, verifying)
 	w.checkClean(tb, baseline)
 	ic.mu.Lock()
@@ -465,7 +493,7 @@ func (w *fuzzWorld) inbound(tb testing.TB, cert int, direct bool, script []byte)
 	w.mu.Unlock()
 	return run{
 		out:    string(plain) + string(secure),
-		ended:  ended && (!proceed || sec != nil),
+		ended:  ended && (!proceed || p.sec != nil),
 		direct: direct,
 		// XEP-0288 §3.2: stanzas go the other way on a stream only
 		// when the peer asked, and only for pairs it authenticated.
@@ -598,24 +626,13 @@ func (w *fuzzWorld) outbound(tb testing.TB, target int, trusted, verify bool, sc
 		remoteTLS = w.remoteTLS[1]
 	}
 	var (
-		plain  []byte
-		tc     *tls.Conn
-		sec    *secureReader
-		hello  bool // the service began a TLS handshake
-		failed bool
+		plain []byte
+		hello bool // the service began a TLS handshake
 	)
-	startTLS := func() bool {
-		tc = tls.Server(peer, remoteTLS)
-		if tc.Handshake() != nil {
-			failed = true
-			return false
-		}
-		sec = readSecure(tc)
-		return true
-	}
 	// takePlain takes what the service wrote in the clear, up to the
-	// first byte of a TLS record, which XML never holds.
-	takePlain := func() {
+	// first byte of a TLS record, which XML never holds; TLS starts
+	// once the service began it.
+	takePlain := func() bool {
 		b := peer.in.take()
 		if i := bytes.IndexByte(b, 0x16); i >= 0 {
 			hello = true
@@ -625,35 +642,10 @@ func (w *fuzzWorld) outbound(tb testing.TB, target int, trusted, verify bool, sc
 			b = b[:i]
 		}
 		plain = append(plain, b...)
+		return hello
 	}
-	ok := !direct || startTLS()
-	for _, chunk := range bytes.Split(script, []byte{fuzzChunkEnd}) {
-		if !ok {
-			break
-		}
-		waitIdle(tb, peer.out, nil)
-		if peer.closedByPeer() {
-			break
-		}
-		if tc == nil {
-			if takePlain(); hello && !startTLS() {
-				break
-			}
-		}
-		var err error
-		if tc != nil {
-			_, err = tc.Write(chunk)
-		} else {
-			_, err = peer.Write(chunk)
-		}
-		ok = err == nil
-	}
-	waitIdle(tb, peer.out, nil)
-	ended := peer.closedByPeer()
-	if tc != nil && !failed {
-		_ = tc.CloseWrite() // fails only if the service closed first
-	}
-	_ = peer.CloseWrite() // never fails
+	p := &scriptPeer{conn: peer, newTLS: func(c net.Conn) *tls.Conn { return tls.Server(c, remoteTLS) }}
+	ended := p.play(tb, script, direct, nil, takePlain)
 	done := make(chan struct{})
 	go func() {
 		// The verification first: it may open a stream of its own
@@ -668,10 +660,10 @@ func (w *fuzzWorld) outbound(tb testing.TB, target int, trusted, verify bool, sc
 		buf := make([]byte, 1<<20)
 		tb.Fatalf("the stream did not end within %v of its input's end:\n%s", fuzzServeLimit, buf[:runtime.Stack(buf, true)])
 	}
-	if tc == nil {
+	if p.tc == nil {
 		takePlain()
 	}
-	secure := sec.wait(tb)
+	secure := p.sec.wait(tb)
 	w.checkClean(tb, baseline)
 	out := string(plain) + string(secure)
 	w.mu.Lock()
@@ -689,7 +681,7 @@ func (w *fuzzWorld) outbound(tb testing.TB, target int, trusted, verify bool, sc
 	}
 	return run{
 		out:        out,
-		ended:      ended && (!hello || sec != nil),
+		ended:      ended && (!hello || p.sec != nil),
 		initiating: true,
 		direct:     direct,
 		sent:       func(local, remote string) bool { return local == "ours.test" && remote == domain },
