@@ -12,7 +12,8 @@ import (
 // times and versions as they were. Each is implemented by the value that
 // the Store's method for the area returns (Accounts(), Roster(), ...).
 // An area whose interface can already list and write everything as it
-// was (VCards, Blocklist, Pubsub) needs none.
+// was (VCards, Blocklist, Pubsub) needs none; PubsubServices needs only
+// a list of its services.
 
 // AccountLister lists every account, whatever its domain.
 type AccountLister interface {
@@ -72,6 +73,15 @@ type RoomLister interface {
 	// All returns at most max rooms, sorted by JID, the first one after
 	// after ("" starts at the beginning).
 	All(ctx context.Context, after string, max int) ([]Room, error)
+}
+
+// PubsubServiceLister lists the publish-subscribe services that have
+// nodes in a PubsubServices: they are nobody's account, so listing the
+// accounts does not find them.
+type PubsubServiceLister interface {
+	// Services returns at most max JIDs of services that have nodes,
+	// sorted, the first one after after ("" starts at the beginning).
+	Services(ctx context.Context, after string, max int) ([]string, error)
 }
 
 // RoomArchiveImporter stores room messages as they were stored.

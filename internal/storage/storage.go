@@ -43,6 +43,7 @@ type Store interface {
 	Blocklist() Blocklist
 	Invites() Invites
 	Pubsub() Pubsub
+	PubsubServices() PubsubServices
 	FastTokens() FastTokens
 	Archive() Archive
 	Push() Push
@@ -253,6 +254,9 @@ type PubsubItem struct {
 	ID        string
 	Published time.Time // Publish stores the current time when it is zero
 	Payload   string    // the item's payload, XML; empty for none
+	// Publisher is the bare JID that published the item, in the nodes
+	// of a PubsubServices; users' own services (Pubsub) do not keep it.
+	Publisher string
 }
 
 // Pubsub stores the nodes of each user's personal pubsub service and
@@ -289,6 +293,77 @@ type Pubsub interface {
 	// Purge removes every item of a node; ErrNotFound if there is no such
 	// node.
 	Purge(ctx context.Context, user, node string) error
+}
+
+// Affiliations with a node of a publish-subscribe service (XEP-0060
+// §4.1). AffiliationNone is never stored: setting it removes one.
+const (
+	AffiliationOwner       = "owner"
+	AffiliationPublisher   = "publisher"
+	AffiliationPublishOnly = "publish-only"
+	AffiliationMember      = "member"
+	AffiliationOutcast     = "outcast"
+	AffiliationNone        = "none"
+)
+
+// States of a subscription (XEP-0060 §4.2) that are stored.
+const (
+	SubscriptionSubscribed = "subscribed"
+	SubscriptionPending    = "pending"
+)
+
+// PubsubAffiliation is what one bare JID may do at one node.
+type PubsubAffiliation struct {
+	Node        string
+	JID         string // a bare JID
+	Affiliation string // one of the Affiliation constants but none
+}
+
+// PubsubSubscription is one subscription to one node. A JID may hold
+// several, told apart by SubID.
+type PubsubSubscription struct {
+	Node  string
+	JID   string // the subscriber's JID as it subscribed, bare or full
+	SubID string
+	State string // SubscriptionSubscribed or SubscriptionPending
+}
+
+// PubsubServices stores the nodes of publish-subscribe services that are
+// nobody's own account (XEP-0060), such as a host's pubsub.example.org:
+// every method of Pubsub, with the service's JID where Pubsub has a user
+// (CreateNode's limit counts the service's nodes) and items that keep
+// their Publisher; and who is affiliated with and subscribed to each
+// node. Deleting a node removes its items, affiliations and
+// subscriptions. Accounts.Delete of a user removes that user's
+// affiliations and subscriptions (its bare JID and its full JIDs) in
+// every service; the nodes stay.
+type PubsubServices interface {
+	Pubsub
+	// ItemPage returns up to max items of a node, newest first, starting
+	// after the item with ID after (from the newest when after is ""),
+	// and how many items the node holds. ErrNotFound if there is no such
+	// node, or after is not one of its items.
+	ItemPage(ctx context.Context, service, node, after string, max int) (items []PubsubItem, total int, err error)
+	// Affiliations returns the affiliations with a node, sorted by JID;
+	// ErrNotFound if there is no such node.
+	Affiliations(ctx context.Context, service, node string) ([]PubsubAffiliation, error)
+	// AffiliationsOf returns the affiliations of one bare JID with every
+	// node of the service, sorted by node.
+	AffiliationsOf(ctx context.Context, service, jid string) ([]PubsubAffiliation, error)
+	// SetAffiliation adds, replaces or (AffiliationNone) removes an
+	// affiliation; ErrNotFound if there is no such node.
+	SetAffiliation(ctx context.Context, service string, a PubsubAffiliation) error
+	// Subscriptions returns the subscriptions to a node, sorted by JID
+	// then SubID; ErrNotFound if there is no such node.
+	Subscriptions(ctx context.Context, service, node string) ([]PubsubSubscription, error)
+	// SubscriptionsOf returns the subscriptions of a bare JID and of its
+	// full JIDs to every node of the service, sorted by node, JID, SubID.
+	SubscriptionsOf(ctx context.Context, service, bare string) ([]PubsubSubscription, error)
+	// Subscribe adds a subscription or replaces the one with the same
+	// node, JID and SubID; ErrNotFound if there is no such node.
+	Subscribe(ctx context.Context, service string, s PubsubSubscription) error
+	// Unsubscribe removes one subscription; ErrNotFound if there was none.
+	Unsubscribe(ctx context.Context, service, node, jid, subid string) error
 }
 
 // Slots of a FAST token: a new token waits in FastNew until the client

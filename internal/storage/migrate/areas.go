@@ -24,6 +24,7 @@ var Areas = []Area{
 	archiveArea{},
 	area[[]storage.PushService]{name: "Push", perUser: true, read: readPush, write: writePush},
 	area[[]storage.Invite]{name: "Invites", read: readInvites, write: writeInvites},
+	pubsubServicesArea{},
 	// The rooms before their archives.
 	area[[]roomData]{name: "Rooms", read: readRooms, write: writeRooms},
 	roomArchiveArea{},

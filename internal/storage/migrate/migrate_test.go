@@ -119,6 +119,12 @@ type fixture struct {
 	rooms   map[string][]storage.Room        // by service, sorted
 	affs    map[string][]storage.RoomAffiliation
 	roomMsg map[string][]storage.RoomMessage // in archive order
+	// Pubsub services: nodes by service, the rest by service and node.
+	svcNodes map[string][]storage.PubsubNode
+	svcItems map[string]map[string][]storage.PubsubItem // newest first
+	svcAffs  map[string]map[string][]storage.PubsubAffiliation
+	svcSubs  map[string]map[string][]storage.PubsubSubscription
+	svcCount int // nodes, items, affiliations and subscriptions
 }
 
 func keys(seed byte) map[storage.Hash]storage.SCRAMKeys {
@@ -142,7 +148,9 @@ func fill(t *testing.T, s storage.Store) *fixture {
 		fast: map[string][]storage.FastToken{}, archive: map[string][]storage.ArchivedMessage{},
 		prefs: map[string]storage.ArchivePrefs{}, push: map[string][]storage.PushService{},
 		rooms: map[string][]storage.Room{}, affs: map[string][]storage.RoomAffiliation{},
-		roomMsg: map[string][]storage.RoomMessage{},
+		roomMsg:  map[string][]storage.RoomMessage{},
+		svcNodes: map[string][]storage.PubsubNode{}, svcItems: map[string]map[string][]storage.PubsubItem{},
+		svcAffs: map[string]map[string][]storage.PubsubAffiliation{}, svcSubs: map[string]map[string][]storage.PubsubSubscription{},
 	}
 	must := func(what string, err error) {
 		t.Helper()
@@ -327,6 +335,61 @@ func fill(t *testing.T, s storage.Store) *fixture {
 		}
 	}
 
+	// Pubsub services, which are nobody's account: items published by
+	// several JIDs, one published again (it becomes the newest), one
+	// with a time of its own, an empty node; affiliations and
+	// subscriptions of bare, full and remote JIDs.
+	for i, svc := range []string{"pubsub.a.example", "news.b.example", "pubsub.c.example"} {
+		ps := s.PubsubServices()
+		for _, n := range []storage.PubsubNode{{Name: "princely_musings", Config: `{"max":10}`}, {Name: "blog/ä", Config: "{}"}, {Name: "empty", Config: ""}}[:1+i] {
+			must("PubsubServices.CreateNode", ps.CreateNode(ctx, svc, n, 0))
+		}
+		for j := range 2 + 2*i {
+			it := storage.PubsubItem{
+				ID: fmt.Sprintf("item%d", j), Payload: fmt.Sprintf("<entry n='%d'/>", j),
+				Publisher: []string{"zoe@a.example", "bob@b.example"}[j%2],
+			}
+			if j == 1 {
+				it.Published = time.Date(2020, 2, 3, 4, 5, 6, 7000, time.UTC)
+			}
+			must("PubsubServices.Publish", ps.Publish(ctx, svc, "princely_musings", it, 0))
+		}
+		must("PubsubServices.Publish", ps.Publish(ctx, svc, "princely_musings", storage.PubsubItem{ID: "item0", Payload: "<again/>", Publisher: "zoe@a.example"}, 0))
+		if i > 0 {
+			must("PubsubServices.Publish", ps.Publish(ctx, svc, "blog/ä", storage.PubsubItem{ID: "current"}, 1))
+		}
+		for _, a := range []storage.PubsubAffiliation{
+			{Node: "princely_musings", JID: "zoe@a.example", Affiliation: storage.AffiliationOwner},
+			{Node: "princely_musings", JID: "bob@b.example", Affiliation: storage.AffiliationPublisher},
+			{Node: "princely_musings", JID: "spam@else.example", Affiliation: storage.AffiliationOutcast},
+		}[:1+i] {
+			must("PubsubServices.SetAffiliation", ps.SetAffiliation(ctx, svc, a))
+		}
+		for _, sub := range []storage.PubsubSubscription{
+			{Node: "princely_musings", JID: "zoe@a.example", SubID: "s1", State: storage.SubscriptionSubscribed},
+			{Node: "princely_musings", JID: "zoe@a.example/phone", SubID: "s2", State: storage.SubscriptionPending},
+			{Node: "princely_musings", JID: "remote@else.example/x", SubID: "s3", State: storage.SubscriptionSubscribed},
+		}[i:] {
+			must("PubsubServices.Subscribe", ps.Subscribe(ctx, svc, sub))
+		}
+		nodes, err := ps.Nodes(ctx, svc)
+		must("PubsubServices.Nodes", err)
+		f.svcNodes[svc] = nodes
+		f.svcItems[svc] = map[string][]storage.PubsubItem{}
+		f.svcAffs[svc] = map[string][]storage.PubsubAffiliation{}
+		f.svcSubs[svc] = map[string][]storage.PubsubSubscription{}
+		for _, n := range nodes {
+			items, err := ps.Items(ctx, svc, n.Name, 0)
+			must("PubsubServices.Items", err)
+			affs, err := ps.Affiliations(ctx, svc, n.Name)
+			must("PubsubServices.Affiliations", err)
+			subs, err := ps.Subscriptions(ctx, svc, n.Name)
+			must("PubsubServices.Subscriptions", err)
+			f.svcItems[svc][n.Name], f.svcAffs[svc][n.Name], f.svcSubs[svc][n.Name] = items, affs, subs
+			f.svcCount += 1 + len(items) + len(affs) + len(subs)
+		}
+	}
+
 	for i, exp := range []time.Time{time.Date(2031, 1, 1, 0, 0, 0, 1000, time.UTC), time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		inv := storage.Invite{Hash: bytes.Repeat([]byte{byte(i + 1)}, 32), Host: "a.example", Expires: exp}
 		must("Invites.Add", s.Invites().Add(ctx, inv.Hash, inv.Host, inv.Expires))
@@ -473,6 +536,37 @@ func (f *fixture) check(t *testing.T, s storage.Store) {
 	if n, err := s.Rooms().CountOwned(ctx, "zoe@a.example"); err != nil || n != 4 {
 		t.Errorf("Rooms.CountOwned = %d, %v, want 4", n, err)
 	}
+	for svc, want := range f.svcNodes {
+		ps := s.PubsubServices()
+		if nodes, err := ps.Nodes(ctx, svc); err != nil || !slices.Equal(nodes, want) {
+			t.Errorf("PubsubServices.Nodes(%s) = %v, %v, want %v", svc, nodes, err, want)
+		}
+		for _, n := range want {
+			items, err := ps.Items(ctx, svc, n.Name, 0)
+			if w := f.svcItems[svc][n.Name]; err != nil || !equal(reflect.ValueOf(items), reflect.ValueOf(w)) {
+				t.Errorf("PubsubServices.Items(%s, %s) = %+v, %v, want %+v", svc, n.Name, items, err, w)
+			}
+			for _, it := range items {
+				if it.Published.Location() != time.UTC {
+					t.Errorf("PubsubServices.Items(%s, %s): item %s published at %v, not in UTC", svc, n.Name, it.ID, it.Published)
+				}
+			}
+			if affs, err := ps.Affiliations(ctx, svc, n.Name); err != nil || !slices.Equal(affs, f.svcAffs[svc][n.Name]) {
+				t.Errorf("PubsubServices.Affiliations(%s, %s) = %v, %v, want %v", svc, n.Name, affs, err, f.svcAffs[svc][n.Name])
+			}
+			if subs, err := ps.Subscriptions(ctx, svc, n.Name); err != nil || !slices.Equal(subs, f.svcSubs[svc][n.Name]) {
+				t.Errorf("PubsubServices.Subscriptions(%s, %s) = %v, %v, want %v", svc, n.Name, subs, err, f.svcSubs[svc][n.Name])
+			}
+		}
+	}
+	// What the service area's queries across nodes find.
+	want := []storage.PubsubSubscription{
+		{Node: "princely_musings", JID: "zoe@a.example", SubID: "s1", State: storage.SubscriptionSubscribed},
+		{Node: "princely_musings", JID: "zoe@a.example/phone", SubID: "s2", State: storage.SubscriptionPending},
+	}
+	if subs, err := s.PubsubServices().SubscriptionsOf(ctx, "pubsub.a.example", "zoe@a.example"); err != nil || !slices.Equal(subs, want) {
+		t.Errorf("PubsubServices.SubscriptionsOf = %v, %v, want %v", subs, err, want)
+	}
 	invs, err := s.Invites().(storage.InviteLister).All(ctx)
 	if err != nil || !equal(reflect.ValueOf(invs), reflect.ValueOf(f.invites)) {
 		t.Errorf("Invites.All = %+v, %v, want %+v", invs, err, f.invites)
@@ -497,6 +591,8 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	ctx := t.Context()
 	defer func(n, a, r int) { usersPage, archivePage, roomsPage = n, a, r }(usersPage, archivePage, roomsPage)
 	usersPage, archivePage, roomsPage = 2, 3, 2 // several pages of accounts, messages and rooms
+	defer func(n int) { servicesPage = n }(servicesPage)
+	servicesPage = 2 // and of pubsub services
 
 	src := openSQLite(t, &clock{t: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)})
 	f := fill(t, src)
@@ -511,7 +607,8 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 	if rep.Records["Offline"] != 3+4+5+6 || rep.Records["Invites"] != 2 || rep.Records["Accounts"] != 5 ||
 		rep.Records["Archive"] != 2+5+8+11+2 || rep.Records["Push"] != 6 ||
-		rep.Records["Rooms"] != 4+1+2+3+4 || rep.Records["RoomArchive"] != 1+4+10 {
+		rep.Records["Rooms"] != 4+1+2+3+4 || rep.Records["RoomArchive"] != 1+4+10 ||
+		rep.Records["PubsubServices"] != f.svcCount || f.svcCount != (1+2+1+3)+(2+4+1+2+2)+(3+6+1+3+1) {
 		t.Errorf("Copy reported %v", rep.Records)
 	}
 	f.check(t, dst)
@@ -549,6 +646,9 @@ func TestNotEmpty(t *testing.T) {
 		},
 		"room": func(s storage.Store) error {
 			return s.Rooms().Put(ctx, storage.Room{JID: "r@muc.a.example", Config: "{}"})
+		},
+		"pubsub node": func(s storage.Store) error {
+			return s.PubsubServices().CreateNode(ctx, "pubsub.a.example", storage.PubsubNode{Name: "n"}, 0)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

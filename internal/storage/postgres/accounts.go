@@ -129,12 +129,22 @@ func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) e
 	return wrapErr("accounts set disabled", err)
 }
 
-// Delete removes the account row; ON DELETE CASCADE removes the rows of
-// every area in the same statement. The servers that watch hear of it
+// Delete removes the account row, and ON DELETE CASCADE the rows of
+// every area that belongs to it; the user's affiliations with and
+// subscriptions to the nodes of pubsub services, which belong to no
+// account, go in the same transaction. The servers that watch hear of it
 // when it commits.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	err := a.announced(ctx, user, "DELETE FROM accounts WHERE jid = $1", user)
+	err := a.s.tx(ctx, func(tx pgx.Tx) error {
+		if err := execFoundOn(ctx, tx, "DELETE FROM accounts WHERE jid = $1", user); err != nil {
+			return err
+		}
+		if err := deleteServiceJID(ctx, tx, user); err != nil {
+			return err
+		}
+		return notifyChanged(ctx, tx, user)
+	})
 	return wrapErr("accounts delete", err)
 }
 

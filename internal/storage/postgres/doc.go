@@ -29,7 +29,10 @@
 // same clause; TestSchemaCascade checks every table. Rooms, their
 // affiliations and their archives belong to no account (they outlive
 // their owners; Rooms.RemoveJID removes a deleted user's affiliations),
-// and deleting a room's row removes the rest of the room.
+// and deleting a room's row removes the rest of the room. So do the nodes
+// of pubsub services (PubsubServices), whose affiliations and
+// subscriptions Accounts.Delete removes in its transaction, and deleting
+// a node's row removes the rest of the node.
 //
 // Names and addresses are text COLLATE "C", so that they sort in byte
 // order, as the contract wants, whatever the database's default
@@ -52,6 +55,9 @@
 //     in one statement after the lock: versions follow commit order.
 //   - Pubsub.CreateNode with a limit, FastTokens.Put, Push.Enable with a
 //     limit, Archive.SetPrefs.
+//   - PubsubServices.CreateNode with a limit does the same under a
+//     transaction-scoped advisory lock on the service, which has no row
+//     to lock.
 //   - Archive.Append inserts with a seq from a sequence and the greater
 //     of the node's clock and the archive's last stored time: appends for
 //     one user queue at the lock, so within one archive seq order is
@@ -66,8 +72,9 @@
 // The lock and the statement go to the server in one batch (one round
 // trip, one implicit transaction) on the hot paths (Offline.Push,
 // Roster.Put and Delete, Archive.Append, RoomArchive.Append). Taking the account's lock before any other row
-// of the user keeps writes from deadlocking. Pubsub.Publish locks its
-// node's row the same way, so items are numbered in publication order.
+// of the user keeps writes from deadlocking. Pubsub.Publish and
+// PubsubServices.Publish lock their node's row the same way, so items are
+// numbered in publication order.
 // Invites.Use and FastTokens.Use are single conditional statements: a
 // second one waits for the first's row lock and then no longer matches.
 //

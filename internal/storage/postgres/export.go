@@ -77,7 +77,14 @@ var (
 	_ storage.ArchiveImporter     = archive{}
 	_ storage.RoomLister          = rooms{}
 	_ storage.RoomArchiveImporter = roomArchive{}
+	_ storage.PubsubServiceLister = pubsubServices{}
 )
+
+func (p pubsubServices) Services(ctx context.Context, after string, max int) ([]string, error) {
+	defer p.s.done("pubsubservices.services", time.Now())
+	svcs, err := p.s.strings(ctx, "SELECT DISTINCT service FROM pubsub_service_nodes WHERE service > $1 ORDER BY service LIMIT $2", after, max)
+	return svcs, wrapErr("pubsub services services", err)
+}
 
 // sqlArchiveImport appends a batch after the account's lock, in one
 // statement: rows are inserted, and take their seq, in the order of the

@@ -146,11 +146,18 @@ func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) e
 	return wrapErr("accounts set disabled", err)
 }
 
-// Delete removes the account row; ON DELETE CASCADE removes the rows of
-// every area in the same transaction (the statement is one).
+// Delete removes the account row, and ON DELETE CASCADE the rows of
+// every area that belongs to it; the user's affiliations with and
+// subscriptions to the nodes of pubsub services, which belong to no
+// account, go in the same transaction.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
-	err := a.s.execFound(ctx, "DELETE FROM accounts WHERE jid = ?", user)
+	err := a.s.tx(ctx, func(tx *sql.Tx) error {
+		if err := changedOne(tx.ExecContext(ctx, "DELETE FROM accounts WHERE jid = ?", user)); err != nil {
+			return err
+		}
+		return deleteServiceJID(ctx, tx, user)
+	})
 	if err == nil {
 		err = a.s.keys.changed(user)
 	}

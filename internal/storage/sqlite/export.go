@@ -79,7 +79,15 @@ var (
 	_ storage.ArchiveImporter     = archive{}
 	_ storage.RoomLister          = rooms{}
 	_ storage.RoomArchiveImporter = roomArchive{}
+	_ storage.PubsubServiceLister = pubsubServices{}
 )
+
+func (p pubsubServices) Services(ctx context.Context, after string, max int) ([]string, error) {
+	defer p.s.done("pubsubservices.services", time.Now())
+	// DISTINCT walks the primary key (service, node) in order.
+	svcs, err := queryStrings(ctx, p.s.r, "SELECT DISTINCT service FROM pubsub_service_nodes WHERE service > ? ORDER BY service LIMIT ?", after, max)
+	return svcs, wrapErr("pubsub services services", err)
+}
 
 // Import hands every message to the group-commit writer, as Append does,
 // so that the writer's last stored time stays the newest, then waits for

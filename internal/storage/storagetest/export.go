@@ -222,6 +222,43 @@ var exportTests = []subtest{
 			t.Errorf("All page by page = %q, want %q", got, want)
 		}
 	}},
+	{"PubsubServices", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		l, ok := s.PubsubServices().(storage.PubsubServiceLister)
+		if !ok {
+			t.Fatal("PubsubServices does not implement storage.PubsubServiceLister")
+		}
+		if got, err := l.Services(ctx, "", 10); err != nil || len(got) != 0 {
+			t.Fatalf("Services of an empty store = %v, %v", got, err)
+		}
+		svcs := []string{"pubsub.y.example", "émile.x.example", "pubsub.x.example", "news.x.example"}
+		for _, svc := range svcs {
+			// Two nodes each: a service is listed once.
+			createSvcNode(t, s, svc, "a", "")
+			createSvcNode(t, s, svc, "b", "")
+		}
+		// A user's own nodes are not a service's.
+		create(t, s, alice)
+		createNode(t, s, alice, "a", "")
+		// A service whose last node went is no longer listed.
+		createSvcNode(t, s, "gone.x.example", "a", "")
+		wantErr(t, "DeleteNode", s.PubsubServices().DeleteNode(ctx, "gone.x.example", "a"), nil)
+		want := slices.Clone(svcs)
+		slices.Sort(want)
+		var got []string
+		for after := ""; ; {
+			page, err := l.Services(ctx, after, 3)
+			wantErr(t, "Services", err, nil)
+			got = append(got, page...)
+			if len(page) < 3 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Services page by page = %q, want %q", got, want)
+		}
+	}},
 	{"RoomArchiveImport", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		imp, ok := s.RoomArchive().(storage.RoomArchiveImporter)

@@ -12,6 +12,13 @@ var sharedTables = map[string]bool{
 	"rooms":             true,
 	"room_affiliations": true,
 	"room_archive":      true,
+	// The nodes of pubsub services belong to the service, not to an
+	// account; affiliations and subscriptions may name remote JIDs
+	// (Accounts.Delete removes a local one's).
+	"pubsub_service_nodes":         true,
+	"pubsub_service_items":         true,
+	"pubsub_service_affiliations":  true,
+	"pubsub_service_subscriptions": true,
 }
 
 // ForeignKey is a foreign key of a backend's schema: Child references
