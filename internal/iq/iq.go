@@ -256,13 +256,5 @@ func (m *Mux) Serve(ctx context.Context, t Target, st *stanza.Stanza) *xmlel.Ele
 		return stanza.ErrorReply(st.El, stanza.E(stanza.ServiceUnavailable))
 	}
 	res, err := h(ctx, st)
-	if err != nil {
-		var se stanza.Error
-		if !errors.As(err, &se) {
-			m.log.Error("iq handler failed", "ns", payload.Space, "err", err)
-			se = stanza.E(stanza.InternalServerError)
-		}
-		return stanza.ErrorReply(st.El, se)
-	}
-	return st.Result(res)
+	return st.Answer(res, err, func(err error) { m.log.Error("iq handler failed", "ns", payload.Space, "err", err) })
 }

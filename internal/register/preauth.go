@@ -48,15 +48,9 @@ func (r *Register) PreAuth(ctx context.Context, host string, state *State, st *s
 	default:
 		err = stanza.E(stanza.ServiceUnavailable)
 	}
-	if err != nil {
-		var se stanza.Error
-		if !errors.As(err, &se) {
-			r.log.Error("register: request before authentication failed", "host", host, "err", err)
-			se = stanza.E(stanza.InternalServerError)
-		}
-		return stanza.ErrorReply(st.El, se)
-	}
-	return st.Result(res)
+	return st.Answer(res, err, func(err error) {
+		r.log.Error("register: request before authentication failed", "host", host, "err", err)
+	})
 }
 
 // preAuthToken accepts an invitation token for the stream (XEP-0445 §3).

@@ -4,6 +4,8 @@
 package stanza
 
 import (
+	"errors"
+
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/xmlel"
 )
@@ -103,6 +105,23 @@ func (s *Stanza) Result(payload ...*xmlel.Element) *xmlel.Element {
 		r.SetAttr("to", s.From.String())
 	}
 	return r.Append(payload...)
+}
+
+// Answer returns the answer to the request s: its result carrying
+// payload or, when err is not nil, its error. An Error reaches the
+// requester as it is; any other error becomes internal-server-error
+// after failed is called with it, to log it, since the requester learns
+// nothing of it. It is nil when s is itself an error.
+func (s *Stanza) Answer(payload *xmlel.Element, err error, failed func(error)) *xmlel.Element {
+	if err == nil {
+		return s.Result(payload)
+	}
+	var se Error
+	if !errors.As(err, &se) {
+		failed(err)
+		se = E(InternalServerError)
+	}
+	return ErrorReply(s.El, se)
 }
 
 // Reply returns a new stanza of the same kind addressed back to the sender,

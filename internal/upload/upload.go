@@ -344,12 +344,7 @@ func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 	}
 	el, err := s.serveIQ(st)
 	if err != nil {
-		var se stanza.Error
-		if !errors.As(err, &se) {
-			s.log.Error("upload failed", "err", err)
-			se = stanza.E(stanza.InternalServerError)
-		}
-		el = stanza.ErrorReply(st.El, se)
+		el = st.Answer(nil, err, func(err error) { s.log.Error("upload failed", "err", err) })
 	}
 	s.reply(ctx, st, el)
 }
