@@ -41,6 +41,7 @@ type Config struct {
 	Bytestreams Bytestreams `toml:"bytestreams"`
 	S2S         S2S         `toml:"s2s"`
 	MUC         MUC         `toml:"muc"`
+	Pubsub      Pubsub      `toml:"pubsub"`
 	Web         Web         `toml:"web"`
 	Upload      Upload      `toml:"upload"`
 	Cluster     Cluster     `toml:"cluster"` // cluster.go
@@ -371,6 +372,40 @@ func (c Config) MUCDomain(host string) string {
 	return strings.ReplaceAll(c.MUC.Domain, HostPlaceholder, host)
 }
 
+// Who may create nodes of the pubsub service (Pubsub.Create).
+const (
+	// CreateLocal lets the users of the service's host create nodes.
+	CreateLocal = "local"
+	// CreateAdmins lets only the host's administrators create nodes.
+	CreateAdmins = "admins"
+)
+
+// Pubsub is the [pubsub] section: the publish-subscribe service of each
+// host (XEP-0060), apart from every account's own (PEP, [limits]).
+type Pubsub struct {
+	// Domain is the domain of the service of each host, with
+	// HostPlaceholder standing for the host's domain; "" turns the
+	// service off.
+	Domain string `toml:"domain"`
+	// Create says who may create nodes: CreateLocal or CreateAdmins. The
+	// host's administrators own every node either way.
+	Create string `toml:"create"`
+	// MaxNodes bounds the nodes of one service, MaxUserNodes the nodes
+	// one user may own there (administrators are not counted), MaxItems
+	// the items one node keeps (what max_items "max" means), and
+	// MaxItemBytes the size of one item.
+	MaxNodes     int `toml:"max_nodes"`
+	MaxUserNodes int `toml:"max_user_nodes"`
+	MaxItems     int `toml:"max_items"`
+	MaxItemBytes int `toml:"max_item_bytes"`
+}
+
+// PubsubDomain returns the pubsub domain of a host, "" when the service
+// is off.
+func (c Config) PubsubDomain(host string) string {
+	return strings.ReplaceAll(c.Pubsub.Domain, HostPlaceholder, host)
+}
+
 // Web is the [web] section: the HTTP server with XMPP over WebSocket
 // (RFC 7395) and BOSH (XEP-0206), connection discovery (XEP-0156), the
 // upload service's files (XEP-0363) and the built-in web client.
@@ -488,6 +523,14 @@ func Default() Config {
 			ArchiveDefault:   true,
 			ArchiveRetention: Duration(365 * 24 * time.Hour),
 			MaxPage:          100,
+		},
+		Pubsub: Pubsub{
+			Domain:       "pubsub." + HostPlaceholder,
+			Create:       CreateLocal,
+			MaxNodes:     1000,
+			MaxUserNodes: 100,
+			MaxItems:     1000,
+			MaxItemBytes: 131072,
 		},
 		Web: Web{
 			HTTPS:  []string{"127.0.0.1:5443"},

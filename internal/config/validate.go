@@ -104,23 +104,12 @@ func (c Config) Validate() error {
 	ps.section("muc", c.MUC.Validate())
 	ps.section("cluster", c.Cluster.Validate())
 	ps.section("irc", c.IRC.Validate())
-	if c.MUC.Domain != "" && !strings.Contains(c.MUC.Domain, HostPlaceholder) && len(c.Hosts) > 1 {
-		ps.add("muc.domain", "%q is one domain for %d hosts: put %s in it, as in \"conference.%s\"",
-			c.MUC.Domain, len(c.Hosts), HostPlaceholder, HostPlaceholder)
-	}
+	ps.section("pubsub", c.Pubsub.Validate())
+	c.checkServiceDomain(&ps, "muc.domain", "group chat", c.MUC.Domain, c.MUCDomain, hosts, components)
+	c.checkServiceDomain(&ps, "pubsub.domain", "pubsub", c.Pubsub.Domain, c.PubsubDomain, hosts, components)
 	for i, h := range c.Hosts {
-		d := c.MUCDomain(h.Domain)
-		if d == "" || !validDomain(h.Domain) {
-			continue
-		}
-		if j, ok := hosts[d]; ok {
-			ps.add("muc.domain", "the group chat domain of host[%d] is %q, the domain of host[%d]", i, d, j)
-		}
-		if j, ok := components[d]; ok {
-			ps.add("muc.domain", "the group chat domain of host[%d] is %q, the domain of component[%d]", i, d, j)
-		}
-		if c.Bytestreams.Enabled && d == ProxyPrefix+h.Domain {
-			ps.add("muc.domain", "the group chat domain of host[%d] is %q, its bytestream proxy", i, d)
+		if d := c.PubsubDomain(h.Domain); d != "" && validDomain(h.Domain) && d == c.MUCDomain(h.Domain) {
+			ps.add("pubsub.domain", "the pubsub domain of host[%d] is %q, its group chat domain", i, d)
 		}
 	}
 	ps.section("web", c.Web.Validate())
@@ -655,6 +644,52 @@ func (m MUC) Validate() error {
 	}
 	if m.MaxPage < 1 || m.MaxPage > MaxArchivePage {
 		ps.add("max_page", "must be 1 to %d", MaxArchivePage)
+	}
+	return ps.err()
+}
+
+// checkServiceDomain reports a service domain (pattern, of each host
+// by domainOf) that is one domain for several hosts, or that is a host,
+// a component or a bytestream proxy.
+func (c Config) checkServiceDomain(ps *Problems, key, what, pattern string, domainOf func(string) string, hosts, components map[string]int) {
+	if pattern != "" && !strings.Contains(pattern, HostPlaceholder) && len(c.Hosts) > 1 {
+		ps.add(key, "%q is one domain for %d hosts: put %s in it, as in \"%s.%s\"",
+			pattern, len(c.Hosts), HostPlaceholder, strings.Split(pattern, ".")[0], HostPlaceholder)
+	}
+	for i, h := range c.Hosts {
+		d := domainOf(h.Domain)
+		if d == "" || !validDomain(h.Domain) {
+			continue
+		}
+		if j, ok := hosts[d]; ok {
+			ps.add(key, "the %s domain of host[%d] is %q, the domain of host[%d]", what, i, d, j)
+		}
+		if j, ok := components[d]; ok {
+			ps.add(key, "the %s domain of host[%d] is %q, the domain of component[%d]", what, i, d, j)
+		}
+		if c.Bytestreams.Enabled && d == ProxyPrefix+h.Domain {
+			ps.add(key, "the %s domain of host[%d] is %q, its bytestream proxy", what, i, d)
+		}
+	}
+}
+
+// Validate returns a *Problems listing every problem of the [pubsub]
+// section, nil if there is none.
+func (p Pubsub) Validate() error {
+	var ps Problems
+	if p.Domain != "" && !validDomain(strings.ReplaceAll(p.Domain, HostPlaceholder, "example.org")) {
+		ps.add("domain", "invalid domain %q: want a domain such as \"pubsub.%s\", or \"\" to turn the service off", p.Domain, HostPlaceholder)
+	}
+	if p.Create != CreateLocal && p.Create != CreateAdmins {
+		ps.add("create", "must be %q or %q", CreateLocal, CreateAdmins)
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"max_nodes", p.MaxNodes}, {"max_user_nodes", p.MaxUserNodes}, {"max_items", p.MaxItems}, {"max_item_bytes", p.MaxItemBytes}} {
+		if f.v <= 0 {
+			ps.add(f.key, "must be positive")
+		}
 	}
 	return ps.err()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"samtal.org/samtal/internal/dataform"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
@@ -35,10 +36,9 @@ func legacyOptions() form {
 
 // options returns publish options from name, value pairs.
 func options(kv ...string) form {
-	f := form{typ: FormPublishOptions, fields: map[string][]string{}}
+	f := form{Type: FormPublishOptions}
 	for i := 0; i+1 < len(kv); i += 2 {
-		f.fields[kv[i]] = []string{kv[i+1]}
-		f.order = append(f.order, kv[i])
+		f.Add(kv[i], kv[i+1])
 	}
 	return f
 }
@@ -135,7 +135,7 @@ func (s *Service) fromLegacy(ctx context.Context, user jid.JID, list *xmlel.Elem
 // preserve them; a legacy client cannot).
 func conference2(c, old *xmlel.Element) *xmlel.Element {
 	out := xmlel.New(NSBookmarks2, "conference", "name", c.Attr("name"))
-	if b, _ := parseBool(c.Attr("autojoin")); b {
+	if b, _ := dataform.ParseBool(c.Attr("autojoin")); b {
 		out.SetAttr("autojoin", "true")
 	}
 	if n := c.ChildText(NSBookmarks, "nick"); n != "" {
@@ -168,7 +168,7 @@ func (s *Service) toLegacy(ctx context.Context, user jid.JID) {
 			continue
 		}
 		c := xmlel.New(NSBookmarks, "conference", "jid", it.ID, "name", p.Attr("name"))
-		if b, _ := parseBool(p.Attr("autojoin")); b {
+		if b, _ := dataform.ParseBool(p.Attr("autojoin")); b {
 			c.SetAttr("autojoin", "true")
 		} else {
 			c.SetAttr("autojoin", "false")
@@ -248,7 +248,7 @@ func (s *Service) migrateBookmarks(ctx context.Context, user jid.JID) {
 	// Create the node first, so that the items below are not taken for
 	// a new list again.
 	cfg := DefaultConfig()
-	if err := cfg.apply(bookmarks2Options(), s.cfg.MaxItems); err != nil {
+	if err := cfg.Apply(bookmarks2Options(), rules(s.cfg.MaxItems)); err != nil {
 		return
 	}
 	unlock := s.lock(user)

@@ -13,6 +13,7 @@ import (
 	"samtal.org/samtal/internal/im"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/nodeconfig"
 	"samtal.org/samtal/internal/private"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
@@ -32,7 +33,7 @@ import (
 func FuzzConfigForm(f *testing.F) {
 	const limit = 50
 	for _, seed := range []string{
-		DefaultConfig().form(limit).String(),
+		DefaultConfig().Form(rules(limit)).String(),
 		`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field><field var='pubsub#access_model'><value>whitelist</value></field></x>`,
 		`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field><field var='pubsub#persist_items'><value>true</value></field></x>`,
 		`<x xmlns='jabber:x:data' type='submit'><field var='pubsub#roster_groups_allowed'><value>a</value><value>b</value></field><field var='pubsub#access_model'><value>roster</value></field></x>`,
@@ -48,17 +49,17 @@ func FuzzConfigForm(f *testing.F) {
 			return
 		}
 		// As an owner's configure request: every option must be known.
-		if form, err := parseForm(x); err == nil {
+		if form, err := nodeconfig.ParseForm(x); err == nil {
 			c := DefaultConfig()
-			if err := c.apply(form, limit); err == nil {
-				if c.maxItems(limit) < 1 || c.maxItems(limit) > limit {
-					t.Fatalf("max items %d outside 1..%d", c.maxItems(limit), limit)
+			if err := c.Apply(form, rules(limit)); err == nil {
+				if c.Kept(limit) < 1 || c.Kept(limit) > limit {
+					t.Fatalf("max items %d outside 1..%d", c.Kept(limit), limit)
 				}
-				back, ignored, err := ConfigFromForm(c.form(limit), limit)
+				back, ignored, err := ConfigFromForm(c.Form(rules(limit)), limit)
 				if err != nil || len(ignored) > 0 {
 					t.Fatalf("the form of %+v does not read back: %v, ignored %q", c, err, ignored)
 				}
-				if d, err := decodeConfig(back); err != nil || !d.equal(c) {
+				if d, err := decodeConfig(back); err != nil || !d.Equal(c) {
 					t.Fatalf("round trip: %+v, want %+v (%v)", d, c, err)
 				}
 			}
@@ -75,8 +76,8 @@ func FuzzConfigForm(f *testing.F) {
 		if _, err := ConfigForm(stored, limit); err != nil {
 			t.Fatalf("ConfigForm(%q): %v", stored, err)
 		}
-		if c.maxItems(limit) < 1 || c.maxItems(limit) > limit {
-			t.Fatalf("imported max items %d outside 1..%d", c.maxItems(limit), limit)
+		if c.Kept(limit) < 1 || c.Kept(limit) > limit {
+			t.Fatalf("imported max items %d outside 1..%d", c.Kept(limit), limit)
 		}
 	})
 }
@@ -453,7 +454,7 @@ func (e *fuzzEnv) checkNodes(t *testing.T, user string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if max := cfg.maxItems(fuzzConfig.MaxItems); len(items) > max {
+		if max := cfg.Kept(fuzzConfig.MaxItems); len(items) > max {
 			t.Fatalf("node %s of %s keeps %d items, max_items is %d", n.Name, user, len(items), max)
 		}
 		for _, it := range items {

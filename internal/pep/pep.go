@@ -30,6 +30,7 @@ import (
 	"samtal.org/samtal/internal/caps"
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/nodeconfig"
 	"samtal.org/samtal/internal/router"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
@@ -166,13 +167,13 @@ func randomID() string {
 // pubsubError returns a stanza error with a pubsub-specific condition
 // (XEP-0060 §7.1.3 and on).
 func pubsubError(c stanza.Condition, app string) stanza.Error {
-	return stanza.E(c).WithExtra(xmlel.New(NSErrors, app))
+	return nodeconfig.Error(c, app)
 }
 
 // unsupported is the error for a pubsub feature samtal does not have
 // (XEP-0060 §7.1.3.1 and others).
 func unsupported(feature string) stanza.Error {
-	return stanza.E(stanza.FeatureNotImplemented).WithExtra(xmlel.New(NSErrors, "unsupported", "feature", feature))
+	return nodeconfig.Unsupported(feature)
 }
 
 // handlePubsub answers requests in the pubsub namespace to an account.
@@ -251,7 +252,7 @@ func (s *Service) handleOwner(ctx context.Context, st *stanza.Stanza) (*xmlel.El
 		return nil, s.configureSet(ctx, owner, op)
 	case op.Local == "default" && st.Type() == "get":
 		return xmlel.New(NSOwner, "pubsub").Append(
-			xmlel.New(NSOwner, "default").Append(DefaultConfig().form(s.cfg.MaxItems))), nil
+			xmlel.New(NSOwner, "default").Append(DefaultConfig().Form(rules(s.cfg.MaxItems)))), nil
 	case op.Local == "delete" && st.Type() == "set":
 		return nil, s.deleteNode(ctx, owner, op.Attr("node"))
 	case op.Local == "purge" && st.Type() == "set":
@@ -282,7 +283,7 @@ func notFound(err error) error {
 // createNode stores a new node, mapping the storage errors to stanza
 // errors.
 func (s *Service) createNode(ctx context.Context, owner jid.JID, name string, cfg NodeConfig) error {
-	err := s.store.Pubsub().CreateNode(ctx, owner.String(), storage.PubsubNode{Name: name, Config: cfg.encode()}, s.cfg.MaxNodes)
+	err := s.store.Pubsub().CreateNode(ctx, owner.String(), storage.PubsubNode{Name: name, Config: cfg.Encode()}, s.cfg.MaxNodes)
 	switch {
 	case errors.Is(err, storage.ErrExists):
 		return stanza.E(stanza.Conflict)
@@ -304,14 +305,14 @@ func (s *Service) handleCreate(ctx context.Context, owner jid.JID, create, confi
 	}
 	cfg := DefaultConfig()
 	if x := configure.Child("jabber:x:data", "x"); x != nil {
-		f, err := parseForm(x)
+		f, err := nodeconfig.ParseForm(x)
 		if err != nil {
 			return err
 		}
-		if f.typ != "" && f.typ != FormNodeConfig {
+		if f.Type != "" && f.Type != FormNodeConfig {
 			return stanza.E(stanza.BadRequest)
 		}
-		if err := cfg.apply(f, s.cfg.MaxItems); err != nil {
+		if err := cfg.Apply(f, rules(s.cfg.MaxItems)); err != nil {
 			return err
 		}
 	}
@@ -333,7 +334,7 @@ func (s *Service) configureGet(ctx context.Context, owner jid.JID, op *xmlel.Ele
 		return nil, notFound(err)
 	}
 	return xmlel.New(NSOwner, "pubsub").Append(
-		xmlel.New(NSOwner, "configure", "node", name).Append(cfg.form(s.cfg.MaxItems))), nil
+		xmlel.New(NSOwner, "configure", "node", name).Append(cfg.Form(rules(s.cfg.MaxItems)))), nil
 }
 
 // configureSet changes a node's configuration (XEP-0060 §8.2.5).
@@ -346,11 +347,11 @@ func (s *Service) configureSet(ctx context.Context, owner jid.JID, op *xmlel.Ele
 	if x != nil && x.Attr("type") == "cancel" {
 		return nil
 	}
-	f, err := parseForm(x)
+	f, err := nodeconfig.ParseForm(x)
 	if err != nil {
 		return err
 	}
-	if f.typ != FormNodeConfig {
+	if f.Type != FormNodeConfig {
 		return stanza.E(stanza.BadRequest).WithText("FORM_TYPE must be " + FormNodeConfig)
 	}
 	defer s.lock(owner)()
@@ -358,11 +359,11 @@ func (s *Service) configureSet(ctx context.Context, owner jid.JID, op *xmlel.Ele
 	if err != nil {
 		return notFound(err)
 	}
-	if err := cfg.apply(f, s.cfg.MaxItems); err != nil {
+	if err := cfg.Apply(f, rules(s.cfg.MaxItems)); err != nil {
 		return err
 	}
 	return notFound(s.store.Pubsub().ConfigureNode(ctx, owner.String(),
-		storage.PubsubNode{Name: name, Config: cfg.encode()}, cfg.maxItems(s.cfg.MaxItems)))
+		storage.PubsubNode{Name: name, Config: cfg.Encode()}, cfg.Kept(s.cfg.MaxItems)))
 }
 
 // deleteNode deletes a node and tells those notified of it (XEP-0060

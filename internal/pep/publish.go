@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/nodeconfig"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
 	"samtal.org/samtal/internal/xmlel"
@@ -49,10 +50,10 @@ func (s *Service) handlePublish(ctx context.Context, owner jid.JID, pub, opts *x
 		x := opts.Child(stanza.NSDataForm, "x")
 		if x != nil {
 			var err error
-			if pre, err = parseForm(x); err != nil {
+			if pre, err = nodeconfig.ParseForm(x); err != nil {
 				return nil, err
 			}
-			if pre.typ != FormPublishOptions {
+			if pre.Type != FormPublishOptions {
 				// XEP-0060 §7.1.5: the form's FORM_TYPE MUST be this.
 				return nil, stanza.E(stanza.BadRequest).WithText("FORM_TYPE must be " + FormPublishOptions)
 			}
@@ -90,7 +91,7 @@ func (s *Service) publish(ctx context.Context, owner jid.JID, name, id string, p
 	cfg, err := s.preconditions(ctx, owner, name, pre, createOnly)
 	if err == nil {
 		err = s.store.Pubsub().Publish(ctx, owner.String(), name,
-			storage.PubsubItem{ID: id, Payload: data}, cfg.maxItems(s.cfg.MaxItems))
+			storage.PubsubItem{ID: id, Payload: data}, cfg.Kept(s.cfg.MaxItems))
 		err = notFound(err) // the node was deleted in between
 	}
 	unlock()
@@ -117,7 +118,7 @@ func (s *Service) preconditions(ctx context.Context, owner jid.JID, name string,
 	cfg, err := s.node(ctx, owner, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		cfg = DefaultConfig()
-		if err := cfg.apply(pre, s.cfg.MaxItems); err != nil {
+		if err := cfg.Apply(pre, rules(s.cfg.MaxItems)); err != nil {
 			return NodeConfig{}, err
 		}
 		return cfg, s.createNode(ctx, owner, name, cfg)
@@ -125,8 +126,8 @@ func (s *Service) preconditions(ctx context.Context, owner jid.JID, name string,
 	if err != nil || createOnly {
 		return cfg, err
 	}
-	for _, f := range pre.order {
-		ok, err := cfg.meets(f, pre.fields[f], s.cfg.MaxItems)
+	for _, f := range pre.Order {
+		ok, err := cfg.Meets(f, pre.Fields[f], rules(s.cfg.MaxItems))
 		if err != nil {
 			// XEP-0060 §7.1.5: an unknown field rejects the
 			// publication; so does a value the node could not have.
@@ -151,13 +152,9 @@ func (s *Service) handleRetract(ctx context.Context, owner jid.JID, r *xmlel.Ele
 		return pubsubError(stanza.BadRequest, "item-required")
 	}
 	id := items[0].Attr("id")
-	var notify *bool
-	if v := r.Attr("notify"); v != "" {
-		b, ok := parseBool(v)
-		if !ok {
-			return stanza.E(stanza.BadRequest)
-		}
-		notify = &b
+	notify, err := nodeconfig.RetractNotify(r.Attr("notify"))
+	if err != nil {
+		return err
 	}
 	cfg, err := s.retract(ctx, owner, name, id, notify)
 	if err != nil {

@@ -163,6 +163,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err := s.startMUC(d, secret); err != nil {
 		return nil, err
 	}
+	if err := s.startPubsub(d); err != nil {
+		return nil, err
+	}
 	// After the vCard and private storage services, whose handlers PEP
 	// wraps for its conversions.
 	pepService := pep.New(pep.Config{
