@@ -13,7 +13,9 @@
 //     invitations (XEP-0249) pass between users and need nothing here.
 //   - Nicknames: conflicts, changes, one user in a room from several
 //     resources under one nick, and self-ping (XEP-0410) answered by the
-//     room.
+//     room. Reserved nicknames come with affiliations, from the admin
+//     lists or from registration with the room (§7.10, jabber:iq:register
+//     of XEP-0077, see register.go), and users discover theirs (§7.12).
 //   - Messages: subject, private messages, history on join (§7.2.15),
 //     a stanza-id on every groupchat message (XEP-0359), occupant-id
 //     (XEP-0421), and an archive on the room JID (XEP-0313) from which

@@ -332,11 +332,13 @@ func (w *fuzzWorld) repair() []string {
 // (room.check).
 func FuzzRoom(f *testing.F) {
 	const (
-		owner  = "http://jabber.org/protocol/muc#owner"
-		admin  = "http://jabber.org/protocol/muc#admin"
-		user   = "http://jabber.org/protocol/muc#user"
-		conds  = "urn:ietf:params:xml:ns:xmpp-stanzas"
-		config = "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+		owner    = "http://jabber.org/protocol/muc#owner"
+		admin    = "http://jabber.org/protocol/muc#admin"
+		user     = "http://jabber.org/protocol/muc#user"
+		conds    = "urn:ietf:params:xml:ns:xmpp-stanzas"
+		config   = "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+		register = "jabber:iq:register"
+		regForm  = "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>"
 	)
 	for _, seed := range []string{
 		"\x05<presence to='coven@conference.example.org/erin'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
@@ -414,6 +416,14 @@ func FuzzRoom(f *testing.F) {
 		"\x02<message to='heath@conference.example.org'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field><field var='muc#roomnick'><value>hecate</value></field><field var='muc#request_allow'><value>true</value></field></x></message>",
 		"\x02<message type='error' to='coven@conference.example.org/firstwitch'><error type='cancel'><item-not-found xmlns='" + conds + "'/></error></message>",
 		"\x04<presence type='error' to='coven@conference.example.org/banquo'><error type='cancel'><remote-server-not-found xmlns='" + conds + "'/></error></presence>",
+		"\x05<iq type='get' id='rg' to='coven@conference.example.org'><query xmlns='" + register + "'/></iq>",
+		"\x05<iq type='set' id='rs' to='coven@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='submit'>" + regForm + "<field var='muc#register_roomnick'><value>erin</value></field></x></query></iq>",
+		"\x02<iq type='set' id='rs2' to='coven@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='submit'>" + regForm + "<field var='muc#register_roomnick'><value>Firstwitch</value></field></x></query></iq>",
+		"\x03<iq type='set' id='rs3' to='heath@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='submit'>" + regForm + "<field var='muc#register_roomnick'><value>hecate</value></field></x></query></iq>",
+		"\x00<iq type='set' id='rs4' to='coven@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='submit'>" + regForm + "<field var='muc#register_roomnick'><value>thirdwitch</value></field></x></query></iq>",
+		"\x04<iq type='set' id='rc' to='coven@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='cancel'/></query></iq>",
+		"\x00<iq type='set' id='rr' to='coven@conference.example.org'><query xmlns='" + register + "'><remove/></query></iq>",
+		"\x05<iq type='set' id='rr2' to='coven@conference.example.org'><query xmlns='" + register + "'><remove/><username>erin</username></query></iq>",
 		"\x03<iq type='get' id='two' to='heath@conference.example.org'><ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>",
 		"\x03<iq type='set' id='none' to='heath@conference.example.org'/>",
 		"\x00<iq type='set' id='d' to='coven@conference.example.org'><query xmlns='" + owner + "'><destroy jid='heath@conference.example.org'><reason>gone</reason><password>x</password></destroy></query></iq>",

@@ -60,6 +60,8 @@ func (r *room) handleIQ(st *stanza.Stanza) {
 		res, err = r.owner(st)
 	case p.Space == NSMAM:
 		res, err = r.mam(st)
+	case p.Space == NSRegister:
+		res, err = r.register(st)
 	case p.Is(NSVCard, "vCard"):
 		res, err = r.vcardIQ(st)
 	case p.Is(NSPing, "ping") && get:
@@ -172,7 +174,7 @@ func (r *room) discoInfo(st *stanza.Stanza) (*xmlel.Element, error) {
 	q.Append(xmlel.New(stanza.NSDiscoInfo, "identity", "category", "conference", "type", "text", "name", name))
 	features := []string{
 		stanza.NSDiscoInfo, stanza.NSDiscoItems, NS, NSStableID, NSSelfPing, NSOccupant, NSStanzaID,
-		NSModerate, NSModerate0, NSRetract, NSRetract0, NSVCard, NSPing,
+		NSModerate, NSModerate0, NSRetract, NSRetract0, NSVCard, NSPing, NSRegister,
 	}
 	if r.cfg.archiving() {
 		features = append(features, NSMAM, NSMAMExt)

@@ -43,6 +43,7 @@ const (
 	NSVCardUpd  = "vcard-temp:x:update"
 	NSMAM       = "urn:xmpp:mam:2"
 	NSMAMExt    = "urn:xmpp:mam:2#extended"
+	NSRegister  = "jabber:iq:register"
 )
 
 // Config is the configuration of one group chat service.
@@ -317,17 +318,7 @@ func (s *Service) handleService(ctx context.Context, st *stanza.Stanza) {
 		return
 	}
 	reply := func(payload *xmlel.Element, err error) {
-		var el *xmlel.Element
-		if err != nil {
-			var se stanza.Error
-			if !errors.As(err, &se) {
-				s.log.Error("muc: service request failed", "err", err)
-				se = stanza.E(stanza.InternalServerError)
-			}
-			el = stanza.ErrorReply(st.El, se)
-		} else {
-			el = st.Result(payload)
-		}
+		el := st.Answer(payload, err, func(err error) { s.log.Error("muc: service request failed", "err", err) })
 		s.router.Route(ctx, &stanza.Stanza{El: el, From: st.To, To: st.From})
 	}
 	p := st.Payload()

@@ -298,17 +298,7 @@ func (r *room) sendCopy(el *xmlel.Element, from, to jid.JID) {
 
 // reply answers a request with a result or error from the room.
 func (r *room) reply(st *stanza.Stanza, payload *xmlel.Element, err error) {
-	var el *xmlel.Element
-	if err != nil {
-		var se stanza.Error
-		if !errors.As(err, &se) {
-			r.s.log.Error("muc: room request failed", "err", err)
-			se = stanza.E(stanza.InternalServerError)
-		}
-		el = stanza.ErrorReply(st.El, se)
-	} else {
-		el = st.Result(payload)
-	}
+	el := st.Answer(payload, err, func(err error) { r.s.log.Error("muc: room request failed", "err", err) })
 	if el == nil || st.From.IsZero() {
 		return
 	}

@@ -18,6 +18,7 @@ const (
 	formRoomConfig = "http://jabber.org/protocol/muc#roomconfig"
 	formRoomInfo   = "http://jabber.org/protocol/muc#roominfo"
 	formRequest    = "http://jabber.org/protocol/muc#request"
+	formRegister   = "http://jabber.org/protocol/muc#register"
 )
 
 // maxText bounds the text fields of a room configuration.

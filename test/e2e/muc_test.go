@@ -9,7 +9,8 @@ import (
 // subject, private messages, voice, kick and ban with their status
 // codes, occupant-id across a nick change, the room archive paged with
 // MAM, moderation, self-ping, mediated and direct invitations,
-// destruction; then a room that survives a restart.
+// destruction; registration with a room (XEP-0045 §7.10) and its
+// reserved nick; then a room that survives a restart.
 func TestMUC(t *testing.T) {
 	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
 	const pw = "correct horse battery staple"
@@ -17,6 +18,7 @@ func TestMUC(t *testing.T) {
 		s.AddUser(u, pw)
 	}
 	t.Run("rooms", func(t *testing.T) { s.slixMUC(t, "rooms", pw, "mo", "mm", "mx", "md") })
+	t.Run("register", func(t *testing.T) { s.slixMUC(t, "register", pw, "mo", "mm", "mx") })
 	t.Run("restart", func(t *testing.T) {
 		s.slixMUC(t, "persist", pw, "mo", "mm")
 		s.Restart()

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Group chat scenarios (XEP-0045 and the extensions rooms use) driven by
 slixmpp: its xep_0045 plugin for rooms, xep_0313 for archives, xep_0249
-for direct invitations, and raw stanzas where the plugins stop (status
-codes, occupant-id, moderation, self-ping).
+for direct invitations, xep_0077 for registration with a room, and raw
+stanzas where the plugins stop (status codes, occupant-id, moderation,
+self-ping).
 
     slix_muc.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT ...
 """
@@ -25,6 +26,7 @@ MODERATE = "urn:xmpp:message-moderate:1"
 RETRACT = "urn:xmpp:message-retract:1"
 DELAY = "urn:xmpp:delay"
 VCARD = "vcard-temp"
+REGISTER = "jabber:iq:register"
 # A 1x1 PNG.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
@@ -362,6 +364,62 @@ async def scenario_persisted(args):
     expect(fields["muc#roomconfig_roomname"]["value"] == "Kept room" and
            fields["muc#roomconfig_persistentroom"]["value"] in (True, "1"),
            "the configuration survived")
+    for c in (o, m, x):
+        await c.offline()
+
+
+async def scenario_register(args):
+    """Registration with a room (§7.10): a user gets the form, registers
+    a nick and becomes a member, which the occupants see; the nick is
+    the user's reserved nick (§7.12), others conflict with it, the owner
+    sees the member on the member list; unregistering (XEP-0077 <remove/>)
+    undoes it all."""
+    o_jid, m_jid, x_jid = (jid(args, u) for u in args.users[:3])
+    room = f"moor-{args.users[0]}@conference." + args.domain
+    o = await MucClient(o_jid, args.password, args).online()
+    m = await MucClient(m_jid, args.password, args).online()
+    x = await MucClient(x_jid, args.password, args).online()
+    await o["xep_0045"].join_muc_wait(room, "firstwitch", timeout=TIMEOUT)
+    await o["xep_0045"].set_room_config(room, submit_form(o, roomname="Blasted heath"), timeout=TIMEOUT)
+    await m["xep_0045"].join_muc_wait(room, "hag", maxchars=0, timeout=TIMEOUT)
+    await o.presence(room + "/hag")
+
+    info = await m["xep_0030"].get_info(jid=room, timeout=TIMEOUT)
+    expect(REGISTER in info["disco_info"]["features"], "the room advertises jabber:iq:register")
+    res = await m["xep_0077"].get_registration(jid=room, timeout=TIMEOUT)
+    fields = res["register"]["form"].get_fields()
+    # slixmpp reads a hidden field's value as a list.
+    expect(fields["FORM_TYPE"]["value"] in (MUC + "#register", [MUC + "#register"]) and
+           fields["muc#register_roomnick"]["required"],
+           "the room sends the registration form with a required nickname")
+
+    iq = m.Iq(stype="set", sto=room)
+    form = m["xep_0004"].make_form(ftype="submit")
+    form.add_field(var="FORM_TYPE", ftype="hidden", value=MUC + "#register")
+    form.add_field(var="muc#register_roomnick", value="thirdwitch")
+    iq["register"].append(form)
+    await iq.send(timeout=TIMEOUT)
+    pres = await o.presence(room + "/hag")
+    expect(item_of(pres).get("affiliation") == "member", "the occupants see the new member")
+
+    info = await m["xep_0030"].get_info(jid=room, node="x-roomuser-item", timeout=TIMEOUT)
+    expect([i[3] for i in info["disco_info"]["identities"]] == ["thirdwitch"], "x-roomuser-item names the registered nick")
+    res = await m["xep_0077"].get_registration(jid=room, timeout=TIMEOUT)
+    expect(res["register"]["registered"] and res["register"]["username"] == "thirdwitch",
+           "a registered user gets <registered/> with the nick")
+    cond = await join_error(x, room, "thirdwitch")
+    expect(cond == "conflict", f"another user may not take the registered nick ({cond})")
+    res = await o.raw_iq(room, f"<query xmlns='{MUC}#admin'><item affiliation='member'/></query>", itype="get")
+    members = [(i.get("jid"), i.get("nick")) for i in res.xml.iter(f"{{{MUC}#admin}}item")]
+    expect(members == [(m_jid, "thirdwitch")], f"the owner's member list has the registered member ({members})")
+
+    await m["xep_0077"].cancel_registration(jid=room, timeout=TIMEOUT)
+    pres = await o.presence(room + "/hag")
+    expect(item_of(pres).get("affiliation") == "none", "unregistering ends the membership")
+    info = await m["xep_0030"].get_info(jid=room, node="x-roomuser-item", timeout=TIMEOUT)
+    expect(not info["disco_info"]["identities"], "no reserved nick after unregistering")
+    await x["xep_0045"].join_muc_wait(room, "thirdwitch", maxchars=0, timeout=TIMEOUT)
+    expect(True, "the nick is free again")
     for c in (o, m, x):
         await c.offline()
 
