@@ -392,12 +392,15 @@ type Pubsub struct {
 	Create string `toml:"create"`
 	// MaxNodes bounds the nodes of one service, MaxUserNodes the nodes
 	// one user may own there (administrators are not counted), MaxItems
-	// the items one node keeps (what max_items "max" means), and
-	// MaxItemBytes the size of one item.
-	MaxNodes     int `toml:"max_nodes"`
-	MaxUserNodes int `toml:"max_user_nodes"`
-	MaxItems     int `toml:"max_items"`
-	MaxItemBytes int `toml:"max_item_bytes"`
+	// the items one node keeps (what max_items "max" means),
+	// MaxItemBytes the size of one item, and MaxSubscriptions the
+	// subscriptions to one node (a remote server may subscribe any
+	// number of JIDs of its domain).
+	MaxNodes         int `toml:"max_nodes"`
+	MaxUserNodes     int `toml:"max_user_nodes"`
+	MaxItems         int `toml:"max_items"`
+	MaxItemBytes     int `toml:"max_item_bytes"`
+	MaxSubscriptions int `toml:"max_subscriptions"`
 }
 
 // PubsubDomain returns the pubsub domain of a host, "" when the service
@@ -531,6 +534,8 @@ func Default() Config {
 			MaxUserNodes: 100,
 			MaxItems:     1000,
 			MaxItemBytes: 131072,
+			// Far more than a large community has.
+			MaxSubscriptions: 10000,
 		},
 		Web: Web{
 			HTTPS:  []string{"127.0.0.1:5443"},

@@ -257,6 +257,7 @@ var mistakes = []mistake{
 	{"pubsub create", "[pubsub]\ncreate = \"everyone\"\n", "pubsub.create", 2, 0, "must be"},
 	{"pubsub items", "[pubsub]\nmax_items = 0\n", "pubsub.max_items", 2, 0, "must be positive"},
 	{"pubsub user nodes", "[pubsub]\nmax_user_nodes = -1\n", "pubsub.max_user_nodes", 2, 0, "must be positive"},
+	{"pubsub subscriptions", "[pubsub]\nmax_subscriptions = 0\n", "pubsub.max_subscriptions", 2, 0, "must be positive"},
 	{"web http not loopback", "[web]\nhttp = [\"0.0.0.0:5280\"]\n", "web.http[0]", 2, 0, "not a loopback address"},
 	{"web address twice", "[web]\nhttps = [\"127.0.0.1:5222\"]\n", "web.https[0]", 2, 0, "already used by listen.c2s[0]"},
 	{"web public url", "[web]\npublic_url = \"chat.example.org\"\n", "web.public_url", 2, 0, "invalid URL"},

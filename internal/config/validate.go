@@ -686,7 +686,7 @@ func (p Pubsub) Validate() error {
 	for _, f := range []struct {
 		key string
 		v   int
-	}{{"max_nodes", p.MaxNodes}, {"max_user_nodes", p.MaxUserNodes}, {"max_items", p.MaxItems}, {"max_item_bytes", p.MaxItemBytes}} {
+	}{{"max_nodes", p.MaxNodes}, {"max_user_nodes", p.MaxUserNodes}, {"max_items", p.MaxItems}, {"max_item_bytes", p.MaxItemBytes}, {"max_subscriptions", p.MaxSubscriptions}} {
 		if f.v <= 0 {
 			ps.add(f.key, "must be positive")
 		}

@@ -22,6 +22,7 @@ const (
 	AccessOpen      = "open"
 	AccessPresence  = "presence"
 	AccessRoster    = "roster"
+	AccessAuthorize = "authorize"
 	AccessWhitelist = "whitelist"
 )
 

@@ -3,8 +3,10 @@ package pubsub_test
 import (
 	"testing"
 
+	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/pubsub"
 	"samtal.org/samtal/internal/stanza"
+	"samtal.org/samtal/internal/xmlel"
 	"samtal.org/samtal/internal/xmlstream"
 	"samtal.org/samtal/internal/xmpptest"
 )
@@ -12,7 +14,8 @@ import (
 // FuzzService feeds arbitrary payloads of iq get and set requests, from
 // an owner and from a stranger, through the service on a real store:
 // it must never panic, and must answer each request with one result or
-// error.
+// error. A data form also goes in a message, as an answer to an
+// authorization request, which gets at most an error.
 func FuzzService(f *testing.F) {
 	const nodeConfig = "http://jabber.org/protocol/pubsub#node_config"
 	for _, seed := range []string{
@@ -36,6 +39,11 @@ func FuzzService(f *testing.F) {
 		"<query xmlns='http://jabber.org/protocol/disco#info' node='n'/>",
 		"<query xmlns='http://jabber.org/protocol/disco#items'/>",
 		"<query xmlns='http://jabber.org/protocol/disco#items' node='n'/>",
+		owner + "<configure node='n'>" + form(nodeConfig, "pubsub#access_model", "authorize") + "</configure>" + end,
+		ps + "<subscribe node='n' jid='bob@example.org'/>" + end,
+		owner + "<affiliations node='n'><affiliation jid='bob@example.org' affiliation='member'/></affiliations>" + end,
+		form(pubsub.FormSubscribeAuthorization, "pubsub#node", "n", "pubsub#subscriber_jid", "bob@example.org", "pubsub#allow", "1"),
+		"<x xmlns='jabber:x:data' type='cancel'><field var='FORM_TYPE'><value>" + pubsub.FormSubscribeAuthorization + "</value></field></x>",
 	} {
 		f.Add(true, false, seed)
 		f.Add(false, true, seed)
@@ -52,6 +60,25 @@ func FuzzService(f *testing.F) {
 		}
 		if set {
 			typ = "set"
+		}
+		if el.Is(stanza.NSDataForm, "x") {
+			// An owner's answer to an authorization request (XEP-0060
+			// §8.6) comes in a message: at most an error comes back,
+			// besides what tells the sender of its own subscription.
+			m := xmlel.New("", stanza.Message, "from", from, "to", service, "id", "m1").Append(el)
+			e.svc.Handle(t.Context(), &stanza.Stanza{El: m, From: jid.MustParse(from), To: jid.MustParse(service)})
+			errs := 0
+			for _, out := range e.take(from) {
+				switch {
+				case out.Local != stanza.Message:
+					t.Fatalf("answer to the message %s: %s", payload, out)
+				case out.Attr("type") == "error":
+					errs++
+				}
+			}
+			if errs > 1 {
+				t.Fatalf("%d errors for the message %s", errs, payload)
+			}
 		}
 		e.svc.Handle(t.Context(), xmpptest.IQ(typ, from, service, el))
 		var answers int

@@ -56,12 +56,13 @@ func (s *Service) defaultConfig() nodeConfig {
 }
 
 // rules are what the service offers. on_sub_and_presence is not: the
-// service does not follow its subscribers' presence. authorize is not:
-// there is no approval of pending subscriptions.
+// service does not follow its subscribers' presence; nor are the
+// presence and roster access models, for nodes that are nobody's
+// account and so have no roster.
 func (s *Service) rules() nodeconfig.Rules {
 	return nodeconfig.Rules{
 		Limit:         s.cfg.MaxItems,
-		AccessModels:  []string{nodeconfig.AccessOpen, nodeconfig.AccessWhitelist},
+		AccessModels:  []string{nodeconfig.AccessOpen, nodeconfig.AccessAuthorize, nodeconfig.AccessWhitelist},
 		PublishModels: []string{nodeconfig.PublishPublishers, nodeconfig.PublishSubscribers, nodeconfig.PublishOpen},
 		SendLast:      []string{nodeconfig.SendNever, nodeconfig.SendOnSub},
 	}
@@ -174,11 +175,12 @@ func (s *Service) affiliation(n *node, who jid.JID) string {
 	return storage.AffiliationNone
 }
 
-// mayRetrieve applies the affiliations (XEP-0060 §4.1) and the access
-// model (§4.5) to one who would subscribe to n or retrieve its items:
-// outcasts and publish-only entities never; members, publishers and
-// owners always; others when the node is open.
-func (s *Service) mayRetrieve(n *node, who jid.JID) error {
+// maySubscribe applies the affiliations (XEP-0060 §4.1) and the access
+// model (§4.5) to one who would subscribe to n: outcasts and
+// publish-only entities never; members, publishers and owners always;
+// others when the node is open, or authorize, where the owners approve
+// the subscription.
+func (s *Service) maySubscribe(n *node, who jid.JID) error {
 	switch s.affiliation(n, who) {
 	case storage.AffiliationOwner, storage.AffiliationPublisher, storage.AffiliationMember:
 		return nil
@@ -186,18 +188,58 @@ func (s *Service) mayRetrieve(n *node, who jid.JID) error {
 		// §6.1.3.8: blocked.
 		return stanza.E(stanza.Forbidden)
 	}
-	if n.cfg.AccessModel == nodeconfig.AccessOpen {
+	switch n.cfg.AccessModel {
+	case nodeconfig.AccessOpen, nodeconfig.AccessAuthorize:
 		return nil
 	}
 	// §6.1.3.4, §6.5.9.x: not on the whitelist.
 	return nodeconfig.Error(stanza.NotAllowed, "closed-node")
 }
 
+// needsApproval reports whether a subscription of who to n waits for an
+// owner (XEP-0060 §6.1.4): at an authorize node, for those with no
+// affiliation, since members, publishers and owners subscribe at once
+// as §6.1.4 allows.
+func (s *Service) needsApproval(n *node, who jid.JID) bool {
+	return n.cfg.AccessModel == nodeconfig.AccessAuthorize && s.affiliation(n, who) == storage.AffiliationNone
+}
+
+// mayRetrieve is maySubscribe for one who would retrieve n's items or
+// be notified of them, where subscribed says whether its bare JID holds
+// an approved subscription: at an authorize node only subscribers may
+// (§6.5.1).
+func (s *Service) mayRetrieve(n *node, who jid.JID, subscribed bool) error {
+	if err := s.maySubscribe(n, who); err != nil {
+		return err
+	}
+	if s.needsApproval(n, who) && !subscribed {
+		// §6.5.9.3: a pending subscription is no subscription.
+		return nodeconfig.Error(stanza.NotAuthorized, "not-subscribed")
+	}
+	return nil
+}
+
+// subscribed reports whether the bare JID of who or one of its full
+// JIDs holds an approved subscription to n.
+func (s *Service) subscribed(ctx context.Context, n *node, who jid.JID) (bool, error) {
+	subs, err := s.store.Subscriptions(ctx, s.cfg.Domain, n.name)
+	if err != nil {
+		return false, notFound(err)
+	}
+	for _, sub := range subs {
+		if j, err := jid.Parse(sub.JID); err == nil && j.Bare().Equal(who.Bare()) && sub.State == storage.SubscriptionSubscribed {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // visible reports whether n exists for who: a whitelist node is hidden
 // from disco of those it would refuse, so that its name and metadata do
-// not leak.
+// not leak. An authorize node is seen by those who may ask to
+// subscribe.
 func (s *Service) visible(n *node, who jid.JID) bool {
-	return s.mayRetrieve(n, who) == nil
+	return s.maySubscribe(n, who) == nil
 }
 
 // nodes lists the nodes the asker may see, with their titles, as

@@ -57,7 +57,8 @@ func (s *Service) notify(ctx context.Context, n *node, subs []storage.PubsubSubs
 		}
 		sent[sub.JID] = true
 		j, err := jid.Parse(sub.JID)
-		if err != nil || s.mayRetrieve(n, j) != nil {
+		// The state was checked above: subscribed.
+		if err != nil || s.mayRetrieve(n, j, true) != nil {
 			continue
 		}
 		s.send(ctx, j, n.cfg.NotificationType, xmlel.New(NSEvent, "event").Append(event))

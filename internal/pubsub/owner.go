@@ -191,8 +191,7 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 	var tell []change
 	defer func() {
 		for _, c := range tell {
-			m := xmlel.New(NS, "pubsub").Append(xmlel.New(NS, "subscription", "node", n.name, "jid", c.to.String(), "subscription", c.state))
-			s.send(ctx, c.to, "normal", m)
+			s.tellSubscription(ctx, n.name, c.to, c.state)
 		}
 	}()
 	defer s.lock(n.name)()
@@ -200,6 +199,7 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 	if err != nil {
 		return nil, notFound(err)
 	}
+	count := len(subs)
 	for _, c := range changes {
 		var mine []storage.PubsubSubscription
 		for _, sub := range subs {
@@ -225,6 +225,9 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 			sub := storage.PubsubSubscription{Node: n.name, JID: c.to.String(), SubID: randomID(), State: storage.SubscriptionSubscribed}
 			if len(mine) > 0 {
 				sub.SubID = mine[0].SubID
+			} else if count++; count > s.cfg.MaxSubscriptions {
+				// Owners are bound as well, so that the bound holds.
+				return nil, errTooManySubscriptions()
 			}
 			if err := s.store.Subscribe(ctx, s.cfg.Domain, sub); err != nil {
 				return nil, notFound(err)
@@ -254,7 +257,9 @@ var affiliations = []string{
 // setAffiliations lets an owner change affiliations (XEP-0060 §8.9.2).
 // A node keeps at least one owner (§8.9.2.4), unless it had none, as
 // when its owners' accounts were removed and an administrator manages
-// it. An outcast loses its subscriptions.
+// it. An outcast loses its subscriptions, pending ones denied; an owner,
+// publisher or member has its pending ones approved (§8.7's note); each
+// subscriber so changed is told (§13.14).
 func (s *Service) setAffiliations(ctx context.Context, n *node, op *xmlel.Element) (*xmlel.Element, error) {
 	changes := map[string]string{}
 	var order []string
@@ -274,6 +279,17 @@ func (s *Service) setAffiliations(ctx context.Context, n *node, op *xmlel.Elemen
 		changes[bare] = aff
 		order = append(order, bare)
 	}
+	// Told once the lock is released, as in setSubscriptions.
+	type told struct {
+		to    jid.JID
+		state string
+	}
+	var tell []told
+	defer func() {
+		for _, t := range tell {
+			s.tellSubscription(ctx, n.name, t.to, t.state)
+		}
+	}()
 	defer s.lock(n.name)()
 	fresh, err := s.node(ctx, n.name)
 	if err != nil {
@@ -304,7 +320,7 @@ func (s *Service) setAffiliations(ctx context.Context, n *node, op *xmlel.Elemen
 		if err != nil {
 			return nil, notFound(err)
 		}
-		if aff != storage.AffiliationOutcast {
+		if aff == storage.AffiliationNone || aff == storage.AffiliationPublishOnly {
 			continue
 		}
 		if subs == nil {
@@ -313,10 +329,20 @@ func (s *Service) setAffiliations(ctx context.Context, n *node, op *xmlel.Elemen
 			}
 		}
 		for _, sub := range subs {
-			if j, err := jid.Parse(sub.JID); err == nil && j.Bare().String() == bare {
+			j, err := jid.Parse(sub.JID)
+			switch {
+			case err != nil || j.Bare().String() != bare:
+			case aff == storage.AffiliationOutcast:
 				if err := s.store.Unsubscribe(ctx, s.cfg.Domain, n.name, sub.JID, sub.SubID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 					return nil, err
 				}
+				tell = append(tell, told{j, "none"})
+			case sub.State == storage.SubscriptionPending:
+				sub.State = storage.SubscriptionSubscribed
+				if err := s.store.Subscribe(ctx, s.cfg.Domain, sub); err != nil {
+					return nil, notFound(err)
+				}
+				tell = append(tell, told{j, storage.SubscriptionSubscribed})
 			}
 		}
 	}

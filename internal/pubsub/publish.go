@@ -28,14 +28,9 @@ func (s *Service) mayPublish(ctx context.Context, n *node, who jid.JID) error {
 	case nodeconfig.PublishOpen:
 		return nil
 	case nodeconfig.PublishSubscribers:
-		subs, err := s.store.Subscriptions(ctx, s.cfg.Domain, n.name)
-		if err != nil {
-			return notFound(err)
-		}
-		for _, sub := range subs {
-			if j, err := jid.Parse(sub.JID); err == nil && j.Bare().Equal(who.Bare()) && sub.State == storage.SubscriptionSubscribed {
-				return nil
-			}
+		ok, err := s.subscribed(ctx, n, who)
+		if err != nil || ok {
+			return err
 		}
 	}
 	return stanza.E(stanza.Forbidden) // §7.1.3.1
@@ -216,7 +211,13 @@ func (s *Service) items(ctx context.Context, from jid.JID, op, set *xmlel.Elemen
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayRetrieve(n, from); err != nil {
+	subscribed := false
+	if s.needsApproval(n, from) {
+		if subscribed, err = s.subscribed(ctx, n, from); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.mayRetrieve(n, from, subscribed); err != nil {
 		return nil, err
 	}
 	var items []storage.PubsubItem

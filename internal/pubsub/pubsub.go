@@ -11,7 +11,9 @@
 // of bare or full JIDs with subscription IDs; an entity's own
 // subscriptions and affiliations; the owner's management of
 // subscriptions and affiliations (owner, publisher, publish-only,
-// member, outcast); the open and whitelist access models; node metadata
+// member, outcast); the open, authorize and whitelist access models,
+// with the owners' approval of pending subscriptions by the forms of
+// §8.6; a bound on the subscriptions of one node; node metadata
 // (§5.4); and notifications of publication, retraction, purge, deletion
 // and configuration. The host's administrators act as owners of every
 // node.
@@ -54,12 +56,16 @@ const (
 
 // Defaults of Config: the item limits of PEP ([limits] pep_items,
 // pep_item_bytes), and more nodes, since a service holds many users'
-// nodes; one user may own as many as PEP gives each account.
+// nodes; one user may own as many as PEP gives each account. A node's
+// subscribers are bounded because any server may subscribe as many JIDs
+// of its own domain as it likes, and each costs a notification per
+// item; 10000 is far more than a community has.
 const (
-	DefaultMaxNodes     = 1000
-	DefaultMaxUserNodes = 100
-	DefaultMaxItems     = 1000
-	DefaultMaxItemBytes = 128 << 10
+	DefaultMaxNodes         = 1000
+	DefaultMaxUserNodes     = 100
+	DefaultMaxItems         = 1000
+	DefaultMaxItemBytes     = 128 << 10
+	DefaultMaxSubscriptions = 10000
 )
 
 // Config is the configuration of one service.
@@ -76,11 +82,14 @@ type Config struct {
 	// user may own (so that one account cannot take the service's
 	// nodes; administrators are not counted), MaxItems the items of one
 	// node (what max_items "max" means) and MaxItemBytes the size of
-	// one item's payload as XML; 0 is the default.
-	MaxNodes     int
-	MaxUserNodes int
-	MaxItems     int
-	MaxItemBytes int
+	// one item's payload as XML; MaxSubscriptions bounds the
+	// subscriptions to one node, pending ones included. 0 is the
+	// default.
+	MaxNodes         int
+	MaxUserNodes     int
+	MaxItems         int
+	MaxItemBytes     int
+	MaxSubscriptions int
 	// Clock is the time source; nil means time.Now.
 	Clock func() time.Time
 }
@@ -91,7 +100,7 @@ func (c Config) Validate() error {
 	if d, err := jid.New("", c.Domain, ""); err != nil || c.Domain == "" || d.String() != c.Domain {
 		errs = append(errs, fmt.Errorf("pubsub: invalid domain %q", c.Domain))
 	}
-	if c.MaxNodes < 0 || c.MaxUserNodes < 0 || c.MaxItems < 0 || c.MaxItemBytes < 0 {
+	if c.MaxNodes < 0 || c.MaxUserNodes < 0 || c.MaxItems < 0 || c.MaxItemBytes < 0 || c.MaxSubscriptions < 0 {
 		errs = append(errs, errors.New("pubsub: negative limit"))
 	}
 	return errors.Join(errs...)
@@ -127,6 +136,7 @@ func New(cfg Config, r Router, store storage.PubsubServices, log *slog.Logger) (
 	cfg.MaxUserNodes = cmp.Or(cfg.MaxUserNodes, DefaultMaxUserNodes)
 	cfg.MaxItems = cmp.Or(cfg.MaxItems, DefaultMaxItems)
 	cfg.MaxItemBytes = cmp.Or(cfg.MaxItemBytes, DefaultMaxItemBytes)
+	cfg.MaxSubscriptions = cmp.Or(cfg.MaxSubscriptions, DefaultMaxSubscriptions)
 	now := cfg.Clock
 	if now == nil {
 		now = time.Now
@@ -159,7 +169,20 @@ func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 		}
 		then()
 	case st.Kind() == stanza.Message && st.Type() != "error":
-		s.bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+		x := authorizationForm(st.El)
+		if x == nil || !st.To.Equal(s.domain) {
+			s.bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
+			return
+		}
+		err := s.authorize(ctx, st.From, x)
+		var se stanza.Error
+		switch {
+		case errors.As(err, &se):
+			s.bounce(ctx, st, se)
+		case err != nil:
+			s.log.Error("pubsub: authorization failed", "err", err)
+			s.bounce(ctx, st, stanza.E(stanza.InternalServerError))
+		}
 	}
 	// Presence, iq responses and bounced notifications need nothing.
 }
@@ -315,7 +338,7 @@ func (s *Service) serveOwner(ctx context.Context, from jid.JID, ps *xmlel.Elemen
 
 // features are the pubsub features of XEP-0060 §10 the service has.
 var features = []string{
-	"access-open", "access-whitelist", "config-node", "create-and-configure",
+	"access-authorize", "access-open", "access-whitelist", "config-node", "create-and-configure",
 	"create-nodes", "delete-items", "delete-nodes", "instant-nodes", "item-ids",
 	"last-published", "manage-subscriptions", "member-affiliation", "meta-data",
 	"modify-affiliations", "outcast-affiliation", "persistent-items", "publish",

@@ -182,13 +182,13 @@ func TestServiceInfo(t *testing.T) {
 	e := newEnv(t, pubsub.Config{})
 	q := e.ok(bob, "get", "<query xmlns='"+stanza.NSDiscoInfo+"'/>")
 	s := q.String()
-	for _, want := range []string{"category='pubsub' type='service'", pubsub.NS + "#publish-options", pubsub.NS + "#access-whitelist", pubsub.NS + "#manage-subscriptions"} {
+	for _, want := range []string{"category='pubsub' type='service'", pubsub.NS + "#publish-options", pubsub.NS + "#access-whitelist", pubsub.NS + "#access-authorize", pubsub.NS + "#manage-subscriptions"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("disco#info lacks %s: %s", want, s)
 		}
 	}
-	if strings.Contains(s, "access-authorize") {
-		t.Errorf("disco#info offers authorize: %s", s)
+	if strings.Contains(s, "access-presence") || strings.Contains(s, "access-roster") {
+		t.Errorf("disco#info offers an access model there is not: %s", s)
 	}
 }
 
@@ -314,7 +314,7 @@ func TestErrors(t *testing.T) {
 		{"unsubscribe other jid", bob, "set", ps + "<unsubscribe node='n' jid='alice@example.org'/>" + end, stanza.Forbidden, ""},
 		{"subscription options", bob, "set", ps + "<subscribe node='n' jid='bob@example.org'/><options/>" + end, stanza.FeatureNotImplemented, "unsupported"},
 		{"configure not owner", bob, "get", owner + "<configure node='n'/>" + end, stanza.Forbidden, ""},
-		{"configure bad option", alice, "set", owner + "<configure node='n'>" + form(nodeConfig, "pubsub#access_model", "authorize") + "</configure>" + end, stanza.NotAcceptable, ""},
+		{"configure bad option", alice, "set", owner + "<configure node='n'>" + form(nodeConfig, "pubsub#access_model", "presence") + "</configure>" + end, stanza.NotAcceptable, ""},
 		{"delete not owner", bob, "set", owner + "<delete node='n'/>" + end, stanza.Forbidden, ""},
 		{"last owner resigns", alice, "set", owner + "<affiliations node='n'><affiliation jid='alice@example.org' affiliation='none'/></affiliations>" + end, stanza.NotAcceptable, ""},
 		{"retract not publisher", bob, "set", ps + "<retract node='n'><item id='x'/></retract>" + end, stanza.ItemNotFound, ""},
@@ -361,7 +361,9 @@ func TestOwnerManagement(t *testing.T) {
 	}
 	// The owner subscribes bob and lists the subscriptions (§8.8).
 	e.ok(alice, "set", owner+"<subscriptions node='n'><subscription jid='bob@example.org' subscription='subscribed'/></subscriptions>"+end)
-	e.take("bob@example.org") // told of the subscription
+	if got := subscriptionEvent(t, e.take("bob@example.org")); got != "subscribed" {
+		t.Errorf("bob told of his subscription: %q", got) // §8.8.4
+	}
 	subs := e.ok(alice, "get", owner+"<subscriptions node='n'/>"+end).String()
 	if !strings.Contains(subs, "jid='bob@example.org' subscription='subscribed'") || !strings.Contains(subs, "jid='"+carol+"'") {
 		t.Errorf("subscriptions = %s", subs)
@@ -413,5 +415,182 @@ func TestUserNodeLimit(t *testing.T) {
 	e.ok(alice, "set", ps+"<create node='a3'/>"+end)
 	for _, n := range []string{"r1", "r2", "r3"} {
 		e.ok("root@example.org/admin", "set", ps+"<create node='"+n+"'/>"+end)
+	}
+}
+
+// TestSubscriptionLimit checks that a node takes no more subscriptions
+// than the bound, whoever asks (a remote server could otherwise
+// subscribe any number of its JIDs), that subscribing again is not
+// counted twice, and that an unsubscription frees a place.
+func TestSubscriptionLimit(t *testing.T) {
+	e := newEnv(t, pubsub.Config{MaxSubscriptions: 2})
+	e.ok(alice, "set", ps+"<create node='n'/>"+end)
+	e.ok(carol, "set", ps+"<subscribe node='n' jid='carol@remote.example/a'/>"+end)
+	e.ok(carol, "set", ps+"<subscribe node='n' jid='carol@remote.example/b'/>"+end)
+	e.ok(carol, "set", ps+"<subscribe node='n' jid='carol@remote.example/b'/>"+end)
+	res := e.ask(carol, "set", ps+"<subscribe node='n' jid='carol@remote.example/c'/>"+end)
+	if se, ok := stanza.ParseError(res); !ok || se.Condition != stanza.PolicyViolation || se.Type != stanza.Wait ||
+		res.Child("", "error").Child(pubsub.NSErrors, "too-many-subscriptions") == nil {
+		t.Fatalf("third subscription: %s", res)
+	}
+	e.fails(alice, "set", owner+"<subscriptions node='n'><subscription jid='bob@example.org' subscription='subscribed'/></subscriptions>"+end, stanza.PolicyViolation, "too-many-subscriptions")
+	e.ok(alice, "set", ps+"<create node='m'/>"+end) // a bound for each node
+	e.ok(carol, "set", ps+"<subscribe node='m' jid='carol@remote.example/c'/>"+end)
+	e.ok(carol, "set", ps+"<unsubscribe node='n' jid='carol@remote.example/a'/>"+end)
+	e.ok(carol, "set", ps+"<subscribe node='n' jid='carol@remote.example/c'/>"+end)
+}
+
+// answer is an owner's answer to an authorization request (XEP-0060
+// §8.6) as a message stanza to the service.
+func answer(from, node, subscriber, allow string) string {
+	return "<message from='" + from + "' to='" + service + "' id='approve1'>" +
+		form(pubsub.FormSubscribeAuthorization, "pubsub#node", node, "pubsub#subscriber_jid", subscriber, "pubsub#allow", allow) +
+		"</message>"
+}
+
+// authorization returns the authorization form among messages, failing
+// unless there is exactly one.
+func authorization(t *testing.T, msgs []*xmlel.Element) *xmlel.Element {
+	t.Helper()
+	var forms []*xmlel.Element
+	for _, m := range msgs {
+		if x := m.Child(stanza.NSDataForm, "x"); m.Local == stanza.Message && x != nil {
+			forms = append(forms, x)
+		}
+	}
+	if len(forms) != 1 {
+		t.Fatalf("authorization requests = %v", msgs)
+	}
+	return forms[0]
+}
+
+// subscriptionEvent returns the state of the single subscription
+// notification (§13.14) among messages, "" if there is none.
+func subscriptionEvent(t *testing.T, msgs []*xmlel.Element) string {
+	t.Helper()
+	var states []string
+	for _, m := range msgs {
+		if sub := m.Child(pubsub.NSEvent, "event").Child(pubsub.NSEvent, "subscription"); sub != nil {
+			states = append(states, sub.Attr("subscription"))
+		}
+	}
+	if len(states) > 1 {
+		t.Fatalf("subscription notifications = %v", msgs)
+	}
+	if len(states) == 0 {
+		return ""
+	}
+	return states[0]
+}
+
+// TestAuthorize checks the authorize access model (XEP-0060 §4.5,
+// §6.1.4, §8.6): a subscription waits for an owner, who is asked by a
+// form and approves or denies it by submitting the form; the subscriber
+// is told either way; only subscribers retrieve items.
+func TestAuthorize(t *testing.T) {
+	e := newEnv(t, pubsub.Config{})
+	e.ok(alice, "set", ps+"<create node='club'/><configure>"+
+		form("http://jabber.org/protocol/pubsub#node_config", "pubsub#access_model", "authorize", "pubsub#send_last_published_item", "on_sub")+"</configure>"+end)
+	e.ok(alice, "set", publish("club", "1", entry("first")))
+	cfg := e.ok(alice, "get", owner+"<configure node='club'/>"+end).String()
+	if !strings.Contains(cfg, "<option><value>authorize</value></option>") {
+		t.Errorf("configuration form lacks authorize: %s", cfg)
+	}
+	// The node is seen, so that one may ask to subscribe.
+	if items := e.ok(carol, "get", "<query xmlns='"+stanza.NSDiscoItems+"'/>"); !strings.Contains(items.String(), "node='club'") {
+		t.Errorf("disco#items = %s", items)
+	}
+	e.fails(carol, "get", ps+"<items node='club'/>"+end, stanza.NotAuthorized, "not-subscribed")
+
+	sub := e.ok(carol, "set", ps+"<subscribe node='club' jid='carol@remote.example'/>"+end).FirstElement()
+	if sub.Attr("subscription") != "pending" {
+		t.Fatalf("subscription = %s", sub)
+	}
+	x := authorization(t, e.take("alice@example.org"))
+	for _, want := range []string{pubsub.FormSubscribeAuthorization, "<value>club</value>", "<value>carol@remote.example</value>", "var='pubsub#allow'", "<value>" + sub.Attr("subid") + "</value>"} {
+		if !strings.Contains(x.String(), want) {
+			t.Errorf("authorization form lacks %s: %s", want, x)
+		}
+	}
+	if got := e.take("carol@remote.example"); len(got) != 0 {
+		t.Errorf("a pending subscriber got %v", got)
+	}
+	// Asking again, from any resource, is refused without asking the
+	// owner again (§6.1.3.7).
+	e.fails(carol, "set", ps+"<subscribe node='club' jid='"+carol+"'/>"+end, stanza.NotAuthorized, "pending-subscription")
+	if got := e.take("alice@example.org"); len(got) != 0 {
+		t.Errorf("the owner was asked again: %v", got)
+	}
+	e.fails(carol, "get", ps+"<items node='club'/>"+end, stanza.NotAuthorized, "not-subscribed")
+	e.ok(alice, "set", publish("club", "2", entry("second")))
+	if got := e.take("carol@remote.example"); len(got) != 0 {
+		t.Errorf("a pending subscriber was notified: %v", got)
+	}
+
+	// Only an owner decides; a cancelled form decides nothing.
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(bob, "club", "carol@remote.example", "1")))
+	if got := e.take(bob); len(got) != 1 || got[0].Attr("type") != "error" || !strings.Contains(got[0].String(), "forbidden") {
+		t.Errorf("a stranger's answer: %v", got)
+	}
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, "<message from='"+alice+"' to='"+service+"'><x xmlns='jabber:x:data' type='cancel'>"+
+		"<field var='FORM_TYPE'><value>"+pubsub.FormSubscribeAuthorization+"</value></field></x></message>"))
+	if st := e.ok(carol, "get", ps+"<subscriptions node='club'/>"+end).String(); !strings.Contains(st, "subscription='pending'") {
+		t.Errorf("after a cancel: %s", st)
+	}
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(alice, "club", "carol@remote.example", "true")))
+	msgs := e.take("carol@remote.example")
+	if got := subscriptionEvent(t, msgs); got != "subscribed" {
+		t.Errorf("approval notification = %q in %v", got, msgs)
+	}
+	if got := e.events("carol@remote.example"); len(got) != 0 {
+		t.Errorf("more events: %v", got)
+	}
+	if len(msgs) != 2 { // the notification, then the last item (on_sub)
+		t.Errorf("after approval: %v", msgs)
+	}
+	if got := ids(e.ok(carol, "get", ps+"<items node='club'/>"+end).FirstElement()); !slices.Equal(got, []string{"2", "1"}) {
+		t.Errorf("a subscriber's items = %v", got)
+	}
+	e.ok(alice, "set", publish("club", "3", entry("third")))
+	if got := e.events("carol@remote.example"); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("a subscriber's notifications = %v", got)
+	}
+	// An answer for a subscription decided already changes nothing.
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(alice, "club", "carol@remote.example", "false")))
+	if got := e.take("carol@remote.example"); len(got) != 0 {
+		t.Errorf("a late answer: %v", got)
+	}
+
+	// A denial removes the request and tells the subscriber.
+	e.ok(bob, "set", ps+"<subscribe node='club' jid='"+bob+"'/>"+end)
+	authorization(t, e.take("alice@example.org"))
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(alice, "club", bob, "0")))
+	if got := subscriptionEvent(t, e.take(bob)); got != "none" {
+		t.Errorf("denial notification = %q", got)
+	}
+	if st := e.ok(bob, "get", ps+"<subscriptions/>"+end).String(); strings.Contains(st, "club") {
+		t.Errorf("a denied subscription stays: %s", st)
+	}
+	// Making the subscriber a member approves its request (§8.7).
+	e.ok(bob, "set", ps+"<subscribe node='club' jid='bob@example.org'/>"+end)
+	authorization(t, e.take("alice@example.org"))
+	e.ok(alice, "set", owner+"<affiliations node='club'><affiliation jid='bob@example.org' affiliation='member'/></affiliations>"+end)
+	if got := subscriptionEvent(t, e.take("bob@example.org")); got != "subscribed" {
+		t.Errorf("approval by affiliation = %q", got)
+	}
+	// Members need no approval.
+	sub = e.ok(bob, "set", ps+"<subscribe node='club' jid='"+bob+"'/>"+end).FirstElement()
+	if sub.Attr("subscription") != "subscribed" {
+		t.Errorf("a member's subscription = %s", sub)
+	}
+	// Answers with a broken form, or for a node there is not, are
+	// refused.
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(alice, "club", "not a jid@", "1")))
+	if got := e.take(alice); len(got) != 1 || !strings.Contains(got[0].String(), "bad-request") {
+		t.Errorf("a broken answer: %v", got)
+	}
+	e.svc.Handle(t.Context(), xmpptest.Stanza(t, answer(alice, "gone", "carol@remote.example", "1")))
+	if got := e.take(alice); len(got) != 1 || !strings.Contains(got[0].String(), "item-not-found") {
+		t.Errorf("an answer for a missing node: %v", got)
 	}
 }

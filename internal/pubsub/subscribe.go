@@ -24,8 +24,10 @@ func subscriber(from jid.JID, op *xmlel.Element) (jid.JID, bool) {
 
 // subscribe subscribes a JID to a node (XEP-0060 §6.1). Subscribing
 // again returns the subscription there is: one per JID and node
-// (multi-subscribe is not offered). With send_last_published_item
-// on_sub, the newest item follows the result (§6.1.7).
+// (multi-subscribe is not offered). At an authorize node the
+// subscription is pending until an owner approves it (§6.1.4, §8.6).
+// With send_last_published_item on_sub, the newest item follows the
+// result (§6.1.7).
 func (s *Service) subscribe(ctx context.Context, from jid.JID, op *xmlel.Element) (*xmlel.Element, error) {
 	name := op.Attr("node")
 	if name == "" {
@@ -39,20 +41,45 @@ func (s *Service) subscribe(ctx context.Context, from jid.JID, op *xmlel.Element
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayRetrieve(n, from); err != nil {
+	if err := s.maySubscribe(n, from); err != nil {
 		return nil, err
 	}
+	state := storage.SubscriptionSubscribed
+	if s.needsApproval(n, from) {
+		state = storage.SubscriptionPending
+	}
 	unlock := s.lock(name)
-	sub, err := s.subscription(ctx, name, j)
-	if errors.Is(err, storage.ErrNotFound) {
-		sub = storage.PubsubSubscription{Node: name, JID: j.String(), SubID: randomID(), State: storage.SubscriptionSubscribed}
+	subs, err := s.store.Subscriptions(ctx, s.cfg.Domain, name)
+	sub, found := find(subs, j)
+	switch {
+	case err != nil:
+		err = notFound(err)
+	case state == storage.SubscriptionPending && pending(subs, j):
+		// §6.1.3.7: the owners have not answered yet. Counted per bare
+		// JID, so that a subscriber's resources do not ask them again.
+		err = nodeconfig.Error(stanza.NotAuthorized, "pending-subscription")
+	case found && sub.State == storage.SubscriptionPending:
+		// The node is no longer authorize, or the subscriber became a
+		// member since it asked: it needs no approval now.
+		sub.State = state
 		err = notFound(s.store.Subscribe(ctx, s.cfg.Domain, sub))
+	case found:
+	case len(subs) >= s.cfg.MaxSubscriptions:
+		err = errTooManySubscriptions()
+	default:
+		sub = storage.PubsubSubscription{Node: name, JID: j.String(), SubID: randomID(), State: state}
+		err = notFound(s.store.Subscribe(ctx, s.cfg.Domain, sub))
+		if err == nil && state == storage.SubscriptionPending {
+			// Asked once per subscription: asking again is refused
+			// above, so a subscriber cannot flood the owners.
+			after(ctx, func() { s.askOwners(context.WithoutCancel(ctx), n, sub) })
+		}
 	}
 	unlock()
 	if err != nil {
 		return nil, err
 	}
-	if n.cfg.SendLast == nodeconfig.SendOnSub && n.cfg.DeliverNotifications {
+	if sub.State == storage.SubscriptionSubscribed && n.cfg.SendLast == nodeconfig.SendOnSub && n.cfg.DeliverNotifications {
 		after(ctx, func() { s.sendLast(context.WithoutCancel(ctx), n, j) })
 	}
 	return xmlel.New(NS, "pubsub").Append(subscriptionElement(sub)), nil
@@ -65,12 +92,43 @@ func (s *Service) subscription(ctx context.Context, name string, j jid.JID) (sto
 	if err != nil {
 		return storage.PubsubSubscription{}, err
 	}
-	for _, sub := range subs {
-		if sub.JID == j.String() {
-			return sub, nil
-		}
+	if sub, ok := find(subs, j); ok {
+		return sub, nil
 	}
 	return storage.PubsubSubscription{}, storage.ErrNotFound
+}
+
+// find returns the subscription of exactly j among subs.
+func find(subs []storage.PubsubSubscription, j jid.JID) (storage.PubsubSubscription, bool) {
+	for _, sub := range subs {
+		if sub.JID == j.String() {
+			return sub, true
+		}
+	}
+	return storage.PubsubSubscription{}, false
+}
+
+// pending reports whether the bare JID of j or one of its full JIDs
+// has a pending subscription among subs.
+func pending(subs []storage.PubsubSubscription, j jid.JID) bool {
+	for _, sub := range subs {
+		if k, err := jid.Parse(sub.JID); err == nil && k.Bare().Equal(j.Bare()) && sub.State == storage.SubscriptionPending {
+			return true
+		}
+	}
+	return false
+}
+
+// errTooManySubscriptions refuses a subscription past the node's bound
+// (XEP-0060 §6.1.3.9: policy-violation, of type wait as its example
+// has, since a place may free up). The bound is per node: counted per
+// subscriber, a server could still subscribe any number of its JIDs.
+// The count is exact within one process; nodes of a cluster subscribing
+// at the same instant may pass it by a few.
+func errTooManySubscriptions() stanza.Error {
+	e := nodeconfig.Error(stanza.PolicyViolation, "too-many-subscriptions")
+	e.Type = stanza.Wait
+	return e
 }
 
 func subscriptionElement(sub storage.PubsubSubscription) *xmlel.Element {

@@ -50,8 +50,10 @@ func (r *checkReport) fail(format string, args ...any) {
 // prosodyctl check does: the DNS records of the client and server
 // services and their addresses, the certificate's names and expiry and
 // whether it is trusted, and whether the ports the records name accept
-// connections. It returns the number of problems found; warnings do not
-// count.
+// connections; for the host's group chat and publish-subscribe
+// services, which other servers reach by their own names, their server
+// records and whether the certificate names them. It returns the number
+// of problems found; warnings do not count.
 func Check(ctx context.Context, cfg config.Config, domains []string, w io.Writer) int {
 	r := &checkReport{w: w}
 	if len(domains) == 0 {
@@ -77,13 +79,23 @@ func Check(ctx context.Context, cfg config.Config, domains []string, w io.Writer
 		targets := checkDNS(ctx, r, res, cfg, d, true)
 		checkCert(r, cfg, h, roots)
 		checkPorts(ctx, r, targets)
-		// Other servers reach the group chat service by its own name:
-		// its records and the certificate's name for it matter as much
-		// as the host's, or remote users cannot join its rooms.
-		if m := cfg.MUCDomain(d); m != "" && cfg.S2S.Enabled {
-			fmt.Fprintf(w, "%s (group chat of %s)\n", m, d)
-			targets := checkDNS(ctx, r, res, cfg, m, false)
-			checkCertName(r, cfg, h, m)
+		// Other servers reach the group chat and publish-subscribe
+		// services by their own names: their records and the
+		// certificate's names for them matter as much as the host's, or
+		// remote users cannot join the rooms or subscribe to the nodes.
+		if !cfg.S2S.Enabled {
+			continue
+		}
+		for _, svc := range []struct{ domain, what, things string }{
+			{cfg.MUCDomain(d), "group chat", "rooms"},
+			{cfg.PubsubDomain(d), "publish-subscribe", "nodes"},
+		} {
+			if svc.domain == "" {
+				continue
+			}
+			fmt.Fprintf(w, "%s (%s of %s)\n", svc.domain, svc.what, d)
+			targets := checkDNS(ctx, r, res, cfg, svc.domain, false)
+			checkCertName(r, cfg, h, svc.domain, svc.things)
 			checkPorts(ctx, r, targets)
 		}
 	}
@@ -246,8 +258,9 @@ func checkCert(r *checkReport, cfg config.Config, h config.Host, roots *x509.Cer
 }
 
 // checkCertName checks that the certificate of host h, which samtal
-// presents for its service domains too, names the service domain.
-func checkCertName(r *checkReport, cfg config.Config, h config.Host, domain string) {
+// presents for its service domains too, names the service domain, whose
+// things (rooms, nodes) servers would otherwise refuse.
+func checkCertName(r *checkReport, cfg config.Config, h config.Host, domain, things string) {
 	pair, ok := loadCert(r, cfg, h)
 	if !ok {
 		return
@@ -257,8 +270,8 @@ func checkCertName(r *checkReport, cfg config.Config, h config.Host, domain stri
 		r.ok("names %s", domain)
 		return
 	}
-	r.fail("does not name %s (it names %s): servers that check certificates refuse its rooms; add %s or *.%s to the certificate",
-		domain, strings.Join(append(ids.DNS, ids.SRV...), ", "), domain, h.Domain)
+	r.fail("does not name %s (it names %s): servers that check certificates refuse its %s; add %s or *.%s to the certificate",
+		domain, strings.Join(append(ids.DNS, ids.SRV...), ", "), things, domain, h.Domain)
 }
 
 func checkPorts(ctx context.Context, r *checkReport, targets []target) {

@@ -15,17 +15,29 @@ import (
 	"samtal.org/samtal/internal/config"
 )
 
-// Check looks at each host's group chat service as other servers do:
-// its server records, its addresses and ports, and whether the
-// certificate names it.
-func TestCheckGroupChatService(t *testing.T) {
+// Check looks at each host's group chat and publish-subscribe services
+// as other servers do: their server records, their addresses and ports,
+// and whether the certificate names them.
+func TestCheckServices(t *testing.T) {
+	for _, svc := range []struct{ name, prefix, what string }{
+		{"muc", "conference.", "group chat"},
+		{"pubsub", "pubsub.", "publish-subscribe"},
+	} {
+		t.Run(svc.name, func(t *testing.T) { testCheckService(t, svc.prefix, svc.what) })
+	}
+}
+
+// testCheckService checks one service, prefix+domain, with the other
+// service turned off.
+func testCheckService(t *testing.T, prefix, what string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	const domain, service = "example.test", "conference.example.test"
+	const domain = "example.test"
+	service := prefix + domain
 	for _, tc := range []struct {
 		name     string
 		certFor  []string
@@ -37,7 +49,7 @@ func TestCheckGroupChatService(t *testing.T) {
 		{
 			name: "published and named", certFor: []string{domain, "*." + domain}, records: true,
 			want: []string{
-				service + " (group chat of " + domain + ")",
+				service + " (" + what + " of " + domain + ")",
 				fmt.Sprintf("ok    _xmpp-server._tcp.%s: priority 5 weight 0 port %d target xmpp.%s", service, port, domain),
 				"ok    names " + service,
 				fmt.Sprintf("xmpp.%s port %d (127.0.0.1, server) accepts connections", domain, port),
@@ -68,6 +80,13 @@ func TestCheckGroupChatService(t *testing.T) {
 			}
 			cfg := config.Default()
 			cfg.Hosts = []config.Host{{Domain: domain, Cert: cert, Key: key}}
+			cfg.MUC.Domain, cfg.Pubsub.Domain = "", ""
+			switch prefix {
+			case "conference.":
+				cfg.MUC.Domain = "conference." + config.HostPlaceholder
+			case "pubsub.":
+				cfg.Pubsub.Domain = "pubsub." + config.HostPlaceholder
+			}
 			addr := ln.Addr().String()
 			cfg.Listen.C2S, cfg.Listen.C2STLS = []string{addr}, nil
 			cfg.Listen.S2S, cfg.Listen.S2STLS = []string{addr}, nil

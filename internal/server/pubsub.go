@@ -31,13 +31,14 @@ func (s *Server) startPubsub(d *disco.Disco) error {
 			mayCreate = nil
 		}
 		svc, err := pubsub.New(pubsub.Config{
-			Domain:       domain,
-			Admins:       admins,
-			MayCreate:    mayCreate,
-			MaxNodes:     cfg.Pubsub.MaxNodes,
-			MaxUserNodes: cfg.Pubsub.MaxUserNodes,
-			MaxItems:     cfg.Pubsub.MaxItems,
-			MaxItemBytes: cfg.Pubsub.MaxItemBytes,
+			Domain:           domain,
+			Admins:           admins,
+			MayCreate:        mayCreate,
+			MaxNodes:         cfg.Pubsub.MaxNodes,
+			MaxUserNodes:     cfg.Pubsub.MaxUserNodes,
+			MaxItems:         cfg.Pubsub.MaxItems,
+			MaxItemBytes:     cfg.Pubsub.MaxItemBytes,
+			MaxSubscriptions: cfg.Pubsub.MaxSubscriptions,
 		}, s.router, s.store.PubsubServices(), s.log)
 		if err != nil {
 			return fmt.Errorf("pubsub: %w", err)

@@ -152,6 +152,9 @@ func startFederating(t *testing.T, d *testDNS, domain string, ca, trust *pki, po
 	// The group chat service (conference.<domain>) is reached through
 	// records of its own, as an operator publishes them.
 	d.add("conference."+domain, port, tlsPort)
+	// So is the publish-subscribe service (pubsub.<domain>), which
+	// `samtal check` looks up as well.
+	d.add("pubsub."+domain, port, tlsPort)
 	s := StartServer(t, Options{
 		Domain: domain, Cert: cert, Key: key, CAFile: ca.CA,
 		Top:    "sasl_channel_binding = false",
@@ -454,5 +457,31 @@ func TestFederationEjabberdDialback(t *testing.T) {
 	}
 	if n := authCount(t, s.Server, "in", "external") + authCount(t, s.Server, "out", "external"); n != 0 {
 		t.Errorf("%v SASL EXTERNAL authentications between untrusted servers", n)
+	}
+}
+
+// TestFederationProsodyPubsub uses samtal's publish-subscribe service
+// (pubsub.samtal.example, XEP-0060) from a Prosody user: requests go
+// from Prosody to the service, notifications and the answer to a
+// pending subscription come back from the service's own domain.
+func TestFederationProsodyPubsub(t *testing.T) {
+	d := newTestDNS(t)
+	ca := newPKI(t, "test CA")
+	// startFederating publishes the service's own records.
+	s := startFederating(t, d, "samtal.example", ca, ca, "verify", "")
+	cert, key := ca.issue(t, "prosody.example")
+	p := startProsody(t, d, "prosody.example", cert, key, ca.CA, ca.CA, true)
+	const pw = "federation-password"
+	s.AddUser("sal", pw)
+	requireSlixmpp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "interop/federation_pubsub.py",
+		"--local", account("sal@samtal.example", c2sPort(s.Server), ca.CA),
+		"--remote", account("pip@prosody.example", p.C2S, p.CA), "--password", pw, "--register", "remote")
+	out, err := cmd.CombinedOutput()
+	t.Logf("slixmpp federation pubsub:\n%s", out)
+	if err != nil || !bytes.Contains(out, []byte("PASS federation pubsub")) {
+		t.Fatalf("federation pubsub scenario failed: %v", err)
 	}
 }

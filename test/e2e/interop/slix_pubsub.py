@@ -4,7 +4,8 @@ by slixmpp, as Movim uses the service for its communities: a node created
 with a configuration, subscriptions, Atom entries published and notified,
 items retrieved (all, by ID, the newest, and in pages of XEP-0059),
 disco of nodes and their metadata, affiliations, retraction,
-unsubscription, deletion, and a whitelist node.
+unsubscription, deletion, a whitelist node, and an authorize node whose
+owner approves and denies subscriptions by the forms of XEP-0060 §8.6.
 
     slix_pubsub.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT ...
 """
@@ -164,6 +165,68 @@ async def scenario_whitelist(args):
     await alice["xep_0060"].modify_affiliations(alice.service, node, affiliations=[(c_jid, "member")], timeout=TIMEOUT)
     expect(await carol.items(node) == ["s1"], "a member reads it")
     for c in (alice, carol):
+        await c.offline()
+
+
+async def scenario_authorize(args):
+    """An authorize node (XEP-0060 §4.5): a subscription waits for the
+    owner, who gets the authorization form of §8.6 and submits it; the
+    subscriber learns that it was approved, then reads and is notified;
+    another one is denied and told so."""
+    a_jid, c_jid, d_jid = (jid(args, u) for u in args.users[:3])
+    alice = await PubsubClient(a_jid + "/movim", args.password, args).online()
+    carol = await PubsubClient(c_jid + "/phone", args.password, args).online()
+    dave = await PubsubClient(d_jid, args.password, args).online()
+    node = "club"
+    forms, changes = asyncio.Queue(), asyncio.Queue()
+    alice.add_event_handler("message", lambda m: forms.put_nowait(m) if m.xml.find("{jabber:x:data}x") is not None else None)
+    for c in (carol, dave):
+        c.add_event_handler("pubsub_subscription", lambda m, c=c: changes.put_nowait(
+            (str(m["to"].bare), m["pubsub_event"]["subscription"]["subscription"])))
+
+    info = await alice["xep_0030"].get_info(alice.service, timeout=TIMEOUT)
+    expect(PUBSUB + "#access-authorize" in info["disco_info"]["features"], "the service offers the authorize access model")
+    await alice["xep_0060"].create_node(alice.service, node, config=alice.config(access_model="authorize"), timeout=TIMEOUT)
+    await alice.publish(node, "a1", "Members only")
+    expect(await error_of(carol.items(node)) == ("not-authorized", "not-subscribed"), "a stranger may not read the node")
+
+    async def ask(client, user):
+        sub = await client["xep_0060"].subscribe(client.service, node, timeout=TIMEOUT)
+        expect(sub["pubsub"]["subscription"]["subscription"] == "pending", f"{user}'s subscription is pending")
+        m = await asyncio.wait_for(forms.get(), TIMEOUT)
+        # slixmpp gives hidden fields as lists of values.
+        values = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in m["form"].get_values().items()}
+        expect(values["FORM_TYPE"] == PUBSUB + "#subscribe_authorization" and values["pubsub#node"] == node
+               and str(values["pubsub#subscriber_jid"]) == jid(args, user) and values["pubsub#subid"],
+               f"the owner gets the authorization form for {user}")
+        return m, values
+
+    async def answer(m, values, allow):
+        reply = alice.make_message(mto=alice.service)
+        reply["id"] = m["id"]
+        form = alice["xep_0004"].make_form(ftype="submit")
+        for var in ("FORM_TYPE", "pubsub#subid", "pubsub#node", "pubsub#subscriber_jid"):
+            form.add_field(var=var, value=str(values[var]))
+        form.add_field(var="pubsub#allow", value="1" if allow else "0")
+        reply.append(form)
+        reply.send()
+
+    m, values = await ask(carol, args.users[1])
+    expect(await error_of(carol["xep_0060"].subscribe(carol.service, node, timeout=TIMEOUT)) == ("not-authorized", "pending-subscription"),
+           "asking again while pending is refused")
+    expect(await error_of(carol.items(node)) == ("not-authorized", "not-subscribed"), "a pending subscriber may not read")
+    await answer(m, values, True)
+    expect(await asyncio.wait_for(changes.get(), TIMEOUT) == (c_jid, "subscribed"), "the owner approves: carol is told")
+    expect(await carol.items(node) == ["a1"], "carol reads the node")
+    await alice.publish(node, "a2", "Second")
+    expect(await carol.notification() == ("publish", node, "a2"), "carol is notified")
+
+    m, values = await ask(dave, args.users[2])
+    await answer(m, values, False)
+    expect(await asyncio.wait_for(changes.get(), TIMEOUT) == (d_jid, "none"), "the owner denies: dave is told")
+    subs = await dave["xep_0060"].get_subscriptions(dave.service, timeout=TIMEOUT)
+    expect(len(list(subs["pubsub"]["subscriptions"])) == 0, "dave holds no subscription")
+    for c in (alice, carol, dave):
         await c.offline()
 
 
