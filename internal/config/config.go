@@ -257,10 +257,14 @@ type Limits struct {
 	PrivateNamespaces int `toml:"private_namespaces"`
 	// PEPNodes bounds the PEP nodes of one account (XEP-0163),
 	// PEPItems the items one node keeps (what max_items "max" means),
-	// and PEPItemBytes the size of one item.
-	PEPNodes     int `toml:"pep_nodes"`
-	PEPItems     int `toml:"pep_items"`
-	PEPItemBytes int `toml:"pep_item_bytes"`
+	// and PEPItemBytes the size of one item. PEPSubscribers bounds the
+	// explicit subscriptions to one node, PEPSubscriptions those of one
+	// subscriber (a bare JID and its full JIDs) to every account's nodes.
+	PEPNodes         int `toml:"pep_nodes"`
+	PEPItems         int `toml:"pep_items"`
+	PEPItemBytes     int `toml:"pep_item_bytes"`
+	PEPSubscribers   int `toml:"pep_subscribers"`
+	PEPSubscriptions int `toml:"pep_subscriptions"`
 	// OutQueueBytes bounds the outgoing queue of one session; a reader
 	// that does not keep up is disconnected.
 	OutQueueBytes int `toml:"out_queue_bytes"`
@@ -481,6 +485,8 @@ func Default() Config {
 			PEPNodes:               100,
 			PEPItems:               1000,
 			PEPItemBytes:           131072,
+			PEPSubscribers:         1000,
+			PEPSubscriptions:       1000,
 			OutQueueBytes:          1048576,
 		},
 		Stream: Stream{

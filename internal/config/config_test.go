@@ -210,6 +210,7 @@ var mistakes = []mistake{
 	{"storage postgres bad URL", "storage = \"postgres://u:p@[::1/db\"\n", "storage", 1, 0, "does not parse"},
 	{"zero hosts", "host = []\n", "host", 1, 0, "at least one"},
 	{"limit zero", "[limits]\nread_rate = 0\n", "limits.read_rate", 2, 1, "must be positive"},
+	{"pep subscribers zero", "[limits]\npep_subscribers = 0\n", "limits.pep_subscribers", 2, 0, "must be positive"},
 	{"limit negative", "[limits]\nmax_depth = -1\n", "limits.max_depth", 2, 0, "must be positive"},
 	{"limit duration zero", "[limits]\nidle_timeout = \"0s\"\n", "limits.idle_timeout", 2, 0, "must be positive"},
 	{"limit dotted key", "limits.roster_items = 0\n", "limits.roster_items", 1, 1, "must be positive"},

@@ -390,6 +390,8 @@ func (l Limits) Validate() error {
 		{"pep_nodes", l.PEPNodes},
 		{"pep_items", l.PEPItems},
 		{"pep_item_bytes", l.PEPItemBytes},
+		{"pep_subscribers", l.PEPSubscribers},
+		{"pep_subscriptions", l.PEPSubscriptions},
 		{"out_queue_bytes", l.OutQueueBytes},
 	}
 	for _, f := range ints {

@@ -53,6 +53,13 @@ func (s *Service) forgetBlocklist(user jid.JID) {
 	s.mu.Unlock()
 }
 
+// Blocks reports whether user blocks other, as isBlocked does, for
+// services that send in the user's name without the IM core, such as
+// PEP's notifications.
+func (s *Service) Blocks(ctx context.Context, user, other jid.JID) bool {
+	return s.isBlocked(ctx, user, other)
+}
+
 // isBlocked reports whether user blocks other, matching as XEP-0191 §3.4
 // prescribes: a blocked full JID matches only itself, a bare JID all its
 // resources, a domain everything at it.

@@ -280,43 +280,90 @@ func (s *Service) sendLast(ctx context.Context, owner, to jid.JID, names []strin
 }
 
 // notify sends an event about a node to every resource that wants it and
-// may see it: the owner's and others' (XEP-0163 §4.3).
+// to every explicit subscriber (XEP-0163 §4.3), as notifyAll.
 func (s *Service) notify(ctx context.Context, owner jid.JID, node string, cfg NodeConfig, event func() *xmlel.Element) {
 	if !cfg.DeliverNotifications {
 		return
 	}
+	subs, err := s.store.Pubsub().Subscriptions(ctx, owner.String(), node)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// The resources that want it still get it.
+		s.log.Error("pep: subscriptions load failed", "err", err)
+	}
+	s.notifyAll(ctx, owner, node, cfg, subs, event)
+}
+
+// notifyAll sends an event about a node to the resources that want it by
+// their capabilities, the owner's and others', and to the subscribed
+// JIDs subs, those the access model admits at this moment (XEP-0163
+// §4.3). By §4.3.2, a full JID gets it once however it asked for it, and
+// a bare JID subscribed gets it at the resources whose capabilities say
+// they want it, or, when none says so, once at the bare JID. A
+// subscriber the access model no longer admits loses its subscription
+// (§7.1), here rather than when the owner's roster changes: the service
+// holds no list of who to look at then, and until an event is due the
+// subscription gives nothing away.
+func (s *Service) notifyAll(ctx context.Context, owner jid.JID, node string, cfg NodeConfig, subs []storage.PubsubSubscription, event func() *xmlel.Element) {
+	if !cfg.DeliverNotifications {
+		return
+	}
 	var own, peers []jid.JID
+	wants := map[jid.JID]bool{} // the resources above, and their bare JIDs
 	s.mu.Lock()
 	if us := s.users[owner]; us != nil {
 		for j, w := range us.own {
 			if w.notify[node] {
 				own = append(own, j)
+				wants[j], wants[j.Bare()] = true, true
 			}
 		}
 		for j, w := range us.peers {
 			if w.notify[node] {
 				peers = append(peers, j)
+				wants[j], wants[j.Bare()] = true, true
 			}
 		}
 	}
 	s.mu.Unlock()
-	if len(own)+len(peers) == 0 {
+	var subscribed []jid.JID
+	for _, sub := range subs {
+		if j, err := jid.Parse(sub.JID); err == nil { // stored by subscribe, which parsed it
+			subscribed = append(subscribed, j)
+		}
+	}
+	if len(own)+len(peers)+len(subscribed) == 0 {
 		return
 	}
 	ev := event()
 	for _, to := range own {
 		s.send(ctx, owner, to, cfg, ev)
 	}
-	allowed := map[jid.JID]bool{}
-	for _, to := range peers {
+	allowed := map[jid.JID]error{}
+	admits := func(to jid.JID) error {
 		bare := to.Bare()
-		ok, seen := allowed[bare]
+		err, seen := allowed[bare]
 		if !seen {
-			ok = s.mayRetrieve(ctx, owner, to, cfg) == nil
-			allowed[bare] = ok
+			err = s.mayRetrieve(ctx, owner, to, cfg)
+			allowed[bare] = err
 		}
-		if ok {
+		return err
+	}
+	for _, to := range peers {
+		if admits(to) == nil {
 			s.send(ctx, owner, to, cfg, ev)
+		}
+	}
+	for _, to := range subscribed {
+		var se stanza.Error
+		switch err := admits(to); {
+		case err == nil && !wants[to]:
+			s.send(ctx, owner, to, cfg, ev)
+		case err == nil:
+			// Served above, by its capabilities.
+		case errors.As(err, &se):
+			s.endSubscription(ctx, owner, node, cfg, to)
+		default:
+			s.log.Error("pep: access check failed", "err", err)
 		}
 	}
 }
@@ -328,6 +375,12 @@ func (s *Service) notify(ctx context.Context, owner jid.JID, node string, cfg No
 // resource is added: which device a user publishes from is theirs to
 // tell, and no client needs it.
 func (s *Service) send(ctx context.Context, owner, to jid.JID, cfg NodeConfig, event *xmlel.Element, extra ...*xmlel.Element) {
+	if s.cfg.Blocks != nil && s.cfg.Blocks(ctx, owner, to) {
+		// XEP-0163 §4.3.3: never to a subscriber the user blocks. The
+		// IM core would stop it on the way to a local account, but not
+		// on the way to another server.
+		return
+	}
 	m := xmlel.New("", stanza.Message, "from", owner.String(), "to", to.String(), "id", randomID())
 	if cfg.NotificationType != "normal" {
 		m.SetAttr("type", "headline")

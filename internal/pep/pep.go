@@ -9,6 +9,18 @@
 // resource that advertises NODE+notify gets the notifications of NODE
 // and the last item when it becomes available.
 //
+// Explicit subscriptions (XEP-0163 §5; XEP-0060 §6.1, §6.2) are kept in
+// storage with the node, so that they outlive restarts and every node of
+// a cluster sees them: a subscriber's bare JID or one of its full JIDs,
+// one subscription per JID, no subscription options, within limits per
+// node and per subscriber. A subscriber lists its own subscriptions
+// (§5.6), an owner those to a node (§8.8.1); owners do not change them
+// (§8.8.2). A notification goes to the resources that want it by their
+// capabilities and to the explicitly subscribed JIDs, never twice to
+// one full JID (XEP-0163 §4.3.2), and only while the access model admits
+// the subscriber: one it no longer admits loses its subscription when
+// the next notification is due (§7.1).
+//
 // On top of it sit the conversions that let old and new clients share
 // data: bookmarks kept in step between Private XML Storage (XEP-0049),
 // the storage:bookmarks node (XEP-0048, XEP-0411) and the per-room
@@ -51,6 +63,15 @@ const (
 	DefaultMaxNodes     = 100
 	DefaultMaxItems     = 1000
 	DefaultMaxItemBytes = 128 << 10
+	// DefaultMaxSubscribers bounds the explicit subscriptions to one
+	// node: any server may subscribe as many full JIDs of its users as
+	// the node's access model admits, and each is one more notification
+	// per publication.
+	DefaultMaxSubscribers = 1000
+	// DefaultMaxSubscriptions bounds the explicit subscriptions of one
+	// subscriber (its bare JID and full JIDs) to the nodes of all
+	// accounts, so that nobody fills the store with subscriptions.
+	DefaultMaxSubscriptions = 1000
 )
 
 // Config holds the limits of each user's service.
@@ -61,11 +82,23 @@ type Config struct {
 	// MaxVCardBytes bounds the vCard that an avatar is copied into
 	// (XEP-0398); 0 is MaxItemBytes.
 	MaxVCardBytes int
+	// MaxSubscribers bounds the explicit subscriptions to one node; 0
+	// is DefaultMaxSubscribers.
+	MaxSubscribers int
+	// MaxSubscriptions bounds the explicit subscriptions of one bare
+	// JID and its full JIDs to every account's nodes; 0 is
+	// DefaultMaxSubscriptions.
+	MaxSubscriptions int
+	// Blocks reports whether an account blocks an entity (XEP-0191);
+	// nil blocks no one. No notification from an account goes to an
+	// entity it blocks, however it subscribed (XEP-0163 §4.3.3).
+	Blocks func(ctx context.Context, account, other jid.JID) bool
 }
 
 // Validate reports problems of c.
 func (c Config) Validate() error {
-	if c.MaxNodes < 0 || c.MaxItems < 0 || c.MaxItemBytes < 0 || c.MaxVCardBytes < 0 {
+	if c.MaxNodes < 0 || c.MaxItems < 0 || c.MaxItemBytes < 0 || c.MaxVCardBytes < 0 ||
+		c.MaxSubscribers < 0 || c.MaxSubscriptions < 0 {
 		return errors.New("pep: negative limit")
 	}
 	return nil
@@ -111,6 +144,12 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 	if cfg.MaxVCardBytes == 0 {
 		cfg.MaxVCardBytes = cfg.MaxItemBytes
 	}
+	if cfg.MaxSubscribers == 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if cfg.MaxSubscriptions == 0 {
+		cfg.MaxSubscriptions = DefaultMaxSubscriptions
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		cfg: cfg, router: r, store: store, mux: mux, log: log,
@@ -133,7 +172,8 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 		"create-nodes", "delete-items", "delete-nodes", "filtered-notifications",
 		"item-ids", "last-published", "multi-items", "persistent-items",
 		"presence-notifications", "presence-subscribe", "publish", "publish-options",
-		"purge-nodes", "retrieve-default", "retrieve-items",
+		"purge-nodes", "retrieve-default", "retrieve-items", "retrieve-subscriptions",
+		"subscribe",
 	} {
 		features = append(features, NS+"#"+f)
 	}
@@ -198,10 +238,11 @@ func (s *Service) handlePubsub(ctx context.Context, st *stanza.Stanza) (*xmlel.E
 		switch first.Local {
 		case "items":
 			return s.items(ctx, owner, st.From, first)
-		case "subscriptions", "affiliations", "options", "default":
+		case "subscriptions":
+			return s.ownSubscriptions(ctx, owner, st.From, first)
+		case "affiliations", "options", "default":
 			return nil, unsupported(map[string]string{
-				"subscriptions": "retrieve-subscriptions", "affiliations": "retrieve-affiliations",
-				"options": "subscription-options", "default": "retrieve-default-sub",
+				"affiliations": "retrieve-affiliations", "options": "subscription-options", "default": "retrieve-default-sub",
 			}[first.Local])
 		}
 		return nil, stanza.E(stanza.BadRequest)
@@ -221,12 +262,14 @@ func (s *Service) handlePubsub(ctx context.Context, st *stanza.Stanza) (*xmlel.E
 		return nil, s.handleRetract(ctx, owner, first)
 	case "create":
 		return nil, s.handleCreate(ctx, owner, first, ps.Child(NS, "configure"))
-	case "subscribe", "unsubscribe":
-		// NOTSPEC(XEP-0163 §8): explicit subscriptions are not kept;
-		// subscriptions come from presence and entity capabilities
-		// (auto-subscribe, filtered-notifications), which is how
-		// clients use PEP.
-		return nil, unsupported("subscribe")
+	case "subscribe":
+		if ps.Child(NS, "options") != nil {
+			// XEP-0060 §6.3.5: subscribe-and-configure.
+			return nil, unsupported("subscription-options")
+		}
+		return s.subscribe(ctx, owner, st.From, first)
+	case "unsubscribe":
+		return nil, s.unsubscribe(ctx, owner, st.From, first)
 	}
 	return nil, stanza.E(stanza.BadRequest)
 }
@@ -257,7 +300,11 @@ func (s *Service) handleOwner(ctx context.Context, st *stanza.Stanza) (*xmlel.El
 		return nil, s.deleteNode(ctx, owner, op.Attr("node"))
 	case op.Local == "purge" && st.Type() == "set":
 		return nil, s.purge(ctx, owner, op.Attr("node"))
+	case op.Local == "subscriptions" && st.Type() == "get":
+		return s.nodeSubscriptions(ctx, owner, op)
 	case op.Local == "subscriptions" || op.Local == "affiliations":
+		// §8.8.2, §8.9: the owner may read the subscriptions, not
+		// change them; there are no affiliations to manage.
 		return nil, unsupported("manage-" + op.Local)
 	}
 	return nil, stanza.E(stanza.BadRequest)
@@ -374,6 +421,11 @@ func (s *Service) deleteNode(ctx context.Context, owner jid.JID, name string) er
 	}
 	unlock := s.lock(owner)
 	cfg, err := s.node(ctx, owner, name)
+	var subs []storage.PubsubSubscription
+	if err == nil {
+		// Read before they go with the node, to tell them of it.
+		subs, err = s.store.Pubsub().Subscriptions(ctx, owner.String(), name)
+	}
 	if err == nil {
 		err = s.store.Pubsub().DeleteNode(ctx, owner.String(), name)
 	}
@@ -382,20 +434,34 @@ func (s *Service) deleteNode(ctx context.Context, owner jid.JID, name string) er
 		return notFound(err)
 	}
 	if cfg.NotifyDelete {
-		s.notify(ctx, owner, name, cfg, func() *xmlel.Element {
+		s.notifyAll(ctx, owner, name, cfg, subs, func() *xmlel.Element {
 			return xmlel.New(NSEvent, "delete", "node", name)
 		})
 	}
 	return nil
 }
 
-// purge removes every item of a node (XEP-0060 §8.5).
+// purge removes every item of a node (XEP-0060 §8.5) and, when the node
+// notifies of retractions, sends one <purge/> in their place (§8.5.2).
 func (s *Service) purge(ctx context.Context, owner jid.JID, name string) error {
 	if name == "" {
 		return pubsubError(stanza.BadRequest, "nodeid-required")
 	}
-	defer s.lock(owner)()
-	return notFound(s.store.Pubsub().Purge(ctx, owner.String(), name))
+	unlock := s.lock(owner)
+	cfg, err := s.node(ctx, owner, name)
+	if err == nil {
+		err = s.store.Pubsub().Purge(ctx, owner.String(), name)
+	}
+	unlock()
+	if err != nil {
+		return notFound(err)
+	}
+	if cfg.NotifyRetract {
+		s.notify(ctx, owner, name, cfg, func() *xmlel.Element {
+			return xmlel.New(NSEvent, "purge", "node", name)
+		})
+	}
+	return nil
 }
 
 // discoItems lists the nodes the requester may retrieve items from, as

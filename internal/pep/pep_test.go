@@ -235,13 +235,7 @@ func TestRequestErrors(t *testing.T) {
 	e := newEnv(t, pep.Config{MaxNodes: 2, MaxItemBytes: 100}, alice, bob)
 	a := e.login(alice + "/a")
 	b := e.login(bob + "/b")
-	tests := []struct {
-		name    string
-		s       *session
-		typ, to string
-		payload string
-		want    string
-	}{
+	e.requests(t, []request{
 		{"publish", a, "set", "", publishXML("n", "1", "<x xmlns='urn:x'/>", ""), ""},
 		{"no node", a, "set", "", publishXML("", "1", "<x xmlns='urn:x'/>", ""), "bad-request nodeid-required"},
 		{"no payload", a, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item id='1'/></publish></pubsub>`, "bad-request payload-required"},
@@ -258,8 +252,21 @@ func TestRequestErrors(t *testing.T) {
 		{"purge", a, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><purge node='n'/></pubsub>`, ""},
 		{"delete", a, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='n'/></pubsub>`, ""},
 		{"delete again", a, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='n'/></pubsub>`, "item-not-found"},
-		{"subscribe", b, "set", alice, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='n2' jid='bob@example.org'/></pubsub>`, "feature-not-implemented unsupported"},
-	}
+	})
+}
+
+// request is an iq a session sends, and the condition() of the answer
+// it should get.
+type request struct {
+	name    string
+	s       *session
+	typ, to string
+	payload string
+	want    string
+}
+
+// requests sends each request in turn, in a subtest of its own.
+func (e *env) requests(t *testing.T, tests []request) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := condition(e.iq(tc.s, tc.typ, tc.to, tc.payload)); got != tc.want {
@@ -294,16 +301,18 @@ func TestNamespacedAttributesReadBack(t *testing.T) {
 	}
 }
 
-func TestAccessModels(t *testing.T) {
-	e := newEnv(t, pep.Config{}, alice, bob, carol)
+// accessNodes makes alice's nodes of each access model, named after it
+// (the roster node admits the groups Friends and Family), with bob and
+// carol logged in: bob may see alice's presence and is in her Friends
+// group; carol is in her roster without a subscription, in Work.
+func accessNodes(t *testing.T) (e *env, a, b, c *session) {
+	e = newEnv(t, pep.Config{}, alice, bob, carol)
 	ctx := t.Context()
-	// bob may see alice's presence and is in her Friends group; carol is
-	// in her roster without a subscription, in Work.
 	e.store.Roster().Put(ctx, alice, storage.RosterItem{Contact: bob, Subscription: storage.SubFrom, Groups: []string{"Friends"}}, 0)
 	e.store.Roster().Put(ctx, alice, storage.RosterItem{Contact: carol, Subscription: storage.SubNone, Groups: []string{"Work"}}, 0)
-	a := e.login(alice + "/a")
-	b := e.login(bob + "/b")
-	c := e.login(carol + "/c")
+	a = e.login(alice + "/a")
+	b = e.login(bob + "/b")
+	c = e.login(carol + "/c")
 	models := map[string]string{
 		"open":      opt("access_model", "open"),
 		"presence":  "",
@@ -315,6 +324,11 @@ func TestAccessModels(t *testing.T) {
 			t.Fatalf("publish to %s = %q", node, got)
 		}
 	}
+	return e, a, b, c
+}
+
+func TestAccessModels(t *testing.T) {
+	e, a, b, c := accessNodes(t)
 	tests := []struct {
 		node string
 		who  *session

@@ -169,10 +169,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	// After the vCard and private storage services, whose handlers PEP
 	// wraps for its conversions.
 	pepService := pep.New(pep.Config{
-		MaxNodes:      cfg.Limits.PEPNodes,
-		MaxItems:      cfg.Limits.PEPItems,
-		MaxItemBytes:  cfg.Limits.PEPItemBytes,
-		MaxVCardBytes: cfg.Limits.VCardBytes,
+		MaxNodes:         cfg.Limits.PEPNodes,
+		MaxItems:         cfg.Limits.PEPItems,
+		MaxItemBytes:     cfg.Limits.PEPItemBytes,
+		MaxVCardBytes:    cfg.Limits.VCardBytes,
+		MaxSubscribers:   cfg.Limits.PEPSubscribers,
+		MaxSubscriptions: cfg.Limits.PEPSubscriptions,
+		Blocks:           core.Blocks,
 	}, s.router, store, mux, log)
 	s.closers = append(s.closers, func(context.Context) { pepService.Close() })
 	core.AddHooks(im.Hooks{

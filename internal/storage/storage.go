@@ -259,10 +259,12 @@ type PubsubItem struct {
 	Publisher string
 }
 
-// Pubsub stores the nodes of each user's personal pubsub service and
-// their items, which are kept in publication order: an item published
-// again under the same ID becomes the newest (XEP-0060 §12.1).
-type Pubsub interface {
+// PubsubNodes stores the nodes of publish-subscribe services and their
+// items, which are kept in publication order: an item published again
+// under the same ID becomes the newest (XEP-0060 §12.1). Pubsub and
+// PubsubServices both have it, each with its own subscriptions; the
+// methods name the service by its user, or its JID for PubsubServices.
+type PubsubNodes interface {
 	// Nodes returns the user's nodes, sorted by name.
 	Nodes(ctx context.Context, user string) ([]PubsubNode, error)
 	// Node returns one node or ErrNotFound.
@@ -293,6 +295,34 @@ type Pubsub interface {
 	// Purge removes every item of a node; ErrNotFound if there is no such
 	// node.
 	Purge(ctx context.Context, user, node string) error
+}
+
+// Pubsub stores the nodes of each user's personal publish-subscribe
+// service (XEP-0163) with their items, and the explicit subscriptions to
+// them (XEP-0060 §6.1). A subscription is a JID, bare or full, and
+// nothing more: PEP offers one subscription per JID and no pending
+// state, so its SubID is "" and its State SubscriptionSubscribed.
+// Deleting a node removes its subscriptions, and Accounts.Delete removes
+// those to the user's nodes and those the user held (its bare JID and
+// its full JIDs) to every other user's nodes.
+type Pubsub interface {
+	PubsubNodes
+	// Subscriptions returns the subscriptions to a node, sorted by JID;
+	// ErrNotFound if there is no such node.
+	Subscriptions(ctx context.Context, user, node string) ([]PubsubSubscription, error)
+	// SubscriptionsOf returns the subscriptions of a bare JID and of its
+	// full JIDs to every node of the user, sorted by node, then JID.
+	SubscriptionsOf(ctx context.Context, user, bare string) ([]PubsubSubscription, error)
+	// Subscribe adds a subscription of s.JID to s.Node (s.SubID and
+	// s.State are not kept); subscribing again changes nothing.
+	// ErrNotFound if there is no such node; ErrQuota when the node
+	// already has perNode subscriptions, or s.JID's bare JID and its
+	// full JIDs already hold perSubscriber subscriptions to the nodes of
+	// every user (a limit <= 0: none), counted in the same transaction.
+	Subscribe(ctx context.Context, user string, s PubsubSubscription, perNode, perSubscriber int) error
+	// Unsubscribe removes one subscription; ErrNotFound if there was
+	// none.
+	Unsubscribe(ctx context.Context, user, node, jid string) error
 }
 
 // Affiliations with a node of a publish-subscribe service (XEP-0060
@@ -330,7 +360,7 @@ type PubsubSubscription struct {
 
 // PubsubServices stores the nodes of publish-subscribe services that are
 // nobody's own account (XEP-0060), such as a host's pubsub.example.org:
-// every method of Pubsub, with the service's JID where Pubsub has a user
+// every method of PubsubNodes, with the service's JID where Pubsub has a user
 // (CreateNode's limit counts the service's nodes) and items that keep
 // their Publisher; and who is affiliated with and subscribed to each
 // node. Deleting a node removes its items, affiliations and
@@ -338,7 +368,7 @@ type PubsubSubscription struct {
 // affiliations and subscriptions (its bare JID and its full JIDs) in
 // every service; the nodes stay.
 type PubsubServices interface {
-	Pubsub
+	PubsubNodes
 	// ItemPage returns up to max items of a node, newest first, starting
 	// after the item with ID after (from the newest when after is ""),
 	// and how many items the node holds. ErrNotFound if there is no such

@@ -157,10 +157,12 @@ func writeBlocklist(ctx context.Context, s storage.Store, user string, jids []st
 	return len(jids), s.Blocklist().Add(ctx, user, jids)
 }
 
-// pubsubNode is a node with its items, newest first.
+// pubsubNode is a node with its items, newest first, and its explicit
+// subscriptions.
 type pubsubNode struct {
 	Node  storage.PubsubNode
 	Items []storage.PubsubItem
+	Subs  []storage.PubsubSubscription
 }
 
 func readPubsub(ctx context.Context, s storage.Store, user string) ([]pubsubNode, error) {
@@ -174,7 +176,11 @@ func readPubsub(ctx context.Context, s storage.Store, user string) ([]pubsubNode
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, pubsubNode{n, items})
+		subs, err := s.Pubsub().Subscriptions(ctx, user, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pubsubNode{n, items, subs})
 	}
 	return out, nil
 }
@@ -189,6 +195,13 @@ func writePubsub(ctx context.Context, s storage.Store, user string, nodes []pubs
 		// Oldest first, so that the publication order is the same.
 		for _, it := range slices.Backward(node.Items) {
 			if err := s.Pubsub().Publish(ctx, user, node.Node.Name, it, 0); err != nil {
+				return n, err
+			}
+			n++
+		}
+		// No limits: the source kept those it had when each was made.
+		for _, sub := range node.Subs {
+			if err := s.Pubsub().Subscribe(ctx, user, sub, 0, 0); err != nil {
 				return n, err
 			}
 			n++

@@ -111,9 +111,10 @@ type fixture struct {
 	blocked map[string][]string // sorted
 	nodes   map[string][]storage.PubsubNode
 	items   map[string]map[string][]storage.PubsubItem // newest first
-	fast    map[string][]storage.FastToken             // sorted by client, new first
-	invites []storage.Invite                           // sorted by hash
-	archive map[string][]storage.ArchivedMessage       // in archive order
+	subs    map[string]map[string][]storage.PubsubSubscription
+	fast    map[string][]storage.FastToken       // sorted by client, new first
+	invites []storage.Invite                     // sorted by hash
+	archive map[string][]storage.ArchivedMessage // in archive order
 	prefs   map[string]storage.ArchivePrefs
 	push    map[string][]storage.PushService // sorted
 	rooms   map[string][]storage.Room        // by service, sorted
@@ -145,6 +146,7 @@ func fill(t *testing.T, s storage.Store) *fixture {
 		pending: map[string][]storage.PendingSubscription{}, offline: map[string][]storage.OfflineMessage{},
 		vcards: map[string]string{}, private: map[string]map[string]string{}, blocked: map[string][]string{},
 		nodes: map[string][]storage.PubsubNode{}, items: map[string]map[string][]storage.PubsubItem{},
+		subs: map[string]map[string][]storage.PubsubSubscription{},
 		fast: map[string][]storage.FastToken{}, archive: map[string][]storage.ArchivedMessage{},
 		prefs: map[string]storage.ArchivePrefs{}, push: map[string][]storage.PushService{},
 		rooms: map[string][]storage.Room{}, affs: map[string][]storage.RoomAffiliation{},
@@ -236,6 +238,14 @@ func fill(t *testing.T, s storage.Store) *fixture {
 			must("Pubsub.Publish", s.Pubsub().Publish(ctx, u, "urn:xmpp:avatar:data", it, 3))
 		}
 		must("Pubsub.Publish", s.Pubsub().Publish(ctx, u, "eu.siacs.conversations.axolotl.devicelist", storage.PubsubItem{ID: "current"}, 1))
+		// Explicit subscriptions: a full JID of an account copied
+		// after this one ("émile" sorts last), a remote bare JID, the
+		// owner.
+		for _, j := range []string{"émile@a.example/phone", "friend@x.example", u} {
+			sub := storage.PubsubSubscription{Node: "eu.siacs.conversations.axolotl.devicelist", JID: j}
+			must("Pubsub.Subscribe", s.Pubsub().Subscribe(ctx, u, sub, 0, 0))
+		}
+		f.subs[u] = map[string][]storage.PubsubSubscription{}
 		nodes, err := s.Pubsub().Nodes(ctx, u)
 		must("Pubsub.Nodes", err)
 		f.nodes[u] = nodes
@@ -243,6 +253,12 @@ func fill(t *testing.T, s storage.Store) *fixture {
 			items, err := s.Pubsub().Items(ctx, u, n.Name, 0)
 			must("Pubsub.Items", err)
 			f.items[u][n.Name] = items
+			subs, err := s.Pubsub().Subscriptions(ctx, u, n.Name)
+			must("Pubsub.Subscriptions", err)
+			f.subs[u][n.Name] = subs
+		}
+		if got := len(f.subs[u]["eu.siacs.conversations.axolotl.devicelist"]); got != 3 {
+			t.Fatalf("device list node has %d subscriptions, want 3", got)
 		}
 		if got := len(f.items[u]["urn:xmpp:avatar:data"]); got != 3 {
 			t.Fatalf("avatar node holds %d items, want 3", got)
@@ -473,6 +489,9 @@ func (f *fixture) check(t *testing.T, s storage.Store) {
 			}
 			if !ok {
 				t.Errorf("Pubsub.Items(%s, %s) = %+v, %v, want %+v", u, n.Name, items, err, want)
+			}
+			if subs, err := s.Pubsub().Subscriptions(ctx, u, n.Name); err != nil || !slices.Equal(subs, f.subs[u][n.Name]) {
+				t.Errorf("Pubsub.Subscriptions(%s, %s) = %v, %v, want %v", u, n.Name, subs, err, f.subs[u][n.Name])
 			}
 		}
 		var toks []storage.FastToken

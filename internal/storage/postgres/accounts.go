@@ -132,8 +132,8 @@ func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) e
 // Delete removes the account row, and ON DELETE CASCADE the rows of
 // every area that belongs to it; the user's affiliations with and
 // subscriptions to the nodes of pubsub services, which belong to no
-// account, go in the same transaction. The servers that watch hear of it
-// when it commits.
+// account, and its subscriptions to other users' PEP nodes go in the same
+// transaction. The servers that watch hear of it when it commits.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
 	err := a.s.tx(ctx, func(tx pgx.Tx) error {
@@ -141,6 +141,9 @@ func (a accounts) Delete(ctx context.Context, user string) error {
 			return err
 		}
 		if err := deleteServiceJID(ctx, tx, user); err != nil {
+			return err
+		}
+		if err := deleteSubscriber(ctx, tx, user); err != nil {
 			return err
 		}
 		return notifyChanged(ctx, tx, user)

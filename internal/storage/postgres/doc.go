@@ -32,7 +32,9 @@
 // and deleting a room's row removes the rest of the room. So do the nodes
 // of pubsub services (PubsubServices), whose affiliations and
 // subscriptions Accounts.Delete removes in its transaction, and deleting
-// a node's row removes the rest of the node.
+// a node's row removes the rest of the node. Subscriptions to PEP nodes
+// go with the node, and with it with the owner's account; a subscriber
+// may be remote, so Accounts.Delete removes a local one's itself.
 //
 // Names and addresses are text COLLATE "C", so that they sort in byte
 // order, as the contract wants, whatever the database's default
@@ -58,6 +60,10 @@
 //   - PubsubServices.CreateNode with a limit does the same under a
 //     transaction-scoped advisory lock on the service, which has no row
 //     to lock.
+//   - Pubsub.Subscribe locks the node's row, and with a limit per
+//     subscriber then a transaction-scoped advisory lock on the
+//     subscriber's bare JID, which may be remote and has no row to lock,
+//     before it counts the subscriptions and inserts.
 //   - Archive.Append inserts with a seq from a sequence and the greater
 //     of the node's clock and the archive's last stored time: appends for
 //     one user queue at the lock, so within one archive seq order is

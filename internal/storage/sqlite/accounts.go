@@ -149,14 +149,18 @@ func (a accounts) SetDisabled(ctx context.Context, user string, disabled bool) e
 // Delete removes the account row, and ON DELETE CASCADE the rows of
 // every area that belongs to it; the user's affiliations with and
 // subscriptions to the nodes of pubsub services, which belong to no
-// account, go in the same transaction.
+// account, and its subscriptions to other users' PEP nodes go in the same
+// transaction.
 func (a accounts) Delete(ctx context.Context, user string) error {
 	defer a.s.done("accounts.delete", time.Now())
 	err := a.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := changedOne(tx.ExecContext(ctx, "DELETE FROM accounts WHERE jid = ?", user)); err != nil {
 			return err
 		}
-		return deleteServiceJID(ctx, tx, user)
+		if err := deleteServiceJID(ctx, tx, user); err != nil {
+			return err
+		}
+		return deleteSubscriber(ctx, tx, user)
 	})
 	if err == nil {
 		err = a.s.keys.changed(user)

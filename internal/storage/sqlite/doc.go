@@ -49,7 +49,9 @@
 //     fails (storage.ErrNotFound) instead of leaving orphans. A table added
 //     for a new area only needs the same clause; a test checks every table.
 //     The nodes of pubsub services belong to no account; Accounts.Delete
-//     removes a user's affiliations and subscriptions there itself.
+//     removes a user's affiliations and subscriptions there itself, and
+//     the user's subscriptions to other users' PEP nodes, whose
+//     subscribers may be remote and reference no account.
 //   - busy_timeout: how long to wait for another process's write lock.
 //   - secure_delete=ON: deleted content (delivered offline messages, a
 //     deleted account) is overwritten with zeros in the database file

@@ -1,10 +1,8 @@
 package storagetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -179,31 +177,9 @@ var pubsubServiceTests = []subtest{
 		wantErr(t, "CreateNode without a limit", ps.CreateNode(ctx, service, storage.PubsubNode{Name: "3"}, 0), nil)
 	}},
 	{"NodeLimitConcurrent", func(t *testing.T, s storage.Store) {
-		// Creations that race for the last places never take more.
-		const limit, tries = 3, 8
-		var (
-			wg  sync.WaitGroup
-			mu  sync.Mutex
-			ok  int
-			bad []error
-		)
-		for i := range tries {
-			wg.Go(func() {
-				err := s.PubsubServices().CreateNode(t.Context(), service, storage.PubsubNode{Name: fmt.Sprint(i)}, limit)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					ok++
-				case !errors.Is(err, storage.ErrQuota):
-					bad = append(bad, err)
-				}
-			})
-		}
-		wg.Wait()
-		if ok != limit || len(bad) > 0 {
-			t.Fatalf("%d concurrent CreateNode with limit %d: %d succeeded, errors %v; want %d and only ErrQuota", tries, limit, ok, bad, limit)
-		}
+		quotaRace(t, "CreateNode", 3, 8, func(i int) error {
+			return s.PubsubServices().CreateNode(t.Context(), service, storage.PubsubNode{Name: fmt.Sprint(i)}, 3)
+		})
 	}},
 	{"ItemsOrder", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

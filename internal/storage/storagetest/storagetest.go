@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Blocklist", blocklistTests},
 		{"Invites", inviteTests},
 		{"Pubsub", pubsubTests},
+		{"PubsubSubscriptions", pubsubSubscriptionTests},
 		{"PubsubServices", pubsubServiceTests},
 		{"FastTokens", fastTests},
 		{"Archive", archiveTests},

@@ -3,8 +3,9 @@
 lists and bundles as clients publish them, +notify delivery through
 entity capabilities (XEP-0115), last items on presence, publish-options
 preconditions, access models, bookmarks kept in step between private
-storage and PEP (XEP-0049, XEP-0402, XEP-0411) and vCard avatars
-published as XEP-0084 (XEP-0398).
+storage and PEP (XEP-0049, XEP-0402, XEP-0411), vCard avatars
+published as XEP-0084 (XEP-0398), and explicit subscriptions (XEP-0163
+§5) of a client that does not announce +notify.
 
     slix_pep.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT ...
 """
@@ -341,6 +342,62 @@ async def scenario_avatar(args):
     expect(binval is not None and base64.b64decode(binval.text) == png2, "a XEP-0084 avatar is copied into the vCard")
     expect(vc.xml.find("{vcard-temp}vCard/{vcard-temp}FN").text == "E", "... keeping the rest of the vCard")
     for x in (e, f):
+        await x.offline()
+
+
+async def scenario_subscribe(args):
+    """A contact whose client does not announce NODE+notify subscribes
+    explicitly (XEP-0060 §6.1): it gets the last item, then the
+    notification of a publication, lists its subscription (§5.6),
+    unsubscribes (§6.2) and gets nothing after."""
+    a_jid, b_jid = (jid(args, u) for u in args.users[:2])
+    a = await PepClient(a_jid, args.password, args).online()
+    b = await PepClient(b_jid, args.password, args).online()
+    await befriend(a, b)
+    node = "urn:example:status"
+    info = await b["xep_0030"].get_info(a_jid, timeout=TIMEOUT)
+    expect(PUBSUB + "#subscribe" in info["disco_info"]["features"]
+           and PUBSUB + "#retrieve-subscriptions" in info["disco_info"]["features"],
+           "the account advertises subscribe and retrieve-subscriptions")
+    # The default configuration: presence access, the last item sent on
+    # subscription and presence (XEP-0163 §5).
+    await a.publish(node, "s1", "<status xmlns='urn:example:status'>one</status>")
+
+    iq = await b["xep_0060"].subscribe(a_jid, node, timeout=TIMEOUT)
+    sub = iq["pubsub"]["subscription"]
+    expect(sub["node"] == node and sub["jid"].bare == b_jid and sub["subscription"] == "subscribed",
+           "the subscription of the contact's bare JID is subscribed")
+    m = await b.pep_event(node)
+    expect(payload_of(m)[0] == "s1", "the subscriber gets the last item")
+    await a.publish(node, "s2", "<status xmlns='urn:example:status'>two</status>")
+    m = await b.pep_event(node)
+    expect(payload_of(m)[0] == "s2", "the subscriber is notified of a publication")
+    # XEP-0163 §4.3.3: nothing goes to a subscriber the user blocks.
+    await a["xep_0191"].block([b_jid])
+    await a.publish(node, "s2b", "<status xmlns='urn:example:status'>blocked</status>")
+    try:
+        m = await b.pep_event(node, timeout=2)
+        raise AssertionError(f"a blocked subscriber was notified: {payload_of(m)[0]}")
+    except asyncio.TimeoutError:
+        pass
+    await a["xep_0191"].unblock([b_jid])
+
+    iq = await b["xep_0060"].get_subscriptions(a_jid, timeout=TIMEOUT)
+    subs = [(s["node"], s["jid"].bare, s["subscription"]) for s in iq["pubsub"]["subscriptions"]]
+    expect(subs == [(node, b_jid, "subscribed")], f"the subscriber lists its subscription: {subs}")
+
+    await b["xep_0060"].unsubscribe(a_jid, node, timeout=TIMEOUT)
+    await a.publish(node, "s3", "<status xmlns='urn:example:status'>three</status>")
+    try:
+        m = await b.pep_event(node, timeout=2)
+        raise AssertionError(f"a notification after unsubscribing: {payload_of(m)[0]}")
+    except asyncio.TimeoutError:
+        pass
+    iq = await b["xep_0060"].get_subscriptions(a_jid, timeout=TIMEOUT)
+    expect(len(list(iq["pubsub"]["subscriptions"])) == 0, "no subscription is left")
+    cond, _ = await pep_error(b["xep_0060"].unsubscribe(a_jid, node, timeout=TIMEOUT))
+    expect(cond == "unexpected-request", "unsubscribing again is refused")
+    for x in (a, b):
         await x.offline()
 
 
