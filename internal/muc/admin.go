@@ -286,14 +286,22 @@ func (r *room) setAffiliation(who jid.JID, e affEntry, actor *occupant, reason s
 		}
 		r.updateOccupant(o, actorNick(actor), reason)
 	}
-	if len(covered) == 0 && r.cfg.MembersOnly && e.aff == affMember && old.aff == affNone && actor != nil && who.Local() != "" && !r.s.ours(who) {
-		// §9.5: a user added to the member list of a members-only room
-		// SHOULD get an invitation. A room of this service is no user,
-		// and would only send the invitation back as an error.
-		ux := xmlel.New(NSUser, "x").Append(xmlel.New(NSUser, "invite", "from", actor.bare.String()))
-		if r.cfg.PasswordProtected {
-			ux.Append(xmlel.TextElement(NSUser, "password", r.cfg.Password))
-		}
-		r.send(xmlel.New("", stanza.Message, "id", newID()).Append(ux), r.jid, who)
+	if len(covered) == 0 && r.cfg.MembersOnly && e.aff == affMember && old.aff == affNone && actor != nil {
+		r.inviteMember(who, actor.bare)
 	}
+}
+
+// inviteMember sends who, whom by has just added to the member list of a
+// members-only room, the invitation that §9.5 says such a user "SHOULD"
+// get. A room of this service is no user, and would only send the
+// invitation back as an error.
+func (r *room) inviteMember(who, by jid.JID) {
+	if who.Local() == "" || r.s.ours(who) {
+		return
+	}
+	ux := xmlel.New(NSUser, "x").Append(xmlel.New(NSUser, "invite", "from", by.String()))
+	if r.cfg.PasswordProtected {
+		ux.Append(xmlel.TextElement(NSUser, "password", r.cfg.Password))
+	}
+	r.send(xmlel.New("", stanza.Message, "id", newID()).Append(ux), r.jid, who)
 }

@@ -15,7 +15,8 @@
 //     resources under one nick, and self-ping (XEP-0410) answered by the
 //     room. Reserved nicknames come with affiliations, from the admin
 //     lists or from registration with the room (§7.10, jabber:iq:register
-//     of XEP-0077, see register.go), and users discover theirs (§7.12).
+//     of XEP-0077, see register.go; in a members-only room an admin or
+//     owner approves it, §9.9), and users discover theirs (§7.12).
 //   - Messages: subject, private messages, history on join (§7.2.15),
 //     a stanza-id on every groupchat message (XEP-0359), occupant-id
 //     (XEP-0421), and an archive on the room JID (XEP-0313) from which

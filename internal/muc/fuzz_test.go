@@ -127,8 +127,8 @@ func (r *room) check() []string {
 	if sessions != len(r.sessions) {
 		fail("%d sessions in occupants, %d in the room", sessions, len(r.sessions))
 	}
-	if len(r.history) > r.s.cfg.HistoryMax || len(r.pending) > maxPendingIQs || len(r.invites) > maxInvites {
-		fail("%d messages of history, %d forwarded requests, %d invitations", len(r.history), len(r.pending), len(r.invites))
+	if len(r.history) > r.s.cfg.HistoryMax || len(r.pending) > maxPendingIQs || len(r.invites) > maxInvites || len(r.regs) > maxRegRequests {
+		fail("%d messages of history, %d forwarded requests, %d invitations, %d registration requests", len(r.history), len(r.pending), len(r.invites), len(r.regs))
 	}
 	return bad
 }
@@ -339,6 +339,10 @@ func FuzzRoom(f *testing.F) {
 		config   = "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
 		register = "jabber:iq:register"
 		regForm  = "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>"
+		// An admin's answer to erin's registration request, but for the
+		// muc#register_allow value.
+		regAnswer = "<field var='x-samtal#register_jid'><value>erin@example.org</value></field>" +
+			"<field var='muc#register_roomnick'><value>erin</value></field><field var='muc#register_allow'>"
 	)
 	for _, seed := range []string{
 		"\x05<presence to='coven@conference.example.org/erin'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
@@ -424,6 +428,11 @@ func FuzzRoom(f *testing.F) {
 		"\x04<iq type='set' id='rc' to='coven@conference.example.org'><query xmlns='" + register + "'><x xmlns='jabber:x:data' type='cancel'/></query></iq>",
 		"\x00<iq type='set' id='rr' to='coven@conference.example.org'><query xmlns='" + register + "'><remove/></query></iq>",
 		"\x05<iq type='set' id='rr2' to='coven@conference.example.org'><query xmlns='" + register + "'><remove/><username>erin</username></query></iq>",
+		"\x00<message to='coven@conference.example.org' id='ans'><x xmlns='jabber:x:data' type='submit'>" + regForm + regAnswer + "<value>1</value></field></x></message>",
+		"\x02<message to='coven@conference.example.org'><x xmlns='jabber:x:data' type='submit'>" + regForm + regAnswer + "<value>false</value></field></x></message>",
+		"\x03<message to='coven@conference.example.org'><x xmlns='jabber:x:data' type='submit'>" + regForm + regAnswer + "<value>true</value></field></x></message>",
+		"\x00<message to='coven@conference.example.org'><x xmlns='jabber:x:data' type='form'>" + regForm + regAnswer + "<value>maybe</value></field></x></message>",
+		"\x00<message to='coven@conference.example.org'><x xmlns='jabber:x:data' type='cancel'/></message>",
 		"\x03<iq type='get' id='two' to='heath@conference.example.org'><ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>",
 		"\x03<iq type='set' id='none' to='heath@conference.example.org'/>",
 		"\x00<iq type='set' id='d' to='coven@conference.example.org'><query xmlns='" + owner + "'><destroy jid='heath@conference.example.org'><reason>gone</reason><password>x</password></destroy></query></iq>",

@@ -68,8 +68,19 @@ func (r *room) handleMessage(st *stanza.Stanza) {
 		}
 	}
 	if form := st.El.Child(dataform.NS, "x"); form != nil {
-		if f, err := dataform.Parse(form); err == nil && f.FormType() == formRequest {
+		f, err := dataform.Parse(form)
+		switch {
+		case err != nil:
+		case f.Type == dataform.TypeCancel:
+			// An admin skips a registration request with the cancel
+			// button (§9.9): a cancelled form (XEP-0004 §3.1) names
+			// no request and changes nothing.
+			return
+		case f.FormType() == formRequest:
 			r.voiceRequest(st, o, f)
+			return
+		case f.FormType() == formRegister:
+			r.answerRegistration(st, f)
 			return
 		}
 	}

@@ -221,6 +221,7 @@ func (r *room) reset() {
 	clear(r.voice)
 	clear(r.pending)
 	clear(r.invites)
+	clear(r.regs)
 	r.history = nil
 	r.setConfig(roomConfig{})
 	r.subj = subject{}

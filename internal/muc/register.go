@@ -1,6 +1,8 @@
 package muc
 
 import (
+	"time"
+
 	"samtal.org/samtal/internal/dataform"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
@@ -18,13 +20,17 @@ const fieldRoomNick = "muc#register_roomnick"
 // that x-roomuser-item names (§7.12) and others conflict with; <remove/>
 // cancels it (XEP-0077 §3.2).
 //
-// Non-members of a members-only room may not register: the room would
-// let in whoever asks, and this service has no admin approval (§9.9
-// "Approving Registration Requests" is a MAY). For the same reason, an
-// unaffiliated user registers with a password-protected room only from
-// inside it (members read the archive without the password), and with a
-// moderated room only as a participant (§7.10: "in a moderated room,
-// normally a participant"; members have voice).
+// A non-member of a members-only room who registers is not let in at
+// once: the room would admit whoever asks. The request waits for a room
+// admin or owner to approve it ("Approving Registration Requests", which
+// §7.10 allows: "the service MAY request that the submission be approved
+// by a room admin/owner"); see requestApproval. Waiting requests are
+// kept in memory only, a few per room for a day (see maxRegRequests): a
+// restart loses them, and their users ask again. Other restrictions have
+// no approval: an unaffiliated user registers with a password-protected
+// room only from inside it (members read the archive without the
+// password), and with a moderated room only as a participant (§7.10: "in
+// a moderated room, normally a participant"; members have voice).
 func (r *room) register(st *stanza.Stanza) (*xmlel.Element, error) {
 	q := st.Payload()
 	if q.Local != "query" {
@@ -86,16 +92,11 @@ func (r *room) register(st *stanza.Stanza) (*xmlel.Element, error) {
 		// resourcepart of an occupant JID, unchanged by preparation.
 		return nil, stanza.E(stanza.NotAcceptable).WithText("invalid nickname")
 	}
-	if by := r.reservedBy(nick); by != "" && by != user.String() {
-		return nil, stanza.E(stanza.Conflict).WithText("the nickname is reserved by another user")
+	if e := r.checkNick(user, nick); e.Condition != "" {
+		return nil, e
 	}
-	if o := r.occupantByNick(nick); o != nil && !o.bare.Equal(user) {
-		// Reserving the nickname of someone in the room would take it
-		// from under them.
-		return nil, stanza.E(stanza.Conflict).WithText("the nickname is in use")
-	}
-	if _, ok := r.affs[user.String()]; !ok && len(r.affs) >= maxAffiliations {
-		return nil, stanza.E(stanza.PolicyViolation).WithText("too many affiliations")
+	if r.cfg.MembersOnly && r.affOf(user) < affMember {
+		return nil, r.requestApproval(st, user, nick)
 	}
 	// A user who is more than a member (directly or through a domain)
 	// stays so: registration only ever adds.
@@ -115,10 +116,10 @@ func (r *room) checkRegister(from jid.JID) stanza.Condition {
 		// Banned users are refused for who they are, as on entering
 		// (§7.2.7), not because registration is restricted.
 		return stanza.Forbidden
-	case aff >= affMember:
+	case aff >= affMember, r.cfg.MembersOnly:
+		// In a members-only room, an admin approves (see register).
 		return ""
-	case r.cfg.MembersOnly,
-		r.cfg.PasswordProtected && o == nil,
+	case r.cfg.PasswordProtected && o == nil,
 		r.cfg.Moderated && rl < roleParticipant:
 		// §7.10: "If the user requesting registration requirements is
 		// not allowed to register with the room (e.g., because that
@@ -139,10 +140,14 @@ func (r *room) registerForm(from jid.JID) dataform.Form {
 	if o := r.sessions[from]; o != nil {
 		nick.Values = []string{o.nick}
 	}
+	instr := "Reserve a nickname in this room and become a member."
+	if r.cfg.MembersOnly && r.affOf(from) < affMember {
+		instr += " An admin of the room approves the request first."
+	}
 	return dataform.Form{
 		Type:         dataform.TypeForm,
 		Title:        "Registration with " + r.jid.String(),
-		Instructions: "Reserve a nickname in this room and become a member.",
+		Instructions: instr,
 		Fields: []dataform.Field{
 			{Var: dataform.FormTypeVar, Type: dataform.Hidden, Values: []string{formRegister}},
 			nick,
@@ -171,6 +176,25 @@ func (r *room) unregister(st *stanza.Stanza, user jid.JID, e affEntry) error {
 	return errReplied
 }
 
+// checkNick returns the error that keeps user from reserving nick now,
+// or one with no condition. It runs on the request and again on its
+// approval, since the nickname may have been taken while the request
+// waited.
+func (r *room) checkNick(user jid.JID, nick string) stanza.Error {
+	if by := r.reservedBy(nick); by != "" && by != user.String() {
+		return stanza.E(stanza.Conflict).WithText("the nickname is reserved by another user")
+	}
+	if o := r.occupantByNick(nick); o != nil && !o.bare.Equal(user) {
+		// Reserving the nickname of someone in the room would take it
+		// from under them.
+		return stanza.E(stanza.Conflict).WithText("the nickname is in use")
+	}
+	if _, ok := r.affs[user.String()]; !ok && len(r.affs) >= maxAffiliations {
+		return stanza.E(stanza.PolicyViolation).WithText("too many affiliations")
+	}
+	return stanza.Error{}
+}
+
 // setRegistration changes the entry of a user who registered or
 // cancelled. Occupants hear of it when the affiliation changes (§7.10,
 // like the grants of §9.3 and §9.4); a reserved nickname alone shows in
@@ -182,4 +206,150 @@ func (r *room) setRegistration(user jid.JID, e affEntry) {
 	}
 	r.affs[user.String()] = e
 	r.saveAff(user.String(), e)
+}
+
+// Registration requests that wait for approval ("Approving Registration
+// Requests"). The spec leaves their keeping to the service; they are kept
+// in the room's memory only: a request is small and short-lived, and one
+// lost to a restart costs its user no more than asking again. The room
+// stays loaded while requests wait (see idle), so that an answer from an
+// admin who was offline still finds them, and they expire after
+// regRequestTimeout.
+const (
+	// maxRegRequests bounds the requests waiting in one room: each one
+	// sends a message to every admin and owner, which strangers could
+	// otherwise make as many of as they have accounts.
+	maxRegRequests = 20
+	// regRequestTimeout is how long a request waits for an answer.
+	regRequestTimeout = 24 * time.Hour
+)
+
+// The fields of the approval form. muc#register_roomnick and
+// muc#register_allow are the form's in the spec's example; the requester's
+// JID is not in it, and is what an admin most needs to decide: the form
+// carries it in a field of our own, which XEP-0068 asks to begin with
+// "x-" since the muc#register FORM_TYPE does not register it (the spec
+// lets implementations "supplement the following form with additional
+// fields").
+const (
+	fieldRegisterAllow = "muc#register_allow"
+	fieldRegisterJID   = "x-samtal#register_jid"
+)
+
+// regRequest is a registration request waiting for approval, by the bare
+// JID of its user in room.regs.
+type regRequest struct {
+	nick    string
+	expires time.Time
+}
+
+// requestApproval keeps a non-member's registration with a members-only
+// room for an admin to approve, and sends every admin and owner the
+// approval form. The user learns that the request was received (§7.10:
+// "the room MUST inform the user that the registration request was
+// successfully received", an empty result); the invitation of §9.5 tells
+// them later that it was approved.
+func (r *room) requestApproval(st *stanza.Stanza, user jid.JID, nick string) error {
+	key := user.String()
+	if p, ok := r.regs[key]; ok {
+		if p.nick == nick {
+			// The same request again: the admins have it already.
+			r.reply(st, nil, nil)
+			return errReplied
+		}
+		// Replacing it would send the admins a form for every nickname a
+		// user cares to try.
+		return stanza.E(stanza.PolicyViolation).WithText("a registration request awaits approval")
+	}
+	if len(r.regs) >= maxRegRequests {
+		return stanza.E(stanza.ResourceConstraint).WithText("too many registration requests await approval")
+	}
+	r.regs[key] = regRequest{nick: nick, expires: r.s.now().Add(regRequestTimeout)}
+	r.reply(st, nil, nil)
+	form := dataform.Form{
+		Type:  dataform.TypeForm,
+		Title: "Registration request",
+		Instructions: "To approve this registration request, select the \"Allow this person to register with the room?\" " +
+			"checkbox and click OK. To skip this request, click the cancel button.",
+		Fields: []dataform.Field{
+			{Var: dataform.FormTypeVar, Type: dataform.Hidden, Values: []string{formRegister}},
+			{Var: fieldRegisterJID, Type: dataform.JIDSingle, Label: "User ID", Values: []string{key}},
+			{Var: fieldRoomNick, Type: dataform.TextSingle, Label: "Desired Nickname", Values: []string{nick}},
+			{Var: fieldRegisterAllow, Type: dataform.Boolean, Label: "Allow this person to register with the room?", Values: []string{"0"}},
+		},
+	}
+	for k, e := range r.affs {
+		admin, err := jid.Parse(k)
+		if e.aff < affAdmin || err != nil || admin.Local() == "" || r.s.ours(admin) {
+			// A domain's affiliation names no one to ask; a room of this
+			// service would only bounce the message.
+			continue
+		}
+		// §9.9 sends the form to "the room admin(s)", not to the
+		// occupants among them: those in the room get it in the sessions
+		// they are there with, the others at their bare JID, which their
+		// server delivers to a session or keeps for when they come back.
+		to := []jid.JID{admin}
+		if occs := r.occupantsOf(admin); len(occs) > 0 {
+			to = to[:0]
+			for _, o := range occs {
+				to = append(to, o.sessions...)
+			}
+		}
+		for _, full := range to {
+			r.send(xmlel.New("", stanza.Message, "id", newID()).Append(form.Element()), r.jid, full)
+		}
+	}
+	return errReplied
+}
+
+// answerRegistration handles an admin's or owner's answer to an approval
+// form: with muc#register_allow true, the user becomes a member with the
+// requested nickname ("If the admin approves the registration request,
+// the service shall register the user with the room"), announced as the
+// grants of §9.3 are, and invited (§9.5); false denies it, and nothing
+// changes. The spec tells the user nothing of a denial, and neither does
+// the room. The form is matched to its request by the user's JID and the
+// nickname: an answer to a request that was answered already, expired or
+// was lost to a restart changes nothing, and the admin hears so.
+func (r *room) answerRegistration(st *stanza.Stanza, f dataform.Form) {
+	if r.affOf(st.From) < affAdmin {
+		r.bounce(st, stanza.E(stanza.Forbidden))
+		return
+	}
+	allow, ok := dataform.ParseBool(f.Value(fieldRegisterAllow))
+	user, err := jid.Parse(f.Value(fieldRegisterJID))
+	if f.Type != dataform.TypeSubmit || !ok || err != nil {
+		r.bounce(st, stanza.E(stanza.BadRequest))
+		return
+	}
+	user = user.Bare()
+	p, ok := r.regs[user.String()]
+	if !ok || p.nick != f.Value(fieldRoomNick) {
+		r.bounce(st, stanza.E(stanza.ItemNotFound).WithText("no such registration request awaits approval"))
+		return
+	}
+	delete(r.regs, user.String())
+	if !allow {
+		return
+	}
+	if r.affOf(user) == affOutcast {
+		r.bounce(st, stanza.E(stanza.Forbidden).WithText("the user is banned; the request is dropped"))
+		return
+	}
+	if e := r.checkNick(user, p.nick); e.Condition != "" {
+		// The nickname was taken while the request waited: the request
+		// is dropped, and the admin learns why. The user may ask again
+		// with another nickname.
+		r.bounce(st, e.WithText(e.Text+"; the request is dropped"))
+		return
+	}
+	e := r.affs[user.String()]
+	added := r.affOf(user) == affNone
+	e.aff = max(r.affOf(user), affMember)
+	e.nick = p.nick
+	r.setRegistration(user, e)
+	if added && r.cfg.MembersOnly {
+		r.inviteMember(user, st.From.Bare())
+	}
 }

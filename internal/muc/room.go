@@ -92,7 +92,8 @@ type room struct {
 	avatar   string // SHA-1 of the vCard photo, hex; "" for none
 	history  []histEntry
 	pending  map[string]pendingIQ
-	invites  map[jid.JID]jid.JID // invitee bare JID -> inviter, for declines
+	invites  map[jid.JID]jid.JID   // invitee bare JID -> inviter, for declines
+	regs     map[string]regRequest // registrations awaiting approval, by bare JID
 	creator  jid.JID
 	lockedAt time.Time
 	emptyAt  time.Time // when the last occupant left
@@ -111,6 +112,7 @@ func newRoom(s *Service, j jid.JID) *room {
 		voice:    make(map[jid.JID]role),
 		pending:  make(map[string]pendingIQ),
 		invites:  make(map[jid.JID]jid.JID),
+		regs:     make(map[string]regRequest),
 	}
 }
 
@@ -252,16 +254,24 @@ func (r *room) idle() bool {
 		r.reset()
 		return true
 	}
-	return len(r.pending) == 0 && r.s.now().Sub(r.emptyAt) >= idleUnload
+	// Registration requests keep the room loaded: they live only here
+	// (see requestApproval).
+	return len(r.pending) == 0 && len(r.regs) == 0 && r.s.now().Sub(r.emptyAt) >= idleUnload
 }
 
-// tick does what time brings: forwarded requests time out, and a room
-// whose creator never configured it takes the default configuration.
+// tick does what time brings: forwarded requests and registration
+// requests time out, and a room whose creator never configured it takes
+// the default configuration.
 func (r *room) tick() {
 	now := r.s.now()
 	for id, p := range r.pending {
 		if now.After(p.expires) {
 			delete(r.pending, id)
+		}
+	}
+	for k, p := range r.regs {
+		if now.After(p.expires) {
+			delete(r.regs, k)
 		}
 	}
 	if r.state == stateLocked && now.Sub(r.lockedAt) >= lockTimeout {

@@ -10,7 +10,8 @@ import (
 // codes, occupant-id across a nick change, the room archive paged with
 // MAM, moderation, self-ping, mediated and direct invitations,
 // destruction; registration with a room (XEP-0045 §7.10) and its
-// reserved nick; then a room that survives a restart.
+// reserved nick, and an owner's approval of a registration with a
+// members-only room; then a room that survives a restart.
 func TestMUC(t *testing.T) {
 	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
 	const pw = "correct horse battery staple"
@@ -19,6 +20,7 @@ func TestMUC(t *testing.T) {
 	}
 	t.Run("rooms", func(t *testing.T) { s.slixMUC(t, "rooms", pw, "mo", "mm", "mx", "md") })
 	t.Run("register", func(t *testing.T) { s.slixMUC(t, "register", pw, "mo", "mm", "mx") })
+	t.Run("approve", func(t *testing.T) { s.slixMUC(t, "approve", pw, "mo", "mx") })
 	t.Run("restart", func(t *testing.T) {
 		s.slixMUC(t, "persist", pw, "mo", "mm")
 		s.Restart()

@@ -424,5 +424,68 @@ async def scenario_register(args):
         await c.offline()
 
 
+async def scenario_approve(args):
+    """Registration with a members-only room awaits approval ("Approving
+    Registration Requests"): a stranger asks, gets the empty result of a
+    request received, the owner gets the approval form as a message and
+    approves it, and the stranger is a member with the nick, invited
+    (§9.5), and can then enter."""
+    o_jid, x_jid = (jid(args, u) for u in args.users[:2])
+    room = f"cavern-{args.users[0]}@conference." + args.domain
+    o = await MucClient(o_jid, args.password, args).online()
+    x = await MucClient(x_jid, args.password, args).online()
+    forms = asyncio.Queue()
+    # slixmpp's "message" event is for messages with a body; the form
+    # comes alone.
+    o.add_event_handler("message_xform", lambda m: forms.put_nowait(m))
+    await o["xep_0045"].join_muc_wait(room, "firstwitch", timeout=TIMEOUT)
+    await o["xep_0045"].set_room_config(room, submit_form(o, membersonly=True, persistentroom=True), timeout=TIMEOUT)
+    cond = await join_error(x, room, "thirdwitch")
+    expect(cond == "registration-required", f"the stranger may not enter the members-only room ({cond})")
+    # slixmpp's groupchat_invite event leaves out invitations to a room
+    # the client tried to join; a raw handler sees them.
+    invites = asyncio.Queue()
+    x.register_handler(Callback("room invitation", MatchXPath(f"{{{x.default_ns}}}message/{{{MUC_USER}}}x/{{{MUC_USER}}}invite"),
+                                lambda m: invites.put_nowait(m)))
+
+    res = await x["xep_0077"].get_registration(jid=room, timeout=TIMEOUT)
+    expect("muc#register_roomnick" in res["register"]["form"].get_fields(), "the stranger gets the registration form")
+    iq = x.Iq(stype="set", sto=room)
+    form = x["xep_0004"].make_form(ftype="submit")
+    form.add_field(var="FORM_TYPE", ftype="hidden", value=MUC + "#register")
+    form.add_field(var="muc#register_roomnick", value="thirdwitch")
+    iq["register"].append(form)
+    res = await iq.send(timeout=TIMEOUT)
+    expect(res["type"] == "result" and len(res.xml) == 0, "the room says the request was received")
+    info = await x["xep_0030"].get_info(jid=room, node="x-roomuser-item", timeout=TIMEOUT)
+    expect(not info["disco_info"]["identities"], "no reserved nick before approval")
+
+    msg = await asyncio.wait_for(forms.get(), TIMEOUT)
+    fields = msg["form"].get_fields()
+    # slixmpp reads a hidden field's value as a list.
+    expect(str(msg["from"]) == room and fields["FORM_TYPE"]["value"] in (MUC + "#register", [MUC + "#register"]) and
+           fields["muc#register_roomnick"]["value"] == "thirdwitch" and fields["x-samtal#register_jid"]["value"] == x_jid and
+           fields["muc#register_allow"]["type"] == "boolean",
+           "the owner gets the approval form with the requester's JID and nick")
+    answer = o.Message(sto=room)
+    form = o["xep_0004"].make_form(ftype="submit")
+    for var in ("FORM_TYPE", "x-samtal#register_jid", "muc#register_roomnick"):
+        value = fields[var]["value"]
+        form.add_field(var=var, value=value[0] if isinstance(value, list) else value)
+    form.add_field(var="muc#register_allow", value="1")
+    answer.append(form)
+    answer.send()
+
+    inv = await asyncio.wait_for(invites.get(), TIMEOUT)
+    expect(str(inv["from"]) == room, "the approved user is invited (§9.5)")
+    info = await x["xep_0030"].get_info(jid=room, node="x-roomuser-item", timeout=TIMEOUT)
+    expect([i[3] for i in info["disco_info"]["identities"]] == ["thirdwitch"], "the approved user has the nick reserved")
+    await x["xep_0045"].join_muc_wait(room, "thirdwitch", maxchars=0, timeout=TIMEOUT)
+    pres = await o.presence(room + "/thirdwitch")
+    expect(item_of(pres).get("affiliation") == "member", "the approved user enters as a member")
+    for c in (o, x):
+        await c.offline()
+
+
 if __name__ == "__main__":
     run_scenarios(globals(), timeout=150)
