@@ -904,9 +904,9 @@ var streamConditions = []stream.Condition{
 // or restarted (§4.3.3). A stream restarts after STARTTLS, the first
 // one only and not with direct TLS, and after SASL: a receiving server
 // writes nothing after its <proceed/> or <success/> but the new stream;
-// an initiating one nothing after its <starttls/> but the close tag
-// (the peer did not proceed), and a new stream after its <auth/> if it
-// succeeded. A stream error (§4.9) holds one defined condition and is
+// an initiating one nothing after its <starttls/> but the close tag,
+// maybe after a stream error (the peer did not proceed), and a new
+// stream after its <auth/> if it succeeded. A stream error (§4.9) holds one defined condition and is
 // followed at once by the close tag.
 func checkStreams(tb testing.TB, out string, initiating, direct bool) (all []*xmlel.Element) {
 	tb.Helper()
@@ -944,8 +944,13 @@ func checkStreams(tb testing.TB, out string, initiating, direct bool) (all []*xm
 		}
 		for j, el := range els {
 			// An initiating server that asked for TLS may still close
-			// its stream: the peer did not proceed.
-			if final(i, el) && (j < len(els)-1 || closed && !initiating) {
+			// its stream: the peer did not proceed; with a stream error
+			// when what the peer sent instead was not XML (§4.9.3).
+			after := len(els) - 1 - j
+			if initiating && after == 1 && els[j+1].Is(stream.NS, "error") {
+				after = 0
+			}
+			if final(i, el) && (after > 0 || closed && !initiating) {
 				tb.Fatalf("stream %d goes on after %s:\n%s", i, el, out)
 			}
 			if !el.Is(stream.NS, "error") {
