@@ -98,16 +98,14 @@ func (s *Service) Outbound(ctx context.Context, sess router.Session, st *stanza.
 				s.iqResponse(ctx, st)
 				return
 			}
-			if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
+			s.mux.Respond(ctx, iq.Account, st, func(resp *xmlel.Element) {
 				resp.SetAttr("from", "")
 				sess.Send(resp)
-			}
+			})
 			return
 		}
 		if st.To.IsDomain() && s.router.IsLocal(st.To.Domain()) {
-			if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
-				sess.Send(resp)
-			}
+			s.mux.Respond(ctx, iq.Server, st, func(resp *xmlel.Element) { sess.Send(resp) })
 			return
 		}
 	}
@@ -180,9 +178,7 @@ func (s *Service) handleServer(ctx context.Context, st *stanza.Stanza) {
 		s.iqResponse(ctx, st)
 		return
 	}
-	if resp := s.mux.Serve(ctx, iq.Server, st); resp != nil {
-		s.routeBack(ctx, st, resp)
-	}
+	s.mux.Respond(ctx, iq.Server, st, func(resp *xmlel.Element) { s.routeBack(ctx, st, resp) })
 }
 
 // routeBack routes a response to the sender of st.
@@ -206,9 +202,7 @@ func (s *Service) deliverIQ(ctx context.Context, st *stanza.Stanza) {
 			s.router.Bounce(ctx, st, stanza.E(stanza.ServiceUnavailable))
 			return
 		}
-		if resp := s.mux.Serve(ctx, iq.Account, st); resp != nil {
-			s.routeBack(ctx, st, resp)
-		}
+		s.mux.Respond(ctx, iq.Account, st, func(resp *xmlel.Element) { s.routeBack(ctx, st, resp) })
 		return
 	}
 	if sess := s.router.Session(st.To); sess != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
@@ -61,11 +62,8 @@ func (s *Service) subscribe(ctx context.Context, owner, from jid.JID, op *xmlel.
 	case err != nil:
 		return nil, notFound(err) // the node was deleted in between
 	}
-	// NOTSPEC(XEP-0060 §6.1.7): the item goes before the result, not
-	// after it as in the example: the account's iq handlers cannot act
-	// once their answer is sent. Neither XEP-0060 nor XEP-0163 §4.3.4
-	// requires an order, and a client takes the event as it comes.
-	s.sendLast(ctx, owner, j, []string{name})
+	// After the result, as XEP-0060 §6.1.7's example has it.
+	iq.After(ctx, func() { s.sendLast(context.WithoutCancel(ctx), owner, j, []string{name}) })
 	return xmlel.New(NS, "pubsub").Append(subscriptionElement(NS, name, j.String(), storage.SubscriptionSubscribed)), nil
 }
 

@@ -9,32 +9,6 @@ import (
 	"samtal.org/samtal/internal/xmlel"
 )
 
-// afterKey is the context key of the work that follows a request's
-// response.
-type afterKey struct{}
-
-// withAfter returns a context in which after queues work, and the
-// function that runs it.
-func withAfter(ctx context.Context) (context.Context, func()) {
-	var queue []func()
-	return context.WithValue(ctx, afterKey{}, &queue), func() {
-		for _, f := range queue {
-			f()
-		}
-	}
-}
-
-// after queues f to run once the response to the request is sent, as
-// the last published item follows the result of a subscription
-// (XEP-0060 §6.1.7); without a queue it runs f now.
-func after(ctx context.Context, f func()) {
-	if q, ok := ctx.Value(afterKey{}).(*[]func()); ok {
-		*q = append(*q, f)
-		return
-	}
-	f()
-}
-
 // notify sends an event to every subscriber of a node whose JID the
 // access model still admits (XEP-0060 §7.1.2, §4.5). A JID holds one
 // subscription to a node, so no SubID header is needed (§7.1.2.4).

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/nodeconfig"
 	"samtal.org/samtal/internal/rsm"
@@ -161,7 +162,7 @@ func (s *Service) lock(node string) func() {
 func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 	switch {
 	case st.IsRequest():
-		ctx, then := withAfter(ctx)
+		ctx, then := iq.WithAfter(ctx)
 		payload, err := s.serve(ctx, st)
 		el := st.Answer(payload, err, func(err error) { s.log.Error("pubsub: request failed", "err", err) })
 		if el != nil && !st.From.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/nodeconfig"
 	"samtal.org/samtal/internal/stanza"
@@ -72,7 +73,7 @@ func (s *Service) subscribe(ctx context.Context, from jid.JID, op *xmlel.Element
 		if err == nil && state == storage.SubscriptionPending {
 			// Asked once per subscription: asking again is refused
 			// above, so a subscriber cannot flood the owners.
-			after(ctx, func() { s.askOwners(context.WithoutCancel(ctx), n, sub) })
+			iq.After(ctx, func() { s.askOwners(context.WithoutCancel(ctx), n, sub) })
 		}
 	}
 	unlock()
@@ -80,7 +81,7 @@ func (s *Service) subscribe(ctx context.Context, from jid.JID, op *xmlel.Element
 		return nil, err
 	}
 	if sub.State == storage.SubscriptionSubscribed && n.cfg.SendLast == nodeconfig.SendOnSub && n.cfg.DeliverNotifications {
-		after(ctx, func() { s.sendLast(context.WithoutCancel(ctx), n, j) })
+		iq.After(ctx, func() { s.sendLast(context.WithoutCancel(ctx), n, j) })
 	}
 	return xmlel.New(NS, "pubsub").Append(subscriptionElement(sub)), nil
 }
