@@ -69,6 +69,7 @@ func importCmd(ctx context.Context, cfg config.Config, store storage.Store, file
 	im := userdata.Importer{
 		Store: store,
 		Limits: userdata.Limits{RosterItems: l.RosterItems, OfflineMessages: l.OfflineMessages, PEPNodes: l.PEPNodes, PEPItems: l.PEPItems,
+			PEPSubscribers: l.PEPSubscribers, PEPSubscriptions: l.PEPSubscriptions,
 			ArchiveRetention: time.Duration(cfg.Archive.Retention), NoArchive: !cfg.Archive.Enabled},
 		IsHost: func(d string) bool { _, ok := cfg.Host(d); return ok },
 		Keys: func(pw string) (map[storage.Hash]storage.SCRAMKeys, error) {

@@ -1,11 +1,11 @@
 // Package userdata exports and imports the data of accounts in the
 // portable format of XEP-0227 (Portable Import/Export Format for XMPP-IM
 // Servers): SCRAM credentials, roster, offline messages, private XML,
-// vCard, incoming subscription requests, PEP nodes and items, the
-// message archive (XEP-0313, as XEP-0227 §3.11 has it), the blocklist
-// (in the XEP-0191 namespace, an extension XEP-0227 §3 allows) and
-// whether an administrator disabled the account (in samtal's own, an
-// element other servers ignore).
+// vCard, incoming subscription requests, PEP nodes with their items and
+// subscriptions, the message archive (XEP-0313, as XEP-0227 §3.11 has
+// it), the blocklist (in the XEP-0191 namespace, an extension XEP-0227
+// §3 allows) and whether an administrator disabled the account (in
+// samtal's own, an element other servers ignore).
 //
 // It is what `samtal user export` and `samtal user import` run: a user
 // takes their data to another server, or an operator moves accounts
@@ -54,6 +54,14 @@ type Limits struct {
 	OfflineMessages int
 	PEPNodes        int
 	PEPItems        int
+	// PEPSubscribers bounds the subscriptions to one node, and
+	// PEPSubscriptions those of one subscriber (a bare JID and its full
+	// JIDs) to the nodes of every account, as [limits] pep_subscribers
+	// and pep_subscriptions bound subscribe requests. A file is bounded
+	// like a client: the subscribers are other people, and the file may
+	// come from another server.
+	PEPSubscribers   int
+	PEPSubscriptions int
 	// ArchiveRetention is how long the archive keeps a message: older
 	// archived messages are not imported.
 	ArchiveRetention time.Duration
@@ -170,8 +178,9 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 		u.Append(el)
 	}
 
-	// §3.10: PEP node configurations and items, oldest item first so
-	// that an import publishes them in their order.
+	// §3.10: PEP node configurations with their subscriptions, and
+	// items, oldest item first so that an import publishes them in their
+	// order.
 	nodes, err := st.Pubsub().Nodes(ctx, bare)
 	if err != nil {
 		return nil, err
@@ -185,6 +194,19 @@ func Export(ctx context.Context, st storage.Store, user jid.JID, pepItems int) (
 				return nil, fmt.Errorf("userdata: node %s: %w", n.Name, err)
 			}
 			owner.Append(xmlel.New(nsOwner, "configure", "node", n.Name).Append(form))
+			subs, err := st.Pubsub().Subscriptions(ctx, bare, n.Name)
+			if err != nil {
+				return nil, err
+			}
+			if len(subs) > 0 {
+				// XEP-0060 §8.8.1.2's owner list, without subid: PEP
+				// keeps one subscription per JID.
+				el := xmlel.New(nsOwner, "subscriptions", "node", n.Name)
+				for _, s := range subs {
+					el.Append(xmlel.New(nsOwner, "subscription", "jid", s.JID, "subscription", s.State))
+				}
+				owner.Append(el)
+			}
 			its, err := st.Pubsub().Items(ctx, bare, n.Name, 0)
 			if err != nil {
 				return nil, err
@@ -522,7 +544,8 @@ func (im *Importer) pending(ctx context.Context, user string, el *xmlel.Element)
 }
 
 // pep creates the nodes of owner's <configure/> elements with their
-// configuration and publishes the items of data's <items/> elements
+// configuration, publishes the items of data's <items/> elements and
+// stores the subscriptions of owner's <subscriptions/> elements
 // (XEP-0227 §3.10). Items of a node without a configuration get the
 // default one.
 func (im *Importer) pep(ctx context.Context, user string, owner, data *xmlel.Element) error {
@@ -553,19 +576,24 @@ func (im *Importer) pep(ctx context.Context, user string, owner, data *xmlel.Ele
 		created[node] = true
 		return nil
 	}
+	var subs []*xmlel.Element
 	if owner != nil {
 		for _, c := range owner.Elements() {
-			if c.Is(nsOwner, "configure") {
+			switch {
+			case c.Is(nsOwner, "configure"):
 				if err := create(c.Attr("node"), c.Child(stanza.NSDataForm, "x")); err != nil {
 					return err
 				}
+			case c.Is(nsOwner, "subscriptions"):
+				subs = append(subs, c) // once every node is created
 			}
 		}
 	}
-	if data == nil {
-		return nil
+	var lists []*xmlel.Element
+	if data != nil {
+		lists = data.Elements()
 	}
-	for _, items := range data.Elements() {
+	for _, items := range lists {
 		if !items.Is(nsPubsub, "items") {
 			continue
 		}
@@ -589,6 +617,50 @@ func (im *Importer) pep(ctx context.Context, user string, owner, data *xmlel.Ele
 			if err := im.Store.Pubsub().Publish(ctx, user, node, storage.PubsubItem{ID: id, Payload: payload}, im.Limits.PEPItems); err != nil {
 				return fmt.Errorf("item %s of %s: %w", id, node, err)
 			}
+		}
+	}
+	for _, s := range subs {
+		if err := im.subscriptions(ctx, user, s, created[s.Attr("node")]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscriptions stores the <subscription/> elements of a node's
+// <subscriptions/> (XEP-0060 §8.8.1.2). exists tells whether the file
+// gave the node a configuration or items. As with roster items,
+// malformed entries are skipped with a warning: a subscriber who is
+// missing can subscribe again. Subscriptions over the limits fail the
+// import, as roster items and nodes over theirs do. An imported
+// subscriber is not checked against the access model here: the first
+// notification ends the subscription of one who has no access (XEP-0163
+// §7.1), as it does for one who lost it.
+func (im *Importer) subscriptions(ctx context.Context, user string, subs *xmlel.Element, exists bool) error {
+	node := subs.Attr("node")
+	if !exists {
+		im.warn("%s: ignoring subscriptions to node %q, which the file does not configure", user, node)
+		return nil
+	}
+	for _, el := range subs.Elements() {
+		if !el.Is(nsOwner, "subscription") {
+			continue
+		}
+		j, err := jid.Parse(el.Attr("jid"))
+		if err != nil {
+			im.warn("%s: node %s: ignoring a subscription of %q: not a JID", user, node, el.Attr("jid"))
+			continue
+		}
+		// PEP has no pending or unconfigured state (XEP-0060 §4.2):
+		// taking such a subscription as subscribed would let in whom
+		// the owner never approved.
+		if state := el.Attr("subscription"); state != storage.SubscriptionSubscribed {
+			im.warn("%s: node %s: ignoring the subscription of %s in state %q", user, node, j, state)
+			continue
+		}
+		s := storage.PubsubSubscription{Node: node, JID: j.String(), State: storage.SubscriptionSubscribed}
+		if err := im.Store.Pubsub().Subscribe(ctx, user, s, im.Limits.PEPSubscribers, im.Limits.PEPSubscriptions); err != nil {
+			return fmt.Errorf("subscription of %s to %s: %w", j, node, err)
 		}
 	}
 	return nil

@@ -72,6 +72,9 @@ func fill(t *testing.T, st storage.Store) {
 		must(st.Pubsub().Publish(ctx, alice, "http://jabber.org/protocol/nick",
 			storage.PubsubItem{ID: id, Payload: `<nick xmlns='http://jabber.org/protocol/nick'>` + id + `</nick>`}, 0))
 	}
+	for _, j := range []string{bob, "carol@example.net/phone"} {
+		must(st.Pubsub().Subscribe(ctx, alice, storage.PubsubSubscription{Node: "http://jabber.org/protocol/nick", JID: j}, 0, 0))
+	}
 	must(st.Blocklist().Add(ctx, alice, []string{"spam@example.com", "example.biz"}))
 	must(st.Accounts().SetDisabled(ctx, alice, true))
 	for _, m := range []storage.ArchivedMessage{
@@ -124,6 +127,15 @@ func snapshot(t *testing.T, st storage.Store, user string) map[string]any {
 		ids = append(ids, it.ID+"="+it.Payload)
 	}
 	out["items"] = ids
+	subs, err := st.Pubsub().Subscriptions(ctx, user, "http://jabber.org/protocol/nick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subscribers []string
+	for _, s := range subs {
+		subscribers = append(subscribers, s.JID+" "+s.State)
+	}
+	out["subscriptions"] = subscribers
 	bl, _ := st.Blocklist().List(ctx, user)
 	out["blocklist"] = bl
 	page, _ := st.Archive().Query(ctx, user, storage.ArchiveQuery{Max: 100})
@@ -153,6 +165,7 @@ func TestRoundTrip(t *testing.T) {
 		"<presence xmlns='jabber:client' type='subscribe' from='dave@example.net'",
 		"<configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data'",
 		"<items node='http://jabber.org/protocol/nick'><item id='first'>",
+		"<subscriptions node='http://jabber.org/protocol/nick'><subscription jid='bob@example.org' subscription='subscribed'/><subscription jid='carol@example.net/phone' subscription='subscribed'/></subscriptions>",
 		"<blocklist xmlns='urn:xmpp:blocking'>",
 		"<user name='alice'><disabled xmlns='https://samtal.org/ns/account'/>",
 		"<archive xmlns='urn:xmpp:pie:0#mam'><result xmlns='urn:xmpp:mam:2' id='a-1'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp=",
@@ -208,12 +221,13 @@ func TestImportRefuses(t *testing.T) {
 		{"bad user", `<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='a b@c'/></host></server-data>`, "a b@c"},
 		{"bad iter-count", `<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='x'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>0</iter-count></scram-credentials></user></host></server-data>`, "iter-count"},
 		{"roster over the limit", `<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='x'><query xmlns='jabber:iq:roster'><item jid='a@b'/><item jid='c@d'/></query></user></host></server-data>`, "quota"},
+		{"subscribers over the limit", `<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='x'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'/><subscriptions node='n'><subscription jid='a@b' subscription='subscribed'/><subscription jid='c@d' subscription='subscribed'/></subscriptions></pubsub></user></host></server-data>`, "quota"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
 			doc, err := Parse([]byte(tc.doc))
 			if err == nil {
-				im := Importer{Store: st, IsHost: func(d string) bool { return d == "example.org" }, Limits: Limits{RosterItems: 1}}
+				im := Importer{Store: st, IsHost: func(d string) bool { return d == "example.org" }, Limits: Limits{RosterItems: 1, PEPSubscribers: 1}}
 				_, err = im.Import(ctx, doc)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -283,5 +297,54 @@ func TestImportArchive(t *testing.T) {
 	w := strings.Join(warnings, "\n")
 	if len(warnings) != 3 || !strings.Contains(w, `"nobody" without another party`) || !strings.Contains(w, "1 archived messages older") {
 		t.Errorf("warnings %q, want one for the password, one for the message without a party and one for the old one", warnings)
+	}
+}
+
+// TestImportPEPSubscriptions checks that the subscriptions of a file
+// need not follow their node's configuration, and that malformed ones
+// are left out with a warning, as malformed roster items are.
+func TestImportPEPSubscriptions(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	doc, err := Parse([]byte(`<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='alice'>
+<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>
+<subscriptions node='urn:example:n'>
+<subscription jid='romeo@example.net' subscription='subscribed' subid='123-abc'/>
+<subscription jid='juliet@example.net/balcony' subscription='subscribed'/>
+<subscription jid='@example.net' subscription='subscribed'/>
+<subscription jid='nurse@example.net' subscription='pending'/>
+<subscription jid='tybalt@example.net'/>
+</subscriptions>
+<configure node='urn:example:n'/>
+<subscriptions node='urn:example:unknown'><subscription jid='romeo@example.net' subscription='subscribed'/></subscriptions>
+</pubsub></user></host></server-data>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	im := Importer{Store: st, Warn: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }}
+	if _, err := im.Import(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := st.Pubsub().Subscriptions(ctx, alice, "urn:example:n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range subs {
+		got = append(got, s.JID)
+	}
+	if want := []string{"juliet@example.net/balcony", "romeo@example.net"}; !slices.Equal(got, want) {
+		t.Errorf("subscriptions after import: %q, want %q", got, want)
+	}
+	w := strings.Join(warnings, "\n")
+	for _, want := range []string{`"@example.net": not a JID`, `nurse@example.net in state "pending"`,
+		`tybalt@example.net in state ""`, `node "urn:example:unknown", which the file does not configure`} {
+		if !strings.Contains(w, want) {
+			t.Errorf("no warning with %q in:\n%s", want, w)
+		}
+	}
+	if len(warnings) != 5 {
+		t.Errorf("warnings %q, want one for the credentials and four for the subscriptions", warnings)
 	}
 }

@@ -175,7 +175,7 @@ func TestAccountDataLifecycle(t *testing.T) {
 	}
 	// Every area the scan must then find empty holds something of alice.
 	for _, want := range []string{"accounts", "account_keys", "roster_items", "roster_pending", "offline_messages",
-		"vcards", "private_xml", "blocklist", "pubsub_nodes", "pubsub_items", "fast_tokens", "archive", "room_affiliations"} {
+		"vcards", "private_xml", "blocklist", "pubsub_nodes", "pubsub_items", "pubsub_subscriptions", "fast_tokens", "archive", "room_affiliations"} {
 		if !tables[want] {
 			t.Errorf("the filled store has nothing of alice in %s", want)
 		}
@@ -195,7 +195,8 @@ func TestAccountDataLifecycle(t *testing.T) {
 	data, _ := os.ReadFile(file)
 	for _, want := range []string{"urn:xmpp:pie:0", "SCRAM-SHA-256", "offline 1 " + tag, "Alice Data",
 		"entry 1 " + tag, "Ally " + tag, "spammer@localhost", "carol@localhost", "bob@localhost",
-		"<archive xmlns='urn:xmpp:pie:0#mam'>", "archived " + tag} {
+		"<archive xmlns='urn:xmpp:pie:0#mam'>", "archived " + tag,
+		"<subscriptions node='urn:example:samtal:data'><subscription jid='bob@localhost' subscription='subscribed'/>"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("the export lacks %q", want)
 		}

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Scenarios for the data an account keeps, driven by slixmpp: fill an
-account with something of every kind (roster, vCard, PEP items, private
-XML, blocklist, offline messages, a pending subscription request, the
-message archive, a room affiliation), check
-that it is all there after an export, removal and import, and remove an
-account in-band (XEP-0077).
+account with something of every kind (roster, vCard, PEP items, a
+contact's subscription to a PEP node, private XML, blocklist, offline
+messages, a pending subscription request, the message archive, a room
+affiliation), check that it is all there after an export, removal and
+import, and remove an account in-band (XEP-0077).
 
     slix_data.py SCENARIO --port 5222 --tls-port 5223 --domain localhost --ca CERT --users alice bob carol
 """
@@ -33,6 +33,7 @@ async def scenario_data_fill(args):
     for i in range(2):
         await a.publish(CUSTOM, f"item-{i}", f"<entry xmlns='{CUSTOM}'>entry {i} {args.expect}</entry>",
                         max_items="10", access_model="open")
+    await b["xep_0060"].subscribe(a_jid, CUSTOM, timeout=TIMEOUT)
     iq = a.make_iq_set()
     q = ET.SubElement(iq.xml, "{jabber:iq:private}query")
     ET.SubElement(ET.SubElement(q, "{%s}exodus" % PRIVATE_NS), "{%s}defaultnick" % PRIVATE_NS).text = "Ally " + args.expect
@@ -97,6 +98,9 @@ async def scenario_data_check(args):
             break
         await asyncio.sleep(0.1)
     expect(bool(b.client_roster[a_jid].resources), "the contact gets the user's presence")
+    iq = await b["xep_0060"].get_subscriptions(a_jid, timeout=TIMEOUT)
+    subs = [(s["node"], s["jid"].bare, s["subscription"]) for s in iq["pubsub"]["subscriptions"]]
+    expect(subs == [(CUSTOM, b_jid, "subscribed")], f"the contact's subscription to the custom node is there: {subs}")
     await a.offline()
     await b.offline()
 
