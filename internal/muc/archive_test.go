@@ -199,7 +199,7 @@ func TestArchiveRightAfter(t *testing.T) {
 func TestPersistence(t *testing.T) {
 	h := newHarness(t)
 	alice := h.client("alice@example.org/desk")
-	bob := h.client("bob@example.org/phone")
+	h.client("bob@example.org/phone")
 	alice.create(coven, "firstwitch", map[string]string{
 		"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1", "muc#roomconfig_moderatedroom": "1",
 		"muc#roomconfig_roomname": "A Dark Cave",
@@ -211,8 +211,8 @@ func TestPersistence(t *testing.T) {
 	alice.until("own message", isMessage(coven+"/firstwitch", "before the restart"))
 
 	h.restart()
-	alice = h.client("alice@example.org/desk")
-	bob = h.client("bob@example.org/phone")
+	h.client("alice@example.org/desk")
+	bob := h.client("bob@example.org/phone")
 	carol := h.client("carol@example.org/pda")
 	// The configuration, affiliations, subject and archive survived.
 	carol.send(`<presence to='%s/carol'><x xmlns='%s'/></presence>`, coven, NS)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,9 +23,7 @@ import (
 
 // collector is a local handler that records what it gets.
 type collector struct {
-	mu  sync.Mutex
-	got []*stanza.Stanza
-	ch  chan *stanza.Stanza
+	ch chan *stanza.Stanza
 }
 
 func newCollector() *collector { return &collector{ch: make(chan *stanza.Stanza, 100)} }
@@ -303,7 +300,7 @@ func TestDialbackVerify(t *testing.T) {
 	}
 	defer c.Close()
 	r := newRawReader(t, c)
-	io.WriteString(c, string(appendHeader(nil, "x.test", "b.test", "")))
+	c.Write(appendHeader(nil, "x.test", "b.test", ""))
 	r.until("</stream:features>")
 	io.WriteString(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 	r.until("<proceed")
@@ -312,11 +309,11 @@ func TestDialbackVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = newRawReader(t, tc)
-	io.WriteString(tc, string(appendHeader(nil, "x.test", "b.test", "")))
+	tc.Write(appendHeader(nil, "x.test", "b.test", ""))
 	r.until("</stream:features>")
 	good := b.svc.dialbackKey("x.test", "b.test", "id1")
 	for _, tc2 := range []struct{ key, want string }{{good, "valid"}, {good + "0", "invalid"}} {
-		io.WriteString(tc, string(dbElement{name: "verify", from: "x.test", to: "b.test", id: "id1", key: tc2.key}.append(nil)))
+		tc.Write(dbElement{name: "verify", from: "x.test", to: "b.test", id: "id1", key: tc2.key}.append(nil))
 		got := r.until("/>")
 		if !strings.Contains(got, "type='"+tc2.want+"'") || !strings.Contains(got, "id='id1'") {
 			t.Errorf("verify with key %q... = %s, want type %s", tc2.key[:8], got, tc2.want)
@@ -344,7 +341,7 @@ func TestPolicyDeny(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, string(appendHeader(nil, "b.test", "a.test", "")))
+	c.Write(appendHeader(nil, "b.test", "a.test", ""))
 	if got := newRawReader(t, c).until("</stream:stream>"); !strings.Contains(got, "policy-violation") {
 		t.Errorf("stream from a denied domain = %s, want policy-violation", got)
 	}
