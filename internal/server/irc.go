@@ -110,5 +110,5 @@ func (a ircAccounts) Exists(ctx context.Context, bare jid.JID) (bool, error) {
 }
 
 func (a ircAccounts) Disabled(ctx context.Context, bare jid.JID) (bool, error) {
-	return credentials{a.accounts}.Disabled(ctx, bare.String())
+	return credentials(a).Disabled(ctx, bare.String())
 }

@@ -169,7 +169,7 @@ func (r *Reader) xmlDecl() error {
 		return errShort
 	}
 	e := from + j + 2
-	if kind, msg := checkDecl(string(r.buf[r.pos+6 : e-2])); kind != nil {
+	if msg, kind := checkDecl(string(r.buf[r.pos+6 : e-2])); kind != nil {
 		return r.errAt(kind, r.pos, msg)
 	}
 	r.pos = e
@@ -181,7 +181,7 @@ func (r *Reader) xmlDecl() error {
 
 // checkDecl checks the pseudo-attributes of an XML declaration: version,
 // then optionally encoding and standalone, in that order.
-func checkDecl(s string) (kind error, msg string) {
+func checkDecl(s string) (msg string, kind error) {
 	names := [...]string{"version", "encoding", "standalone"}
 	next := 0
 	for first := true; ; first = false {
@@ -190,51 +190,51 @@ func checkDecl(s string) (kind error, msg string) {
 			break
 		}
 		if !first && len(t) == len(s) {
-			return ErrNotWellFormed, "bad XML declaration"
+			return "bad XML declaration", ErrNotWellFormed
 		}
 		name, rest, ok := strings.Cut(t, "=")
 		if !ok {
-			return ErrNotWellFormed, "bad XML declaration"
+			return "bad XML declaration", ErrNotWellFormed
 		}
 		name = strings.TrimRight(name, " \t\r\n")
 		rest = strings.TrimLeft(rest, " \t\r\n")
 		if rest == "" || rest[0] != '\'' && rest[0] != '"' {
-			return ErrNotWellFormed, "bad XML declaration"
+			return "bad XML declaration", ErrNotWellFormed
 		}
 		value, rest, ok := strings.Cut(rest[1:], rest[:1])
 		if !ok {
-			return ErrNotWellFormed, "bad XML declaration"
+			return "bad XML declaration", ErrNotWellFormed
 		}
 		k := next
 		for k < len(names) && names[k] != name {
 			k++
 		}
 		if k == len(names) || next == 0 && k != 0 {
-			return ErrNotWellFormed, "bad XML declaration"
+			return "bad XML declaration", ErrNotWellFormed
 		}
 		next = k + 1
 		switch name {
 		case "version":
 			// RFC 6120 §11.8: XML 1.0.
 			if value != "1.0" {
-				return ErrNotWellFormed, "XML version is not 1.0"
+				return "XML version is not 1.0", ErrNotWellFormed
 			}
 		case "encoding":
 			// RFC 6120 §11.6: UTF-8 only.
 			if !strings.EqualFold(value, "UTF-8") {
-				return ErrBadEncoding, "declared encoding is not UTF-8"
+				return "declared encoding is not UTF-8", ErrBadEncoding
 			}
 		case "standalone":
 			if value != "yes" && value != "no" {
-				return ErrNotWellFormed, "bad XML declaration"
+				return "bad XML declaration", ErrNotWellFormed
 			}
 		}
 		s = rest
 	}
 	if next == 0 {
-		return ErrNotWellFormed, "XML declaration without version"
+		return "XML declaration without version", ErrNotWellFormed
 	}
-	return nil, ""
+	return "", nil
 }
 
 // top skips white space between stanzas (keepalives) and finds the next

@@ -258,7 +258,6 @@ func TestSASL2Bind2FAST(t *testing.T) {
 	if enabled == nil || enabled.Attr("resume") != "true" || enabled.Attr("id") == "" {
 		t.Fatalf("<bound/> lacks a resumable <enabled/>: %v", succ)
 	}
-	smID := enabled.Attr("id")
 	tokEl := succ.Child(xFAST, "token")
 	if tokEl == nil || tokEl.Attr("token") == "" {
 		t.Fatalf("no FAST token in %v", succ)
@@ -376,7 +375,7 @@ func TestSASL2Bind2FAST(t *testing.T) {
 	if !succ.Is(xSASL2, "success") {
 		t.Fatalf("FAST: %v", succ)
 	}
-	smID = succ.Child(xBind2, "bound").Child(xSM, "enabled").Attr("id")
+	smID := succ.Child(xBind2, "bound").Child(xSM, "enabled").Attr("id")
 	c7.next() // features
 	c7.send("<message to='juliet@localhost' id='m1'><body>to myself</body></message>")
 	c7.conn.Close()
