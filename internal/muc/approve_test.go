@@ -143,6 +143,31 @@ func TestRegisterApprovalDenied(t *testing.T) {
 	bob.until("approval form", isApprovalForm)
 }
 
+func TestRegisterApprovalWithdrawn(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := membersOnlyCoven(t, h)
+	carol := h.client("carol@example.org/pda")
+	carol.registerNick(coven, "reg", "thirdwitch")
+	bob.until("approval form", isApprovalForm)
+	alice.drain()
+	// XEP-0077 §3.2's <remove/> withdraws the waiting request.
+	carol.send(`<iq type='set' id='rm' to='%s'><query xmlns='jabber:iq:register'><remove/></query></iq>`, coven)
+	carol.until("result", isResult("rm"))
+	bob.answerRegistration(coven, "carol@example.org", "thirdwitch", "1")
+	bob.expect("item-not-found", isError(stanza.ItemNotFound))
+	if got := carol.reservedNick(coven); got != "" {
+		t.Fatalf("reserved nick after a withdrawn request = %q", got)
+	}
+	// Nothing waits any more: another <remove/> is for no registration.
+	carol.send(`<iq type='set' id='rm2' to='%s'><query xmlns='jabber:iq:register'><remove/></query></iq>`, coven)
+	carol.expect("registration-required", isError(stanza.RegistrationRequired))
+	// A new request with another nickname is not refused as a second one.
+	if a := carol.registerNick(coven, "reg2", "hecate"); a.Attr("type") != "result" {
+		t.Fatalf("asking again after withdrawing = %s", a)
+	}
+	bob.until("approval form", isApprovalForm)
+}
+
 func TestRegisterApprovalConflict(t *testing.T) {
 	h := newHarness(t)
 	alice, bob := membersOnlyCoven(t, h)

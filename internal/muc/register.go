@@ -159,13 +159,21 @@ func (r *room) registerForm(from jid.JID) dataform.Form {
 // member stops being one and loses the reserved nickname (in a
 // members-only room, that takes them out, §9.4); an admin or owner loses
 // only the nickname, since stepping down is done in the lists of §9 and
-// §10, which keep the room from losing its last owner.
+// §10, which keep the room from losing its last owner. A request still
+// waiting for approval is withdrawn with it, or alone: a user who asked
+// and changed their mind says so the way they would cancel a
+// registration, and an admin's later approval then finds nothing.
 func (r *room) unregister(st *stanza.Stanza, user jid.JID, e affEntry) error {
+	_, waiting := r.regs[user.String()]
+	delete(r.regs, user.String())
 	switch {
 	case e.aff == affMember:
 		e = affEntry{aff: affNone}
 	case e.aff >= affAdmin && e.nick != "":
 		e.nick = ""
+	case waiting:
+		r.reply(st, nil, nil)
+		return errReplied
 	default:
 		// XEP-0077 §3.2: "The entity sending the remove request was not
 		// previously registered."
