@@ -147,7 +147,7 @@ func (s *Store) Blocklist() storage.Blocklist { return blocklist{s} }
 func (s *Store) Invites() storage.Invites { return invites{s} }
 
 // Pubsub returns the personal pubsub area.
-func (s *Store) Pubsub() storage.Pubsub { return pubsub{s} }
+func (s *Store) Pubsub() storage.Pubsub { return pubsub{pubsubNodes{s, pepTables}} }
 
 // FastTokens returns the FAST token area.
 func (s *Store) FastTokens() storage.FastTokens { return fastTokens{s} }

@@ -7,35 +7,22 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // pubsubServices keeps the nodes of the pubsub services that are nobody's
 // account in tables of their own (migration 0008): they have no foreign
 // key to accounts, and their items keep a publisher.
-type pubsubServices struct{ s *Store }
+type pubsubServices struct{ pubsubNodes }
+
+var serviceTables = newNodeTables(sqlutil.PubsubTables{
+	Nodes: "pubsub_service_nodes", Items: "pubsub_service_items", Owner: "service",
+	Publisher: true, Name: "pubsub services",
+}, lockService)
 
 // PubsubServices returns the area of the publish-subscribe services.
-func (s *Store) PubsubServices() storage.PubsubServices { return pubsubServices{s} }
-
-func (p pubsubServices) Nodes(ctx context.Context, service string) ([]storage.PubsubNode, error) {
-	defer p.s.done("pubsubservices.nodes", time.Now())
-	rows, err := p.s.pool.Query(ctx, "SELECT node, config FROM pubsub_service_nodes WHERE service = $1 ORDER BY node", service)
-	out, err := collect(rows, err, func(row pgx.CollectableRow) (storage.PubsubNode, error) {
-		var n storage.PubsubNode
-		err := row.Scan(&n.Name, &n.Config)
-		return n, err
-	})
-	return out, wrapErr("pubsub services nodes", err)
-}
-
-func (p pubsubServices) Node(ctx context.Context, service, node string) (storage.PubsubNode, error) {
-	defer p.s.done("pubsubservices.node", time.Now())
-	n := storage.PubsubNode{Name: node}
-	err := p.s.pool.QueryRow(ctx, "SELECT config FROM pubsub_service_nodes WHERE service = $1 AND node = $2", service, node).Scan(&n.Config)
-	if err != nil {
-		return storage.PubsubNode{}, wrapErr("pubsub services node", err)
-	}
-	return n, nil
+func (s *Store) PubsubServices() storage.PubsubServices {
+	return pubsubServices{pubsubNodes{s, serviceTables}}
 }
 
 // serviceLockClass is the first key of the advisory locks that stand for
@@ -53,141 +40,6 @@ func lockService(ctx context.Context, tx pgx.Tx, service string) error {
 	return err
 }
 
-func (p pubsubServices) CreateNode(ctx context.Context, service string, n storage.PubsubNode, limit int) error {
-	defer p.s.done("pubsubservices.createnode", time.Now())
-	err := p.s.tx(ctx, func(tx pgx.Tx) error {
-		if limit > 0 {
-			if err := lockService(ctx, tx, service); err != nil {
-				return err
-			}
-			var (
-				count  int
-				exists bool
-			)
-			if err := tx.QueryRow(ctx, `
-SELECT count(*), coalesce(bool_or(node = $2), false) FROM pubsub_service_nodes WHERE service = $1`,
-				service, n.Name).Scan(&count, &exists); err != nil {
-				return err
-			}
-			if exists {
-				return storage.ErrExists
-			}
-			if count >= limit {
-				return errNodeQuota
-			}
-		}
-		_, err := tx.Exec(ctx, "INSERT INTO pubsub_service_nodes (service, node, config) VALUES ($1, $2, $3)", service, n.Name, n.Config)
-		return err
-	})
-	return wrapErr("pubsub services create node", err)
-}
-
-// lockServiceNode locks a node's row until the end of the transaction, or
-// returns pgx.ErrNoRows when there is no such node. Publications to one
-// node queue there, so that their items are numbered in commit order.
-func lockServiceNode(ctx context.Context, tx pgx.Tx, service, node string) error {
-	var one int
-	return tx.QueryRow(ctx, "SELECT 1 FROM pubsub_service_nodes WHERE service = $1 AND node = $2 FOR NO KEY UPDATE", service, node).Scan(&one)
-}
-
-// trimServiceItems removes the oldest items of a node beyond max: those
-// at or before the (max+1)th newest.
-func trimServiceItems(ctx context.Context, tx pgx.Tx, service, node string, max int) error {
-	if max <= 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `
-DELETE FROM pubsub_service_items WHERE service = $1 AND node = $2 AND seq <= (
-	SELECT seq FROM pubsub_service_items WHERE service = $1 AND node = $2
-	ORDER BY seq DESC OFFSET $3 LIMIT 1)`,
-		service, node, max)
-	return err
-}
-
-func (p pubsubServices) ConfigureNode(ctx context.Context, service string, n storage.PubsubNode, maxItems int) error {
-	defer p.s.done("pubsubservices.configurenode", time.Now())
-	err := p.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := execFoundOn(ctx, tx, "UPDATE pubsub_service_nodes SET config = $1 WHERE service = $2 AND node = $3", n.Config, service, n.Name); err != nil {
-			return err
-		}
-		return trimServiceItems(ctx, tx, service, n.Name, maxItems)
-	})
-	return wrapErr("pubsub services configure node", err)
-}
-
-// DeleteNode removes the node row; ON DELETE CASCADE removes its items,
-// affiliations and subscriptions in the same statement.
-func (p pubsubServices) DeleteNode(ctx context.Context, service, node string) error {
-	defer p.s.done("pubsubservices.deletenode", time.Now())
-	err := p.s.execFound(ctx, "DELETE FROM pubsub_service_nodes WHERE service = $1 AND node = $2", service, node)
-	return wrapErr("pubsub services delete node", err)
-}
-
-func (p pubsubServices) Publish(ctx context.Context, service, node string, it storage.PubsubItem, maxItems int) error {
-	defer p.s.done("pubsubservices.publish", time.Now())
-	if it.Published.IsZero() {
-		it.Published = p.s.now()
-	}
-	err := p.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockServiceNode(ctx, tx, service, node); err != nil {
-			return err
-		}
-		// Deleted and inserted, not updated: the new row's seq makes the
-		// item the newest (XEP-0060 §12.1).
-		if _, err := tx.Exec(ctx, "DELETE FROM pubsub_service_items WHERE service = $1 AND node = $2 AND item = $3", service, node, it.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-INSERT INTO pubsub_service_items (service, node, item, published, publisher, payload) VALUES ($1, $2, $3, $4, $5, $6)`,
-			service, node, it.ID, micro(it.Published), it.Publisher, it.Payload); err != nil {
-			return err
-		}
-		return trimServiceItems(ctx, tx, service, node, maxItems)
-	})
-	return wrapErr("pubsub services publish", err)
-}
-
-func (p pubsubServices) Items(ctx context.Context, service, node string, max int) ([]storage.PubsubItem, error) {
-	defer p.s.done("pubsubservices.items", time.Now())
-	var limit *int // NULL: LIMIT ALL
-	if max > 0 {
-		limit = &max
-	}
-	// The LEFT JOIN gives one row of NULL items for an empty node, and
-	// none at all when there is no node, in one snapshot.
-	rows, err := p.s.pool.Query(ctx, `
-SELECT i.item, i.published, i.publisher, i.payload
-FROM pubsub_service_nodes n LEFT JOIN pubsub_service_items i ON i.service = n.service AND i.node = n.node
-WHERE n.service = $1 AND n.node = $2
-ORDER BY i.seq DESC LIMIT $3`, service, node, limit)
-	if err != nil {
-		return nil, wrapErr("pubsub services items", err)
-	}
-	defer rows.Close()
-	found := false
-	var out []storage.PubsubItem
-	for rows.Next() {
-		found = true
-		var (
-			id, publisher, payload *string
-			published              *time.Time
-		)
-		if err := rows.Scan(&id, &published, &publisher, &payload); err != nil {
-			return nil, wrapErr("pubsub services items", err)
-		}
-		if id != nil {
-			out = append(out, storage.PubsubItem{ID: *id, Published: utc(*published), Publisher: *publisher, Payload: *payload})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapErr("pubsub services items", err)
-	}
-	if !found {
-		return nil, wrapErr("pubsub services items", storage.ErrNotFound)
-	}
-	return out, nil
-}
-
 // ItemPage reads in one snapshot (readTx), so that the page, the total
 // and the position of after agree.
 func (p pubsubServices) ItemPage(ctx context.Context, service, node, after string, max int) ([]storage.PubsubItem, int, error) {
@@ -198,7 +50,7 @@ func (p pubsubServices) ItemPage(ctx context.Context, service, node, after strin
 	)
 	err := p.s.readTx(ctx, func(tx pgx.Tx) error {
 		var one int
-		if err := tx.QueryRow(ctx, "SELECT 1 FROM pubsub_service_nodes WHERE service = $1 AND node = $2", service, node).Scan(&one); err != nil {
+		if err := tx.QueryRow(ctx, p.query.nodeExists, service, node).Scan(&one); err != nil {
 			return err // pgx.ErrNoRows: no such node
 		}
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM pubsub_service_items WHERE service = $1 AND node = $2", service, node).Scan(&total); err != nil {
@@ -221,52 +73,13 @@ func (p pubsubServices) ItemPage(ctx context.Context, service, node, after strin
 SELECT item, published, publisher, payload FROM pubsub_service_items
 WHERE service = $1 AND node = $2 AND seq < $3
 ORDER BY seq DESC LIMIT $4`, service, node, below, limit)
-		items, err = collect(rows, err, scanServiceItem)
+		items, err = collect(rows, err, scanItem)
 		return err
 	})
 	if err != nil {
 		return nil, 0, wrapErr("pubsub services item page", err)
 	}
 	return items, total, nil
-}
-
-// scanServiceItem scans item, published, publisher, payload.
-func scanServiceItem(row pgx.CollectableRow) (storage.PubsubItem, error) {
-	var it storage.PubsubItem
-	err := row.Scan(&it.ID, &it.Published, &it.Publisher, &it.Payload)
-	it.Published = utc(it.Published)
-	return it, err
-}
-
-func (p pubsubServices) Item(ctx context.Context, service, node, id string) (storage.PubsubItem, error) {
-	defer p.s.done("pubsubservices.item", time.Now())
-	it := storage.PubsubItem{ID: id}
-	err := p.s.pool.QueryRow(ctx, `
-SELECT published, publisher, payload FROM pubsub_service_items WHERE service = $1 AND node = $2 AND item = $3`,
-		service, node, id).Scan(&it.Published, &it.Publisher, &it.Payload)
-	if err != nil {
-		return storage.PubsubItem{}, wrapErr("pubsub services item", err)
-	}
-	it.Published = utc(it.Published)
-	return it, nil
-}
-
-func (p pubsubServices) Retract(ctx context.Context, service, node, id string) error {
-	defer p.s.done("pubsubservices.retract", time.Now())
-	err := p.s.execFound(ctx, "DELETE FROM pubsub_service_items WHERE service = $1 AND node = $2 AND item = $3", service, node, id)
-	return wrapErr("pubsub services retract", err)
-}
-
-func (p pubsubServices) Purge(ctx context.Context, service, node string) error {
-	defer p.s.done("pubsubservices.purge", time.Now())
-	err := p.s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockServiceNode(ctx, tx, service, node); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "DELETE FROM pubsub_service_items WHERE service = $1 AND node = $2", service, node)
-		return err
-	})
-	return wrapErr("pubsub services purge", err)
 }
 
 func (p pubsubServices) Affiliations(ctx context.Context, service, node string) ([]storage.PubsubAffiliation, error) {

@@ -18,7 +18,7 @@ func (p pubsub) Subscriptions(ctx context.Context, user, node string) ([]storage
 		// deleted in between gives either answer, as it would a moment
 		// earlier or later.
 		var one int
-		err = p.s.pool.QueryRow(ctx, "SELECT 1 FROM pubsub_nodes WHERE account = $1 AND node = $2", user, node).Scan(&one)
+		err = p.s.pool.QueryRow(ctx, p.query.nodeExists, user, node).Scan(&one)
 	}
 	if err != nil {
 		return nil, wrapErr("pubsub subscriptions", err)
@@ -50,7 +50,7 @@ func (p pubsub) Subscribe(ctx context.Context, user string, s storage.PubsubSubs
 		// subscriber at its advisory lock (a subscriber has no row of
 		// its own: it may be remote), so that two cannot both take the
 		// last place. Always in this order, so they cannot deadlock.
-		if err := lockNode(ctx, tx, user, s.Node); err != nil {
+		if err := p.lockNode(ctx, tx, user, s.Node); err != nil {
 			return err
 		}
 		if perSubscriber > 0 {

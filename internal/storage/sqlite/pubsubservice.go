@@ -6,176 +6,22 @@ import (
 	"time"
 
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/storage/sqlutil"
 )
 
 // pubsubServices keeps the nodes of the pubsub services that are nobody's
 // account in tables of their own (migration 0010): they have no foreign
 // key to accounts, and their items keep a publisher.
-type pubsubServices struct{ s *Store }
+type pubsubServices struct{ pubsubNodes }
+
+var serviceTables = newNodeTables(sqlutil.PubsubTables{
+	Nodes: "pubsub_service_nodes", Items: "pubsub_service_items", Owner: "service",
+	Publisher: true, Name: "pubsub services",
+})
 
 // PubsubServices returns the area of the publish-subscribe services.
-func (s *Store) PubsubServices() storage.PubsubServices { return pubsubServices{s} }
-
-func (p pubsubServices) Nodes(ctx context.Context, service string) ([]storage.PubsubNode, error) {
-	defer p.s.done("pubsubservices.nodes", time.Now())
-	rows, err := p.s.r.QueryContext(ctx, "SELECT node, config FROM pubsub_service_nodes WHERE service = ? ORDER BY node", service)
-	out, err := collect(rows, err, func(sc scanner) (storage.PubsubNode, error) {
-		var n storage.PubsubNode
-		err := sc.Scan(&n.Name, &n.Config)
-		return n, err
-	})
-	return out, wrapErr("pubsub services nodes", err)
-}
-
-func (p pubsubServices) Node(ctx context.Context, service, node string) (storage.PubsubNode, error) {
-	defer p.s.done("pubsubservices.node", time.Now())
-	n := storage.PubsubNode{Name: node}
-	err := p.s.r.QueryRowContext(ctx, "SELECT config FROM pubsub_service_nodes WHERE service = ? AND node = ?", service, node).Scan(&n.Config)
-	if err != nil {
-		return storage.PubsubNode{}, wrapErr("pubsub services node", err)
-	}
-	return n, nil
-}
-
-func (p pubsubServices) CreateNode(ctx context.Context, service string, n storage.PubsubNode, limit int) error {
-	defer p.s.done("pubsubservices.createnode", time.Now())
-	err := p.s.tx(ctx, func(tx *sql.Tx) error {
-		if limit > 0 {
-			var count int
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM pubsub_service_nodes WHERE service = ?", service).Scan(&count); err != nil {
-				return err
-			}
-			if count >= limit {
-				// An existing node is ErrExists even at the limit, as
-				// Pubsub.CreateNode reports it.
-				if err := serviceNodeExists(ctx, tx, service, n.Name); err == nil {
-					return storage.ErrExists
-				}
-				return errNodeQuota
-			}
-		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO pubsub_service_nodes (service, node, config) VALUES (?, ?, ?)", service, n.Name, n.Config)
-		return err
-	})
-	return wrapErr("pubsub services create node", err)
-}
-
-// serviceNodeExists returns sql.ErrNoRows when the node does not exist.
-func serviceNodeExists(ctx context.Context, tx *sql.Tx, service, node string) error {
-	var one int
-	return tx.QueryRowContext(ctx, "SELECT 1 FROM pubsub_service_nodes WHERE service = ? AND node = ?", service, node).Scan(&one)
-}
-
-// trimServiceItems removes the oldest items of a node beyond max.
-func trimServiceItems(ctx context.Context, tx *sql.Tx, service, node string, max int) error {
-	if max <= 0 {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, `
-DELETE FROM pubsub_service_items WHERE service = ?1 AND node = ?2 AND seq NOT IN (
-	SELECT seq FROM pubsub_service_items WHERE service = ?1 AND node = ?2 ORDER BY seq DESC LIMIT ?3)`,
-		service, node, max)
-	return err
-}
-
-// changedOne returns storage.ErrNotFound when a write changed no row.
-func changedOne(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n == 0 {
-		err = storage.ErrNotFound
-	}
-	return err
-}
-
-func (p pubsubServices) ConfigureNode(ctx context.Context, service string, n storage.PubsubNode, maxItems int) error {
-	defer p.s.done("pubsubservices.configurenode", time.Now())
-	err := p.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := changedOne(tx.ExecContext(ctx, "UPDATE pubsub_service_nodes SET config = ? WHERE service = ? AND node = ?", n.Config, service, n.Name)); err != nil {
-			return err
-		}
-		return trimServiceItems(ctx, tx, service, n.Name, maxItems)
-	})
-	return wrapErr("pubsub services configure node", err)
-}
-
-// DeleteNode removes the node row; ON DELETE CASCADE removes its items,
-// affiliations and subscriptions in the same statement.
-func (p pubsubServices) DeleteNode(ctx context.Context, service, node string) error {
-	defer p.s.done("pubsubservices.deletenode", time.Now())
-	err := p.s.execFound(ctx, "DELETE FROM pubsub_service_nodes WHERE service = ? AND node = ?", service, node)
-	return wrapErr("pubsub services delete node", err)
-}
-
-func (p pubsubServices) Publish(ctx context.Context, service, node string, it storage.PubsubItem, maxItems int) error {
-	defer p.s.done("pubsubservices.publish", time.Now())
-	if it.Published.IsZero() {
-		it.Published = p.s.now()
-	}
-	err := p.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := serviceNodeExists(ctx, tx, service, node); err != nil {
-			return err
-		}
-		// Deleted and inserted, not updated: the new row's seq makes the
-		// item the newest (XEP-0060 §12.1).
-		if _, err := tx.ExecContext(ctx, "DELETE FROM pubsub_service_items WHERE service = ? AND node = ? AND item = ?", service, node, it.ID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `
-INSERT INTO pubsub_service_items (service, node, item, published, publisher, payload) VALUES (?, ?, ?, ?, ?, ?)`,
-			service, node, it.ID, micros(it.Published), it.Publisher, it.Payload); err != nil {
-			return err
-		}
-		return trimServiceItems(ctx, tx, service, node, maxItems)
-	})
-	return wrapErr("pubsub services publish", err)
-}
-
-func (p pubsubServices) Items(ctx context.Context, service, node string, max int) ([]storage.PubsubItem, error) {
-	defer p.s.done("pubsubservices.items", time.Now())
-	if max <= 0 {
-		max = -1 // SQLite: no limit
-	}
-	// The LEFT JOIN gives one row of NULL items for an empty node, and
-	// none at all when there is no node, in one snapshot.
-	rows, err := p.s.r.QueryContext(ctx, `
-SELECT i.item, i.published, i.publisher, i.payload
-FROM pubsub_service_nodes n LEFT JOIN pubsub_service_items i ON i.service = n.service AND i.node = n.node
-WHERE n.service = ? AND n.node = ?
-ORDER BY i.seq DESC LIMIT ?`, service, node, max)
-	if err != nil {
-		return nil, wrapErr("pubsub services items", err)
-	}
-	defer rows.Close()
-	found := false
-	var out []storage.PubsubItem
-	for rows.Next() {
-		found = true
-		var (
-			id, publisher, payload sql.NullString
-			published              sql.NullInt64
-		)
-		if err := rows.Scan(&id, &published, &publisher, &payload); err != nil {
-			return nil, wrapErr("pubsub services items", err)
-		}
-		if id.Valid {
-			out = append(out, storage.PubsubItem{
-				ID:        id.String,
-				Published: fromMicros(published.Int64),
-				Publisher: publisher.String,
-				Payload:   payload.String,
-			})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapErr("pubsub services items", err)
-	}
-	if !found {
-		return nil, wrapErr("pubsub services items", storage.ErrNotFound)
-	}
-	return out, nil
+func (s *Store) PubsubServices() storage.PubsubServices {
+	return pubsubServices{pubsubNodes{s, serviceTables}}
 }
 
 // ItemPage reads in one read transaction, so that the page, the total
@@ -192,7 +38,7 @@ func (p pubsubServices) ItemPage(ctx context.Context, service, node, after strin
 }
 
 func (p pubsubServices) itemPage(ctx context.Context, tx *sql.Tx, service, node, after string, max int) ([]storage.PubsubItem, int, error) {
-	if err := serviceNodeExists(ctx, tx, service, node); err != nil {
+	if err := p.nodeExists(ctx, tx, service, node); err != nil {
 		return nil, 0, err
 	}
 	var total int
@@ -215,48 +61,8 @@ func (p pubsubServices) itemPage(ctx context.Context, tx *sql.Tx, service, node,
 SELECT item, published, publisher, payload FROM pubsub_service_items
 WHERE service = ? AND node = ? AND seq < ?
 ORDER BY seq DESC LIMIT ?`, service, node, below, max)
-	items, err := collect(rows, err, scanServiceItem)
+	items, err := collect(rows, err, scanItem)
 	return items, total, err
-}
-
-// scanServiceItem scans item, published, publisher, payload.
-func scanServiceItem(sc scanner) (storage.PubsubItem, error) {
-	var (
-		it        storage.PubsubItem
-		published int64
-	)
-	err := sc.Scan(&it.ID, &published, &it.Publisher, &it.Payload)
-	it.Published = fromMicros(published)
-	return it, err
-}
-
-func (p pubsubServices) Item(ctx context.Context, service, node, id string) (storage.PubsubItem, error) {
-	defer p.s.done("pubsubservices.item", time.Now())
-	it, err := scanServiceItem(p.s.r.QueryRowContext(ctx, `
-SELECT item, published, publisher, payload FROM pubsub_service_items WHERE service = ? AND node = ? AND item = ?`,
-		service, node, id))
-	if err != nil {
-		return storage.PubsubItem{}, wrapErr("pubsub services item", err)
-	}
-	return it, nil
-}
-
-func (p pubsubServices) Retract(ctx context.Context, service, node, id string) error {
-	defer p.s.done("pubsubservices.retract", time.Now())
-	err := p.s.execFound(ctx, "DELETE FROM pubsub_service_items WHERE service = ? AND node = ? AND item = ?", service, node, id)
-	return wrapErr("pubsub services retract", err)
-}
-
-func (p pubsubServices) Purge(ctx context.Context, service, node string) error {
-	defer p.s.done("pubsubservices.purge", time.Now())
-	err := p.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := serviceNodeExists(ctx, tx, service, node); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM pubsub_service_items WHERE service = ? AND node = ?", service, node)
-		return err
-	})
-	return wrapErr("pubsub services purge", err)
 }
 
 func (p pubsubServices) Affiliations(ctx context.Context, service, node string) ([]storage.PubsubAffiliation, error) {
@@ -305,7 +111,7 @@ func (p pubsubServices) SetAffiliation(ctx context.Context, service string, a st
 	if a.Affiliation == storage.AffiliationNone {
 		// No foreign key to fail here: look for the node first.
 		err = p.s.tx(ctx, func(tx *sql.Tx) error {
-			if err := serviceNodeExists(ctx, tx, service, a.Node); err != nil {
+			if err := p.nodeExists(ctx, tx, service, a.Node); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, "DELETE FROM pubsub_service_affiliations WHERE service = ? AND node = ? AND jid = ?", service, a.Node, a.JID)

@@ -17,7 +17,7 @@ func (p pubsub) Subscriptions(ctx context.Context, user, node string) ([]storage
 		// deleted in between gives either answer, as it would a moment
 		// earlier or later.
 		var one int
-		err = p.s.r.QueryRowContext(ctx, "SELECT 1 FROM pubsub_nodes WHERE account = ? AND node = ?", user, node).Scan(&one)
+		err = p.s.r.QueryRowContext(ctx, p.query.nodeExists, user, node).Scan(&one)
 	}
 	if err != nil {
 		return nil, wrapErr("pubsub subscriptions", err)
@@ -42,7 +42,7 @@ func (p pubsub) Subscribe(ctx context.Context, user string, s storage.PubsubSubs
 	defer p.s.done("pubsub.subscribe", time.Now())
 	// One writer at a time: the counts hold until the commit.
 	err := p.s.tx(ctx, func(tx *sql.Tx) error {
-		if err := nodeExists(ctx, tx, user, s.Node); err != nil {
+		if err := p.nodeExists(ctx, tx, user, s.Node); err != nil {
 			return err
 		}
 		var n int

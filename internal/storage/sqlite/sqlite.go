@@ -419,8 +419,6 @@ func (s *Store) done(op string, start time.Time) {
 	}
 }
 
-// tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
-// returns nil and rolling back otherwise.
 // exec runs a write and returns how many rows it changed.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := s.w.ExecContext(ctx, query, args...)
@@ -440,6 +438,20 @@ func (s *Store) execFound(ctx context.Context, query string, args ...any) error 
 	return err
 }
 
+// changedOne returns storage.ErrNotFound when a write changed no row.
+func changedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = storage.ErrNotFound
+	}
+	return err
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
+// returns nil and rolling back otherwise.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -116,3 +116,34 @@ func TestPage(t *testing.T) {
 		})
 	}
 }
+
+// The names of the operations are what operators see in metrics and
+// errors; they must not change with the code that makes them.
+func TestPubsubOps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   func(PubsubOps) PubsubOp
+		want PubsubOp
+	}{
+		{"pubsub", func(o PubsubOps) PubsubOp { return o.Nodes }, PubsubOp{"pubsub.nodes", "pubsub nodes"}},
+		{"pubsub", func(o PubsubOps) PubsubOp { return o.ConfigureNode }, PubsubOp{"pubsub.configurenode", "pubsub configure node"}},
+		{"pubsub services", func(o PubsubOps) PubsubOp { return o.CreateNode }, PubsubOp{"pubsubservices.createnode", "pubsub services create node"}},
+		{"pubsub services", func(o PubsubOps) PubsubOp { return o.Publish }, PubsubOp{"pubsubservices.publish", "pubsub services publish"}},
+	} {
+		if got := tc.op(PubsubTables{Name: tc.name}.Ops()); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestPubsubTablesExpand(t *testing.T) {
+	const q = "SELECT {publisher} FROM {nodes} n JOIN {items} i ON i.{owner} = n.{owner}"
+	pep := PubsubTables{Nodes: "pubsub_nodes", Items: "pubsub_items", Owner: "account"}
+	if got, want := pep.Expand(q), "SELECT '' FROM pubsub_nodes n JOIN pubsub_items i ON i.account = n.account"; got != want {
+		t.Errorf("PEP: %q, want %q", got, want)
+	}
+	service := PubsubTables{Nodes: "pubsub_service_nodes", Items: "pubsub_service_items", Owner: "service", Publisher: true}
+	if got, want := service.Expand(q), "SELECT publisher FROM pubsub_service_nodes n JOIN pubsub_service_items i ON i.service = n.service"; got != want {
+		t.Errorf("services: %q, want %q", got, want)
+	}
+}
