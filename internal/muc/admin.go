@@ -159,6 +159,13 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 			if cond := checkRoleChange(aff, rl, r.affWith(planned, target.bare), target.role, newRole); cond != "" {
 				return stanza.E(cond)
 			}
+			if newRole == roleNone && r.s.isAdmin(target.bare) {
+				// An owner may kick another owner, but the host's
+				// administrators are owners by the server's say, not the
+				// room's: no one in the room puts them out (as §8.2
+				// refuses a kick of a higher affiliation, not-allowed).
+				return stanza.E(stanza.NotAllowed)
+			}
 			changes = append(changes, change{target: target, role: newRole, reason: reason})
 		default:
 			newAff, ok := parseAffiliation(aa)
@@ -177,14 +184,23 @@ func (r *room) adminSet(st *stanza.Stanza, items []*xmlel.Element) error {
 			if cond := checkAffChange(aff, cur, newAff, self, owners); cond != "" {
 				return stanza.E(cond)
 			}
+			if newAff == affOutcast && r.s.isAdmin(j) {
+				// The ban would not hold (see affWith), and the lists
+				// should not say it does.
+				return stanza.E(stanza.NotAllowed).WithText("the host's administrators cannot be banned")
+			}
 			if cur == affOwner && newAff != affOwner {
 				owners--
+				if owners < 1 {
+					// §10.1: every room has an owner. Only taking the
+					// last one away is refused: a room whose owners'
+					// accounts were removed has none, and its admins
+					// and the host's administrators still manage its
+					// lists until one is named.
+					return stanza.E(stanza.Conflict).WithText("a room needs an owner")
+				}
 			} else if cur != affOwner && newAff == affOwner {
 				owners++
-			}
-			if owners < 1 {
-				// §10.1: every room has an owner.
-				return stanza.E(stanza.Conflict).WithText("a room needs an owner")
 			}
 			nick := it.Attr("nick")
 			if newAff == affOutcast {

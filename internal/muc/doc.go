@@ -11,6 +11,9 @@
 //     §8–§10 (see perm.go); kick, ban, voice, member lists, mediated
 //     invitations (§7.8.2) and voice requests (§7.13, §8.6). Direct
 //     invitations (XEP-0249) pass between users and need nothing here.
+//     The host's administrators (Config.Admins) act as owners of every
+//     room without being on its lists, so that a room whose owners'
+//     accounts were removed still has someone to give it an owner.
 //   - Nicknames: conflicts, changes, one user in a room from several
 //     resources under one nick, and self-ping (XEP-0410) answered by the
 //     room. Reserved nicknames come with affiliations, from the admin

@@ -381,3 +381,10 @@ func (c *client) configure(roomJID string, fields map[string]string) {
 func (c *client) say(roomJID, id, body string) {
 	c.send(`<message type='groupchat' id='%s' to='%s'><body>%s</body></message>`, id, roomJID, body)
 }
+
+// affList asks the room for the bare JIDs with an affiliation, as c.
+func (c *client) affList(roomJID, aff string) string {
+	c.t.Helper()
+	c.send(`<iq type='get' id='list-%s' to='%s'><query xmlns='%s'><item affiliation='%s'/></query></iq>`, aff, roomJID, NSAdmin, aff)
+	return c.until(aff+" list", isResult("list-"+aff)).String()
+}

@@ -50,6 +50,12 @@ const (
 type Config struct {
 	// Domain is the service's domain, conference.example.org.
 	Domain string
+	// Admins are the bare JIDs of the host's administrators. They act as
+	// owners of every room, as Prosody's and ejabberd's do, so that a
+	// room whose owners' accounts were removed can still be configured,
+	// given a new owner or destroyed. They are not written in the rooms'
+	// lists: the lists stay the room's own.
+	Admins []jid.JID
 	// MaxRoomsPerUser bounds the rooms one user owns or created and that
 	// still exist.
 	MaxRoomsPerUser int
@@ -97,6 +103,12 @@ func (c Config) Validate() error {
 	}
 	if c.ArchiveRetention <= 0 {
 		errs = append(errs, errors.New("muc: ArchiveRetention must be positive"))
+	}
+	for _, a := range c.Admins {
+		if a.Local() == "" || !a.IsBare() {
+			// A domain here would make every user of it an owner.
+			errs = append(errs, fmt.Errorf("muc: admin %q is not the bare JID of a user", a))
+		}
 	}
 	if len(c.Secret) < 16 {
 		errs = append(errs, errors.New("muc: Secret must have at least 16 bytes"))
@@ -263,6 +275,10 @@ func (s *Service) RemoveAccount(ctx context.Context, user jid.JID) {
 		s.post(rj, event{fn: func(r *room) { r.forget(user) }})
 	}
 }
+
+// isAdmin reports whether j is one of the host's administrators
+// (Config.Admins).
+func (s *Service) isAdmin(j jid.JID) bool { return slices.Contains(s.cfg.Admins, j.Bare()) }
 
 // ours reports whether j is the service, one of its rooms or an occupant
 // JID: an address on the service's own domain, never a user's.

@@ -19,7 +19,8 @@ func (r *room) owner(st *stanza.Stanza) (*xmlel.Element, error) {
 	if r.affOf(st.From) != affOwner {
 		// §10.2: "If the <user@host> of the 'from' address does not
 		// match the bare JID of a room owner, the service MUST return a
-		// forbidden error".
+		// forbidden error". The host's administrators are owners (see
+		// affWith).
 		return nil, stanza.E(stanza.Forbidden)
 	}
 	if st.Type() == "get" {

@@ -99,8 +99,9 @@ func (r *room) register(st *stanza.Stanza) (*xmlel.Element, error) {
 		return nil, r.requestApproval(st, user, nick)
 	}
 	// A user who is more than a member (directly or through a domain)
-	// stays so: registration only ever adds.
-	e.aff = max(r.affOf(user), affMember)
+	// stays so: registration only ever adds. What the lists say, not the
+	// owner a host administrator acts as: that is no entry to store.
+	e.aff = max(r.listedAff(nil, user), affMember)
 	e.nick = nick
 	r.reply(st, nil, nil)
 	r.setRegistration(user, e)
@@ -354,7 +355,7 @@ func (r *room) answerRegistration(st *stanza.Stanza, f dataform.Form) {
 	}
 	e := r.affs[user.String()]
 	added := r.affOf(user) == affNone
-	e.aff = max(r.affOf(user), affMember)
+	e.aff = max(r.listedAff(nil, user), affMember)
 	e.nick = p.nick
 	r.setRegistration(user, e)
 	if added && r.cfg.MembersOnly {

@@ -44,8 +44,7 @@ func (c *client) reservedNick(roomJID string) string {
 // memberList returns the owner's view of the member list (§9.5).
 func (c *client) memberList(roomJID string) string {
 	c.t.Helper()
-	c.send(`<iq type='get' id='members' to='%s'><query xmlns='%s'><item affiliation='member'/></query></iq>`, roomJID, NSAdmin)
-	return c.until("member list", isResult("members")).String()
+	return c.affList(roomJID, "member")
 }
 
 func TestRegister(t *testing.T) {

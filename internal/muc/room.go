@@ -349,8 +349,21 @@ func (r *room) occupantJID(nick string) jid.JID {
 func (r *room) affOf(j jid.JID) affiliation { return r.affWith(nil, j) }
 
 // affWith is affOf with the planned changes of a request (by bare JID or
-// domain) made first.
+// domain) made first. The host's administrators are owners whatever the
+// lists say (Config.Admins): no change to the lists demotes or bans them,
+// and a domain's ban does not cover them.
 func (r *room) affWith(planned map[string]affEntry, j jid.JID) affiliation {
+	if r.s.isAdmin(j) {
+		return affOwner
+	}
+	return r.listedAff(planned, j)
+}
+
+// listedAff is affWith without the administrators' standing: what the
+// room's lists give a user. A change to the lists starts from it, so that
+// an administrator's acting as owner is never written down as an owner
+// entry of theirs.
+func (r *room) listedAff(planned map[string]affEntry, j jid.JID) affiliation {
 	if e, ok := r.entry(planned, j.Bare().String()); ok {
 		return e.aff
 	}
@@ -372,7 +385,9 @@ func (r *room) entry(planned map[string]affEntry, key string) (affEntry, bool) {
 	return e, ok
 }
 
-// owners counts the owners.
+// owners counts the owners on the list. The host's administrators are
+// not on it: a room keeps an owner of its own, and one whose owners'
+// accounts were all removed has none until an administrator names one.
 func (r *room) owners() int {
 	n := 0
 	for _, e := range r.affs {

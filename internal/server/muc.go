@@ -28,8 +28,12 @@ func (s *Server) startMUC(d *disco.Disco, secret []byte) error {
 		if domain == "" {
 			continue
 		}
+		// The host's administrators act as owners of every room of its
+		// service, so that a room left without owners can be repaired.
+		admins := hostAdmins(h)
 		svc, err := muc.New(muc.Config{
 			Domain:           domain,
+			Admins:           admins,
 			MaxRoomsPerUser:  cfg.MUC.MaxRoomsPerUser,
 			DefaultOccupants: cfg.MUC.DefaultOccupants,
 			MaxOccupants:     cfg.MUC.MaxOccupants,

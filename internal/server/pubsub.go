@@ -20,10 +20,7 @@ func (s *Server) startPubsub(d *disco.Disco) error {
 		if domain == "" {
 			continue
 		}
-		var admins []jid.JID
-		for _, a := range h.Admins {
-			admins = append(admins, jid.MustParse(a)) // validated: a bare JID of the host
-		}
+		admins := hostAdmins(h)
 		host := h.Domain
 		mayCreate := func(u jid.JID) bool { return u.Domain() == host }
 		if cfg.Pubsub.Create == config.CreateAdmins {

@@ -70,12 +70,18 @@ func (s *Server) services(mux *iq.Mux, store storage.Store, up *upload.Service) 
 func (s *Server) administration(commands *adhoc.Service, reg *register.Register, store storage.Store) {
 	var admins []jid.JID
 	for _, h := range s.cfg.Hosts {
-		for _, a := range h.Admins {
-			// Validated: a bare JID of the host.
-			admins = append(admins, jid.MustParse(a))
-		}
+		admins = append(admins, hostAdmins(h)...)
 	}
 	admin.Register(commands, admins, reg, store.Accounts(), s.router)
+}
+
+// hostAdmins returns the administrators of a host.
+func hostAdmins(h config.Host) []jid.JID {
+	var admins []jid.JID
+	for _, a := range h.Admins {
+		admins = append(admins, jid.MustParse(a)) // validated: a bare JID of the host
+	}
+	return admins
 }
 
 // preAuth gives each client connection its own registration state.

@@ -11,11 +11,13 @@ import (
 // MAM, moderation, self-ping, mediated and direct invitations,
 // destruction; registration with a room (XEP-0045 §7.10) and its
 // reserved nick, and an owner's approval of a registration with a
-// members-only room; then a room that survives a restart.
+// members-only room; then a room that survives a restart, and one whose
+// only owner's account is removed, which the host's administrator gives
+// a new owner.
 func TestMUC(t *testing.T) {
-	s := StartServer(t, Options{Top: "sasl_channel_binding = false"})
+	s := StartServer(t, Options{Top: "sasl_channel_binding = false", Host: `admins = ["ma@localhost"]`})
 	const pw = "correct horse battery staple"
-	for _, u := range []string{"mo", "mm", "mx", "md"} {
+	for _, u := range []string{"mo", "mm", "mx", "md", "mq", "ma"} {
 		s.AddUser(u, pw)
 	}
 	t.Run("rooms", func(t *testing.T) { s.slixMUC(t, "rooms", pw, "mo", "mm", "mx", "md") })
@@ -26,6 +28,7 @@ func TestMUC(t *testing.T) {
 		s.Restart()
 		s.slixMUC(t, "persisted", pw, "mo", "mm", "mx")
 	})
+	t.Run("orphan", func(t *testing.T) { s.slixMUC(t, "orphan", pw, "mq", "ma", "mx") })
 }
 
 // slixMUC runs a scenario of interop/slix_muc.py.

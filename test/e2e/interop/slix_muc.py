@@ -487,5 +487,46 @@ async def scenario_approve(args):
         await c.offline()
 
 
+async def scenario_orphan(args):
+    """A room whose only owner removed their account (XEP-0077 <remove/>)
+    is left with no owner; the host's administrator acts as its owner, as
+    Prosody's server admins do: enters the members-only room as owner and
+    moderator, and names a new owner, who may then configure it. A user
+    who is not an administrator may not."""
+    o_jid, a_jid, x_jid = (jid(args, u) for u in args.users[:3])
+    room = f"orphan-{args.users[0]}@conference." + args.domain
+    o = await MucClient(o_jid, args.password, args).online()
+    await o["xep_0045"].join_muc_wait(room, "founder", timeout=TIMEOUT)
+    await o["xep_0045"].set_room_config(room, submit_form(o, persistentroom=True, membersonly=True), timeout=TIMEOUT)
+    await o["xep_0077"].cancel_registration(timeout=TIMEOUT)
+    a = await MucClient(a_jid, args.password, args).online()
+    x = await MucClient(x_jid, args.password, args).online()
+
+    pres, _, _, _ = await a["xep_0045"].join_muc_wait(room, "root", maxchars=0, timeout=TIMEOUT)
+    expect(item_of(pres).get("affiliation") == "owner" and item_of(pres).get("role") == "moderator",
+           "the administrator enters the members-only room as owner and moderator")
+    owners = None
+    for _ in range(50):
+        # The room forgets the removed account just after the account's
+        # removal is answered.
+        res = await a.raw_iq(room, f"<query xmlns='{MUC}#admin'><item affiliation='owner'/></query>", itype="get")
+        owners = [i.get("jid") for i in res.xml.iter(f"{{{MUC}#admin}}item")]
+        if not owners:
+            break
+        await asyncio.sleep(0.1)
+    expect(owners == [], f"the room has no owner left, and the administrator is not listed as one ({owners})")
+    try:
+        await x["xep_0045"].get_room_config(room, timeout=TIMEOUT)
+        raise AssertionError("a user who is no owner got the configuration form")
+    except IqError as e:
+        expect(e.iq["error"]["condition"] == "forbidden", "a user who is no owner may not configure the room")
+    await a["xep_0045"].set_affiliation(room, "owner", jid=x_jid, timeout=TIMEOUT)
+    form = await x["xep_0045"].get_room_config(room, timeout=TIMEOUT)
+    expect(form.get_fields()["muc#roomconfig_roomowners"]["value"] == [x_jid],
+           "the owner the administrator named configures the room")
+    for c in (a, x):
+        await c.offline()
+
+
 if __name__ == "__main__":
     run_scenarios(globals(), timeout=150)
