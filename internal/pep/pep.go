@@ -170,7 +170,7 @@ func New(cfg Config, r *router.Router, store storage.Store, mux *iq.Mux, log *sl
 		"access-open", "access-presence", "access-roster", "access-whitelist",
 		"auto-create", "auto-subscribe", "config-node", "create-and-configure",
 		"create-nodes", "delete-items", "delete-nodes", "filtered-notifications",
-		"item-ids", "last-published", "multi-items", "persistent-items",
+		"item-ids", "last-published", "manage-subscriptions", "multi-items", "persistent-items",
 		"presence-notifications", "presence-subscribe", "publish", "publish-options",
 		"purge-nodes", "retrieve-default", "retrieve-items", "retrieve-subscriptions",
 		"subscribe",
@@ -302,9 +302,11 @@ func (s *Service) handleOwner(ctx context.Context, st *stanza.Stanza) (*xmlel.El
 		return nil, s.purge(ctx, owner, op.Attr("node"))
 	case op.Local == "subscriptions" && st.Type() == "get":
 		return s.nodeSubscriptions(ctx, owner, op)
-	case op.Local == "subscriptions" || op.Local == "affiliations":
-		// §8.8.2, §8.9: the owner may read the subscriptions, not
-		// change them; there are no affiliations to manage.
+	case op.Local == "subscriptions":
+		return nil, s.manageSubscriptions(ctx, owner, op)
+	case op.Local == "affiliations":
+		// §8.9: a PEP node has one owner and no other affiliations
+		// to manage.
 		return nil, unsupported("manage-" + op.Local)
 	}
 	return nil, stanza.E(stanza.BadRequest)

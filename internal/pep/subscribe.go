@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
@@ -54,17 +55,22 @@ func (s *Service) subscribe(ctx context.Context, owner, from jid.JID, op *xmlel.
 		s.cfg.MaxSubscribers, s.cfg.MaxSubscriptions)
 	switch {
 	case errors.Is(err, storage.ErrQuota):
-		// §6.1.3.9, of type wait as its example has: a place may free up.
-		e := pubsubError(stanza.PolicyViolation, "too-many-subscriptions").WithText(fmt.Sprintf(
-			"at most %d subscriptions to one node, and %d of one subscriber", s.cfg.MaxSubscribers, s.cfg.MaxSubscriptions))
-		e.Type = stanza.Wait
-		return nil, e
+		return nil, errTooManySubscriptions(s.cfg)
 	case err != nil:
 		return nil, notFound(err) // the node was deleted in between
 	}
 	// After the result, as XEP-0060 §6.1.7's example has it.
 	iq.After(ctx, func() { s.sendLast(context.WithoutCancel(ctx), owner, j, []string{name}) })
 	return xmlel.New(NS, "pubsub").Append(subscriptionElement(NS, name, j.String(), storage.SubscriptionSubscribed)), nil
+}
+
+// errTooManySubscriptions is §6.1.3.9's refusal, of type wait as its
+// example has: a place may free up.
+func errTooManySubscriptions(cfg Config) stanza.Error {
+	e := pubsubError(stanza.PolicyViolation, "too-many-subscriptions").WithText(fmt.Sprintf(
+		"at most %d subscriptions to one node, and %d of one subscriber", cfg.MaxSubscribers, cfg.MaxSubscriptions))
+	e.Type = stanza.Wait
+	return e
 }
 
 // subscriptionElement is a <subscription/> of namespace ns; node is
@@ -130,6 +136,93 @@ func (s *Service) nodeSubscriptions(ctx context.Context, owner jid.JID, op *xmle
 		out.Append(subscriptionElement(NSOwner, "", sub.JID, sub.State))
 	}
 	return xmlel.New(NSOwner, "pubsub").Append(out), nil
+}
+
+// manageSubscriptions changes the subscriptions to one of the owner's
+// nodes as the owner asks (XEP-0060 §8.8.2): "none" removes one (§8.8.3),
+// "subscribed" adds one for a JID the node's access model lets retrieve
+// the items, within the limits a subscriber's own request has; an
+// element without a subscription attribute changes nothing. Each
+// subscriber whose subscription changed is told (§8.8.4). The changes
+// that could not be made come back in a not-acceptable error with the
+// subscription each JID still has (§8.8.2.4); the others were made.
+func (s *Service) manageSubscriptions(ctx context.Context, owner jid.JID, op *xmlel.Element) error {
+	name := op.Attr("node")
+	if name == "" {
+		return pubsubError(stanza.BadRequest, "nodeid-required")
+	}
+	cfg, err := s.node(ctx, owner, name)
+	if err != nil {
+		return notFound(err)
+	}
+	subs, err := s.store.Pubsub().Subscriptions(ctx, owner.String(), name)
+	if err != nil {
+		return notFound(err)
+	}
+	failed := xmlel.New(NSOwner, "subscriptions", "node", name)
+	for _, el := range op.Elements() {
+		if !el.Is(NSOwner, "subscription") {
+			return stanza.E(stanza.BadRequest)
+		}
+		state, given := el.Attr("subscription"), el.HasAttr("subscription")
+		j, err := jid.Parse(el.Attr("jid"))
+		if err != nil {
+			// Nothing to name in the list of failures.
+			return pubsubError(stanza.BadRequest, "invalid-jid")
+		}
+		was := "none"
+		if slices.ContainsFunc(subs, func(sub storage.PubsubSubscription) bool { return sub.JID == j.String() }) {
+			was = storage.SubscriptionSubscribed
+		}
+		if !given || state == was {
+			continue
+		}
+		if err := s.setSubscription(ctx, owner, name, cfg, j, state); err != nil {
+			var se stanza.Error
+			if !errors.As(err, &se) {
+				return err
+			}
+			failed.Append(subscriptionElement(NSOwner, "", j.String(), was))
+			continue
+		}
+		s.send(ctx, owner, j, cfg, subscriptionElement(NSEvent, name, j.String(), state))
+	}
+	if len(failed.Elements()) > 0 {
+		e := stanza.E(stanza.NotAcceptable)
+		e.Echo = xmlel.New(NSOwner, "pubsub").Append(failed)
+		return e
+	}
+	return nil
+}
+
+// setSubscription makes one change of manageSubscriptions: a stanza error
+// when it may not be made.
+func (s *Service) setSubscription(ctx context.Context, owner jid.JID, name string, cfg NodeConfig, j jid.JID, state string) error {
+	switch state {
+	case "none":
+		err := s.store.Pubsub().Unsubscribe(ctx, owner.String(), name, j.String())
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // ended in between
+		}
+		return err
+	case storage.SubscriptionSubscribed:
+		// The owner subscribes no one the node would not notify: the
+		// next notification would end the subscription again.
+		if err := s.mayRetrieve(ctx, owner, j, cfg); err != nil {
+			return err
+		}
+		err := s.store.Pubsub().Subscribe(ctx, owner.String(), storage.PubsubSubscription{Node: name, JID: j.String()},
+			s.cfg.MaxSubscribers, s.cfg.MaxSubscriptions)
+		switch {
+		case errors.Is(err, storage.ErrQuota):
+			return errTooManySubscriptions(s.cfg)
+		case errors.Is(err, storage.ErrNotFound):
+			return stanza.E(stanza.ItemNotFound) // the node was deleted in between
+		}
+		return err
+	}
+	// PEP keeps no pending or unconfigured subscriptions (§4.2).
+	return stanza.E(stanza.NotAcceptable)
 }
 
 // endSubscription ends the subscription of a JID that lost access to a node

@@ -161,8 +161,77 @@ func TestSubscribeErrors(t *testing.T) {
 		{"owner's list by another", b, "get", alice, ownerNS + "<subscriptions node='roster'/>" + psEnd, "forbidden"},
 		{"owner's list of a missing node", a, "get", "", ownerNS + "<subscriptions node='zz'/>" + psEnd, "item-not-found"},
 		{"owner's list without node", a, "get", "", ownerNS + "<subscriptions/>" + psEnd, "bad-request nodeid-required"},
-		{"owner changes subscriptions", a, "set", "", ownerNS + "<subscriptions node='roster'><subscription jid='" + carol + "' subscription='subscribed'/></subscriptions>" + psEnd, "feature-not-implemented unsupported"},
+		{"owner subscribes one the node would not notify", a, "set", "", ownerNS + "<subscriptions node='roster'><subscription jid='" + carol + "' subscription='subscribed'/></subscriptions>" + psEnd, "not-acceptable"},
+		{"owner changes subscriptions without node", a, "set", "", ownerNS + "<subscriptions><subscription jid='" + bob + "' subscription='subscribed'/></subscriptions>" + psEnd, "bad-request nodeid-required"},
+		{"owner changes subscriptions of a missing node", a, "set", "", ownerNS + "<subscriptions node='zz'><subscription jid='" + bob + "' subscription='subscribed'/></subscriptions>" + psEnd, "item-not-found"},
+		{"another changes subscriptions", b, "set", alice, ownerNS + "<subscriptions node='roster'><subscription jid='" + bob + "' subscription='subscribed'/></subscriptions>" + psEnd, "forbidden"},
+		{"owner manages affiliations", a, "set", "", ownerNS + "<affiliations node='roster'><affiliation jid='" + bob + "' affiliation='publisher'/></affiliations>" + psEnd, "feature-not-implemented unsupported"},
 	})
+}
+
+// TestManageSubscriptions checks that the owner of a node changes its
+// subscriptions (XEP-0060 §8.8.2): adds one for a JID the access model
+// lets in, removes one, leaves alone an element without a subscription
+// attribute, tells each subscriber of the change (§8.8.4), and gets back
+// the changes that could not be made with the subscription each JID
+// still has, the others made.
+func TestManageSubscriptions(t *testing.T) {
+	e, a, b, c := accessNodes(t)
+	manage := func(node string, subs ...string) *xmlel.Element {
+		x := ownerNS + "<subscriptions node='" + node + "'>"
+		for i := 0; i+1 < len(subs); i += 2 {
+			x += "<subscription jid='" + subs[i] + "'"
+			if subs[i+1] != "" {
+				x += " subscription='" + subs[i+1] + "'"
+			}
+			x += "/>"
+		}
+		return e.iq(a, "set", "", x+"</subscriptions>"+psEnd)
+	}
+	list := func(node string) []string {
+		return subscriptions(e.iq(a, "get", "", ownerNS+"<subscriptions node='"+node+"'/>"+psEnd))
+	}
+	mustOK(t, "subscribe bob", manage("roster", bob+"/b", "subscribed"))
+	if got, want := list("roster"), []string{" " + bob + "/b subscribed"}; !slices.Equal(got, want) {
+		t.Fatalf("after subscribing bob: %v, want %v", got, want)
+	}
+	waitFor(t, "bob told", func() bool { return len(b.notices("roster")) == 1 })
+	if got := b.notices("roster"); got[0] != "subscription=subscribed" {
+		t.Errorf("bob was told %v", got)
+	}
+	mustOK(t, "publish", e.iq(a, "set", "", publishXML("roster", "1", "<x xmlns='urn:x'/>", "")))
+	waitFor(t, "bob notified", func() bool { return slices.Contains(b.events("roster"), "1") })
+
+	// Carol is not in a group the node allows; bob's element without a
+	// subscription attribute changes nothing; a missing subscription's
+	// removal is no change either.
+	res := manage("roster", carol, "subscribed", bob+"/b", "", carol+"/c", "none")
+	if condition(res) != "not-acceptable" {
+		t.Fatalf("mixed request = %q, want not-acceptable", condition(res))
+	}
+	if got, want := subscriptions(res), []string{" " + carol + " none"}; !slices.Equal(got, want) {
+		t.Errorf("failed changes = %v, want %v", got, want)
+	}
+	if got, want := list("roster"), []string{" " + bob + "/b subscribed"}; !slices.Equal(got, want) {
+		t.Errorf("after the mixed request: %v, want %v", got, want)
+	}
+	if got := c.notices("roster"); len(got) != 0 {
+		t.Errorf("carol was told %v", got)
+	}
+
+	mustOK(t, "remove bob", manage("roster", bob+"/b", "none"))
+	if got := list("roster"); len(got) != 0 {
+		t.Errorf("after removing bob: %v", got)
+	}
+	waitFor(t, "bob told of the removal", func() bool { return len(b.notices("roster")) == 2 })
+	if got := b.notices("roster"); got[1] != "subscription=none" {
+		t.Errorf("bob was told %v", got)
+	}
+	mustOK(t, "publish", e.iq(a, "set", "", publishXML("roster", "2", "<x xmlns='urn:x'/>", "")))
+	time.Sleep(50 * time.Millisecond)
+	if slices.Contains(b.events("roster"), "2") {
+		t.Errorf("bob notified after his subscription was removed: %v", b.events("roster"))
+	}
 }
 
 // TestSubscriptionLimits checks the bounds per node and per subscriber:
@@ -272,15 +341,16 @@ func TestSubscribersToldOfPurgeAndDelete(t *testing.T) {
 }
 
 // TestSubscriptionFeatures checks that the account advertises what
-// works: subscribe and retrieve-subscriptions, not manage-subscriptions,
-// which would promise that owners change them (XEP-0060 §8.8.2).
+// works: subscribe, retrieve-subscriptions and manage-subscriptions
+// (XEP-0060 §8.8.2), not modify-affiliations, which a node with one owner
+// has nothing to offer.
 func TestSubscriptionFeatures(t *testing.T) {
 	e := newEnv(t, pep.Config{}, alice)
 	mux := iq.NewMux(slog.New(slog.DiscardHandler))
 	p := pep.New(pep.Config{}, e.r, e.store, mux, slog.New(slog.DiscardHandler))
 	defer p.Close()
 	features := mux.Features(iq.Account)
-	for f, want := range map[string]bool{"subscribe": true, "retrieve-subscriptions": true, "manage-subscriptions": false} {
+	for f, want := range map[string]bool{"subscribe": true, "retrieve-subscriptions": true, "manage-subscriptions": true, "modify-affiliations": false} {
 		if got := slices.Contains(features, pep.NS+"#"+f); got != want {
 			t.Errorf("disco#info has %s: %v, want %v", f, got, want)
 		}

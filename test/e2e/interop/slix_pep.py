@@ -61,6 +61,14 @@ class PepClient(Client):
             if m["pubsub_event"]["items"]["node"] == node:
                 return m
 
+    async def no_pep_event(self, node, what):
+        """Fails with what if a notification of node comes within 2 s."""
+        try:
+            m = await self.pep_event(node, timeout=2)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"{what}: {payload_of(m)[0]}")
+
     def options(self, **fields):
         form = self["xep_0004"].make_form(ftype="submit")
         form.add_field(var="FORM_TYPE", ftype="hidden", value=PUBSUB + "#publish-options")
@@ -349,7 +357,8 @@ async def scenario_subscribe(args):
     """A contact whose client does not announce NODE+notify subscribes
     explicitly (XEP-0060 §6.1): it gets the last item, then the
     notification of a publication, lists its subscription (§5.6),
-    unsubscribes (§6.2) and gets nothing after."""
+    unsubscribes (§6.2) and gets nothing after; then the owner subscribes
+    it and removes its subscription (§8.8.2)."""
     a_jid, b_jid = (jid(args, u) for u in args.users[:2])
     a = await PepClient(a_jid, args.password, args).online()
     b = await PepClient(b_jid, args.password, args).online()
@@ -375,11 +384,7 @@ async def scenario_subscribe(args):
     # XEP-0163 §4.3.3: nothing goes to a subscriber the user blocks.
     await a["xep_0191"].block([b_jid])
     await a.publish(node, "s2b", "<status xmlns='urn:example:status'>blocked</status>")
-    try:
-        m = await b.pep_event(node, timeout=2)
-        raise AssertionError(f"a blocked subscriber was notified: {payload_of(m)[0]}")
-    except asyncio.TimeoutError:
-        pass
+    await b.no_pep_event(node, "a blocked subscriber was notified")
     await a["xep_0191"].unblock([b_jid])
 
     iq = await b["xep_0060"].get_subscriptions(a_jid, timeout=TIMEOUT)
@@ -388,15 +393,27 @@ async def scenario_subscribe(args):
 
     await b["xep_0060"].unsubscribe(a_jid, node, timeout=TIMEOUT)
     await a.publish(node, "s3", "<status xmlns='urn:example:status'>three</status>")
-    try:
-        m = await b.pep_event(node, timeout=2)
-        raise AssertionError(f"a notification after unsubscribing: {payload_of(m)[0]}")
-    except asyncio.TimeoutError:
-        pass
+    await b.no_pep_event(node, "a notification after unsubscribing")
     iq = await b["xep_0060"].get_subscriptions(a_jid, timeout=TIMEOUT)
     expect(len(list(iq["pubsub"]["subscriptions"])) == 0, "no subscription is left")
     cond, _ = await pep_error(b["xep_0060"].unsubscribe(a_jid, node, timeout=TIMEOUT))
     expect(cond == "unexpected-request", "unsubscribing again is refused")
+
+    # The owner manages the node's subscriptions (XEP-0060 §8.8.2): she
+    # subscribes her contact, who is notified again, then removes him.
+    info = await a["xep_0030"].get_info(a_jid, timeout=TIMEOUT)
+    expect(PUBSUB + "#manage-subscriptions" in info["disco_info"]["features"],
+           "the account advertises manage-subscriptions")
+    await a["xep_0060"].modify_subscriptions(a_jid, node, [(b_jid, "subscribed")], timeout=TIMEOUT)
+    iq = await a["xep_0060"].get_node_subscriptions(a_jid, node, timeout=TIMEOUT)
+    subs = [(s["jid"].bare, s["subscription"]) for s in iq["pubsub_owner"]["subscriptions"]]
+    expect(subs == [(b_jid, "subscribed")], f"the owner lists the subscription she made: {subs}")
+    await a.publish(node, "s4", "<status xmlns='urn:example:status'>four</status>")
+    m = await b.pep_event(node)
+    expect(payload_of(m)[0] == "s4", "the contact the owner subscribed is notified")
+    await a["xep_0060"].modify_subscriptions(a_jid, node, [(b_jid, "none")], timeout=TIMEOUT)
+    await a.publish(node, "s5", "<status xmlns='urn:example:status'>five</status>")
+    await b.no_pep_event(node, "a notification after the owner removed the subscription")
     for x in (a, b):
         await x.offline()
 
