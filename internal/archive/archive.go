@@ -250,11 +250,17 @@ func FieldsForm(groupchat bool) *xmlel.Element {
 // requester (§4.2): the archive ID, the query's queryid, and the message
 // forwarded (XEP-0297) with the time it was archived (XEP-0203).
 func Result(queryID, id string, stamp time.Time, msg *xmlel.Element) *xmlel.Element {
-	return xmlel.New(NS, "result", "queryid", queryID, "id", id).Append(
-		xmlel.New(NSForward, "forwarded").Append(
-			xmlel.New(stanza.NSDelay, "delay", "stamp", FormatTime(stamp)),
-			msg,
-		))
+	return xmlel.New(NS, "result", "queryid", queryID, "id", id).Append(Forwarded(stamp, msg))
+}
+
+// Forwarded returns an archived message forwarded (XEP-0297) with the
+// time it was archived (XEP-0203), as a result carries it and as other
+// messages quote it.
+func Forwarded(stamp time.Time, msg *xmlel.Element) *xmlel.Element {
+	return xmlel.New(NSForward, "forwarded").Append(
+		xmlel.New(stanza.NSDelay, "delay", "stamp", FormatTime(stamp)),
+		msg,
+	)
 }
 
 // Fin returns the <fin/> that ends a query (§4.3): the page, and whether

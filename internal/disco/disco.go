@@ -176,7 +176,7 @@ func (d *Disco) serverInfo(ctx context.Context, st *stanza.Stanza) (*xmlel.Eleme
 	for _, id := range d.mux.Identities() {
 		q.Append(identity(id))
 	}
-	for _, f := range d.mux.Features(iq.Server) {
+	for _, f := range d.mux.HostFeatures(st.To.Domain()) {
 		q.Append(xmlel.New(NSInfo, "feature", "var", f))
 	}
 	// XEP-0128 §3: extension forms follow as children of <query/>.

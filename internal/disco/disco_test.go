@@ -305,3 +305,33 @@ func TestNodes(t *testing.T) {
 		t.Errorf("items of a node without items = %v, want item-not-found", resp)
 	}
 }
+
+// Features that depend on the host show in its disco#info only.
+func TestHostFeatures(t *testing.T) {
+	mux, _ := newDisco(t, roster)
+	mux.AddHostFeatures(func(domain string) []string {
+		if domain == "capulet.lit" {
+			return []string{"urn:xmpp:reporting:1", "urn:xmpp:ping"}
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		host string
+		want []string
+	}{
+		{"capulet.lit", []string{NSInfo, NSItems, "urn:xmpp:ping", "urn:xmpp:reporting:1"}},
+		{"montague.lit", []string{NSInfo, NSItems, "urn:xmpp:ping"}},
+	} {
+		resp := mux.Serve(context.Background(), iq.Server, xmpptest.IQ("get", "romeo@montague.lit/orchard", tc.host, xmlel.New(NSInfo, "query")))
+		var features []string
+		for _, c := range resp.Child(NSInfo, "query").Elements() {
+			if c.Is(NSInfo, "feature") {
+				features = append(features, c.Attr("var"))
+			}
+		}
+		slices.Sort(tc.want)
+		if !slices.Equal(features, tc.want) {
+			t.Errorf("features of %s = %v, want %v", tc.host, features, tc.want)
+		}
+	}
+}

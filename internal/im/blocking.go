@@ -3,6 +3,7 @@ package im
 import (
 	"context"
 
+	"samtal.org/samtal/internal/iq"
 	"samtal.org/samtal/internal/jid"
 	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
@@ -162,7 +163,26 @@ func (s *Service) handleBlocking(ctx context.Context, st *stanza.Stanza) (*xmlel
 		}
 	}
 	s.presenceAfterBlocking(ctx, user, before, after)
+	if q.Local == "block" {
+		s.blockedItems(ctx, user, q)
+	}
 	return nil, nil
+}
+
+// blockedItems shows the Blocked hooks the items of a block that carry
+// more than a JID, after the answer: XEP-0377 §6 has the block done "just
+// as" without a report, whatever the hooks make of it.
+func (s *Service) blockedItems(ctx context.Context, user jid.JID, q *xmlel.Element) {
+	var items []*xmlel.Element
+	for _, it := range q.Elements() {
+		if it.Is(NSBlocking, "item") && it.FirstElement() != nil {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	iq.After(ctx, func() { s.blocked(context.WithoutCancel(ctx), user, items) })
 }
 
 // presenceAfterBlocking tells the entities that may see the user's

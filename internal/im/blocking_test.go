@@ -2,10 +2,13 @@ package im
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"samtal.org/samtal/internal/jid"
+	"samtal.org/samtal/internal/stanza"
 	"samtal.org/samtal/internal/storage"
+	"samtal.org/samtal/internal/xmlel"
 )
 
 // XEP-0191 §5 (JID Matching).
@@ -268,5 +271,89 @@ func TestBlocklistCacheRace(t *testing.T) {
 	e.deliver(`<message type='chat' from='romeo@` + remote + `/x' to='juliet@` + host + `'><body>after</body></message>`)
 	if got := filter(s.take(), "message", ""); len(got) != 0 {
 		t.Errorf("a message from a blocked contact arrived: %q", strs(got))
+	}
+}
+
+// The Blocked hook sees the items of a block that carry more than a JID
+// (reports, XEP-0377), once the block is stored and answered, whatever
+// the items carry: the block is the same with a report or without, and
+// with a malformed one.
+func TestBlockedHook(t *testing.T) {
+	e := newEnv(t, Config{})
+	user := e.user("juliet")
+	s := e.online("juliet@"+host+"/balcony", "")
+	type call struct {
+		user     string
+		items    []string
+		answered bool // the user had the iq result when the hook ran
+		stored   []string
+	}
+	var calls []call
+	e.im.AddHooks(Hooks{Blocked: func(ctx context.Context, u jid.JID, items []*xmlel.Element) {
+		c := call{user: u.String()}
+		for _, it := range items {
+			c.items = append(c.items, it.Attr("jid"))
+		}
+		for _, el := range s.take() {
+			c.answered = c.answered || (el.Local == stanza.IQ && el.Attr("type") == "result" && el.Attr("id") == "b1")
+		}
+		c.stored, _ = e.store.Blocklist().List(ctx, u.String())
+		calls = append(calls, c)
+	}})
+
+	e.send(s, `<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'>`+
+		`<item jid='romeo@`+remote+`'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'><text>x</text></report></item>`+
+		`<item jid='tybalt@`+remote+`'/>`+
+		`<item jid='mercutio@`+remote+`'><report xmlns='urn:xmpp:reporting:1'/></item>`+
+		`<item jid='paris@`+remote+`'><report xmlns='urn:xmpp:reporting:0'><spam/></report></item>`+
+		`</block></iq>`)
+	want := []string{"romeo@" + remote, "mercutio@" + remote, "paris@" + remote}
+	if len(calls) != 1 || calls[0].user != user.String() || !slices.Equal(calls[0].items, want) {
+		t.Fatalf("Blocked saw %+v, want one call for %s with %v", calls, user, want)
+	}
+	if !calls[0].answered {
+		t.Error("Blocked ran before the user had the block's result")
+	}
+	if got := calls[0].stored; len(got) != 4 {
+		t.Errorf("when Blocked ran, the blocklist held %v, want all 4", got)
+	}
+	for _, j := range append(want, "tybalt@"+remote) {
+		if !e.im.isBlocked(e.ctx, user, jid.MustParse(j)) {
+			t.Errorf("%s is not blocked", j)
+		}
+	}
+
+	// No hook for a block without reports, an unblock, or a block that
+	// failed.
+	calls = nil
+	for _, x := range []string{
+		`<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='benvolio@` + remote + `'/></block></iq>`,
+		`<iq type='set' id='b3'><unblock xmlns='urn:xmpp:blocking'><item jid='romeo@` + remote + `'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'/></item></unblock></iq>`,
+		`<iq type='set' id='b4'><block xmlns='urn:xmpp:blocking'><item jid='@@'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'/></item></block></iq>`,
+	} {
+		e.send(s, x)
+	}
+	if len(calls) != 0 {
+		t.Errorf("Blocked saw %+v, want no calls", calls)
+	}
+}
+
+// The ServerMessage hook sees messages to a host, which the core
+// otherwise drops; iq requests to the host are still answered.
+func TestServerMessageHook(t *testing.T) {
+	e := newEnv(t, Config{})
+	var seen []string
+	e.im.AddHooks(Hooks{ServerMessage: func(_ context.Context, st *stanza.Stanza) bool {
+		seen = append(seen, st.From.String()+" "+st.ID())
+		return true
+	}})
+	e.deliver(`<message from='` + remote + `' to='` + host + `' id='m1'><body>report</body></message>`)
+	e.deliver(`<message from='romeo@` + remote + `/x' to='` + host + `' id='m2'><body>hi</body></message>`)
+	e.deliver(`<iq from='` + remote + `' to='` + host + `' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if want := []string{remote + " m1", "romeo@" + remote + "/x m2"}; !slices.Equal(seen, want) {
+		t.Errorf("ServerMessage saw %q, want %q", seen, want)
+	}
+	if got := e.takeRemote(); len(got) != 1 || got[0].Attr("id") != "p1" {
+		t.Errorf("sent back %q, want the ping's answer only", strs(got))
 	}
 }

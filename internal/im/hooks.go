@@ -67,6 +67,16 @@ type Hooks struct {
 	// the new one is stored: cluster mode tells the other nodes, whose
 	// cached copy must go (ForgetBlocklist).
 	BlocklistChanged func(ctx context.Context, user jid.JID)
+	// Blocked sees the items of a user's block command (XEP-0191 §3.3)
+	// that carry more than a JID, such as the abuse reports of XEP-0377,
+	// once the block is stored and the answer sent; user is the bare
+	// JID that blocked. The items belong to the request: the hook reads
+	// them and keeps nothing of them.
+	Blocked func(ctx context.Context, user jid.JID, items []*xmlel.Element)
+	// ServerMessage sees a message addressed to a host itself, which the
+	// server would otherwise ignore (RFC 6120 §10.3.1), such as a report
+	// that another server forwards. Returning true means it was handled.
+	ServerMessage func(ctx context.Context, st *stanza.Stanza) bool
 }
 
 // AddHooks registers hooks; call it before the server serves.
@@ -167,6 +177,22 @@ func (s *Service) blocklistChanged(ctx context.Context, user jid.JID) {
 func (s *Service) iqResponse(ctx context.Context, st *stanza.Stanza) {
 	for _, h := range s.hooks {
 		if h.IQResponse != nil && h.IQResponse(ctx, st) {
+			return
+		}
+	}
+}
+
+func (s *Service) blocked(ctx context.Context, user jid.JID, items []*xmlel.Element) {
+	for _, h := range s.hooks {
+		if h.Blocked != nil {
+			h.Blocked(ctx, user, items)
+		}
+	}
+}
+
+func (s *Service) serverMessage(ctx context.Context, st *stanza.Stanza) {
+	for _, h := range s.hooks {
+		if h.ServerMessage != nil && h.ServerMessage(ctx, st) {
 			return
 		}
 	}

@@ -171,6 +171,10 @@ func (s *Service) Handle(ctx context.Context, st *stanza.Stanza) {
 
 // handleServer answers stanzas to the host itself.
 func (s *Service) handleServer(ctx context.Context, st *stanza.Stanza) {
+	if st.Kind() == stanza.Message {
+		s.serverMessage(ctx, st)
+		return
+	}
 	if st.Kind() != stanza.IQ {
 		return // RFC 6120 §10.3.1: the server may ignore these
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -43,6 +44,7 @@ type Mux struct {
 	mu         sync.RWMutex
 	handlers   map[Target]map[string]Handler
 	features   map[Target]map[string]bool
+	hostFeats  []func(domain string) []string
 	identities []Identity
 	accountIDs []Identity
 	items      []ItemsFunc
@@ -128,6 +130,16 @@ func (m *Mux) AddFeature(t Target, features ...string) {
 	}
 }
 
+// AddHostFeatures advertises in the disco#info of each host the
+// features f returns for it: those that depend on the host's
+// configuration, such as reporting (XEP-0377), which a host offers only
+// when someone there receives the reports.
+func (m *Mux) AddHostFeatures(f func(domain string) []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hostFeats = append(m.hostFeats, f)
+}
+
 // AddIdentity advertises a server identity.
 func (m *Mux) AddIdentity(id Identity) {
 	m.mu.Lock()
@@ -203,6 +215,20 @@ func (m *Mux) Features(t Target) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HostFeatures returns the sorted features advertised for a host
+// domain: those of Server and those AddHostFeatures adds for it.
+func (m *Mux) HostFeatures(domain string) []string {
+	m.mu.RLock()
+	fs := append([]func(string) []string(nil), m.hostFeats...)
+	m.mu.RUnlock()
+	out := m.Features(Server)
+	for _, f := range fs {
+		out = append(out, f(domain)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Identities returns the server identities.

@@ -188,6 +188,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err := s.messaging(core, mux, d, store, commands); err != nil {
 		return nil, err
 	}
+	if err := s.reports(core, mux); err != nil {
+		return nil, err
+	}
 	if err := s.startCalls(mux, d, certStore); err != nil {
 		return nil, err
 	}

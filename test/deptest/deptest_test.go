@@ -67,6 +67,7 @@ var tiers = map[string]int{
 	"internal/pubsub":      2,
 	"internal/mam":         2,
 	"internal/carbons":     2,
+	"internal/abuse":       2,
 	"internal/push":        2,
 	"internal/admin":       2,
 	"internal/s2s":         2,
