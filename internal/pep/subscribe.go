@@ -144,8 +144,9 @@ func (s *Service) nodeSubscriptions(ctx context.Context, owner jid.JID, op *xmle
 // the items, within the limits a subscriber's own request has; an
 // element without a subscription attribute changes nothing. Each
 // subscriber whose subscription changed is told (§8.8.4). The changes
-// that could not be made come back in a not-acceptable error with the
-// subscription each JID still has (§8.8.2.4); the others were made.
+// that could not be made come back in the error with the subscription
+// each JID still has (§8.8.2.4), the others made: not-acceptable, or
+// too-many-subscriptions when the limits alone refused them.
 func (s *Service) manageSubscriptions(ctx context.Context, owner jid.JID, op *xmlel.Element) error {
 	name := op.Attr("node")
 	if name == "" {
@@ -160,6 +161,7 @@ func (s *Service) manageSubscriptions(ctx context.Context, owner jid.JID, op *xm
 		return notFound(err)
 	}
 	failed := xmlel.New(NSOwner, "subscriptions", "node", name)
+	bound := true // every failure was the limits'
 	for _, el := range op.Elements() {
 		if !el.Is(NSOwner, "subscription") {
 			return stanza.E(stanza.BadRequest)
@@ -183,12 +185,16 @@ func (s *Service) manageSubscriptions(ctx context.Context, owner jid.JID, op *xm
 				return err
 			}
 			failed.Append(subscriptionElement(NSOwner, "", j.String(), was))
+			bound = bound && se.Condition == stanza.PolicyViolation
 			continue
 		}
 		s.send(ctx, owner, j, cfg, subscriptionElement(NSEvent, name, j.String(), state))
 	}
 	if len(failed.Elements()) > 0 {
 		e := stanza.E(stanza.NotAcceptable)
+		if bound {
+			e = errTooManySubscriptions(s.cfg)
+		}
 		e.Echo = xmlel.New(NSOwner, "pubsub").Append(failed)
 		return e
 	}

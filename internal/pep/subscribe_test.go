@@ -262,6 +262,13 @@ func TestSubscriptionLimits(t *testing.T) {
 	mustOK(t, "carol's resource to m1", e.iq(c, "set", alice, subscribeXML("m1", carol+"/c")))
 	tooMany("carol's fourth subscription", e.iq(c, "set", alice, subscribeXML("m3", carol)))
 	mustOK(t, "carol again at her limit", e.iq(c, "set", alice, subscribeXML("m2", carol)))
+	// The owner is held to the same limits, and learns which change they
+	// refused.
+	res := e.iq(a, "set", "", ownerNS+"<subscriptions node='n'><subscription jid='"+carol+"/x' subscription='subscribed'/></subscriptions>"+psEnd)
+	tooMany("the owner subscribing a third", res)
+	if got, want := subscriptions(res), []string{" " + carol + "/x none"}; !slices.Equal(got, want) {
+		t.Errorf("refused = %v, want %v", got, want)
+	}
 }
 
 // TestNotifiedOnce checks the number of notifications of XEP-0163

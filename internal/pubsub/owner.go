@@ -167,24 +167,32 @@ func (s *Service) subscriptionList(ctx context.Context, n *node) (*xmlel.Element
 }
 
 // setSubscriptions lets an owner subscribe entities or end their
-// subscriptions (XEP-0060 §8.8.2); each one changed is told (§8.8.4).
+// subscriptions (XEP-0060 §8.8.2); each one changed is told (§8.8.4). An
+// element without a subscription attribute changes nothing. The changes
+// that cannot be made (an invalid JID or state, or past
+// max_subscriptions) come back in the error with the subscription each
+// JID still has, and the others are made (§8.8.2.4): not-acceptable, or
+// too-many-subscriptions when the bound alone refused them.
 func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Element) (*xmlel.Element, error) {
 	type change struct {
 		to    jid.JID
+		raw   string // the jid attribute as given
 		state string
 		subid string
+		bad   bool // an invalid JID or state
 	}
 	var changes []change
 	for _, el := range op.Elements() {
 		if !el.Is(NSOwner, "subscription") {
 			return nil, stanza.E(stanza.BadRequest)
 		}
+		if !el.HasAttr("subscription") {
+			continue
+		}
 		j, err := jid.Parse(el.Attr("jid"))
 		state := el.Attr("subscription")
-		if err != nil || (state != storage.SubscriptionSubscribed && state != "none") {
-			return nil, stanza.E(stanza.NotAcceptable)
-		}
-		changes = append(changes, change{to: j, state: state, subid: el.Attr("subid")})
+		bad := err != nil || (state != storage.SubscriptionSubscribed && state != "none")
+		changes = append(changes, change{to: j, raw: el.Attr("jid"), state: state, subid: el.Attr("subid"), bad: bad})
 	}
 	// The subscribers are told once the lock is released: routing takes
 	// locks of its own (docs/CONCURRENCY.md).
@@ -200,14 +208,27 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 		return nil, notFound(err)
 	}
 	count := len(subs)
+	failed := xmlel.New(NSOwner, "subscriptions", "node", n.name)
+	bound := true // every failure was the bound's
+	fail := func(c change, mine []storage.PubsubSubscription, byBound bool) {
+		state := "none"
+		if len(mine) > 0 {
+			state = mine[0].State
+		}
+		failed.Append(xmlel.New(NSOwner, "subscription", "jid", c.raw, "subscription", state, "subid", c.subid))
+		bound = bound && byBound
+	}
 	for _, c := range changes {
 		var mine []storage.PubsubSubscription
 		for _, sub := range subs {
-			if sub.JID == c.to.String() && (c.subid == "" || sub.SubID == c.subid) {
+			if !c.bad && sub.JID == c.to.String() && (c.subid == "" || sub.SubID == c.subid) {
 				mine = append(mine, sub)
 			}
 		}
 		switch {
+		case c.bad:
+			fail(c, mine, false)
+			continue
 		case c.state == "none":
 			for _, sub := range mine {
 				if err := s.store.Unsubscribe(ctx, s.cfg.Domain, n.name, sub.JID, sub.SubID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -217,6 +238,7 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 			if len(mine) == 0 {
 				continue
 			}
+			count -= len(mine)
 		case len(mine) > 0 && mine[0].State == storage.SubscriptionSubscribed:
 			continue
 		default:
@@ -225,15 +247,26 @@ func (s *Service) setSubscriptions(ctx context.Context, n *node, op *xmlel.Eleme
 			sub := storage.PubsubSubscription{Node: n.name, JID: c.to.String(), SubID: randomID(), State: storage.SubscriptionSubscribed}
 			if len(mine) > 0 {
 				sub.SubID = mine[0].SubID
-			} else if count++; count > s.cfg.MaxSubscriptions {
+			} else if count >= s.cfg.MaxSubscriptions {
 				// Owners are bound as well, so that the bound holds.
-				return nil, errTooManySubscriptions()
+				fail(c, mine, true)
+				continue
+			} else {
+				count++
 			}
 			if err := s.store.Subscribe(ctx, s.cfg.Domain, sub); err != nil {
 				return nil, notFound(err)
 			}
 		}
 		tell = append(tell, c)
+	}
+	if len(failed.Elements()) > 0 {
+		e := stanza.E(stanza.NotAcceptable)
+		if bound {
+			e = errTooManySubscriptions()
+		}
+		e.Echo = xmlel.New(NSOwner, "pubsub").Append(failed)
+		return nil, e
 	}
 	return nil, nil
 }

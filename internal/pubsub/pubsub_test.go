@@ -434,6 +434,37 @@ func TestSubscriptionLimit(t *testing.T) {
 		t.Fatalf("third subscription: %s", res)
 	}
 	e.fails(alice, "set", owner+"<subscriptions node='n'><subscription jid='bob@example.org' subscription='subscribed'/></subscriptions>"+end, stanza.PolicyViolation, "too-many-subscriptions")
+	// With other changes in the request, those are made and the ones
+	// refused come back with the subscription each JID still has
+	// (XEP-0060 §8.8.2.4); an element without a subscription attribute
+	// changes nothing.
+	res = e.ask(alice, "set", owner+"<subscriptions node='n'>"+
+		"<subscription jid='carol@remote.example/a' subscription='none'/>"+
+		"<subscription jid='bob@example.org' subscription='pending'/>"+
+		"<subscription jid='carol@remote.example/b'/>"+
+		"<subscription jid='dave@example.org' subscription='subscribed'/>"+
+		"<subscription jid='erin@example.org' subscription='subscribed'/>"+
+		"</subscriptions>"+end)
+	if se, ok := stanza.ParseError(res); !ok || se.Condition != stanza.NotAcceptable {
+		t.Fatalf("mixed changes: %s", res)
+	}
+	var refused []string
+	for _, sub := range res.Child(pubsub.NSOwner, "pubsub").Child(pubsub.NSOwner, "subscriptions").Elements() {
+		refused = append(refused, sub.Attr("jid")+" "+sub.Attr("subscription"))
+	}
+	if want := []string{"bob@example.org none", "erin@example.org none"}; !slices.Equal(refused, want) {
+		t.Errorf("refused changes = %v, want %v", refused, want)
+	}
+	subs := e.ok(alice, "get", owner+"<subscriptions node='n'/>"+end).String()
+	for _, want := range []string{"carol@remote.example/b", "dave@example.org"} {
+		if !strings.Contains(subs, "jid='"+want+"'") {
+			t.Errorf("subscriptions after the mixed changes lack %s: %s", want, subs)
+		}
+	}
+	if strings.Contains(subs, "carol@remote.example/a") || strings.Contains(subs, "erin@") {
+		t.Errorf("subscriptions after the mixed changes: %s", subs)
+	}
+	e.ok(alice, "set", owner+"<subscriptions node='n'><subscription jid='dave@example.org' subscription='none'/><subscription jid='carol@remote.example/a' subscription='subscribed'/></subscriptions>"+end)
 	e.ok(alice, "set", ps+"<create node='m'/>"+end) // a bound for each node
 	e.ok(carol, "set", ps+"<subscribe node='m' jid='carol@remote.example/c'/>"+end)
 	e.ok(carol, "set", ps+"<unsubscribe node='n' jid='carol@remote.example/a'/>"+end)
