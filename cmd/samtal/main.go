@@ -7,6 +7,7 @@
 //	samtal user add|passwd|remove|list ...
 //	samtal invite create [--domain D] [--ttl 7d]
 //	samtal storage migrate [--from STORE] [--to STORE]
+//	samtal storage backup --to DIR
 //	samtal version
 package main
 
@@ -48,6 +49,9 @@ commands:
   storage migrate [--from STORE] [--to STORE]
                                  copy a whole store (sqlite:PATH, postgres://...)
                                  into an empty one, e.g. SQLite into PostgreSQL
+  storage backup --to DIR        write a checked copy of the server's data
+                                 (SQLite snapshot, secrets, uploads) into a new
+                                 directory, while the server runs
   version                        print the version
 
 Run "samtal serve -h" for the server's flags.

@@ -12,7 +12,9 @@
 // transaction at Open; the schema_version table records which ones ran.
 // When the schema is current, Open only reads it and takes no write lock.
 // A database written by a newer samtal is refused (ErrSchemaNewer) rather
-// than misread.
+// than misread. Backup copies a database in use, with its WAL, into a
+// snapshot of one moment (VACUUM INTO), and checks it: copying the file
+// while a Store writes can give a torn copy.
 //
 // # Connections
 //

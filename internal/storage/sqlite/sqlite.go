@@ -271,9 +271,7 @@ func dsn(path string, busy time.Duration, writer bool) string {
 	} else {
 		q.Set("_query_only", "1")
 	}
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
-	// url.URL writes "file:///abs/path"; SQLite reads the empty authority.
-	return u.String()
+	return fileURI(path, q)
 }
 
 func (s *Store) prepare(ctx context.Context) error {
