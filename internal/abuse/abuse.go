@@ -128,7 +128,6 @@ type Service struct {
 	archive Archive // nil when there is no archive
 	log     *slog.Logger
 	m       *Metrics // nil: nothing counted
-	now     func() time.Time
 
 	users   *limiter // by reporter's bare JID
 	servers *limiter // by remote domain
@@ -153,7 +152,7 @@ func New(cfg Config, r *router.Router, a Archive, log *slog.Logger, m *Metrics) 
 		cfg.Now = time.Now
 	}
 	return &Service{
-		cfg: cfg, router: r, archive: a, log: log, m: m, now: cfg.Now,
+		cfg: cfg, router: r, archive: a, log: log, m: m,
 		users:   newLimiter(cfg.Burst, cfg.Every, cfg.MaxTracked),
 		servers: newLimiter(cfg.Burst, cfg.Every, cfg.MaxTracked),
 	}
@@ -202,7 +201,7 @@ func (s *Service) Blocked(ctx context.Context, user jid.JID, items []*xmlel.Elem
 			s.count(fromUser, malformed)
 			continue
 		}
-		if !s.users.allow(user.String(), s.now()) {
+		if !s.users.allow(user.String(), s.cfg.Now()) {
 			s.count(fromUser, limited)
 			continue
 		}
@@ -304,7 +303,7 @@ func (s *Service) ServerMessage(ctx context.Context, st *stanza.Stanza) bool {
 		s.count(fromServer, malformed)
 		return true
 	}
-	if !s.servers.allow(st.From.Domain(), s.now()) {
+	if !s.servers.allow(st.From.Domain(), s.cfg.Now()) {
 		s.count(fromServer, limited)
 		return true
 	}
